@@ -1,0 +1,53 @@
+//! The command line. The only place that renders diagnostics with miette and
+//! picks exit codes.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod render;
+mod report;
+mod schema;
+mod validate;
+
+#[derive(Parser)]
+#[command(name = "hisflow", version, about = "Contact-centre request workflows as data: validate, render and run them")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check workflow files and platform folders; every problem, each at its token.
+    Validate(validate::Args),
+    /// Draw a workflow as a Mermaid or Graphviz diagram.
+    Render(render::Args),
+    /// Write the JSON Schemas of workflow and platform files.
+    Schema(schema::Args),
+}
+
+/// Exit codes: 0 clean, 1 problems found, 2 usage or I/O error.
+pub const EXIT_PROBLEMS: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+        }
+    };
+    match cli.command {
+        Command::Validate(a) => validate::run(a),
+        Command::Render(a) => render::run(a),
+        Command::Schema(a) => schema::run(a),
+    }
+}
+
+/// Prints a usage or I/O error and returns exit code 2.
+pub fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}

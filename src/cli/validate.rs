@@ -1,0 +1,63 @@
+//! `hisflow validate PATH...`
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+
+use super::{EXIT_PROBLEMS, fail, report};
+use hisflow::Severity;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Workflow files, platform manifests or folders (searched recursively).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    deny_warnings: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let report = match hisflow::validate_paths(&args.paths) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let diags = &report.diagnostics;
+    let text = match args.format {
+        Format::Human => report::human(diags.iter(), &report.sources),
+        Format::Json => report::json(diags.iter(), &report.sources),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let (errors, warnings) = (diags.count(Severity::Error), diags.count(Severity::Warning));
+    if matches!(args.format, Format::Human) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "{} file{} checked: {errors} error{}, {warnings} warning{}",
+            report.files,
+            plural(report.files),
+            plural(errors),
+            plural(warnings)
+        );
+    }
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        ExitCode::from(EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

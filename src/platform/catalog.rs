@@ -1,0 +1,220 @@
+//! The operation catalog: every primitive a workflow can call, with its
+//! arguments and outcomes. The validator checks workflows against it, so a
+//! workflow that calls an operation its platform's adapter lacks is a
+//! diagnostic, never a run-time surprise.
+
+/// Who carries an operation out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// The switch, through the platform's adapter. These can fail and time out.
+    Switch,
+    /// HIS itself (sessions, channel groups, channels). Available on every platform.
+    His,
+}
+
+/// One argument of an operation. Every argument is a CEL expression in the workflow.
+#[derive(Debug, Clone, Copy)]
+pub struct ArgSpec {
+    pub name: &'static str,
+    pub required: bool,
+    pub summary: &'static str,
+}
+
+/// One operation of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationSpec {
+    pub name: &'static str,
+    pub provider: Provider,
+    pub summary: &'static str,
+    pub args: &'static [ArgSpec],
+    /// The outcomes a state calling this operation must handle.
+    pub outcomes: &'static [&'static str],
+    /// What `save:` stores, when the operation returns something.
+    pub result: Option<&'static str>,
+}
+
+impl OperationSpec {
+    pub fn arg(&self, name: &str) -> Option<&ArgSpec> {
+        self.args.iter().find(|a| a.name == name)
+    }
+}
+
+/// Outcomes of every switch operation: it succeeded, the switch refused it
+/// (`error` holds the switch's code and message), or it did not answer in time.
+pub const SWITCH_OUTCOMES: &[&str] = &["ok", "error", "timeout"];
+
+const fn arg(name: &'static str, required: bool, summary: &'static str) -> ArgSpec {
+    ArgSpec {
+        name,
+        required,
+        summary,
+    }
+}
+
+const CHANNEL: ArgSpec = arg("channel", true, "id of the channel (its media name)");
+
+/// The full catalog, in documentation order.
+pub const OPERATIONS: &[OperationSpec] = &[
+    OperationSpec {
+        name: "agent.login",
+        provider: Provider::Switch,
+        summary: "Log the agent in to the switch on one channel.",
+        args: &[CHANNEL],
+        outcomes: SWITCH_OUTCOMES,
+        result: None,
+    },
+    OperationSpec {
+        name: "agent.logout",
+        provider: Provider::Switch,
+        summary: "Log the agent out of the switch, with a logout reason where the switch takes one.",
+        args: &[arg("reason", false, "the logout reason (code or label)")],
+        outcomes: SWITCH_OUTCOMES,
+        result: None,
+    },
+    OperationSpec {
+        name: "agent.set_ready",
+        provider: Provider::Switch,
+        summary: "Make the agent Ready on one channel.",
+        args: &[CHANNEL],
+        outcomes: SWITCH_OUTCOMES,
+        result: None,
+    },
+    OperationSpec {
+        name: "agent.set_not_ready",
+        provider: Provider::Switch,
+        summary: "Make the agent Not Ready on one channel, with a reason where given.",
+        args: &[CHANNEL, arg("reason", false, "the Not Ready reason (code or label)")],
+        outcomes: SWITCH_OUTCOMES,
+        result: None,
+    },
+    OperationSpec {
+        name: "agent.reason_codes",
+        provider: Provider::Switch,
+        summary: "List the reason codes the switch has configured for a category.",
+        args: &[arg("category", true, "`logout` or `not_ready`")],
+        outcomes: SWITCH_OUTCOMES,
+        result: Some("list of reason labels"),
+    },
+    OperationSpec {
+        name: "channel.activate",
+        provider: Provider::Switch,
+        summary: "Activate a channel: the switch may route work on it again.",
+        args: &[CHANNEL],
+        outcomes: SWITCH_OUTCOMES,
+        result: None,
+    },
+    OperationSpec {
+        name: "channel.deactivate",
+        provider: Provider::Switch,
+        summary: "Deactivate a channel: the switch routes no new work on it.",
+        args: &[CHANNEL],
+        outcomes: SWITCH_OUTCOMES,
+        result: None,
+    },
+    OperationSpec {
+        name: "his.channel_group.create",
+        provider: Provider::His,
+        summary: "Create the session's channel group.",
+        args: &[],
+        outcomes: &["ok"],
+        result: None,
+    },
+    OperationSpec {
+        name: "his.channel.create",
+        provider: Provider::His,
+        summary: "Create a channel of the session for one media; its id is the media name.",
+        args: &[arg("media", true, "`voice`, `email` or `chat`")],
+        outcomes: &["ok", "error"],
+        result: None,
+    },
+    OperationSpec {
+        name: "his.channel.dispose",
+        provider: Provider::His,
+        summary: "Dispose of a channel and its workflow instance.",
+        args: &[CHANNEL],
+        outcomes: &["ok"],
+        result: None,
+    },
+    OperationSpec {
+        name: "his.channel_group.dispose",
+        provider: Provider::His,
+        summary: "Dispose of the channel group and its workflow instance.",
+        args: &[],
+        outcomes: &["ok"],
+        result: None,
+    },
+    OperationSpec {
+        name: "his.session.dispose",
+        provider: Provider::His,
+        summary: "Dispose of the session and its workflow instance.",
+        args: &[],
+        outcomes: &["ok"],
+        result: None,
+    },
+    OperationSpec {
+        name: "his.session.set",
+        provider: Provider::His,
+        summary: "Store values in the session (e.g. reasons HIS is configured with).",
+        args: &[
+            arg("logout_reasons", false, "the logout reasons offered to the agent"),
+            arg("not_ready_reasons", false, "the Not Ready reasons offered to the agent"),
+        ],
+        outcomes: &["ok"],
+        result: None,
+    },
+];
+
+/// Looks an operation up by name.
+pub fn operation(name: &str) -> Option<&'static OperationSpec> {
+    OPERATIONS.iter().find(|o| o.name == name)
+}
+
+/// An adapter kind: the switch operations it implements.
+#[derive(Debug, Clone, Copy)]
+pub struct AdapterSpec {
+    pub kind: &'static str,
+    pub summary: &'static str,
+    pub operations: &'static [&'static str],
+}
+
+/// The adapter kinds this build of hisflow has. A platform names one in its
+/// manifest; its workflows may call that adapter's operations and HIS's own.
+pub const ADAPTERS: &[AdapterSpec] = &[AdapterSpec {
+    kind: "sim",
+    summary: "The simulated switch: in memory, deterministic, with fault injection.",
+    operations: &[
+        "agent.login",
+        "agent.logout",
+        "agent.set_ready",
+        "agent.set_not_ready",
+        "agent.reason_codes",
+        "channel.activate",
+        "channel.deactivate",
+    ],
+}];
+
+pub fn adapter(kind: &str) -> Option<&'static AdapterSpec> {
+    ADAPTERS.iter().find(|a| a.kind == kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapters_only_name_switch_operations_of_the_catalog() {
+        for a in ADAPTERS {
+            for op in a.operations {
+                let spec = operation(op).unwrap_or_else(|| panic!("{} lists unknown {op}", a.kind));
+                assert_eq!(spec.provider, Provider::Switch, "{op}");
+            }
+        }
+    }
+
+    #[test]
+    fn operation_names_are_unique() {
+        for (i, a) in OPERATIONS.iter().enumerate() {
+            assert!(OPERATIONS[i + 1..].iter().all(|b| b.name != a.name), "{}", a.name);
+        }
+    }
+}

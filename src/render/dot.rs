@@ -1,0 +1,79 @@
+//! Graphviz DOT. Each flow is a cluster, so `dot` lays the basic flow apart
+//! from the alternate and error flows.
+
+use std::fmt;
+
+use super::{flow_colour, flow_stroke, shorten, summary};
+use crate::workflow::model::{StateKind, Workflow};
+
+/// `Display` a workflow as a DOT digraph.
+pub struct Dot<'a>(pub &'a Workflow);
+
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl fmt::Display for Dot<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.0;
+        writeln!(f, "digraph {} {{", quote(&w.name))?;
+        writeln!(f, "  label={};", quote(&match &w.description {
+            Some(d) => format!("{}: {d}", w.name),
+            None => w.name.clone(),
+        }))?;
+        writeln!(f, "  labelloc=t;")?;
+        writeln!(f, "  fontname=\"Helvetica\";")?;
+        writeln!(f, "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=11];")?;
+        writeln!(f, "  edge [fontname=\"Helvetica\", fontsize=9];")?;
+        writeln!(f, "  __start [shape=circle, label=\"\", width=0.2, style=filled, fillcolor=black];")?;
+        for (i, (tag, title)) in w.flows.iter().enumerate() {
+            let members: Vec<_> = w.states().filter(|(_, s)| &s.flow == tag).collect();
+            if members.is_empty() {
+                continue;
+            }
+            writeln!(f, "  subgraph cluster_{i} {{")?;
+            writeln!(f, "    label={};", quote(&format!("{tag}: {title}")))?;
+            writeln!(f, "    style=\"rounded,dashed\"; color={};", quote(flow_stroke(tag)))?;
+            for (id, s) in members {
+                let shape = match s.kind {
+                    StateKind::Choice(_) => ", shape=diamond, style=filled",
+                    StateKind::Respond(_) => ", peripheries=2",
+                    _ => "",
+                };
+                let tooltip = s.description.as_deref().map(|d| format!(", tooltip={}", quote(d))).unwrap_or_default();
+                writeln!(
+                    f,
+                    "    n{} [label={}, fillcolor={}, color={}{shape}{tooltip}];",
+                    id.index(),
+                    quote(&format!("{}\n{}", s.name, summary(s))),
+                    quote(flow_colour(&s.flow)),
+                    quote(flow_stroke(&s.flow)),
+                )?;
+            }
+            writeln!(f, "  }}")?;
+        }
+        writeln!(f, "  __start -> n{};", w.start.index())?;
+        for (id, s) in w.states() {
+            for (t, to) in w.transitions(id) {
+                let label = t.label(s);
+                if label.is_empty() {
+                    writeln!(f, "  n{} -> n{};", id.index(), to.index())?;
+                } else {
+                    writeln!(f, "  n{} -> n{} [label={}];", id.index(), to.index(), quote(&shorten(&label)))?;
+                }
+            }
+        }
+        writeln!(f, "}}")
+    }
+}

@@ -1,0 +1,92 @@
+//! Mermaid `stateDiagram-v2`, as GitHub renders it. States are coloured by
+//! flow with one `classDef` per flow.
+
+use std::fmt;
+
+use super::{flow_colour, flow_stroke, shorten, summary};
+use crate::workflow::model::{StateId, Workflow};
+
+/// `Display` a workflow as a Mermaid state diagram.
+pub struct Mermaid<'a>(pub &'a Workflow);
+
+const KEYWORDS: &[&str] = &["state", "end", "direction", "note", "class", "classDef", "click", "style", "as", "TB", "LR"];
+
+/// Mermaid ids must be plain words; other state names get a positional id and
+/// keep their name as the label.
+fn id(w: &Workflow, s: StateId) -> String {
+    let name = &w.state(s).name;
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if plain && !KEYWORDS.contains(&name.as_str()) {
+        name.clone()
+    } else {
+        format!("s{}", s.index())
+    }
+}
+
+/// Text safe inside a Mermaid label: the characters its grammar reserves
+/// become entity codes.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            ';' => out.push_str("#59;"),
+            ':' => out.push_str("#58;"),
+            '{' => out.push_str("#123;"),
+            '}' => out.push_str("#125;"),
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn class(flow: &str) -> String {
+    let s: String = flow.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("flow_{s}")
+}
+
+impl fmt::Display for Mermaid<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.0;
+        writeln!(f, "---")?;
+        writeln!(f, "title: {}", text(&w.name))?;
+        writeln!(f, "---")?;
+        writeln!(f, "stateDiagram-v2")?;
+        for (tag, _) in &w.flows {
+            writeln!(f, "    classDef {} fill:{},stroke:{},color:#111827", class(tag), flow_colour(tag), flow_stroke(tag))?;
+        }
+        for (sid, s) in w.states() {
+            let i = id(w, sid);
+            if i != s.name {
+                writeln!(f, "    state \"{}\" as {i}", text(&s.name))?;
+            }
+            writeln!(f, "    {i} : {}", text(&format!("{} — {}", s.name, summary(s))))?;
+        }
+        writeln!(f, "    [*] --> {}", id(w, w.start))?;
+        for (sid, s) in w.states() {
+            for (t, to) in w.transitions(sid) {
+                let label = t.label(s);
+                if label.is_empty() {
+                    writeln!(f, "    {} --> {}", id(w, sid), id(w, to))?;
+                } else {
+                    writeln!(f, "    {} --> {} : {}", id(w, sid), id(w, to), text(&shorten(&label)))?;
+                }
+            }
+            if s.is_terminal() {
+                writeln!(f, "    {} --> [*]", id(w, sid))?;
+            }
+        }
+        for (tag, title) in &w.flows {
+            let members: Vec<String> = w.states().filter(|(_, s)| &s.flow == tag).map(|(sid, _)| id(w, sid)).collect();
+            if !members.is_empty() {
+                writeln!(f, "    class {} {}", members.join(","), class(tag))?;
+                writeln!(f, "    %% {tag}: {title}")?;
+            }
+        }
+        Ok(())
+    }
+}

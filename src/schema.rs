@@ -1,0 +1,22 @@
+//! JSON Schemas of the files integrators write, generated from the same types
+//! the loader deserializes, so the editor and the validator agree.
+
+use schemars::generate::SchemaSettings;
+
+use crate::workflow::raw::{PlatformFile, WorkflowFile};
+
+/// Schemas by file name, in the order `hisflow schema` writes them.
+pub fn all() -> Vec<(&'static str, String)> {
+    vec![
+        ("workflow.schema.json", generate::<WorkflowFile>()),
+        ("platform.schema.json", generate::<PlatformFile>()),
+    ]
+}
+
+fn generate<T: schemars::JsonSchema>() -> String {
+    let generator = SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<T>();
+    let mut out = serde_json::to_string_pretty(&schema).expect("schemas serialize");
+    out.push('\n');
+    out
+}

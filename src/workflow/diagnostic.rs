@@ -1,0 +1,312 @@
+//! Findings about workflow and platform files: data, not errors. The loader and
+//! the validator push them into a [`Diagnostics`] set; only the CLI renders them.
+
+use std::fmt;
+
+use super::source::{FileId, Span};
+
+/// How bad a finding is. Warnings do not fail `hisflow validate` unless
+/// `--deny-warnings` is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+macro_rules! rules {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal, $sev:ident; )*) => {
+        /// Every rule the loader and validator check. Each has a stable code
+        /// (`hisflow::<code>`), which integrators may match on in CI.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum Rule {
+            $( $(#[doc = $doc])* $variant, )*
+        }
+
+        impl Rule {
+            /// All rules, in documentation order.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant),*];
+
+            /// The stable code, without the `hisflow::` prefix.
+            pub fn name(self) -> &'static str {
+                match self { $(Rule::$variant => $code,)* }
+            }
+
+            pub fn severity(self) -> Severity {
+                match self { $(Rule::$variant => Severity::$sev,)* }
+            }
+
+            /// One sentence on what the rule checks, for `docs/` and `--explain`.
+            pub fn summary(self) -> &'static str {
+                match self { $(Rule::$variant => concat!($($doc),*).trim_ascii(),)* }
+            }
+        }
+    };
+}
+
+rules! {
+    /// The file cannot be read as UTF-8 text.
+    NotUtf8 = "not-utf8", Error;
+    /// The file is larger than the loader accepts.
+    FileTooLarge = "file-too-large", Error;
+    /// The YAML nests deeper than the loader accepts.
+    TooDeep = "too-deep", Error;
+    /// The YAML is malformed.
+    YamlSyntax = "yaml-syntax", Error;
+    /// YAML anchors, aliases and tags are not part of the language.
+    YamlAnchor = "yaml-anchor", Error;
+    /// A mapping has the same key twice.
+    DuplicateKey = "duplicate-key", Error;
+    /// A key the language does not know.
+    UnknownKey = "unknown-key", Error;
+    /// A required key is absent.
+    MissingKey = "missing-key", Error;
+    /// A value has the wrong type or form.
+    InvalidValue = "invalid-value", Error;
+    /// A state has none, or more than one, of the state kinds.
+    StateKind = "state-kind", Error;
+    /// A key that belongs to another kind of state.
+    MisplacedKey = "misplaced-key", Error;
+    /// `start` names no state.
+    UndefinedStart = "undefined-start", Error;
+    /// A transition names no state.
+    UndefinedTarget = "undefined-target", Error;
+    /// No path from `start` reaches the state.
+    UnreachableState = "unreachable-state", Error;
+    /// A state from which no terminal (`respond`) state can be reached.
+    NoTerminalPath = "no-terminal-path", Error;
+    /// A non-terminal state with no transition out.
+    DeadEnd = "dead-end", Error;
+    /// A loop of states with no transition leaving it.
+    CycleWithoutExit = "cycle-without-exit", Error;
+    /// An outcome of an operation, foreach or call that no transition handles.
+    UnhandledOutcome = "unhandled-outcome", Error;
+    /// A transition on an outcome the state can never produce.
+    UnknownOutcome = "unknown-outcome", Error;
+    /// An operation the platform's adapter does not have.
+    UnknownOperation = "unknown-operation", Error;
+    /// An argument the operation does not take.
+    UnknownArgument = "unknown-argument", Error;
+    /// An argument the operation requires is absent.
+    MissingArgument = "missing-argument", Error;
+    /// A CEL expression does not parse.
+    CelSyntax = "cel-syntax", Error;
+    /// An identifier no scope defines.
+    UnknownIdentifier = "unknown-identifier", Error;
+    /// A field of `request`, `session`, `platform` or `error` that does not exist.
+    UnknownField = "unknown-field", Error;
+    /// `call` names a workflow the platform does not have.
+    UnknownWorkflow = "unknown-workflow", Error;
+    /// Workflows that call each other in a loop.
+    RecursiveCall = "recursive-call", Error;
+    /// Two workflows of one platform share a name.
+    DuplicateWorkflow = "duplicate-workflow", Error;
+    /// A request of the client protocol that no workflow of the platform handles.
+    UnhandledRequest = "unhandled-request", Error;
+    /// A request name the client protocol does not define.
+    UnknownRequest = "unknown-request", Error;
+    /// A state's `flow` tag is not declared in `flows`.
+    UnknownFlow = "unknown-flow", Error;
+    /// A flow declared in `flows` that no state is tagged with.
+    UnusedFlow = "unused-flow", Warning;
+    /// A `respond` error code outside the protocol's set.
+    UnknownErrorCode = "unknown-error-code", Error;
+    /// An event name that does not have the `<entity>.event.<what>` form.
+    InvalidEventName = "invalid-event-name", Error;
+    /// An adapter kind hisflow does not have.
+    UnknownAdapter = "unknown-adapter", Error;
+    /// `extends` names no platform folder.
+    UnknownPlatform = "unknown-platform", Error;
+    /// Platforms that extend each other in a loop.
+    ExtendsCycle = "extends-cycle", Error;
+    /// `save` names a session field that workflows cannot write.
+    UnknownSessionField = "unknown-session-field", Error;
+    /// A foreach binding or input name that hides a context variable.
+    ShadowedName = "shadowed-name", Error;
+    /// A path given on the command line holds no workflow or platform file.
+    NoWorkflows = "no-workflows", Error;
+}
+
+impl Rule {
+    /// The full code as printed: `hisflow::<name>`.
+    pub fn code(self) -> String {
+        format!("hisflow::{}", self.name())
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "hisflow::{}", self.name())
+    }
+}
+
+/// A secondary place a diagnostic points at ("first defined here").
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Related {
+    pub span: Span,
+    pub label: String,
+}
+
+/// One finding: a rule broken at a span, with a label under the offending
+/// token and a help line saying what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Diagnostic {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub span: Span,
+    pub message: String,
+    pub label: String,
+    pub help: Option<String>,
+    pub related: Vec<Related>,
+}
+
+impl Diagnostic {
+    pub fn new(rule: Rule, span: Span, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            severity: rule.severity(),
+            span,
+            message: message.into(),
+            label: String::new(),
+            help: None,
+            related: Vec::new(),
+        }
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn maybe_help(mut self, help: Option<String>) -> Self {
+        if help.is_some() {
+            self.help = help;
+        }
+        self
+    }
+
+    pub fn related(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.related.push(Related {
+            span,
+            label: label.into(),
+        });
+        self
+    }
+
+    pub fn file(&self) -> FileId {
+        self.span.file
+    }
+}
+
+/// The findings of one run, in a stable order, without duplicates (a workflow
+/// inherited by several platforms is checked once per platform).
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        if !self.items.contains(&d) {
+            self.items.push(d);
+        }
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        for d in other.items {
+            self.push(d);
+        }
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn count(&self, severity: Severity) -> usize {
+        self.items.iter().filter(|d| d.severity == severity).count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.items.iter()
+    }
+
+    /// Sorts by file, then position, then code: the order a reader scans in.
+    pub fn sort(&mut self) {
+        self.items.sort_by(|a, b| {
+            (a.span.file, a.span.range.start, a.rule).cmp(&(b.span.file, b.span.range.start, b.rule))
+        });
+    }
+
+    pub fn into_vec(self) -> Vec<Diagnostic> {
+        self.items
+    }
+}
+
+impl IntoIterator for Diagnostics {
+    type Item = Diagnostic;
+    type IntoIter = std::vec::IntoIter<Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+/// "did you mean" for a misspelt name: the closest candidate, if close enough.
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_and_kebab_case() {
+        let mut seen = HashSet::new();
+        for r in Rule::ALL {
+            assert!(seen.insert(r.name()), "duplicate code {}", r.name());
+            assert!(r.name().chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(!r.summary().is_empty());
+        }
+    }
+
+    #[test]
+    fn did_you_mean_picks_the_closest_name() {
+        assert_eq!(
+            did_you_mean("otherwize", ["on", "otherwise", "op"]).as_deref(),
+            Some("did you mean `otherwise`?")
+        );
+        assert_eq!(did_you_mean("zzz", ["on", "otherwise"]), None);
+    }
+}

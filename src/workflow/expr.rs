@@ -1,0 +1,474 @@
+//! CEL expressions and message templates: compiled once at validation, with
+//! every identifier and field checked against the context the engine will
+//! provide, and every problem reported at its column in the YAML file.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use cel::common::ast::{Expr as Ast, SourceInfo};
+use cel::{IdedExpr, Program};
+
+use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use super::load::Ctx;
+use super::raw::Sp;
+use super::source::Span;
+use super::vocab::{CHANNEL, ERROR, SESSION, Shape};
+
+/// A compiled CEL expression, shared by every run of the workflow.
+#[derive(Debug, Clone)]
+pub struct CompiledExpr {
+    source: Arc<str>,
+    program: Arc<Program>,
+    span: Span,
+}
+
+impl CompiledExpr {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    /// Where the expression is written.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+}
+
+/// Text with `${expr}` holes, e.g. a message for the agent.
+#[derive(Debug, Clone)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+
+#[derive(Debug, Clone)]
+pub enum TemplatePart {
+    Text(String),
+    Expr(CompiledExpr),
+}
+
+impl Template {
+    /// The template's text with holes shown as `${…}`, for renders.
+    pub fn display(&self) -> String {
+        self.parts
+            .iter()
+            .map(|p| match p {
+                TemplatePart::Text(t) => t.clone(),
+                TemplatePart::Expr(e) => format!("${{{}}}", e.source()),
+            })
+            .collect()
+    }
+}
+
+/// The names an expression may read, with what is known of their shape.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    vars: Vec<(String, Shape)>,
+}
+
+impl Scope {
+    /// The context of every state: `request` (the workflow's inputs),
+    /// `session`, `platform` (its settings, or anything for a lone file) and
+    /// `error` (the last failure).
+    pub fn new(inputs: Vec<String>, settings: Option<Vec<String>>) -> Self {
+        Scope {
+            vars: vec![
+                ("request".into(), Shape::Open(inputs)),
+                ("session".into(), Shape::Object(SESSION)),
+                ("platform".into(), settings.map_or(Shape::Any, Shape::Open)),
+                ("error".into(), Shape::Object(ERROR)),
+            ],
+        }
+    }
+
+    /// A scope with one more name bound (a foreach item).
+    pub fn with(&self, name: &str, shape: Shape) -> Scope {
+        let mut s = self.clone();
+        s.vars.push((name.to_string(), shape));
+        s
+    }
+
+    pub fn is_bound(&self, name: &str) -> bool {
+        self.vars.iter().any(|(n, _)| n == name)
+    }
+
+    fn get(&self, name: &str) -> Option<&Shape> {
+        self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+}
+
+/// Where the expression's text sits in the file, to turn offsets inside the
+/// expression into file spans.
+struct Locator<'a> {
+    cx: Ctx<'a>,
+    value: &'a str,
+    /// Byte offset of the YAML scalar in the file.
+    start: usize,
+}
+
+impl Locator<'_> {
+    /// The span in the file of `value[from..to]`. The YAML scalar may be quoted,
+    /// folded or a block, so the token is searched for in the file from the
+    /// scalar's start, as the same occurrence it is in the value.
+    fn span(&self, from: usize, to: usize) -> Span {
+        let from = from.min(self.value.len());
+        let to = to.clamp(from, self.value.len());
+        let token = &self.value[from..to];
+        let text = &self.cx.text()[self.start.min(self.cx.text().len())..];
+        if token.is_empty() {
+            return self.cx.span_bytes(self.start + from.min(text.len()), 0);
+        }
+        let nth = self.value[..from].matches(token).count();
+        match text.match_indices(token).nth(nth) {
+            Some((i, _)) => self.cx.span_bytes(self.start + i, token.len()),
+            None => self.cx.span_bytes(self.start, self.cx.sources.get(self.cx.file).token_len(self.start)),
+        }
+    }
+}
+
+/// Compiles one CEL expression written at `expr`, checking its names against `scope`.
+pub fn compile(cx: Ctx<'_>, expr: &Sp<String>, scope: &Scope, diags: &mut Diagnostics) -> Option<(CompiledExpr, Shape)> {
+    let span = cx.span_of(expr);
+    let loc = Locator {
+        cx,
+        value: expr.as_str(),
+        start: span.range.start,
+    };
+    compile_at(&loc, expr.as_str(), 0, scope, diags)
+}
+
+fn compile_at(loc: &Locator<'_>, source: &str, base: usize, scope: &Scope, diags: &mut Diagnostics) -> Option<(CompiledExpr, Shape)> {
+    let whole = loc.span(base, base + source.len());
+    if source.trim().is_empty() {
+        diags.push(
+            Diagnostic::new(Rule::CelSyntax, whole, "empty expression")
+                .label("an expression is expected here")
+                .help("write a CEL expression, e.g. `request.reason` or `'text'`"),
+        );
+        return None;
+    }
+    // The parser is third-party code fed user input: a panic in it must become
+    // a diagnostic, not take the validator down.
+    let compiled = std::panic::catch_unwind(AssertUnwindSafe(|| Program::compile(source)));
+    let program = match compiled {
+        Ok(Ok(p)) => p,
+        Ok(Err(errors)) => {
+            for e in errors.errors.iter().take(3) {
+                let off = line_col_offset(source, e.pos.0, e.pos.1);
+                let len = source[off.min(source.len())..].chars().next().map_or(0, char::len_utf8);
+                diags.push(
+                    Diagnostic::new(Rule::CelSyntax, loc.span(base + off, base + off + len), format!("CEL syntax error: {}", tidy_cel(&e.msg)))
+                        .label("here")
+                        .help("see https://github.com/google/cel-spec for the expression syntax; text must be quoted: 'like this'"),
+                );
+            }
+            return None;
+        }
+        Err(_) => {
+            diags.push(
+                Diagnostic::new(Rule::CelSyntax, whole, "the CEL parser could not handle this expression")
+                    .label("here")
+                    .help("simplify the expression"),
+            );
+            return None;
+        }
+    };
+    let mut checker = Checker {
+        loc,
+        base,
+        source,
+        info: program.source_info(),
+        scope: scope.clone(),
+        diags,
+        ok: true,
+    };
+    let shape = checker.shape(program.expression());
+    if !checker.ok {
+        return None;
+    }
+    let compiled = CompiledExpr {
+        source: source.into(),
+        program: Arc::new(program),
+        span: whole,
+    };
+    Some((compiled, shape))
+}
+
+/// Shortens ANTLR's "expecting {…}" lists, which name every token class.
+fn tidy_cel(msg: &str) -> String {
+    let msg = msg.strip_prefix("Syntax error: ").unwrap_or(msg);
+    match msg.find(" expecting {") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Byte offset of a 1-based (line, column) in `source`.
+fn line_col_offset(source: &str, line: isize, col: isize) -> usize {
+    let mut offset = 0;
+    for (i, l) in source.split_inclusive('\n').enumerate() {
+        if i as isize + 1 == line {
+            let col = (col.max(1) - 1) as usize;
+            return offset + l.char_indices().nth(col).map_or(l.trim_end_matches('\n').len(), |(b, _)| b);
+        }
+        offset += l.len();
+    }
+    source.len()
+}
+
+struct Checker<'a, 'l> {
+    loc: &'a Locator<'l>,
+    base: usize,
+    source: &'a str,
+    info: &'a SourceInfo,
+    scope: Scope,
+    diags: &'a mut Diagnostics,
+    ok: bool,
+}
+
+impl Checker<'_, '_> {
+    /// Byte range of a node's token inside the expression.
+    fn range(&self, e: &IdedExpr) -> (usize, usize) {
+        self.info
+            .offset_for(e.id)
+            .map_or((0, self.source.len()), |(s, t)| (s as usize, (t as usize + 1).min(self.source.len())))
+    }
+
+    /// Checks `e` and returns what is known of its value's shape.
+    fn shape(&mut self, e: &IdedExpr) -> Shape {
+        match &e.expr {
+            Ast::Ident(name) => self.ident(e, name),
+            Ast::Select(sel) => {
+                let operand = self.shape(&sel.operand);
+                self.field(&sel.operand, &operand, &sel.field)
+            }
+            Ast::Comprehension(c) => {
+                let range = self.shape(&c.iter_range);
+                let elem = match &range {
+                    Shape::List(elem) => (**elem).clone(),
+                    _ => Shape::Any,
+                };
+                let saved = self.scope.clone();
+                self.scope = self.scope.with(&c.iter_var, elem);
+                if let Some(v2) = &c.iter_var2 {
+                    self.scope = self.scope.with(v2, Shape::Any);
+                }
+                self.scope = self.scope.with(&c.accu_var, Shape::Any);
+                self.shape(&c.accu_init);
+                self.shape(&c.loop_cond);
+                self.shape(&c.loop_step);
+                self.shape(&c.result);
+                self.scope = saved;
+                if is_filter(c) { range } else { Shape::Any }
+            }
+            Ast::Call(call) => {
+                let target = call.target.as_ref().map(|t| self.shape(t));
+                let args: Vec<Shape> = call.args.iter().map(|a| self.shape(a)).collect();
+                match (call.func_name.as_str(), target, args.as_slice()) {
+                    ("_?_:_", None, [_, a, b]) => if *a == Shape::Any { b.clone() } else { a.clone() },
+                    ("_[_]", None, [Shape::List(elem), _]) => (**elem).clone(),
+                    _ => Shape::Any,
+                }
+            }
+            Ast::List(list) => {
+                for el in &list.elements {
+                    self.shape(el);
+                }
+                Shape::Any
+            }
+            Ast::Map(map) => {
+                for entry in &map.entries {
+                    if let cel::common::ast::EntryExpr::MapEntry(m) = &entry.expr {
+                        self.shape(&m.key);
+                        self.shape(&m.value);
+                    }
+                }
+                Shape::Any
+            }
+            Ast::Struct(_) | Ast::Literal(_) | Ast::Unspecified => Shape::Any,
+        }
+    }
+
+    fn ident(&mut self, e: &IdedExpr, name: &str) -> Shape {
+        if let Some(shape) = self.scope.get(name) {
+            return shape.clone();
+        }
+        let (from, to) = self.range(e);
+        let names: Vec<String> = self.scope.vars.iter().map(|(n, _)| n.clone()).filter(|n| !n.starts_with('@')).collect();
+        let help = did_you_mean(name, names.iter().map(String::as_str)).unwrap_or_else(|| {
+            format!(
+                "expressions can read {}; to write the text {name}, quote it: '{name}'",
+                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            )
+        });
+        self.diags.push(
+            Diagnostic::new(Rule::UnknownIdentifier, self.loc.span(self.base + from, self.base + to), format!("unknown identifier `{name}`"))
+                .label("not defined here")
+                .help(help),
+        );
+        self.ok = false;
+        Shape::Any
+    }
+
+    fn field(&mut self, operand: &IdedExpr, shape: &Shape, field: &str) -> Shape {
+        let known: Vec<String> = match shape {
+            Shape::Object(fields) => {
+                if let Some((_, s)) = fields.iter().find(|(n, _)| *n == field) {
+                    return s.shape();
+                }
+                fields.iter().map(|(n, _)| n.to_string()).collect()
+            }
+            Shape::Open(fields) => {
+                if fields.iter().any(|n| n == field) {
+                    return Shape::Any;
+                }
+                fields.clone()
+            }
+            _ => return Shape::Any,
+        };
+        let (_, op_end) = self.range(operand);
+        let dotted = format!(".{field}");
+        let at = self.source[op_end.min(self.source.len())..]
+            .find(&dotted)
+            .map_or(op_end, |i| op_end + i + 1);
+        let what = describe(self.source, operand, self.info);
+        let help = did_you_mean(field, known.iter().map(String::as_str)).unwrap_or_else(|| {
+            if known.is_empty() {
+                format!("{what} has no fields here")
+            } else {
+                format!("{what} has: {}", known.join(", "))
+            }
+        });
+        let help = if what == "request" && !known.iter().any(|k| k == field) {
+            format!("{help}; a request parameter must be declared under `input:`")
+        } else if what == "platform" {
+            format!("{help}; platform values are declared under `settings:` in platform.yaml")
+        } else {
+            help
+        };
+        self.diags.push(
+            Diagnostic::new(Rule::UnknownField, self.loc.span(self.base + at, self.base + at + field.len()), format!("`{what}` has no field `{field}`"))
+                .label("unknown field")
+                .help(help),
+        );
+        self.ok = false;
+        Shape::Any
+    }
+}
+
+/// The written text of a node, e.g. `session.channels`, for messages.
+fn describe(source: &str, e: &IdedExpr, info: &SourceInfo) -> String {
+    match &e.expr {
+        Ast::Ident(n) => n.clone(),
+        Ast::Select(s) => format!("{}.{}", describe(source, &s.operand, info), s.field),
+        _ => info
+            .offset_for(e.id)
+            .and_then(|(s, t)| source.get(s as usize..=t as usize))
+            .unwrap_or("value")
+            .to_string(),
+    }
+}
+
+/// `list.filter(x, …)` keeps the list's element shape; other macros do not.
+fn is_filter(c: &cel::common::ast::ComprehensionExpr) -> bool {
+    let Ast::Call(step) = &c.loop_step.expr else { return false };
+    if step.func_name != "_?_:_" || step.args.len() != 3 {
+        return false;
+    }
+    let Ast::Call(add) = &step.args[1].expr else { return false };
+    matches!(add.args.get(1).map(|a| &a.expr), Some(Ast::List(l))
+        if matches!(l.elements.first().map(|e| &e.expr), Some(Ast::Ident(v)) if *v == c.iter_var) && l.elements.len() == 1)
+}
+
+/// Compiles a `${expr}` template written at `text`.
+pub fn template(cx: Ctx<'_>, text: &Sp<String>, scope: &Scope, diags: &mut Diagnostics) -> Option<Template> {
+    let span = cx.span_of(text);
+    let loc = Locator {
+        cx,
+        value: text.as_str(),
+        start: span.range.start,
+    };
+    let s = text.as_str();
+    let mut parts = Vec::new();
+    let mut rest = 0;
+    let mut ok = true;
+    while let Some(open) = s[rest..].find("${").map(|i| rest + i) {
+        if open > rest {
+            parts.push(TemplatePart::Text(s[rest..open].to_string()));
+        }
+        let Some(close) = s[open..].find('}').map(|i| open + i) else {
+            diags.push(
+                Diagnostic::new(Rule::CelSyntax, loc.span(open, s.len()), "unclosed `${` in text")
+                    .label("opened here")
+                    .help("close the expression with `}`"),
+            );
+            return None;
+        };
+        match compile_at(&loc, &s[open + 2..close], open + 2, scope, diags) {
+            Some((e, _)) => parts.push(TemplatePart::Expr(e)),
+            None => ok = false,
+        }
+        rest = close + 1;
+    }
+    if rest < s.len() {
+        parts.push(TemplatePart::Text(s[rest..].to_string()));
+    }
+    ok.then_some(Template { parts })
+}
+
+/// The shape of one channel, for foreach bindings over `session.channels`.
+pub fn channel_shape() -> Shape {
+    Shape::Object(CHANNEL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workflow::source::Sources;
+    use std::path::PathBuf;
+
+    fn check(yaml_value: &str, line: &str) -> (Diagnostics, Sources) {
+        let mut sources = Sources::new();
+        let text = format!("when: {line}\n");
+        let file = sources.add(PathBuf::from("t.yaml"), text);
+        let cx = Ctx { sources: &sources, file };
+        let marker = marked_yaml::Marker::new(file.0, 6, 1, 7);
+        let expr = Sp::new(Some(marker), yaml_value.to_string());
+        let mut diags = Diagnostics::new();
+        let scope = Scope::new(vec!["reason".into()], Some(vec!["logout_reason".into()]));
+        compile(cx, &expr, &scope, &mut diags);
+        (diags, sources)
+    }
+
+    fn first(d: &Diagnostics, s: &Sources) -> (Rule, String) {
+        let d = d.iter().next().expect("a diagnostic");
+        (d.rule, s.get(d.span.file).text()[d.span.range.clone()].to_string())
+    }
+
+    #[test]
+    fn comprehension_variables_are_bound_and_typed() {
+        let e = "session.channels.exists(c, c.active && size(c.interactions) > 0)";
+        let (d, _) = check(e, e);
+        assert!(d.is_empty(), "{d:?}");
+        let e = "session.channels.exists(c, c.actve)";
+        let (d, s) = check(e, e);
+        assert_eq!(first(&d, &s), (Rule::UnknownField, "actve".into()));
+    }
+
+    #[test]
+    fn unknown_names_point_at_their_token_even_in_quoted_scalars() {
+        let e = "platform.logout_reason == 'required' && !has(request.raeson)";
+        let (d, s) = check(e, &format!("\"{e}\""));
+        assert_eq!(first(&d, &s), (Rule::UnknownField, "raeson".into()));
+        let (d, s) = check("sesion.agent", "sesion.agent");
+        assert_eq!(first(&d, &s), (Rule::UnknownIdentifier, "sesion".into()));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_the_column() {
+        let (d, s) = check("size(x) +* 2", "size(x) +* 2");
+        assert_eq!(first(&d, &s), (Rule::CelSyntax, "*".into()));
+    }
+}

@@ -1,0 +1,400 @@
+//! Text → YAML nodes → raw serde types, turning every problem on the way into
+//! a diagnostic at its token. Hostile input (binary, huge, deeply nested,
+//! anchors) is refused here with a diagnostic, before it can cost anything.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+use marked_yaml::{LoadError, LoaderOptions, Marker, Node};
+use serde::de::DeserializeOwned;
+
+use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use super::raw::{
+    PLATFORM_KEYS, RawPlatformHeader, RawState, RawWorkflowHeader, STATE_KEYS, Sp, WORKFLOW_KEYS,
+};
+use super::source::{FileId, Sources, Span};
+use crate::Error;
+
+/// Workflow files are small; anything larger is a mistake or an attack.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
+/// Block nesting (columns of indentation and `- ` prefixes) the loader accepts.
+/// The YAML parser recurses per level; this keeps it far from the stack's end.
+pub const MAX_BLOCK_COLUMNS: usize = 120;
+
+/// Flow nesting (`[`, `{`) the loader accepts.
+pub const MAX_FLOW_DEPTH: usize = 32;
+
+/// Everything the loader needs to say where something is.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub sources: &'a Sources,
+    pub file: FileId,
+}
+
+impl Ctx<'_> {
+    /// The span of the token starting at `marker`.
+    pub fn span(&self, marker: Option<Marker>) -> Span {
+        let f = self.sources.get(self.file);
+        let start = marker.map_or(0, |m| f.offset_of(m.line(), m.column()));
+        Span {
+            file: self.file,
+            range: start..start + f.token_len(start),
+        }
+    }
+
+    pub fn span_of<T>(&self, sp: &Sp<T>) -> Span {
+        self.span(sp.marker())
+    }
+
+    /// A span of `len` bytes at a byte offset of the file.
+    pub fn span_bytes(&self, start: usize, len: usize) -> Span {
+        Span {
+            file: self.file,
+            range: start..start + len,
+        }
+    }
+
+    pub fn text(&self) -> &str {
+        self.sources.get(self.file).text()
+    }
+}
+
+/// Reads a file into `sources`. I/O failures are errors (the path is wrong);
+/// content problems are diagnostics, and the file is still registered so they
+/// can point into it.
+pub fn read(sources: &mut Sources, path: &Path, diags: &mut Diagnostics) -> Result<Option<FileId>, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if bytes.len() > MAX_FILE_BYTES {
+        let file = sources.add(path.to_path_buf(), String::new());
+        diags.push(
+            Diagnostic::new(
+                Rule::FileTooLarge,
+                Span { file, range: 0..0 },
+                format!("file is {} bytes; workflow files may have at most {MAX_FILE_BYTES}", bytes.len()),
+            )
+            .help("split the workflow into smaller ones and `call` them"),
+        );
+        return Ok(None);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(Some(sources.add(path.to_path_buf(), text))),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let file = sources.add(path.to_path_buf(), text);
+            diags.push(
+                Diagnostic::new(Rule::NotUtf8, Span { file, range: at..at + 1 }, "file is not valid UTF-8")
+                    .label("invalid byte here")
+                    .help("save the file as UTF-8 text"),
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Parses a registered file's text into YAML nodes. Returns the top-level
+/// mapping, or `None` with diagnostics.
+pub fn parse(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> {
+    if let Some(d) = nesting_guard(cx) {
+        diags.push(d);
+        return None;
+    }
+    let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_mapping();
+    match marked_yaml::parse_yaml_with_options(cx.file.0, cx.text(), options) {
+        Ok(Node::Mapping(m)) => Some(m),
+        Ok(_) => unreachable_top(cx, diags),
+        Err(e) => {
+            diags.push(load_error(cx, e));
+            None
+        }
+    }
+}
+
+fn unreachable_top(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> {
+    diags.push(Diagnostic::new(Rule::InvalidValue, cx.span_bytes(0, 0), "the file must be a YAML mapping"));
+    None
+}
+
+fn load_error(cx: Ctx<'_>, e: LoadError) -> Diagnostic {
+    match e {
+        LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => {
+            let what = if cx.text().trim().is_empty() { "the file is empty" } else { "the file must be a YAML mapping" };
+            Diagnostic::new(Rule::InvalidValue, cx.span(Some(m)), what)
+                .label("expected `key: value` lines here")
+                .help("a workflow file starts with `workflow: <name>`; a platform manifest with `platform: <name>`")
+        }
+        LoadError::UnexpectedAnchor(m) => Diagnostic::new(Rule::YamlAnchor, cx.span(Some(m)), "YAML anchors and aliases are not allowed")
+            .label("anchor")
+            .help("write the value out, or move shared steps into a workflow and `call` it"),
+        LoadError::UnexpectedTag(m) => Diagnostic::new(Rule::YamlAnchor, cx.span(Some(m)), "YAML tags are not allowed")
+            .label("tag")
+            .help("remove the `!tag`; values are plain scalars, lists and mappings"),
+        LoadError::MappingKeyMustBeScalar(m) => Diagnostic::new(Rule::YamlSyntax, cx.span(Some(m)), "mapping keys must be plain names")
+            .label("complex key"),
+        LoadError::DuplicateKey(inner) => {
+            let key = &inner.key;
+            let prev = &inner.prev_key;
+            Diagnostic::new(
+                Rule::DuplicateKey,
+                cx.span(key.span().start().copied()),
+                format!("key `{}` appears twice in one mapping", key.as_str()),
+            )
+            .label("second definition")
+            .related(cx.span(prev.span().start().copied()), "first defined here")
+            .help("YAML keeps only one of them; rename or merge the two")
+        }
+        LoadError::ScanError(m, e) => {
+            let f = cx.sources.get(cx.file);
+            let at = f.offset_of(m.line(), m.column());
+            let msg = e.to_string();
+            let info = msg.split(" at line").next().unwrap_or(&msg).to_string();
+            Diagnostic::new(Rule::YamlSyntax, cx.span_bytes(at, 1.min(f.text().len() - at.min(f.text().len()))), format!("malformed YAML: {info}"))
+                .label("here")
+                .help("check indentation and that every `[`, `{` and quote is closed")
+        }
+    }
+}
+
+/// Estimates nesting from the text alone: block depth needs indentation or
+/// `- ` prefixes, flow depth needs brackets. Over-estimating only refuses
+/// absurd files; under-estimating is impossible for the block case.
+fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
+    let text = cx.text();
+    let mut offset = 0;
+    let mut flow = 0usize;
+    for line in text.split_inclusive('\n') {
+        let bytes = line.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b' ' => i += 1,
+                b'-' | b'?' | b':' if bytes.get(i + 1).is_some_and(|b| *b == b' ') => i += 2,
+                _ => break,
+            }
+        }
+        if i > MAX_BLOCK_COLUMNS {
+            return Some(
+                Diagnostic::new(Rule::TooDeep, cx.span_bytes(offset, i.min(line.len())), format!("nesting deeper than {MAX_BLOCK_COLUMNS} columns"))
+                    .label("nested too deep")
+                    .help("workflow files are shallow; flatten the structure"),
+            );
+        }
+        let (mut quote, mut esc) = (None, false);
+        for (j, b) in bytes.iter().enumerate().skip(i) {
+            match (quote, *b) {
+                (Some(b'"'), b'\\') if !esc => {
+                    esc = true;
+                    continue;
+                }
+                (Some(q), c) if c == q && !esc => quote = None,
+                (None, b'"' | b'\'') => quote = Some(*b),
+                (None, b'#') if j == 0 || bytes[j - 1] == b' ' => break,
+                (None, b'[' | b'{') => {
+                    flow += 1;
+                    if flow > MAX_FLOW_DEPTH {
+                        return Some(
+                            Diagnostic::new(Rule::TooDeep, cx.span_bytes(offset + j, 1), format!("more than {MAX_FLOW_DEPTH} nested `[` or `{{`"))
+                                .label("nested too deep")
+                                .help("workflow files are shallow; flatten the structure"),
+                        );
+                    }
+                }
+                (None, b']' | b'}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            esc = false;
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Reports keys of `map` that are not in `known` (all of them, with a "did you
+/// mean"), and returns the mapping without them so deserialization can go on.
+pub fn known_keys(cx: Ctx<'_>, map: &MarkedMappingNode, known: &[&str], what: &str, diags: &mut Diagnostics) -> MarkedMappingNode {
+    let mut kept = MarkedMappingNode::new_empty(*map.span());
+    for (k, v) in map.iter() {
+        if known.contains(&k.as_str()) {
+            kept.insert(k.clone(), v.clone());
+        } else {
+            diags.push(
+                Diagnostic::new(Rule::UnknownKey, key_span(cx, k), format!("unknown key `{}` in {what}", k.as_str()))
+                    .label("not a key of the language")
+                    .help(did_you_mean(k.as_str(), known.iter().copied()).unwrap_or_else(|| format!("{what} keys are: {}", known.join(", ")))),
+            );
+        }
+    }
+    kept
+}
+
+pub fn key_span(cx: Ctx<'_>, k: &MarkedScalarNode) -> Span {
+    cx.span(k.span().start().copied())
+}
+
+/// Deserializes one node, turning serde's error into a diagnostic at the
+/// offending token. `anchor` is where to point when serde has no position
+/// (a missing key: at the mapping's own key).
+pub fn from_node<T: DeserializeOwned>(cx: Ctx<'_>, node: &Node, anchor: Span, what: &str, diags: &mut Diagnostics) -> Option<T> {
+    match marked_yaml::from_node::<T>(node) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            diags.push(serde_diagnostic(cx, e, anchor, what));
+            None
+        }
+    }
+}
+
+fn serde_diagnostic(cx: Ctx<'_>, e: marked_yaml::FromNodeError, anchor: Span, what: &str) -> Diagnostic {
+    let path = e.path().filter(|p| !p.contains('?')).map(str::to_string);
+    let at = e.start_mark().map(|m| cx.span(Some(m)));
+    let where_ = path.as_deref().map(|p| format!(" at `{p}`")).unwrap_or_default();
+    match e.into_inner() {
+        marked_yaml::Error::UnknownFieldError(field, expected, _) => Diagnostic::new(
+            Rule::UnknownKey,
+            at.unwrap_or(anchor),
+            format!("unknown key `{field}` in {what}{where_}"),
+        )
+        .label("not a key here")
+        .help(did_you_mean(&field, expected.iter().copied()).unwrap_or_else(|| format!("expected one of: {}", expected.join(", ")))),
+        other => {
+            let msg = other.to_string();
+            if let Some(field) = msg.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+                let at_key = path.is_some() && at.is_some();
+                Diagnostic::new(
+                    Rule::MissingKey,
+                    if at_key { at.unwrap_or(anchor.clone()) } else { anchor },
+                    format!("{what}{where_} is missing required key `{field}`"),
+                )
+                .label(format!("`{field}` is required here"))
+                .help(format!("add `{field}: …`"))
+            } else {
+                let (label, help) = value_hint(&msg);
+                Diagnostic::new(Rule::InvalidValue, at.unwrap_or(anchor), format!("invalid value in {what}{where_}: {}", tidy(&msg)))
+                    .label(label)
+                    .help(help)
+            }
+        }
+    }
+}
+
+fn tidy(msg: &str) -> String {
+    msg.replace("newtype variant", "mapping").replace("unit variant", "plain word")
+}
+
+fn value_hint(msg: &str) -> (&'static str, &'static str) {
+    if msg.contains("unknown variant") {
+        ("not one of the allowed values", "use one of the values listed in the message")
+    } else if msg.contains("invalid type") {
+        ("wrong type", "see the language reference (docs/workflow-language.md) for this key's form")
+    } else {
+        ("invalid", "see the language reference (docs/workflow-language.md) for this key's form")
+    }
+}
+
+/// A workflow file as loaded: the header and each state on its own. A state
+/// that failed to load keeps its name (`None`), so transitions to it are not
+/// reported as undefined on top of its own error.
+#[derive(Debug)]
+pub struct RawWorkflow {
+    pub file: FileId,
+    pub header: Option<RawWorkflowHeader>,
+    pub states: IndexMap<Sp<String>, Option<RawState>>,
+    /// Where `states:` is written, for "no states" diagnostics.
+    pub states_key: Option<Span>,
+}
+
+/// Loads a workflow file that `read` registered.
+pub fn workflow(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawWorkflow> {
+    let top = parse(cx, diags)?;
+    let top = known_keys(cx, &top, WORKFLOW_KEYS, "a workflow", diags);
+    let file_span = cx.span_bytes(0, 0);
+    let mut header_map = top.clone();
+    let states_entry = header_map.remove_entry("states");
+    let header = from_node::<RawWorkflowHeader>(cx, &Node::Mapping(header_map), file_span.clone(), "the workflow", diags);
+    let mut states = IndexMap::new();
+    let mut states_key = None;
+    match states_entry {
+        None => diags.push(
+            Diagnostic::new(Rule::MissingKey, file_span, "the workflow has no `states`")
+                .label("`states` is required")
+                .help("add `states:` with at least one state, keyed by name"),
+        ),
+        Some((key, node)) => {
+            states_key = Some(key_span(cx, &key));
+            match node {
+                Node::Mapping(map) => {
+                    for (name, node) in map.iter() {
+                        let name_span = key_span(cx, name);
+                        let state = match node {
+                            Node::Mapping(m) => {
+                                let m = known_keys(cx, m, STATE_KEYS, "a state", diags);
+                                from_node::<RawState>(cx, &Node::Mapping(m), name_span.clone(), &format!("state `{}`", name.as_str()), diags)
+                            }
+                            _ => {
+                                diags.push(
+                                    Diagnostic::new(Rule::InvalidValue, cx.span(node.span().start().copied()), format!("state `{}` must be a mapping", name.as_str()))
+                                        .label("expected `op:`, `choice:`, `foreach:`, `call:`, `emit:` or `respond:` here")
+                                        .help("a state is a mapping such as `{ op: agent.logout, on: { ok: done } }`"),
+                                );
+                                None
+                            }
+                        };
+                        states.insert(Sp::new(name.span().start().copied(), name.as_str().to_string()), state);
+                    }
+                }
+                other => diags.push(
+                    Diagnostic::new(Rule::InvalidValue, cx.span(other.span().start().copied()), "`states` must be a mapping of state names to states")
+                        .label("not a mapping")
+                        .help("write `states:` followed by indented `<name>: { … }` entries"),
+                ),
+            }
+        }
+    }
+    Some(RawWorkflow {
+        file: cx.file,
+        header,
+        states,
+        states_key,
+    })
+}
+
+/// A platform manifest as loaded. Settings stay YAML nodes: their types come
+/// from how they are written (`true`, `3`, `'3'`), which serde would flatten.
+#[derive(Debug)]
+pub struct RawPlatform {
+    pub file: FileId,
+    pub header: Option<RawPlatformHeader>,
+    pub settings: IndexMap<Sp<String>, Node>,
+}
+
+/// Loads a platform manifest that `read` registered.
+pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
+    let top = parse(cx, diags)?;
+    let mut top = known_keys(cx, &top, PLATFORM_KEYS, "a platform manifest", diags);
+    let settings_node = top.remove("settings");
+    let header = from_node::<RawPlatformHeader>(cx, &Node::Mapping(top), cx.span_bytes(0, 0), "the platform manifest", diags);
+    let mut settings = IndexMap::new();
+    match settings_node {
+        None => {}
+        Some(Node::Mapping(m)) => {
+            for (k, v) in m.iter() {
+                settings.insert(Sp::new(k.span().start().copied(), k.as_str().to_string()), v.clone());
+            }
+        }
+        Some(other) => diags.push(
+            Diagnostic::new(Rule::InvalidValue, cx.span(other.span().start().copied()), "`settings` must be a mapping")
+                .label("not a mapping")
+                .help("write `settings:` followed by indented `<name>: <value>` entries"),
+        ),
+    }
+    Some(RawPlatform {
+        file: cx.file,
+        header,
+        settings,
+    })
+}

@@ -1,0 +1,11 @@
+//! The workflow language: files are loaded with spans (`load`), checked and
+//! compiled (`validate`) into the model (`model`) that the engine runs.
+
+pub mod diagnostic;
+pub mod expr;
+pub mod load;
+pub mod model;
+pub mod raw;
+pub mod source;
+pub mod validate;
+pub mod vocab;

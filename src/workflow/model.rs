@@ -1,0 +1,255 @@
+//! The validated model: what the interpreter runs and the renderers draw.
+//! Only the validator builds it, so a `Workflow` never names an undefined
+//! state, an unknown operation or an uncompiled expression.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use super::expr::{CompiledExpr, Template};
+use super::source::Span;
+use crate::platform::OperationSpec;
+
+pub use super::raw::{FailurePolicy, InputType};
+
+/// A state's index in its workflow's graph. Only the validator makes them.
+pub type StateId = NodeIndex;
+
+/// One request's workflow, validated.
+#[derive(Debug)]
+pub struct Workflow {
+    pub name: String,
+    pub description: Option<String>,
+    pub path: PathBuf,
+    /// Flow tag → title, in file order (`basic` first when declared so).
+    pub flows: IndexMap<String, String>,
+    pub inputs: Vec<Input>,
+    pub graph: DiGraph<State, Transition>,
+    pub start: StateId,
+    pub(crate) by_name: HashMap<String, StateId>,
+}
+
+impl Workflow {
+    pub fn state(&self, id: StateId) -> &State {
+        &self.graph[id]
+    }
+
+    pub fn state_id(&self, name: &str) -> Option<StateId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// States in file order.
+    pub fn states(&self) -> impl Iterator<Item = (StateId, &State)> {
+        self.graph.node_indices().map(|i| (i, &self.graph[i]))
+    }
+
+    /// Transitions out of a state, in the order they are written.
+    pub fn transitions(&self, id: StateId) -> Vec<(&Transition, StateId)> {
+        let mut out: Vec<_> = self.graph.edges(id).map(|e| (e.weight(), e.target(), e.id())).collect();
+        out.sort_by_key(|(_, _, e)| *e);
+        out.into_iter().map(|(t, s, _)| (t, s)).collect()
+    }
+
+    /// The state a trigger leads to from `id`, falling back to `otherwise`.
+    pub fn next(&self, id: StateId, trigger: &Trigger) -> Option<StateId> {
+        let mut fallback = None;
+        for e in self.graph.edges(id) {
+            if &e.weight().trigger == trigger {
+                return Some(e.target());
+            }
+            if e.weight().trigger == Trigger::Otherwise {
+                fallback = Some(e.target());
+            }
+        }
+        fallback
+    }
+
+    pub fn state_count(&self) -> usize {
+        self.graph.node_count()
+    }
+}
+
+/// A request parameter the workflow reads.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub ty: InputType,
+    pub required: bool,
+    pub description: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct State {
+    pub name: String,
+    pub flow: String,
+    pub description: Option<String>,
+    pub kind: StateKind,
+    pub span: Span,
+}
+
+impl State {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.kind, StateKind::Respond(_))
+    }
+}
+
+#[derive(Debug)]
+pub enum StateKind {
+    Op(OpCall),
+    /// Guards in order; guard `i` leads along the edge `Trigger::Guard(i)`.
+    Choice(Vec<CompiledExpr>),
+    Foreach(Foreach),
+    Call(WorkflowCall),
+    Emit(Emit),
+    Respond(Response),
+}
+
+impl StateKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StateKind::Op(_) => "op",
+            StateKind::Choice(_) => "choice",
+            StateKind::Foreach(_) => "foreach",
+            StateKind::Call(_) => "call",
+            StateKind::Emit(_) => "emit",
+            StateKind::Respond(_) => "respond",
+        }
+    }
+}
+
+/// Arguments, each a compiled expression, in the order written.
+pub type Args = Vec<(String, CompiledExpr)>;
+
+#[derive(Debug)]
+pub struct OpCall {
+    pub op: &'static OperationSpec,
+    pub args: Args,
+    pub timeout: Duration,
+    pub retry: Option<Retry>,
+    /// Session field the result is stored in.
+    pub save: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Retry {
+    pub attempts: u32,
+    pub delay: Duration,
+    pub backoff: f64,
+    pub outcomes: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct Foreach {
+    pub items: CompiledExpr,
+    pub binding: String,
+    pub body: Body,
+    pub policy: FailurePolicy,
+}
+
+#[derive(Debug)]
+pub enum Body {
+    Op(OpCall),
+    Call(WorkflowCall),
+}
+
+#[derive(Debug)]
+pub struct WorkflowCall {
+    pub workflow: String,
+    pub args: Args,
+}
+
+#[derive(Debug)]
+pub struct Emit {
+    pub event: String,
+    pub data: Args,
+}
+
+#[derive(Debug)]
+pub enum Response {
+    Ok { result: Args, close: bool },
+    Error { code: String, message: Template },
+    NeedInfo {
+        field: String,
+        message: Option<Template>,
+        choices: Option<CompiledExpr>,
+        free_text: Option<CompiledExpr>,
+    },
+}
+
+impl Response {
+    /// The outcome a caller sees when this response ends a called workflow.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Response::Ok { .. } => "ok",
+            Response::Error { .. } => "error",
+            Response::NeedInfo { .. } => "need_info",
+        }
+    }
+}
+
+/// What makes a transition fire.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Trigger {
+    /// An outcome of an operation (`ok`, `error`, `timeout`), a call (`ok`,
+    /// `error`, `need_info`) or a foreach (`done`, `failed`).
+    Outcome(String),
+    /// The guard of a choice branch, by index.
+    Guard(usize),
+    /// Whatever no other transition of the state handles.
+    Otherwise,
+    /// The single successor of an emit.
+    Next,
+}
+
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub trigger: Trigger,
+    /// Where the transition is written, for coverage reports.
+    pub span: Span,
+}
+
+impl Transition {
+    /// The edge label renders show.
+    pub fn label(&self, from: &State) -> String {
+        match (&self.trigger, &from.kind) {
+            (Trigger::Outcome(o), _) => o.clone(),
+            (Trigger::Guard(i), StateKind::Choice(guards)) => guards.get(*i).map_or_else(String::new, |g| g.source().to_string()),
+            (Trigger::Guard(i), _) => format!("guard {i}"),
+            (Trigger::Otherwise, _) => "otherwise".into(),
+            (Trigger::Next, _) => String::new(),
+        }
+    }
+}
+
+/// A platform profile: the adapter, the settings and the workflow behind each
+/// request, with inherited parts resolved.
+#[derive(Debug)]
+pub struct Platform {
+    pub name: String,
+    pub description: Option<String>,
+    pub dir: PathBuf,
+    pub adapter: String,
+    /// Switch operations the adapter kind has but this switch lacks.
+    pub lacks: Vec<String>,
+    /// Values workflows read as `platform.<name>`.
+    pub settings: IndexMap<String, serde_json::Value>,
+    /// Request name → workflow name.
+    pub requests: IndexMap<String, String>,
+    pub workflows: IndexMap<String, Arc<Workflow>>,
+}
+
+impl Platform {
+    pub fn workflow(&self, name: &str) -> Option<&Arc<Workflow>> {
+        self.workflows.get(name)
+    }
+
+    /// The workflow that handles a request.
+    pub fn handler(&self, request: &str) -> Option<&Arc<Workflow>> {
+        self.requests.get(request).and_then(|w| self.workflows.get(w))
+    }
+}

@@ -1,0 +1,363 @@
+//! The files as written: serde types that mirror the YAML, every user-facing
+//! scalar wrapped in [`Sp`] so diagnostics can point at it. The JSON Schemas in
+//! `schemas/` are generated from these same types.
+
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+
+use indexmap::IndexMap;
+use marked_yaml::{Marker, Spanned};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
+
+/// A value with the place it was written. Equality and hashing look at the
+/// value only, so `Sp<String>` works as a map key.
+#[derive(Debug, Clone)]
+pub struct Sp<T>(pub Spanned<T>);
+
+impl<T> Sp<T> {
+    pub fn new(marker: Option<Marker>, value: T) -> Self {
+        let span = match marker {
+            Some(m) => marked_yaml::Span::new_start(m),
+            None => marked_yaml::Span::new_blank(),
+        };
+        Sp(Spanned::new(span, value))
+    }
+
+    /// Where the value starts in its file, when known.
+    pub fn marker(&self) -> Option<Marker> {
+        self.0.span().start().copied()
+    }
+}
+
+impl<T> Deref for Sp<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T: PartialEq> PartialEq for Sp<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: Eq> Eq for Sp<T> {}
+
+impl<T: Hash> Hash for Sp<T> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl std::borrow::Borrow<str> for Sp<String> {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Sp<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Spanned::deserialize(d).map(Sp)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Sp<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// A CEL expression, compiled once at validation.
+pub type Expr = Sp<String>;
+
+/// A mapping of names to CEL expressions (operation arguments, event data,
+/// response results).
+pub type ExprMap = IndexMap<Sp<String>, Expr>;
+
+/// The top of a workflow file, without `states` (each state is loaded on its
+/// own so that every bad state is reported in one run).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkflowHeader {
+    /// Name other workflows `call` it by and platforms map requests to.
+    pub workflow: Sp<String>,
+    /// What the workflow does, for renders and docs.
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// The use-case flows its states belong to: tag → title (`basic: Basic Flow`,
+    /// `AF1: Logout Reason`, …). Renders group states by them.
+    #[serde(default)]
+    pub flows: IndexMap<Sp<String>, Sp<String>>,
+    /// The request parameters the workflow reads, as `request.<name>`.
+    #[serde(default)]
+    pub input: IndexMap<Sp<String>, RawInput>,
+    /// The state the workflow begins in.
+    pub start: Sp<String>,
+}
+
+/// Key names of a workflow file, for unknown-key diagnostics.
+pub const WORKFLOW_KEYS: &[&str] = &["workflow", "description", "flows", "input", "start", "states"];
+
+/// A request parameter a workflow reads.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawInput {
+    #[serde(rename = "type")]
+    pub ty: Sp<InputType>,
+    #[serde(default)]
+    pub required: Option<Sp<bool>>,
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InputType {
+    String,
+    Bool,
+    Int,
+    List,
+    Any,
+}
+
+/// One state. Exactly one of `op`, `choice`, `foreach`, `call`, `emit`,
+/// `respond` says what kind it is; the other keys depend on the kind.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// The use-case flow this state belongs to (a key of `flows`); `basic` by default.
+    #[serde(default)]
+    pub flow: Option<Sp<String>>,
+    /// The use-case step this state carries out.
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+
+    /// op: the operation to call.
+    #[serde(default)]
+    pub op: Option<Sp<String>>,
+    /// op, call: arguments, each a CEL expression.
+    #[serde(default)]
+    pub args: Option<ExprMap>,
+    /// op: how long the switch may take (`5s`, `250ms`).
+    #[serde(default)]
+    pub timeout: Option<Sp<String>>,
+    /// op: tries again on the listed outcomes.
+    #[serde(default)]
+    pub retry: Option<Sp<RawRetry>>,
+    /// op: session field the operation's result is stored in.
+    #[serde(default)]
+    pub save: Option<Sp<String>>,
+
+    /// choice: guards tried in order; the first true one is taken.
+    #[serde(default)]
+    pub choice: Option<Sp<Vec<RawBranch>>>,
+
+    /// foreach: CEL expression giving the list of items.
+    #[serde(default)]
+    pub foreach: Option<Expr>,
+    /// foreach: the name each item is bound to.
+    #[serde(default, rename = "as")]
+    pub binding: Option<Sp<String>>,
+    /// foreach: what runs for each item: an `op` or a `call`.
+    #[serde(default, rename = "do")]
+    pub body: Option<Sp<RawBody>>,
+    /// foreach: `abort` stops at the first failing item; `continue` runs them all.
+    #[serde(default)]
+    pub on_failure: Option<Sp<FailurePolicy>>,
+
+    /// call: the workflow to run; its response becomes this state's outcome.
+    #[serde(default)]
+    pub call: Option<Sp<String>>,
+
+    /// emit: the event name, `<entity>.event.<what>`.
+    #[serde(default)]
+    pub emit: Option<Sp<String>>,
+    /// emit: the event's data, each field a CEL expression.
+    #[serde(default)]
+    pub data: Option<ExprMap>,
+
+    /// respond: ends the workflow with a response.
+    #[serde(default)]
+    pub respond: Option<Sp<RawRespond>>,
+
+    /// op, foreach, call: outcome → next state.
+    #[serde(default)]
+    pub on: Option<IndexMap<Sp<String>, Sp<String>>>,
+    /// op, call, choice: where every outcome (or guard) not listed goes.
+    #[serde(default)]
+    pub otherwise: Option<Sp<String>>,
+    /// emit: the next state; op, foreach, call: shorthand for `on: {ok|done: …}`.
+    #[serde(default)]
+    pub next: Option<Sp<String>>,
+}
+
+/// Key names of a state, for unknown-key diagnostics.
+pub const STATE_KEYS: &[&str] = &[
+    "flow", "description", "op", "args", "timeout", "retry", "save", "choice", "foreach", "as", "do",
+    "on_failure", "call", "emit", "data", "respond", "on", "otherwise", "next",
+];
+
+/// The keys that make a state one kind or another.
+pub const KIND_KEYS: &[&str] = &["op", "choice", "foreach", "call", "emit", "respond"];
+
+/// One guarded branch of a choice.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBranch {
+    /// CEL guard.
+    pub when: Expr,
+    pub next: Sp<String>,
+}
+
+/// The body of a foreach: one operation or one workflow call per item.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBody {
+    #[serde(default)]
+    pub op: Option<Sp<String>>,
+    #[serde(default)]
+    pub call: Option<Sp<String>>,
+    #[serde(default)]
+    pub args: Option<ExprMap>,
+    #[serde(default)]
+    pub timeout: Option<Sp<String>>,
+    #[serde(default)]
+    pub retry: Option<Sp<RawRetry>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    Abort,
+    Continue,
+}
+
+/// How an operation is tried again.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Tries in all, the first included (1–10).
+    pub attempts: Sp<u32>,
+    /// Wait before the second try (`100ms`); multiplied by `backoff` after each.
+    #[serde(default)]
+    pub delay: Option<Sp<String>>,
+    /// Factor between waits, at least 1.0.
+    #[serde(default)]
+    pub backoff: Option<Sp<f64>>,
+    /// Outcomes that are retried; `[timeout]` by default.
+    #[serde(default)]
+    pub outcomes: Option<Vec<Sp<String>>>,
+}
+
+/// The response a `respond` state ends the workflow with.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawRespond {
+    /// Success, with an optional result.
+    Ok(RawOk),
+    /// Failure, with a protocol error code and the message the agent reads.
+    Error(RawError),
+    /// The request lacks a parameter: the client asks the user and resubmits.
+    NeedInfo(RawNeedInfo),
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOk {
+    /// Result fields, each a CEL expression.
+    #[serde(default)]
+    pub result: Option<ExprMap>,
+    /// Close the client's connection after the response (end of logout).
+    #[serde(default)]
+    pub close: Option<Sp<bool>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawError {
+    /// A protocol error code (`NotReadyFailed`, `InvalidState`, …).
+    pub code: Sp<String>,
+    /// Text for the agent; `${expr}` inserts the value of a CEL expression.
+    pub message: Sp<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNeedInfo {
+    /// The request parameter the client must supply.
+    pub field: Sp<String>,
+    /// Text for the agent; `${expr}` inserts the value of a CEL expression.
+    #[serde(default)]
+    pub message: Option<Sp<String>>,
+    /// CEL expression giving the values the agent may choose from.
+    #[serde(default)]
+    pub choices: Option<Expr>,
+    /// Whether the agent may type a value that is not among the choices.
+    #[serde(default)]
+    pub free_text: Option<Expr>,
+}
+
+/// A workflow file as a whole, for the JSON Schema.
+#[derive(JsonSchema)]
+#[schemars(title = "hisflow workflow", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct WorkflowFile {
+    #[serde(flatten)]
+    header: RawWorkflowHeader,
+    /// The states, keyed by name.
+    states: IndexMap<String, RawState>,
+}
+
+/// The top of a platform manifest (`platform.yaml`), without `settings`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlatformHeader {
+    /// The platform's name; by convention its folder's name.
+    pub platform: Sp<String>,
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// A sibling platform folder whose workflows, settings and requests this
+    /// one inherits; its own files override workflows of the same name.
+    #[serde(default)]
+    pub extends: Option<Sp<String>>,
+    /// The switch adapter; inherited when absent.
+    #[serde(default)]
+    pub adapter: Option<RawAdapter>,
+    /// Request name → workflow name; merged over the inherited mapping.
+    #[serde(default)]
+    pub requests: IndexMap<Sp<String>, Sp<String>>,
+}
+
+pub const PLATFORM_KEYS: &[&str] = &["platform", "description", "extends", "adapter", "requests", "settings"];
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdapter {
+    /// The adapter kind (`sim`).
+    pub kind: Sp<String>,
+    /// Switch operations this switch does not have, though the adapter kind
+    /// does: workflows of the platform may not call them.
+    #[serde(default)]
+    pub lacks: Vec<Sp<String>>,
+}
+
+/// A platform manifest as a whole, for the JSON Schema.
+#[derive(JsonSchema)]
+#[schemars(title = "hisflow platform", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct PlatformFile {
+    #[serde(flatten)]
+    header: RawPlatformHeader,
+    /// Values workflows read as `platform.<name>`: scalars, lists or mappings.
+    #[serde(default)]
+    settings: IndexMap<String, serde_json::Value>,
+}

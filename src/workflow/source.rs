@@ -1,0 +1,176 @@
+//! The files a run has read, and the mapping from YAML markers and expression
+//! offsets to byte spans that diagnostics point at.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+/// Index of a file in a [`Sources`] set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub(crate) usize);
+
+/// A byte range in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub file: FileId,
+    pub range: Range<usize>,
+}
+
+/// One source file, with its line starts precomputed so that markers
+/// (line, column) and byte offsets convert both ways in O(log n).
+#[derive(Debug)]
+pub struct SourceFile {
+    path: PathBuf,
+    text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    pub fn new(path: PathBuf, text: String) -> Self {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self {
+            path,
+            text,
+            line_starts,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Byte offset of a 1-based line and 1-based column counted in characters,
+    /// as marked-yaml reports them. Out-of-range positions clamp to the text.
+    pub fn offset_of(&self, line: usize, column: usize) -> usize {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let rest = &self.text[start..];
+        let line_text = rest.split('\n').next().unwrap_or("");
+        let in_line = line_text
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(line_text.len(), |(i, _)| i);
+        start + in_line
+    }
+
+    /// 1-based (line, column) of a byte offset, column counted in characters.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
+        let start = self.line_starts[line];
+        let column = self.text[start..offset].chars().count() + 1;
+        (line + 1, column)
+    }
+
+    /// Length in bytes of the scalar token written at `offset`: a quoted string
+    /// with its quotes, or a plain scalar up to a comment, a flow indicator or the
+    /// end of the line. Diagnostics underline exactly this.
+    pub fn token_len(&self, offset: usize) -> usize {
+        let rest = &self.text[offset.min(self.text.len())..];
+        let line = rest.split('\n').next().unwrap_or("");
+        let mut chars = line.char_indices();
+        match chars.next() {
+            None => 0,
+            Some((_, q @ ('"' | '\''))) => {
+                let mut escaped = false;
+                for (i, c) in chars {
+                    if q == '"' && c == '\\' && !escaped {
+                        escaped = true;
+                        continue;
+                    }
+                    if c == q && !escaped {
+                        return i + 1;
+                    }
+                    escaped = false;
+                }
+                line.len()
+            }
+            Some(_) => {
+                let mut end = line.len();
+                let bytes = line.as_bytes();
+                for (i, c) in line.char_indices() {
+                    let after_space = i > 0 && bytes[i - 1] == b' ';
+                    if (c == '#' && after_space) || matches!(c, ',' | ']' | '}') {
+                        end = i;
+                        break;
+                    }
+                    if c == ':' && bytes.get(i + 1).is_none_or(|b| *b == b' ') {
+                        end = i;
+                        break;
+                    }
+                }
+                line[..end].trim_end().len().max(1.min(line.len()))
+            }
+        }
+    }
+}
+
+/// Every file read in one run. Diagnostics refer to files by [`FileId`].
+#[derive(Debug, Default)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+}
+
+impl Sources {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, path: PathBuf, text: String) -> FileId {
+        self.files.push(SourceFile::new(path, text));
+        FileId(self.files.len() - 1)
+    }
+
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0]
+    }
+
+    pub fn find(&self, path: &Path) -> Option<FileId> {
+        self.files.iter().position(|f| f.path == path).map(FileId)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (FileId, &SourceFile)> {
+        self.files.iter().enumerate().map(|(i, f)| (FileId(i), f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> SourceFile {
+        SourceFile::new(PathBuf::from("t.yaml"), text.to_string())
+    }
+
+    #[test]
+    fn offsets_round_trip_through_line_and_column() {
+        let f = file("a: 1\nbé: xyz\n");
+        let off = f.offset_of(2, 5);
+        assert_eq!(&f.text()[off..off + 3], "xyz");
+        assert_eq!(f.line_col(off), (2, 5));
+    }
+
+    #[test]
+    fn token_len_stops_at_comments_and_flow_indicators() {
+        let f = file("next: foo  # why\nx: {next: bar, y: 1}\nq: \"a\\\"b\" rest\n");
+        assert_eq!(f.token_len(6), 3);
+        let bar = f.text().find("bar").unwrap();
+        assert_eq!(f.token_len(bar), 3);
+        let q = f.text().find('"').unwrap();
+        assert_eq!(f.token_len(q), 6);
+    }
+}

@@ -1,0 +1,550 @@
+//! Finding and assembling what to validate: folders of workflow files, each a
+//! platform (with `platform.yaml`, possibly extending another) or a plain
+//! folder of workflows checked against the whole catalog.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use marked_yaml::Node;
+use petgraph::algo::tarjan_scc;
+use petgraph::graph::DiGraph;
+
+use super::{Callee, Env};
+use crate::Error;
+use crate::platform::catalog;
+use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use crate::workflow::load::{self, Ctx, RawPlatform, RawWorkflow};
+use crate::workflow::model::{Platform, Workflow};
+use crate::workflow::raw::Sp;
+use crate::workflow::source::{FileId, Sources, Span};
+use crate::workflow::vocab::REQUESTS;
+
+/// The file name of a platform manifest.
+pub const MANIFEST: &str = "platform.yaml";
+
+/// Folders whose files are not workflows (scenario files live there).
+const SKIPPED_DIRS: &[&str] = &["scenarios", "target", "node_modules"];
+
+/// The outcome of a validation run.
+#[derive(Debug)]
+pub struct Report {
+    pub sources: Sources,
+    pub diagnostics: Diagnostics,
+    /// The platforms that validated without errors.
+    pub platforms: Vec<Platform>,
+    /// Workflows of folders without a manifest that validated without errors.
+    pub workflows: Vec<Arc<Workflow>>,
+    /// Workflow files and manifests read.
+    pub files: usize,
+    /// States checked, counting each file once.
+    pub states: usize,
+}
+
+/// Validates files and folders (recursively). A file inside a folder is
+/// checked in its folder's context, but only its own findings are kept.
+pub fn validate_paths(paths: &[PathBuf]) -> Result<Report, Error> {
+    let mut v = Validator::default();
+    let mut only: Option<Vec<PathBuf>> = Some(Vec::new());
+    let mut dirs = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            only = None;
+            let before = dirs.len();
+            collect_dirs(path, &mut dirs).map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?;
+            if dirs.len() == before {
+                return Err(Error::NoWorkflows { path: path.clone() });
+            }
+        } else {
+            let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            if path.file_name().is_some_and(|n| n == MANIFEST) {
+                only = None;
+            } else if let Some(o) = &mut only {
+                o.push(path.clone());
+            }
+            if !is_yaml(path) {
+                return Err(Error::NoWorkflows { path: path.clone() });
+            }
+            dirs.push(dir);
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    for dir in &dirs {
+        v.group(dir)?;
+    }
+    let mut diagnostics = v.diags;
+    if let Some(only) = only {
+        let keep: Vec<FileId> = only.iter().filter_map(|p| v.sources.find(p)).collect();
+        diagnostics = diagnostics.into_iter().filter(|d| keep.contains(&d.span.file)).fold(Diagnostics::new(), |mut acc, d| {
+            acc.push(d);
+            acc
+        });
+    }
+    diagnostics.sort();
+    Ok(Report {
+        sources: v.sources,
+        diagnostics,
+        platforms: v.platforms,
+        workflows: v.loose,
+        files: v.files,
+        states: v.states,
+    })
+}
+
+/// Loads one platform folder for running: the platform, or every diagnostic.
+pub fn load_platform(dir: &Path) -> Result<(Platform, Report), Error> {
+    let mut report = validate_paths(&[dir.join(MANIFEST)])?;
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    match report.platforms.iter().position(|p| p.dir == canonical) {
+        Some(i) if !report.diagnostics.has_errors() => {
+            let p = report.platforms.swap_remove(i);
+            Ok((p, report))
+        }
+        _ => Err(Error::Invalid(Box::new(report))),
+    }
+}
+
+fn is_yaml(p: &Path) -> bool {
+    p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+}
+
+/// Folders under `root` (itself included) that hold YAML files.
+fn collect_dirs(root: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut has_yaml = false;
+    let mut subdirs = Vec::new();
+    for entry in std::fs::read_dir(root)? {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            if !name.starts_with('.') && !SKIPPED_DIRS.contains(&name.as_ref()) {
+                subdirs.push(path);
+            }
+        } else if is_yaml(&path) {
+            has_yaml = true;
+        }
+    }
+    if has_yaml {
+        out.push(root.to_path_buf());
+    }
+    subdirs.sort();
+    for d in subdirs {
+        collect_dirs(&d, out)?;
+    }
+    Ok(())
+}
+
+/// The workflow files of one folder, sorted.
+fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.is_file() && is_yaml(&path) && path.file_name().is_some_and(|n| n != MANIFEST) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[derive(Default)]
+struct Validator {
+    sources: Sources,
+    diags: Diagnostics,
+    raw_workflows: HashMap<PathBuf, Option<Rc<RawWorkflow>>>,
+    raw_platforms: HashMap<PathBuf, Option<Rc<RawPlatform>>>,
+    platforms: Vec<Platform>,
+    loose: Vec<Arc<Workflow>>,
+    files: usize,
+    states: usize,
+}
+
+/// One platform manifest of an `extends` chain, with its folder.
+struct Layer {
+    dir: PathBuf,
+    raw: Rc<RawPlatform>,
+}
+
+impl Validator {
+    fn ctx(&self, file: FileId) -> Ctx<'_> {
+        Ctx {
+            sources: &self.sources,
+            file,
+        }
+    }
+
+    fn raw_workflow(&mut self, path: &Path) -> Result<Option<Rc<RawWorkflow>>, Error> {
+        if let Some(r) = self.raw_workflows.get(path) {
+            return Ok(r.clone());
+        }
+        let loaded = match load::read(&mut self.sources, path, &mut self.diags)? {
+            Some(file) => {
+                let cx = Ctx {
+                    sources: &self.sources,
+                    file,
+                };
+                load::workflow(cx, &mut self.diags).map(Rc::new)
+            }
+            None => None,
+        };
+        self.files += 1;
+        self.states += loaded.as_ref().map_or(0, |w| w.states.len());
+        self.raw_workflows.insert(path.to_path_buf(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn raw_platform(&mut self, path: &Path) -> Result<Option<Rc<RawPlatform>>, Error> {
+        if let Some(r) = self.raw_platforms.get(path) {
+            return Ok(r.clone());
+        }
+        let loaded = match load::read(&mut self.sources, path, &mut self.diags)? {
+            Some(file) => {
+                let cx = Ctx {
+                    sources: &self.sources,
+                    file,
+                };
+                load::platform(cx, &mut self.diags).map(Rc::new)
+            }
+            None => None,
+        };
+        self.files += 1;
+        self.raw_platforms.insert(path.to_path_buf(), loaded.clone());
+        Ok(loaded)
+    }
+
+    fn group(&mut self, dir: &Path) -> Result<(), Error> {
+        let manifest = dir.join(MANIFEST);
+        if manifest.is_file() {
+            return self.platform(dir);
+        }
+        let mut raws = Vec::new();
+        for f in workflow_files(dir)? {
+            if let Some(r) = self.raw_workflow(&f)? {
+                raws.push((f, r));
+            }
+        }
+        let workflows = self.index(&raws, None);
+        let callees: IndexMap<String, Callee> = workflows.iter().map(|(n, (_, r))| (n.clone(), Callee::of(r))).collect();
+        let env = Env {
+            platform: None,
+            adapter: None,
+            lacks: &[],
+            settings: None,
+            workflows: &callees,
+            inputs: Vec::new(),
+        };
+        self.recursion(&workflows);
+        for (path, raw) in workflows.values() {
+            let cx = Ctx {
+                sources: &self.sources,
+                file: raw.file,
+            };
+            if let Some(w) = super::workflow(cx, raw, &env, path.clone(), &mut self.diags) {
+                self.loose.push(Arc::new(w));
+            }
+        }
+        Ok(())
+    }
+
+    /// Workflows by name; later entries (a platform's own files) override
+    /// earlier ones (inherited), and two files of one folder may not clash.
+    fn index(&mut self, raws: &[(PathBuf, Rc<RawWorkflow>)], inherited: Option<IndexMap<String, (PathBuf, Rc<RawWorkflow>)>>) -> IndexMap<String, (PathBuf, Rc<RawWorkflow>)> {
+        let mut out = inherited.unwrap_or_default();
+        let mut own: HashMap<String, Span> = HashMap::new();
+        for (path, raw) in raws {
+            let Some(h) = &raw.header else { continue };
+            let cx = self.ctx(raw.file);
+            let span = cx.span_of(&h.workflow);
+            if let Some(first) = own.get(h.workflow.as_str()) {
+                self.diags.push(
+                    Diagnostic::new(Rule::DuplicateWorkflow, span, format!("another file of this folder is also workflow `{}`", h.workflow.as_str()))
+                        .label("second definition")
+                        .related(first.clone(), "first defined here")
+                        .help("give each workflow of a folder its own name"),
+                );
+                continue;
+            }
+            own.insert(h.workflow.to_string(), span);
+            out.insert(h.workflow.to_string(), (path.clone(), raw.clone()));
+        }
+        out
+    }
+
+    /// Manifests from the root of the `extends` chain down to `dir`'s own.
+    fn layers(&mut self, dir: &Path) -> Result<Option<Vec<Layer>>, Error> {
+        let mut chain: Vec<Layer> = Vec::new();
+        let mut current = dir.to_path_buf();
+        loop {
+            let Some(raw) = self.raw_platform(&current.join(MANIFEST))? else {
+                return Ok(None);
+            };
+            let parent = raw.header.as_ref().and_then(|h| h.extends.clone());
+            chain.push(Layer {
+                dir: current.clone(),
+                raw: raw.clone(),
+            });
+            let Some(parent) = parent else { break };
+            let cx = self.ctx(raw.file);
+            let base = current.parent().map_or_else(|| PathBuf::from(".."), Path::to_path_buf);
+            let next = base.join(parent.as_str());
+            if !next.join(MANIFEST).is_file() {
+                let siblings = sibling_platforms(&base);
+                self.diags.push(
+                    Diagnostic::new(Rule::UnknownPlatform, cx.span_of(&parent), format!("no platform `{}` next to this one", parent.as_str()))
+                        .label(format!("{} not found", next.join(MANIFEST).display()))
+                        .help(did_you_mean(&parent, siblings.iter().map(String::as_str)).unwrap_or_else(|| format!("platforms here: {}", siblings.join(", ")))),
+                );
+                return Ok(None);
+            }
+            if chain.iter().any(|l| same_dir(&l.dir, &next)) {
+                self.diags.push(
+                    Diagnostic::new(Rule::ExtendsCycle, cx.span_of(&parent), format!("platforms extend each other in a loop through `{}`", parent.as_str()))
+                        .label("closes the loop")
+                        .help("one platform of the loop must stop extending"),
+                );
+                return Ok(None);
+            }
+            current = next;
+        }
+        chain.reverse();
+        Ok(Some(chain))
+    }
+
+    fn platform(&mut self, dir: &Path) -> Result<(), Error> {
+        let Some(layers) = self.layers(dir)? else { return Ok(()) };
+        let own = layers.last().expect("at least the platform itself");
+        let own_file = own.raw.file;
+        let Some(own_header) = own.raw.header.as_ref() else { return Ok(()) };
+        let name = own_header.platform.to_string();
+
+        let mut workflows = IndexMap::new();
+        let mut settings: IndexMap<String, serde_json::Value> = IndexMap::new();
+        let mut requests: IndexMap<String, (Sp<String>, FileId)> = IndexMap::new();
+        let mut adapter: Option<(Sp<String>, FileId)> = None;
+        let mut lacks: Vec<(Sp<String>, FileId)> = Vec::new();
+        for layer in &layers {
+            let mut raws = Vec::new();
+            for f in workflow_files(&layer.dir)? {
+                if let Some(r) = self.raw_workflow(&f)? {
+                    raws.push((f, r));
+                }
+            }
+            workflows = self.index(&raws, Some(workflows));
+            for (k, v) in &layer.raw.settings {
+                settings.insert(k.to_string(), to_json(v));
+            }
+            if let Some(h) = &layer.raw.header {
+                for (req, wf) in &h.requests {
+                    self.check_request(layer.raw.file, req);
+                    requests.insert(req.to_string(), (wf.clone(), layer.raw.file));
+                }
+                if let Some(a) = &h.adapter {
+                    adapter = Some((a.kind.clone(), layer.raw.file));
+                    lacks = a.lacks.iter().map(|l| (l.clone(), layer.raw.file)).collect();
+                }
+            }
+        }
+
+        let platform_span = self.ctx(own_file).span_of(&own_header.platform);
+        let adapter_spec = match &adapter {
+            None => {
+                self.diags.push(
+                    Diagnostic::new(Rule::MissingKey, platform_span.clone(), format!("platform `{name}` has no adapter"))
+                        .label("no `adapter:` here or in what it extends")
+                        .help(format!("add `adapter: {{ kind: sim }}`; adapter kinds: {}", adapter_kinds())),
+                );
+                None
+            }
+            Some((kind, file)) => match catalog::adapter(kind) {
+                Some(a) => Some(a),
+                None => {
+                    self.diags.push(
+                        Diagnostic::new(Rule::UnknownAdapter, self.ctx(*file).span_of(kind), format!("unknown adapter kind `{}`", kind.as_str()))
+                            .label("hisflow has no such adapter")
+                            .help(did_you_mean(kind, catalog::ADAPTERS.iter().map(|a| a.kind)).unwrap_or_else(|| format!("adapter kinds: {}", adapter_kinds()))),
+                    );
+                    None
+                }
+            },
+        };
+        if let Some(a) = adapter_spec {
+            for (l, file) in &lacks {
+                if !a.operations.contains(&l.as_str()) {
+                    self.diags.push(
+                        Diagnostic::new(Rule::UnknownOperation, self.ctx(*file).span_of(l), format!("adapter `{}` has no operation `{}` to lack", a.kind, l.as_str()))
+                            .label("not an operation of this adapter")
+                            .help(did_you_mean(l, a.operations.iter().copied()).unwrap_or_else(|| format!("its operations: {}", a.operations.join(", ")))),
+                    );
+                }
+            }
+        }
+
+        for (req, (wf, file)) in &requests {
+            if !workflows.contains_key(wf.as_str()) && REQUESTS.iter().any(|(r, _)| r == req) {
+                let names: Vec<&str> = workflows.keys().map(String::as_str).collect();
+                self.diags.push(
+                    Diagnostic::new(Rule::UnknownWorkflow, self.ctx(*file).span_of(wf), format!("request `{req}` maps to unknown workflow `{}`", wf.as_str()))
+                        .label("no workflow of this name")
+                        .help(did_you_mean(wf, names.iter().copied()).unwrap_or_else(|| format!("workflows of `{name}`: {}", names.join(", ")))),
+                );
+            }
+        }
+        let missing: Vec<&str> = REQUESTS.iter().map(|(r, _)| *r).filter(|r| !requests.contains_key(*r)).collect();
+        if !missing.is_empty() {
+            self.diags.push(
+                Diagnostic::new(Rule::UnhandledRequest, platform_span, format!("platform `{name}` handles no request {}", missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")))
+                    .label("requests without a workflow")
+                    .help(format!("map each under `requests:`, e.g. `{}: <workflow>`", missing[0])),
+            );
+        }
+
+        let callees: IndexMap<String, Callee> = workflows.iter().map(|(n, (_, r))| (n.clone(), Callee::of(r))).collect();
+        let lack_names: Vec<String> = lacks.iter().map(|(l, _)| l.to_string()).collect();
+        let env = Env {
+            platform: Some(&name),
+            adapter: adapter_spec,
+            lacks: &lack_names,
+            settings: Some(settings.keys().cloned().collect()),
+            workflows: &callees,
+            inputs: Vec::new(),
+        };
+        self.recursion(&workflows);
+        let mut valid = IndexMap::new();
+        for (wname, (path, raw)) in &workflows {
+            let cx = Ctx {
+                sources: &self.sources,
+                file: raw.file,
+            };
+            if let Some(w) = super::workflow(cx, raw, &env, path.clone(), &mut self.diags) {
+                valid.insert(wname.clone(), Arc::new(w));
+            }
+        }
+        let complete = valid.len() == workflows.len() && adapter_spec.is_some();
+        if complete {
+            self.platforms.push(Platform {
+                name,
+                description: own_header.description.as_ref().map(|d| d.to_string()),
+                dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+                adapter: adapter_spec.map(|a| a.kind.to_string()).unwrap_or_default(),
+                lacks: lack_names,
+                settings,
+                requests: requests.into_iter().map(|(k, (v, _))| (k, v.to_string())).collect(),
+                workflows: valid,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_request(&mut self, file: FileId, req: &Sp<String>) {
+        if !REQUESTS.iter().any(|(r, _)| *r == req.as_str()) {
+            let cx = self.ctx(file);
+            self.diags.push(
+                Diagnostic::new(Rule::UnknownRequest, cx.span_of(req), format!("`{}` is not a request of the client protocol", req.as_str()))
+                    .label("unknown request")
+                    .help(did_you_mean(req, REQUESTS.iter().map(|(r, _)| *r)).unwrap_or_else(|| format!("requests: {}", REQUESTS.iter().map(|(r, _)| *r).collect::<Vec<_>>().join(", ")))),
+            );
+        }
+    }
+
+    /// Workflows that call each other in a loop can never be bounded.
+    fn recursion(&mut self, workflows: &IndexMap<String, (PathBuf, Rc<RawWorkflow>)>) {
+        let mut g = DiGraph::<usize, Option<(FileId, Sp<String>)>>::new();
+        let nodes: Vec<_> = (0..workflows.len()).map(|i| g.add_node(i)).collect();
+        for (i, (_, raw)) in workflows.values().enumerate() {
+            for state in raw.states.values().flatten() {
+                let calls = state.call.iter().chain(state.body.iter().filter_map(|b| b.call.as_ref()));
+                for callee in calls {
+                    if let Some(j) = workflows.get_index_of(callee.as_str()) {
+                        g.add_edge(nodes[i], nodes[j], Some((raw.file, callee.clone())));
+                    }
+                }
+            }
+        }
+        for scc in tarjan_scc(&g) {
+            let looped = scc.len() > 1 || g.contains_edge(scc[0], scc[0]);
+            if !looped {
+                continue;
+            }
+            let mut names: Vec<&str> = scc.iter().map(|n| workflows.get_index(g[*n]).map_or("?", |(k, _)| k.as_str())).collect();
+            names.sort_unstable();
+            let edge = g.edge_indices().find(|e| {
+                let (a, b) = g.edge_endpoints(*e).expect("edge");
+                scc.contains(&a) && scc.contains(&b)
+            });
+            if let Some(Some((file, at))) = edge.and_then(|e| g.edge_weight(e)).cloned() {
+                let span = self.ctx(file).span_of(&at);
+                self.diags.push(
+                    Diagnostic::new(Rule::RecursiveCall, span, format!("workflows {} call each other in a loop", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")))
+                        .label("this call closes the loop")
+                        .help("a workflow may not call itself, directly or through others; move the shared steps into a workflow both call"),
+                );
+            }
+        }
+    }
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+fn sibling_platforms(base: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(base)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join(MANIFEST).is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
+fn adapter_kinds() -> String {
+    catalog::ADAPTERS.iter().map(|a| a.kind).collect::<Vec<_>>().join(", ")
+}
+
+/// A setting as written: plain scalars are typed (`true`, `3`, `2.5`, `null`),
+/// quoted ones stay text.
+pub fn to_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value;
+    match node {
+        Node::Scalar(s) => {
+            let text = s.as_str();
+            if !s.may_coerce() {
+                return Value::String(text.to_string());
+            }
+            match text {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "null" | "~" | "" => Value::Null,
+                _ => text
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .or_else(|_| text.parse::<f64>().map(Value::from))
+                    .unwrap_or_else(|_| Value::String(text.to_string())),
+            }
+        }
+        Node::Sequence(seq) => Value::Array(seq.iter().map(to_json).collect()),
+        Node::Mapping(map) => Value::Object(map.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect::<BTreeMap<_, _>>().into_iter().collect()),
+    }
+}

@@ -1,0 +1,244 @@
+//! Raw files → validated model. Every problem is reported, each at its token;
+//! a model is built only for a workflow with no errors.
+
+mod graph;
+mod group;
+mod states;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use indexmap::IndexMap;
+use petgraph::graph::{DiGraph, NodeIndex};
+
+pub use group::{Report, load_platform, validate_paths};
+pub use states::{DEFAULT_TIMEOUT, parse_duration};
+
+use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use super::expr::Scope;
+use super::load::{Ctx, RawWorkflow};
+use super::model::{Input, State, Transition, Workflow};
+use super::raw::RawRespond;
+use crate::platform::AdapterSpec;
+
+/// What a workflow calling another needs to know of it.
+#[derive(Debug, Clone)]
+pub struct Callee {
+    /// Input name, required.
+    pub inputs: Vec<(String, bool)>,
+    /// The outcomes its responses give a caller: `ok`, `error`, `need_info`.
+    pub outcomes: Vec<&'static str>,
+}
+
+impl Callee {
+    pub fn of(raw: &RawWorkflow) -> Callee {
+        let inputs = raw
+            .header
+            .iter()
+            .flat_map(|h| h.input.iter())
+            .map(|(n, i)| (n.to_string(), i.required.as_ref().is_some_and(|r| **r)))
+            .collect();
+        let mut outcomes = Vec::new();
+        for state in raw.states.values().flatten() {
+            let o = match state.respond.as_deref() {
+                Some(RawRespond::Ok(_)) => "ok",
+                Some(RawRespond::Error(_)) => "error",
+                Some(RawRespond::NeedInfo(_)) => "need_info",
+                None => continue,
+            };
+            if !outcomes.contains(&o) {
+                outcomes.push(o);
+            }
+        }
+        outcomes.sort_by_key(|o| ["ok", "error", "need_info"].iter().position(|x| x == o));
+        Callee { inputs, outcomes }
+    }
+}
+
+/// The surroundings a workflow is checked in: its platform (or its folder,
+/// for files without a manifest) and the workflows it may call.
+pub struct Env<'a> {
+    /// Name of the platform, `None` for a folder without `platform.yaml`.
+    pub platform: Option<&'a str>,
+    pub adapter: Option<&'static AdapterSpec>,
+    pub lacks: &'a [String],
+    /// Names of the platform's settings; `None` when unknown (no manifest).
+    pub settings: Option<Vec<String>>,
+    pub workflows: &'a IndexMap<String, Callee>,
+    /// Inputs of the workflow being checked.
+    pub inputs: Vec<String>,
+}
+
+impl Env<'_> {
+    /// Why the platform cannot run switch operation `op`, if it cannot.
+    fn lacks(&self, op: &str) -> Option<String> {
+        let adapter = self.adapter?;
+        if !adapter.operations.contains(&op) {
+            Some(format!("the `{}` adapter has no such operation", adapter.kind))
+        } else if self.lacks.iter().any(|l| l == op) {
+            Some("platform.yaml lists it under `adapter.lacks`".to_string())
+        } else {
+            None
+        }
+    }
+
+    fn platform_name(&self) -> &str {
+        self.platform.unwrap_or("?")
+    }
+
+    fn where_(&self) -> String {
+        match self.platform {
+            Some(p) => format!("in platform `{p}`"),
+            None => "in this folder".to_string(),
+        }
+    }
+
+    fn callee(&self, name: &str) -> Option<&Callee> {
+        self.workflows.get(name)
+    }
+
+    fn workflow_names(&self) -> impl Iterator<Item = &str> {
+        self.workflows.keys().map(String::as_str)
+    }
+
+    fn has_input(&self, name: &str) -> bool {
+        self.inputs.iter().any(|i| i == name)
+    }
+}
+
+/// Checks one loaded workflow in `env`; returns the model when it has no errors.
+pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, out: &mut Diagnostics) -> Option<Workflow> {
+    let mut diags = Diagnostics::new();
+    let header = raw.header.as_ref();
+    let inputs: Option<Vec<String>> = header.map(|h| h.input.keys().map(|k| k.to_string()).collect());
+    let scope = match &inputs {
+        Some(i) => Scope::new(i.clone(), env.settings.clone()),
+        None => Scope::new(Vec::new(), env.settings.clone()).with("request", super::vocab::Shape::Any),
+    };
+    let env = Env {
+        platform: env.platform,
+        adapter: env.adapter,
+        lacks: env.lacks,
+        settings: env.settings.clone(),
+        workflows: env.workflows,
+        inputs: inputs.clone().unwrap_or_default(),
+    };
+
+    let mut flows: IndexMap<String, String> = header
+        .map(|h| h.flows.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        .unwrap_or_default();
+    if flows.is_empty() {
+        flows.insert("basic".into(), "Basic Flow".into());
+    }
+    let mut used_flows = vec![false; flows.len()];
+
+    if raw.states.is_empty() && raw.states_key.is_some() {
+        diags.push(
+            Diagnostic::new(Rule::MissingKey, raw.states_key.clone().expect("checked"), "the workflow has no states")
+                .label("empty")
+                .help("add at least one state, keyed by name"),
+        );
+    }
+
+    let mut nodes = Vec::with_capacity(raw.states.len());
+    let mut kinds = Vec::with_capacity(raw.states.len());
+    let mut flow_of = Vec::with_capacity(raw.states.len());
+    for (name, state) in &raw.states {
+        let Some(state) = state else {
+            nodes.push(graph::Node {
+                name,
+                terminal: false,
+                broken: true,
+                edges: Vec::new(),
+            });
+            kinds.push(None);
+            flow_of.push("basic".to_string());
+            continue;
+        };
+        let flow = state.flow.as_ref().map_or("basic", |f| f.as_str()).to_string();
+        match flows.get_index_of(&flow) {
+            Some(i) => used_flows[i] = true,
+            None => {
+                let at = state.flow.as_ref().map_or_else(|| cx.span_of(name), |f| cx.span_of(f));
+                diags.push(
+                    Diagnostic::new(Rule::UnknownFlow, at, format!("flow `{flow}` is not declared"))
+                        .label("not a key of `flows`")
+                        .help(did_you_mean(&flow, flows.keys().map(String::as_str)).unwrap_or_else(|| format!("declare it: `flows: {{ {flow}: <title> }}`"))),
+                );
+            }
+        }
+        let (kind, edges) = states::state(cx, &env, &scope, name, state, &mut diags);
+        nodes.push(graph::Node {
+            name,
+            terminal: state.respond.is_some(),
+            broken: kind.is_none(),
+            edges,
+        });
+        kinds.push(kind);
+        flow_of.push(flow);
+    }
+
+    if let Some(h) = header {
+        for ((tag, _), used) in h.flows.iter().zip(&used_flows) {
+            if !used {
+                diags.push(
+                    Diagnostic::new(Rule::UnusedFlow, cx.span_of(tag), format!("flow `{}` has no states", tag.as_str()))
+                        .label("declared but unused")
+                        .help("tag the states of this flow with `flow:`, or remove the declaration"),
+                );
+            }
+        }
+    }
+
+    let (start, edges) = graph::check(cx, &nodes, header.map(|h| &h.start), raw.states_key.as_ref(), &mut diags);
+    let failed = diags.has_errors();
+    out.extend(diags);
+    if failed {
+        return None;
+    }
+    let header = header?;
+    let start = start?;
+
+    let mut g = DiGraph::with_capacity(nodes.len(), edges.len());
+    let mut by_name = HashMap::with_capacity(nodes.len());
+    for ((node, kind), flow) in nodes.iter().zip(kinds).zip(flow_of) {
+        let raw_state = raw.states.get(node.name.as_str()).and_then(Option::as_ref);
+        let id = g.add_node(State {
+            name: node.name.to_string(),
+            flow,
+            description: raw_state.and_then(|s| s.description.as_ref()).map(|d| d.to_string()),
+            kind: kind?,
+            span: cx.span_of(node.name),
+        });
+        by_name.insert(node.name.to_string(), id);
+    }
+    for e in edges {
+        g.add_edge(
+            NodeIndex::new(e.from),
+            NodeIndex::new(e.to),
+            Transition {
+                trigger: e.trigger,
+                span: e.span,
+            },
+        );
+    }
+    Some(Workflow {
+        name: header.workflow.to_string(),
+        description: header.description.as_ref().map(|d| d.to_string()),
+        path,
+        flows,
+        inputs: header
+            .input
+            .iter()
+            .map(|(n, i)| Input {
+                name: n.to_string(),
+                ty: *i.ty,
+                required: i.required.as_ref().is_some_and(|r| **r),
+                description: i.description.as_ref().map(|d| d.to_string()),
+            })
+            .collect(),
+        graph: g,
+        start: NodeIndex::new(start),
+        by_name,
+    })
+}

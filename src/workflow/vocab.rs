@@ -1,0 +1,134 @@
+//! The names workflows share with the client protocol and with HIS: requests,
+//! error codes, and the shape of the data expressions can read.
+
+/// Every request of the client protocol, with its parameters. A platform must
+/// map each to a workflow.
+pub const REQUESTS: &[(&str, &str)] = &[
+    ("session.request.login", "log an agent in: create the session, its channel group and channels"),
+    ("session.request.logout", "log the agent out and dispose of the session (Agent Logout use case)"),
+    ("channel.request.ready", "make the agent Ready on a channel"),
+    ("channel.request.notReady", "make the agent Not Ready on a channel"),
+    ("channel.request.activate", "activate a channel"),
+    ("channel.request.deactivate", "deactivate a channel"),
+];
+
+/// Error codes a `respond: {error: …}` may use. They are the protocol's
+/// vocabulary, taken from real switches where one fits.
+pub const ERROR_CODES: &[(&str, &str)] = &[
+    ("InvalidRequest", "the request is malformed or its parameters are wrong"),
+    ("NotLoggedIn", "the request needs a session and there is none"),
+    ("Busy", "another request of the session is running"),
+    ("OngoingInteraction", "an interaction is in progress on a channel"),
+    ("NotReadyFailed", "the switch refused to make the agent Not Ready"),
+    ("ReadyFailed", "the switch refused to make the agent Ready"),
+    ("DeactivationFailed", "the switch refused to deactivate a channel"),
+    ("ActivationFailed", "the switch refused to activate a channel"),
+    ("LogoutFailed", "the switch refused to log the agent out"),
+    ("LoginFailed", "the switch refused to log the agent in"),
+    ("ParameterMissing", "a parameter the switch requires is absent"),
+    ("ReasonCodeOutOfRange", "the reason is not one the switch accepts"),
+    ("InvalidState", "the agent's state does not allow the request"),
+    ("AgentNotLoggedIn", "the switch does not know the agent as logged in"),
+    ("UnknownChannel", "the session has no such channel"),
+    ("NotSupported", "the switch does not support the request"),
+    ("Timeout", "the switch did not answer in time"),
+    ("Internal", "HIS failed; the request may be retried"),
+];
+
+/// `NeedInfo` is what a `need_info` response carries; workflows do not use it
+/// as an error code directly.
+pub const NEED_INFO: &str = "NeedInfo";
+
+/// A typed view of the data expressions read, used to check field names at
+/// validation time. `Any` stops checking (e.g. platform settings of a lone file).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    Any,
+    Scalar,
+    List(Box<Shape>),
+    Object(&'static [(&'static str, ShapeRef)]),
+    /// Fields known only at validation time: request inputs, platform settings.
+    Open(Vec<String>),
+}
+
+/// A static reference to a shape, so shapes can nest in consts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ShapeRef {
+    Scalar,
+    ListOf(&'static [(&'static str, ShapeRef)]),
+    ListOfScalar,
+    Object(&'static [(&'static str, ShapeRef)]),
+    Any,
+}
+
+impl ShapeRef {
+    pub fn shape(self) -> Shape {
+        match self {
+            ShapeRef::Scalar => Shape::Scalar,
+            ShapeRef::ListOf(f) => Shape::List(Box::new(Shape::Object(f))),
+            ShapeRef::ListOfScalar => Shape::List(Box::new(Shape::Scalar)),
+            ShapeRef::Object(f) => Shape::Object(f),
+            ShapeRef::Any => Shape::Any,
+        }
+    }
+}
+
+pub const INTERACTION: &[(&str, ShapeRef)] = &[("id", ShapeRef::Scalar), ("media", ShapeRef::Scalar)];
+
+/// A channel of the agent's session, as expressions see it.
+pub const CHANNEL: &[(&str, ShapeRef)] = &[
+    ("id", ShapeRef::Scalar),
+    ("media", ShapeRef::Scalar),
+    ("state", ShapeRef::Scalar),
+    ("active", ShapeRef::Scalar),
+    ("interactions", ShapeRef::ListOf(INTERACTION)),
+];
+
+/// The session: agent, channels and the reasons collected at login.
+pub const SESSION: &[(&str, ShapeRef)] = &[
+    ("id", ShapeRef::Scalar),
+    ("agent", ShapeRef::Scalar),
+    ("channels", ShapeRef::ListOf(CHANNEL)),
+    ("logout_reasons", ShapeRef::ListOfScalar),
+    ("not_ready_reasons", ShapeRef::ListOfScalar),
+];
+
+/// Session fields a workflow may write (`save:`, `his.session.set`).
+pub const WRITABLE_SESSION_FIELDS: &[&str] = &["logout_reasons", "not_ready_reasons"];
+
+/// The last failure: which operation, on which channel, what the switch said.
+pub const ERROR: &[(&str, ShapeRef)] = &[
+    ("code", ShapeRef::Scalar),
+    ("message", ShapeRef::Scalar),
+    ("operation", ShapeRef::Scalar),
+    ("channel", ShapeRef::Scalar),
+];
+
+/// Agent states on a channel, CSTA names.
+pub const AGENT_STATES: &[&str] = &["LoggedOff", "NotReady", "Ready", "WorkingAfterCall"];
+
+/// Media a channel can carry.
+pub const MEDIA: &[&str] = &["voice", "email", "chat"];
+
+/// Events have the seed's form `<entity>.event.<what>`.
+pub fn is_event_name(name: &str) -> bool {
+    let mut parts = name.split('.');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    };
+    ok(parts.next()) && parts.next() == Some("event") && ok(parts.next()) && parts.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_follow_the_seed_form() {
+        assert!(is_event_name("channel.event.stateChanged"));
+        assert!(is_event_name("channelGroup.event.disposed"));
+        assert!(!is_event_name("channel.stateChanged"));
+        assert!(!is_event_name("channel.event."));
+        assert!(!is_event_name("a.event.b.c"));
+    }
+}
