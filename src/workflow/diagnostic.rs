@@ -132,8 +132,6 @@ rules! {
     UnknownSessionField = "unknown-session-field", Error;
     /// A foreach binding or input name that hides a context variable.
     ShadowedName = "shadowed-name", Error;
-    /// A path given on the command line holds no workflow or platform file.
-    NoWorkflows = "no-workflows", Error;
 }
 
 impl Rule {
@@ -296,7 +294,7 @@ mod tests {
         let mut seen = HashSet::new();
         for r in Rule::ALL {
             assert!(seen.insert(r.name()), "duplicate code {}", r.name());
-            assert!(r.name().chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(r.name().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
             assert!(!r.summary().is_empty());
         }
     }

@@ -3,16 +3,29 @@
 //! provide, and every problem reported at its column in the YAML file.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cel::common::ast::{Expr as Ast, SourceInfo};
-use cel::{IdedExpr, Program};
+use cel::{Env, IdedExpr, Program};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use super::load::Ctx;
 use super::raw::Sp;
 use super::source::Span;
 use super::vocab::{CHANNEL, ERROR, SESSION, Shape};
+
+/// The CEL environment every expression is compiled in and run with: the
+/// standard library plus the strings, lists and math extensions.
+pub fn env() -> &'static Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Env::stdlib();
+        for ext in [cel::extensions::strings, cel::extensions::lists, cel::extensions::math] {
+            env.add_extension(ext).expect("the bundled extensions do not conflict");
+        }
+        Arc::new(env)
+    })
+}
 
 /// A compiled CEL expression, shared by every run of the workflow.
 #[derive(Debug, Clone)]
@@ -151,7 +164,7 @@ fn compile_at(loc: &Locator<'_>, source: &str, base: usize, scope: &Scope, diags
     }
     // The parser is third-party code fed user input: a panic in it must become
     // a diagnostic, not take the validator down.
-    let compiled = std::panic::catch_unwind(AssertUnwindSafe(|| Program::compile(source)));
+    let compiled = std::panic::catch_unwind(AssertUnwindSafe(|| env().compile(source)));
     let program = match compiled {
         Ok(Ok(p)) => p,
         Ok(Err(errors)) => {
