@@ -13,7 +13,7 @@ use hisflow::{Diagnostic, Severity, Sources};
 struct Rendered {
     message: String,
     code: String,
-    severity: Severity,
+    severity: miette::Severity,
     help: Option<String>,
     source: NamedSource<String>,
     labels: Vec<LabeledSpan>,
@@ -37,7 +37,7 @@ impl Rendered {
                 related.push(Rendered {
                     message: r.label.clone(),
                     code: String::new(),
-                    severity: Severity::Warning,
+                    severity: miette::Severity::Advice,
                     help: None,
                     source: NamedSource::new(other.path().display().to_string(), other.text().to_string()),
                     labels: vec![LabeledSpan::new_primary_with_span(Some(r.label.clone()), span(r.span.range.clone()))],
@@ -48,7 +48,10 @@ impl Rendered {
         Rendered {
             message: d.message.clone(),
             code: d.rule.code(),
-            severity: d.severity,
+            severity: match d.severity {
+                Severity::Error => miette::Severity::Error,
+                Severity::Warning => miette::Severity::Warning,
+            },
             help: d.help.clone(),
             source: NamedSource::new(name, file.text().to_string()),
             labels,
@@ -80,10 +83,7 @@ impl miette::Diagnostic for Rendered {
         (!self.code.is_empty()).then(|| Box::new(&self.code) as Box<dyn fmt::Display>)
     }
     fn severity(&self) -> Option<miette::Severity> {
-        Some(match self.severity {
-            Severity::Error => miette::Severity::Error,
-            Severity::Warning => miette::Severity::Warning,
-        })
+        Some(self.severity)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)

@@ -126,8 +126,9 @@ impl Locator<'_> {
     /// folded or a block, so the token is searched for in the file from the
     /// scalar's start, as the same occurrence it is in the value.
     fn span(&self, from: usize, to: usize) -> Span {
-        let from = from.min(self.value.len());
-        let to = to.clamp(from, self.value.len());
+        // Offsets come from the CEL parser; never trust them to sit on a char boundary.
+        let from = self.value.floor_char_boundary(from);
+        let to = self.value.ceil_char_boundary(to.max(from));
         let token = &self.value[from..to];
         let text = &self.cx.text()[self.start.min(self.cx.text().len())..];
         if token.is_empty() {
@@ -343,24 +344,19 @@ impl Checker<'_, '_> {
         };
         let (_, op_end) = self.range(operand);
         let dotted = format!(".{field}");
-        let at = self.source[op_end.min(self.source.len())..]
+        let op_end = self.source.ceil_char_boundary(op_end);
+        let at = self.source[op_end..]
             .find(&dotted)
             .map_or(op_end, |i| op_end + i + 1);
         let what = describe(self.source, operand, self.info);
         let help = did_you_mean(field, known.iter().map(String::as_str)).unwrap_or_else(|| {
-            if known.is_empty() {
-                format!("{what} has no fields here")
-            } else {
-                format!("{what} has: {}", known.join(", "))
+            let have = if known.is_empty() { format!("`{what}` has no fields here") } else { format!("`{what}` has: {}", known.join(", ")) };
+            match what.as_str() {
+                "request" => format!("{have}; a request parameter must be declared under `input:`"),
+                "platform" => format!("{have}; platform values are declared under `settings:` in platform.yaml"),
+                _ => have,
             }
         });
-        let help = if what == "request" && !known.iter().any(|k| k == field) {
-            format!("{help}; a request parameter must be declared under `input:`")
-        } else if what == "platform" {
-            format!("{help}; platform values are declared under `settings:` in platform.yaml")
-        } else {
-            help
-        };
         self.diags.push(
             Diagnostic::new(Rule::UnknownField, self.loc.span(self.base + at, self.base + at + field.len()), format!("`{what}` has no field `{field}`"))
                 .label("unknown field")

@@ -50,9 +50,11 @@ impl Ctx<'_> {
 
     /// A span of `len` bytes at a byte offset of the file.
     pub fn span_bytes(&self, start: usize, len: usize) -> Span {
+        let f = self.sources.get(self.file);
+        let start = f.floor(start);
         Span {
             file: self.file,
-            range: start..start + len,
+            range: start..f.floor(start + len).max(start),
         }
     }
 
@@ -88,7 +90,8 @@ pub fn read(sources: &mut Sources, path: &Path, diags: &mut Diagnostics) -> Resu
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
             let file = sources.add(path.to_path_buf(), text);
             diags.push(
-                Diagnostic::new(Rule::NotUtf8, Span { file, range: at..at + 1 }, "file is not valid UTF-8")
+                // The lossy text has U+FFFD (3 bytes) where the bad byte was.
+                Diagnostic::new(Rule::NotUtf8, Span { file, range: at..at + '\u{FFFD}'.len_utf8() }, "file is not valid UTF-8")
                     .label("invalid byte here")
                     .help("save the file as UTF-8 text"),
             );
@@ -150,11 +153,21 @@ fn load_error(cx: Ctx<'_>, e: LoadError) -> Diagnostic {
         }
         LoadError::ScanError(m, e) => {
             let f = cx.sources.get(cx.file);
-            let at = f.offset_of(m.line(), m.column());
+            let text = f.text();
             let msg = e.to_string();
-            let info = msg.split(" at line").next().unwrap_or(&msg).to_string();
-            Diagnostic::new(Rule::YamlSyntax, cx.span_bytes(at, 1.min(f.text().len() - at.min(f.text().len()))), format!("malformed YAML: {info}"))
-                .label("here")
+            let info = msg.split(" at byte").next().and_then(|m| m.split(" at line").next()).unwrap_or(&msg).to_string();
+            let at = f.offset_of(m.line(), m.column());
+            // An error at the end of the file is about what is left open:
+            // point at the last thing written rather than past it.
+            let end = text.trim_end().len();
+            let (at, label) = if at >= end && end > 0 {
+                (f.floor(end - 1), "the file ends here with something still open")
+            } else {
+                (at, "here")
+            };
+            let len = text[at..].chars().next().map_or(0, char::len_utf8);
+            Diagnostic::new(Rule::YamlSyntax, cx.span_bytes(at, len), format!("malformed YAML: {info}"))
+                .label(label)
                 .help("check indentation and that every `[`, `{` and quote is closed")
         }
     }
@@ -217,11 +230,18 @@ fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
 /// Reports keys of `map` that are not in `known` (all of them, with a "did you
 /// mean"), and returns the mapping without them so deserialization can go on.
 pub fn known_keys(cx: Ctx<'_>, map: &MarkedMappingNode, known: &[&str], what: &str, diags: &mut Diagnostics) -> MarkedMappingNode {
+    known_keys_and_rest(cx, map, known, what, diags).0
+}
+
+/// Like [`known_keys`], also returning the unknown entries.
+pub fn known_keys_and_rest(cx: Ctx<'_>, map: &MarkedMappingNode, known: &[&str], what: &str, diags: &mut Diagnostics) -> (MarkedMappingNode, Vec<Node>) {
     let mut kept = MarkedMappingNode::new_empty(*map.span());
+    let mut rest = Vec::new();
     for (k, v) in map.iter() {
         if known.contains(&k.as_str()) {
             kept.insert(k.clone(), v.clone());
         } else {
+            rest.push(v.clone());
             diags.push(
                 Diagnostic::new(Rule::UnknownKey, key_span(cx, k), format!("unknown key `{}` in {what}", k.as_str()))
                     .label("not a key of the language")
@@ -229,7 +249,7 @@ pub fn known_keys(cx: Ctx<'_>, map: &MarkedMappingNode, known: &[&str], what: &s
             );
         }
     }
-    kept
+    (kept, rest)
 }
 
 pub fn key_span(cx: Ctx<'_>, k: &MarkedScalarNode) -> Span {
@@ -303,16 +323,44 @@ fn value_hint(msg: &str) -> (&'static str, &'static str) {
 pub struct RawWorkflow {
     pub file: FileId,
     pub header: Option<RawWorkflowHeader>,
-    pub states: IndexMap<Sp<String>, Option<RawState>>,
+    pub states: IndexMap<Sp<String>, LoadedState>,
     /// Where `states:` is written, for "no states" diagnostics.
     pub states_key: Option<Span>,
+}
+
+/// One state as loaded.
+#[derive(Debug)]
+pub struct LoadedState {
+    /// `None` when the state could not be deserialized.
+    pub raw: Option<RawState>,
+    /// The state had keys the language does not know (reported).
+    pub unknown_keys: bool,
+    /// What the state's transition keys name, read from the YAML directly, so
+    /// a state that failed to load still leads somewhere for the graph checks.
+    pub written_targets: Vec<Sp<String>>,
+    /// Scalars under unknown keys (`otherwize: failed`): likely targets too,
+    /// used only when they name a state.
+    pub stray: Vec<Sp<String>>,
+}
+
+/// Scalars under the transition keys of a state mapping.
+fn written_targets(map: &MarkedMappingNode) -> Vec<Sp<String>> {
+    let scalar = |n: &Node| n.as_scalar().map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()));
+    let mut out: Vec<Sp<String>> = ["next", "otherwise"].iter().filter_map(|k| map.get_node(k)).filter_map(scalar).collect();
+    if let Some(on) = map.get_mapping("on") {
+        out.extend(on.values().filter_map(scalar));
+    }
+    if let Some(choice) = map.get_sequence("choice") {
+        out.extend(choice.iter().filter_map(|b| b.as_mapping()).filter_map(|b| b.get_node("next")).filter_map(scalar));
+    }
+    out
 }
 
 /// Loads a workflow file that `read` registered.
 pub fn workflow(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawWorkflow> {
     let top = parse(cx, diags)?;
     let top = known_keys(cx, &top, WORKFLOW_KEYS, "a workflow", diags);
-    let file_span = cx.span_bytes(0, 0);
+    let file_span = top.keys().next().map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
     let mut header_map = top.clone();
     let states_entry = header_map.remove_entry("states");
     let header = from_node::<RawWorkflowHeader>(cx, &Node::Mapping(header_map), file_span.clone(), "the workflow", diags);
@@ -332,8 +380,18 @@ pub fn workflow(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawWorkflow> {
                         let name_span = key_span(cx, name);
                         let state = match node {
                             Node::Mapping(m) => {
-                                let m = known_keys(cx, m, STATE_KEYS, "a state", diags);
-                                from_node::<RawState>(cx, &Node::Mapping(m), name_span.clone(), &format!("state `{}`", name.as_str()), diags)
+                                let (kept, rest) = known_keys_and_rest(cx, m, STATE_KEYS, "a state", diags);
+                                let raw = from_node::<RawState>(cx, &Node::Mapping(kept), name_span.clone(), &format!("state `{}`", name.as_str()), diags);
+                                LoadedState {
+                                    raw,
+                                    unknown_keys: !rest.is_empty(),
+                                    written_targets: written_targets(m),
+                                    stray: rest
+                                        .iter()
+                                        .filter_map(|n| n.as_scalar())
+                                        .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
+                                        .collect(),
+                                }
                             }
                             _ => {
                                 diags.push(
@@ -341,7 +399,12 @@ pub fn workflow(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawWorkflow> {
                                         .label("expected `op:`, `choice:`, `foreach:`, `call:`, `emit:` or `respond:` here")
                                         .help("a state is a mapping such as `{ op: agent.logout, on: { ok: done } }`"),
                                 );
-                                None
+                                LoadedState {
+                                    raw: None,
+                                    unknown_keys: false,
+                                    written_targets: Vec::new(),
+                                    stray: Vec::new(),
+                                }
                             }
                         };
                         states.insert(Sp::new(name.span().start().copied(), name.as_str().to_string()), state);
@@ -377,7 +440,8 @@ pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
     let top = parse(cx, diags)?;
     let mut top = known_keys(cx, &top, PLATFORM_KEYS, "a platform manifest", diags);
     let settings_node = top.remove("settings");
-    let header = from_node::<RawPlatformHeader>(cx, &Node::Mapping(top), cx.span_bytes(0, 0), "the platform manifest", diags);
+    let anchor = top.keys().next().map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
+    let header = from_node::<RawPlatformHeader>(cx, &Node::Mapping(top), anchor, "the platform manifest", diags);
     let mut settings = IndexMap::new();
     match settings_node {
         None => {}
@@ -397,4 +461,30 @@ pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
         header,
         settings,
     })
+}
+
+/// A setting as written: plain scalars are typed (`true`, `3`, `2.5`, `null`),
+/// quoted ones stay text.
+pub fn to_json(node: &Node) -> serde_json::Value {
+    use serde_json::Value;
+    match node {
+        Node::Scalar(s) => {
+            let text = s.as_str();
+            if !s.may_coerce() {
+                return Value::String(text.to_string());
+            }
+            match text {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "null" | "~" | "" => Value::Null,
+                _ => text
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .or_else(|_| text.parse::<f64>().map(Value::from))
+                    .unwrap_or_else(|_| Value::String(text.to_string())),
+            }
+        }
+        Node::Sequence(seq) => Value::Array(seq.iter().map(to_json).collect()),
+        Node::Mapping(map) => Value::Object(map.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect()),
+    }
 }

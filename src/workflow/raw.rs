@@ -79,6 +79,24 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
 /// A CEL expression, compiled once at validation.
 pub type Expr = Sp<String>;
 
+/// Schema of a CEL expression: YAML may write it as text, a number or a
+/// boolean (`when: true`); all are CEL source.
+fn cel(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({
+        "type": ["string", "number", "boolean"],
+        "description": "A CEL expression (https://github.com/google/cel-spec). Text literals are quoted inside it: 'like this'."
+    })
+}
+
+/// Schema of a mapping of names to CEL expressions.
+fn cel_map(g: &mut SchemaGenerator) -> Schema {
+    let value = cel(g);
+    schemars::json_schema!({
+        "type": "object",
+        "additionalProperties": value
+    })
+}
+
 /// A mapping of names to CEL expressions (operation arguments, event data,
 /// response results).
 pub type ExprMap = IndexMap<Sp<String>, Expr>;
@@ -146,6 +164,7 @@ pub struct RawState {
     pub op: Option<Sp<String>>,
     /// op, call: arguments, each a CEL expression.
     #[serde(default)]
+    #[schemars(schema_with = "cel_map")]
     pub args: Option<ExprMap>,
     /// op: how long the switch may take (`5s`, `250ms`).
     #[serde(default)]
@@ -163,6 +182,7 @@ pub struct RawState {
 
     /// foreach: CEL expression giving the list of items.
     #[serde(default)]
+    #[schemars(schema_with = "cel")]
     pub foreach: Option<Expr>,
     /// foreach: the name each item is bound to.
     #[serde(default, rename = "as")]
@@ -183,6 +203,7 @@ pub struct RawState {
     pub emit: Option<Sp<String>>,
     /// emit: the event's data, each field a CEL expression.
     #[serde(default)]
+    #[schemars(schema_with = "cel_map")]
     pub data: Option<ExprMap>,
 
     /// respond: ends the workflow with a response.
@@ -214,6 +235,7 @@ pub const KIND_KEYS: &[&str] = &["op", "choice", "foreach", "call", "emit", "res
 #[serde(deny_unknown_fields)]
 pub struct RawBranch {
     /// CEL guard.
+    #[schemars(schema_with = "cel")]
     pub when: Expr,
     pub next: Sp<String>,
 }
@@ -227,6 +249,7 @@ pub struct RawBody {
     #[serde(default)]
     pub call: Option<Sp<String>>,
     #[serde(default)]
+    #[schemars(schema_with = "cel_map")]
     pub args: Option<ExprMap>,
     #[serde(default)]
     pub timeout: Option<Sp<String>>,
@@ -275,6 +298,7 @@ pub enum RawRespond {
 pub struct RawOk {
     /// Result fields, each a CEL expression.
     #[serde(default)]
+    #[schemars(schema_with = "cel_map")]
     pub result: Option<ExprMap>,
     /// Close the client's connection after the response (end of logout).
     #[serde(default)]
@@ -300,13 +324,16 @@ pub struct RawNeedInfo {
     pub message: Option<Sp<String>>,
     /// CEL expression giving the values the agent may choose from.
     #[serde(default)]
+    #[schemars(schema_with = "cel")]
     pub choices: Option<Expr>,
-    /// Whether the agent may type a value that is not among the choices.
+    /// CEL expression: whether the agent may type a value that is not among the choices.
     #[serde(default)]
+    #[schemars(schema_with = "cel")]
     pub free_text: Option<Expr>,
 }
 
-/// A workflow file as a whole, for the JSON Schema.
+/// A hisflow workflow: one request's handling as a graph of states. See
+/// docs/workflow-language.md.
 #[derive(JsonSchema)]
 #[schemars(title = "hisflow workflow", deny_unknown_fields)]
 #[allow(dead_code)]
@@ -350,7 +377,8 @@ pub struct RawAdapter {
     pub lacks: Vec<Sp<String>>,
 }
 
-/// A platform manifest as a whole, for the JSON Schema.
+/// A hisflow platform manifest (platform.yaml): the switch adapter, the
+/// settings workflows read, and the workflow behind each request.
 #[derive(JsonSchema)]
 #[schemars(title = "hisflow platform", deny_unknown_fields)]
 #[allow(dead_code)]

@@ -59,9 +59,15 @@ impl SourceFile {
         start + in_line
     }
 
+    /// The nearest char boundary at or before `offset`, so that spans from any
+    /// source (a lossy decode, an expression offset) can never split a char.
+    pub fn floor(&self, offset: usize) -> usize {
+        self.text.floor_char_boundary(offset)
+    }
+
     /// 1-based (line, column) of a byte offset, column counted in characters.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let offset = self.floor(offset);
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
         let column = self.text[start..offset].chars().count() + 1;
@@ -72,7 +78,7 @@ impl SourceFile {
     /// with its quotes, or a plain scalar up to a comment, a flow indicator or the
     /// end of the line. Diagnostics underline exactly this.
     pub fn token_len(&self, offset: usize) -> usize {
-        let rest = &self.text[offset.min(self.text.len())..];
+        let rest = &self.text[self.floor(offset)..];
         let line = rest.split('\n').next().unwrap_or("");
         let mut chars = line.char_indices();
         match chars.next() {
@@ -162,6 +168,13 @@ mod tests {
         let off = f.offset_of(2, 5);
         assert_eq!(&f.text()[off..off + 3], "xyz");
         assert_eq!(f.line_col(off), (2, 5));
+    }
+
+    #[test]
+    fn offsets_inside_a_char_are_floored() {
+        let f = file("é: x\n");
+        assert_eq!(f.line_col(1), (1, 1));
+        assert_eq!(f.token_len(1), 2);
     }
 
     #[test]

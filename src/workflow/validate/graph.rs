@@ -9,7 +9,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, EdgeRef, Reversed};
 
 use super::states::Edges;
-use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, closest, did_you_mean};
 use crate::workflow::load::Ctx;
 use crate::workflow::model::Trigger;
 use crate::workflow::raw::Sp;
@@ -23,6 +23,9 @@ pub struct Node<'a> {
     /// is concluded from their absence.
     pub broken: bool,
     pub edges: Edges,
+    /// Names that may be targets (values of misspelt keys): edges when they
+    /// name a state, silently dropped otherwise.
+    pub hints: Vec<Sp<String>>,
 }
 
 /// A transition with its target resolved to a state index.
@@ -42,7 +45,15 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
     }
     let mut resolved = Vec::new();
     let mut unresolved = vec![false; nodes.len()];
+    // States a misspelt target most likely meant: already named in that
+    // diagnostic's help, so not reported again as unreachable.
+    let mut meant = Vec::new();
     for (from, n) in nodes.iter().enumerate() {
+        for hint in &n.hints {
+            if let Some(&to) = index.get(hint.as_str()) {
+                graph.add_edge(NodeIndex::new(from), NodeIndex::new(to), ());
+            }
+        }
         for (trigger, target) in &n.edges {
             let span = cx.span_of(target);
             match index.get(target.as_str()) {
@@ -57,11 +68,16 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
                 }
                 None => {
                     unresolved[from] = true;
+                    let suggestion = closest(target, names());
                     diags.push(
                         Diagnostic::new(Rule::UndefinedTarget, span, format!("transition to undefined state `{}`", target.as_str()))
                             .label("no state of this name")
-                            .help(did_you_mean(target, names()).unwrap_or_else(|| format!("states: {}", names().collect::<Vec<_>>().join(", ")))),
+                            .help(match suggestion {
+                                Some(s) => format!("did you mean `{s}`?"),
+                                None => format!("states: {}", names().collect::<Vec<_>>().join(", ")),
+                            }),
                     );
+                    meant.extend(suggestion.and_then(|s| index.get(s).copied()));
                 }
             }
         }
@@ -85,7 +101,7 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
         while let Some(n) = bfs.next(&graph) {
             reached[n.index()] = true;
         }
-        unreachable(cx, nodes, &graph, reached, diags);
+        unreachable(cx, nodes, &graph, reached, &meant, diags);
     }
 
     // States that may finish: terminals, and (to avoid cascades) states whose
@@ -101,6 +117,17 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
         while let Some(n) = bfs.next(reversed) {
             can_finish[n.index()] = true;
         }
+    }
+
+    let no_terminal = !nodes.is_empty() && nodes.iter().all(|n| !n.terminal && !n.broken);
+    if no_terminal {
+        let at = states_key.cloned().unwrap_or_else(|| cx.span_bytes(0, 0));
+        diags.push(
+            Diagnostic::new(Rule::NoTerminalPath, at, "no state ends the workflow")
+                .label("no `respond` state among these")
+                .help("every run must end in a `respond` state: add one with `respond: { ok: {} }` or an error"),
+        );
+        return (start_ix, resolved);
     }
 
     for (i, n) in nodes.iter().enumerate() {
@@ -133,14 +160,7 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
         diags.push(d);
     }
 
-    if nodes.iter().all(|n| !n.terminal && !n.broken) && !nodes.is_empty() {
-        let at = states_key.cloned().unwrap_or_else(|| cx.span_bytes(0, 0));
-        diags.push(
-            Diagnostic::new(Rule::NoTerminalPath, at, "no state ends the workflow")
-                .label("no `respond` state among these")
-                .help("every run must end in a `respond` state: add one with `respond: { ok: {} }` or an error"),
-        );
-    } else if let Some(s) = start_ix
+    if let Some(s) = start_ix
         && !can_finish[s]
     {
         diags.push(
@@ -155,7 +175,7 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
 /// Reports each unreachable region once, at its entry: a state no other
 /// state leads to (or, for a closed loop, its first state), with the number of
 /// states that are unreachable only because of it.
-fn unreachable(cx: Ctx<'_>, nodes: &[Node<'_>], graph: &DiGraph<usize, ()>, mut covered: Vec<bool>, diags: &mut Diagnostics) {
+fn unreachable(cx: Ctx<'_>, nodes: &[Node<'_>], graph: &DiGraph<usize, ()>, mut covered: Vec<bool>, meant: &[usize], diags: &mut Diagnostics) {
     let has_pred = |i: usize| graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).any(|p| p.index() != i);
     let roots: Vec<usize> = (0..nodes.len()).filter(|&i| !covered[i] && !has_pred(i)).collect();
     let candidates = roots.into_iter().chain(0..nodes.len());
@@ -170,6 +190,9 @@ fn unreachable(cx: Ctx<'_>, nodes: &[Node<'_>], graph: &DiGraph<usize, ()>, mut 
                 covered[n.index()] = true;
                 after += 1;
             }
+        }
+        if meant.contains(&root) {
+            continue;
         }
         let n = &nodes[root];
         let label = match after - 1 {

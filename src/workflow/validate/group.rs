@@ -2,13 +2,12 @@
 //! platform (with `platform.yaml`, possibly extending another) or a plain
 //! folder of workflows checked against the whole catalog.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use marked_yaml::Node;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
 
@@ -172,6 +171,8 @@ struct Validator {
     raw_platforms: HashMap<PathBuf, Option<Rc<RawPlatform>>>,
     platforms: Vec<Platform>,
     loose: Vec<Arc<Workflow>>,
+    /// `extends` loops already reported, by their sorted folders.
+    extends_loops: Vec<Vec<PathBuf>>,
     files: usize,
     states: usize,
 }
@@ -301,21 +302,27 @@ impl Validator {
                 raw: raw.clone(),
             });
             let Some(parent) = parent else { break };
-            let cx = self.ctx(raw.file);
+            let parent_span = self.ctx(raw.file).span_of(&parent);
             let base = current.parent().map_or_else(|| PathBuf::from(".."), Path::to_path_buf);
             let next = base.join(parent.as_str());
             if !next.join(MANIFEST).is_file() {
                 let siblings = sibling_platforms(&base);
                 self.diags.push(
-                    Diagnostic::new(Rule::UnknownPlatform, cx.span_of(&parent), format!("no platform `{}` next to this one", parent.as_str()))
+                    Diagnostic::new(Rule::UnknownPlatform, parent_span, format!("no platform `{}` next to this one", parent.as_str()))
                         .label(format!("{} not found", next.join(MANIFEST).display()))
                         .help(did_you_mean(&parent, siblings.iter().map(String::as_str)).unwrap_or_else(|| format!("platforms here: {}", siblings.join(", ")))),
                 );
                 return Ok(None);
             }
-            if chain.iter().any(|l| same_dir(&l.dir, &next)) {
+            if let Some(pos) = chain.iter().position(|l| same_dir(&l.dir, &next)) {
+                let mut members: Vec<PathBuf> = chain[pos..].iter().map(|l| l.dir.canonicalize().unwrap_or_else(|_| l.dir.clone())).collect();
+                members.sort();
+                if self.extends_loops.contains(&members) {
+                    return Ok(None);
+                }
+                self.extends_loops.push(members);
                 self.diags.push(
-                    Diagnostic::new(Rule::ExtendsCycle, cx.span_of(&parent), format!("platforms extend each other in a loop through `{}`", parent.as_str()))
+                    Diagnostic::new(Rule::ExtendsCycle, parent_span, format!("platforms extend each other in a loop through `{}`", parent.as_str()))
                         .label("closes the loop")
                         .help("one platform of the loop must stop extending"),
                 );
@@ -348,7 +355,7 @@ impl Validator {
             }
             workflows = self.index(&raws, Some(workflows));
             for (k, v) in &layer.raw.settings {
-                settings.insert(k.to_string(), to_json(v));
+                settings.insert(k.to_string(), load::to_json(v));
             }
             if let Some(h) = &layer.raw.header {
                 for (req, wf) in &h.requests {
@@ -468,7 +475,7 @@ impl Validator {
         let mut g = DiGraph::<usize, Option<(FileId, Sp<String>)>>::new();
         let nodes: Vec<_> = (0..workflows.len()).map(|i| g.add_node(i)).collect();
         for (i, (_, raw)) in workflows.values().enumerate() {
-            for state in raw.states.values().flatten() {
+            for state in raw.states.values().filter_map(|s| s.raw.as_ref()) {
                 let calls = state.call.iter().chain(state.body.iter().filter_map(|b| b.call.as_ref()));
                 for callee in calls {
                     if let Some(j) = workflows.get_index_of(callee.as_str()) {
@@ -521,30 +528,4 @@ fn sibling_platforms(base: &Path) -> Vec<String> {
 
 fn adapter_kinds() -> String {
     catalog::ADAPTERS.iter().map(|a| a.kind).collect::<Vec<_>>().join(", ")
-}
-
-/// A setting as written: plain scalars are typed (`true`, `3`, `2.5`, `null`),
-/// quoted ones stay text.
-pub fn to_json(node: &Node) -> serde_json::Value {
-    use serde_json::Value;
-    match node {
-        Node::Scalar(s) => {
-            let text = s.as_str();
-            if !s.may_coerce() {
-                return Value::String(text.to_string());
-            }
-            match text {
-                "true" => Value::Bool(true),
-                "false" => Value::Bool(false),
-                "null" | "~" | "" => Value::Null,
-                _ => text
-                    .parse::<i64>()
-                    .map(Value::from)
-                    .or_else(|_| text.parse::<f64>().map(Value::from))
-                    .unwrap_or_else(|_| Value::String(text.to_string())),
-            }
-        }
-        Node::Sequence(seq) => Value::Array(seq.iter().map(to_json).collect()),
-        Node::Mapping(map) => Value::Object(map.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect::<BTreeMap<_, _>>().into_iter().collect()),
-    }
 }

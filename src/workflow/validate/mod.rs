@@ -14,9 +14,10 @@ use petgraph::graph::{DiGraph, NodeIndex};
 pub use group::{Report, load_platform, validate_paths};
 pub use states::{DEFAULT_TIMEOUT, parse_duration};
 
-use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use super::diagnostic::{Diagnostic, Diagnostics, Rule, closest};
 use super::expr::Scope;
-use super::load::{Ctx, RawWorkflow};
+use super::load::{Ctx, LoadedState, RawWorkflow};
+use super::model::Trigger;
 use super::model::{Input, State, Transition, Workflow};
 use super::raw::RawRespond;
 use crate::platform::AdapterSpec;
@@ -39,7 +40,7 @@ impl Callee {
             .map(|(n, i)| (n.to_string(), i.required.as_ref().is_some_and(|r| **r)))
             .collect();
         let mut outcomes = Vec::new();
-        for state in raw.states.values().flatten() {
+        for state in raw.states.values().filter_map(|s| s.raw.as_ref()) {
             let o = match state.respond.as_deref() {
                 Some(RawRespond::Ok(_)) => "ok",
                 Some(RawRespond::Error(_)) => "error",
@@ -143,13 +144,15 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
     let mut nodes = Vec::with_capacity(raw.states.len());
     let mut kinds = Vec::with_capacity(raw.states.len());
     let mut flow_of = Vec::with_capacity(raw.states.len());
-    for (name, state) in &raw.states {
-        let Some(state) = state else {
+    let mut unknown_flows = Vec::new();
+    for (name, loaded) in &raw.states {
+        let Some(state) = &loaded.raw else {
             nodes.push(graph::Node {
                 name,
                 terminal: false,
                 broken: true,
-                edges: Vec::new(),
+                edges: written(loaded),
+                hints: loaded.stray.clone(),
             });
             kinds.push(None);
             flow_of.push("basic".to_string());
@@ -160,19 +163,28 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
             Some(i) => used_flows[i] = true,
             None => {
                 let at = state.flow.as_ref().map_or_else(|| cx.span_of(name), |f| cx.span_of(f));
+                let suggestion = closest(&flow, flows.keys().map(String::as_str));
                 diags.push(
                     Diagnostic::new(Rule::UnknownFlow, at, format!("flow `{flow}` is not declared"))
                         .label("not a key of `flows`")
-                        .help(did_you_mean(&flow, flows.keys().map(String::as_str)).unwrap_or_else(|| format!("declare it: `flows: {{ {flow}: <title> }}`"))),
+                        .help(match &suggestion {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("declare it: `flows: {{ {flow}: <title> }}`"),
+                        }),
                 );
+                unknown_flows.extend(suggestion);
             }
         }
-        let (kind, edges) = states::state(cx, &env, &scope, name, state, &mut diags);
+        let (kind, edges) = states::state(cx, &env, &scope, name, state, loaded.unknown_keys, &mut diags);
+        // A state with unknown keys may have misspelt a transition key: its
+        // written targets and stray values stand in for its edges.
+        let broken = kind.is_none() || loaded.unknown_keys;
         nodes.push(graph::Node {
             name,
             terminal: state.respond.is_some(),
-            broken: kind.is_none(),
-            edges,
+            broken,
+            edges: if broken { written(loaded) } else { edges },
+            hints: loaded.stray.clone(),
         });
         kinds.push(kind);
         flow_of.push(flow);
@@ -180,7 +192,8 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
 
     if let Some(h) = header {
         for ((tag, _), used) in h.flows.iter().zip(&used_flows) {
-            if !used {
+            // A misspelt tag elsewhere already says this one is meant.
+            if !used && !unknown_flows.iter().any(|u| *u == tag.as_str()) {
                 diags.push(
                     Diagnostic::new(Rule::UnusedFlow, cx.span_of(tag), format!("flow `{}` has no states", tag.as_str()))
                         .label("declared but unused")
@@ -202,7 +215,7 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
     let mut g = DiGraph::with_capacity(nodes.len(), edges.len());
     let mut by_name = HashMap::with_capacity(nodes.len());
     for ((node, kind), flow) in nodes.iter().zip(kinds).zip(flow_of) {
-        let raw_state = raw.states.get(node.name.as_str()).and_then(Option::as_ref);
+        let raw_state = raw.states.get(node.name.as_str()).and_then(|s| s.raw.as_ref());
         let id = g.add_node(State {
             name: node.name.to_string(),
             flow,
@@ -241,4 +254,9 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
         start: NodeIndex::new(start),
         by_name,
     })
+}
+
+/// The transitions a state's YAML names, whatever its kind.
+fn written(loaded: &LoadedState) -> states::Edges {
+    loaded.written_targets.iter().map(|t| (Trigger::Otherwise, t.clone())).collect()
 }

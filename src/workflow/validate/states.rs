@@ -71,7 +71,9 @@ fn present(raw: &RawState) -> Vec<(&'static str, Option<Marker>)> {
 
 /// Checks the state `name`; returns its compiled kind (when every part of it
 /// is valid) and its transitions as written (always, for the graph checks).
-pub fn state(cx: Ctx<'_>, env: &Env<'_>, scope: &Scope, name: &Sp<String>, raw: &RawState, diags: &mut Diagnostics) -> (Option<StateKind>, Edges) {
+/// `suspect`: the state had unknown keys (a misspelt `otherwise`, say), so
+/// which outcomes it handles is not judged.
+pub fn state(cx: Ctx<'_>, env: &Env<'_>, scope: &Scope, name: &Sp<String>, raw: &RawState, suspect: bool, diags: &mut Diagnostics) -> (Option<StateKind>, Edges) {
     let name_span = cx.span_of(name);
     let keys = present(raw);
     let kinds: Vec<_> = keys.iter().filter(|(k, _)| KIND_KEYS.contains(k)).collect();
@@ -110,7 +112,7 @@ pub fn state(cx: Ctx<'_>, env: &Env<'_>, scope: &Scope, name: &Sp<String>, raw: 
             );
         }
     }
-    let mut s = StateCheck { cx, env, diags, ok };
+    let mut s = StateCheck { cx, env, diags, ok, suspect };
     let (compiled, edges) = match kind {
         "op" => s.op_state(raw, scope),
         "choice" => s.choice(raw, scope),
@@ -127,6 +129,7 @@ struct StateCheck<'a, 'd> {
     env: &'a Env<'a>,
     diags: &'d mut Diagnostics,
     ok: bool,
+    suspect: bool,
 }
 
 impl StateCheck<'_, '_> {
@@ -330,7 +333,7 @@ impl StateCheck<'_, '_> {
         }
         if let Some(other) = &raw.otherwise {
             edges.push((Trigger::Otherwise, other.clone()));
-        } else {
+        } else if !self.suspect {
             let missing: Vec<&str> = outcomes.iter().copied().filter(|o| !handled.contains(*o)).collect();
             if !missing.is_empty() {
                 let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
@@ -408,6 +411,7 @@ impl StateCheck<'_, '_> {
         }
         match &raw.otherwise {
             Some(o) => edges.push((Trigger::Otherwise, o.clone())),
+            None if self.suspect => {}
             None => self.push(
                 Diagnostic::new(Rule::UnhandledOutcome, self.cx.span_of(branches), "choice has no `otherwise`")
                     .label("when no guard holds, the workflow has nowhere to go")
