@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod diagrams;
 mod render;
 mod report;
 mod schema;
@@ -25,6 +26,8 @@ enum Command {
     Render(render::Args),
     /// Write the JSON Schemas of workflow and platform files.
     Schema(schema::Args),
+    /// Write the Mermaid diagram page of every platform's Logout workflow.
+    Diagrams(diagrams::Args),
 }
 
 /// Exit codes: 0 clean, 1 problems found, 2 usage or I/O error.
@@ -43,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Validate(a) => validate::run(a),
         Command::Render(a) => render::run(a),
         Command::Schema(a) => schema::run(a),
+        Command::Diagrams(a) => diagrams::run(a),
     }
 }
 

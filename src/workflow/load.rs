@@ -103,6 +103,15 @@ pub fn read(sources: &mut Sources, path: &Path, diags: &mut Diagnostics) -> Resu
 /// Parses a registered file's text into YAML nodes. Returns the top-level
 /// mapping, or `None` with diagnostics.
 pub fn parse(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> {
+    let blank = cx.text().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        diags.push(
+            Diagnostic::new(Rule::InvalidValue, cx.span_bytes(0, 0), "the file is empty")
+                .label("nothing here")
+                .help("a workflow file starts with `workflow: <name>`; a platform manifest with `platform: <name>`"),
+        );
+        return None;
+    }
     if let Some(d) = nesting_guard(cx) {
         diags.push(d);
         return None;

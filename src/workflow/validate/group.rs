@@ -84,7 +84,8 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<Report, Error> {
     }
     let mut diagnostics = v.diags;
     if let Some(only) = only {
-        let keep: Vec<FileId> = only.iter().filter_map(|p| v.sources.find(p)).collect();
+        let wanted: Vec<PathBuf> = only.iter().map(|p| canonical(p)).collect();
+        let keep: Vec<FileId> = v.sources.iter().filter(|(_, f)| wanted.contains(&canonical(f.path()))).map(|(id, _)| id).collect();
         diagnostics = diagnostics.into_iter().filter(|d| keep.contains(&d.span.file)).fold(Diagnostics::new(), |mut acc, d| {
             acc.push(d);
             acc
@@ -155,6 +156,8 @@ fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
+        // `./w.yaml` reads as the user wrote it: `w.yaml`.
+        let path = path.strip_prefix(".").map(Path::to_path_buf).unwrap_or(path);
         if path.is_file() && is_yaml(&path) && path.file_name().is_some_and(|n| n != MANIFEST) {
             files.push(path);
         }
@@ -505,6 +508,10 @@ impl Validator {
             }
         }
     }
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

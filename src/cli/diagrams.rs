@@ -1,0 +1,39 @@
+//! `hisflow diagrams DIR` — the Mermaid page of every platform's Logout workflow.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::{EXIT_PROBLEMS, fail, report};
+use hisflow::render::diagram_page;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder to write the pages into (`docs/diagrams`).
+    output: PathBuf,
+    /// Platform folders to draw.
+    #[arg(long, default_value = "workflows")]
+    workflows: PathBuf,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let report = match hisflow::validate_paths(std::slice::from_ref(&args.workflows)) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if report.diagnostics.has_errors() {
+        print!("{}", report::human(report.diagnostics.iter(), &report.sources));
+        return ExitCode::from(EXIT_PROBLEMS);
+    }
+    if let Err(e) = std::fs::create_dir_all(&args.output) {
+        return fail(format!("cannot create {}: {e}", args.output.display()));
+    }
+    for p in &report.platforms {
+        let Some(logout) = p.handler("session.request.logout") else { continue };
+        let path = args.output.join(format!("{}-logout.md", p.name));
+        if let Err(e) = std::fs::write(&path, diagram_page(p, logout)) {
+            return fail(format!("cannot write {}: {e}", path.display()));
+        }
+        eprintln!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
