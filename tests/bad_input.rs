@@ -32,7 +32,9 @@ fn empty_file() {
 
 #[test]
 fn binary_garbage() {
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let (code, codes, _) = validate_file(&garbage);
     assert_eq!(code, Some(1));
     assert_eq!(codes, ["hisflow::not-utf8"]);
@@ -43,12 +45,16 @@ fn text_that_is_not_yaml() {
     let (code, codes, _) = validate_file(b"\x01\x02 ]] :: {{ \"unterminated\n");
     assert_eq!(code, Some(1));
     assert_eq!(codes.len(), 1, "{codes:?}");
-    assert!(codes[0] == "hisflow::yaml-syntax" || codes[0] == "hisflow::invalid-value", "{codes:?}");
+    assert!(
+        codes[0] == "hisflow::yaml-syntax" || codes[0] == "hisflow::invalid-value",
+        "{codes:?}"
+    );
 }
 
 #[test]
 fn anchors_and_aliases_are_refused() {
-    let (code, codes, _) = validate_file(b"workflow: w\nstart: &s a\nstates:\n  a: { respond: { ok: {} } }\nx: *s\n");
+    let (code, codes, _) =
+        validate_file(b"workflow: w\nstart: &s a\nstates:\n  a: { respond: { ok: {} } }\nx: *s\n");
     assert_eq!(code, Some(1));
     assert_eq!(codes, ["hisflow::yaml-anchor"]);
 }
@@ -56,7 +62,13 @@ fn anchors_and_aliases_are_refused() {
 #[test]
 fn a_ten_megabyte_file_is_refused_without_parsing() {
     let mut big = b"workflow: w\nstart: a\nstates:\n  a: { respond: { ok: {} } }\n".to_vec();
-    big.extend(std::iter::repeat_n(b"# padding padding padding padding padding\n".as_slice(), 250_000).flatten());
+    big.extend(
+        std::iter::repeat_n(
+            b"# padding padding padding padding padding\n".as_slice(),
+            250_000,
+        )
+        .flatten(),
+    );
     assert!(big.len() > 10_000_000);
     let (code, codes, _) = validate_file(&big);
     assert_eq!(code, Some(1));
@@ -78,7 +90,11 @@ fn deeply_nested_block_mappings() {
 
 #[test]
 fn ten_thousand_nested_flow_sequences_and_dashes() {
-    let flow = format!("workflow: w\nstart: a\nstates: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    let flow = format!(
+        "workflow: w\nstart: a\nstates: {}{}\n",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
     assert_eq!(validate_file(flow.as_bytes()).1, ["hisflow::too-deep"]);
     let dashes = format!("workflow: w\nstart: a\nstates:\n{}x\n", "- ".repeat(10_000));
     assert_eq!(validate_file(dashes.as_bytes()).1, ["hisflow::too-deep"]);
@@ -87,9 +103,16 @@ fn ten_thousand_nested_flow_sequences_and_dashes() {
 #[test]
 fn nesting_just_under_the_limit_still_loads() {
     // 30 levels of flow nesting inside a state: refused by the language, not the loader.
-    let text = format!("workflow: w\nstart: a\nstates:\n  a:\n    respond: {{ ok: {{ result: {{ x: {}1{} }} }} }}\n", "[".repeat(25), "]".repeat(25));
+    let text = format!(
+        "workflow: w\nstart: a\nstates:\n  a:\n    respond: {{ ok: {{ result: {{ x: {}1{} }} }} }}\n",
+        "[".repeat(25),
+        "]".repeat(25)
+    );
     let (_, codes, _) = validate_file(text.as_bytes());
-    assert!(!codes.contains(&"hisflow::too-deep".to_string()), "{codes:?}");
+    assert!(
+        !codes.contains(&"hisflow::too-deep".to_string()),
+        "{codes:?}"
+    );
 }
 
 #[test]
@@ -98,7 +121,11 @@ fn a_directory_with_no_workflows_is_a_usage_error() {
     fs::write(d.path().join("notes.txt"), "hello").unwrap();
     let out = run(d.path(), &["validate", "."]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no workflow files"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no workflow files"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -106,7 +133,11 @@ fn a_path_that_does_not_exist_is_a_usage_error() {
     let d = tempfile::tempdir().unwrap();
     let out = run(d.path(), &["validate", "nowhere/at/all.yaml"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("cannot read nowhere/at/all.yaml"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot read nowhere/at/all.yaml"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -114,5 +145,12 @@ fn a_state_that_is_not_a_mapping_and_wrong_types_are_reported_together() {
     let text = b"workflow: w\nstart: a\nstates:\n  a: 42\n  b:\n    choice: not-a-list\n  c:\n    respond: { ok: {} }\n";
     let (code, codes, _) = validate_file(text);
     assert_eq!(code, Some(1));
-    assert_eq!(codes.iter().filter(|c| *c == "hisflow::invalid-value").count(), 2, "{codes:?}");
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| *c == "hisflow::invalid-value")
+            .count(),
+        2,
+        "{codes:?}"
+    );
 }

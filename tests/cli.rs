@@ -10,28 +10,65 @@ use common::{root, run, stderr, stdout};
 #[test]
 fn the_shipped_workflows_validate_clean() {
     let out = run(&root(), &["validate", "workflows"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(stdout(&out), "");
     let summary = stderr(&out);
-    assert!(summary.contains("files checked: 0 errors, 0 warnings"), "{summary}");
+    assert!(
+        summary.contains("files checked: 0 errors, 0 warnings"),
+        "{summary}"
+    );
 
-    let json = run(&root(), &["validate", "workflows", "--format", "json", "--deny-warnings"]);
+    let json = run(
+        &root(),
+        &[
+            "validate",
+            "workflows",
+            "--format",
+            "json",
+            "--deny-warnings",
+        ],
+    );
     assert_eq!(json.status.code(), Some(0));
     assert_eq!(stdout(&json).trim(), "[]");
 }
 
 #[test]
 fn json_output_has_the_documented_fields() {
-    let out = run(&root().join("tests/fixtures/invalid"), &["validate", "undefined-target", "--format", "json"]);
+    let out = run(
+        &root().join("tests/fixtures/invalid"),
+        &["validate", "undefined-target", "--format", "json"],
+    );
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     let d = &v[0];
-    for key in ["file", "line", "column", "end_line", "end_column", "severity", "code", "message", "help"] {
+    for key in [
+        "file",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "severity",
+        "code",
+        "message",
+        "help",
+    ] {
         assert!(d.get(key).is_some(), "missing {key} in {d}");
     }
     assert_eq!(d["file"], "undefined-target/w.yaml");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(7), Some(11)));
-    assert_eq!((d["end_line"].as_u64(), d["end_column"].as_u64()), (Some(7), Some(15)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(7), Some(11))
+    );
+    assert_eq!(
+        (d["end_line"].as_u64(), d["end_column"].as_u64()),
+        (Some(7), Some(15))
+    );
     assert_eq!(d["severity"], "error");
     assert_eq!(d["code"], "hisflow::undefined-target");
     assert_eq!(d["help"], "did you mean `done`?");
@@ -39,7 +76,10 @@ fn json_output_has_the_documented_fields() {
 
 #[test]
 fn a_single_file_is_checked_in_its_platform_and_reported_alone() {
-    let out = run(&root(), &["validate", "workflows/avaya-cm/deactivate_channel.yaml"]);
+    let out = run(
+        &root(),
+        &["validate", "workflows/avaya-cm/deactivate_channel.yaml"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stderr(&out).contains("0 errors"));
 }
@@ -48,13 +88,34 @@ fn a_single_file_is_checked_in_its_platform_and_reported_alone() {
 fn usage_errors_exit_2() {
     assert_eq!(run(&root(), &["validate"]).status.code(), Some(2));
     assert_eq!(run(&root(), &["frobnicate"]).status.code(), Some(2));
-    assert_eq!(run(&root(), &["render", "workflows/reference/logout.yaml", "--format", "png"]).status.code(), Some(2));
+    assert_eq!(
+        run(
+            &root(),
+            &[
+                "render",
+                "workflows/reference/logout.yaml",
+                "--format",
+                "png"
+            ]
+        )
+        .status
+        .code(),
+        Some(2)
+    );
     assert_eq!(run(&root(), &["--help"]).status.code(), Some(0));
 }
 
 #[test]
 fn render_mermaid_of_logout() {
-    let out = run(&root(), &["render", "workflows/reference/logout.yaml", "--format", "mermaid"]);
+    let out = run(
+        &root(),
+        &[
+            "render",
+            "workflows/reference/logout.yaml",
+            "--format",
+            "mermaid",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.contains("stateDiagram-v2"));
@@ -63,14 +124,25 @@ fn render_mermaid_of_logout() {
 
 #[test]
 fn render_dot_of_logout() {
-    let out = run(&root(), &["render", "workflows/reference/logout.yaml", "--format", "dot"]);
+    let out = run(
+        &root(),
+        &[
+            "render",
+            "workflows/reference/logout.yaml",
+            "--format",
+            "dot",
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     insta::assert_snapshot!("logout_dot", stdout(&out));
 }
 
 #[test]
 fn render_refuses_a_file_with_errors() {
-    let out = run(&root().join("tests/fixtures/invalid"), &["render", "dead-end/w.yaml"]);
+    let out = run(
+        &root().join("tests/fixtures/invalid"),
+        &["render", "dead-end/w.yaml"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("hisflow::dead-end"));
     assert!(stderr(&out).contains("it has errors"));
@@ -80,7 +152,17 @@ fn render_refuses_a_file_with_errors() {
 fn render_writes_to_a_file() {
     let d = tempfile::tempdir().unwrap();
     let target = d.path().join("logout.dot");
-    let out = run(&root(), &["render", "workflows/reference/logout.yaml", "--format", "dot", "-o", target.to_str().unwrap()]);
+    let out = run(
+        &root(),
+        &[
+            "render",
+            "workflows/reference/logout.yaml",
+            "--format",
+            "dot",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(fs::read_to_string(target).unwrap().starts_with("digraph"));
 }
@@ -92,7 +174,9 @@ fn every_logout_render_passes_dot() {
     let report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
     assert!(!report.platforms.is_empty());
     for p in &report.platforms {
-        let logout = p.handler("session.request.logout").expect("a logout workflow");
+        let logout = p
+            .handler("session.request.logout")
+            .expect("a logout workflow");
         let dot = hisflow::render::Dot(logout).to_string();
         let mut child = Command::new("dot")
             .arg("-Tsvg")
@@ -102,9 +186,19 @@ fn every_logout_render_passes_dot() {
             .spawn()
             .expect("graphviz `dot` is installed (apt-get install graphviz)");
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(dot.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dot.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "dot rejects {}'s logout: {}", p.name, String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "dot rejects {}'s logout: {}",
+            p.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
     }
 }
@@ -124,8 +218,43 @@ fn diagrams_are_current() {
     let report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
     for p in &report.platforms {
         let logout = p.handler("session.request.logout").unwrap();
-        let path = root().join("docs/diagrams").join(format!("{}-logout.md", p.name));
+        let path = root()
+            .join("docs/diagrams")
+            .join(format!("{}-logout.md", p.name));
         let committed = fs::read_to_string(&path).unwrap_or_default();
-        assert_eq!(committed, hisflow::render::diagram_page(p, logout), "{} is stale: run `cargo run -- diagrams docs/diagrams`", path.display());
+        assert_eq!(
+            committed,
+            hisflow::render::diagram_page(p, logout),
+            "{} is stale: run `cargo run -- diagrams docs/diagrams`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    let mut child = common::hisflow(&root())
+        .arg("operations")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(101),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
+
+#[test]
+fn rules_lists_every_code() {
+    let out = run(&root(), &["rules"]);
+    let text = stdout(&out);
+    for r in hisflow::Rule::ALL {
+        assert!(text.contains(&r.code()), "{} missing", r.code());
     }
 }

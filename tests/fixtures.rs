@@ -35,7 +35,10 @@ fn every_rule_has_a_fixture() {
         );
     }
     for name in &have {
-        assert!(Rule::ALL.iter().any(|r| r.name() == name), "fixture {name} names no rule");
+        assert!(
+            Rule::ALL.iter().any(|r| r.name() == name),
+            "fixture {name} names no rule"
+        );
     }
 }
 
@@ -43,7 +46,8 @@ fn every_rule_has_a_fixture() {
 fn each_fixture_reports_exactly_its_expected_diagnostics() {
     let dir = root().join("tests/fixtures/invalid");
     for name in fixtures() {
-        let expect = fs::read_to_string(dir.join(&name).join("expect")).unwrap_or_else(|_| panic!("{name}/expect"));
+        let expect = fs::read_to_string(dir.join(&name).join("expect"))
+            .unwrap_or_else(|_| panic!("{name}/expect"));
         let expected: BTreeSet<(String, u64, u64, String)> = expect
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -57,7 +61,9 @@ fn each_fixture_reports_exactly_its_expected_diagnostics() {
             })
             .collect();
         assert!(
-            expected.iter().any(|(_, _, _, c)| c == &format!("hisflow::{name}")),
+            expected
+                .iter()
+                .any(|(_, _, _, c)| c == &format!("hisflow::{name}")),
             "{name}/expect must list a hisflow::{name} diagnostic"
         );
         let out = run(&dir, &["validate", &name, "--format", "json"]);
@@ -71,7 +77,11 @@ fn each_fixture_reports_exactly_its_expected_diagnostics() {
             Severity::Warning => {
                 assert_eq!(code, Some(0), "{name}: warnings alone exit 0");
                 let denied = run(&dir, &["validate", &name, "--deny-warnings"]);
-                assert_eq!(denied.status.code(), Some(1), "{name}: --deny-warnings exits 1");
+                assert_eq!(
+                    denied.status.code(),
+                    Some(1),
+                    "{name}: --deny-warnings exits 1"
+                );
             }
         }
     }

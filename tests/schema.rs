@@ -46,19 +46,43 @@ fn every_workflow_file_passes_its_schema_and_names_it() {
     for file in files {
         let text = fs::read_to_string(&file).unwrap();
         let is_platform = file.file_name().is_some_and(|n| n == "platform.yaml");
-        let (validator, schema_file) = if is_platform { (&platform, "platform.schema.json") } else { (&workflow, "workflow.schema.json") };
+        let (validator, schema_file) = if is_platform {
+            (&platform, "platform.schema.json")
+        } else {
+            (&workflow, "workflow.schema.json")
+        };
 
         let first = text.lines().next().unwrap_or_default();
         let target = first
             .strip_prefix("# yaml-language-server: $schema=")
-            .unwrap_or_else(|| panic!("{} must begin with a yaml-language-server $schema line", file.display()));
-        assert!(target.ends_with(schema_file), "{}: names {target}", file.display());
-        assert!(file.parent().unwrap().join(target).is_file(), "{}: {target} does not exist", file.display());
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} must begin with a yaml-language-server $schema line",
+                    file.display()
+                )
+            });
+        assert!(
+            target.ends_with(schema_file),
+            "{}: names {target}",
+            file.display()
+        );
+        assert!(
+            file.parent().unwrap().join(target).is_file(),
+            "{}: {target} does not exist",
+            file.display()
+        );
 
-        let node = marked_yaml::parse_yaml(0, &text).unwrap();
-        let json = hisflow::workflow::load::to_json(&node);
-        let errors: Vec<String> = validator.iter_errors(&json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-        assert!(errors.is_empty(), "{} fails its schema:\n{}", file.display(), errors.join("\n"));
+        let json = hisflow::workflow::load::yaml_to_json(&text).expect("the file parses");
+        let errors: Vec<String> = validator
+            .iter_errors(&json)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} fails its schema:\n{}",
+            file.display(),
+            errors.join("\n")
+        );
     }
 }
 
@@ -71,7 +95,10 @@ fn the_schema_rejects_what_the_validator_rejects_by_shape() {
         "start": "a",
         "states": { "a": { "respond": { "ok": {} }, "otherwize": "b" } }
     });
-    assert!(!v.is_valid(&bad), "an unknown state key must fail the schema");
+    assert!(
+        !v.is_valid(&bad),
+        "an unknown state key must fail the schema"
+    );
     let good = serde_json::json!({
         "workflow": "w",
         "start": "a",

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{EXIT_PROBLEMS, fail, report};
+use super::{EXIT_PROBLEMS, emit, fail, report};
 use hisflow::render::diagram_page;
 
 #[derive(clap::Args)]
@@ -21,14 +21,16 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     if report.diagnostics.has_errors() {
-        print!("{}", report::human(report.diagnostics.iter(), &report.sources));
+        emit(&report::human(report.diagnostics.iter(), &report.sources));
         return ExitCode::from(EXIT_PROBLEMS);
     }
     if let Err(e) = std::fs::create_dir_all(&args.output) {
         return fail(format!("cannot create {}: {e}", args.output.display()));
     }
     for p in &report.platforms {
-        let Some(logout) = p.handler("session.request.logout") else { continue };
+        let Some(logout) = p.handler("session.request.logout") else {
+            continue;
+        };
         let path = args.output.join(format!("{}-logout.md", p.name));
         if let Err(e) = std::fs::write(&path, diagram_page(p, logout)) {
             return fail(format!("cannot write {}: {e}", path.display()));

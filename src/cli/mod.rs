@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod catalog;
 mod diagrams;
 mod render;
 mod report;
@@ -12,7 +13,11 @@ mod schema;
 mod validate;
 
 #[derive(Parser)]
-#[command(name = "hisflow", version, about = "Contact-centre request workflows as data: validate, render and run them")]
+#[command(
+    name = "hisflow",
+    version,
+    about = "Contact-centre request workflows as data: validate, render and run them"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,6 +33,10 @@ enum Command {
     Schema(schema::Args),
     /// Write the Mermaid diagram page of every platform's Logout workflow.
     Diagrams(diagrams::Args),
+    /// List the operations workflows can call, with arguments and outcomes.
+    Operations(catalog::OperationsArgs),
+    /// List the validator's rules: code, severity, what each checks.
+    Rules,
 }
 
 /// Exit codes: 0 clean, 1 problems found, 2 usage or I/O error.
@@ -47,7 +56,17 @@ pub fn main() -> ExitCode {
         Command::Render(a) => render::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Diagrams(a) => diagrams::run(a),
+        Command::Operations(a) => catalog::operations(a),
+        Command::Rules => catalog::rules(),
     }
+}
+
+/// Writes to stdout. A reader that went away (`hisflow rules | head`) is not
+/// an error worth a panic: the rest is dropped.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Prints a usage or I/O error and returns exit code 2.

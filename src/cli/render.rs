@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::{EXIT_PROBLEMS, fail, report};
+use super::{EXIT_PROBLEMS, emit, fail, report};
 use hisflow::render::{Dot, Mermaid};
 
 #[derive(clap::Args)]
@@ -32,7 +32,7 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     if report.diagnostics.has_errors() {
-        print!("{}", report::human(report.diagnostics.iter(), &report.sources));
+        emit(&report::human(report.diagnostics.iter(), &report.sources));
         eprintln!("cannot render {}: it has errors", args.file.display());
         return ExitCode::from(EXIT_PROBLEMS);
     }
@@ -51,7 +51,7 @@ pub fn run(args: Args) -> ExitCode {
         Format::Dot => Dot(workflow).to_string(),
     };
     match args.output {
-        None => print!("{text}"),
+        None => emit(&text),
         Some(path) => {
             if let Err(e) = std::fs::write(&path, text) {
                 return fail(format!("cannot write {}: {e}", path.display()));

@@ -31,7 +31,10 @@ impl Rendered {
         let mut related = Vec::new();
         for r in &d.related {
             if r.span.file == d.span.file {
-                labels.push(LabeledSpan::new_with_span(Some(r.label.clone()), span(r.span.range.clone())));
+                labels.push(LabeledSpan::new_with_span(
+                    Some(r.label.clone()),
+                    span(r.span.range.clone()),
+                ));
             } else {
                 let other = sources.get(r.span.file);
                 related.push(Rendered {
@@ -39,8 +42,14 @@ impl Rendered {
                     code: String::new(),
                     severity: miette::Severity::Advice,
                     help: None,
-                    source: NamedSource::new(other.path().display().to_string(), other.text().to_string()),
-                    labels: vec![LabeledSpan::new_primary_with_span(Some(r.label.clone()), span(r.span.range.clone()))],
+                    source: NamedSource::new(
+                        other.path().display().to_string(),
+                        other.text().to_string(),
+                    ),
+                    labels: vec![LabeledSpan::new_primary_with_span(
+                        Some(r.label.clone()),
+                        span(r.span.range.clone()),
+                    )],
                     related: Vec::new(),
                 });
             }
@@ -86,7 +95,9 @@ impl miette::Diagnostic for Rendered {
         Some(self.severity)
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         Some(&self.source)
@@ -98,7 +109,9 @@ impl miette::Diagnostic for Rendered {
         if self.related.is_empty() {
             None
         } else {
-            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+            Some(Box::new(
+                self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+            ))
         }
     }
 }
@@ -107,9 +120,18 @@ impl miette::Diagnostic for Rendered {
 /// with `NO_COLOR`), width from `COLUMNS` or 100.
 pub fn human<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sources) -> String {
     let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let theme = if colour { GraphicalTheme::unicode() } else { GraphicalTheme::unicode_nocolor() };
-    let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(width).with_links(false);
+    let theme = if colour {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(100);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_links(false);
     let mut out = String::new();
     for d in diags {
         let r = Rendered::new(d, sources);

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::fail;
+use super::{emit, fail};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,9 +16,7 @@ pub fn run(args: Args) -> ExitCode {
     let schemas = hisflow::schema::all();
     match args.output {
         None => {
-            for (_, s) in schemas {
-                print!("{s}");
-            }
+            emit(&schemas.into_iter().map(|(_, s)| s).collect::<String>());
         }
         Some(dir) => {
             if let Err(e) = std::fs::create_dir_all(&dir) {

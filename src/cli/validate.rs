@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::{EXIT_PROBLEMS, fail, report};
+use super::{EXIT_PROBLEMS, emit, fail, report};
 use hisflow::Severity;
 
 #[derive(clap::Args)]
@@ -38,8 +38,7 @@ pub fn run(args: Args) -> ExitCode {
         Format::Human => report::human(diags.iter(), &report.sources),
         Format::Json => report::json(diags.iter(), &report.sources),
     };
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes());
+    emit(&text);
     let (errors, warnings) = (diags.count(Severity::Error), diags.count(Severity::Warning));
     if matches!(args.format, Format::Human) {
         let _ = writeln!(

@@ -83,7 +83,10 @@ pub const OPERATIONS: &[OperationSpec] = &[
         name: "agent.set_not_ready",
         provider: Provider::Switch,
         summary: "Make the agent Not Ready on one channel, with a reason where given.",
-        args: &[CHANNEL, arg("reason", false, "the Not Ready reason (code or label)")],
+        args: &[
+            CHANNEL,
+            arg("reason", false, "the Not Ready reason (code or label)"),
+        ],
         outcomes: SWITCH_OUTCOMES,
         result: None,
     },
@@ -156,8 +159,16 @@ pub const OPERATIONS: &[OperationSpec] = &[
         provider: Provider::His,
         summary: "Store values in the session (e.g. reasons HIS is configured with).",
         args: &[
-            arg("logout_reasons", false, "the logout reasons offered to the agent"),
-            arg("not_ready_reasons", false, "the Not Ready reasons offered to the agent"),
+            arg(
+                "logout_reasons",
+                false,
+                "the logout reasons offered to the agent",
+            ),
+            arg(
+                "not_ready_reasons",
+                false,
+                "the Not Ready reasons offered to the agent",
+            ),
         ],
         outcomes: &["ok"],
         result: None,
@@ -214,7 +225,11 @@ mod tests {
     #[test]
     fn operation_names_are_unique() {
         for (i, a) in OPERATIONS.iter().enumerate() {
-            assert!(OPERATIONS[i + 1..].iter().all(|b| b.name != a.name), "{}", a.name);
+            assert!(
+                OPERATIONS[i + 1..].iter().all(|b| b.name != a.name),
+                "{}",
+                a.name
+            );
         }
     }
 }

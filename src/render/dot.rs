@@ -28,15 +28,25 @@ impl fmt::Display for Dot<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = self.0;
         writeln!(f, "digraph {} {{", quote(&w.name))?;
-        writeln!(f, "  label={};", quote(&match &w.description {
-            Some(d) => format!("{}: {d}", w.name),
-            None => w.name.clone(),
-        }))?;
+        writeln!(
+            f,
+            "  label={};",
+            quote(&match &w.description {
+                Some(d) => format!("{}: {d}", w.name),
+                None => w.name.clone(),
+            })
+        )?;
         writeln!(f, "  labelloc=t;")?;
         writeln!(f, "  fontname=\"Helvetica\";")?;
-        writeln!(f, "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=11];")?;
+        writeln!(
+            f,
+            "  node [shape=box, style=\"rounded,filled\", fontname=\"Helvetica\", fontsize=11];"
+        )?;
         writeln!(f, "  edge [fontname=\"Helvetica\", fontsize=9];")?;
-        writeln!(f, "  __start [shape=circle, label=\"\", width=0.2, style=filled, fillcolor=black];")?;
+        writeln!(
+            f,
+            "  __start [shape=circle, label=\"\", width=0.2, style=filled, fillcolor=black];"
+        )?;
         for (i, (tag, title)) in w.flows.iter().enumerate() {
             let members: Vec<_> = w.states().filter(|(_, s)| &s.flow == tag).collect();
             if members.is_empty() {
@@ -44,14 +54,22 @@ impl fmt::Display for Dot<'_> {
             }
             writeln!(f, "  subgraph cluster_{i} {{")?;
             writeln!(f, "    label={};", quote(&format!("{tag}: {title}")))?;
-            writeln!(f, "    style=\"rounded,dashed\"; color={};", quote(flow_stroke(tag)))?;
+            writeln!(
+                f,
+                "    style=\"rounded,dashed\"; color={};",
+                quote(flow_stroke(tag))
+            )?;
             for (id, s) in members {
                 let shape = match s.kind {
                     StateKind::Choice(_) => ", shape=diamond, style=filled",
                     StateKind::Respond(_) => ", peripheries=2",
                     _ => "",
                 };
-                let tooltip = s.description.as_deref().map(|d| format!(", tooltip={}", quote(d))).unwrap_or_default();
+                let tooltip = s
+                    .description
+                    .as_deref()
+                    .map(|d| format!(", tooltip={}", quote(d)))
+                    .unwrap_or_default();
                 writeln!(
                     f,
                     "    n{} [label={}, fillcolor={}, color={}{shape}{tooltip}];",
@@ -70,7 +88,13 @@ impl fmt::Display for Dot<'_> {
                 if label.is_empty() {
                     writeln!(f, "  n{} -> n{};", id.index(), to.index())?;
                 } else {
-                    writeln!(f, "  n{} -> n{} [label={}];", id.index(), to.index(), quote(&shorten(&label)))?;
+                    writeln!(
+                        f,
+                        "  n{} -> n{} [label={}];",
+                        id.index(),
+                        to.index(),
+                        quote(&shorten(&label))
+                    )?;
                 }
             }
         }

@@ -9,13 +9,26 @@ use crate::workflow::model::{StateId, Workflow};
 /// `Display` a workflow as a Mermaid state diagram.
 pub struct Mermaid<'a>(pub &'a Workflow);
 
-const KEYWORDS: &[&str] = &["state", "end", "direction", "note", "class", "classDef", "click", "style", "as", "TB", "LR"];
+const KEYWORDS: &[&str] = &[
+    "state",
+    "end",
+    "direction",
+    "note",
+    "class",
+    "classDef",
+    "click",
+    "style",
+    "as",
+    "TB",
+    "LR",
+];
 
 /// Mermaid ids must be plain words; other state names get a positional id and
 /// keep their name as the label.
 fn id(w: &Workflow, s: StateId) -> String {
     let name = &w.state(s).name;
-    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
     if plain && !KEYWORDS.contains(&name.as_str()) {
         name.clone()
     } else {
@@ -45,7 +58,10 @@ fn text(s: &str) -> String {
 }
 
 fn class(flow: &str) -> String {
-    let s: String = flow.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let s: String = flow
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     format!("flow_{s}")
 }
 
@@ -57,14 +73,24 @@ impl fmt::Display for Mermaid<'_> {
         writeln!(f, "---")?;
         writeln!(f, "stateDiagram-v2")?;
         for (tag, _) in &w.flows {
-            writeln!(f, "    classDef {} fill:{},stroke:{},color:#111827", class(tag), flow_colour(tag), flow_stroke(tag))?;
+            writeln!(
+                f,
+                "    classDef {} fill:{},stroke:{},color:#111827",
+                class(tag),
+                flow_colour(tag),
+                flow_stroke(tag)
+            )?;
         }
         for (sid, s) in w.states() {
             let i = id(w, sid);
             if i != s.name {
                 writeln!(f, "    state \"{}\" as {i}", text(&s.name))?;
             }
-            writeln!(f, "    {i} : {}", text(&format!("{} — {}", s.name, summary(s))))?;
+            writeln!(
+                f,
+                "    {i} : {}",
+                text(&format!("{} — {}", s.name, summary(s)))
+            )?;
         }
         writeln!(f, "    [*] --> {}", id(w, w.start))?;
         for (sid, s) in w.states() {
@@ -73,7 +99,13 @@ impl fmt::Display for Mermaid<'_> {
                 if label.is_empty() {
                     writeln!(f, "    {} --> {}", id(w, sid), id(w, to))?;
                 } else {
-                    writeln!(f, "    {} --> {} : {}", id(w, sid), id(w, to), text(&shorten(&label)))?;
+                    writeln!(
+                        f,
+                        "    {} --> {} : {}",
+                        id(w, sid),
+                        id(w, to),
+                        text(&shorten(&label))
+                    )?;
                 }
             }
             if s.is_terminal() {
@@ -81,7 +113,11 @@ impl fmt::Display for Mermaid<'_> {
             }
         }
         for (tag, title) in &w.flows {
-            let members: Vec<String> = w.states().filter(|(_, s)| &s.flow == tag).map(|(sid, _)| id(w, sid)).collect();
+            let members: Vec<String> = w
+                .states()
+                .filter(|(_, s)| &s.flow == tag)
+                .map(|(sid, _)| id(w, sid))
+                .collect();
             if !members.is_empty() {
                 writeln!(f, "    class {} {}", members.join(","), class(tag))?;
                 writeln!(f, "    %% {tag}: {title}")?;

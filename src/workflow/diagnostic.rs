@@ -257,7 +257,11 @@ impl Diagnostics {
     /// Sorts by file, then position, then code: the order a reader scans in.
     pub fn sort(&mut self) {
         self.items.sort_by(|a, b| {
-            (a.span.file, a.span.range.start, a.rule).cmp(&(b.span.file, b.span.range.start, b.rule))
+            (a.span.file, a.span.range.start, a.rule).cmp(&(
+                b.span.file,
+                b.span.range.start,
+                b.rule,
+            ))
         });
     }
 
@@ -285,7 +289,10 @@ pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// "did you mean" for a misspelt name, if a candidate is close enough.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     closest(name, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
@@ -299,7 +306,11 @@ mod tests {
         let mut seen = HashSet::new();
         for r in Rule::ALL {
             assert!(seen.insert(r.name()), "duplicate code {}", r.name());
-            assert!(r.name().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert!(
+                r.name()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            );
             assert!(!r.summary().is_empty());
         }
     }

@@ -2,6 +2,8 @@
 //! every identifier and field checked against the context the engine will
 //! provide, and every problem reported at its column in the YAML file.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
@@ -20,11 +22,39 @@ pub fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Env::stdlib();
-        for ext in [cel::extensions::strings, cel::extensions::lists, cel::extensions::math] {
-            env.add_extension(ext).expect("the bundled extensions do not conflict");
+        for ext in [
+            cel::extensions::strings,
+            cel::extensions::lists,
+            cel::extensions::math,
+        ] {
+            env.add_extension(ext)
+                .expect("the bundled extensions do not conflict");
         }
         Arc::new(env)
     })
+}
+
+/// Programs already parsed in one validation run, by source text. Parsing
+/// costs tens of µs per expression, most of validation, and the same
+/// expressions recur: platforms that extend another re-check its workflows in
+/// their own context. Programs are pure functions of their text.
+#[derive(Debug, Default)]
+pub struct Programs(RefCell<HashMap<Box<str>, Arc<Program>>>);
+
+impl Programs {
+    fn parse(&self, source: &str) -> std::thread::Result<Result<Arc<Program>, cel::ParseErrors>> {
+        if let Some(p) = self.0.borrow().get(source) {
+            return Ok(Ok(p.clone()));
+        }
+        // The parser is third-party code fed user input: a panic in it must
+        // become a diagnostic, not take the validator down.
+        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| env().compile(source)))?;
+        Ok(parsed.map(|p| {
+            let p = Arc::new(p);
+            self.0.borrow_mut().insert(source.into(), p.clone());
+            p
+        }))
+    }
 }
 
 /// A compiled CEL expression, shared by every run of the workflow.
@@ -108,7 +138,11 @@ impl Scope {
     }
 
     fn get(&self, name: &str) -> Option<&Shape> {
-        self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
 }
 
@@ -137,13 +171,21 @@ impl Locator<'_> {
         let nth = self.value[..from].matches(token).count();
         match text.match_indices(token).nth(nth) {
             Some((i, _)) => self.cx.span_bytes(self.start + i, token.len()),
-            None => self.cx.span_bytes(self.start, self.cx.sources.get(self.cx.file).token_len(self.start)),
+            None => self.cx.span_bytes(
+                self.start,
+                self.cx.sources.get(self.cx.file).token_len(self.start),
+            ),
         }
     }
 }
 
 /// Compiles one CEL expression written at `expr`, checking its names against `scope`.
-pub fn compile(cx: Ctx<'_>, expr: &Sp<String>, scope: &Scope, diags: &mut Diagnostics) -> Option<(CompiledExpr, Shape)> {
+pub fn compile(
+    cx: Ctx<'_>,
+    expr: &Sp<String>,
+    scope: &Scope,
+    diags: &mut Diagnostics,
+) -> Option<(CompiledExpr, Shape)> {
     let span = cx.span_of(expr);
     let loc = Locator {
         cx,
@@ -153,7 +195,13 @@ pub fn compile(cx: Ctx<'_>, expr: &Sp<String>, scope: &Scope, diags: &mut Diagno
     compile_at(&loc, expr.as_str(), 0, scope, diags)
 }
 
-fn compile_at(loc: &Locator<'_>, source: &str, base: usize, scope: &Scope, diags: &mut Diagnostics) -> Option<(CompiledExpr, Shape)> {
+fn compile_at(
+    loc: &Locator<'_>,
+    source: &str,
+    base: usize,
+    scope: &Scope,
+    diags: &mut Diagnostics,
+) -> Option<(CompiledExpr, Shape)> {
     let whole = loc.span(base, base + source.len());
     if source.trim().is_empty() {
         diags.push(
@@ -163,15 +211,15 @@ fn compile_at(loc: &Locator<'_>, source: &str, base: usize, scope: &Scope, diags
         );
         return None;
     }
-    // The parser is third-party code fed user input: a panic in it must become
-    // a diagnostic, not take the validator down.
-    let compiled = std::panic::catch_unwind(AssertUnwindSafe(|| env().compile(source)));
-    let program = match compiled {
+    let program = match loc.cx.programs.parse(source) {
         Ok(Ok(p)) => p,
         Ok(Err(errors)) => {
             for e in errors.errors.iter().take(3) {
                 let off = line_col_offset(source, e.pos.0, e.pos.1);
-                let len = source[off.min(source.len())..].chars().next().map_or(0, char::len_utf8);
+                let len = source[off.min(source.len())..]
+                    .chars()
+                    .next()
+                    .map_or(0, char::len_utf8);
                 diags.push(
                     Diagnostic::new(Rule::CelSyntax, loc.span(base + off, base + off + len), format!("CEL syntax error: {}", tidy_cel(&e.msg)))
                         .label("here")
@@ -182,9 +230,13 @@ fn compile_at(loc: &Locator<'_>, source: &str, base: usize, scope: &Scope, diags
         }
         Err(_) => {
             diags.push(
-                Diagnostic::new(Rule::CelSyntax, whole, "the CEL parser could not handle this expression")
-                    .label("here")
-                    .help("simplify the expression"),
+                Diagnostic::new(
+                    Rule::CelSyntax,
+                    whole,
+                    "the CEL parser could not handle this expression",
+                )
+                .label("here")
+                .help("simplify the expression"),
             );
             return None;
         }
@@ -204,7 +256,7 @@ fn compile_at(loc: &Locator<'_>, source: &str, base: usize, scope: &Scope, diags
     }
     let compiled = CompiledExpr {
         source: source.into(),
-        program: Arc::new(program),
+        program,
         span: whole,
     };
     Some((compiled, shape))
@@ -225,7 +277,10 @@ fn line_col_offset(source: &str, line: isize, col: isize) -> usize {
     for (i, l) in source.split_inclusive('\n').enumerate() {
         if i as isize + 1 == line {
             let col = (col.max(1) - 1) as usize;
-            return offset + l.char_indices().nth(col).map_or(l.trim_end_matches('\n').len(), |(b, _)| b);
+            return offset
+                + l.char_indices()
+                    .nth(col)
+                    .map_or(l.trim_end_matches('\n').len(), |(b, _)| b);
         }
         offset += l.len();
     }
@@ -247,7 +302,9 @@ impl Checker<'_, '_> {
     fn range(&self, e: &IdedExpr) -> (usize, usize) {
         self.info
             .offset_for(e.id)
-            .map_or((0, self.source.len()), |(s, t)| (s as usize, (t as usize + 1).min(self.source.len())))
+            .map_or((0, self.source.len()), |(s, t)| {
+                (s as usize, (t as usize + 1).min(self.source.len()))
+            })
     }
 
     /// Checks `e` and returns what is known of its value's shape.
@@ -281,7 +338,13 @@ impl Checker<'_, '_> {
                 let target = call.target.as_ref().map(|t| self.shape(t));
                 let args: Vec<Shape> = call.args.iter().map(|a| self.shape(a)).collect();
                 match (call.func_name.as_str(), target, args.as_slice()) {
-                    ("_?_:_", None, [_, a, b]) => if *a == Shape::Any { b.clone() } else { a.clone() },
+                    ("_?_:_", None, [_, a, b]) => {
+                        if *a == Shape::Any {
+                            b.clone()
+                        } else {
+                            a.clone()
+                        }
+                    }
                     ("_[_]", None, [Shape::List(elem), _]) => (**elem).clone(),
                     _ => Shape::Any,
                 }
@@ -310,17 +373,31 @@ impl Checker<'_, '_> {
             return shape.clone();
         }
         let (from, to) = self.range(e);
-        let names: Vec<String> = self.scope.vars.iter().map(|(n, _)| n.clone()).filter(|n| !n.starts_with('@')).collect();
+        let names: Vec<String> = self
+            .scope
+            .vars
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !n.starts_with('@'))
+            .collect();
         let help = did_you_mean(name, names.iter().map(String::as_str)).unwrap_or_else(|| {
             format!(
                 "expressions can read {}; to write the text {name}, quote it: '{name}'",
-                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         });
         self.diags.push(
-            Diagnostic::new(Rule::UnknownIdentifier, self.loc.span(self.base + from, self.base + to), format!("unknown identifier `{name}`"))
-                .label("not defined here")
-                .help(help),
+            Diagnostic::new(
+                Rule::UnknownIdentifier,
+                self.loc.span(self.base + from, self.base + to),
+                format!("unknown identifier `{name}`"),
+            )
+            .label("not defined here")
+            .help(help),
         );
         self.ok = false;
         Shape::Any
@@ -350,17 +427,27 @@ impl Checker<'_, '_> {
             .map_or(op_end, |i| op_end + i + 1);
         let what = describe(self.source, operand, self.info);
         let help = did_you_mean(field, known.iter().map(String::as_str)).unwrap_or_else(|| {
-            let have = if known.is_empty() { format!("`{what}` has no fields here") } else { format!("`{what}` has: {}", known.join(", ")) };
+            let have = if known.is_empty() {
+                format!("`{what}` has no fields here")
+            } else {
+                format!("`{what}` has: {}", known.join(", "))
+            };
             match what.as_str() {
                 "request" => format!("{have}; a request parameter must be declared under `input:`"),
-                "platform" => format!("{have}; platform values are declared under `settings:` in platform.yaml"),
+                "platform" => format!(
+                    "{have}; platform values are declared under `settings:` in platform.yaml"
+                ),
                 _ => have,
             }
         });
         self.diags.push(
-            Diagnostic::new(Rule::UnknownField, self.loc.span(self.base + at, self.base + at + field.len()), format!("`{what}` has no field `{field}`"))
-                .label("unknown field")
-                .help(help),
+            Diagnostic::new(
+                Rule::UnknownField,
+                self.loc.span(self.base + at, self.base + at + field.len()),
+                format!("`{what}` has no field `{field}`"),
+            )
+            .label("unknown field")
+            .help(help),
         );
         self.ok = false;
         Shape::Any
@@ -382,17 +469,26 @@ fn describe(source: &str, e: &IdedExpr, info: &SourceInfo) -> String {
 
 /// `list.filter(x, …)` keeps the list's element shape; other macros do not.
 fn is_filter(c: &cel::common::ast::ComprehensionExpr) -> bool {
-    let Ast::Call(step) = &c.loop_step.expr else { return false };
+    let Ast::Call(step) = &c.loop_step.expr else {
+        return false;
+    };
     if step.func_name != "_?_:_" || step.args.len() != 3 {
         return false;
     }
-    let Ast::Call(add) = &step.args[1].expr else { return false };
+    let Ast::Call(add) = &step.args[1].expr else {
+        return false;
+    };
     matches!(add.args.get(1).map(|a| &a.expr), Some(Ast::List(l))
         if matches!(l.elements.first().map(|e| &e.expr), Some(Ast::Ident(v)) if *v == c.iter_var) && l.elements.len() == 1)
 }
 
 /// Compiles a `${expr}` template written at `text`.
-pub fn template(cx: Ctx<'_>, text: &Sp<String>, scope: &Scope, diags: &mut Diagnostics) -> Option<Template> {
+pub fn template(
+    cx: Ctx<'_>,
+    text: &Sp<String>,
+    scope: &Scope,
+    diags: &mut Diagnostics,
+) -> Option<Template> {
     let span = cx.span_of(text);
     let loc = Locator {
         cx,
@@ -409,9 +505,13 @@ pub fn template(cx: Ctx<'_>, text: &Sp<String>, scope: &Scope, diags: &mut Diagn
         }
         let Some(close) = s[open..].find('}').map(|i| open + i) else {
             diags.push(
-                Diagnostic::new(Rule::CelSyntax, loc.span(open, s.len()), "unclosed `${` in text")
-                    .label("opened here")
-                    .help("close the expression with `}`"),
+                Diagnostic::new(
+                    Rule::CelSyntax,
+                    loc.span(open, s.len()),
+                    "unclosed `${` in text",
+                )
+                .label("opened here")
+                .help("close the expression with `}`"),
             );
             return None;
         };
@@ -442,7 +542,12 @@ mod tests {
         let mut sources = Sources::new();
         let text = format!("when: {line}\n");
         let file = sources.add(PathBuf::from("t.yaml"), text);
-        let cx = Ctx { sources: &sources, file };
+        let programs = Programs::default();
+        let cx = Ctx {
+            sources: &sources,
+            file,
+            programs: &programs,
+        };
         let marker = marked_yaml::Marker::new(file.0, 6, 1, 7);
         let expr = Sp::new(Some(marker), yaml_value.to_string());
         let mut diags = Diagnostics::new();
@@ -453,7 +558,10 @@ mod tests {
 
     fn first(d: &Diagnostics, s: &Sources) -> (Rule, String) {
         let d = d.iter().next().expect("a diagnostic");
-        (d.rule, s.get(d.span.file).text()[d.span.range.clone()].to_string())
+        (
+            d.rule,
+            s.get(d.span.file).text()[d.span.range.clone()].to_string(),
+        )
     }
 
     #[test]

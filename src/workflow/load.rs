@@ -10,6 +10,7 @@ use marked_yaml::{LoadError, LoaderOptions, Marker, Node};
 use serde::de::DeserializeOwned;
 
 use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use super::expr::Programs;
 use super::raw::{
     PLATFORM_KEYS, RawPlatformHeader, RawState, RawWorkflowHeader, STATE_KEYS, Sp, WORKFLOW_KEYS,
 };
@@ -31,6 +32,8 @@ pub const MAX_FLOW_DEPTH: usize = 32;
 pub struct Ctx<'a> {
     pub sources: &'a Sources,
     pub file: FileId,
+    /// Expressions parsed so far in this run.
+    pub programs: &'a Programs,
 }
 
 impl Ctx<'_> {
@@ -66,7 +69,11 @@ impl Ctx<'_> {
 /// Reads a file into `sources`. I/O failures are errors (the path is wrong);
 /// content problems are diagnostics, and the file is still registered so they
 /// can point into it.
-pub fn read(sources: &mut Sources, path: &Path, diags: &mut Diagnostics) -> Result<Option<FileId>, Error> {
+pub fn read(
+    sources: &mut Sources,
+    path: &Path,
+    diags: &mut Diagnostics,
+) -> Result<Option<FileId>, Error> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -77,7 +84,10 @@ pub fn read(sources: &mut Sources, path: &Path, diags: &mut Diagnostics) -> Resu
             Diagnostic::new(
                 Rule::FileTooLarge,
                 Span { file, range: 0..0 },
-                format!("file is {} bytes; workflow files may have at most {MAX_FILE_BYTES}", bytes.len()),
+                format!(
+                    "file is {} bytes; workflow files may have at most {MAX_FILE_BYTES}",
+                    bytes.len()
+                ),
             )
             .help("split the workflow into smaller ones and `call` them"),
         );
@@ -91,19 +101,46 @@ pub fn read(sources: &mut Sources, path: &Path, diags: &mut Diagnostics) -> Resu
             let file = sources.add(path.to_path_buf(), text);
             diags.push(
                 // The lossy text has U+FFFD (3 bytes) where the bad byte was.
-                Diagnostic::new(Rule::NotUtf8, Span { file, range: at..at + '\u{FFFD}'.len_utf8() }, "file is not valid UTF-8")
-                    .label("invalid byte here")
-                    .help("save the file as UTF-8 text"),
+                Diagnostic::new(
+                    Rule::NotUtf8,
+                    Span {
+                        file,
+                        range: at..at + '\u{FFFD}'.len_utf8(),
+                    },
+                    "file is not valid UTF-8",
+                )
+                .label("invalid byte here")
+                .help("save the file as UTF-8 text"),
             );
             Ok(None)
         }
     }
 }
 
+/// How every file is parsed: a duplicate key is an error (by default the last
+/// silently wins), and quoting is kept (`"0"` stays text, `0` is a number).
+fn loader_options() -> LoaderOptions {
+    LoaderOptions::default()
+        .error_on_duplicate_keys(true)
+        .prevent_coercion(true)
+        .toplevel_mapping()
+}
+
+/// A YAML document as JSON, read the way the loader reads it; for checking
+/// files against the JSON Schemas.
+pub fn yaml_to_json(text: &str) -> Option<serde_json::Value> {
+    marked_yaml::parse_yaml_with_options(0, text, loader_options())
+        .ok()
+        .map(|n| to_json(&n))
+}
+
 /// Parses a registered file's text into YAML nodes. Returns the top-level
 /// mapping, or `None` with diagnostics.
 pub fn parse(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> {
-    let blank = cx.text().lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    let blank = cx
+        .text()
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
     if blank {
         diags.push(
             Diagnostic::new(Rule::InvalidValue, cx.span_bytes(0, 0), "the file is empty")
@@ -116,10 +153,10 @@ pub fn parse(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> 
         diags.push(d);
         return None;
     }
-    let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_mapping();
+    let options = loader_options();
     match marked_yaml::parse_yaml_with_options(cx.file.0, cx.text(), options) {
         Ok(Node::Mapping(m)) => Some(m),
-        Ok(_) => unreachable_top(cx, diags),
+        Ok(_) => not_a_mapping(cx, diags),
         Err(e) => {
             diags.push(load_error(cx, e));
             None
@@ -127,27 +164,47 @@ pub fn parse(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> 
     }
 }
 
-fn unreachable_top(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> {
-    diags.push(Diagnostic::new(Rule::InvalidValue, cx.span_bytes(0, 0), "the file must be a YAML mapping"));
+fn not_a_mapping(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> {
+    diags.push(Diagnostic::new(
+        Rule::InvalidValue,
+        cx.span_bytes(0, 0),
+        "the file must be a YAML mapping",
+    ));
     None
 }
 
 fn load_error(cx: Ctx<'_>, e: LoadError) -> Diagnostic {
     match e {
         LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => {
-            let what = if cx.text().trim().is_empty() { "the file is empty" } else { "the file must be a YAML mapping" };
+            let what = if cx.text().trim().is_empty() {
+                "the file is empty"
+            } else {
+                "the file must be a YAML mapping"
+            };
             Diagnostic::new(Rule::InvalidValue, cx.span(Some(m)), what)
                 .label("expected `key: value` lines here")
                 .help("a workflow file starts with `workflow: <name>`; a platform manifest with `platform: <name>`")
         }
-        LoadError::UnexpectedAnchor(m) => Diagnostic::new(Rule::YamlAnchor, cx.span(Some(m)), "YAML anchors and aliases are not allowed")
-            .label("anchor")
-            .help("write the value out, or move shared steps into a workflow and `call` it"),
-        LoadError::UnexpectedTag(m) => Diagnostic::new(Rule::YamlAnchor, cx.span(Some(m)), "YAML tags are not allowed")
-            .label("tag")
-            .help("remove the `!tag`; values are plain scalars, lists and mappings"),
-        LoadError::MappingKeyMustBeScalar(m) => Diagnostic::new(Rule::YamlSyntax, cx.span(Some(m)), "mapping keys must be plain names")
-            .label("complex key"),
+        LoadError::UnexpectedAnchor(m) => Diagnostic::new(
+            Rule::YamlAnchor,
+            cx.span(Some(m)),
+            "YAML anchors and aliases are not allowed",
+        )
+        .label("anchor")
+        .help("write the value out, or move shared steps into a workflow and `call` it"),
+        LoadError::UnexpectedTag(m) => Diagnostic::new(
+            Rule::YamlAnchor,
+            cx.span(Some(m)),
+            "YAML tags are not allowed",
+        )
+        .label("tag")
+        .help("remove the `!tag`; values are plain scalars, lists and mappings"),
+        LoadError::MappingKeyMustBeScalar(m) => Diagnostic::new(
+            Rule::YamlSyntax,
+            cx.span(Some(m)),
+            "mapping keys must be plain names",
+        )
+        .label("complex key"),
         LoadError::DuplicateKey(inner) => {
             let key = &inner.key;
             let prev = &inner.prev_key;
@@ -164,20 +221,32 @@ fn load_error(cx: Ctx<'_>, e: LoadError) -> Diagnostic {
             let f = cx.sources.get(cx.file);
             let text = f.text();
             let msg = e.to_string();
-            let info = msg.split(" at byte").next().and_then(|m| m.split(" at line").next()).unwrap_or(&msg).to_string();
+            let info = msg
+                .split(" at byte")
+                .next()
+                .and_then(|m| m.split(" at line").next())
+                .unwrap_or(&msg)
+                .to_string();
             let at = f.offset_of(m.line(), m.column());
             // An error at the end of the file is about what is left open:
             // point at the last thing written rather than past it.
             let end = text.trim_end().len();
             let (at, label) = if at >= end && end > 0 {
-                (f.floor(end - 1), "the file ends here with something still open")
+                (
+                    f.floor(end - 1),
+                    "the file ends here with something still open",
+                )
             } else {
                 (at, "here")
             };
             let len = text[at..].chars().next().map_or(0, char::len_utf8);
-            Diagnostic::new(Rule::YamlSyntax, cx.span_bytes(at, len), format!("malformed YAML: {info}"))
-                .label(label)
-                .help("check indentation and that every `[`, `{` and quote is closed")
+            Diagnostic::new(
+                Rule::YamlSyntax,
+                cx.span_bytes(at, len),
+                format!("malformed YAML: {info}"),
+            )
+            .label(label)
+            .help("check indentation and that every `[`, `{` and quote is closed")
         }
     }
 }
@@ -201,9 +270,13 @@ fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
         }
         if i > MAX_BLOCK_COLUMNS {
             return Some(
-                Diagnostic::new(Rule::TooDeep, cx.span_bytes(offset, i.min(line.len())), format!("nesting deeper than {MAX_BLOCK_COLUMNS} columns"))
-                    .label("nested too deep")
-                    .help("workflow files are shallow; flatten the structure"),
+                Diagnostic::new(
+                    Rule::TooDeep,
+                    cx.span_bytes(offset, i.min(line.len())),
+                    format!("nesting deeper than {MAX_BLOCK_COLUMNS} columns"),
+                )
+                .label("nested too deep")
+                .help("workflow files are shallow; flatten the structure"),
             );
         }
         let (mut quote, mut esc) = (None, false);
@@ -220,9 +293,13 @@ fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
                     flow += 1;
                     if flow > MAX_FLOW_DEPTH {
                         return Some(
-                            Diagnostic::new(Rule::TooDeep, cx.span_bytes(offset + j, 1), format!("more than {MAX_FLOW_DEPTH} nested `[` or `{{`"))
-                                .label("nested too deep")
-                                .help("workflow files are shallow; flatten the structure"),
+                            Diagnostic::new(
+                                Rule::TooDeep,
+                                cx.span_bytes(offset + j, 1),
+                                format!("more than {MAX_FLOW_DEPTH} nested `[` or `{{`"),
+                            )
+                            .label("nested too deep")
+                            .help("workflow files are shallow; flatten the structure"),
                         );
                     }
                 }
@@ -238,27 +315,46 @@ fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
 
 /// Reports keys of `map` that are not in `known` (all of them, with a "did you
 /// mean"), and returns the mapping without them so deserialization can go on.
-pub fn known_keys(cx: Ctx<'_>, map: &MarkedMappingNode, known: &[&str], what: &str, diags: &mut Diagnostics) -> MarkedMappingNode {
+pub fn known_keys(
+    cx: Ctx<'_>,
+    map: MarkedMappingNode,
+    known: &[&str],
+    what: &str,
+    diags: &mut Diagnostics,
+) -> MarkedMappingNode {
     known_keys_and_rest(cx, map, known, what, diags).0
 }
 
-/// Like [`known_keys`], also returning the unknown entries.
-pub fn known_keys_and_rest(cx: Ctx<'_>, map: &MarkedMappingNode, known: &[&str], what: &str, diags: &mut Diagnostics) -> (MarkedMappingNode, Vec<Node>) {
-    let mut kept = MarkedMappingNode::new_empty(*map.span());
-    let mut rest = Vec::new();
-    for (k, v) in map.iter() {
-        if known.contains(&k.as_str()) {
-            kept.insert(k.clone(), v.clone());
-        } else {
-            rest.push(v.clone());
-            diags.push(
-                Diagnostic::new(Rule::UnknownKey, key_span(cx, k), format!("unknown key `{}` in {what}", k.as_str()))
-                    .label("not a key of the language")
-                    .help(did_you_mean(k.as_str(), known.iter().copied()).unwrap_or_else(|| format!("{what} keys are: {}", known.join(", ")))),
-            );
-        }
+/// Like [`known_keys`], also returning the values of the unknown keys.
+pub fn known_keys_and_rest(
+    cx: Ctx<'_>,
+    mut map: MarkedMappingNode,
+    known: &[&str],
+    what: &str,
+    diags: &mut Diagnostics,
+) -> (MarkedMappingNode, Vec<Node>) {
+    let unknown: Vec<MarkedScalarNode> = map
+        .keys()
+        .filter(|k| !known.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let mut rest = Vec::with_capacity(unknown.len());
+    for k in unknown {
+        diags.push(
+            Diagnostic::new(
+                Rule::UnknownKey,
+                key_span(cx, &k),
+                format!("unknown key `{}` in {what}", k.as_str()),
+            )
+            .label("not a key of the language")
+            .help(
+                did_you_mean(k.as_str(), known.iter().copied())
+                    .unwrap_or_else(|| format!("{what} keys are: {}", known.join(", "))),
+            ),
+        );
+        rest.extend(map.remove(&k));
     }
-    (kept, rest)
+    (map, rest)
 }
 
 pub fn key_span(cx: Ctx<'_>, k: &MarkedScalarNode) -> Span {
@@ -268,7 +364,13 @@ pub fn key_span(cx: Ctx<'_>, k: &MarkedScalarNode) -> Span {
 /// Deserializes one node, turning serde's error into a diagnostic at the
 /// offending token. `anchor` is where to point when serde has no position
 /// (a missing key: at the mapping's own key).
-pub fn from_node<T: DeserializeOwned>(cx: Ctx<'_>, node: &Node, anchor: Span, what: &str, diags: &mut Diagnostics) -> Option<T> {
+pub fn from_node<T: DeserializeOwned>(
+    cx: Ctx<'_>,
+    node: &Node,
+    anchor: Span,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<T> {
     match marked_yaml::from_node::<T>(node) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -278,10 +380,18 @@ pub fn from_node<T: DeserializeOwned>(cx: Ctx<'_>, node: &Node, anchor: Span, wh
     }
 }
 
-fn serde_diagnostic(cx: Ctx<'_>, e: marked_yaml::FromNodeError, anchor: Span, what: &str) -> Diagnostic {
+fn serde_diagnostic(
+    cx: Ctx<'_>,
+    e: marked_yaml::FromNodeError,
+    anchor: Span,
+    what: &str,
+) -> Diagnostic {
     let path = e.path().filter(|p| !p.contains('?')).map(str::to_string);
     let at = e.start_mark().map(|m| cx.span(Some(m)));
-    let where_ = path.as_deref().map(|p| format!(" at `{p}`")).unwrap_or_default();
+    let where_ = path
+        .as_deref()
+        .map(|p| format!(" at `{p}`"))
+        .unwrap_or_default();
     match e.into_inner() {
         marked_yaml::Error::UnknownFieldError(field, expected, _) => Diagnostic::new(
             Rule::UnknownKey,
@@ -289,39 +399,63 @@ fn serde_diagnostic(cx: Ctx<'_>, e: marked_yaml::FromNodeError, anchor: Span, wh
             format!("unknown key `{field}` in {what}{where_}"),
         )
         .label("not a key here")
-        .help(did_you_mean(&field, expected.iter().copied()).unwrap_or_else(|| format!("expected one of: {}", expected.join(", ")))),
+        .help(
+            did_you_mean(&field, expected.iter().copied())
+                .unwrap_or_else(|| format!("expected one of: {}", expected.join(", "))),
+        ),
         other => {
             let msg = other.to_string();
-            if let Some(field) = msg.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+            if let Some(field) = msg
+                .strip_prefix("missing field `")
+                .and_then(|r| r.strip_suffix('`'))
+            {
                 let at_key = path.is_some() && at.is_some();
                 Diagnostic::new(
                     Rule::MissingKey,
-                    if at_key { at.unwrap_or(anchor.clone()) } else { anchor },
+                    if at_key {
+                        at.unwrap_or(anchor.clone())
+                    } else {
+                        anchor
+                    },
                     format!("{what}{where_} is missing required key `{field}`"),
                 )
                 .label(format!("`{field}` is required here"))
                 .help(format!("add `{field}: …`"))
             } else {
                 let (label, help) = value_hint(&msg);
-                Diagnostic::new(Rule::InvalidValue, at.unwrap_or(anchor), format!("invalid value in {what}{where_}: {}", tidy(&msg)))
-                    .label(label)
-                    .help(help)
+                Diagnostic::new(
+                    Rule::InvalidValue,
+                    at.unwrap_or(anchor),
+                    format!("invalid value in {what}{where_}: {}", tidy(&msg)),
+                )
+                .label(label)
+                .help(help)
             }
         }
     }
 }
 
 fn tidy(msg: &str) -> String {
-    msg.replace("newtype variant", "mapping").replace("unit variant", "plain word")
+    msg.replace("newtype variant", "mapping")
+        .replace("unit variant", "plain word")
 }
 
 fn value_hint(msg: &str) -> (&'static str, &'static str) {
     if msg.contains("unknown variant") {
-        ("not one of the allowed values", "use one of the values listed in the message")
+        (
+            "not one of the allowed values",
+            "use one of the values listed in the message",
+        )
     } else if msg.contains("invalid type") {
-        ("wrong type", "see the language reference (docs/workflow-language.md) for this key's form")
+        (
+            "wrong type",
+            "see the language reference (docs/workflow-language.md) for this key's form",
+        )
     } else {
-        ("invalid", "see the language reference (docs/workflow-language.md) for this key's form")
+        (
+            "invalid",
+            "see the language reference (docs/workflow-language.md) for this key's form",
+        )
     }
 }
 
@@ -354,13 +488,26 @@ pub struct LoadedState {
 
 /// Scalars under the transition keys of a state mapping.
 fn written_targets(map: &MarkedMappingNode) -> Vec<Sp<String>> {
-    let scalar = |n: &Node| n.as_scalar().map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()));
-    let mut out: Vec<Sp<String>> = ["next", "otherwise"].iter().filter_map(|k| map.get_node(k)).filter_map(scalar).collect();
+    let scalar = |n: &Node| {
+        n.as_scalar()
+            .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
+    };
+    let mut out: Vec<Sp<String>> = ["next", "otherwise"]
+        .iter()
+        .filter_map(|k| map.get_node(k))
+        .filter_map(scalar)
+        .collect();
     if let Some(on) = map.get_mapping("on") {
         out.extend(on.values().filter_map(scalar));
     }
     if let Some(choice) = map.get_sequence("choice") {
-        out.extend(choice.iter().filter_map(|b| b.as_mapping()).filter_map(|b| b.get_node("next")).filter_map(scalar));
+        out.extend(
+            choice
+                .iter()
+                .filter_map(|b| b.as_mapping())
+                .filter_map(|b| b.get_node("next"))
+                .filter_map(scalar),
+        );
     }
     out
 }
@@ -368,11 +515,19 @@ fn written_targets(map: &MarkedMappingNode) -> Vec<Sp<String>> {
 /// Loads a workflow file that `read` registered.
 pub fn workflow(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawWorkflow> {
     let top = parse(cx, diags)?;
-    let top = known_keys(cx, &top, WORKFLOW_KEYS, "a workflow", diags);
-    let file_span = top.keys().next().map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
-    let mut header_map = top.clone();
-    let states_entry = header_map.remove_entry("states");
-    let header = from_node::<RawWorkflowHeader>(cx, &Node::Mapping(header_map), file_span.clone(), "the workflow", diags);
+    let mut top = known_keys(cx, top, WORKFLOW_KEYS, "a workflow", diags);
+    let file_span = top
+        .keys()
+        .next()
+        .map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
+    let states_entry = top.remove_entry("states");
+    let header = from_node::<RawWorkflowHeader>(
+        cx,
+        &Node::Mapping(top),
+        file_span.clone(),
+        "the workflow",
+        diags,
+    );
     let mut states = IndexMap::new();
     let mut states_key = None;
     match states_entry {
@@ -384,21 +539,34 @@ pub fn workflow(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawWorkflow> {
         Some((key, node)) => {
             states_key = Some(key_span(cx, &key));
             match node {
-                Node::Mapping(map) => {
-                    for (name, node) in map.iter() {
-                        let name_span = key_span(cx, name);
+                Node::Mapping(mut map) => {
+                    for (name, node) in std::mem::take(&mut *map) {
+                        let name_span = key_span(cx, &name);
                         let state = match node {
                             Node::Mapping(m) => {
-                                let (kept, rest) = known_keys_and_rest(cx, m, STATE_KEYS, "a state", diags);
-                                let raw = from_node::<RawState>(cx, &Node::Mapping(kept), name_span.clone(), &format!("state `{}`", name.as_str()), diags);
+                                let written_targets = written_targets(&m);
+                                let (kept, rest) =
+                                    known_keys_and_rest(cx, m, STATE_KEYS, "a state", diags);
+                                let raw = from_node::<RawState>(
+                                    cx,
+                                    &Node::Mapping(kept),
+                                    name_span.clone(),
+                                    &format!("state `{}`", name.as_str()),
+                                    diags,
+                                );
                                 LoadedState {
                                     raw,
                                     unknown_keys: !rest.is_empty(),
-                                    written_targets: written_targets(m),
+                                    written_targets,
                                     stray: rest
                                         .iter()
                                         .filter_map(|n| n.as_scalar())
-                                        .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
+                                        .map(|s| {
+                                            Sp::new(
+                                                s.span().start().copied(),
+                                                s.as_str().to_string(),
+                                            )
+                                        })
                                         .collect(),
                                 }
                             }
@@ -416,13 +584,20 @@ pub fn workflow(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawWorkflow> {
                                 }
                             }
                         };
-                        states.insert(Sp::new(name.span().start().copied(), name.as_str().to_string()), state);
+                        states.insert(
+                            Sp::new(name.span().start().copied(), name.as_str().to_string()),
+                            state,
+                        );
                     }
                 }
                 other => diags.push(
-                    Diagnostic::new(Rule::InvalidValue, cx.span(other.span().start().copied()), "`states` must be a mapping of state names to states")
-                        .label("not a mapping")
-                        .help("write `states:` followed by indented `<name>: { … }` entries"),
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        cx.span(other.span().start().copied()),
+                        "`states` must be a mapping of state names to states",
+                    )
+                    .label("not a mapping")
+                    .help("write `states:` followed by indented `<name>: { … }` entries"),
                 ),
             }
         }
@@ -447,22 +622,38 @@ pub struct RawPlatform {
 /// Loads a platform manifest that `read` registered.
 pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
     let top = parse(cx, diags)?;
-    let mut top = known_keys(cx, &top, PLATFORM_KEYS, "a platform manifest", diags);
+    let mut top = known_keys(cx, top, PLATFORM_KEYS, "a platform manifest", diags);
     let settings_node = top.remove("settings");
-    let anchor = top.keys().next().map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
-    let header = from_node::<RawPlatformHeader>(cx, &Node::Mapping(top), anchor, "the platform manifest", diags);
+    let anchor = top
+        .keys()
+        .next()
+        .map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
+    let header = from_node::<RawPlatformHeader>(
+        cx,
+        &Node::Mapping(top),
+        anchor,
+        "the platform manifest",
+        diags,
+    );
     let mut settings = IndexMap::new();
     match settings_node {
         None => {}
         Some(Node::Mapping(m)) => {
             for (k, v) in m.iter() {
-                settings.insert(Sp::new(k.span().start().copied(), k.as_str().to_string()), v.clone());
+                settings.insert(
+                    Sp::new(k.span().start().copied(), k.as_str().to_string()),
+                    v.clone(),
+                );
             }
         }
         Some(other) => diags.push(
-            Diagnostic::new(Rule::InvalidValue, cx.span(other.span().start().copied()), "`settings` must be a mapping")
-                .label("not a mapping")
-                .help("write `settings:` followed by indented `<name>: <value>` entries"),
+            Diagnostic::new(
+                Rule::InvalidValue,
+                cx.span(other.span().start().copied()),
+                "`settings` must be a mapping",
+            )
+            .label("not a mapping")
+            .help("write `settings:` followed by indented `<name>: <value>` entries"),
         ),
     }
     Some(RawPlatform {
@@ -494,6 +685,10 @@ pub fn to_json(node: &Node) -> serde_json::Value {
             }
         }
         Node::Sequence(seq) => Value::Array(seq.iter().map(to_json).collect()),
-        Node::Mapping(map) => Value::Object(map.iter().map(|(k, v)| (k.as_str().to_string(), to_json(v))).collect()),
+        Node::Mapping(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.as_str().to_string(), to_json(v)))
+                .collect(),
+        ),
     }
 }

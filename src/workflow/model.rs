@@ -50,7 +50,11 @@ impl Workflow {
 
     /// Transitions out of a state, in the order they are written.
     pub fn transitions(&self, id: StateId) -> Vec<(&Transition, StateId)> {
-        let mut out: Vec<_> = self.graph.edges(id).map(|e| (e.weight(), e.target(), e.id())).collect();
+        let mut out: Vec<_> = self
+            .graph
+            .edges(id)
+            .map(|e| (e.weight(), e.target(), e.id()))
+            .collect();
         out.sort_by_key(|(_, _, e)| *e);
         out.into_iter().map(|(t, s, _)| (t, s)).collect()
     }
@@ -171,8 +175,14 @@ pub struct Emit {
 
 #[derive(Debug)]
 pub enum Response {
-    Ok { result: Args, close: bool },
-    Error { code: String, message: Template },
+    Ok {
+        result: Args,
+        close: bool,
+    },
+    Error {
+        code: String,
+        message: Template,
+    },
     NeedInfo {
         field: String,
         message: Option<Template>,
@@ -218,7 +228,9 @@ impl Transition {
     pub fn label(&self, from: &State) -> String {
         match (&self.trigger, &from.kind) {
             (Trigger::Outcome(o), _) => o.clone(),
-            (Trigger::Guard(i), StateKind::Choice(guards)) => guards.get(*i).map_or_else(String::new, |g| g.source().to_string()),
+            (Trigger::Guard(i), StateKind::Choice(guards)) => guards
+                .get(*i)
+                .map_or_else(String::new, |g| g.source().to_string()),
             (Trigger::Guard(i), _) => format!("guard {i}"),
             (Trigger::Otherwise, _) => "otherwise".into(),
             (Trigger::Next, _) => String::new(),
@@ -250,6 +262,8 @@ impl Platform {
 
     /// The workflow that handles a request.
     pub fn handler(&self, request: &str) -> Option<&Arc<Workflow>> {
-        self.requests.get(request).and_then(|w| self.workflows.get(w))
+        self.requests
+            .get(request)
+            .and_then(|w| self.workflows.get(w))
     }
 }

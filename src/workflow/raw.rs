@@ -123,7 +123,14 @@ pub struct RawWorkflowHeader {
 }
 
 /// Key names of a workflow file, for unknown-key diagnostics.
-pub const WORKFLOW_KEYS: &[&str] = &["workflow", "description", "flows", "input", "start", "states"];
+pub const WORKFLOW_KEYS: &[&str] = &[
+    "workflow",
+    "description",
+    "flows",
+    "input",
+    "start",
+    "states",
+];
 
 /// A request parameter a workflow reads.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -223,8 +230,25 @@ pub struct RawState {
 
 /// Key names of a state, for unknown-key diagnostics.
 pub const STATE_KEYS: &[&str] = &[
-    "flow", "description", "op", "args", "timeout", "retry", "save", "choice", "foreach", "as", "do",
-    "on_failure", "call", "emit", "data", "respond", "on", "otherwise", "next",
+    "flow",
+    "description",
+    "op",
+    "args",
+    "timeout",
+    "retry",
+    "save",
+    "choice",
+    "foreach",
+    "as",
+    "do",
+    "on_failure",
+    "call",
+    "emit",
+    "data",
+    "respond",
+    "on",
+    "otherwise",
+    "next",
 ];
 
 /// The keys that make a state one kind or another.
@@ -290,7 +314,7 @@ pub enum RawRespond {
     /// Failure, with a protocol error code and the message the agent reads.
     Error(RawError),
     /// The request lacks a parameter: the client asks the user and resubmits.
-    NeedInfo(RawNeedInfo),
+    NeedInfo(Box<RawNeedInfo>),
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -364,7 +388,14 @@ pub struct RawPlatformHeader {
     pub requests: IndexMap<Sp<String>, Sp<String>>,
 }
 
-pub const PLATFORM_KEYS: &[&str] = &["platform", "description", "extends", "adapter", "requests", "settings"];
+pub const PLATFORM_KEYS: &[&str] = &[
+    "platform",
+    "description",
+    "extends",
+    "adapter",
+    "requests",
+    "settings",
+];
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -4,10 +4,19 @@
 /// Every request of the client protocol, with its parameters. A platform must
 /// map each to a workflow.
 pub const REQUESTS: &[(&str, &str)] = &[
-    ("session.request.login", "log an agent in: create the session, its channel group and channels"),
-    ("session.request.logout", "log the agent out and dispose of the session (Agent Logout use case)"),
+    (
+        "session.request.login",
+        "log an agent in: create the session, its channel group and channels",
+    ),
+    (
+        "session.request.logout",
+        "log the agent out and dispose of the session (Agent Logout use case)",
+    ),
     ("channel.request.ready", "make the agent Ready on a channel"),
-    ("channel.request.notReady", "make the agent Not Ready on a channel"),
+    (
+        "channel.request.notReady",
+        "make the agent Not Ready on a channel",
+    ),
     ("channel.request.activate", "activate a channel"),
     ("channel.request.deactivate", "deactivate a channel"),
 ];
@@ -15,20 +24,50 @@ pub const REQUESTS: &[(&str, &str)] = &[
 /// Error codes a `respond: {error: …}` may use. They are the protocol's
 /// vocabulary, taken from real switches where one fits.
 pub const ERROR_CODES: &[(&str, &str)] = &[
-    ("InvalidRequest", "the request is malformed or its parameters are wrong"),
-    ("NotLoggedIn", "the request needs a session and there is none"),
+    (
+        "InvalidRequest",
+        "the request is malformed or its parameters are wrong",
+    ),
+    (
+        "NotLoggedIn",
+        "the request needs a session and there is none",
+    ),
     ("Busy", "another request of the session is running"),
-    ("OngoingInteraction", "an interaction is in progress on a channel"),
-    ("NotReadyFailed", "the switch refused to make the agent Not Ready"),
+    (
+        "OngoingInteraction",
+        "an interaction is in progress on a channel",
+    ),
+    (
+        "NotReadyFailed",
+        "the switch refused to make the agent Not Ready",
+    ),
     ("ReadyFailed", "the switch refused to make the agent Ready"),
-    ("DeactivationFailed", "the switch refused to deactivate a channel"),
-    ("ActivationFailed", "the switch refused to activate a channel"),
+    (
+        "DeactivationFailed",
+        "the switch refused to deactivate a channel",
+    ),
+    (
+        "ActivationFailed",
+        "the switch refused to activate a channel",
+    ),
     ("LogoutFailed", "the switch refused to log the agent out"),
     ("LoginFailed", "the switch refused to log the agent in"),
-    ("ParameterMissing", "a parameter the switch requires is absent"),
-    ("ReasonCodeOutOfRange", "the reason is not one the switch accepts"),
-    ("InvalidState", "the agent's state does not allow the request"),
-    ("AgentNotLoggedIn", "the switch does not know the agent as logged in"),
+    (
+        "ParameterMissing",
+        "a parameter the switch requires is absent",
+    ),
+    (
+        "ReasonCodeOutOfRange",
+        "the reason is not one the switch accepts",
+    ),
+    (
+        "InvalidState",
+        "the agent's state does not allow the request",
+    ),
+    (
+        "AgentNotLoggedIn",
+        "the switch does not know the agent as logged in",
+    ),
     ("UnknownChannel", "the session has no such channel"),
     ("NotSupported", "the switch does not support the request"),
     ("Timeout", "the switch did not answer in time"),
@@ -73,7 +112,8 @@ impl ShapeRef {
     }
 }
 
-pub const INTERACTION: &[(&str, ShapeRef)] = &[("id", ShapeRef::Scalar), ("media", ShapeRef::Scalar)];
+pub const INTERACTION: &[(&str, ShapeRef)] =
+    &[("id", ShapeRef::Scalar), ("media", ShapeRef::Scalar)];
 
 /// A channel of the agent's session, as expressions see it.
 pub const CHANNEL: &[(&str, ShapeRef)] = &[

@@ -11,7 +11,9 @@ pub fn root() -> PathBuf {
 /// The `hisflow` binary, with deterministic rendering: no colour, 100 columns.
 pub fn hisflow(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_hisflow"));
-    c.current_dir(dir).env("NO_COLOR", "1").env("COLUMNS", "100");
+    c.current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100");
     c
 }
 

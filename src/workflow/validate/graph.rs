@@ -36,8 +36,18 @@ pub struct Resolved {
     pub span: Span,
 }
 
-pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states_key: Option<&Span>, diags: &mut Diagnostics) -> (Option<usize>, Vec<Resolved>) {
-    let index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.name.as_str(), i)).collect();
+pub fn check(
+    cx: Ctx<'_>,
+    nodes: &[Node<'_>],
+    start: Option<&Sp<String>>,
+    states_key: Option<&Span>,
+    diags: &mut Diagnostics,
+) -> (Option<usize>, Vec<Resolved>) {
+    let index: HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
     let names = || nodes.iter().map(|n| n.name.as_str());
     let mut graph = DiGraph::<usize, ()>::with_capacity(nodes.len(), nodes.len() * 2);
     for i in 0..nodes.len() {
@@ -70,12 +80,16 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
                     unresolved[from] = true;
                     let suggestion = closest(target, names());
                     diags.push(
-                        Diagnostic::new(Rule::UndefinedTarget, span, format!("transition to undefined state `{}`", target.as_str()))
-                            .label("no state of this name")
-                            .help(match suggestion {
-                                Some(s) => format!("did you mean `{s}`?"),
-                                None => format!("states: {}", names().collect::<Vec<_>>().join(", ")),
-                            }),
+                        Diagnostic::new(
+                            Rule::UndefinedTarget,
+                            span,
+                            format!("transition to undefined state `{}`", target.as_str()),
+                        )
+                        .label("no state of this name")
+                        .help(match suggestion {
+                            Some(s) => format!("did you mean `{s}`?"),
+                            None => format!("states: {}", names().collect::<Vec<_>>().join(", ")),
+                        }),
                     );
                     meant.extend(suggestion.and_then(|s| index.get(s).copied()));
                 }
@@ -87,9 +101,15 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
         Some(&i) => Some(i),
         None => {
             diags.push(
-                Diagnostic::new(Rule::UndefinedStart, cx.span_of(s), format!("start state `{}` is not defined", s.as_str()))
-                    .label("no state of this name")
-                    .help(did_you_mean(s, names()).unwrap_or_else(|| format!("states: {}", names().collect::<Vec<_>>().join(", ")))),
+                Diagnostic::new(
+                    Rule::UndefinedStart,
+                    cx.span_of(s),
+                    format!("start state `{}` is not defined", s.as_str()),
+                )
+                .label("no state of this name")
+                .help(did_you_mean(s, names()).unwrap_or_else(|| {
+                    format!("states: {}", names().collect::<Vec<_>>().join(", "))
+                })),
             );
             None
         }
@@ -106,7 +126,9 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
 
     // States that may finish: terminals, and (to avoid cascades) states whose
     // transitions could not all be checked.
-    let finishing: Vec<usize> = (0..nodes.len()).filter(|&i| nodes[i].terminal || nodes[i].broken || unresolved[i]).collect();
+    let finishing: Vec<usize> = (0..nodes.len())
+        .filter(|&i| nodes[i].terminal || nodes[i].broken || unresolved[i])
+        .collect();
     let mut can_finish = vec![false; nodes.len()];
     let reversed = Reversed(&graph);
     for &f in &finishing {
@@ -131,11 +153,20 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
     }
 
     for (i, n) in nodes.iter().enumerate() {
-        if !can_finish[i] && graph.edges_directed(NodeIndex::new(i), Direction::Outgoing).next().is_none() {
+        if !can_finish[i]
+            && graph
+                .edges_directed(NodeIndex::new(i), Direction::Outgoing)
+                .next()
+                .is_none()
+        {
             diags.push(
-                Diagnostic::new(Rule::DeadEnd, cx.span_of(n.name), format!("state `{}` has no transition out", n.name.as_str()))
-                    .label("the workflow would stop here without a response")
-                    .help("add `next:`/`on:`/`otherwise:`, or end with a `respond` state"),
+                Diagnostic::new(
+                    Rule::DeadEnd,
+                    cx.span_of(n.name),
+                    format!("state `{}` has no transition out", n.name.as_str()),
+                )
+                .label("the workflow would stop here without a response")
+                .help("add `next:`/`on:`/`otherwise:`, or end with a `respond` state"),
             );
         }
     }
@@ -146,7 +177,9 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
         if !looped || members.iter().any(|&m| can_finish[m]) {
             continue;
         }
-        let exits = scc.iter().any(|&n| graph.edges(n).any(|e| !scc.contains(&e.target())));
+        let exits = scc
+            .iter()
+            .any(|&n| graph.edges(n).any(|e| !scc.contains(&e.target())));
         if exits {
             continue;
         }
@@ -164,9 +197,15 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
         && !can_finish[s]
     {
         diags.push(
-            Diagnostic::new(Rule::NoTerminalPath, cx.span_of(start.expect("start resolved")), "no path from the start state reaches a `respond` state")
-                .label("every run from here stops without a response")
-                .help("connect the states after the dead end or loop reported here to a `respond` state"),
+            Diagnostic::new(
+                Rule::NoTerminalPath,
+                cx.span_of(start.expect("start resolved")),
+                "no path from the start state reaches a `respond` state",
+            )
+            .label("every run from here stops without a response")
+            .help(
+                "connect the states after the dead end or loop reported here to a `respond` state",
+            ),
         );
     }
     (start_ix, resolved)
@@ -175,9 +214,22 @@ pub fn check(cx: Ctx<'_>, nodes: &[Node<'_>], start: Option<&Sp<String>>, states
 /// Reports each unreachable region once, at its entry: a state no other
 /// state leads to (or, for a closed loop, its first state), with the number of
 /// states that are unreachable only because of it.
-fn unreachable(cx: Ctx<'_>, nodes: &[Node<'_>], graph: &DiGraph<usize, ()>, mut covered: Vec<bool>, meant: &[usize], diags: &mut Diagnostics) {
-    let has_pred = |i: usize| graph.neighbors_directed(NodeIndex::new(i), Direction::Incoming).any(|p| p.index() != i);
-    let roots: Vec<usize> = (0..nodes.len()).filter(|&i| !covered[i] && !has_pred(i)).collect();
+fn unreachable(
+    cx: Ctx<'_>,
+    nodes: &[Node<'_>],
+    graph: &DiGraph<usize, ()>,
+    mut covered: Vec<bool>,
+    meant: &[usize],
+    diags: &mut Diagnostics,
+) {
+    let has_pred = |i: usize| {
+        graph
+            .neighbors_directed(NodeIndex::new(i), Direction::Incoming)
+            .any(|p| p.index() != i)
+    };
+    let roots: Vec<usize> = (0..nodes.len())
+        .filter(|&i| !covered[i] && !has_pred(i))
+        .collect();
     let candidates = roots.into_iter().chain(0..nodes.len());
     for root in candidates {
         if covered[root] {
@@ -201,9 +253,13 @@ fn unreachable(cx: Ctx<'_>, nodes: &[Node<'_>], graph: &DiGraph<usize, ()>, mut 
             k => format!("no path from the start state leads here, nor to the {k} states after it"),
         };
         diags.push(
-            Diagnostic::new(Rule::UnreachableState, cx.span_of(n.name), format!("state `{}` is unreachable", n.name.as_str()))
-                .label(label)
-                .help("add a transition to it, or delete it"),
+            Diagnostic::new(
+                Rule::UnreachableState,
+                cx.span_of(n.name),
+                format!("state `{}` is unreachable", n.name.as_str()),
+            )
+            .label(label)
+            .help("add a transition to it, or delete it"),
         );
     }
 }
@@ -211,5 +267,9 @@ fn unreachable(cx: Ctx<'_>, nodes: &[Node<'_>], graph: &DiGraph<usize, ()>, mut 
 fn list(nodes: &[Node<'_>], members: &[usize]) -> String {
     let mut names: Vec<&str> = members.iter().map(|&m| nodes[m].name.as_str()).collect();
     names.sort_unstable();
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

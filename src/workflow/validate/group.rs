@@ -15,6 +15,7 @@ use super::{Callee, Env};
 use crate::Error;
 use crate::platform::catalog;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use crate::workflow::expr::Programs;
 use crate::workflow::load::{self, Ctx, RawPlatform, RawWorkflow};
 use crate::workflow::model::{Platform, Workflow};
 use crate::workflow::raw::Sp;
@@ -64,8 +65,14 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<Report, Error> {
                 return Err(Error::NoWorkflows { path: path.clone() });
             }
         } else {
-            let dir = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            let dir = path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let dir = if dir.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                dir
+            };
             if path.file_name().is_some_and(|n| n == MANIFEST) {
                 only = None;
             } else if let Some(o) = &mut only {
@@ -85,11 +92,19 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<Report, Error> {
     let mut diagnostics = v.diags;
     if let Some(only) = only {
         let wanted: Vec<PathBuf> = only.iter().map(|p| canonical(p)).collect();
-        let keep: Vec<FileId> = v.sources.iter().filter(|(_, f)| wanted.contains(&canonical(f.path()))).map(|(id, _)| id).collect();
-        diagnostics = diagnostics.into_iter().filter(|d| keep.contains(&d.span.file)).fold(Diagnostics::new(), |mut acc, d| {
-            acc.push(d);
-            acc
-        });
+        let keep: Vec<FileId> = v
+            .sources
+            .iter()
+            .filter(|(_, f)| wanted.contains(&canonical(f.path())))
+            .map(|(id, _)| id)
+            .collect();
+        diagnostics = diagnostics
+            .into_iter()
+            .filter(|d| keep.contains(&d.span.file))
+            .fold(Diagnostics::new(), |mut acc, d| {
+                acc.push(d);
+                acc
+            });
     }
     diagnostics.sort();
     Ok(Report {
@@ -157,7 +172,10 @@ fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         // `./w.yaml` reads as the user wrote it: `w.yaml`.
-        let path = path.strip_prefix(".").map(Path::to_path_buf).unwrap_or(path);
+        let path = path
+            .strip_prefix(".")
+            .map(Path::to_path_buf)
+            .unwrap_or(path);
         if path.is_file() && is_yaml(&path) && path.file_name().is_some_and(|n| n != MANIFEST) {
             files.push(path);
         }
@@ -169,6 +187,7 @@ fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 #[derive(Default)]
 struct Validator {
     sources: Sources,
+    programs: Programs,
     diags: Diagnostics,
     raw_workflows: HashMap<PathBuf, Option<Rc<RawWorkflow>>>,
     raw_platforms: HashMap<PathBuf, Option<Rc<RawPlatform>>>,
@@ -191,6 +210,7 @@ impl Validator {
         Ctx {
             sources: &self.sources,
             file,
+            programs: &self.programs,
         }
     }
 
@@ -203,6 +223,7 @@ impl Validator {
                 let cx = Ctx {
                     sources: &self.sources,
                     file,
+                    programs: &self.programs,
                 };
                 load::workflow(cx, &mut self.diags).map(Rc::new)
             }
@@ -210,7 +231,8 @@ impl Validator {
         };
         self.files += 1;
         self.states += loaded.as_ref().map_or(0, |w| w.states.len());
-        self.raw_workflows.insert(path.to_path_buf(), loaded.clone());
+        self.raw_workflows
+            .insert(path.to_path_buf(), loaded.clone());
         Ok(loaded)
     }
 
@@ -223,13 +245,15 @@ impl Validator {
                 let cx = Ctx {
                     sources: &self.sources,
                     file,
+                    programs: &self.programs,
                 };
                 load::platform(cx, &mut self.diags).map(Rc::new)
             }
             None => None,
         };
         self.files += 1;
-        self.raw_platforms.insert(path.to_path_buf(), loaded.clone());
+        self.raw_platforms
+            .insert(path.to_path_buf(), loaded.clone());
         Ok(loaded)
     }
 
@@ -245,7 +269,10 @@ impl Validator {
             }
         }
         let workflows = self.index(&raws, None);
-        let callees: IndexMap<String, Callee> = workflows.iter().map(|(n, (_, r))| (n.clone(), Callee::of(r))).collect();
+        let callees: IndexMap<String, Callee> = workflows
+            .iter()
+            .map(|(n, (_, r))| (n.clone(), Callee::of(r)))
+            .collect();
         let env = Env {
             platform: None,
             adapter: None,
@@ -259,6 +286,7 @@ impl Validator {
             let cx = Ctx {
                 sources: &self.sources,
                 file: raw.file,
+                programs: &self.programs,
             };
             if let Some(w) = super::workflow(cx, raw, &env, path.clone(), &mut self.diags) {
                 self.loose.push(Arc::new(w));
@@ -269,7 +297,11 @@ impl Validator {
 
     /// Workflows by name; later entries (a platform's own files) override
     /// earlier ones (inherited), and two files of one folder may not clash.
-    fn index(&mut self, raws: &[(PathBuf, Rc<RawWorkflow>)], inherited: Option<IndexMap<String, (PathBuf, Rc<RawWorkflow>)>>) -> IndexMap<String, (PathBuf, Rc<RawWorkflow>)> {
+    fn index(
+        &mut self,
+        raws: &[(PathBuf, Rc<RawWorkflow>)],
+        inherited: Option<IndexMap<String, (PathBuf, Rc<RawWorkflow>)>>,
+    ) -> IndexMap<String, (PathBuf, Rc<RawWorkflow>)> {
         let mut out = inherited.unwrap_or_default();
         let mut own: HashMap<String, Span> = HashMap::new();
         for (path, raw) in raws {
@@ -278,10 +310,17 @@ impl Validator {
             let span = cx.span_of(&h.workflow);
             if let Some(first) = own.get(h.workflow.as_str()) {
                 self.diags.push(
-                    Diagnostic::new(Rule::DuplicateWorkflow, span, format!("another file of this folder is also workflow `{}`", h.workflow.as_str()))
-                        .label("second definition")
-                        .related(first.clone(), "first defined here")
-                        .help("give each workflow of a folder its own name"),
+                    Diagnostic::new(
+                        Rule::DuplicateWorkflow,
+                        span,
+                        format!(
+                            "another file of this folder is also workflow `{}`",
+                            h.workflow.as_str()
+                        ),
+                    )
+                    .label("second definition")
+                    .related(first.clone(), "first defined here")
+                    .help("give each workflow of a folder its own name"),
                 );
                 continue;
             }
@@ -306,28 +345,47 @@ impl Validator {
             });
             let Some(parent) = parent else { break };
             let parent_span = self.ctx(raw.file).span_of(&parent);
-            let base = current.parent().map_or_else(|| PathBuf::from(".."), Path::to_path_buf);
+            let base = current
+                .parent()
+                .map_or_else(|| PathBuf::from(".."), Path::to_path_buf);
             let next = base.join(parent.as_str());
             if !next.join(MANIFEST).is_file() {
                 let siblings = sibling_platforms(&base);
                 self.diags.push(
-                    Diagnostic::new(Rule::UnknownPlatform, parent_span, format!("no platform `{}` next to this one", parent.as_str()))
-                        .label(format!("{} not found", next.join(MANIFEST).display()))
-                        .help(did_you_mean(&parent, siblings.iter().map(String::as_str)).unwrap_or_else(|| format!("platforms here: {}", siblings.join(", ")))),
+                    Diagnostic::new(
+                        Rule::UnknownPlatform,
+                        parent_span,
+                        format!("no platform `{}` next to this one", parent.as_str()),
+                    )
+                    .label(format!("{} not found", next.join(MANIFEST).display()))
+                    .help(
+                        did_you_mean(&parent, siblings.iter().map(String::as_str))
+                            .unwrap_or_else(|| format!("platforms here: {}", siblings.join(", "))),
+                    ),
                 );
                 return Ok(None);
             }
             if let Some(pos) = chain.iter().position(|l| same_dir(&l.dir, &next)) {
-                let mut members: Vec<PathBuf> = chain[pos..].iter().map(|l| l.dir.canonicalize().unwrap_or_else(|_| l.dir.clone())).collect();
+                let mut members: Vec<PathBuf> = chain[pos..]
+                    .iter()
+                    .map(|l| l.dir.canonicalize().unwrap_or_else(|_| l.dir.clone()))
+                    .collect();
                 members.sort();
                 if self.extends_loops.contains(&members) {
                     return Ok(None);
                 }
                 self.extends_loops.push(members);
                 self.diags.push(
-                    Diagnostic::new(Rule::ExtendsCycle, parent_span, format!("platforms extend each other in a loop through `{}`", parent.as_str()))
-                        .label("closes the loop")
-                        .help("one platform of the loop must stop extending"),
+                    Diagnostic::new(
+                        Rule::ExtendsCycle,
+                        parent_span,
+                        format!(
+                            "platforms extend each other in a loop through `{}`",
+                            parent.as_str()
+                        ),
+                    )
+                    .label("closes the loop")
+                    .help("one platform of the loop must stop extending"),
                 );
                 return Ok(None);
             }
@@ -338,10 +396,14 @@ impl Validator {
     }
 
     fn platform(&mut self, dir: &Path) -> Result<(), Error> {
-        let Some(layers) = self.layers(dir)? else { return Ok(()) };
+        let Some(layers) = self.layers(dir)? else {
+            return Ok(());
+        };
         let own = layers.last().expect("at least the platform itself");
         let own_file = own.raw.file;
-        let Some(own_header) = own.raw.header.as_ref() else { return Ok(()) };
+        let Some(own_header) = own.raw.header.as_ref() else {
+            return Ok(());
+        };
         let name = own_header.platform.to_string();
 
         let mut workflows = IndexMap::new();
@@ -367,7 +429,11 @@ impl Validator {
                 }
                 if let Some(a) = &h.adapter {
                     adapter = Some((a.kind.clone(), layer.raw.file));
-                    lacks = a.lacks.iter().map(|l| (l.clone(), layer.raw.file)).collect();
+                    lacks = a
+                        .lacks
+                        .iter()
+                        .map(|l| (l.clone(), layer.raw.file))
+                        .collect();
                 }
             }
         }
@@ -376,9 +442,16 @@ impl Validator {
         let adapter_spec = match &adapter {
             None => {
                 self.diags.push(
-                    Diagnostic::new(Rule::MissingKey, platform_span.clone(), format!("platform `{name}` has no adapter"))
-                        .label("no `adapter:` here or in what it extends")
-                        .help(format!("add `adapter: {{ kind: sim }}`; adapter kinds: {}", adapter_kinds())),
+                    Diagnostic::new(
+                        Rule::MissingKey,
+                        platform_span.clone(),
+                        format!("platform `{name}` has no adapter"),
+                    )
+                    .label("no `adapter:` here or in what it extends")
+                    .help(format!(
+                        "add `adapter: {{ kind: sim }}`; adapter kinds: {}",
+                        adapter_kinds()
+                    )),
                 );
                 None
             }
@@ -386,9 +459,16 @@ impl Validator {
                 Some(a) => Some(a),
                 None => {
                     self.diags.push(
-                        Diagnostic::new(Rule::UnknownAdapter, self.ctx(*file).span_of(kind), format!("unknown adapter kind `{}`", kind.as_str()))
-                            .label("hisflow has no such adapter")
-                            .help(did_you_mean(kind, catalog::ADAPTERS.iter().map(|a| a.kind)).unwrap_or_else(|| format!("adapter kinds: {}", adapter_kinds()))),
+                        Diagnostic::new(
+                            Rule::UnknownAdapter,
+                            self.ctx(*file).span_of(kind),
+                            format!("unknown adapter kind `{}`", kind.as_str()),
+                        )
+                        .label("hisflow has no such adapter")
+                        .help(
+                            did_you_mean(kind, catalog::ADAPTERS.iter().map(|a| a.kind))
+                                .unwrap_or_else(|| format!("adapter kinds: {}", adapter_kinds())),
+                        ),
                     );
                     None
                 }
@@ -398,9 +478,21 @@ impl Validator {
             for (l, file) in &lacks {
                 if !a.operations.contains(&l.as_str()) {
                     self.diags.push(
-                        Diagnostic::new(Rule::UnknownOperation, self.ctx(*file).span_of(l), format!("adapter `{}` has no operation `{}` to lack", a.kind, l.as_str()))
-                            .label("not an operation of this adapter")
-                            .help(did_you_mean(l, a.operations.iter().copied()).unwrap_or_else(|| format!("its operations: {}", a.operations.join(", ")))),
+                        Diagnostic::new(
+                            Rule::UnknownOperation,
+                            self.ctx(*file).span_of(l),
+                            format!(
+                                "adapter `{}` has no operation `{}` to lack",
+                                a.kind,
+                                l.as_str()
+                            ),
+                        )
+                        .label("not an operation of this adapter")
+                        .help(
+                            did_you_mean(l, a.operations.iter().copied()).unwrap_or_else(|| {
+                                format!("its operations: {}", a.operations.join(", "))
+                            }),
+                        ),
                     );
                 }
             }
@@ -410,22 +502,51 @@ impl Validator {
             if !workflows.contains_key(wf.as_str()) && REQUESTS.iter().any(|(r, _)| r == req) {
                 let names: Vec<&str> = workflows.keys().map(String::as_str).collect();
                 self.diags.push(
-                    Diagnostic::new(Rule::UnknownWorkflow, self.ctx(*file).span_of(wf), format!("request `{req}` maps to unknown workflow `{}`", wf.as_str()))
-                        .label("no workflow of this name")
-                        .help(did_you_mean(wf, names.iter().copied()).unwrap_or_else(|| format!("workflows of `{name}`: {}", names.join(", ")))),
+                    Diagnostic::new(
+                        Rule::UnknownWorkflow,
+                        self.ctx(*file).span_of(wf),
+                        format!("request `{req}` maps to unknown workflow `{}`", wf.as_str()),
+                    )
+                    .label("no workflow of this name")
+                    .help(
+                        did_you_mean(wf, names.iter().copied()).unwrap_or_else(|| {
+                            format!("workflows of `{name}`: {}", names.join(", "))
+                        }),
+                    ),
                 );
             }
         }
-        let missing: Vec<&str> = REQUESTS.iter().map(|(r, _)| *r).filter(|r| !requests.contains_key(*r)).collect();
+        let missing: Vec<&str> = REQUESTS
+            .iter()
+            .map(|(r, _)| *r)
+            .filter(|r| !requests.contains_key(*r))
+            .collect();
         if !missing.is_empty() {
             self.diags.push(
-                Diagnostic::new(Rule::UnhandledRequest, platform_span, format!("platform `{name}` handles no request {}", missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")))
-                    .label("requests without a workflow")
-                    .help(format!("map each under `requests:`, e.g. `{}: <workflow>`", missing[0])),
+                Diagnostic::new(
+                    Rule::UnhandledRequest,
+                    platform_span,
+                    format!(
+                        "platform `{name}` handles no request {}",
+                        missing
+                            .iter()
+                            .map(|m| format!("`{m}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .label("requests without a workflow")
+                .help(format!(
+                    "map each under `requests:`, e.g. `{}: <workflow>`",
+                    missing[0]
+                )),
             );
         }
 
-        let callees: IndexMap<String, Callee> = workflows.iter().map(|(n, (_, r))| (n.clone(), Callee::of(r))).collect();
+        let callees: IndexMap<String, Callee> = workflows
+            .iter()
+            .map(|(n, (_, r))| (n.clone(), Callee::of(r)))
+            .collect();
         let lack_names: Vec<String> = lacks.iter().map(|(l, _)| l.to_string()).collect();
         let env = Env {
             platform: Some(&name),
@@ -441,6 +562,7 @@ impl Validator {
             let cx = Ctx {
                 sources: &self.sources,
                 file: raw.file,
+                programs: &self.programs,
             };
             if let Some(w) = super::workflow(cx, raw, &env, path.clone(), &mut self.diags) {
                 valid.insert(wname.clone(), Arc::new(w));
@@ -455,7 +577,10 @@ impl Validator {
                 adapter: adapter_spec.map(|a| a.kind.to_string()).unwrap_or_default(),
                 lacks: lack_names,
                 settings,
-                requests: requests.into_iter().map(|(k, (v, _))| (k, v.to_string())).collect(),
+                requests: requests
+                    .into_iter()
+                    .map(|(k, (v, _))| (k, v.to_string()))
+                    .collect(),
                 workflows: valid,
             });
         }
@@ -466,9 +591,24 @@ impl Validator {
         if !REQUESTS.iter().any(|(r, _)| *r == req.as_str()) {
             let cx = self.ctx(file);
             self.diags.push(
-                Diagnostic::new(Rule::UnknownRequest, cx.span_of(req), format!("`{}` is not a request of the client protocol", req.as_str()))
-                    .label("unknown request")
-                    .help(did_you_mean(req, REQUESTS.iter().map(|(r, _)| *r)).unwrap_or_else(|| format!("requests: {}", REQUESTS.iter().map(|(r, _)| *r).collect::<Vec<_>>().join(", ")))),
+                Diagnostic::new(
+                    Rule::UnknownRequest,
+                    cx.span_of(req),
+                    format!("`{}` is not a request of the client protocol", req.as_str()),
+                )
+                .label("unknown request")
+                .help(
+                    did_you_mean(req, REQUESTS.iter().map(|(r, _)| *r)).unwrap_or_else(|| {
+                        format!(
+                            "requests: {}",
+                            REQUESTS
+                                .iter()
+                                .map(|(r, _)| *r)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    }),
+                ),
             );
         }
     }
@@ -479,7 +619,10 @@ impl Validator {
         let nodes: Vec<_> = (0..workflows.len()).map(|i| g.add_node(i)).collect();
         for (i, (_, raw)) in workflows.values().enumerate() {
             for state in raw.states.values().filter_map(|s| s.raw.as_ref()) {
-                let calls = state.call.iter().chain(state.body.iter().filter_map(|b| b.call.as_ref()));
+                let calls = state
+                    .call
+                    .iter()
+                    .chain(state.body.iter().filter_map(|b| b.call.as_ref()));
                 for callee in calls {
                     if let Some(j) = workflows.get_index_of(callee.as_str()) {
                         g.add_edge(nodes[i], nodes[j], Some((raw.file, callee.clone())));
@@ -492,7 +635,10 @@ impl Validator {
             if !looped {
                 continue;
             }
-            let mut names: Vec<&str> = scc.iter().map(|n| workflows.get_index(g[*n]).map_or("?", |(k, _)| k.as_str())).collect();
+            let mut names: Vec<&str> = scc
+                .iter()
+                .map(|n| workflows.get_index(g[*n]).map_or("?", |(k, _)| k.as_str()))
+                .collect();
             names.sort_unstable();
             let edge = g.edge_indices().find(|e| {
                 let (a, b) = g.edge_endpoints(*e).expect("edge");
@@ -534,5 +680,9 @@ fn sibling_platforms(base: &Path) -> Vec<String> {
 }
 
 fn adapter_kinds() -> String {
-    catalog::ADAPTERS.iter().map(|a| a.kind).collect::<Vec<_>>().join(", ")
+    catalog::ADAPTERS
+        .iter()
+        .map(|a| a.kind)
+        .collect::<Vec<_>>()
+        .join(", ")
 }

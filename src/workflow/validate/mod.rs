@@ -75,7 +75,10 @@ impl Env<'_> {
     fn lacks(&self, op: &str) -> Option<String> {
         let adapter = self.adapter?;
         if !adapter.operations.contains(&op) {
-            Some(format!("the `{}` adapter has no such operation", adapter.kind))
+            Some(format!(
+                "the `{}` adapter has no such operation",
+                adapter.kind
+            ))
         } else if self.lacks.iter().any(|l| l == op) {
             Some("platform.yaml lists it under `adapter.lacks`".to_string())
         } else {
@@ -108,13 +111,22 @@ impl Env<'_> {
 }
 
 /// Checks one loaded workflow in `env`; returns the model when it has no errors.
-pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, out: &mut Diagnostics) -> Option<Workflow> {
+pub fn workflow(
+    cx: Ctx<'_>,
+    raw: &RawWorkflow,
+    env: &Env<'_>,
+    path: PathBuf,
+    out: &mut Diagnostics,
+) -> Option<Workflow> {
     let mut diags = Diagnostics::new();
     let header = raw.header.as_ref();
-    let inputs: Option<Vec<String>> = header.map(|h| h.input.keys().map(|k| k.to_string()).collect());
+    let inputs: Option<Vec<String>> =
+        header.map(|h| h.input.keys().map(|k| k.to_string()).collect());
     let scope = match &inputs {
         Some(i) => Scope::new(i.clone(), env.settings.clone()),
-        None => Scope::new(Vec::new(), env.settings.clone()).with("request", super::vocab::Shape::Any),
+        None => {
+            Scope::new(Vec::new(), env.settings.clone()).with("request", super::vocab::Shape::Any)
+        }
     };
     let env = Env {
         platform: env.platform,
@@ -126,7 +138,12 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
     };
 
     let mut flows: IndexMap<String, String> = header
-        .map(|h| h.flows.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        .map(|h| {
+            h.flows
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        })
         .unwrap_or_default();
     if flows.is_empty() {
         flows.insert("basic".into(), "Basic Flow".into());
@@ -135,9 +152,13 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
 
     if raw.states.is_empty() && raw.states_key.is_some() {
         diags.push(
-            Diagnostic::new(Rule::MissingKey, raw.states_key.clone().expect("checked"), "the workflow has no states")
-                .label("empty")
-                .help("add at least one state, keyed by name"),
+            Diagnostic::new(
+                Rule::MissingKey,
+                raw.states_key.clone().expect("checked"),
+                "the workflow has no states",
+            )
+            .label("empty")
+            .help("add at least one state, keyed by name"),
         );
     }
 
@@ -158,24 +179,43 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
             flow_of.push("basic".to_string());
             continue;
         };
-        let flow = state.flow.as_ref().map_or("basic", |f| f.as_str()).to_string();
+        let flow = state
+            .flow
+            .as_ref()
+            .map_or("basic", |f| f.as_str())
+            .to_string();
         match flows.get_index_of(&flow) {
             Some(i) => used_flows[i] = true,
             None => {
-                let at = state.flow.as_ref().map_or_else(|| cx.span_of(name), |f| cx.span_of(f));
+                let at = state
+                    .flow
+                    .as_ref()
+                    .map_or_else(|| cx.span_of(name), |f| cx.span_of(f));
                 let suggestion = closest(&flow, flows.keys().map(String::as_str));
                 diags.push(
-                    Diagnostic::new(Rule::UnknownFlow, at, format!("flow `{flow}` is not declared"))
-                        .label("not a key of `flows`")
-                        .help(match &suggestion {
-                            Some(s) => format!("did you mean `{s}`?"),
-                            None => format!("declare it: `flows: {{ {flow}: <title> }}`"),
-                        }),
+                    Diagnostic::new(
+                        Rule::UnknownFlow,
+                        at,
+                        format!("flow `{flow}` is not declared"),
+                    )
+                    .label("not a key of `flows`")
+                    .help(match &suggestion {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => format!("declare it: `flows: {{ {flow}: <title> }}`"),
+                    }),
                 );
                 unknown_flows.extend(suggestion);
             }
         }
-        let (kind, edges) = states::state(cx, &env, &scope, name, state, loaded.unknown_keys, &mut diags);
+        let (kind, edges) = states::state(
+            cx,
+            &env,
+            &scope,
+            name,
+            state,
+            loaded.unknown_keys,
+            &mut diags,
+        );
         // A state with unknown keys may have misspelt a transition key: its
         // written targets and stray values stand in for its edges.
         let broken = kind.is_none() || loaded.unknown_keys;
@@ -195,15 +235,25 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
             // A misspelt tag elsewhere already says this one is meant.
             if !used && !unknown_flows.iter().any(|u| *u == tag.as_str()) {
                 diags.push(
-                    Diagnostic::new(Rule::UnusedFlow, cx.span_of(tag), format!("flow `{}` has no states", tag.as_str()))
-                        .label("declared but unused")
-                        .help("tag the states of this flow with `flow:`, or remove the declaration"),
+                    Diagnostic::new(
+                        Rule::UnusedFlow,
+                        cx.span_of(tag),
+                        format!("flow `{}` has no states", tag.as_str()),
+                    )
+                    .label("declared but unused")
+                    .help("tag the states of this flow with `flow:`, or remove the declaration"),
                 );
             }
         }
     }
 
-    let (start, edges) = graph::check(cx, &nodes, header.map(|h| &h.start), raw.states_key.as_ref(), &mut diags);
+    let (start, edges) = graph::check(
+        cx,
+        &nodes,
+        header.map(|h| &h.start),
+        raw.states_key.as_ref(),
+        &mut diags,
+    );
     let failed = diags.has_errors();
     out.extend(diags);
     if failed {
@@ -215,11 +265,16 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
     let mut g = DiGraph::with_capacity(nodes.len(), edges.len());
     let mut by_name = HashMap::with_capacity(nodes.len());
     for ((node, kind), flow) in nodes.iter().zip(kinds).zip(flow_of) {
-        let raw_state = raw.states.get(node.name.as_str()).and_then(|s| s.raw.as_ref());
+        let raw_state = raw
+            .states
+            .get(node.name.as_str())
+            .and_then(|s| s.raw.as_ref());
         let id = g.add_node(State {
             name: node.name.to_string(),
             flow,
-            description: raw_state.and_then(|s| s.description.as_ref()).map(|d| d.to_string()),
+            description: raw_state
+                .and_then(|s| s.description.as_ref())
+                .map(|d| d.to_string()),
             kind: kind?,
             span: cx.span_of(node.name),
         });
@@ -258,5 +313,9 @@ pub fn workflow(cx: Ctx<'_>, raw: &RawWorkflow, env: &Env<'_>, path: PathBuf, ou
 
 /// The transitions a state's YAML names, whatever its kind.
 fn written(loaded: &LoadedState) -> states::Edges {
-    loaded.written_targets.iter().map(|t| (Trigger::Otherwise, t.clone())).collect()
+    loaded
+        .written_targets
+        .iter()
+        .map(|t| (Trigger::Otherwise, t.clone()))
+        .collect()
 }

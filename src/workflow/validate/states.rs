@@ -12,8 +12,12 @@ use crate::platform::{OperationSpec, Provider, catalog};
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use crate::workflow::expr::{self, CompiledExpr, Scope};
 use crate::workflow::load::Ctx;
-use crate::workflow::model::{Args, Body, Emit, Foreach, OpCall, Response, Retry, StateKind, Trigger, WorkflowCall};
-use crate::workflow::raw::{ExprMap, FailurePolicy, KIND_KEYS, RawBody, RawRespond, RawRetry, RawState, Sp};
+use crate::workflow::model::{
+    Args, Body, Emit, Foreach, OpCall, Response, Retry, StateKind, Trigger, WorkflowCall,
+};
+use crate::workflow::raw::{
+    ExprMap, FailurePolicy, KIND_KEYS, RawBody, RawRespond, RawRetry, RawState, Sp,
+};
 use crate::workflow::source::Span;
 use crate::workflow::vocab::{self, ERROR_CODES, Shape, WRITABLE_SESSION_FIELDS};
 
@@ -28,7 +32,16 @@ pub type Edges = Vec<(Trigger, Sp<String>)>;
 /// Keys each kind of state accepts, besides `flow` and `description`.
 fn allowed(kind: &str) -> &'static [&'static str] {
     match kind {
-        "op" => &["op", "args", "timeout", "retry", "save", "on", "otherwise", "next"],
+        "op" => &[
+            "op",
+            "args",
+            "timeout",
+            "retry",
+            "save",
+            "on",
+            "otherwise",
+            "next",
+        ],
         "choice" => &["choice", "otherwise"],
         "foreach" => &["foreach", "as", "do", "on_failure", "on", "next"],
         "call" => &["call", "args", "on", "otherwise", "next"],
@@ -73,7 +86,15 @@ fn present(raw: &RawState) -> Vec<(&'static str, Option<Marker>)> {
 /// is valid) and its transitions as written (always, for the graph checks).
 /// `suspect`: the state had unknown keys (a misspelt `otherwise`, say), so
 /// which outcomes it handles is not judged.
-pub fn state(cx: Ctx<'_>, env: &Env<'_>, scope: &Scope, name: &Sp<String>, raw: &RawState, suspect: bool, diags: &mut Diagnostics) -> (Option<StateKind>, Edges) {
+pub fn state(
+    cx: Ctx<'_>,
+    env: &Env<'_>,
+    scope: &Scope,
+    name: &Sp<String>,
+    raw: &RawState,
+    suspect: bool,
+    diags: &mut Diagnostics,
+) -> (Option<StateKind>, Edges) {
     let name_span = cx.span_of(name);
     let keys = present(raw);
     let kinds: Vec<_> = keys.iter().filter(|(k, _)| KIND_KEYS.contains(k)).collect();
@@ -89,9 +110,13 @@ pub fn state(cx: Ctx<'_>, env: &Env<'_>, scope: &Scope, name: &Sp<String>, raw: 
         [(k, _)] => *k,
         [(first, _), (second, at), ..] => {
             diags.push(
-                Diagnostic::new(Rule::StateKind, cx.span(*at), format!("state `{}` is both `{first}` and `{second}`", name.as_str()))
-                    .label(format!("second kind `{second}`"))
-                    .help("a state does one thing: split it into two states joined by a transition"),
+                Diagnostic::new(
+                    Rule::StateKind,
+                    cx.span(*at),
+                    format!("state `{}` is both `{first}` and `{second}`", name.as_str()),
+                )
+                .label(format!("second kind `{second}`"))
+                .help("a state does one thing: split it into two states joined by a transition"),
             );
             return (None, Vec::new());
         }
@@ -106,13 +131,26 @@ pub fn state(cx: Ctx<'_>, env: &Env<'_>, scope: &Scope, name: &Sp<String>, raw: 
                 .collect::<Vec<_>>()
                 .join(", ");
             diags.push(
-                Diagnostic::new(Rule::MisplacedKey, at.map_or(name_span.clone(), |m| cx.span(Some(m))), format!("`{key}` does not belong in a `{kind}` state"))
-                    .label(format!("not a key of `{kind}`"))
-                    .help(format!("`{key}` is used by: {owner}; a `{kind}` state takes: {}", allowed(kind).join(", "))),
+                Diagnostic::new(
+                    Rule::MisplacedKey,
+                    at.map_or(name_span.clone(), |m| cx.span(Some(m))),
+                    format!("`{key}` does not belong in a `{kind}` state"),
+                )
+                .label(format!("not a key of `{kind}`"))
+                .help(format!(
+                    "`{key}` is used by: {owner}; a `{kind}` state takes: {}",
+                    allowed(kind).join(", ")
+                )),
             );
         }
     }
-    let mut s = StateCheck { cx, env, diags, ok, suspect };
+    let mut s = StateCheck {
+        cx,
+        env,
+        diags,
+        ok,
+        suspect,
+    };
     let (compiled, edges) = match kind {
         "op" => s.op_state(raw, scope),
         "choice" => s.choice(raw, scope),
@@ -167,17 +205,25 @@ impl StateCheck<'_, '_> {
             Some(v) if v <= MAX_TIMEOUT => Some(v),
             Some(_) => {
                 self.push(
-                    Diagnostic::new(Rule::InvalidValue, self.cx.span_of(d), format!("{what} `{}` is longer than 10 minutes", d.as_str()))
-                        .label("too long")
-                        .help("switch operations answer in seconds; use a shorter duration"),
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        self.cx.span_of(d),
+                        format!("{what} `{}` is longer than 10 minutes", d.as_str()),
+                    )
+                    .label("too long")
+                    .help("switch operations answer in seconds; use a shorter duration"),
                 );
                 None
             }
             None => {
                 self.push(
-                    Diagnostic::new(Rule::InvalidValue, self.cx.span_of(d), format!("`{}` is not a duration", d.as_str()))
-                        .label("expected a number with a unit")
-                        .help("write e.g. `250ms`, `5s` or `1m`"),
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        self.cx.span_of(d),
+                        format!("`{}` is not a duration", d.as_str()),
+                    )
+                    .label("expected a number with a unit")
+                    .help("write e.g. `250ms`, `5s` or `1m`"),
                 );
                 None
             }
@@ -191,15 +237,20 @@ impl StateCheck<'_, '_> {
             let help = did_you_mean(op.as_str(), catalog::OPERATIONS.iter().map(|o| o.name))
                 .unwrap_or_else(|| "run `hisflow operations` to list the catalog".to_string());
             self.push(
-                Diagnostic::new(Rule::UnknownOperation, span, format!("unknown operation `{}`", op.as_str()))
-                    .label("not in the operation catalog")
-                    .help(help),
+                Diagnostic::new(
+                    Rule::UnknownOperation,
+                    span,
+                    format!("unknown operation `{}`", op.as_str()),
+                )
+                .label("not in the operation catalog")
+                .help(help),
             );
             return None;
         };
-        if spec.provider == Provider::Switch {
-            if let Some(reason) = self.env.lacks(spec.name) {
-                self.push(
+        if spec.provider == Provider::Switch
+            && let Some(reason) = self.env.lacks(spec.name)
+        {
+            self.push(
                     Diagnostic::new(Rule::UnknownOperation, span, format!("operation `{}` is not available on platform `{}`", spec.name, self.env.platform_name()))
                         .label(reason)
                         .help(format!(
@@ -207,8 +258,7 @@ impl StateCheck<'_, '_> {
                             self.env.platform_name()
                         )),
                 );
-                return None;
-            }
+            return None;
         }
         Some(spec)
     }
@@ -218,21 +268,33 @@ impl StateCheck<'_, '_> {
         for k in args.into_iter().flat_map(|a| a.keys()) {
             if spec.arg(k).is_none() {
                 let help = did_you_mean(k, names.iter().copied()).unwrap_or_else(|| {
-                    if names.is_empty() { format!("`{}` takes no arguments", spec.name) } else { format!("`{}` takes: {}", spec.name, names.join(", ")) }
+                    if names.is_empty() {
+                        format!("`{}` takes no arguments", spec.name)
+                    } else {
+                        format!("`{}` takes: {}", spec.name, names.join(", "))
+                    }
                 });
                 self.push(
-                    Diagnostic::new(Rule::UnknownArgument, self.cx.span_of(k), format!("`{}` has no argument `{}`", spec.name, k.as_str()))
-                        .label("unknown argument")
-                        .help(help),
+                    Diagnostic::new(
+                        Rule::UnknownArgument,
+                        self.cx.span_of(k),
+                        format!("`{}` has no argument `{}`", spec.name, k.as_str()),
+                    )
+                    .label("unknown argument")
+                    .help(help),
                 );
             }
         }
         for a in spec.args.iter().filter(|a| a.required) {
             if !args.is_some_and(|m| m.contains_key(a.name)) {
                 self.push(
-                    Diagnostic::new(Rule::MissingArgument, at.clone(), format!("`{}` needs argument `{}`", spec.name, a.name))
-                        .label(format!("`{}` missing", a.name))
-                        .help(format!("add `args: {{ {}: … }}` ({})", a.name, a.summary)),
+                    Diagnostic::new(
+                        Rule::MissingArgument,
+                        at.clone(),
+                        format!("`{}` needs argument `{}`", spec.name, a.name),
+                    )
+                    .label(format!("`{}` missing", a.name))
+                    .help(format!("add `args: {{ {}: … }}` ({})", a.name, a.summary)),
                 );
             }
         }
@@ -242,20 +304,32 @@ impl StateCheck<'_, '_> {
         let attempts = *retry.attempts;
         if !(1..=MAX_ATTEMPTS).contains(&attempts) {
             self.push(
-                Diagnostic::new(Rule::InvalidValue, self.cx.span_of(&retry.attempts), format!("`attempts: {attempts}` is out of range"))
-                    .label("must be 1 to 10")
-                    .help("attempts counts every try, the first included"),
+                Diagnostic::new(
+                    Rule::InvalidValue,
+                    self.cx.span_of(&retry.attempts),
+                    format!("`attempts: {attempts}` is out of range"),
+                )
+                .label("must be 1 to 10")
+                .help("attempts counts every try, the first included"),
             );
         }
-        let delay = retry.delay.as_ref().and_then(|d| self.duration(d, "retry delay")).unwrap_or(Duration::from_millis(100));
+        let delay = retry
+            .delay
+            .as_ref()
+            .and_then(|d| self.duration(d, "retry delay"))
+            .unwrap_or(Duration::from_millis(100));
         let backoff = retry.backoff.as_ref().map_or(2.0, |b| **b);
         if let Some(b) = &retry.backoff
             && !(1.0..=10.0).contains(&**b)
         {
             self.push(
-                Diagnostic::new(Rule::InvalidValue, self.cx.span_of(b), format!("`backoff: {}` is out of range", **b))
-                    .label("must be 1.0 to 10.0")
-                    .help("backoff multiplies the delay after each try"),
+                Diagnostic::new(
+                    Rule::InvalidValue,
+                    self.cx.span_of(b),
+                    format!("`backoff: {}` is out of range", **b),
+                )
+                .label("must be 1.0 to 10.0")
+                .help("backoff multiplies the delay after each try"),
             );
         }
         let mut outcomes = Vec::new();
@@ -264,9 +338,13 @@ impl StateCheck<'_, '_> {
                 outcomes.push(o.to_string());
             } else {
                 self.push(
-                    Diagnostic::new(Rule::UnknownOutcome, self.cx.span_of(o), format!("cannot retry on `{}`", o.as_str()))
-                        .label("not a failure outcome of this operation")
-                        .help(format!("retry on: {}", failures.join(", "))),
+                    Diagnostic::new(
+                        Rule::UnknownOutcome,
+                        self.cx.span_of(o),
+                        format!("cannot retry on `{}`", o.as_str()),
+                    )
+                    .label("not a failure outcome of this operation")
+                    .help(format!("retry on: {}", failures.join(", "))),
                 );
             }
         }
@@ -281,13 +359,25 @@ impl StateCheck<'_, '_> {
         })
     }
 
-    fn op_call(&mut self, op: &Sp<String>, args: Option<&ExprMap>, timeout: Option<&Sp<String>>, retry: Option<&Sp<RawRetry>>, scope: &Scope) -> Option<OpCall> {
+    fn op_call(
+        &mut self,
+        op: &Sp<String>,
+        args: Option<&ExprMap>,
+        timeout: Option<&Sp<String>>,
+        retry: Option<&Sp<RawRetry>>,
+        scope: &Scope,
+    ) -> Option<OpCall> {
         let spec = self.operation(op);
         let compiled = self.exprs(args, scope);
         let timeout = timeout.and_then(|t| self.duration(t, "timeout"));
         let spec = spec?;
         self.op_args(spec, args, &self.cx.span_of(op));
-        let failures: Vec<&str> = spec.outcomes.iter().copied().filter(|o| *o != "ok").collect();
+        let failures: Vec<&str> = spec
+            .outcomes
+            .iter()
+            .copied()
+            .filter(|o| *o != "ok")
+            .collect();
         let retry = retry.and_then(|r| self.retry(r, &failures));
         Some(OpCall {
             op: spec,
@@ -313,18 +403,34 @@ impl StateCheck<'_, '_> {
                 edges.push((Trigger::Outcome(o.to_string()), target.clone()));
             } else {
                 self.push(
-                    Diagnostic::new(Rule::UnknownOutcome, self.cx.span_of(o), format!("this state never has outcome `{}`", o.as_str()))
-                        .label("not a possible outcome")
-                        .help(did_you_mean(o, outcomes.iter().copied()).unwrap_or_else(|| format!("its outcomes are: {}", outcomes.join(", ")))),
+                    Diagnostic::new(
+                        Rule::UnknownOutcome,
+                        self.cx.span_of(o),
+                        format!("this state never has outcome `{}`", o.as_str()),
+                    )
+                    .label("not a possible outcome")
+                    .help(
+                        did_you_mean(o, outcomes.iter().copied()).unwrap_or_else(|| {
+                            format!("its outcomes are: {}", outcomes.join(", "))
+                        }),
+                    ),
                 );
             }
         }
         if let Some(next) = &raw.next {
             if handled.contains(success) {
                 self.push(
-                    Diagnostic::new(Rule::InvalidValue, self.cx.span_of(next), format!("`next` and `on: {{{success}: …}}` both give the `{success}` transition"))
-                        .label("second transition for the same outcome")
-                        .help(format!("keep one: `next` is shorthand for `on: {{{success}: …}}`")),
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        self.cx.span_of(next),
+                        format!(
+                            "`next` and `on: {{{success}: …}}` both give the `{success}` transition"
+                        ),
+                    )
+                    .label("second transition for the same outcome")
+                    .help(format!(
+                        "keep one: `next` is shorthand for `on: {{{success}: …}}`"
+                    )),
                 );
             } else if outcomes.contains(&success) {
                 handled.insert(success.to_string());
@@ -334,13 +440,31 @@ impl StateCheck<'_, '_> {
         if let Some(other) = &raw.otherwise {
             edges.push((Trigger::Otherwise, other.clone()));
         } else if !self.suspect {
-            let missing: Vec<&str> = outcomes.iter().copied().filter(|o| !handled.contains(*o)).collect();
+            let missing: Vec<&str> = outcomes
+                .iter()
+                .copied()
+                .filter(|o| !handled.contains(*o))
+                .collect();
             if !missing.is_empty() {
-                let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+                let list = missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 self.push(
-                    Diagnostic::new(Rule::UnhandledOutcome, at.clone(), format!("outcome{} {list} not handled", if missing.len() > 1 { "s" } else { "" }))
-                        .label("can end this way with nowhere to go")
-                        .help(format!("add `on: {{ {}: <state> }}`, or `otherwise: <state>` for all the rest", missing[0])),
+                    Diagnostic::new(
+                        Rule::UnhandledOutcome,
+                        at.clone(),
+                        format!(
+                            "outcome{} {list} not handled",
+                            if missing.len() > 1 { "s" } else { "" }
+                        ),
+                    )
+                    .label("can end this way with nowhere to go")
+                    .help(format!(
+                        "add `on: {{ {}: <state> }}`, or `otherwise: <state>` for all the rest",
+                        missing[0]
+                    )),
                 );
             }
         }
@@ -349,10 +473,21 @@ impl StateCheck<'_, '_> {
 
     fn op_state(&mut self, raw: &RawState, scope: &Scope) -> (Option<StateKind>, Edges) {
         let op = raw.op.as_ref().expect("kind op");
-        let call = self.op_call(op, raw.args.as_ref(), raw.timeout.as_ref(), raw.retry.as_ref(), scope);
+        let call = self.op_call(
+            op,
+            raw.args.as_ref(),
+            raw.timeout.as_ref(),
+            raw.retry.as_ref(),
+            scope,
+        );
         let spec = call.as_ref().map(|c| c.op);
-        let outcomes: Vec<&str> = spec.map_or_else(|| vec!["ok", "error", "timeout"], |s| s.outcomes.to_vec());
-        let edges = if spec.is_some() { self.outcomes(raw, &outcomes, "ok", &self.cx.span_of(op)) } else { self.lenient(raw) };
+        let outcomes: Vec<&str> =
+            spec.map_or_else(|| vec!["ok", "error", "timeout"], |s| s.outcomes.to_vec());
+        let edges = if spec.is_some() {
+            self.outcomes(raw, &outcomes, "ok", &self.cx.span_of(op))
+        } else {
+            self.lenient(raw)
+        };
         let save = raw.save.as_ref().and_then(|s| self.save(s, spec));
         let kind = call.map(|mut c| {
             c.save = save;
@@ -364,18 +499,39 @@ impl StateCheck<'_, '_> {
     /// Transitions of a state whose outcomes are unknown (its operation or
     /// callee is): taken as written, so the graph checks do not pile up.
     fn lenient(&mut self, raw: &RawState) -> Edges {
-        let mut edges: Edges = raw.on.iter().flatten().map(|(o, t)| (Trigger::Outcome(o.to_string()), t.clone())).collect();
-        edges.extend(raw.next.iter().map(|t| (Trigger::Outcome("ok".into()), t.clone())));
-        edges.extend(raw.otherwise.iter().map(|t| (Trigger::Otherwise, t.clone())));
+        let mut edges: Edges = raw
+            .on
+            .iter()
+            .flatten()
+            .map(|(o, t)| (Trigger::Outcome(o.to_string()), t.clone()))
+            .collect();
+        edges.extend(
+            raw.next
+                .iter()
+                .map(|t| (Trigger::Outcome("ok".into()), t.clone())),
+        );
+        edges.extend(
+            raw.otherwise
+                .iter()
+                .map(|t| (Trigger::Otherwise, t.clone())),
+        );
         edges
     }
 
     fn save(&mut self, s: &Sp<String>, spec: Option<&OperationSpec>) -> Option<String> {
         if !WRITABLE_SESSION_FIELDS.contains(&s.as_str()) {
             self.push(
-                Diagnostic::new(Rule::UnknownSessionField, self.cx.span_of(s), format!("cannot save into `session.{}`", s.as_str()))
-                    .label("not a writable session field")
-                    .help(did_you_mean(s, WRITABLE_SESSION_FIELDS.iter().copied()).unwrap_or_else(|| format!("writable fields: {}", WRITABLE_SESSION_FIELDS.join(", ")))),
+                Diagnostic::new(
+                    Rule::UnknownSessionField,
+                    self.cx.span_of(s),
+                    format!("cannot save into `session.{}`", s.as_str()),
+                )
+                .label("not a writable session field")
+                .help(
+                    did_you_mean(s, WRITABLE_SESSION_FIELDS.iter().copied()).unwrap_or_else(|| {
+                        format!("writable fields: {}", WRITABLE_SESSION_FIELDS.join(", "))
+                    }),
+                ),
             );
             return None;
         }
@@ -383,9 +539,13 @@ impl StateCheck<'_, '_> {
             && spec.result.is_none()
         {
             self.push(
-                Diagnostic::new(Rule::InvalidValue, self.cx.span_of(s), format!("`{}` returns nothing to save", spec.name))
-                    .label("nothing to save")
-                    .help("remove `save`"),
+                Diagnostic::new(
+                    Rule::InvalidValue,
+                    self.cx.span_of(s),
+                    format!("`{}` returns nothing to save", spec.name),
+                )
+                .label("nothing to save")
+                .help("remove `save`"),
             );
             return None;
         }
@@ -413,9 +573,13 @@ impl StateCheck<'_, '_> {
             Some(o) => edges.push((Trigger::Otherwise, o.clone())),
             None if self.suspect => {}
             None => self.push(
-                Diagnostic::new(Rule::UnhandledOutcome, self.cx.span_of(branches), "choice has no `otherwise`")
-                    .label("when no guard holds, the workflow has nowhere to go")
-                    .help("add `otherwise: <state>` for the case no guard covers"),
+                Diagnostic::new(
+                    Rule::UnhandledOutcome,
+                    self.cx.span_of(branches),
+                    "choice has no `otherwise`",
+                )
+                .label("when no guard holds, the workflow has nowhere to go")
+                .help("add `otherwise: <state>` for the case no guard covers"),
             ),
         }
         (Some(StateKind::Choice(guards)), edges)
@@ -424,7 +588,13 @@ impl StateCheck<'_, '_> {
     fn body(&mut self, body: &Sp<RawBody>, scope: &Scope) -> Option<(Body, Vec<&'static str>)> {
         match (&body.op, &body.call) {
             (Some(op), None) => {
-                let call = self.op_call(op, body.args.as_ref(), body.timeout.as_ref(), body.retry.as_ref(), scope)?;
+                let call = self.op_call(
+                    op,
+                    body.args.as_ref(),
+                    body.timeout.as_ref(),
+                    body.retry.as_ref(),
+                    scope,
+                )?;
                 let outcomes = call.op.outcomes.to_vec();
                 Some((Body::Op(call), outcomes))
             }
@@ -439,7 +609,10 @@ impl StateCheck<'_, '_> {
                 Some((Body::Call(call), outcomes))
             }
             (a, _) => {
-                let at = a.as_ref().and_then(|a| a.marker()).or_else(|| body.marker());
+                let at = a
+                    .as_ref()
+                    .and_then(|a| a.marker())
+                    .or_else(|| body.marker());
                 self.push(
                     Diagnostic::new(Rule::StateKind, self.cx.span(at), "a foreach body needs exactly one of `op` or `call`")
                         .label(if a.is_some() { "both op and call" } else { "neither op nor call" })
@@ -452,28 +625,48 @@ impl StateCheck<'_, '_> {
 
     fn misplaced_in_body(&mut self, key: &str, at: Option<Marker>) {
         self.push(
-            Diagnostic::new(Rule::MisplacedKey, self.cx.span(at), format!("`{key}` applies to operations, not to calls"))
-                .label("not used by a call")
-                .help("set it on the operation inside the called workflow"),
+            Diagnostic::new(
+                Rule::MisplacedKey,
+                self.cx.span(at),
+                format!("`{key}` applies to operations, not to calls"),
+            )
+            .label("not used by a call")
+            .help("set it on the operation inside the called workflow"),
         );
     }
 
-    fn foreach(&mut self, raw: &RawState, scope: &Scope, name_span: &Span) -> (Option<StateKind>, Edges) {
+    fn foreach(
+        &mut self,
+        raw: &RawState,
+        scope: &Scope,
+        name_span: &Span,
+    ) -> (Option<StateKind>, Edges) {
         let items = raw.foreach.as_ref().expect("kind foreach");
         let compiled = self.expr(items, scope);
         let Some(binding) = &raw.binding else {
             self.push(
-                Diagnostic::new(Rule::MissingKey, self.cx.span_of(items), "foreach needs `as`, the name each item is bound to")
-                    .label("no binding name")
-                    .help("add e.g. `as: channel`"),
+                Diagnostic::new(
+                    Rule::MissingKey,
+                    self.cx.span_of(items),
+                    "foreach needs `as`, the name each item is bound to",
+                )
+                .label("no binding name")
+                .help("add e.g. `as: channel`"),
             );
             return (None, self.lenient_foreach(raw));
         };
         if scope.is_bound(binding) {
             self.push(
-                Diagnostic::new(Rule::ShadowedName, self.cx.span_of(binding), format!("`{}` hides a name expressions already use", binding.as_str()))
-                    .label("already defined")
-                    .help("pick another name, e.g. `item` or `channel`"),
+                Diagnostic::new(
+                    Rule::ShadowedName,
+                    self.cx.span_of(binding),
+                    format!(
+                        "`{}` hides a name expressions already use",
+                        binding.as_str()
+                    ),
+                )
+                .label("already defined")
+                .help("pick another name, e.g. `item` or `channel`"),
             );
         }
         let elem = match compiled.as_ref().map(|(_, s)| s) {
@@ -490,12 +683,19 @@ impl StateCheck<'_, '_> {
             return (None, self.lenient_foreach(raw));
         };
         let body = self.body(body_raw, &inner);
-        let policy = raw.on_failure.as_ref().map_or(FailurePolicy::Abort, |p| **p);
+        let policy = raw
+            .on_failure
+            .as_ref()
+            .map_or(FailurePolicy::Abort, |p| **p);
         let Some((body, body_outcomes)) = body else {
             return (None, self.lenient_foreach(raw));
         };
         let can_fail = body_outcomes.iter().any(|o| *o != "ok");
-        let outcomes: &[&str] = if can_fail { &["done", "failed"] } else { &["done"] };
+        let outcomes: &[&str] = if can_fail {
+            &["done", "failed"]
+        } else {
+            &["done"]
+        };
         let edges = self.outcomes(raw, outcomes, "done", &self.cx.span_of(items));
         let kind = compiled.map(|(items, _)| {
             StateKind::Foreach(Foreach {
@@ -509,21 +709,42 @@ impl StateCheck<'_, '_> {
     }
 
     fn lenient_foreach(&mut self, raw: &RawState) -> Edges {
-        let mut edges: Edges = raw.on.iter().flatten().map(|(o, t)| (Trigger::Outcome(o.to_string()), t.clone())).collect();
-        edges.extend(raw.next.iter().map(|t| (Trigger::Outcome("done".into()), t.clone())));
+        let mut edges: Edges = raw
+            .on
+            .iter()
+            .flatten()
+            .map(|(o, t)| (Trigger::Outcome(o.to_string()), t.clone()))
+            .collect();
+        edges.extend(
+            raw.next
+                .iter()
+                .map(|t| (Trigger::Outcome("done".into()), t.clone())),
+        );
         edges
     }
 
-    fn workflow_call(&mut self, w: &Sp<String>, args: Option<&ExprMap>, scope: &Scope) -> Option<(WorkflowCall, Vec<&'static str>)> {
+    fn workflow_call(
+        &mut self,
+        w: &Sp<String>,
+        args: Option<&ExprMap>,
+        scope: &Scope,
+    ) -> Option<(WorkflowCall, Vec<&'static str>)> {
         let compiled = self.exprs(args, scope);
         let Some(callee) = self.env.callee(w.as_str()) else {
             let help = did_you_mean(w, self.env.workflow_names()).unwrap_or_else(|| {
-                format!("workflows here: {}", self.env.workflow_names().collect::<Vec<_>>().join(", "))
+                format!(
+                    "workflows here: {}",
+                    self.env.workflow_names().collect::<Vec<_>>().join(", ")
+                )
             });
             self.push(
-                Diagnostic::new(Rule::UnknownWorkflow, self.cx.span_of(w), format!("no workflow `{}` {}", w.as_str(), self.env.where_()))
-                    .label("unknown workflow")
-                    .help(help),
+                Diagnostic::new(
+                    Rule::UnknownWorkflow,
+                    self.cx.span_of(w),
+                    format!("no workflow `{}` {}", w.as_str(), self.env.where_()),
+                )
+                .label("unknown workflow")
+                .help(help),
             );
             return None;
         };
@@ -531,18 +752,29 @@ impl StateCheck<'_, '_> {
         for k in args.into_iter().flat_map(|a| a.keys()) {
             if !names.contains(&k.as_str()) {
                 self.push(
-                    Diagnostic::new(Rule::UnknownArgument, self.cx.span_of(k), format!("workflow `{}` has no input `{}`", w.as_str(), k.as_str()))
-                        .label("unknown argument")
-                        .help(did_you_mean(k, names.iter().copied()).unwrap_or_else(|| format!("its inputs are: {}", names.join(", ")))),
+                    Diagnostic::new(
+                        Rule::UnknownArgument,
+                        self.cx.span_of(k),
+                        format!("workflow `{}` has no input `{}`", w.as_str(), k.as_str()),
+                    )
+                    .label("unknown argument")
+                    .help(
+                        did_you_mean(k, names.iter().copied())
+                            .unwrap_or_else(|| format!("its inputs are: {}", names.join(", "))),
+                    ),
                 );
             }
         }
         for (n, required) in &callee.inputs {
             if *required && !args.is_some_and(|a| a.contains_key(n.as_str())) {
                 self.push(
-                    Diagnostic::new(Rule::MissingArgument, self.cx.span_of(w), format!("workflow `{}` needs input `{n}`", w.as_str()))
-                        .label(format!("`{n}` missing"))
-                        .help(format!("add `args: {{ {n}: … }}`")),
+                    Diagnostic::new(
+                        Rule::MissingArgument,
+                        self.cx.span_of(w),
+                        format!("workflow `{}` needs input `{n}`", w.as_str()),
+                    )
+                    .label(format!("`{n}` missing"))
+                    .help(format!("add `args: {{ {n}: … }}`")),
                 );
             }
         }
@@ -576,7 +808,11 @@ impl StateCheck<'_, '_> {
             );
         }
         let data = self.exprs(raw.data.as_ref(), scope);
-        let edges = raw.next.iter().map(|n| (Trigger::Next, n.clone())).collect();
+        let edges = raw
+            .next
+            .iter()
+            .map(|n| (Trigger::Next, n.clone()))
+            .collect();
         (
             Some(StateKind::Emit(Emit {
                 event: event.to_string(),
@@ -596,12 +832,30 @@ impl StateCheck<'_, '_> {
             RawRespond::Error(e) => {
                 if !ERROR_CODES.iter().any(|(c, _)| *c == e.code.as_str()) {
                     let help = did_you_mean(&e.code, ERROR_CODES.iter().map(|(c, _)| *c))
-                        .unwrap_or_else(|| format!("codes: {}", ERROR_CODES.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")));
-                    let help = if e.code.as_str() == vocab::NEED_INFO { "use `respond: { need_info: {…} }` to ask for a missing parameter".to_string() } else { help };
+                        .unwrap_or_else(|| {
+                            format!(
+                                "codes: {}",
+                                ERROR_CODES
+                                    .iter()
+                                    .map(|(c, _)| *c)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        });
+                    let help = if e.code.as_str() == vocab::NEED_INFO {
+                        "use `respond: { need_info: {…} }` to ask for a missing parameter"
+                            .to_string()
+                    } else {
+                        help
+                    };
                     self.push(
-                        Diagnostic::new(Rule::UnknownErrorCode, self.cx.span_of(&e.code), format!("unknown error code `{}`", e.code.as_str()))
-                            .label("not a protocol error code")
-                            .help(help),
+                        Diagnostic::new(
+                            Rule::UnknownErrorCode,
+                            self.cx.span_of(&e.code),
+                            format!("unknown error code `{}`", e.code.as_str()),
+                        )
+                        .label("not a protocol error code")
+                        .help(help),
                     );
                 }
                 let message = self.template(&e.message, scope);
@@ -622,8 +876,16 @@ impl StateCheck<'_, '_> {
                     );
                 }
                 let message = n.message.as_ref().and_then(|m| self.template(m, scope));
-                let choices = n.choices.as_ref().and_then(|c| self.expr(c, scope)).map(|(e, _)| e);
-                let free_text = n.free_text.as_ref().and_then(|c| self.expr(c, scope)).map(|(e, _)| e);
+                let choices = n
+                    .choices
+                    .as_ref()
+                    .and_then(|c| self.expr(c, scope))
+                    .map(|(e, _)| e);
+                let free_text = n
+                    .free_text
+                    .as_ref()
+                    .and_then(|c| self.expr(c, scope))
+                    .map(|(e, _)| e);
                 Response::NeedInfo {
                     field: n.field.to_string(),
                     message,

@@ -1,0 +1,158 @@
+//! A platform that uses every construct validates clean, and the model built
+//! from it says what the files say.
+
+mod common;
+
+use std::time::Duration;
+
+use common::root;
+use hisflow::workflow::model::{Body, FailurePolicy, Response, StateKind, Trigger};
+
+fn platform() -> hisflow::Platform {
+    let (p, report) =
+        hisflow::load_platform(&root().join("tests/fixtures/valid/constructs")).unwrap();
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    p
+}
+
+#[test]
+fn the_platform_resolves_settings_requests_and_adapter() {
+    let p = platform();
+    assert_eq!(p.name, "constructs");
+    assert_eq!(p.adapter, "sim");
+    assert_eq!(p.lacks, ["channel.activate"]);
+    assert_eq!(p.settings["retries"], serde_json::json!(3));
+    assert_eq!(p.settings["free_text"], serde_json::json!(true));
+    assert_eq!(
+        p.settings["quoted"],
+        serde_json::json!("0"),
+        "a quoted setting stays text"
+    );
+    assert_eq!(p.settings["labels"]["voice"], serde_json::json!("Phone"));
+    assert_eq!(
+        p.handler("session.request.logout").unwrap().name,
+        "everything"
+    );
+    assert_eq!(p.handler("channel.request.ready").unwrap().name, "helper");
+}
+
+#[test]
+fn the_model_keeps_states_in_file_order_with_their_kinds() {
+    let p = platform();
+    let w = p.workflow("everything").unwrap();
+    let names: Vec<&str> = w.states().map(|(_, s)| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pick",
+            "ask",
+            "each_op",
+            "each_call",
+            "call_one",
+            "emit_it",
+            "store",
+            "done",
+            "failed"
+        ]
+    );
+    let kinds: Vec<&str> = w.states().map(|(_, s)| s.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "choice", "respond", "foreach", "foreach", "call", "emit", "op", "respond", "respond"
+        ]
+    );
+    assert_eq!(w.state(w.start).name, "pick");
+    assert_eq!(w.state(w.state_id("ask").unwrap()).flow, "AF1");
+    assert_eq!(
+        w.inputs
+            .iter()
+            .map(|i| (i.name.as_str(), i.required))
+            .collect::<Vec<_>>(),
+        [("reason", false), ("count", false)]
+    );
+}
+
+#[test]
+fn foreach_bodies_keep_their_timeout_retry_and_policy() {
+    let p = platform();
+    let w = p.workflow("everything").unwrap();
+    let StateKind::Foreach(f) = &w.state(w.state_id("each_op").unwrap()).kind else {
+        panic!("foreach")
+    };
+    assert_eq!(f.binding, "channel");
+    assert_eq!(f.policy, FailurePolicy::Continue);
+    let Body::Op(op) = &f.body else {
+        panic!("op body")
+    };
+    assert_eq!(op.op.name, "agent.set_not_ready");
+    assert_eq!(op.timeout, Duration::from_millis(250));
+    let retry = op.retry.as_ref().unwrap();
+    assert_eq!(
+        (retry.attempts, retry.delay, retry.backoff),
+        (2, Duration::from_millis(10), 1.5)
+    );
+    assert_eq!(retry.outcomes, ["timeout", "error"]);
+    assert_eq!(
+        op.args.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["channel", "reason"]
+    );
+}
+
+#[test]
+fn transitions_resolve_with_otherwise_as_fallback() {
+    let p = platform();
+    let w = p.workflow("everything").unwrap();
+    let id = |n: &str| w.state_id(n).unwrap();
+    let call = id("call_one");
+    assert_eq!(
+        w.next(call, &Trigger::Outcome("ok".into())),
+        Some(id("emit_it"))
+    );
+    assert_eq!(
+        w.next(call, &Trigger::Outcome("need_info".into())),
+        Some(id("ask"))
+    );
+    assert_eq!(
+        w.next(call, &Trigger::Outcome("error".into())),
+        Some(id("failed")),
+        "otherwise catches error"
+    );
+    let pick = id("pick");
+    assert_eq!(w.next(pick, &Trigger::Guard(0)), Some(id("ask")));
+    assert_eq!(w.next(pick, &Trigger::Guard(1)), Some(id("each_op")));
+    let labels: Vec<String> = w
+        .transitions(pick)
+        .iter()
+        .map(|(t, _)| t.label(w.state(pick)))
+        .collect();
+    assert_eq!(labels, ["!has(request.reason)", "true", "otherwise"]);
+    assert_eq!(w.next(id("emit_it"), &Trigger::Next), Some(id("store")));
+}
+
+#[test]
+fn responses_carry_codes_templates_and_close() {
+    let p = platform();
+    let w = p.workflow("everything").unwrap();
+    let StateKind::Respond(Response::Error { code, message }) =
+        &w.state(w.state_id("failed").unwrap()).kind
+    else {
+        panic!()
+    };
+    assert_eq!(code, "Internal");
+    assert_eq!(
+        message.display(),
+        "Failed (${error.code}) on ${error.channel}: ${error.message}. Quoted setting: ${platform.quoted}"
+    );
+    let StateKind::Respond(Response::Ok { result, close }) =
+        &w.state(w.state_id("done").unwrap()).kind
+    else {
+        panic!()
+    };
+    assert!(!close);
+    assert_eq!(result.len(), 2);
+    let StateKind::Op(op) = &w.state(w.state_id("store").unwrap()).kind else {
+        panic!()
+    };
+    assert_eq!(op.save.as_deref(), Some("logout_reasons"));
+}
