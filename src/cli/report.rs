@@ -70,7 +70,7 @@ impl Rendered {
 }
 
 fn span(r: std::ops::Range<usize>) -> SourceSpan {
-    SourceSpan::new(r.start.into(), r.end - r.start)
+    SourceSpan::new(r.start.into(), r.end.saturating_sub(r.start))
 }
 
 impl fmt::Debug for Rendered {
