@@ -82,8 +82,9 @@ fn present(raw: &RawState) -> Vec<(&'static str, Option<Marker>)> {
     .collect()
 }
 
-/// Checks the state `name`; returns its compiled kind (when every part of it
-/// is valid) and its transitions as written (always, for the graph checks).
+/// Checks the state `name`; returns its compiled kind and its transitions,
+/// both only when every part of it is valid (the caller takes the written
+/// targets of a broken state instead).
 /// `suspect`: the state had unknown keys (a misspelt `otherwise`, say), so
 /// which outcomes it handles is not judged.
 pub fn state(
@@ -486,7 +487,7 @@ impl StateCheck<'_, '_> {
         let edges = if spec.is_some() {
             self.outcomes(raw, &outcomes, "ok", &self.cx.span_of(op))
         } else {
-            self.lenient(raw)
+            Vec::new()
         };
         let save = raw.save.as_ref().and_then(|s| self.save(s, spec));
         let kind = call.map(|mut c| {
@@ -494,28 +495,6 @@ impl StateCheck<'_, '_> {
             StateKind::Op(c)
         });
         (kind, edges)
-    }
-
-    /// Transitions of a state whose outcomes are unknown (its operation or
-    /// callee is): taken as written, so the graph checks do not pile up.
-    fn lenient(&mut self, raw: &RawState) -> Edges {
-        let mut edges: Edges = raw
-            .on
-            .iter()
-            .flatten()
-            .map(|(o, t)| (Trigger::Outcome(o.to_string()), t.clone()))
-            .collect();
-        edges.extend(
-            raw.next
-                .iter()
-                .map(|t| (Trigger::Outcome("ok".into()), t.clone())),
-        );
-        edges.extend(
-            raw.otherwise
-                .iter()
-                .map(|t| (Trigger::Otherwise, t.clone())),
-        );
-        edges
     }
 
     fn save(&mut self, s: &Sp<String>, spec: Option<&OperationSpec>) -> Option<String> {
@@ -653,7 +632,7 @@ impl StateCheck<'_, '_> {
                 .label("no binding name")
                 .help("add e.g. `as: channel`"),
             );
-            return (None, self.lenient_foreach(raw));
+            return (None, Vec::new());
         };
         if scope.is_bound(binding) {
             self.push(
@@ -680,7 +659,7 @@ impl StateCheck<'_, '_> {
                     .label("no body")
                     .help("add `do: { op: <operation>, args: {…} }` or `do: { call: <workflow>, args: {…} }`"),
             );
-            return (None, self.lenient_foreach(raw));
+            return (None, Vec::new());
         };
         let body = self.body(body_raw, &inner);
         let policy = raw
@@ -688,7 +667,7 @@ impl StateCheck<'_, '_> {
             .as_ref()
             .map_or(FailurePolicy::Abort, |p| **p);
         let Some((body, body_outcomes)) = body else {
-            return (None, self.lenient_foreach(raw));
+            return (None, Vec::new());
         };
         let can_fail = body_outcomes.iter().any(|o| *o != "ok");
         let outcomes: &[&str] = if can_fail {
@@ -706,21 +685,6 @@ impl StateCheck<'_, '_> {
             })
         });
         (kind, edges)
-    }
-
-    fn lenient_foreach(&mut self, raw: &RawState) -> Edges {
-        let mut edges: Edges = raw
-            .on
-            .iter()
-            .flatten()
-            .map(|(o, t)| (Trigger::Outcome(o.to_string()), t.clone()))
-            .collect();
-        edges.extend(
-            raw.next
-                .iter()
-                .map(|t| (Trigger::Outcome("done".into()), t.clone())),
-        );
-        edges
     }
 
     fn workflow_call(
@@ -794,7 +758,7 @@ impl StateCheck<'_, '_> {
                 let edges = self.outcomes(raw, &outcomes, "ok", &self.cx.span_of(w));
                 (Some(StateKind::Call(call)), edges)
             }
-            None => (None, self.lenient(raw)),
+            None => (None, Vec::new()),
         }
     }
 
