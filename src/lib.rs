@@ -16,6 +16,7 @@
 //! println!("{}", hisflow::render::Mermaid(logout));
 //! ```
 
+pub mod engine;
 pub mod platform;
 pub mod render;
 pub mod schema;

@@ -203,7 +203,7 @@ impl Response {
 }
 
 /// What makes a transition fire.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Trigger {
     /// An outcome of an operation (`ok`, `error`, `timeout`), a call (`ok`,
     /// `error`, `need_info`) or a foreach (`done`, `failed`).

@@ -1,0 +1,175 @@
+//! Hooks into a run, with no-op defaults: tracing, execution traces and
+//! transition coverage are observers, and the interpreter knows none of them.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::outcome::{Event, Response};
+use crate::workflow::model::{StateId, Trigger, Workflow};
+
+pub trait Observer {
+    fn run_started(&mut self, _workflow: &Workflow, _request: &Value) {}
+    fn state_entered(&mut self, _workflow: &Workflow, _state: StateId) {}
+    fn transition(
+        &mut self,
+        _workflow: &Workflow,
+        _from: StateId,
+        _trigger: &Trigger,
+        _to: StateId,
+    ) {
+    }
+    fn operation(&mut self, _op: &str, _args: &Value, _outcome: &str, _elapsed: Duration) {}
+    fn event(&mut self, _event: &Event) {}
+    fn run_finished(&mut self, _workflow: &Workflow, _response: &Response, _elapsed: Duration) {}
+}
+
+/// Observes nothing.
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
+/// One line of an execution trace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "trace", rename_all = "snake_case")]
+pub enum TraceEntry {
+    RunStarted {
+        workflow: String,
+        request: Value,
+    },
+    StateEntered {
+        workflow: String,
+        state: String,
+    },
+    Transition {
+        workflow: String,
+        from: String,
+        on: String,
+        to: String,
+    },
+    Operation {
+        op: String,
+        args: Value,
+        outcome: String,
+        micros: u64,
+    },
+    Event {
+        name: String,
+        data: Value,
+    },
+    RunFinished {
+        workflow: String,
+        response: Response,
+        micros: u64,
+    },
+}
+
+/// Records everything, for `hisflow run --trace` and tests.
+#[derive(Debug, Default)]
+pub struct Trace {
+    pub entries: Vec<TraceEntry>,
+}
+
+fn trigger_name(t: &Trigger) -> String {
+    match t {
+        Trigger::Outcome(o) => o.clone(),
+        Trigger::Guard(i) => format!("guard {i}"),
+        Trigger::Otherwise => "otherwise".into(),
+        Trigger::Next => "next".into(),
+    }
+}
+
+impl Observer for Trace {
+    fn run_started(&mut self, workflow: &Workflow, request: &Value) {
+        self.entries.push(TraceEntry::RunStarted {
+            workflow: workflow.name.clone(),
+            request: request.clone(),
+        });
+    }
+    fn state_entered(&mut self, workflow: &Workflow, state: StateId) {
+        self.entries.push(TraceEntry::StateEntered {
+            workflow: workflow.name.clone(),
+            state: workflow.state(state).name.clone(),
+        });
+    }
+    fn transition(&mut self, workflow: &Workflow, from: StateId, trigger: &Trigger, to: StateId) {
+        self.entries.push(TraceEntry::Transition {
+            workflow: workflow.name.clone(),
+            from: workflow.state(from).name.clone(),
+            on: trigger_name(trigger),
+            to: workflow.state(to).name.clone(),
+        });
+    }
+    fn operation(&mut self, op: &str, args: &Value, outcome: &str, elapsed: Duration) {
+        self.entries.push(TraceEntry::Operation {
+            op: op.to_string(),
+            args: args.clone(),
+            outcome: outcome.to_string(),
+            micros: elapsed.as_micros() as u64,
+        });
+    }
+    fn event(&mut self, event: &Event) {
+        self.entries.push(TraceEntry::Event {
+            name: event.name.clone(),
+            data: event.data.clone(),
+        });
+    }
+    fn run_finished(&mut self, workflow: &Workflow, response: &Response, elapsed: Duration) {
+        self.entries.push(TraceEntry::RunFinished {
+            workflow: workflow.name.clone(),
+            response: response.clone(),
+            micros: elapsed.as_micros() as u64,
+        });
+    }
+}
+
+/// Which transitions ran: (workflow, from state, trigger).
+#[derive(Debug, Default, Clone)]
+pub struct Coverage {
+    pub taken: BTreeSet<(String, String, Trigger)>,
+}
+
+impl Observer for Coverage {
+    fn transition(&mut self, workflow: &Workflow, from: StateId, trigger: &Trigger, _to: StateId) {
+        let key = (
+            workflow.name.clone(),
+            workflow.state(from).name.clone(),
+            trigger.clone(),
+        );
+        if !self.taken.contains(&key) {
+            self.taken.insert(key);
+        }
+    }
+}
+
+/// Two observers at once.
+pub struct Both<'a, A: Observer + ?Sized, B: Observer + ?Sized>(pub &'a mut A, pub &'a mut B);
+
+impl<A: Observer + ?Sized, B: Observer + ?Sized> Observer for Both<'_, A, B> {
+    fn run_started(&mut self, w: &Workflow, r: &Value) {
+        self.0.run_started(w, r);
+        self.1.run_started(w, r);
+    }
+    fn state_entered(&mut self, w: &Workflow, s: StateId) {
+        self.0.state_entered(w, s);
+        self.1.state_entered(w, s);
+    }
+    fn transition(&mut self, w: &Workflow, f: StateId, t: &Trigger, to: StateId) {
+        self.0.transition(w, f, t, to);
+        self.1.transition(w, f, t, to);
+    }
+    fn operation(&mut self, op: &str, a: &Value, o: &str, e: Duration) {
+        self.0.operation(op, a, o, e);
+        self.1.operation(op, a, o, e);
+    }
+    fn event(&mut self, e: &Event) {
+        self.0.event(e);
+        self.1.event(e);
+    }
+    fn run_finished(&mut self, w: &Workflow, r: &Response, e: Duration) {
+        self.0.run_finished(w, r, e);
+        self.1.run_finished(w, r, e);
+    }
+}

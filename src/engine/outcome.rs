@@ -1,0 +1,86 @@
+//! What a request produces: events, then exactly one response.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// An event for the client, `<entity>.event.<what>`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub name: String,
+    pub data: Value,
+}
+
+/// The one response to a request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Response {
+    Ok {
+        result: Value,
+        /// Close the client's connection after sending the response.
+        close: bool,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+    /// The request lacks a parameter: the client asks the user and resubmits.
+    NeedInfo {
+        field: String,
+        message: String,
+        choices: Value,
+        free_text: bool,
+    },
+}
+
+impl Response {
+    pub fn error(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Response::Error {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Response::Ok { .. })
+    }
+
+    /// The outcome a calling workflow sees.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Response::Ok { .. } => "ok",
+            Response::Error { .. } => "error",
+            Response::NeedInfo { .. } => "need_info",
+        }
+    }
+
+    /// The response in the client protocol's shape: `{ok, result}` or
+    /// `{ok: false, error: {code, message, need?}}`.
+    pub fn to_protocol(&self) -> Value {
+        match self {
+            Response::Ok { result, .. } => serde_json::json!({ "ok": true, "result": result }),
+            Response::Error { code, message } => {
+                serde_json::json!({ "ok": false, "error": { "code": code, "message": message } })
+            }
+            Response::NeedInfo {
+                field,
+                message,
+                choices,
+                free_text,
+            } => serde_json::json!({
+                "ok": false,
+                "error": {
+                    "code": crate::workflow::vocab::NEED_INFO,
+                    "message": message,
+                    "need": { "field": field, "choices": choices, "free_text": free_text }
+                }
+            }),
+        }
+    }
+}
+
+/// Everything a request produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub events: Vec<Event>,
+    pub response: Response,
+}

@@ -1,0 +1,855 @@
+//! The interpreter: one loop over a stack of workflow frames. A `call`
+//! pushes a frame, a `respond` pops one and hands its response to the caller
+//! as an outcome, so nested workflows cost no recursion and no boxed futures.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
+
+use cel::Env;
+use cel::common::value::Val;
+use serde_json::{Map, Value as Json};
+
+use super::observer::Observer;
+use super::outcome::{Event, Outcome, Response};
+use super::session::{Channel, Session};
+use super::values::{self, Vars};
+use crate::platform::{Adapter, OpOutcome, OpResult, Operation, Reply, SwitchError};
+use crate::workflow::expr::{self, CompiledExpr, Template, TemplatePart};
+use crate::workflow::model::{
+    Args, Body, FailurePolicy, InputType, OpCall, Platform, Response as Respond, StateId,
+    StateKind, Trigger, Workflow,
+};
+use crate::workflow::vocab::MEDIA;
+
+/// Runs a platform's workflows against a switch adapter.
+pub struct Engine {
+    platform: Arc<Platform>,
+    adapter: Arc<dyn Adapter>,
+    settings: Box<dyn Val>,
+    no_error: Box<dyn Val>,
+    env: Arc<Env>,
+}
+
+/// What went wrong in a step, as `error` shows it.
+#[derive(Debug, Clone)]
+struct Failure {
+    code: String,
+    message: String,
+    operation: String,
+    channel: Option<String>,
+}
+
+impl Failure {
+    fn to_val(&self) -> Box<dyn Val> {
+        values::from_json(&serde_json::json!({
+            "code": self.code,
+            "message": self.message,
+            "operation": self.operation,
+            "channel": self.channel,
+        }))
+    }
+}
+
+/// A foreach in progress.
+struct Loop {
+    items: Vec<Box<dyn Val>>,
+    next: usize,
+    failure: Option<Failure>,
+}
+
+/// One running workflow.
+struct Frame<'e> {
+    workflow: &'e Workflow,
+    state: StateId,
+    request: Box<dyn Val>,
+    request_json: Json,
+    error: Option<Box<dyn Val>>,
+    looping: Option<Loop>,
+    entered: bool,
+    started: Instant,
+    span: tracing::Span,
+}
+
+/// What a step decided.
+enum Step<'e> {
+    Go(Trigger),
+    Push(Frame<'e>),
+    Finish(Response),
+    /// A foreach handed work to a called workflow, or resumes after one.
+    Stay,
+}
+
+impl Engine {
+    pub fn new(platform: Arc<Platform>, adapter: Arc<dyn Adapter>) -> Self {
+        let settings = values::from_json(&Json::Object(
+            platform
+                .settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ));
+        Self {
+            platform,
+            adapter,
+            settings,
+            no_error: values::no_error(),
+            env: expr::env().clone(),
+        }
+    }
+
+    pub fn platform(&self) -> &Arc<Platform> {
+        &self.platform
+    }
+
+    pub fn adapter(&self) -> &Arc<dyn Adapter> {
+        &self.adapter
+    }
+
+    /// Handles one client request with the platform's workflow for it.
+    pub async fn handle(
+        &self,
+        request: &str,
+        params: &Json,
+        session: &mut Session,
+        obs: &mut dyn Observer,
+    ) -> Outcome {
+        let Some(workflow) = self.platform.handler(request) else {
+            return Outcome {
+                events: Vec::new(),
+                response: Response::error("InvalidRequest", format!("unknown request `{request}`")),
+            };
+        };
+        self.run(workflow, params, session, obs).await
+    }
+
+    /// Runs a workflow with `params` as its request.
+    pub async fn run(
+        &self,
+        workflow: &Workflow,
+        params: &Json,
+        session: &mut Session,
+        obs: &mut dyn Observer,
+    ) -> Outcome {
+        if let Err(message) = check_params(workflow, params) {
+            return Outcome {
+                events: Vec::new(),
+                response: Response::error("InvalidRequest", message),
+            };
+        }
+        let root = self.frame(workflow, params.clone(), obs);
+        self.drive(root, session, obs).await
+    }
+
+    fn frame<'e>(
+        &self,
+        workflow: &'e Workflow,
+        request: Json,
+        obs: &mut dyn Observer,
+    ) -> Frame<'e> {
+        obs.run_started(workflow, &request);
+        Frame {
+            workflow,
+            state: workflow.start,
+            request: values::from_json(&request),
+            request_json: request,
+            error: None,
+            looping: None,
+            entered: false,
+            started: Instant::now(),
+            span: tracing::debug_span!("workflow", name = %workflow.name),
+        }
+    }
+
+    async fn drive<'e>(
+        &'e self,
+        root: Frame<'e>,
+        session: &mut Session,
+        obs: &mut dyn Observer,
+    ) -> Outcome {
+        let mut events = Vec::new();
+        let mut stack = vec![root];
+        let mut session_val: Box<dyn Val> = values::from_json(&values::session_json(session));
+        loop {
+            let depth = stack.len();
+            let frame = stack.last_mut().expect("a frame runs");
+            let w = frame.workflow;
+            let sid = frame.state;
+            if !frame.entered {
+                obs.state_entered(w, sid);
+                frame.entered = true;
+            }
+            let state = w.state(sid);
+            let span = tracing::trace_span!(parent: &frame.span, "state", name = %state.name);
+            let vars = Vars {
+                platform: self.settings.as_ref(),
+                request: frame.request.as_ref(),
+                session: session_val.as_ref(),
+                error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
+            };
+            let mut dirty = false;
+            let step = match &state.kind {
+                StateKind::Choice(guards) => {
+                    let _in = span.enter();
+                    let mut step = Step::Go(Trigger::Otherwise);
+                    for (i, g) in guards.iter().enumerate() {
+                        match values::eval_bool(&self.env, g, &vars, None) {
+                            Ok(true) => {
+                                step = Step::Go(Trigger::Guard(i));
+                                break;
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                step = Step::Finish(expr_failure(w, g, &e));
+                                break;
+                            }
+                        }
+                    }
+                    step
+                }
+                StateKind::Emit(e) => match self.object(&e.data, &vars, None) {
+                    Ok(data) => {
+                        let event = Event {
+                            name: e.event.clone(),
+                            data,
+                        };
+                        obs.event(&event);
+                        events.push(event);
+                        Step::Go(Trigger::Next)
+                    }
+                    Err(r) => Step::Finish(r),
+                },
+                StateKind::Op(call) => {
+                    let (outcome, failure) = self
+                        .operation(call, &vars, None, session, &mut dirty, obs)
+                        .await;
+                    if let Some(f) = failure {
+                        frame.error = Some(f.to_val());
+                    }
+                    Step::Go(Trigger::Outcome(outcome.to_string()))
+                }
+                StateKind::Call(c) => match self.object(&c.args, &vars, None) {
+                    Ok(args) => match self.platform.workflow(&c.workflow) {
+                        Some(callee) => Step::Push(self.frame(callee, args, obs)),
+                        None => Step::Finish(Response::error(
+                            "Internal",
+                            format!("workflow `{}` is not loaded", c.workflow),
+                        )),
+                    },
+                    Err(r) => Step::Finish(r),
+                },
+                StateKind::Foreach(f) => {
+                    if frame.looping.is_none() {
+                        match values::eval_items(&self.env, &f.items, &vars) {
+                            Ok(items) => {
+                                frame.looping = Some(Loop {
+                                    items,
+                                    next: 0,
+                                    failure: None,
+                                })
+                            }
+                            Err(e) => {
+                                let r = expr_failure(w, &f.items, &e);
+                                frame.looping = None;
+                                stack.truncate(depth);
+                                return self.finish_all(stack, r, events, obs);
+                            }
+                        }
+                    }
+                    let looping = frame.looping.as_mut().expect("loop started");
+                    let mut step = None;
+                    while looping.next < looping.items.len() {
+                        let item = looping.items[looping.next].as_ref();
+                        looping.next += 1;
+                        match &f.body {
+                            Body::Op(call) => {
+                                let (_, failure) = self
+                                    .operation(
+                                        call,
+                                        &vars,
+                                        Some((&f.binding, item)),
+                                        session,
+                                        &mut dirty,
+                                        obs,
+                                    )
+                                    .await;
+                                if let Some(fail) = failure {
+                                    looping.failure = Some(fail);
+                                    if f.policy == FailurePolicy::Abort {
+                                        break;
+                                    }
+                                }
+                            }
+                            Body::Call(c) => {
+                                match self.object(&c.args, &vars, Some((&f.binding, item))) {
+                                    Ok(args) => match self.platform.workflow(&c.workflow) {
+                                        Some(callee) => {
+                                            step = Some(Step::Push(self.frame(callee, args, obs)));
+                                            break;
+                                        }
+                                        None => {
+                                            step = Some(Step::Finish(Response::error(
+                                                "Internal",
+                                                format!("workflow `{}` is not loaded", c.workflow),
+                                            )));
+                                            break;
+                                        }
+                                    },
+                                    Err(r) => {
+                                        step = Some(Step::Finish(r));
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        if dirty {
+                            // The next item's arguments must see what this one changed.
+                            break;
+                        }
+                    }
+                    match step {
+                        Some(s) => s,
+                        None if looping.next < looping.items.len()
+                            && (looping.failure.is_none()
+                                || f.policy == FailurePolicy::Continue) =>
+                        {
+                            Step::Stay
+                        }
+                        None => {
+                            let done = frame.looping.take().expect("loop started");
+                            match done.failure {
+                                Some(fail) => {
+                                    frame.error = Some(fail.to_val());
+                                    Step::Go(Trigger::Outcome("failed".into()))
+                                }
+                                None => Step::Go(Trigger::Outcome("done".into())),
+                            }
+                        }
+                    }
+                }
+                StateKind::Respond(r) => Step::Finish(self.respond(w, r, &vars)),
+            };
+            if dirty {
+                session_val = values::from_json(&values::session_json(session));
+            }
+            match step {
+                Step::Stay => {}
+                Step::Go(trigger) => {
+                    let frame = stack.last_mut().expect("a frame runs");
+                    match w.next(sid, &trigger) {
+                        Some(to) => {
+                            obs.transition(w, sid, &trigger, to);
+                            frame.state = to;
+                            frame.entered = false;
+                        }
+                        None => {
+                            let r = Response::error(
+                                "Internal",
+                                format!(
+                                    "state `{}` of `{}` has no transition for {trigger:?}",
+                                    state.name, w.name
+                                ),
+                            );
+                            return self.finish_all(stack, r, events, obs);
+                        }
+                    }
+                }
+                Step::Push(callee) => stack.push(callee),
+                Step::Finish(response) => {
+                    let done = stack.pop().expect("a frame runs");
+                    obs.run_finished(done.workflow, &response, done.started.elapsed());
+                    let Some(parent) = stack.last_mut() else {
+                        return Outcome { events, response };
+                    };
+                    let channel = done
+                        .request_json
+                        .get("channel")
+                        .and_then(Json::as_str)
+                        .map(str::to_string);
+                    let failure = match &response {
+                        Response::Ok { .. } => None,
+                        Response::Error { code, message } => Some(Failure {
+                            code: code.clone(),
+                            message: message.clone(),
+                            operation: done.workflow.name.clone(),
+                            channel,
+                        }),
+                        Response::NeedInfo { field, message, .. } => Some(Failure {
+                            code: "NeedInfo".into(),
+                            message: if message.is_empty() {
+                                format!("`{field}` is needed")
+                            } else {
+                                message.clone()
+                            },
+                            operation: done.workflow.name.clone(),
+                            channel,
+                        }),
+                    };
+                    let pw = parent.workflow;
+                    let psid = parent.state;
+                    match &pw.state(psid).kind {
+                        StateKind::Foreach(f) => {
+                            let looping =
+                                parent.looping.as_mut().expect("a foreach awaits its call");
+                            if let Some(fail) = failure {
+                                looping.failure = Some(fail);
+                                if f.policy == FailurePolicy::Abort {
+                                    looping.next = looping.items.len();
+                                }
+                            }
+                        }
+                        _ => {
+                            if let Some(fail) = &failure {
+                                parent.error = Some(fail.to_val());
+                            }
+                            let trigger = Trigger::Outcome(response.outcome().to_string());
+                            match pw.next(psid, &trigger) {
+                                Some(to) => {
+                                    obs.transition(pw, psid, &trigger, to);
+                                    parent.state = to;
+                                    parent.entered = false;
+                                }
+                                None => {
+                                    let r = Response::error(
+                                        "Internal",
+                                        format!("`{}` has no transition for {trigger:?}", pw.name),
+                                    );
+                                    return self.finish_all(stack, r, events, obs);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends every frame left with `response`: a run that cannot go on still
+    /// answers exactly once.
+    fn finish_all(
+        &self,
+        mut stack: Vec<Frame<'_>>,
+        response: Response,
+        events: Vec<Event>,
+        obs: &mut dyn Observer,
+    ) -> Outcome {
+        while let Some(f) = stack.pop() {
+            obs.run_finished(f.workflow, &response, f.started.elapsed());
+        }
+        Outcome { events, response }
+    }
+
+    /// Evaluates a mapping of expressions into a JSON object.
+    fn object(
+        &self,
+        args: &Args,
+        vars: &Vars<'_>,
+        item: Option<(&str, &dyn Val)>,
+    ) -> Result<Json, Response> {
+        let mut out = Map::with_capacity(args.len());
+        for (k, e) in args {
+            match values::eval_json(&self.env, e, vars, item) {
+                Ok(v) => {
+                    out.insert(k.clone(), v);
+                }
+                Err(err) => return Err(expr_error(e, &err)),
+            }
+        }
+        Ok(Json::Object(out))
+    }
+
+    fn respond(&self, w: &Workflow, r: &Respond, vars: &Vars<'_>) -> Response {
+        let built = match r {
+            Respond::Ok { result, close } => {
+                self.object(result, vars, None).map(|result| Response::Ok {
+                    result,
+                    close: *close,
+                })
+            }
+            Respond::Error { code, message } => {
+                self.template(message, vars).map(|message| Response::Error {
+                    code: code.clone(),
+                    message,
+                })
+            }
+            Respond::NeedInfo {
+                field,
+                message,
+                choices,
+                free_text,
+            } => (|| {
+                let message = match message {
+                    Some(m) => self.template(m, vars)?,
+                    None => String::new(),
+                };
+                let choices = match choices {
+                    Some(c) => values::eval_json(&self.env, c, vars, None)
+                        .map_err(|e| expr_failure(w, c, &e))?,
+                    None => Json::Array(Vec::new()),
+                };
+                let free_text = match free_text {
+                    Some(f) => values::eval_bool(&self.env, f, vars, None)
+                        .map_err(|e| expr_failure(w, f, &e))?,
+                    None => false,
+                };
+                Ok(Response::NeedInfo {
+                    field: field.clone(),
+                    message,
+                    choices,
+                    free_text,
+                })
+            })(),
+        };
+        built.unwrap_or_else(|r| r)
+    }
+
+    fn template(&self, t: &Template, vars: &Vars<'_>) -> Result<String, Response> {
+        let mut out = String::new();
+        for part in &t.parts {
+            match part {
+                TemplatePart::Text(s) => out.push_str(s),
+                TemplatePart::Expr(e) => match values::eval_json(&self.env, e, vars, None) {
+                    Ok(Json::String(s)) => out.push_str(&s),
+                    Ok(Json::Null) => {}
+                    Ok(v) => out.push_str(&v.to_string()),
+                    Err(err) => return Err(expr_error(e, &err)),
+                },
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs one operation with its timeout and retries; returns its outcome
+    /// and, unless `ok`, what went wrong.
+    async fn operation(
+        &self,
+        call: &OpCall,
+        vars: &Vars<'_>,
+        item: Option<(&str, &dyn Val)>,
+        session: &mut Session,
+        dirty: &mut bool,
+        obs: &mut dyn Observer,
+    ) -> (&'static str, Option<Failure>) {
+        let spec = call.op;
+        let started = Instant::now();
+        let args = match self.object(&call.args, vars, item) {
+            Ok(a) => a,
+            Err(Response::Error { code, message }) => {
+                return (
+                    "error",
+                    Some(Failure {
+                        code,
+                        message,
+                        operation: spec.name.into(),
+                        channel: None,
+                    }),
+                );
+            }
+            Err(_) => unreachable_response(),
+        };
+        let channel = args
+            .get("channel")
+            .and_then(Json::as_str)
+            .map(str::to_string);
+        let fail = |code: &str, message: String| Failure {
+            code: code.to_string(),
+            message,
+            operation: spec.name.to_string(),
+            channel: channel.clone(),
+        };
+        let result = if spec.name.starts_with("his.") {
+            his_operation(spec.name, &args, session)
+                .map(|()| OpResult::Done)
+                .map_err(|e| ("error", fail(&e.code, e.message)))
+        } else {
+            match switch_operation(spec.name, &args) {
+                Err(e) => Err(("error", fail(&e.code, e.message))),
+                Ok(op) => self
+                    .switch(call, &session.agent, &op)
+                    .await
+                    .map_err(|(o, e)| (o, fail(&e.code, e.message))),
+            }
+        };
+        let outcome = match result {
+            Ok(r) => {
+                if !spec.name.starts_with("his.") {
+                    apply_effect(spec.name, &args, session);
+                }
+                if let (Some(field), OpResult::List(list)) = (&call.save, &r) {
+                    match field.as_str() {
+                        "logout_reasons" => session.logout_reasons = list.clone(),
+                        "not_ready_reasons" => session.not_ready_reasons = list.clone(),
+                        _ => {}
+                    }
+                }
+                *dirty = true;
+                ("ok", None)
+            }
+            Err((outcome, f)) => (outcome, Some(f)),
+        };
+        obs.operation(spec.name, &args, outcome.0, started.elapsed());
+        outcome
+    }
+
+    /// Calls the switch, bounded by the state's timeout, retrying as declared.
+    async fn switch(
+        &self,
+        call: &OpCall,
+        agent: &str,
+        op: &Operation,
+    ) -> Result<OpResult, (&'static str, SwitchError)> {
+        let attempts = call.retry.as_ref().map_or(1, |r| r.attempts.max(1));
+        let mut delay = call.retry.as_ref().map_or(Duration::ZERO, |r| r.delay);
+        let mut attempt = 1;
+        loop {
+            let outcome = self.switch_once(call.timeout, agent, op).await;
+            let retry = match (&outcome, &call.retry) {
+                (Err((o, _)), Some(r)) if attempt < attempts => r.outcomes.iter().any(|x| x == o),
+                _ => false,
+            };
+            if !retry {
+                return outcome;
+            }
+            tokio::time::sleep(delay).await;
+            delay = delay.mul_f64(call.retry.as_ref().map_or(1.0, |r| r.backoff));
+            attempt += 1;
+        }
+    }
+
+    async fn switch_once(
+        &self,
+        timeout: Duration,
+        agent: &str,
+        op: &Operation,
+    ) -> Result<OpResult, (&'static str, SwitchError)> {
+        let reply = std::panic::catch_unwind(AssertUnwindSafe(|| self.adapter.call(agent, op)));
+        let outcome: OpOutcome = match reply {
+            Err(_) => Err(adapter_panicked()),
+            Ok(Reply::Ready(o)) => o,
+            Ok(Reply::Pending(fut)) => match tokio::time::timeout(timeout, CatchPanic(fut)).await {
+                Ok(o) => o,
+                Err(_) => {
+                    return Err((
+                        "timeout",
+                        SwitchError::new(
+                            "Timeout",
+                            format!("the switch did not answer {} within {timeout:?}", op.name()),
+                        ),
+                    ));
+                }
+            },
+        };
+        outcome.map_err(|e| ("error", e))
+    }
+}
+
+fn adapter_panicked() -> SwitchError {
+    SwitchError::new("Internal", "the switch adapter failed")
+}
+
+fn unreachable_response() -> ! {
+    unreachable!("object() only fails with an error response")
+}
+
+/// An adapter future that panics answers with an error instead.
+struct CatchPanic(Pin<Box<dyn Future<Output = OpOutcome> + Send>>);
+
+impl Future for CatchPanic {
+    type Output = OpOutcome;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<OpOutcome> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(p) => p,
+            Err(_) => Poll::Ready(Err(adapter_panicked())),
+        }
+    }
+}
+
+fn expr_error(e: &CompiledExpr, err: &str) -> Response {
+    Response::error(
+        "Internal",
+        format!("expression `{}` failed: {err}", e.source()),
+    )
+}
+
+fn expr_failure(w: &Workflow, e: &CompiledExpr, err: &str) -> Response {
+    Response::error(
+        "Internal",
+        format!(
+            "in workflow `{}`, expression `{}` failed: {err}",
+            w.name,
+            e.source()
+        ),
+    )
+}
+
+fn text(args: &Json, name: &str) -> Option<String> {
+    match args.get(name)? {
+        Json::Null => None,
+        Json::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn required(args: &Json, name: &str) -> Result<String, SwitchError> {
+    text(args, name)
+        .ok_or_else(|| SwitchError::new("InvalidRequest", format!("argument `{name}` is null")))
+}
+
+/// The adapter operation a catalog operation and its arguments stand for.
+fn switch_operation(name: &str, args: &Json) -> Result<Operation, SwitchError> {
+    Ok(match name {
+        "agent.login" => Operation::Login {
+            channel: required(args, "channel")?,
+        },
+        "agent.logout" => Operation::Logout {
+            reason: text(args, "reason"),
+        },
+        "agent.set_ready" => Operation::SetReady {
+            channel: required(args, "channel")?,
+        },
+        "agent.set_not_ready" => Operation::SetNotReady {
+            channel: required(args, "channel")?,
+            reason: text(args, "reason"),
+        },
+        "agent.reason_codes" => Operation::ReasonCodes {
+            category: required(args, "category")?,
+        },
+        "channel.activate" => Operation::Activate {
+            channel: required(args, "channel")?,
+        },
+        "channel.deactivate" => Operation::Deactivate {
+            channel: required(args, "channel")?,
+        },
+        other => {
+            return Err(SwitchError::new(
+                "Internal",
+                format!("`{other}` is not a switch operation"),
+            ));
+        }
+    })
+}
+
+/// What a successful switch operation changes in the session, which mirrors
+/// the switch.
+fn apply_effect(name: &str, args: &Json, session: &mut Session) {
+    let channel = args.get("channel").and_then(Json::as_str);
+    let mut set = |f: &dyn Fn(&mut Channel)| {
+        if let Some(c) = channel.and_then(|c| session.channel_mut(c)) {
+            f(c);
+        }
+    };
+    match name {
+        "agent.login" | "agent.set_not_ready" => set(&|c| c.state = "NotReady".into()),
+        "agent.set_ready" => set(&|c| c.state = "Ready".into()),
+        "channel.activate" => set(&|c| c.active = true),
+        "channel.deactivate" => set(&|c| c.active = false),
+        "agent.logout" => session
+            .channels
+            .iter_mut()
+            .for_each(|c| c.state = "LoggedOff".into()),
+        _ => {}
+    }
+}
+
+/// HIS's own operations: sessions, channel groups, channels.
+fn his_operation(name: &str, args: &Json, session: &mut Session) -> Result<(), SwitchError> {
+    match name {
+        "his.channel_group.create" => session.group = true,
+        "his.channel_group.dispose" => session.group = false,
+        "his.session.dispose" => session.disposed = true,
+        "his.channel.create" => {
+            let media = required(args, "media")?;
+            if !MEDIA.contains(&media.as_str()) {
+                return Err(SwitchError::new(
+                    "InvalidRequest",
+                    format!("`{media}` is not a media (voice, email, chat)"),
+                ));
+            }
+            if session.channel(&media).is_some() {
+                return Err(SwitchError::new(
+                    "InvalidRequest",
+                    format!("a {media} channel is already open"),
+                ));
+            }
+            session.channels.push(Channel {
+                id: media.clone(),
+                media,
+                state: "LoggedOff".into(),
+                active: true,
+                interactions: Vec::new(),
+            });
+        }
+        "his.channel.dispose" => {
+            let id = required(args, "channel")?;
+            session.channels.retain(|c| c.id != id);
+        }
+        "his.session.set" => {
+            let list = |v: &Json| {
+                v.as_array().map(|a| {
+                    a.iter()
+                        .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+                        .collect()
+                })
+            };
+            if let Some(l) = args.get("logout_reasons").and_then(list) {
+                session.logout_reasons = l;
+            }
+            if let Some(l) = args.get("not_ready_reasons").and_then(list) {
+                session.not_ready_reasons = l;
+            }
+        }
+        other => {
+            return Err(SwitchError::new(
+                "Internal",
+                format!("`{other}` is not an HIS operation"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A request's parameters against the workflow's declared inputs.
+fn check_params(w: &Workflow, params: &Json) -> Result<(), String> {
+    let Some(map) = params.as_object() else {
+        return Err("`params` must be an object".into());
+    };
+    for k in map.keys() {
+        if !w.inputs.iter().any(|i| &i.name == k) {
+            let known: Vec<&str> = w.inputs.iter().map(|i| i.name.as_str()).collect();
+            return Err(format!(
+                "unknown parameter `{k}`; `{}` takes: {}",
+                w.name,
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        }
+    }
+    for i in &w.inputs {
+        match map.get(&i.name) {
+            None | Some(Json::Null) if i.required => {
+                return Err(format!("parameter `{}` is required", i.name));
+            }
+            None | Some(Json::Null) => {}
+            Some(v) => {
+                let fits = match i.ty {
+                    InputType::String => v.is_string(),
+                    InputType::Bool => v.is_boolean(),
+                    InputType::Int => v.is_i64() || v.is_u64(),
+                    InputType::List => v.is_array(),
+                    InputType::Any => true,
+                };
+                if !fits {
+                    return Err(format!("parameter `{}` must be {:?}", i.name, i.ty).to_lowercase());
+                }
+            }
+        }
+    }
+    Ok(())
+}

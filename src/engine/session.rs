@@ -1,0 +1,54 @@
+//! The session data a workflow reads (`session.*`) and HIS operations change.
+
+use serde::Serialize;
+
+/// An agent's session: its channel group's channels and the reasons collected
+/// at login. HIS owns one per logged-in agent; the engine borrows it for the
+/// length of a request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Session {
+    pub id: String,
+    pub agent: String,
+    pub channels: Vec<Channel>,
+    pub logout_reasons: Vec<String>,
+    pub not_ready_reasons: Vec<String>,
+    /// The channel group exists (created at login, disposed at logout).
+    pub group: bool,
+    /// `his.session.dispose` ran: HIS drops the session after the response.
+    pub disposed: bool,
+}
+
+/// One channel of the session; its id is its media.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Channel {
+    pub id: String,
+    pub media: String,
+    /// `LoggedOff`, `NotReady`, `Ready`, `WorkingAfterCall`.
+    pub state: String,
+    pub active: bool,
+    pub interactions: Vec<Interaction>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Interaction {
+    pub id: String,
+    pub media: String,
+}
+
+impl Session {
+    pub fn new(id: impl Into<String>, agent: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            agent: agent.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn channel(&self, id: &str) -> Option<&Channel> {
+        self.channels.iter().find(|c| c.id == id)
+    }
+
+    pub fn channel_mut(&mut self, id: &str) -> Option<&mut Channel> {
+        self.channels.iter_mut().find(|c| c.id == id)
+    }
+}

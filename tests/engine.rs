@@ -1,0 +1,238 @@
+//! The interpreter against the simulated switch, driven directly.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::root;
+use hisflow::engine::{Engine, Interaction, NoObserver, Response, Session, Trace, TraceEntry};
+use hisflow::platform::sim::{Fault, FaultEffect, SimSwitch, SwitchState};
+use serde_json::json;
+
+fn engine(platform: &str, sim: Arc<SimSwitch>) -> Engine {
+    let (p, _) = hisflow::load_platform(&root().join("workflows").join(platform)).unwrap();
+    Engine::new(Arc::new(p), sim)
+}
+
+fn sim() -> Arc<SimSwitch> {
+    let mut state = SwitchState::default();
+    state
+        .reason_codes
+        .insert("logout".into(), vec!["Lunch".into(), "End of shift".into()]);
+    state
+        .reason_codes
+        .insert("not_ready".into(), vec!["Break".into()]);
+    Arc::new(SimSwitch::new(state))
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+async fn login(e: &Engine, s: &mut Session) {
+    let out = e
+        .handle(
+            "session.request.login",
+            &json!({"agent": "a1", "channels": ["voice", "email", "chat"]}),
+            s,
+            &mut NoObserver,
+        )
+        .await;
+    assert!(out.response.is_ok(), "{:?}", out.response);
+}
+
+#[test]
+fn login_then_logout_with_a_reason_disposes_everything_in_order() {
+    rt().block_on(async {
+        let sim = sim();
+        let e = engine("reference", sim.clone());
+        let mut s = Session::new("s1", "a1");
+        login(&e, &mut s).await;
+        assert_eq!(s.logout_reasons, ["Lunch", "End of shift"]);
+        assert_eq!(s.channels.len(), 3);
+        for ch in ["voice", "email"] {
+            let out = e
+                .handle(
+                    "channel.request.ready",
+                    &json!({"channel": ch}),
+                    &mut s,
+                    &mut NoObserver,
+                )
+                .await;
+            assert!(out.response.is_ok(), "{:?}", out.response);
+        }
+        let out = e
+            .handle(
+                "session.request.logout",
+                &json!({}),
+                &mut s,
+                &mut NoObserver,
+            )
+            .await;
+        match &out.response {
+            Response::NeedInfo { field, choices, .. } => {
+                assert_eq!(field, "reason");
+                assert_eq!(choices, &json!(["Lunch", "End of shift"]));
+            }
+            other => panic!("expected NeedInfo, got {other:?}"),
+        }
+        assert!(out.events.is_empty());
+        let mut trace = Trace::default();
+        let out = e
+            .handle(
+                "session.request.logout",
+                &json!({"reason": "Lunch"}),
+                &mut s,
+                &mut trace,
+            )
+            .await;
+        assert!(
+            matches!(out.response, Response::Ok { close: true, .. }),
+            "{:?}",
+            out.response
+        );
+        let names: Vec<&str> = out.events.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "channel.event.stateChanged",
+                "channel.event.stateChanged",
+                "channel.event.deactivated",
+                "channel.event.deactivated",
+                "channel.event.deactivated",
+                "channel.event.disposed",
+                "channel.event.disposed",
+                "channel.event.disposed",
+                "channelGroup.event.disposed",
+                "session.event.disposed"
+            ]
+        );
+        assert!(s.disposed && s.channels.is_empty() && !s.group);
+        let a = &sim.state().agents["a1"];
+        assert!(!a.logged_in);
+        assert_eq!(a.logout_reason.as_deref(), Some("Lunch"));
+        assert!(
+            trace
+                .entries
+                .iter()
+                .any(|t| matches!(t, TraceEntry::Operation { op, .. } if op == "agent.logout"))
+        );
+    });
+}
+
+#[test]
+fn ef2_not_ready_failure_on_the_second_ready_channel_keeps_the_first() {
+    rt().block_on(async {
+        let sim = sim();
+        let e = engine("reference", sim.clone());
+        let mut s = Session::new("s1", "a1");
+        login(&e, &mut s).await;
+        for ch in ["voice", "email", "chat"] {
+            e.handle(
+                "channel.request.ready",
+                &json!({"channel": ch}),
+                &mut s,
+                &mut NoObserver,
+            )
+            .await;
+        }
+        sim.inject(Fault {
+            op: "agent.set_not_ready".into(),
+            channel: None,
+            call: Some(2),
+            effect: FaultEffect::Error {
+                code: "InvalidState".into(),
+                message: "agent is reserved".into(),
+            },
+        });
+        let out = e
+            .handle(
+                "session.request.logout",
+                &json!({"reason": "Lunch"}),
+                &mut s,
+                &mut NoObserver,
+            )
+            .await;
+        match &out.response {
+            Response::Error { code, message } => {
+                assert_eq!(code, "NotReadyFailed");
+                assert!(
+                    message.contains("email") && message.contains("reserved"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let a = &sim.state().agents["a1"];
+        assert!(a.logged_in);
+        assert_eq!(a.channels["voice"].state, "NotReady");
+        assert_eq!(a.channels["email"].state, "Ready");
+        assert_eq!(a.channels["chat"].state, "Ready");
+        assert_eq!(s.channel("voice").unwrap().state, "NotReady");
+        assert!(!s.disposed);
+    });
+}
+
+#[test]
+fn ef1_an_interaction_changes_nothing() {
+    rt().block_on(async {
+        let sim = sim();
+        let e = engine("reference", sim.clone());
+        let mut s = Session::new("s1", "a1");
+        login(&e, &mut s).await;
+        s.channel_mut("email")
+            .unwrap()
+            .interactions
+            .push(Interaction {
+                id: "m1".into(),
+                media: "email".into(),
+            });
+        let before = sim.state();
+        let out = e
+            .handle(
+                "session.request.logout",
+                &json!({"reason": "Lunch"}),
+                &mut s,
+                &mut NoObserver,
+            )
+            .await;
+        assert!(
+            matches!(&out.response, Response::Error { code, .. } if code == "OngoingInteraction"),
+            "{:?}",
+            out.response
+        );
+        assert!(out.events.is_empty());
+        assert_eq!(sim.state(), before);
+    });
+}
+
+#[test]
+fn a_switch_that_never_answers_times_out() {
+    rt().block_on(async {
+        let sim = sim();
+        let e = engine("reference", sim.clone());
+        let mut s = Session::new("s1", "a1");
+        login(&e, &mut s).await;
+        sim.inject(Fault { op: "agent.set_ready".into(), channel: Some("voice".into()), call: None, effect: FaultEffect::Timeout });
+        let out = e.handle("channel.request.ready", &json!({"channel": "voice"}), &mut s, &mut NoObserver).await;
+        assert!(matches!(&out.response, Response::Error { code, message } if code == "ReadyFailed" && message.contains("did not answer")), "{:?}", out.response);
+    });
+}
+
+#[test]
+fn bad_params_are_refused_before_anything_runs() {
+    rt().block_on(async {
+        let sim = sim();
+        let e = engine("reference", sim.clone());
+        let mut s = Session::new("s1", "a1");
+        let out = e.handle("session.request.login", &json!({"agent": 5, "channels": []}), &mut s, &mut NoObserver).await;
+        assert!(matches!(&out.response, Response::Error { code, .. } if code == "InvalidRequest"));
+        let out = e.handle("session.request.logout", &json!({"reson": "x"}), &mut s, &mut NoObserver).await;
+        assert!(matches!(&out.response, Response::Error { code, message } if code == "InvalidRequest" && message.contains("reson")));
+        assert!(sim.calls().is_empty());
+    });
+}
