@@ -19,6 +19,7 @@
 pub mod engine;
 pub mod platform;
 pub mod render;
+pub mod scenario;
 pub mod schema;
 pub mod workflow;
 
@@ -41,6 +42,8 @@ pub enum Error {
     },
     #[error("no workflow files (*.yaml) under {}", path.display())]
     NoWorkflows { path: PathBuf },
+    #[error("no scenario files (scenarios/*.yaml) under {}", path.display())]
+    NoScenarios { path: PathBuf },
     #[error("the workflows have errors")]
     Invalid(Box<Report>),
 }

@@ -10,6 +10,10 @@ pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("workflow.schema.json", generate::<WorkflowFile>()),
         ("platform.schema.json", generate::<PlatformFile>()),
+        (
+            "scenario.schema.json",
+            generate::<crate::scenario::ScenarioFile>(),
+        ),
     ]
 }
 

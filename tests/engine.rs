@@ -236,3 +236,87 @@ fn bad_params_are_refused_before_anything_runs() {
         assert!(sim.calls().is_empty());
     });
 }
+
+mod misbehaving {
+    use super::*;
+    use hisflow::engine::Channel;
+    use hisflow::platform::{Adapter, Operation, Reply};
+
+    struct Panics;
+    impl Adapter for Panics {
+        fn kind(&self) -> &str {
+            "sim"
+        }
+        fn call(&self, _: &str, _: &Operation) -> Reply {
+            panic!("adapter bug")
+        }
+    }
+
+    struct PanicsLater;
+    impl Adapter for PanicsLater {
+        fn kind(&self) -> &str {
+            "sim"
+        }
+        fn call(&self, _: &str, _: &Operation) -> Reply {
+            Reply::Pending(Box::pin(async { panic!("adapter bug, later") }))
+        }
+    }
+
+    struct Silent;
+    impl Adapter for Silent {
+        fn kind(&self) -> &str {
+            "sim"
+        }
+        fn call(&self, _: &str, _: &Operation) -> Reply {
+            Reply::Pending(Box::pin(std::future::pending()))
+        }
+    }
+
+    fn session() -> Session {
+        let mut s = Session::new("s1", "a1");
+        s.channels.push(Channel {
+            id: "voice".into(),
+            media: "voice".into(),
+            state: "NotReady".into(),
+            active: true,
+            interactions: vec![],
+        });
+        s
+    }
+
+    fn ready_with(adapter: Arc<dyn Adapter>) -> Response {
+        let (p, _) = hisflow::load_platform(&root().join("workflows/reference")).unwrap();
+        let e = Engine::new(Arc::new(p), adapter);
+        let mut s = session();
+        rt().block_on(e.handle(
+            "channel.request.ready",
+            &json!({"channel": "voice"}),
+            &mut s,
+            &mut NoObserver,
+        ))
+        .response
+    }
+
+    #[test]
+    fn an_adapter_that_panics_costs_the_request_an_error_not_the_engine() {
+        let r = ready_with(Arc::new(Panics));
+        assert!(
+            matches!(&r, Response::Error { code, message } if code == "ReadyFailed" && message.contains("adapter failed")),
+            "{r:?}"
+        );
+        let r = ready_with(Arc::new(PanicsLater));
+        assert!(
+            matches!(&r, Response::Error { code, message } if code == "ReadyFailed" && message.contains("adapter failed")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn an_adapter_that_never_answers_times_out() {
+        let r = ready_with(Arc::new(Silent));
+        assert!(
+            matches!(&r, Response::Error { code, message } if code == "ReadyFailed" && message.contains("did not answer agent.set_ready within 5s")),
+            "{r:?}"
+        );
+    }
+}

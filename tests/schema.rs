@@ -40,14 +40,18 @@ fn every_workflow_file_passes_its_schema_and_names_it() {
     };
     let workflow = schema("workflow.schema.json");
     let platform = schema("platform.schema.json");
+    let scenario = schema("scenario.schema.json");
     let mut files = Vec::new();
     yaml_files(&root().join("workflows"), &mut files);
-    assert!(files.len() >= 10, "found only {} files", files.len());
+    assert!(files.len() >= 40, "found only {} files", files.len());
     for file in files {
         let text = fs::read_to_string(&file).unwrap();
         let is_platform = file.file_name().is_some_and(|n| n == "platform.yaml");
+        let is_scenario = file.parent().is_some_and(|d| d.ends_with("scenarios"));
         let (validator, schema_file) = if is_platform {
             (&platform, "platform.schema.json")
+        } else if is_scenario {
+            (&scenario, "scenario.schema.json")
         } else {
             (&workflow, "workflow.schema.json")
         };

@@ -9,7 +9,9 @@ mod catalog;
 mod diagrams;
 mod render;
 mod report;
+mod run;
 mod schema;
+mod test;
 mod validate;
 
 #[derive(Parser)]
@@ -29,6 +31,10 @@ enum Command {
     Validate(validate::Args),
     /// Draw a workflow as a Mermaid or Graphviz diagram.
     Render(render::Args),
+    /// Run scenarios on the simulated switch; report failures and transition coverage.
+    Test(test::Args),
+    /// Run one scenario and print its events and responses, or its trace.
+    Run(run::Args),
     /// Write the JSON Schemas of workflow and platform files.
     Schema(schema::Args),
     /// Write the Mermaid diagram page of every platform's Logout workflow.
@@ -54,6 +60,8 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Validate(a) => validate::run(a),
         Command::Render(a) => render::run(a),
+        Command::Test(a) => test::run(a),
+        Command::Run(a) => run::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Diagrams(a) => diagrams::run(a),
         Command::Operations(a) => catalog::operations(a),

@@ -29,10 +29,17 @@ enum Format {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let report = match hisflow::validate_paths(&args.paths) {
+    let mut report = match hisflow::validate_paths(&args.paths) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    // Scenarios are checked against their platform when the whole platform
+    // folder is being validated.
+    if args.paths.iter().any(|p| p.is_dir())
+        && let Err(e) = hisflow::scenario::check_report(&mut report)
+    {
+        return fail(e);
+    }
     let diags = &report.diagnostics;
     let text = match args.format {
         Format::Human => report::human(diags.iter(), &report.sources),

@@ -125,22 +125,20 @@ impl Observer for Trace {
     }
 }
 
-/// Which transitions ran: (workflow, from state, trigger).
+/// Which transitions ran, by workflow file: (file, from state, the
+/// transition's own trigger — `otherwise` when that is the edge taken).
 #[derive(Debug, Default, Clone)]
 pub struct Coverage {
-    pub taken: BTreeSet<(String, String, Trigger)>,
+    pub taken: BTreeSet<(std::path::PathBuf, String, Trigger)>,
 }
 
 impl Observer for Coverage {
     fn transition(&mut self, workflow: &Workflow, from: StateId, trigger: &Trigger, _to: StateId) {
-        let key = (
-            workflow.name.clone(),
+        self.taken.insert((
+            workflow.path.clone(),
             workflow.state(from).name.clone(),
             trigger.clone(),
-        );
-        if !self.taken.contains(&key) {
-            self.taken.insert(key);
-        }
+        ));
     }
 }
 

@@ -339,9 +339,9 @@ impl Engine {
                 Step::Stay => {}
                 Step::Go(trigger) => {
                     let frame = stack.last_mut().expect("a frame runs");
-                    match w.next(sid, &trigger) {
-                        Some(to) => {
-                            obs.transition(w, sid, &trigger, to);
+                    match w.edge(sid, &trigger) {
+                        Some((edge, to)) => {
+                            obs.transition(w, sid, &edge.trigger, to);
                             frame.state = to;
                             frame.entered = false;
                         }
@@ -406,9 +406,9 @@ impl Engine {
                                 parent.error = Some(fail.to_val());
                             }
                             let trigger = Trigger::Outcome(response.outcome().to_string());
-                            match pw.next(psid, &trigger) {
-                                Some(to) => {
-                                    obs.transition(pw, psid, &trigger, to);
+                            match pw.edge(psid, &trigger) {
+                                Some((edge, to)) => {
+                                    obs.transition(pw, psid, &edge.trigger, to);
                                     parent.state = to;
                                     parent.entered = false;
                                 }

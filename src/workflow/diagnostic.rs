@@ -132,6 +132,8 @@ rules! {
     UnknownSessionField = "unknown-session-field", Error;
     /// A foreach binding or input name that hides a context variable.
     ShadowedName = "shadowed-name", Error;
+    /// A scenario names a channel that is not a media (`voice`, `email`, `chat`).
+    UnknownChannel = "unknown-channel", Error;
 }
 
 impl Rule {

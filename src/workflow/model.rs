@@ -61,13 +61,18 @@ impl Workflow {
 
     /// The state a trigger leads to from `id`, falling back to `otherwise`.
     pub fn next(&self, id: StateId, trigger: &Trigger) -> Option<StateId> {
+        self.edge(id, trigger).map(|(_, to)| to)
+    }
+
+    /// The transition a trigger takes from `id` (its own, or `otherwise`).
+    pub fn edge(&self, id: StateId, trigger: &Trigger) -> Option<(&Transition, StateId)> {
         let mut fallback = None;
         for e in self.graph.edges(id) {
             if &e.weight().trigger == trigger {
-                return Some(e.target());
+                return Some((e.weight(), e.target()));
             }
             if e.weight().trigger == Trigger::Otherwise {
-                fallback = Some(e.target());
+                fallback = Some((e.weight(), e.target()));
             }
         }
         fallback

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::adapter::{Adapter, OpOutcome, OpResult, Operation, Reply, SwitchError};
@@ -16,7 +17,7 @@ pub const NOT_READY: &str = "NotReady";
 pub const READY: &str = "Ready";
 
 /// The switch as the simulator holds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwitchState {
     /// Agents by id.
@@ -44,7 +45,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentState {
     #[serde(default)]
@@ -60,7 +61,7 @@ pub struct AgentState {
     pub not_ready_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelState {
     pub state: String,
@@ -83,7 +84,7 @@ impl Default for ChannelState {
 
 /// A fault to inject: the matching call of an operation fails, never
 /// answers, or takes the switch down.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     /// The operation, by catalog name (`agent.set_not_ready`).
@@ -91,13 +92,14 @@ pub struct Fault {
     /// Only calls on this channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
-    /// Only the n-th matching call (1-based); every matching call when absent.
+    /// Only the n-th matching call after the fault is injected (1-based);
+    /// every matching call when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<u32>,
     pub effect: FaultEffect,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultEffect {
     /// The switch refuses with this code and message.
@@ -121,11 +123,10 @@ pub struct Call {
 #[derive(Debug, Default)]
 struct Inner {
     state: SwitchState,
-    faults: Vec<Fault>,
+    /// Faults with the number of matching calls each has seen.
+    faults: Vec<(Fault, u32)>,
     latency: BTreeMap<String, Duration>,
     calls: Vec<Call>,
-    /// Calls seen per (operation, channel), to match `Fault::call`.
-    counts: BTreeMap<(String, Option<String>), u32>,
 }
 
 /// The simulated switch.
@@ -150,7 +151,7 @@ impl SimSwitch {
     }
 
     pub fn inject(&self, fault: Fault) {
-        self.lock().faults.push(fault);
+        self.lock().faults.push((fault, 0));
     }
 
     /// Every call of `op` answers after `delay`.
@@ -224,32 +225,22 @@ fn channel_mut<'a>(
 }
 
 impl Inner {
-    /// The fault matching this call, if any; counts the call either way.
+    /// The fault this call triggers, if any. Each fault counts the calls
+    /// that match it from when it was injected: `call: 2` is the second.
     fn fault(&mut self, op: &Operation) -> Option<FaultEffect> {
-        let key = (op.name().to_string(), op.channel().map(str::to_string));
-        let n = self.counts.entry(key).or_insert(0);
-        *n += 1;
-        let n = *n;
-        let any_channel_n = self
-            .counts
-            .iter()
-            .filter(|((o, _), _)| o == op.name())
-            .map(|(_, c)| *c)
-            .sum::<u32>();
-        self.faults
-            .iter()
-            .find(|f| {
-                f.op == op.name()
-                    && f.channel.as_deref().is_none_or(|c| Some(c) == op.channel())
-                    && f.call.is_none_or(|k| {
-                        k == if f.channel.is_some() {
-                            n
-                        } else {
-                            any_channel_n
-                        }
-                    })
-            })
-            .map(|f| f.effect.clone())
+        let mut hit = None;
+        for (f, seen) in &mut self.faults {
+            let matches =
+                f.op == op.name() && f.channel.as_deref().is_none_or(|c| Some(c) == op.channel());
+            if !matches {
+                continue;
+            }
+            *seen += 1;
+            if hit.is_none() && f.call.is_none_or(|k| k == *seen) {
+                hit = Some(f.effect.clone());
+            }
+        }
+        hit
     }
 
     fn apply(&mut self, agent: &str, op: &Operation) -> OpOutcome {
@@ -462,6 +453,13 @@ mod tests {
     #[test]
     fn faults_hit_the_nth_call_on_a_channel() {
         let sim = logged_in();
+        ready(sim.call(
+            "a",
+            &Operation::SetReady {
+                channel: "voice".into(),
+            },
+        ))
+        .unwrap();
         sim.inject(Fault {
             op: "agent.set_ready".into(),
             channel: None,
@@ -501,7 +499,7 @@ mod tests {
             .is_ok()
         );
         let calls: Vec<String> = sim.calls().iter().map(|c| c.outcome.clone()).collect();
-        assert_eq!(&calls[2..], ["ok", "error InvalidState", "ok"]);
+        assert_eq!(&calls[3..], ["ok", "error InvalidState", "ok"]);
     }
 
     #[test]

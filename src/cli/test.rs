@@ -1,0 +1,141 @@
+//! `hisflow test PATH... [--require-coverage]`
+
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hisflow::engine::Coverage;
+use hisflow::scenario::{self, CoverageReport, ScenarioResult};
+use hisflow::workflow::expr::Programs;
+use hisflow::{Diagnostics, Platform};
+
+use super::{EXIT_PROBLEMS, emit, fail, report};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scenario files, or folders searched for `scenarios/*.yaml`.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Fail unless every transition of every workflow was taken.
+    #[arg(long)]
+    require_coverage: bool,
+}
+
+/// A paused clock: timeouts and latency in scenarios cost no wall time.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a current-thread runtime starts")
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let found = match scenario::find(&args.paths) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let dirs: Vec<PathBuf> = found.keys().map(|d| d.join("platform.yaml")).collect();
+    let mut checked = match hisflow::validate_paths(&dirs) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    if checked.diagnostics.has_errors() {
+        emit(&report::human(checked.diagnostics.iter(), &checked.sources));
+        eprintln!("the platforms have errors; no scenario ran");
+        return ExitCode::from(EXIT_PROBLEMS);
+    }
+    let platforms: Vec<Arc<Platform>> = std::mem::take(&mut checked.platforms)
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let programs = Programs::default();
+    let mut diags = Diagnostics::new();
+    let mut coverage = Coverage::default();
+    let mut out = String::new();
+    let (mut passed, mut failed) = (0, 0);
+    let rt = runtime();
+    for (dir, files) in &found {
+        let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+        let Some(platform) = platforms.iter().find(|p| p.dir == canonical) else {
+            let _ = writeln!(out, "{}: not a valid platform folder", dir.display());
+            failed += files.len();
+            continue;
+        };
+        let _ = writeln!(out, "{}", platform.name);
+        for file in files {
+            let loaded = match scenario::load_scenario(
+                &mut checked.sources,
+                &programs,
+                file,
+                platform,
+                &mut diags,
+            ) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let Some(s) = loaded else {
+                let _ = writeln!(out, "  FAIL  {} (does not load)", file.display());
+                failed += 1;
+                continue;
+            };
+            let result = rt.block_on(scenario::run_scenario(platform, &s, &mut coverage));
+            if result.passed() {
+                passed += 1;
+                let _ = writeln!(out, "  PASS  {}  ({})", result.name, file.display());
+            } else {
+                failed += 1;
+                let _ = writeln!(out, "  FAIL  {}  ({})", result.name, file.display());
+                describe_failures(&mut out, &result);
+            }
+        }
+    }
+    if !diags.is_empty() {
+        emit(&report::human(diags.iter(), &checked.sources));
+    }
+    let refs: Vec<&Platform> = platforms.iter().map(|p| p.as_ref()).collect();
+    let cov = CoverageReport::of(&refs, &coverage, &checked.sources);
+    write_coverage(&mut out, &cov);
+    let _ = writeln!(out, "{passed} passed, {failed} failed");
+    emit(&out);
+    let incomplete = args.require_coverage && !cov.complete();
+    if incomplete {
+        eprintln!("--require-coverage: some transitions were never taken");
+    }
+    if failed > 0 || incomplete || diags.has_errors() {
+        ExitCode::from(EXIT_PROBLEMS)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn describe_failures(out: &mut String, result: &ScenarioResult) {
+    for step in result.steps.iter().filter(|s| !s.failures.is_empty()) {
+        for f in &step.failures {
+            let _ = writeln!(out, "        line {} ({}): {f}", step.line, step.what);
+        }
+    }
+}
+
+fn write_coverage(out: &mut String, cov: &CoverageReport) {
+    let (covered, total) = cov.totals();
+    let _ = writeln!(out, "transition coverage: {covered}/{total}");
+    for w in &cov.workflows {
+        let mark = if w.uncovered.is_empty() { " " } else { "!" };
+        let _ = writeln!(
+            out,
+            "  {mark} {:<55} {:>3}/{:<3}",
+            w.path.display(),
+            w.covered(),
+            w.total
+        );
+        for u in &w.uncovered {
+            let _ = writeln!(
+                out,
+                "        not taken: {} --{}--> {}  ({}:{})",
+                u.from, u.on, u.to, u.line, u.column
+            );
+        }
+    }
+}

@@ -1,0 +1,530 @@
+//! Scenario files: loaded with spans like workflow files, checked against
+//! the platform they run on.
+
+use std::path::{Path, PathBuf};
+
+use marked_yaml::Node;
+use marked_yaml::types::MarkedMappingNode;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value as Json;
+
+use crate::Error;
+use crate::platform::catalog;
+use crate::platform::sim::{Fault, SwitchState};
+use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use crate::workflow::load::{self, Ctx, from_node, key_span, known_keys};
+use crate::workflow::model::Platform;
+use crate::workflow::raw::Sp;
+use crate::workflow::source::Sources;
+use crate::workflow::vocab::{MEDIA, REQUESTS};
+
+/// A scenario file, for the JSON Schema.
+#[derive(JsonSchema)]
+#[schemars(title = "hisflow scenario", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ScenarioFile {
+    /// What the scenario shows, e.g. `EF2: Not Ready fails on the second channel`.
+    scenario: String,
+    description: Option<String>,
+    /// The agent the requests are for; `agent-1` by default.
+    agent: Option<String>,
+    /// The simulated switch before the first step.
+    switch: Option<SwitchState>,
+    /// What happens, in order.
+    steps: Vec<StepFile>,
+}
+
+/// One step, for the JSON Schema: exactly one of `request`, `workflow`,
+/// `fault`, `latency`, `interaction`, `end_interaction`.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct StepFile {
+    /// A client request, handled by the platform's workflow for it.
+    request: Option<String>,
+    /// A workflow run directly (sub-workflows such as `go_not_ready`).
+    workflow: Option<String>,
+    /// The request's parameters.
+    params: Option<serde_json::Map<String, Json>>,
+    /// Makes the switch fail an operation.
+    fault: Option<Fault>,
+    /// Makes the switch slow: `{ op: agent.logout, delay: 2s }`.
+    latency: Option<LatencyFile>,
+    /// Starts an interaction on a channel: `{ channel: email, id: mail-1 }`.
+    interaction: Option<InteractionFile>,
+    /// Ends the interactions of a channel: `{ channel: email }`.
+    end_interaction: Option<InteractionFile>,
+    /// What the step must produce (requests and workflows only).
+    expect: Option<ExpectFile>,
+}
+
+#[derive(JsonSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LatencyFile {
+    op: String,
+    delay: String,
+}
+
+#[derive(JsonSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InteractionFile {
+    channel: String,
+    id: Option<String>,
+}
+
+/// Expectations; each is checked only when given.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ExpectFile {
+    /// The response in the protocol's shape, matched as a subset:
+    /// `{ ok: true }`, `{ error: { code: NotReadyFailed } }`.
+    response: Option<Json>,
+    /// Every event, in order; each `{ name, data? }` (data matched as a subset).
+    events: Option<Vec<Json>>,
+    /// The simulated switch afterwards, matched as a subset.
+    switch: Option<Json>,
+    /// The session afterwards, matched as a subset (`null`: no session).
+    session: Option<Json>,
+}
+
+const SCENARIO_KEYS: &[&str] = &["scenario", "description", "agent", "switch", "steps"];
+const STEP_KEYS: &[&str] = &[
+    "request",
+    "workflow",
+    "params",
+    "fault",
+    "latency",
+    "interaction",
+    "end_interaction",
+    "expect",
+];
+const EXPECT_KEYS: &[&str] = &["response", "events", "switch", "session"];
+
+/// A loaded scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub name: String,
+    pub path: PathBuf,
+    pub agent: String,
+    pub switch: SwitchState,
+    pub steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub kind: StepKind,
+    /// Where the step is written, for reports: `file:line`.
+    pub line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    Request {
+        name: String,
+        params: Json,
+        expect: Expect,
+    },
+    Workflow {
+        name: String,
+        params: Json,
+        expect: Expect,
+    },
+    Fault(Fault),
+    Latency {
+        op: String,
+        delay: std::time::Duration,
+    },
+    Interaction {
+        channel: String,
+        id: String,
+    },
+    EndInteraction {
+        channel: String,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    pub response: Option<Json>,
+    pub events: Option<Vec<Json>>,
+    pub switch: Option<Json>,
+    pub session: Option<Json>,
+}
+
+/// Loads and checks a scenario file for `platform`. Problems are diagnostics;
+/// only unreadable paths are errors.
+pub fn load_scenario(
+    sources: &mut Sources,
+    programs: &crate::workflow::expr::Programs,
+    path: &Path,
+    platform: &Platform,
+    diags: &mut Diagnostics,
+) -> Result<Option<Scenario>, Error> {
+    let Some(file) = load::read(sources, path, diags)? else {
+        return Ok(None);
+    };
+    let cx = Ctx {
+        sources,
+        file,
+        programs,
+    };
+    let before = diags.count(crate::Severity::Error);
+    let scenario = scenario(cx, path, platform, diags);
+    Ok(scenario.filter(|_| diags.count(crate::Severity::Error) == before))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Header {
+    scenario: Sp<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<Sp<String>>,
+    #[serde(default)]
+    agent: Option<Sp<String>>,
+}
+
+fn scenario(
+    cx: Ctx<'_>,
+    path: &Path,
+    platform: &Platform,
+    diags: &mut Diagnostics,
+) -> Option<Scenario> {
+    let top = load::parse(cx, diags)?;
+    let mut top = known_keys(cx, top, SCENARIO_KEYS, "a scenario", diags);
+    let anchor = top
+        .keys()
+        .next()
+        .map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
+    let switch_node = top.remove_entry("switch");
+    let steps_node = top.remove_entry("steps");
+    let header: Header = from_node(
+        cx,
+        &Node::Mapping(top),
+        anchor.clone(),
+        "the scenario",
+        diags,
+    )?;
+    let switch = match switch_node {
+        None => SwitchState::default(),
+        Some((k, node)) => match serde_json::from_value::<SwitchState>(load::to_json(&node)) {
+            Ok(s) => s,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        key_span(cx, &k),
+                        format!("invalid `switch`: {e}"),
+                    )
+                    .label("not a switch state")
+                    .help("see schemas/scenario.schema.json: agents, reason_codes, connected"),
+                );
+                return None;
+            }
+        },
+    };
+    let Some((steps_key, Node::Sequence(seq))) = steps_node else {
+        diags.push(
+            Diagnostic::new(Rule::MissingKey, anchor, "the scenario has no `steps` list")
+                .label("`steps` is required")
+                .help("add `steps:` with at least one `- request: …`"),
+        );
+        return None;
+    };
+    let mut steps = Vec::new();
+    for node in seq.iter() {
+        let Node::Mapping(m) = node else {
+            diags.push(
+                Diagnostic::new(Rule::InvalidValue, cx.span(node.span().start().copied()), "a step must be a mapping")
+                    .label("expected `request:`, `workflow:`, `fault:`, `latency:`, `interaction:` or `end_interaction:`"),
+            );
+            continue;
+        };
+        if let Some(s) = step(cx, m.clone(), platform, diags) {
+            steps.push(s);
+        }
+    }
+    if steps.is_empty() && seq.is_empty() {
+        diags.push(
+            Diagnostic::new(
+                Rule::MissingKey,
+                key_span(cx, &steps_key),
+                "the scenario has no steps",
+            )
+            .label("empty"),
+        );
+    }
+    Some(Scenario {
+        name: header.scenario.to_string(),
+        path: path.to_path_buf(),
+        agent: header
+            .agent
+            .map_or_else(|| "agent-1".to_string(), |a| a.to_string()),
+        switch,
+        steps,
+    })
+}
+
+fn scalar(node: Option<&Node>) -> Option<Sp<String>> {
+    node.and_then(Node::as_scalar)
+        .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
+}
+
+fn step(
+    cx: Ctx<'_>,
+    m: MarkedMappingNode,
+    platform: &Platform,
+    diags: &mut Diagnostics,
+) -> Option<Step> {
+    let line = m.span().start().map_or(0, |s| s.line());
+    let at = cx.span(m.span().start().copied());
+    let mut m = known_keys(cx, m, STEP_KEYS, "a step", diags);
+    let kinds: Vec<&str> = [
+        "request",
+        "workflow",
+        "fault",
+        "latency",
+        "interaction",
+        "end_interaction",
+    ]
+    .into_iter()
+    .filter(|k| m.contains_key(*k))
+    .collect();
+    if kinds.len() != 1 {
+        diags.push(
+            Diagnostic::new(
+                Rule::StateKind,
+                at,
+                if kinds.is_empty() {
+                    "a step does nothing".to_string()
+                } else {
+                    format!("a step is both `{}` and `{}`", kinds[0], kinds[1])
+                },
+            )
+            .label("one of request, workflow, fault, latency, interaction, end_interaction")
+            .help("give every step exactly one of them"),
+        );
+        return None;
+    }
+    let params = m
+        .remove("params")
+        .map(|n| load::to_json(&n))
+        .unwrap_or_else(|| Json::Object(Default::default()));
+    let expect = match m.remove_entry("expect") {
+        None => Expect::default(),
+        Some((_, Node::Mapping(e))) => {
+            let e = known_keys(cx, e, EXPECT_KEYS, "`expect`", diags);
+            Expect {
+                response: e.get_node("response").map(load::to_json),
+                events: e
+                    .get_node("events")
+                    .map(load::to_json)
+                    .and_then(|v| v.as_array().cloned()),
+                switch: e.get_node("switch").map(load::to_json),
+                session: e.get_node("session").map(load::to_json),
+            }
+        }
+        Some((k, _)) => {
+            diags.push(
+                Diagnostic::new(
+                    Rule::InvalidValue,
+                    key_span(cx, &k),
+                    "`expect` must be a mapping",
+                )
+                .label("not a mapping"),
+            );
+            return None;
+        }
+    };
+    let kind = kinds[0];
+    let step_kind = match kind {
+        "request" => {
+            let name = scalar(m.get_node("request"))?;
+            check_request(cx, &name, platform, diags)?;
+            StepKind::Request {
+                name: name.to_string(),
+                params,
+                expect,
+            }
+        }
+        "workflow" => {
+            let name = scalar(m.get_node("workflow"))?;
+            if platform.workflow(&name).is_none() {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::UnknownWorkflow,
+                        cx.span_of(&name),
+                        format!(
+                            "platform `{}` has no workflow `{}`",
+                            platform.name,
+                            name.as_str()
+                        ),
+                    )
+                    .label("unknown workflow")
+                    .help(
+                        did_you_mean(&name, platform.workflows.keys().map(String::as_str))
+                            .unwrap_or_else(|| {
+                                format!(
+                                    "workflows: {}",
+                                    platform
+                                        .workflows
+                                        .keys()
+                                        .cloned()
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            }),
+                    ),
+                );
+                return None;
+            }
+            StepKind::Workflow {
+                name: name.to_string(),
+                params,
+                expect,
+            }
+        }
+        "fault" => {
+            let node = m.get_node("fault")?;
+            let fault: Fault = from_node(cx, node, at.clone(), "`fault`", diags)?;
+            let op = scalar(node.as_mapping().and_then(|f| f.get_node("op")))?;
+            check_operation(cx, &op, diags)?;
+            if let Some(ch) = scalar(node.as_mapping().and_then(|f| f.get_node("channel"))) {
+                check_channel(cx, &ch, diags)?;
+            }
+            StepKind::Fault(fault)
+        }
+        "latency" => {
+            let node = m.get_node("latency")?;
+            let l: LatencyFile = from_node(cx, node, at.clone(), "`latency`", diags)?;
+            let op = scalar(node.as_mapping().and_then(|f| f.get_node("op")))?;
+            check_operation(cx, &op, diags)?;
+            let Some(delay) = crate::workflow::validate::parse_duration(&l.delay) else {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        at,
+                        format!("`{}` is not a duration", l.delay),
+                    )
+                    .label("expected e.g. `250ms` or `2s`"),
+                );
+                return None;
+            };
+            StepKind::Latency { op: l.op, delay }
+        }
+        _ => {
+            let node = m.get_node(kind)?;
+            let i: InteractionFile = from_node(cx, node, at.clone(), &format!("`{kind}`"), diags)?;
+            let ch = scalar(node.as_mapping().and_then(|f| f.get_node("channel")))?;
+            check_channel(cx, &ch, diags)?;
+            if kind == "interaction" {
+                StepKind::Interaction {
+                    channel: i.channel,
+                    id: i.id.unwrap_or_else(|| "interaction-1".into()),
+                }
+            } else {
+                StepKind::EndInteraction { channel: i.channel }
+            }
+        }
+    };
+    if !matches!(
+        step_kind,
+        StepKind::Request { .. } | StepKind::Workflow { .. }
+    ) && m.contains_key("expect")
+    {
+        diags.push(
+            Diagnostic::new(
+                Rule::MisplacedKey,
+                at,
+                "only request and workflow steps have `expect`",
+            )
+            .label("nothing to expect"),
+        );
+    }
+    Some(Step {
+        kind: step_kind,
+        line,
+    })
+}
+
+fn check_request(
+    cx: Ctx<'_>,
+    name: &Sp<String>,
+    platform: &Platform,
+    diags: &mut Diagnostics,
+) -> Option<()> {
+    if REQUESTS.iter().any(|(r, _)| *r == name.as_str()) && platform.handler(name).is_some() {
+        return Some(());
+    }
+    diags.push(
+        Diagnostic::new(
+            Rule::UnknownRequest,
+            cx.span_of(name),
+            format!(
+                "`{}` is not a request of platform `{}`",
+                name.as_str(),
+                platform.name
+            ),
+        )
+        .label("unknown request")
+        .help(
+            did_you_mean(name, REQUESTS.iter().map(|(r, _)| *r)).unwrap_or_else(|| {
+                format!(
+                    "requests: {}",
+                    REQUESTS
+                        .iter()
+                        .map(|(r, _)| *r)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }),
+        ),
+    );
+    None
+}
+
+fn check_operation(cx: Ctx<'_>, op: &Sp<String>, diags: &mut Diagnostics) -> Option<()> {
+    if catalog::operation(op).is_some_and(|o| o.provider == catalog::Provider::Switch) {
+        return Some(());
+    }
+    let switch_ops = catalog::OPERATIONS
+        .iter()
+        .filter(|o| o.provider == catalog::Provider::Switch)
+        .map(|o| o.name);
+    diags.push(
+        Diagnostic::new(
+            Rule::UnknownOperation,
+            cx.span_of(op),
+            format!("`{}` is not a switch operation", op.as_str()),
+        )
+        .label("the switch has no such operation")
+        .help(did_you_mean(op, switch_ops.clone()).unwrap_or_else(|| {
+            format!(
+                "switch operations: {}",
+                switch_ops.collect::<Vec<_>>().join(", ")
+            )
+        })),
+    );
+    None
+}
+
+fn check_channel(cx: Ctx<'_>, ch: &Sp<String>, diags: &mut Diagnostics) -> Option<()> {
+    if MEDIA.contains(&ch.as_str()) {
+        return Some(());
+    }
+    diags.push(
+        Diagnostic::new(
+            Rule::UnknownChannel,
+            cx.span_of(ch),
+            format!("`{}` is not a channel", ch.as_str()),
+        )
+        .label("no such channel")
+        .help(
+            did_you_mean(ch, MEDIA.iter().copied())
+                .unwrap_or_else(|| format!("channels: {}", MEDIA.join(", "))),
+        ),
+    );
+    None
+}

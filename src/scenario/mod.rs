@@ -1,0 +1,113 @@
+//! Scenarios: a simulated switch, a sequence of requests and switch events,
+//! and what must come out — the regression suite of every platform profile.
+
+mod coverage;
+mod load;
+mod run;
+
+pub use coverage::{CoverageReport, Uncovered, WorkflowCoverage};
+pub use load::{Expect, Scenario, ScenarioFile, Step, StepKind, load_scenario};
+pub use run::{ScenarioResult, StepResult, run_scenario};
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::Error;
+
+/// The folder scenario files live in, inside a platform folder.
+pub const SCENARIOS: &str = "scenarios";
+
+/// Scenario files under `paths`, by the platform folder they test (the
+/// parent of their `scenarios` folder).
+pub fn find(paths: &[PathBuf]) -> Result<BTreeMap<PathBuf, Vec<PathBuf>>, Error> {
+    let mut out: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|source| Error::Io {
+            path: p.clone(),
+            source,
+        })?;
+        if meta.is_file() {
+            let platform = p
+                .parent()
+                .filter(|d| d.ends_with(SCENARIOS))
+                .and_then(Path::parent);
+            match platform {
+                Some(dir) => out.entry(dir.to_path_buf()).or_default().push(p.clone()),
+                None => return Err(Error::NoScenarios { path: p.clone() }),
+            }
+        } else {
+            walk(p, &mut out).map_err(|source| Error::Io {
+                path: p.clone(),
+                source,
+            })?;
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::NoScenarios {
+            path: paths.first().cloned().unwrap_or_default(),
+        });
+    }
+    for files in out.values_mut() {
+        files.sort();
+        files.dedup();
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<PathBuf>>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.path());
+    for e in entries {
+        let path = e.path();
+        let name = e.file_name();
+        if name.to_string_lossy().starts_with('.') || name == "target" {
+            continue;
+        }
+        if path.is_dir() {
+            if name == SCENARIOS {
+                for f in std::fs::read_dir(&path)? {
+                    let f = f?.path();
+                    if f.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                        out.entry(dir.to_path_buf()).or_default().push(f);
+                    }
+                }
+            } else {
+                walk(&path, out)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads the scenarios of every platform of a validation report, adding
+/// their diagnostics to it; `hisflow validate` checks scenarios this way.
+/// Returns how many scenario files were read.
+pub fn check_report(report: &mut crate::Report) -> Result<usize, Error> {
+    let programs = crate::workflow::expr::Programs::default();
+    let cwd = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
+    let mut count = 0;
+    for platform in &report.platforms {
+        // Paths read as the user would write them: relative to here.
+        let dir = cwd
+            .as_ref()
+            .and_then(|c| platform.dir.strip_prefix(c).ok())
+            .map_or_else(|| platform.dir.clone(), Path::to_path_buf);
+        if !dir.join(SCENARIOS).is_dir() {
+            continue;
+        }
+        let Ok(found) = find(std::slice::from_ref(&dir)) else {
+            continue;
+        };
+        for files in found.get(&dir).into_iter() {
+            for f in files {
+                let mut diags = crate::Diagnostics::new();
+                load_scenario(&mut report.sources, &programs, f, platform, &mut diags)?;
+                report.diagnostics.extend(diags);
+                count += 1;
+            }
+        }
+    }
+    report.diagnostics.sort();
+    report.files += count;
+    Ok(count)
+}
