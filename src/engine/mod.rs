@@ -2,6 +2,7 @@
 
 mod observer;
 mod outcome;
+mod record;
 mod run;
 mod session;
 pub mod values;

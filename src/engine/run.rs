@@ -172,7 +172,7 @@ impl Engine {
     ) -> Outcome {
         let mut events = Vec::new();
         let mut stack = vec![root];
-        let mut session_val: Box<dyn Val> = values::from_json(&values::session_json(session));
+        let mut view = values::SessionView::new(session);
         loop {
             let depth = stack.len();
             let frame = stack.last_mut().expect("a frame runs");
@@ -187,7 +187,7 @@ impl Engine {
             let vars = Vars {
                 platform: self.settings.as_ref(),
                 request: frame.request.as_ref(),
-                session: session_val.as_ref(),
+                session: view.value(),
                 error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
             };
             let mut dirty = false;
@@ -333,7 +333,7 @@ impl Engine {
                 StateKind::Respond(r) => Step::Finish(self.respond(w, r, &vars)),
             };
             if dirty {
-                session_val = values::from_json(&values::session_json(session));
+                view.refresh(session);
             }
             match step {
                 Step::Stay => {}

@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use cel::common::types::{CelBool, CelNull};
+use cel::common::types::{CelBool, CelList, CelMap, CelNull};
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, Env, Value};
 use serde_json::Value as Json;
 
-use super::session::Session;
+use super::record::{Record, SharedList, text, texts};
+use super::session::{Channel, Session};
 use crate::workflow::expr::CompiledExpr;
 
 /// A CEL value from JSON.
@@ -21,21 +22,160 @@ pub fn from_json(v: &Json) -> Box<dyn Val> {
         .unwrap_or_else(|| Box::new(CelNull))
 }
 
-/// JSON from a CEL value (maps with non-text keys have their keys printed).
+/// JSON from a CEL value, the engine's own record and list types included.
 pub fn to_json(v: &dyn Val) -> Result<Json, String> {
+    if let Some(r) = v.downcast_ref::<Record>() {
+        return r
+            .fields()
+            .iter()
+            .map(|(k, v)| Ok(((*k).to_string(), to_json(v.as_ref())?)))
+            .collect::<Result<_, String>>()
+            .map(Json::Object);
+    }
+    if let Some(l) = v.downcast_ref::<SharedList>() {
+        return l
+            .items()
+            .iter()
+            .map(|i| to_json(i.as_ref()))
+            .collect::<Result<_, _>>()
+            .map(Json::Array);
+    }
+    if let Some(l) = v.downcast_ref::<CelList>() {
+        return l
+            .inner()
+            .iter()
+            .map(|i| to_json(i.as_ref()))
+            .collect::<Result<_, _>>()
+            .map(Json::Array);
+    }
+    if let Some(m) = v.downcast_ref::<CelMap>() {
+        let mut out = serde_json::Map::new();
+        for (k, v) in m.inner() {
+            let key = match to_json(k.inner())? {
+                Json::String(s) => s,
+                other => other.to_string(),
+            };
+            out.insert(key, to_json(v.as_ref())?);
+        }
+        return Ok(Json::Object(out));
+    }
     let value = Value::try_from(v).map_err(|e| e.to_string())?;
     value.json().map_err(|e| e.to_string())
 }
 
-/// The session as expressions see it.
-pub fn session_json(s: &Session) -> Json {
-    serde_json::json!({
-        "id": s.id,
-        "agent": s.agent,
-        "channels": s.channels,
-        "logout_reasons": s.logout_reasons,
-        "not_ready_reasons": s.not_ready_reasons,
-    })
+/// A value that outlives the evaluation it came from. The engine's records
+/// are shared, everything else is copied.
+pub fn to_owned_val(v: &dyn Val) -> Result<Box<dyn Val>, String> {
+    if let Some(r) = v.downcast_ref::<Record>() {
+        return Ok(Box::new(r.clone()));
+    }
+    if let Some(l) = v.downcast_ref::<SharedList>() {
+        return Ok(Box::new(l.clone()));
+    }
+    let owned = Value::try_from(v).map_err(|e| e.to_string())?;
+    Box::<dyn Val>::try_from(owned).map_err(|e| e.to_string())
+}
+
+/// The session as CEL values, kept in step with the session: after a
+/// change, only the channels that changed are built again.
+pub struct SessionView {
+    channels: Vec<(Channel, Record)>,
+    logout_reasons: (Vec<String>, SharedList),
+    not_ready_reasons: (Vec<String>, SharedList),
+    value: Record,
+}
+
+fn channel_record(c: &Channel) -> Record {
+    let interactions = c
+        .interactions
+        .iter()
+        .map(|i| {
+            Box::new(Record::new(vec![
+                ("id", text(&i.id)),
+                ("media", text(&i.media)),
+            ])) as Box<dyn Val>
+        })
+        .collect();
+    Record::new(vec![
+        ("id", text(&c.id)),
+        ("media", text(&c.media)),
+        ("state", text(&c.state)),
+        ("active", Box::new(CelBool::from(c.active))),
+        ("interactions", Box::new(SharedList::new(interactions))),
+    ])
+}
+
+impl SessionView {
+    pub fn new(s: &Session) -> Self {
+        let channels = s
+            .channels
+            .iter()
+            .map(|c| (c.clone(), channel_record(c)))
+            .collect();
+        let logout_reasons = (s.logout_reasons.clone(), texts(&s.logout_reasons));
+        let not_ready_reasons = (s.not_ready_reasons.clone(), texts(&s.not_ready_reasons));
+        let mut view = SessionView {
+            channels,
+            logout_reasons,
+            not_ready_reasons,
+            value: Record::new(Vec::new()),
+        };
+        view.value = view.build(s);
+        view
+    }
+
+    fn build(&self, s: &Session) -> Record {
+        let channels = self
+            .channels
+            .iter()
+            .map(|(_, r)| Box::new(r.clone()) as Box<dyn Val>)
+            .collect();
+        Record::new(vec![
+            ("id", text(&s.id)),
+            ("agent", text(&s.agent)),
+            ("channels", Box::new(SharedList::new(channels))),
+            ("logout_reasons", Box::new(self.logout_reasons.1.clone())),
+            (
+                "not_ready_reasons",
+                Box::new(self.not_ready_reasons.1.clone()),
+            ),
+        ])
+    }
+
+    /// Brings the view in step with `s` after a change.
+    pub fn refresh(&mut self, s: &Session) {
+        let same = self.channels.len() == s.channels.len()
+            && self
+                .channels
+                .iter()
+                .zip(&s.channels)
+                .all(|((a, _), b)| a.id == b.id);
+        if same {
+            for ((old, rec), new) in self.channels.iter_mut().zip(&s.channels) {
+                if old != new {
+                    *old = new.clone();
+                    *rec = channel_record(new);
+                }
+            }
+        } else {
+            self.channels = s
+                .channels
+                .iter()
+                .map(|c| (c.clone(), channel_record(c)))
+                .collect();
+        }
+        if self.logout_reasons.0 != s.logout_reasons {
+            self.logout_reasons = (s.logout_reasons.clone(), texts(&s.logout_reasons));
+        }
+        if self.not_ready_reasons.0 != s.not_ready_reasons {
+            self.not_ready_reasons = (s.not_ready_reasons.clone(), texts(&s.not_ready_reasons));
+        }
+        self.value = self.build(s);
+    }
+
+    pub fn value(&self) -> &dyn Val {
+        &self.value
+    }
 }
 
 /// The variables of one evaluation: `request`, `session`, `platform`,
@@ -127,10 +267,9 @@ pub fn eval_items(
         let mut items = Vec::new();
         let mut it = iterable.iter();
         while let Some(item) = it.next() {
-            // An element may borrow from the variables; the loop outlives
-            // them, so it gets an owned copy.
-            let owned = Value::try_from(item).map_err(|e| e.to_string())?;
-            items.push(Box::<dyn Val>::try_from(owned).map_err(|e| e.to_string())?);
+            // An element may borrow from the variables, which the loop
+            // outlives.
+            items.push(to_owned_val(item)?);
         }
         Ok(items)
     })?

@@ -1,0 +1,270 @@
+//! The interpreter's speed, next to its physical limit: 3-channel logouts
+//! through the reference Logout workflow against the in-memory simulated
+//! switch, and the same logic hand-written as Rust against the same switch,
+//! in the same run; and the memory an idle session costs, counted by the
+//! allocator over 100,000 sessions.
+//!
+//! Run: `cargo bench --bench engine`
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use hisflow::engine::{Channel, Engine, Event, NoObserver, Response, Session};
+use hisflow::platform::sim::{ChannelState, SimSwitch, SwitchState};
+use hisflow::platform::{Adapter, Operation, Reply};
+use serde_json::json;
+
+/// Counts live heap bytes, for the memory figure.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+const MEDIA: [&str; 3] = ["voice", "email", "chat"];
+
+/// A logged-in agent: voice and email Ready, chat Not Ready, all active.
+fn session() -> Session {
+    let mut s = Session::new("session-1", "agent-1");
+    for (i, m) in MEDIA.iter().enumerate() {
+        s.channels.push(Channel {
+            id: m.to_string(),
+            media: m.to_string(),
+            state: if i < 2 { "Ready" } else { "NotReady" }.into(),
+            active: true,
+            interactions: Vec::new(),
+        });
+    }
+    s.logout_reasons = vec!["Lunch".into(), "End of shift".into()];
+    s.group = true;
+    s
+}
+
+fn switch() -> SwitchState {
+    let mut state = SwitchState::default();
+    let agent = state.agents.entry("agent-1".into()).or_default();
+    agent.logged_in = true;
+    for (i, m) in MEDIA.iter().enumerate() {
+        agent.channels.insert(
+            m.to_string(),
+            ChannelState {
+                state: if i < 2 { "Ready" } else { "NotReady" }.into(),
+                active: true,
+                interactions: Vec::new(),
+            },
+        );
+    }
+    state
+        .reason_codes
+        .insert("logout".into(), vec!["Lunch".into(), "End of shift".into()]);
+    state
+}
+
+fn ok(r: Reply) -> bool {
+    matches!(r, Reply::Ready(Ok(_)))
+}
+
+/// The reference Logout, hand-written: the same checks, switch calls, events
+/// and disposals, with nothing interpreted.
+fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>, Response) {
+    let mut events = Vec::new();
+    if s.channels
+        .iter()
+        .any(|c| c.active && !c.interactions.is_empty())
+    {
+        return (
+            events,
+            Response::error(
+                "OngoingInteraction",
+                "You cannot log out while an interaction is in progress.",
+            ),
+        );
+    }
+    if !s.logout_reasons.iter().any(|r| r == reason) {
+        return (
+            events,
+            Response::error("ReasonCodeOutOfRange", "not a logout reason"),
+        );
+    }
+    for c in s.channels.iter_mut().filter(|c| c.state == "Ready") {
+        if !ok(sw.call(
+            &s.agent,
+            &Operation::SetNotReady {
+                channel: c.id.clone(),
+                reason: Some("Logout".into()),
+            },
+        )) {
+            return (events, Response::error("NotReadyFailed", "Logout failed"));
+        }
+        c.state = "NotReady".into();
+        events.push(Event {
+            name: "channel.event.stateChanged".into(),
+            data: json!({ "channel": c.id, "state": "NotReady", "reason": "Logout" }),
+        });
+    }
+    for c in s.channels.iter_mut().filter(|c| c.active) {
+        if !ok(sw.call(
+            &s.agent,
+            &Operation::Deactivate {
+                channel: c.id.clone(),
+            },
+        )) {
+            return (
+                events,
+                Response::error("DeactivationFailed", "Logout failed"),
+            );
+        }
+        c.active = false;
+        events.push(Event {
+            name: "channel.event.deactivated".into(),
+            data: json!({ "channel": c.id }),
+        });
+    }
+    if !ok(sw.call(
+        &s.agent,
+        &Operation::Logout {
+            reason: Some(reason.into()),
+        },
+    )) {
+        return (events, Response::error("LogoutFailed", "Logout failed"));
+    }
+    for c in s.channels.drain(..) {
+        events.push(Event {
+            name: "channel.event.disposed".into(),
+            data: json!({ "channel": c.id }),
+        });
+    }
+    s.group = false;
+    events.push(Event {
+        name: "channelGroup.event.disposed".into(),
+        data: json!({ "agent": s.agent }),
+    });
+    s.disposed = true;
+    events.push(Event {
+        name: "session.event.disposed".into(),
+        data: json!({ "agent": s.agent, "session": s.id }),
+    });
+    (
+        events,
+        Response::Ok {
+            result: json!({}),
+            close: true,
+        },
+    )
+}
+
+/// Median time per logout over rounds of `n`, each round on fresh sessions
+/// and switches prepared outside the timed part.
+fn measure(
+    rounds: usize,
+    n: usize,
+    mut run: impl FnMut(&mut [Session], &[Arc<SimSwitch>]),
+) -> Duration {
+    let mut per = Vec::new();
+    for _ in 0..rounds {
+        let mut sessions: Vec<Session> = (0..n).map(|_| session()).collect();
+        let sims: Vec<Arc<SimSwitch>> =
+            (0..n).map(|_| Arc::new(SimSwitch::new(switch()))).collect();
+        let t = Instant::now();
+        run(&mut sessions, &sims);
+        per.push(t.elapsed() / n as u32);
+        assert!(
+            sessions.iter().all(|s| s.disposed),
+            "every logout went through"
+        );
+    }
+    per.sort();
+    per[per.len() / 2]
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let (rounds, n) = if quick { (3, 200) } else { (15, 2_000) };
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows/reference");
+    let (platform, _) = hisflow::load_platform(&dir).unwrap();
+    let platform = Arc::new(platform);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let params = json!({ "reason": "Lunch" });
+
+    // Both paths produce the same events: the comparison is like for like.
+    {
+        let mut a = session();
+        let sim = Arc::new(SimSwitch::new(switch()));
+        let engine = Engine::new(platform.clone(), sim.clone());
+        let out =
+            rt.block_on(engine.handle("session.request.logout", &params, &mut a, &mut NoObserver));
+        let mut b = session();
+        let (events, response) =
+            hand_written(&mut b, &*Arc::new(SimSwitch::new(switch())), "Lunch");
+        let names = |e: &[Event]| e.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
+        assert!(out.response.is_ok() && response.is_ok());
+        assert_eq!(names(&out.events), names(&events));
+    }
+
+    let interpreted = measure(rounds, n, |sessions, sims| {
+        rt.block_on(async {
+            for (s, sim) in sessions.iter_mut().zip(sims) {
+                let engine = Engine::new(platform.clone(), sim.clone());
+                black_box(
+                    engine
+                        .handle("session.request.logout", &params, s, &mut NoObserver)
+                        .await,
+                );
+            }
+        })
+    });
+    let direct = measure(rounds, n, |sessions, sims| {
+        for (s, sim) in sessions.iter_mut().zip(sims) {
+            black_box(hand_written(s, sim.as_ref(), "Lunch"));
+        }
+    });
+    println!("3-channel logout (reference workflow, simulated switch in memory)");
+    println!(
+        "  interpreter:  {:>9.2} µs/logout  {:>10.0} logouts/s",
+        interpreted.as_secs_f64() * 1e6,
+        1.0 / interpreted.as_secs_f64()
+    );
+    println!(
+        "  hand-written: {:>9.2} µs/logout  {:>10.0} logouts/s",
+        direct.as_secs_f64() * 1e6,
+        1.0 / direct.as_secs_f64()
+    );
+    println!(
+        "  ratio:        {:>9.1} x the hand-written logic",
+        interpreted.as_secs_f64() / direct.as_secs_f64()
+    );
+
+    let count = 100_000;
+    let before = LIVE.load(Ordering::Relaxed);
+    let idle: Vec<Session> = (0..count).map(|_| session()).collect();
+    let after = LIVE.load(Ordering::Relaxed);
+    println!("idle session, 3 channels ({count} sessions)");
+    println!(
+        "  memory:       {:>9} bytes/session",
+        (after - before) / count as isize
+    );
+    black_box(idle);
+}

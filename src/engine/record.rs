@@ -1,0 +1,220 @@
+//! Session data as CEL values of its own: records (fixed fields, shared
+//! behind an `Arc`) and shared lists. A comprehension over the channels
+//! clones each channel into its loop variable; here that is a pointer copy,
+//! not a copy of a map of strings.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use cel::ExecutionError;
+use cel::common::traits::{Container, Indexer, Iterable, Iterator as CelIterator, Sizer};
+use cel::common::types::{self, CelInt, CelList, CelString, Type};
+use cel::common::value::{CowVal, StaticVal, Val};
+
+/// An object with a fixed set of named fields. CEL sees a map: `r.field`,
+/// `has(r.field)`, `size(r)`.
+#[derive(Debug, Clone)]
+pub struct Record(Arc<[(&'static str, Box<dyn Val>)]>);
+
+impl Record {
+    pub fn new(fields: Vec<(&'static str, Box<dyn Val>)>) -> Self {
+        Record(fields.into())
+    }
+
+    pub fn fields(&self) -> &[(&'static str, Box<dyn Val>)] {
+        &self.0
+    }
+
+    fn field(&self, name: &str) -> Option<&(dyn Val + 'static)> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_ref())
+    }
+}
+
+impl Val for Record {
+    fn get_type(&self) -> &Type {
+        &types::MAP_TYPE
+    }
+
+    fn cel_type() -> &'static Type {
+        &types::MAP_TYPE
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        Some(self)
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        Some(self)
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        other.downcast_ref::<Record>().is_some_and(|o| {
+            Arc::ptr_eq(&self.0, &o.0)
+                || (self.0.len() == o.0.len()
+                    && self
+                        .0
+                        .iter()
+                        .all(|(n, v)| o.field(n).is_some_and(|ov| v.equals(ov))))
+        })
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> Option<&dyn Any> {
+        Some(self)
+    }
+}
+
+impl StaticVal for Record {}
+
+impl Indexer for Record {
+    fn get<'b, 'v>(&'b self, idx: &dyn Val) -> Result<CowVal<'b, 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        let name =
+            idx.downcast_ref::<CelString>()
+                .ok_or_else(|| ExecutionError::UnexpectedType {
+                    got: idx.get_type().name().to_owned(),
+                    want: "string".to_owned(),
+                })?;
+        self.field(name.inner())
+            .map(CowVal::Borrowed)
+            .ok_or_else(|| ExecutionError::no_such_key(name.inner()))
+    }
+
+    fn steal<'v>(self: Box<Self>, idx: &dyn Val) -> Result<Box<dyn Val + 'v>, ExecutionError>
+    where
+        Self: 'v,
+    {
+        self.get(idx).map(CowVal::into_owned)
+    }
+}
+
+impl Container for Record {
+    fn contains(&self, value: &dyn Val) -> Result<bool, ExecutionError> {
+        Ok(value
+            .downcast_ref::<CelString>()
+            .is_some_and(|k| self.field(k.inner()).is_some()))
+    }
+}
+
+impl Sizer for Record {
+    fn size(&self) -> CelInt {
+        CelInt::from(self.0.len() as i64)
+    }
+}
+
+/// A list shared behind an `Arc`: copying it into a variable copies a pointer.
+#[derive(Debug, Clone)]
+pub struct SharedList(Arc<CelList<'static>>);
+
+impl SharedList {
+    pub fn new(items: Vec<Box<dyn Val>>) -> Self {
+        SharedList(Arc::new(CelList::from(items)))
+    }
+
+    pub fn items(&self) -> &[Box<dyn Val>] {
+        self.0.inner()
+    }
+}
+
+impl Val for SharedList {
+    fn get_type(&self) -> &Type {
+        &types::LIST_TYPE
+    }
+
+    fn cel_type() -> &'static Type {
+        &types::LIST_TYPE
+    }
+
+    fn as_indexer<'b, 'v>(&'b self) -> Option<&'b (dyn Indexer + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_indexer()
+    }
+
+    fn as_iterable<'b, 'v>(&'b self) -> Option<&'b (dyn Iterable + 'v)>
+    where
+        Self: 'v,
+    {
+        Some(self)
+    }
+
+    fn as_container(&self) -> Option<&dyn Container> {
+        self.0.as_container()
+    }
+
+    fn as_sizer(&self) -> Option<&dyn Sizer> {
+        self.0.as_sizer()
+    }
+
+    fn equals(&self, other: &dyn Val) -> bool {
+        match other.downcast_ref::<SharedList>() {
+            Some(o) => Arc::ptr_eq(&self.0, &o.0) || self.0.equals(o.0.as_ref()),
+            None => self.0.equals(other),
+        }
+    }
+
+    fn clone_as_boxed<'v>(&self) -> Box<dyn Val + 'v>
+    where
+        Self: 'v,
+    {
+        Box::new(self.clone())
+    }
+
+    fn as_any(&self) -> Option<&dyn Any> {
+        Some(self)
+    }
+}
+
+impl StaticVal for SharedList {}
+
+impl Iterable for SharedList {
+    fn iter<'b, 'v>(&'b self) -> Box<dyn CelIterator<'b, 'v> + 'b>
+    where
+        Self: 'v,
+    {
+        Box::new(Items {
+            items: self.0.inner(),
+            next: 0,
+        })
+    }
+}
+
+struct Items<'b> {
+    items: &'b [Box<dyn Val>],
+    next: usize,
+}
+
+impl<'b, 'v> CelIterator<'b, 'v> for Items<'b> {
+    fn next(&mut self) -> Option<&'b (dyn Val + 'v)> {
+        let item = self.items.get(self.next)?;
+        self.next += 1;
+        Some(item.as_ref())
+    }
+}
+
+pub fn text(s: &str) -> Box<dyn Val> {
+    Box::new(CelString::from(s.to_string()))
+}
+
+pub fn texts(items: &[String]) -> SharedList {
+    SharedList::new(items.iter().map(|s| text(s)).collect())
+}
