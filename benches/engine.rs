@@ -6,7 +6,7 @@
 //!
 //! Run: `cargo bench --bench engine`
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +18,8 @@ use hisflow::platform::sim::{ChannelState, SimSwitch, SwitchState};
 use hisflow::platform::{Adapter, Operation, Reply};
 use serde_json::json;
 
-/// Counts live heap bytes, for the memory figure.
+/// Counts live heap bytes, for the memory figure, over the allocator the
+/// `hisflow` binary uses.
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -26,15 +27,15 @@ static LIVE: AtomicIsize = AtomicIsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(l) }
+        unsafe { mimalloc::MiMalloc.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(p, l) }
+        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { System.realloc(p, l, new) }
+        unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
     }
 }
 
@@ -44,8 +45,8 @@ static ALLOC: Counting = Counting;
 const MEDIA: [&str; 3] = ["voice", "email", "chat"];
 
 /// A logged-in agent: voice and email Ready, chat Not Ready, all active.
-fn session() -> Session {
-    let mut s = Session::new("session-1", "agent-1");
+fn session(agent: usize) -> Session {
+    let mut s = Session::new(format!("session-{agent}"), format!("agent-{agent}"));
     for (i, m) in MEDIA.iter().enumerate() {
         s.channels.push(Channel {
             id: m.to_string(),
@@ -60,19 +61,22 @@ fn session() -> Session {
     s
 }
 
-fn switch() -> SwitchState {
+/// One switch with `agents` logged-in agents, as HIS has one per platform.
+fn switch(agents: usize) -> SwitchState {
     let mut state = SwitchState::default();
-    let agent = state.agents.entry("agent-1".into()).or_default();
-    agent.logged_in = true;
-    for (i, m) in MEDIA.iter().enumerate() {
-        agent.channels.insert(
-            m.to_string(),
-            ChannelState {
-                state: if i < 2 { "Ready" } else { "NotReady" }.into(),
-                active: true,
-                interactions: Vec::new(),
-            },
-        );
+    for a in 0..agents {
+        let agent = state.agents.entry(format!("agent-{a}")).or_default();
+        agent.logged_in = true;
+        for (i, m) in MEDIA.iter().enumerate() {
+            agent.channels.insert(
+                m.to_string(),
+                ChannelState {
+                    state: if i < 2 { "Ready" } else { "NotReady" }.into(),
+                    active: true,
+                    interactions: Vec::new(),
+                },
+            );
+        }
     }
     state
         .reason_codes
@@ -173,20 +177,19 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
     )
 }
 
-/// Median time per logout over rounds of `n`, each round on fresh sessions
-/// and switches prepared outside the timed part.
+/// Median time per logout over rounds of `n` agents, each round on fresh
+/// sessions and a fresh switch prepared outside the timed part.
 fn measure(
     rounds: usize,
     n: usize,
-    mut run: impl FnMut(&mut [Session], &[Arc<SimSwitch>]),
+    mut run: impl FnMut(&mut [Session], &Arc<SimSwitch>),
 ) -> Duration {
     let mut per = Vec::new();
     for _ in 0..rounds {
-        let mut sessions: Vec<Session> = (0..n).map(|_| session()).collect();
-        let sims: Vec<Arc<SimSwitch>> =
-            (0..n).map(|_| Arc::new(SimSwitch::new(switch()))).collect();
+        let mut sessions: Vec<Session> = (0..n).map(session).collect();
+        let sim = Arc::new(SimSwitch::new(switch(n)));
         let t = Instant::now();
-        run(&mut sessions, &sims);
+        run(&mut sessions, &sim);
         per.push(t.elapsed() / n as u32);
         assert!(
             sessions.iter().all(|s| s.disposed),
@@ -211,23 +214,27 @@ fn main() {
 
     // Both paths produce the same events: the comparison is like for like.
     {
-        let mut a = session();
-        let sim = Arc::new(SimSwitch::new(switch()));
+        let sim = Arc::new(SimSwitch::new(switch(1)));
         let engine = Engine::new(platform.clone(), sim.clone());
+        let mut a = session(0);
         let out =
             rt.block_on(engine.handle("session.request.logout", &params, &mut a, &mut NoObserver));
-        let mut b = session();
-        let (events, response) =
-            hand_written(&mut b, &*Arc::new(SimSwitch::new(switch())), "Lunch");
+        let mut b = session(0);
+        let (events, response) = hand_written(&mut b, &SimSwitch::new(switch(1)), "Lunch");
         let names = |e: &[Event]| e.iter().map(|e| e.name.clone()).collect::<Vec<_>>();
-        assert!(out.response.is_ok() && response.is_ok());
+        assert!(
+            out.response.is_ok() && response.is_ok(),
+            "{:?}",
+            out.response
+        );
         assert_eq!(names(&out.events), names(&events));
     }
 
-    let interpreted = measure(rounds, n, |sessions, sims| {
+    // One engine and one switch serve every agent, as in HIS.
+    let interpreted = measure(rounds, n, |sessions, sim| {
+        let engine = Engine::new(platform.clone(), sim.clone());
         rt.block_on(async {
-            for (s, sim) in sessions.iter_mut().zip(sims) {
-                let engine = Engine::new(platform.clone(), sim.clone());
+            for s in sessions.iter_mut() {
                 black_box(
                     engine
                         .handle("session.request.logout", &params, s, &mut NoObserver)
@@ -236,8 +243,8 @@ fn main() {
             }
         })
     });
-    let direct = measure(rounds, n, |sessions, sims| {
-        for (s, sim) in sessions.iter_mut().zip(sims) {
+    let direct = measure(rounds, n, |sessions, sim| {
+        for s in sessions.iter_mut() {
             black_box(hand_written(s, sim.as_ref(), "Lunch"));
         }
     });
@@ -259,7 +266,7 @@ fn main() {
 
     let count = 100_000;
     let before = LIVE.load(Ordering::Relaxed);
-    let idle: Vec<Session> = (0..count).map(|_| session()).collect();
+    let idle: Vec<Session> = (0..count).map(session).collect();
     let after = LIVE.load(Ordering::Relaxed);
     println!("idle session, 3 channels ({count} sessions)");
     println!(

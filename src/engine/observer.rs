@@ -7,11 +7,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
+use cel::common::value::Val;
+
 use super::outcome::{Event, Response};
+use super::values;
 use crate::workflow::model::{StateId, Trigger, Workflow};
 
 pub trait Observer {
-    fn run_started(&mut self, _workflow: &Workflow, _request: &Value) {}
+    fn run_started(&mut self, _workflow: &Workflow, _request: &dyn Val) {}
     fn state_entered(&mut self, _workflow: &Workflow, _state: StateId) {}
     fn transition(
         &mut self,
@@ -21,7 +24,7 @@ pub trait Observer {
         _to: StateId,
     ) {
     }
-    fn operation(&mut self, _op: &str, _args: &Value, _outcome: &str, _elapsed: Duration) {}
+    fn operation(&mut self, _op: &str, _args: &dyn Val, _outcome: &str, _elapsed: Duration) {}
     fn event(&mut self, _event: &Event) {}
     fn run_finished(&mut self, _workflow: &Workflow, _response: &Response, _elapsed: Duration) {}
 }
@@ -82,10 +85,10 @@ fn trigger_name(t: &Trigger) -> String {
 }
 
 impl Observer for Trace {
-    fn run_started(&mut self, workflow: &Workflow, request: &Value) {
+    fn run_started(&mut self, workflow: &Workflow, request: &dyn Val) {
         self.entries.push(TraceEntry::RunStarted {
             workflow: workflow.name.clone(),
-            request: request.clone(),
+            request: values::to_json(request).unwrap_or(Value::Null),
         });
     }
     fn state_entered(&mut self, workflow: &Workflow, state: StateId) {
@@ -102,10 +105,10 @@ impl Observer for Trace {
             to: workflow.state(to).name.clone(),
         });
     }
-    fn operation(&mut self, op: &str, args: &Value, outcome: &str, elapsed: Duration) {
+    fn operation(&mut self, op: &str, args: &dyn Val, outcome: &str, elapsed: Duration) {
         self.entries.push(TraceEntry::Operation {
             op: op.to_string(),
-            args: args.clone(),
+            args: values::to_json(args).unwrap_or(Value::Null),
             outcome: outcome.to_string(),
             micros: elapsed.as_micros() as u64,
         });
@@ -146,7 +149,7 @@ impl Observer for Coverage {
 pub struct Both<'a, A: Observer + ?Sized, B: Observer + ?Sized>(pub &'a mut A, pub &'a mut B);
 
 impl<A: Observer + ?Sized, B: Observer + ?Sized> Observer for Both<'_, A, B> {
-    fn run_started(&mut self, w: &Workflow, r: &Value) {
+    fn run_started(&mut self, w: &Workflow, r: &dyn Val) {
         self.0.run_started(w, r);
         self.1.run_started(w, r);
     }
@@ -158,7 +161,7 @@ impl<A: Observer + ?Sized, B: Observer + ?Sized> Observer for Both<'_, A, B> {
         self.0.transition(w, f, t, to);
         self.1.transition(w, f, t, to);
     }
-    fn operation(&mut self, op: &str, a: &Value, o: &str, e: Duration) {
+    fn operation(&mut self, op: &str, a: &dyn Val, o: &str, e: Duration) {
         self.0.operation(op, a, o, e);
         self.1.operation(op, a, o, e);
     }

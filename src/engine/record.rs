@@ -4,6 +4,7 @@
 //! not a copy of a map of strings.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use cel::ExecutionError;
@@ -14,21 +15,25 @@ use cel::common::value::{CowVal, StaticVal, Val};
 /// An object with a fixed set of named fields. CEL sees a map: `r.field`,
 /// `has(r.field)`, `size(r)`.
 #[derive(Debug, Clone)]
-pub struct Record(Arc<[(&'static str, Box<dyn Val>)]>);
+pub struct Record(Arc<[(Cow<'static, str>, Box<dyn Val>)]>);
+
+/// A record's fields: the session's names are static, a request's come from
+/// the workflow.
+pub type Fields = Vec<(Cow<'static, str>, Box<dyn Val>)>;
 
 impl Record {
-    pub fn new(fields: Vec<(&'static str, Box<dyn Val>)>) -> Self {
+    pub fn new(fields: Fields) -> Self {
         Record(fields.into())
     }
 
-    pub fn fields(&self) -> &[(&'static str, Box<dyn Val>)] {
+    pub fn fields(&self) -> &[(Cow<'static, str>, Box<dyn Val>)] {
         &self.0
     }
 
-    fn field(&self, name: &str) -> Option<&(dyn Val + 'static)> {
+    pub fn field(&self, name: &str) -> Option<&(dyn Val + 'static)> {
         self.0
             .iter()
-            .find(|(n, _)| *n == name)
+            .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_ref())
     }
 }

@@ -2,6 +2,7 @@
 //! pushes a frame, a `respond` pops one and hands its response to the caller
 //! as an outcome, so nested workflows cost no recursion and no boxed futures.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -15,6 +16,7 @@ use serde_json::{Map, Value as Json};
 
 use super::observer::Observer;
 use super::outcome::{Event, Outcome, Response};
+use super::record::{Fields, Record};
 use super::session::{Channel, Session};
 use super::values::{self, Vars};
 use crate::platform::{Adapter, OpOutcome, OpResult, Operation, Reply, SwitchError};
@@ -66,7 +68,6 @@ struct Frame<'e> {
     workflow: &'e Workflow,
     state: StateId,
     request: Box<dyn Val>,
-    request_json: Json,
     error: Option<Box<dyn Val>>,
     looping: Option<Loop>,
     entered: bool,
@@ -140,22 +141,21 @@ impl Engine {
                 response: Response::error("InvalidRequest", message),
             };
         }
-        let root = self.frame(workflow, params.clone(), obs);
+        let root = self.frame(workflow, values::from_json(params), obs);
         self.drive(root, session, obs).await
     }
 
     fn frame<'e>(
         &self,
         workflow: &'e Workflow,
-        request: Json,
+        request: Box<dyn Val>,
         obs: &mut dyn Observer,
     ) -> Frame<'e> {
-        obs.run_started(workflow, &request);
+        obs.run_started(workflow, request.as_ref());
         Frame {
             workflow,
             state: workflow.start,
-            request: values::from_json(&request),
-            request_json: request,
+            request,
             error: None,
             looping: None,
             entered: false,
@@ -231,7 +231,7 @@ impl Engine {
                     }
                     Step::Go(Trigger::Outcome(outcome.to_string()))
                 }
-                StateKind::Call(c) => match self.object(&c.args, &vars, None) {
+                StateKind::Call(c) => match self.record(&c.args, &vars, None) {
                     Ok(args) => match self.platform.workflow(&c.workflow) {
                         Some(callee) => Step::Push(self.frame(callee, args, obs)),
                         None => Step::Finish(Response::error(
@@ -284,7 +284,7 @@ impl Engine {
                                 }
                             }
                             Body::Call(c) => {
-                                match self.object(&c.args, &vars, Some((&f.binding, item))) {
+                                match self.record(&c.args, &vars, Some((&f.binding, item))) {
                                     Ok(args) => match self.platform.workflow(&c.workflow) {
                                         Some(callee) => {
                                             step = Some(Step::Push(self.frame(callee, args, obs)));
@@ -364,11 +364,7 @@ impl Engine {
                     let Some(parent) = stack.last_mut() else {
                         return Outcome { events, response };
                     };
-                    let channel = done
-                        .request_json
-                        .get("channel")
-                        .and_then(Json::as_str)
-                        .map(str::to_string);
+                    let channel = channel_of(done.request.as_ref());
                     let failure = match &response {
                         Response::Ok { .. } => None,
                         Response::Error { code, message } => Some(Failure {
@@ -440,6 +436,24 @@ impl Engine {
             obs.run_finished(f.workflow, &response, f.started.elapsed());
         }
         Outcome { events, response }
+    }
+
+    /// Evaluates a mapping of expressions into a record: a called workflow's
+    /// request, an operation's arguments.
+    fn record(
+        &self,
+        args: &Args,
+        vars: &Vars<'_>,
+        item: Option<(&str, &dyn Val)>,
+    ) -> Result<Box<dyn Val>, Response> {
+        let mut fields: Fields = Vec::with_capacity(args.len());
+        for (k, e) in args {
+            match values::eval_owned(&self.env, e, vars, item) {
+                Ok(v) => fields.push((Cow::Owned(k.clone()), v)),
+                Err(err) => return Err(expr_error(e, &err)),
+            }
+        }
+        Ok(Box::new(Record::new(fields)))
     }
 
     /// Evaluates a mapping of expressions into a JSON object.
@@ -535,7 +549,7 @@ impl Engine {
     ) -> (&'static str, Option<Failure>) {
         let spec = call.op;
         let started = Instant::now();
-        let args = match self.object(&call.args, vars, item) {
+        let args = match self.record(&call.args, vars, item) {
             Ok(a) => a,
             Err(Response::Error { code, message }) => {
                 return (
@@ -550,10 +564,8 @@ impl Engine {
             }
             Err(_) => unreachable_response(),
         };
-        let channel = args
-            .get("channel")
-            .and_then(Json::as_str)
-            .map(str::to_string);
+        let args = args.as_ref();
+        let channel = channel_of(args);
         let fail = |code: &str, message: String| Failure {
             code: code.to_string(),
             message,
@@ -561,11 +573,11 @@ impl Engine {
             channel: channel.clone(),
         };
         let result = if spec.name.starts_with("his.") {
-            his_operation(spec.name, &args, session)
+            his_operation(spec.name, args, session)
                 .map(|()| OpResult::Done)
                 .map_err(|e| ("error", fail(&e.code, e.message)))
         } else {
-            match switch_operation(spec.name, &args) {
+            match switch_operation(spec.name, args) {
                 Err(e) => Err(("error", fail(&e.code, e.message))),
                 Ok(op) => self
                     .switch(call, &session.agent, &op)
@@ -576,7 +588,7 @@ impl Engine {
         let outcome = match result {
             Ok(r) => {
                 if !spec.name.starts_with("his.") {
-                    apply_effect(spec.name, &args, session);
+                    apply_effect(spec.name, channel.as_deref(), session);
                 }
                 if let (Some(field), OpResult::List(list)) = (&call.save, &r) {
                     match field.as_str() {
@@ -590,7 +602,7 @@ impl Engine {
             }
             Err((outcome, f)) => (outcome, Some(f)),
         };
-        obs.operation(spec.name, &args, outcome.0, started.elapsed());
+        obs.operation(spec.name, args, outcome.0, started.elapsed());
         outcome
     }
 
@@ -686,21 +698,29 @@ fn expr_failure(w: &Workflow, e: &CompiledExpr, err: &str) -> Response {
     )
 }
 
-fn text(args: &Json, name: &str) -> Option<String> {
-    match args.get(name)? {
-        Json::Null => None,
-        Json::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
+/// An argument of an operation or called workflow, by name.
+fn arg<'a>(args: &'a dyn Val, name: &str) -> Option<&'a dyn Val> {
+    args.downcast_ref::<Record>()
+        .and_then(|r| r.field(name))
+        .map(|v| v as &dyn Val)
 }
 
-fn required(args: &Json, name: &str) -> Result<String, SwitchError> {
+fn text(args: &dyn Val, name: &str) -> Option<String> {
+    arg(args, name).and_then(values::as_text)
+}
+
+/// The `channel` a request or operation acts on, to name it in `error`.
+fn channel_of(args: &dyn Val) -> Option<String> {
+    text(args, "channel")
+}
+
+fn required(args: &dyn Val, name: &str) -> Result<String, SwitchError> {
     text(args, name)
         .ok_or_else(|| SwitchError::new("InvalidRequest", format!("argument `{name}` is null")))
 }
 
 /// The adapter operation a catalog operation and its arguments stand for.
-fn switch_operation(name: &str, args: &Json) -> Result<Operation, SwitchError> {
+fn switch_operation(name: &str, args: &dyn Val) -> Result<Operation, SwitchError> {
     Ok(match name {
         "agent.login" => Operation::Login {
             channel: required(args, "channel")?,
@@ -735,8 +755,7 @@ fn switch_operation(name: &str, args: &Json) -> Result<Operation, SwitchError> {
 
 /// What a successful switch operation changes in the session, which mirrors
 /// the switch.
-fn apply_effect(name: &str, args: &Json, session: &mut Session) {
-    let channel = args.get("channel").and_then(Json::as_str);
+fn apply_effect(name: &str, channel: Option<&str>, session: &mut Session) {
     let mut set = |f: &dyn Fn(&mut Channel)| {
         if let Some(c) = channel.and_then(|c| session.channel_mut(c)) {
             f(c);
@@ -756,7 +775,7 @@ fn apply_effect(name: &str, args: &Json, session: &mut Session) {
 }
 
 /// HIS's own operations: sessions, channel groups, channels.
-fn his_operation(name: &str, args: &Json, session: &mut Session) -> Result<(), SwitchError> {
+fn his_operation(name: &str, args: &dyn Val, session: &mut Session) -> Result<(), SwitchError> {
     match name {
         "his.channel_group.create" => session.group = true,
         "his.channel_group.dispose" => session.group = false,
@@ -788,17 +807,18 @@ fn his_operation(name: &str, args: &Json, session: &mut Session) -> Result<(), S
             session.channels.retain(|c| c.id != id);
         }
         "his.session.set" => {
-            let list = |v: &Json| {
-                v.as_array().map(|a| {
-                    a.iter()
-                        .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
-                        .collect()
-                })
+            let list = |v: &dyn Val| -> Option<Vec<String>> {
+                let mut out = Vec::new();
+                let mut it = v.as_iterable()?.iter();
+                while let Some(x) = it.next() {
+                    out.push(values::as_text(x).unwrap_or_default());
+                }
+                Some(out)
             };
-            if let Some(l) = args.get("logout_reasons").and_then(list) {
+            if let Some(l) = arg(args, "logout_reasons").and_then(list) {
                 session.logout_reasons = l;
             }
-            if let Some(l) = args.get("not_ready_reasons").and_then(list) {
+            if let Some(l) = arg(args, "not_ready_reasons").and_then(list) {
                 session.not_ready_reasons = l;
             }
         }

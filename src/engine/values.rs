@@ -28,7 +28,7 @@ pub fn to_json(v: &dyn Val) -> Result<Json, String> {
         return r
             .fields()
             .iter()
-            .map(|(k, v)| Ok(((*k).to_string(), to_json(v.as_ref())?)))
+            .map(|(k, v)| Ok((k.to_string(), to_json(v.as_ref())?)))
             .collect::<Result<_, String>>()
             .map(Json::Object);
     }
@@ -91,17 +91,20 @@ fn channel_record(c: &Channel) -> Record {
         .iter()
         .map(|i| {
             Box::new(Record::new(vec![
-                ("id", text(&i.id)),
-                ("media", text(&i.media)),
+                ("id".into(), text(&i.id)),
+                ("media".into(), text(&i.media)),
             ])) as Box<dyn Val>
         })
         .collect();
     Record::new(vec![
-        ("id", text(&c.id)),
-        ("media", text(&c.media)),
-        ("state", text(&c.state)),
-        ("active", Box::new(CelBool::from(c.active))),
-        ("interactions", Box::new(SharedList::new(interactions))),
+        ("id".into(), text(&c.id)),
+        ("media".into(), text(&c.media)),
+        ("state".into(), text(&c.state)),
+        ("active".into(), Box::new(CelBool::from(c.active))),
+        (
+            "interactions".into(),
+            Box::new(SharedList::new(interactions)),
+        ),
     ])
 }
 
@@ -131,12 +134,15 @@ impl SessionView {
             .map(|(_, r)| Box::new(r.clone()) as Box<dyn Val>)
             .collect();
         Record::new(vec![
-            ("id", text(&s.id)),
-            ("agent", text(&s.agent)),
-            ("channels", Box::new(SharedList::new(channels))),
-            ("logout_reasons", Box::new(self.logout_reasons.1.clone())),
+            ("id".into(), text(&s.id)),
+            ("agent".into(), text(&s.agent)),
+            ("channels".into(), Box::new(SharedList::new(channels))),
             (
-                "not_ready_reasons",
+                "logout_reasons".into(),
+                Box::new(self.logout_reasons.1.clone()),
+            ),
+            (
+                "not_ready_reasons".into(),
                 Box::new(self.not_ready_reasons.1.clone()),
             ),
         ])
@@ -231,6 +237,27 @@ pub fn with_value<R>(
     };
     let out = Value::resolve_val(expr.program().expression(), ctx).map_err(|e| e.to_string())?;
     Ok(f(out.as_ref()))
+}
+
+/// Evaluates to a value that outlives the evaluation.
+pub fn eval_owned(
+    env: &Arc<Env>,
+    expr: &CompiledExpr,
+    vars: &Vars<'_>,
+    item: Option<(&str, &dyn Val)>,
+) -> Result<Box<dyn Val>, String> {
+    with_value(env, expr, vars, item, to_owned_val)?
+}
+
+/// A value as text, the way an operation argument takes it: `None` for null.
+pub fn as_text(v: &dyn Val) -> Option<String> {
+    if v.downcast_ref::<CelNull>().is_some() {
+        return None;
+    }
+    if let Some(s) = v.downcast_ref::<cel::common::types::CelString>() {
+        return Some(s.inner().to_string());
+    }
+    to_json(v).ok().map(|j| j.to_string())
 }
 
 pub fn eval_json(
