@@ -15,18 +15,20 @@ use cel::common::value::{CowVal, StaticVal, Val};
 /// An object with a fixed set of named fields. CEL sees a map: `r.field`,
 /// `has(r.field)`, `size(r)`.
 #[derive(Debug, Clone)]
-pub struct Record(Arc<[(Cow<'static, str>, Box<dyn Val>)]>);
+pub struct Record(Arc<[Field]>);
 
-/// A record's fields: the session's names are static, a request's come from
-/// the workflow.
-pub type Fields = Vec<(Cow<'static, str>, Box<dyn Val>)>;
+/// A named field. The session's names are static, a request's come from the
+/// workflow.
+pub type Field = (Cow<'static, str>, Box<dyn Val>);
+
+pub type Fields = Vec<Field>;
 
 impl Record {
     pub fn new(fields: Fields) -> Self {
         Record(fields.into())
     }
 
-    pub fn fields(&self) -> &[(Cow<'static, str>, Box<dyn Val>)] {
+    pub fn fields(&self) -> &[Field] {
         &self.0
     }
 
