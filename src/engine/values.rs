@@ -275,6 +275,20 @@ pub fn eval_bool(
     vars: &Vars<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<bool, String> {
+    if let Some(native) = expr.native() {
+        let lookup = |name: &str| -> Option<&dyn Val> {
+            match name {
+                "request" => Some(vars.request),
+                "session" => Some(vars.session),
+                "platform" => Some(vars.platform),
+                "error" => Some(vars.error),
+                other => item.filter(|(n, _)| *n == other).map(|(_, v)| v),
+            }
+        };
+        if let Ok(b) = native.eval_bool(&lookup) {
+            return Ok(b);
+        }
+    }
     with_value(env, expr, vars, item, |v| {
         v.downcast_ref::<CelBool>().map(|b| *b.inner())
     })?

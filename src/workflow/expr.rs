@@ -62,6 +62,8 @@ impl Programs {
 pub struct CompiledExpr {
     source: Arc<str>,
     program: Arc<Program>,
+    /// The same expression for the native evaluator, when it is in its subset.
+    native: Option<Arc<super::native::Native>>,
     span: Span,
 }
 
@@ -72,6 +74,10 @@ impl CompiledExpr {
 
     pub fn program(&self) -> &Program {
         &self.program
+    }
+
+    pub fn native(&self) -> Option<&super::native::Native> {
+        self.native.as_deref()
     }
 
     /// Where the expression is written.
@@ -256,6 +262,7 @@ fn compile_at(
     }
     let compiled = CompiledExpr {
         source: source.into(),
+        native: super::native::Native::compile(program.expression()).map(Arc::new),
         program,
         span: whole,
     };

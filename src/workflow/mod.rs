@@ -5,6 +5,7 @@ pub mod diagnostic;
 pub mod expr;
 pub mod load;
 pub mod model;
+pub mod native;
 pub mod raw;
 pub mod source;
 pub mod validate;
