@@ -11,7 +11,16 @@ use hisflow::workflow::model::{Response, StateKind};
 use proptest::prelude::*;
 use serde_json::json;
 
-fn guards() -> Vec<(serde_json::Value, CompiledExpr)> {
+/// Every expression of the shipped workflows, with its platform's settings
+/// and whether it is a guard, a value or a foreach's list.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Use {
+    Guard,
+    Value,
+    List,
+}
+
+fn expressions() -> Vec<(serde_json::Value, Use, CompiledExpr)> {
     let report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
     let mut out = Vec::new();
     for p in &report.platforms {
@@ -21,21 +30,38 @@ fn guards() -> Vec<(serde_json::Value, CompiledExpr)> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         );
+        let mut add = |u: Use, e: &CompiledExpr| out.push((settings.clone(), u, e.clone()));
         for w in p.workflows.values() {
             for (_, s) in w.states() {
                 match &s.kind {
-                    StateKind::Choice(g) => {
-                        out.extend(g.iter().map(|g| (settings.clone(), g.clone())))
-                    }
+                    StateKind::Choice(g) => g.iter().for_each(|g| add(Use::Guard, g)),
+                    StateKind::Op(op) => op.args.iter().for_each(|(_, e)| add(Use::Value, e)),
+                    StateKind::Emit(e) => e.data.iter().for_each(|(_, e)| add(Use::Value, e)),
+                    StateKind::Call(c) => c.args.iter().for_each(|(_, e)| add(Use::Value, e)),
+                    StateKind::Foreach(f) => add(Use::List, &f.items),
                     StateKind::Respond(Response::NeedInfo {
-                        free_text: Some(f), ..
-                    }) => out.push((settings.clone(), f.clone())),
-                    _ => {}
+                        free_text, choices, ..
+                    }) => {
+                        free_text.iter().for_each(|e| add(Use::Guard, e));
+                        choices.iter().for_each(|e| add(Use::Value, e));
+                    }
+                    StateKind::Respond(Response::Ok { result, .. }) => {
+                        result.iter().for_each(|(_, e)| add(Use::Value, e))
+                    }
+                    StateKind::Respond(_) => {}
                 }
             }
         }
     }
     out
+}
+
+fn guards() -> Vec<(serde_json::Value, CompiledExpr)> {
+    expressions()
+        .into_iter()
+        .filter(|(_, u, _)| *u == Use::Guard)
+        .map(|(s, _, e)| (s, e))
+        .collect()
 }
 
 fn channel() -> impl Strategy<Value = (bool, usize, bool, usize)> {
@@ -71,6 +97,18 @@ fn session(chs: &[(bool, usize, bool, usize)], reasons: usize) -> Session {
 }
 
 #[test]
+fn the_native_evaluator_covers_every_shipped_expression() {
+    let all = expressions();
+    let outside: Vec<&str> = all
+        .iter()
+        .filter(|(_, _, e)| e.native().is_none())
+        .map(|(_, _, e)| e.source())
+        .collect();
+    assert!(all.len() > 100, "{} expressions", all.len());
+    assert!(outside.is_empty(), "outside the native subset: {outside:?}");
+}
+
+#[test]
 fn the_native_evaluator_covers_the_shipped_guards() {
     let all = guards();
     let native = all.iter().filter(|(_, g)| g.native().is_some()).count();
@@ -99,16 +137,37 @@ proptest! {
         let request = values::from_json(&serde_json::Value::Object(req));
         let error = values::no_error();
         let mut answered = 0;
-        for (settings, g) in guards() {
+        for (settings, u, g) in expressions() {
             let platform = values::from_json(&settings);
             let vars = Vars { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref() };
-            let cel = values::with_value(env(), &g, &vars, None, |v| v.downcast_ref::<cel::common::types::CelBool>().map(|b| *b.inner())).map(|b| b.unwrap());
+            let cel = values::with_value(env(), &g, &vars, None, |v| v.downcast_ref::<cel::common::types::CelBool>().map(|b| *b.inner())).map(|b| b.unwrap_or(false));
             let lookup = |name: &str| -> Option<&dyn cel::common::value::Val> {
                 match name { "request" => Some(vars.request), "session" => Some(vars.session), "platform" => Some(vars.platform), "error" => Some(vars.error), _ => None }
             };
-            if let Ok(native) = g.native().unwrap().eval_bool(&lookup) {
-                answered += 1;
-                prop_assert_eq!(Ok(native), cel.clone(), "{} disagrees", g.source());
+            let Some(n) = g.native() else { continue };
+            match u {
+                Use::Guard => if let Ok(native) = n.eval_bool(&lookup) {
+                    answered += 1;
+                    prop_assert_eq!(Ok(native), cel.clone(), "{} disagrees", g.source());
+                },
+                Use::Value => if let Ok(native) = n.eval(&lookup) {
+                    answered += 1;
+                    let cel = values::with_value(env(), &g, &vars, None, values::to_json).unwrap();
+                    let native = match native {
+                        hisflow::workflow::native::V::Null => json!(null),
+                        hisflow::workflow::native::V::Bool(b) => json!(b),
+                        hisflow::workflow::native::V::Int(i) => json!(i),
+                        hisflow::workflow::native::V::Str(s) => json!(s),
+                        hisflow::workflow::native::V::Val(v) => values::to_json(v).unwrap(),
+                    };
+                    prop_assert_eq!(Ok(native), cel, "{} disagrees", g.source());
+                },
+                Use::List => if let Ok(items) = n.eval_list(&lookup) {
+                    answered += 1;
+                    let native: Vec<serde_json::Value> = items.into_iter().map(|v| values::to_json(v).unwrap()).collect();
+                    let cel = values::with_value(env(), &g, &vars, None, values::to_json).unwrap();
+                    prop_assert_eq!(Ok(serde_json::Value::Array(native)), cel, "{} disagrees", g.source());
+                },
             }
         }
         prop_assert!(answered > 0);

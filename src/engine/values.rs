@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use cel::common::types::{CelBool, CelList, CelMap, CelNull};
+use cel::common::types::{CelBool, CelInt, CelList, CelMap, CelNull};
 use cel::common::value::{CowVal, Val};
 use cel::context::VariableResolver;
 use cel::{Context, Env, Value};
@@ -13,6 +13,7 @@ use serde_json::Value as Json;
 use super::record::{Record, SharedList, text, texts};
 use super::session::{Channel, Session};
 use crate::workflow::expr::CompiledExpr;
+use crate::workflow::native::V;
 
 /// A CEL value from JSON.
 pub fn from_json(v: &Json) -> Box<dyn Val> {
@@ -239,6 +240,40 @@ pub fn with_value<R>(
     Ok(f(out.as_ref()))
 }
 
+/// The names an evaluation can read, for the native evaluator.
+fn lookup<'a>(
+    vars: &'a Vars<'_>,
+    item: Option<(&'a str, &'a dyn Val)>,
+) -> impl Fn(&str) -> Option<&'a dyn Val> {
+    move |name: &str| match name {
+        "request" => Some(vars.request),
+        "session" => Some(vars.session),
+        "platform" => Some(vars.platform),
+        "error" => Some(vars.error),
+        other => item.filter(|(n, _)| *n == other).map(|(_, v)| v),
+    }
+}
+
+fn native_json(v: V<'_>) -> Result<Json, String> {
+    Ok(match v {
+        V::Null => Json::Null,
+        V::Bool(b) => Json::Bool(b),
+        V::Int(i) => Json::from(i),
+        V::Str(s) => Json::String(s.to_string()),
+        V::Val(v) => to_json(v)?,
+    })
+}
+
+fn native_owned(v: V<'_>) -> Result<Box<dyn Val>, String> {
+    Ok(match v {
+        V::Null => Box::new(CelNull),
+        V::Bool(b) => Box::new(CelBool::from(b)),
+        V::Int(i) => Box::new(CelInt::from(i)),
+        V::Str(s) => text(s),
+        V::Val(v) => to_owned_val(v)?,
+    })
+}
+
 /// Evaluates to a value that outlives the evaluation.
 pub fn eval_owned(
     env: &Arc<Env>,
@@ -246,6 +281,9 @@ pub fn eval_owned(
     vars: &Vars<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Box<dyn Val>, String> {
+    if let Some(Ok(v)) = expr.native().map(|n| n.eval(&lookup(vars, item))) {
+        return native_owned(v);
+    }
     with_value(env, expr, vars, item, to_owned_val)?
 }
 
@@ -266,6 +304,9 @@ pub fn eval_json(
     vars: &Vars<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Json, String> {
+    if let Some(Ok(v)) = expr.native().map(|n| n.eval(&lookup(vars, item))) {
+        return native_json(v);
+    }
     with_value(env, expr, vars, item, to_json)?
 }
 
@@ -275,19 +316,8 @@ pub fn eval_bool(
     vars: &Vars<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<bool, String> {
-    if let Some(native) = expr.native() {
-        let lookup = |name: &str| -> Option<&dyn Val> {
-            match name {
-                "request" => Some(vars.request),
-                "session" => Some(vars.session),
-                "platform" => Some(vars.platform),
-                "error" => Some(vars.error),
-                other => item.filter(|(n, _)| *n == other).map(|(_, v)| v),
-            }
-        };
-        if let Ok(b) = native.eval_bool(&lookup) {
-            return Ok(b);
-        }
+    if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&lookup(vars, item))) {
+        return Ok(b);
     }
     with_value(env, expr, vars, item, |v| {
         v.downcast_ref::<CelBool>().map(|b| *b.inner())
@@ -301,6 +331,9 @@ pub fn eval_items(
     expr: &CompiledExpr,
     vars: &Vars<'_>,
 ) -> Result<Vec<Box<dyn Val>>, String> {
+    if let Some(Ok(items)) = expr.native().map(|n| n.eval_list(&lookup(vars, None))) {
+        return items.into_iter().map(to_owned_val).collect();
+    }
     with_value(env, expr, vars, None, |v| {
         let iterable = v
             .as_iterable()

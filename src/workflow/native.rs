@@ -1,21 +1,21 @@
-//! A native evaluator for the guards workflows are made of. CEL's general
-//! evaluator resolves every name through scopes and containers and copies
-//! each element into a comprehension's variable; the common guard shapes —
-//! field paths, comparisons, `has`, `size`, `in`, `exists`, `all` — need none
-//! of that. They are compiled once, at validation, into a small tree that
-//! reads the same values in place.
+//! A native evaluator for the expressions workflows are made of. CEL's
+//! general evaluator resolves every name through scopes and containers and
+//! copies each element into a comprehension's variable; the common shapes —
+//! field paths, literals, comparisons, `has`, `size`, `in`, `? :`, `exists`,
+//! `all`, `filter` — need none of that. They are compiled once, at
+//! validation, into a small tree that reads the same values in place.
 //!
 //! It answers only when it is sure. Anything outside its subset, a type it
 //! did not expect, a missing field: it says [`Unsure`] and the caller
 //! evaluates the CEL program instead, so results are CEL's by construction
-//! (and a property test checks they agree).
+//! (and tests/native.rs checks that they agree).
 
 use cel::IdedExpr;
-use cel::common::ast::{Expr, LiteralValue};
-use cel::common::types::{CelBool, CelInt, CelNull, CelString};
+use cel::common::ast::{ComprehensionExpr, Expr, LiteralValue};
+use cel::common::types::{CelBool, CelInt, CelNull, CelString, Kind};
 use cel::common::value::{CowVal, Val};
 
-/// A guard compiled for native evaluation.
+/// An expression compiled for native evaluation.
 #[derive(Debug)]
 pub struct Native(N);
 
@@ -37,6 +37,8 @@ enum N {
     Cond(Box<N>, Box<N>, Box<N>),
     Exists(Box<N>, Box<str>, Box<N>),
     All(Box<N>, Box<str>, Box<N>),
+    /// `list.filter(x, pred)`: evaluated only as a whole list ([`Native::eval_list`]).
+    Filter(Box<N>, Box<str>, Box<N>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -54,8 +56,8 @@ enum Cmp {
 pub struct Unsure;
 
 /// A value while evaluating: primitives by value, the rest borrowed.
-#[derive(Clone, Copy)]
-enum V<'a> {
+#[derive(Debug, Clone, Copy)]
+pub enum V<'a> {
     Null,
     Bool(bool),
     Int(i64),
@@ -63,22 +65,46 @@ enum V<'a> {
     Val(&'a dyn Val),
 }
 
+/// Names in scope of an evaluation.
+type Lookup<'a, 'l> = &'l dyn Fn(&str) -> Option<&'a dyn Val>;
+
 impl Native {
     /// Compiles `e` if every part of it is in the native subset.
     pub fn compile(e: &IdedExpr) -> Option<Native> {
         n(e).map(Native)
     }
 
-    /// Evaluates to a boolean, reading names through `lookup`.
-    pub fn eval_bool<'a>(
-        &'a self,
-        lookup: &dyn Fn(&str) -> Option<&'a dyn Val>,
-    ) -> Result<bool, Unsure> {
+    pub fn eval<'a>(&'a self, lookup: Lookup<'a, '_>) -> Result<V<'a>, Unsure> {
+        eval(&self.0, lookup, &mut Vec::new())
+    }
+
+    pub fn eval_bool<'a>(&'a self, lookup: Lookup<'a, '_>) -> Result<bool, Unsure> {
+        bool_of(self.eval(lookup)?)
+    }
+
+    /// The elements of the list the expression gives (a foreach's items).
+    pub fn eval_list<'a>(&'a self, lookup: Lookup<'a, '_>) -> Result<Vec<&'a dyn Val>, Unsure> {
         let mut bound = Vec::new();
-        match eval(&self.0, lookup, &mut bound)? {
-            V::Bool(b) => Ok(b),
-            _ => Err(Unsure),
+        let (range, keep) = match &self.0 {
+            N::Filter(range, var, pred) => (range.as_ref(), Some((var, pred))),
+            other => (other, None),
+        };
+        let list = list_of(eval(range, lookup, &mut bound)?)?;
+        let mut out = Vec::new();
+        let mut it = list.as_iterable().ok_or(Unsure)?.iter();
+        while let Some(x) = it.next() {
+            let Some((var, pred)) = keep else {
+                out.push(x);
+                continue;
+            };
+            bound.push((&**var, x));
+            let kept = eval(pred, lookup, &mut bound).and_then(bool_of);
+            bound.pop();
+            if kept? {
+                out.push(x);
+            }
         }
+        Ok(out)
     }
 }
 
@@ -121,48 +147,74 @@ fn n(e: &IdedExpr) -> Option<N> {
                 _ => return None,
             }
         }
-        Expr::Comprehension(c) => {
-            if c.iter_var2.is_some()
-                || !matches!(&c.result.expr, Expr::Ident(r) if *r == c.accu_var)
-            {
-                return None;
-            }
-            let Expr::Literal(LiteralValue::Boolean(init)) = &c.accu_init.expr else {
-                return None;
-            };
-            let Expr::Call(step) = &c.loop_step.expr else {
-                return None;
-            };
-            let [acc, pred] = step.args.as_slice() else {
-                return None;
-            };
-            if !matches!(&acc.expr, Expr::Ident(a) if *a == c.accu_var) {
-                return None;
-            }
-            let range = boxed(&c.iter_range)?;
-            let var: Box<str> = c.iter_var.as_str().into();
-            let pred = boxed(pred)?;
-            match (step.func_name.as_str(), *init.inner()) {
-                ("_||_", false) => N::Exists(range, var, pred),
-                ("_&&_", true) => N::All(range, var, pred),
-                _ => return None,
-            }
-        }
+        Expr::Comprehension(c) => comprehension(c)?,
         _ => return None,
     })
 }
 
+/// `exists`, `all` and `filter`, recognised by the shape the parser expands
+/// them to; other comprehensions stay with CEL.
+fn comprehension(c: &ComprehensionExpr) -> Option<N> {
+    let accu = |e: &IdedExpr| matches!(&e.expr, Expr::Ident(a) if *a == c.accu_var);
+    if c.iter_var2.is_some() || !accu(&c.result) {
+        return None;
+    }
+    let Expr::Call(step) = &c.loop_step.expr else {
+        return None;
+    };
+    let var: Box<str> = c.iter_var.as_str().into();
+    match (
+        &c.accu_init.expr,
+        step.func_name.as_str(),
+        step.args.as_slice(),
+    ) {
+        (Expr::Literal(LiteralValue::Boolean(init)), op, [acc, pred]) if accu(acc) => {
+            match (op, *init.inner()) {
+                ("_||_", false) => Some(N::Exists(boxed(&c.iter_range)?, var, boxed(pred)?)),
+                ("_&&_", true) => Some(N::All(boxed(&c.iter_range)?, var, boxed(pred)?)),
+                _ => None,
+            }
+        }
+        // filter: an empty list grown by `pred ? acc + [x] : acc`
+        (Expr::List(init), "_?_:_", [pred, grown, kept])
+            if init.elements.is_empty() && accu(kept) =>
+        {
+            let Expr::Call(add) = &grown.expr else {
+                return None;
+            };
+            let appends_item = add.func_name == "_+_"
+                && add.args.len() == 2
+                && accu(&add.args[0])
+                && matches!(&add.args[1].expr, Expr::List(l) if l.elements.len() == 1
+                    && matches!(&l.elements[0].expr, Expr::Ident(v) if *v == c.iter_var));
+            appends_item.then_some(())?;
+            Some(N::Filter(boxed(&c.iter_range)?, var, boxed(pred)?))
+        }
+        _ => None,
+    }
+}
+
 fn leaf(v: &dyn Val) -> V<'_> {
-    if let Some(s) = v.downcast_ref::<CelString>() {
-        V::Str(s.inner())
-    } else if let Some(b) = v.downcast_ref::<CelBool>() {
-        V::Bool(*b.inner())
-    } else if let Some(i) = v.downcast_ref::<CelInt>() {
-        V::Int(*i.inner())
-    } else if v.downcast_ref::<CelNull>().is_some() {
-        V::Null
-    } else {
-        V::Val(v)
+    match v.get_type().kind() {
+        Kind::String => v
+            .downcast_ref::<CelString>()
+            .map_or(V::Val(v), |s| V::Str(s.inner())),
+        Kind::Boolean => v
+            .downcast_ref::<CelBool>()
+            .map_or(V::Val(v), |b| V::Bool(*b.inner())),
+        Kind::Int => v
+            .downcast_ref::<CelInt>()
+            .map_or(V::Val(v), |i| V::Int(*i.inner())),
+        Kind::NullType => v.downcast_ref::<CelNull>().map_or(V::Val(v), |_| V::Null),
+        _ => V::Val(v),
+    }
+}
+
+/// The list a value is, if it is one.
+fn list_of(v: V<'_>) -> Result<&dyn Val, Unsure> {
+    match v {
+        V::Val(l) if l.get_type().kind() == Kind::List => Ok(l),
+        _ => Err(Unsure),
     }
 }
 
@@ -197,7 +249,7 @@ fn bool_of(v: V<'_>) -> Result<bool, Unsure> {
 
 fn eval<'a>(
     node: &'a N,
-    lookup: &dyn Fn(&str) -> Option<&'a dyn Val>,
+    lookup: Lookup<'a, '_>,
     bound: &mut Vec<(&'a str, &'a dyn Val)>,
 ) -> Result<V<'a>, Unsure> {
     Ok(match node {
@@ -246,12 +298,7 @@ fn eval<'a>(
         }
         N::In(item, list) => {
             let item = eval(item, lookup, bound)?;
-            let V::Val(list) = eval(list, lookup, bound)? else {
-                return Err(Unsure);
-            };
-            if list.get_type().kind() != cel::common::types::Kind::List {
-                return Err(Unsure);
-            }
+            let list = list_of(eval(list, lookup, bound)?)?;
             let mut it = list.as_iterable().ok_or(Unsure)?.iter();
             let mut found = false;
             while let Some(x) = it.next() {
@@ -274,14 +321,10 @@ fn eval<'a>(
                 eval(b, lookup, bound)?
             }
         }
+        N::Filter(..) => return Err(Unsure),
         N::Exists(range, var, pred) | N::All(range, var, pred) => {
             let exists = matches!(node, N::Exists(..));
-            let V::Val(list) = eval(range, lookup, bound)? else {
-                return Err(Unsure);
-            };
-            if list.get_type().kind() != cel::common::types::Kind::List {
-                return Err(Unsure);
-            }
+            let list = list_of(eval(range, lookup, bound)?)?;
             let mut it = list.as_iterable().ok_or(Unsure)?.iter();
             let mut result = !exists;
             while let Some(x) = it.next() {
