@@ -23,10 +23,12 @@ use serde_json::json;
 struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCS: AtomicIsize = AtomicIsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
         unsafe { mimalloc::MiMalloc.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -248,6 +250,31 @@ fn main() {
             black_box(hand_written(s, sim.as_ref(), "Lunch"));
         }
     });
+    // Allocations per logout, counted over one round of each.
+    let count_allocs = |run: &mut dyn FnMut(&mut [Session], &Arc<SimSwitch>)| {
+        let mut sessions: Vec<Session> = (0..n).map(session).collect();
+        let sim = Arc::new(SimSwitch::new(switch(n)));
+        let before = ALLOCS.load(Ordering::Relaxed);
+        run(&mut sessions, &sim);
+        (ALLOCS.load(Ordering::Relaxed) - before) / n as isize
+    };
+    let engine_allocs = count_allocs(&mut |sessions, sim| {
+        let engine = Engine::new(platform.clone(), sim.clone());
+        rt.block_on(async {
+            for s in sessions.iter_mut() {
+                black_box(
+                    engine
+                        .handle("session.request.logout", &params, s, &mut NoObserver)
+                        .await,
+                );
+            }
+        })
+    });
+    let direct_allocs = count_allocs(&mut |sessions, sim| {
+        for s in sessions.iter_mut() {
+            black_box(hand_written(s, sim.as_ref(), "Lunch"));
+        }
+    });
     println!("3-channel logout (reference workflow, simulated switch in memory)");
     println!(
         "  interpreter:  {:>9.2} µs/logout  {:>10.0} logouts/s",
@@ -262,6 +289,9 @@ fn main() {
     println!(
         "  ratio:        {:>9.1} x the hand-written logic",
         interpreted.as_secs_f64() / direct.as_secs_f64()
+    );
+    println!(
+        "  allocations:  {engine_allocs:>9} per logout interpreted, {direct_allocs} hand-written"
     );
 
     let count = 100_000;

@@ -141,8 +141,12 @@ proptest! {
             let platform = values::from_json(&settings);
             let vars = Vars { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref() };
             let cel = values::with_value(env(), &g, &vars, None, |v| v.downcast_ref::<cel::common::types::CelBool>().map(|b| *b.inner())).map(|b| b.unwrap_or(false));
-            let lookup = |name: &str| -> Option<&dyn cel::common::value::Val> {
-                match name { "request" => Some(vars.request), "session" => Some(vars.session), "platform" => Some(vars.platform), "error" => Some(vars.error), _ => None }
+            let lookup = hisflow::workflow::native::Inputs {
+                request: vars.request,
+                session: vars.session,
+                platform: vars.platform,
+                error: vars.error,
+                item: None,
             };
             let Some(n) = g.native() else { continue };
             match u {

@@ -2,7 +2,6 @@
 
 mod observer;
 mod outcome;
-mod record;
 mod run;
 mod session;
 pub mod values;

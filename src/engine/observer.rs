@@ -77,7 +77,7 @@ pub struct Trace {
 
 fn trigger_name(t: &Trigger) -> String {
     match t {
-        Trigger::Outcome(o) => o.clone(),
+        Trigger::Outcome(o) => o.to_string(),
         Trigger::Guard(i) => format!("guard {i}"),
         Trigger::Otherwise => "otherwise".into(),
         Trigger::Next => "next".into(),

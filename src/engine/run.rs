@@ -16,7 +16,6 @@ use serde_json::{Map, Value as Json};
 
 use super::observer::Observer;
 use super::outcome::{Event, Outcome, Response};
-use super::record::{Fields, Record};
 use super::session::{Channel, Session};
 use super::values::{self, Vars};
 use crate::platform::{Adapter, OpOutcome, OpResult, Operation, Reply, SwitchError};
@@ -25,6 +24,7 @@ use crate::workflow::model::{
     Args, Body, FailurePolicy, InputType, OpCall, Platform, Response as Respond, StateId,
     StateKind, Trigger, Workflow,
 };
+use crate::workflow::record::{Fields, Record};
 use crate::workflow::vocab::MEDIA;
 
 /// Runs a platform's workflows against a switch adapter.
@@ -229,7 +229,7 @@ impl Engine {
                     if let Some(f) = failure {
                         frame.error = Some(f.to_val());
                     }
-                    Step::Go(Trigger::Outcome(outcome.to_string()))
+                    Step::Go(Trigger::Outcome(outcome))
                 }
                 StateKind::Call(c) => match self.record(&c.args, &vars, None) {
                     Ok(args) => match self.platform.workflow(&c.workflow) {
@@ -401,7 +401,7 @@ impl Engine {
                             if let Some(fail) = &failure {
                                 parent.error = Some(fail.to_val());
                             }
-                            let trigger = Trigger::Outcome(response.outcome().to_string());
+                            let trigger = Trigger::Outcome(response.outcome());
                             match pw.edge(psid, &trigger) {
                                 Some((edge, to)) => {
                                     obs.transition(pw, psid, &edge.trigger, to);

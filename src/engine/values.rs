@@ -10,10 +10,10 @@ use cel::context::VariableResolver;
 use cel::{Context, Env, Value};
 use serde_json::Value as Json;
 
-use super::record::{Record, SharedList, text, texts};
 use super::session::{Channel, Session};
 use crate::workflow::expr::CompiledExpr;
-use crate::workflow::native::V;
+use crate::workflow::native::{Inputs, V};
+use crate::workflow::record::{Record, SharedList, text, texts};
 
 /// A CEL value from JSON.
 pub fn from_json(v: &Json) -> Box<dyn Val> {
@@ -149,19 +149,22 @@ impl SessionView {
         ])
     }
 
-    /// Brings the view in step with `s` after a change.
+    /// Brings the view in step with `s` after a change. Builds only what
+    /// changed, and changes the session's value in place.
     pub fn refresh(&mut self, s: &Session) {
-        let same = self.channels.len() == s.channels.len()
+        let mut channels_changed = false;
+        let same_ids = self.channels.len() == s.channels.len()
             && self
                 .channels
                 .iter()
                 .zip(&s.channels)
                 .all(|((a, _), b)| a.id == b.id);
-        if same {
+        if same_ids {
             for ((old, rec), new) in self.channels.iter_mut().zip(&s.channels) {
                 if old != new {
                     *old = new.clone();
                     *rec = channel_record(new);
+                    channels_changed = true;
                 }
             }
         } else {
@@ -170,14 +173,35 @@ impl SessionView {
                 .iter()
                 .map(|c| (c.clone(), channel_record(c)))
                 .collect();
+            channels_changed = true;
+        }
+        let mut updates: Vec<(&str, Box<dyn Val>)> = Vec::new();
+        if channels_changed {
+            let list = self
+                .channels
+                .iter()
+                .map(|(_, r)| Box::new(r.clone()) as Box<dyn Val>)
+                .collect();
+            updates.push(("channels", Box::new(SharedList::new(list))));
         }
         if self.logout_reasons.0 != s.logout_reasons {
             self.logout_reasons = (s.logout_reasons.clone(), texts(&s.logout_reasons));
+            updates.push(("logout_reasons", Box::new(self.logout_reasons.1.clone())));
         }
         if self.not_ready_reasons.0 != s.not_ready_reasons {
             self.not_ready_reasons = (s.not_ready_reasons.clone(), texts(&s.not_ready_reasons));
+            updates.push((
+                "not_ready_reasons",
+                Box::new(self.not_ready_reasons.1.clone()),
+            ));
         }
-        self.value = self.build(s);
+        for (name, value) in updates {
+            if !self.value.set(name, value) {
+                // Someone holds the old value (a call's argument): build anew.
+                self.value = self.build(s);
+                return;
+            }
+        }
     }
 
     pub fn value(&self) -> &dyn Val {
@@ -240,17 +264,14 @@ pub fn with_value<R>(
     Ok(f(out.as_ref()))
 }
 
-/// The names an evaluation can read, for the native evaluator.
-fn lookup<'a>(
-    vars: &'a Vars<'_>,
-    item: Option<(&'a str, &'a dyn Val)>,
-) -> impl Fn(&str) -> Option<&'a dyn Val> {
-    move |name: &str| match name {
-        "request" => Some(vars.request),
-        "session" => Some(vars.session),
-        "platform" => Some(vars.platform),
-        "error" => Some(vars.error),
-        other => item.filter(|(n, _)| *n == other).map(|(_, v)| v),
+/// What the native evaluator reads.
+fn inputs<'a>(vars: &'a Vars<'_>, item: Option<(&'a str, &'a dyn Val)>) -> Inputs<'a> {
+    Inputs {
+        request: vars.request,
+        session: vars.session,
+        platform: vars.platform,
+        error: vars.error,
+        item: item.map(|(_, v)| v),
     }
 }
 
@@ -281,7 +302,7 @@ pub fn eval_owned(
     vars: &Vars<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Box<dyn Val>, String> {
-    if let Some(Ok(v)) = expr.native().map(|n| n.eval(&lookup(vars, item))) {
+    if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
         return native_owned(v);
     }
     with_value(env, expr, vars, item, to_owned_val)?
@@ -304,7 +325,7 @@ pub fn eval_json(
     vars: &Vars<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Json, String> {
-    if let Some(Ok(v)) = expr.native().map(|n| n.eval(&lookup(vars, item))) {
+    if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
         return native_json(v);
     }
     with_value(env, expr, vars, item, to_json)?
@@ -316,7 +337,7 @@ pub fn eval_bool(
     vars: &Vars<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<bool, String> {
-    if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&lookup(vars, item))) {
+    if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&inputs(vars, item))) {
         return Ok(b);
     }
     with_value(env, expr, vars, item, |v| {
@@ -331,7 +352,7 @@ pub fn eval_items(
     expr: &CompiledExpr,
     vars: &Vars<'_>,
 ) -> Result<Vec<Box<dyn Val>>, String> {
-    if let Some(Ok(items)) = expr.native().map(|n| n.eval_list(&lookup(vars, None))) {
+    if let Some(Ok(items)) = expr.native().map(|n| n.eval_list(&inputs(vars, None))) {
         return items.into_iter().map(to_owned_val).collect();
     }
     with_value(env, expr, vars, None, |v| {

@@ -139,6 +139,11 @@ impl Scope {
         s
     }
 
+    /// The foreach item's name, when the scope has one.
+    pub fn binding(&self) -> Option<&str> {
+        self.vars.get(4).map(|(n, _)| n.as_str())
+    }
+
     pub fn is_bound(&self, name: &str) -> bool {
         self.vars.iter().any(|(n, _)| n == name)
     }
@@ -262,7 +267,7 @@ fn compile_at(
     }
     let compiled = CompiledExpr {
         source: source.into(),
-        native: super::native::Native::compile(program.expression()).map(Arc::new),
+        native: super::native::Native::compile(program.expression(), scope.binding()).map(Arc::new),
         program,
         span: whole,
     };

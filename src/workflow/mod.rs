@@ -7,6 +7,7 @@ pub mod load;
 pub mod model;
 pub mod native;
 pub mod raw;
+pub mod record;
 pub mod source;
 pub mod validate;
 pub mod vocab;

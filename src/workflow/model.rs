@@ -212,7 +212,7 @@ impl Response {
 pub enum Trigger {
     /// An outcome of an operation (`ok`, `error`, `timeout`), a call (`ok`,
     /// `error`, `need_info`) or a foreach (`done`, `failed`).
-    Outcome(String),
+    Outcome(&'static str),
     /// The guard of a choice branch, by index.
     Guard(usize),
     /// Whatever no other transition of the state handles.
@@ -232,7 +232,7 @@ impl Transition {
     /// The edge label renders show.
     pub fn label(&self, from: &State) -> String {
         match (&self.trigger, &from.kind) {
-            (Trigger::Outcome(o), _) => o.clone(),
+            (Trigger::Outcome(o), _) => o.to_string(),
             (Trigger::Guard(i), StateKind::Choice(guards)) => guards
                 .get(*i)
                 .map_or_else(String::new, |g| g.source().to_string()),

@@ -3,7 +3,8 @@
 //! copies each element into a comprehension's variable; the common shapes —
 //! field paths, literals, comparisons, `has`, `size`, `in`, `? :`, `exists`,
 //! `all`, `filter` — need none of that. They are compiled once, at
-//! validation, into a small tree that reads the same values in place.
+//! validation, into a small tree whose names are resolved to slots, and that
+//! reads the same values in place.
 //!
 //! It answers only when it is sure. Anything outside its subset, a type it
 //! did not expect, a missing field: it says [`Unsure`] and the caller
@@ -15,6 +16,8 @@ use cel::common::ast::{ComprehensionExpr, Expr, LiteralValue};
 use cel::common::types::{CelBool, CelInt, CelNull, CelString, Kind};
 use cel::common::value::{CowVal, Val};
 
+use super::record::Record;
+
 /// An expression compiled for native evaluation.
 #[derive(Debug)]
 pub struct Native(N);
@@ -25,7 +28,10 @@ enum N {
     Bool(bool),
     Int(i64),
     Str(Box<str>),
-    Var(Box<str>),
+    /// A context variable or the foreach item, resolved at compile time.
+    Root(Root),
+    /// A comprehension variable: 0 is the innermost.
+    Bound(usize),
     Field(Box<N>, Box<str>),
     Has(Box<N>, Box<str>),
     Not(Box<N>),
@@ -35,10 +41,19 @@ enum N {
     In(Box<N>, Box<N>),
     Size(Box<N>),
     Cond(Box<N>, Box<N>, Box<N>),
-    Exists(Box<N>, Box<str>, Box<N>),
-    All(Box<N>, Box<str>, Box<N>),
+    Exists(Box<N>, Box<N>),
+    All(Box<N>, Box<N>),
     /// `list.filter(x, pred)`: evaluated only as a whole list ([`Native::eval_list`]).
-    Filter(Box<N>, Box<str>, Box<N>),
+    Filter(Box<N>, Box<N>),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Root {
+    Request,
+    Session,
+    Platform,
+    Error,
+    Item,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,40 +80,53 @@ pub enum V<'a> {
     Val(&'a dyn Val),
 }
 
-/// Names in scope of an evaluation.
-type Lookup<'a, 'l> = &'l dyn Fn(&str) -> Option<&'a dyn Val>;
+/// What an evaluation reads: the context and, inside a foreach, its item.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub request: &'a dyn Val,
+    pub session: &'a dyn Val,
+    pub platform: &'a dyn Val,
+    pub error: &'a dyn Val,
+    pub item: Option<&'a dyn Val>,
+}
 
 impl Native {
-    /// Compiles `e` if every part of it is in the native subset.
-    pub fn compile(e: &IdedExpr) -> Option<Native> {
-        n(e).map(Native)
+    /// Compiles `e` if every part of it is in the native subset. `item` is
+    /// the name a foreach binds its item to, when `e` is in its body.
+    pub fn compile(e: &IdedExpr, item: Option<&str>) -> Option<Native> {
+        Compiler {
+            item,
+            bound: Vec::new(),
+        }
+        .n(e)
+        .map(Native)
     }
 
-    pub fn eval<'a>(&'a self, lookup: Lookup<'a, '_>) -> Result<V<'a>, Unsure> {
-        eval(&self.0, lookup, &mut Vec::new())
+    pub fn eval<'a>(&'a self, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {
+        eval(&self.0, inputs, &mut Vec::new())
     }
 
-    pub fn eval_bool<'a>(&'a self, lookup: Lookup<'a, '_>) -> Result<bool, Unsure> {
-        bool_of(self.eval(lookup)?)
+    pub fn eval_bool<'a>(&'a self, inputs: &Inputs<'a>) -> Result<bool, Unsure> {
+        bool_of(self.eval(inputs)?)
     }
 
     /// The elements of the list the expression gives (a foreach's items).
-    pub fn eval_list<'a>(&'a self, lookup: Lookup<'a, '_>) -> Result<Vec<&'a dyn Val>, Unsure> {
+    pub fn eval_list<'a>(&'a self, inputs: &Inputs<'a>) -> Result<Vec<&'a dyn Val>, Unsure> {
         let mut bound = Vec::new();
         let (range, keep) = match &self.0 {
-            N::Filter(range, var, pred) => (range.as_ref(), Some((var, pred))),
+            N::Filter(range, pred) => (range.as_ref(), Some(pred)),
             other => (other, None),
         };
-        let list = list_of(eval(range, lookup, &mut bound)?)?;
+        let list = list_of(eval(range, inputs, &mut bound)?)?;
         let mut out = Vec::new();
         let mut it = list.as_iterable().ok_or(Unsure)?.iter();
         while let Some(x) = it.next() {
-            let Some((var, pred)) = keep else {
+            let Some(pred) = keep else {
                 out.push(x);
                 continue;
             };
-            bound.push((&**var, x));
-            let kept = eval(pred, lookup, &mut bound).and_then(bool_of);
+            bound.push(x);
+            let kept = eval(pred, inputs, &mut bound).and_then(bool_of);
             bound.pop();
             if kept? {
                 out.push(x);
@@ -108,89 +136,132 @@ impl Native {
     }
 }
 
-fn boxed(e: &IdedExpr) -> Option<Box<N>> {
-    n(e).map(Box::new)
+/// Resolves names while compiling: comprehension variables shadow the
+/// context.
+struct Compiler<'s> {
+    item: Option<&'s str>,
+    bound: Vec<String>,
 }
 
-fn n(e: &IdedExpr) -> Option<N> {
-    Some(match &e.expr {
-        Expr::Literal(LiteralValue::Null) => N::Null,
-        Expr::Literal(LiteralValue::Boolean(b)) => N::Bool(*b.inner()),
-        Expr::Literal(LiteralValue::Int(i)) => N::Int(*i.inner()),
-        Expr::Literal(LiteralValue::String(s)) => N::Str(s.inner().into()),
-        Expr::Literal(_) => return None,
-        Expr::Ident(name) => N::Var(name.as_str().into()),
-        Expr::Select(s) if s.test => N::Has(boxed(&s.operand)?, s.field.as_str().into()),
-        Expr::Select(s) => N::Field(boxed(&s.operand)?, s.field.as_str().into()),
-        Expr::Call(c) => {
-            let args = &c.args;
-            match (c.func_name.as_str(), &c.target, args.len()) {
-                ("!_", None, 1) => N::Not(boxed(&args[0])?),
-                ("_&&_", None, 2) => N::And(boxed(&args[0])?, boxed(&args[1])?),
-                ("_||_", None, 2) => N::Or(boxed(&args[0])?, boxed(&args[1])?),
-                ("@in", None, 2) => N::In(boxed(&args[0])?, boxed(&args[1])?),
-                ("_?_:_", None, 3) => N::Cond(boxed(&args[0])?, boxed(&args[1])?, boxed(&args[2])?),
-                ("size", None, 1) => N::Size(boxed(&args[0])?),
-                ("size", Some(t), 0) => N::Size(boxed(t)?),
-                (op, None, 2) => {
-                    let cmp = match op {
-                        "_==_" => Cmp::Eq,
-                        "_!=_" => Cmp::Ne,
-                        "_<_" => Cmp::Lt,
-                        "_<=_" => Cmp::Le,
-                        "_>_" => Cmp::Gt,
-                        "_>=_" => Cmp::Ge,
-                        _ => return None,
-                    };
-                    N::Cmp(cmp, boxed(&args[0])?, boxed(&args[1])?)
-                }
-                _ => return None,
-            }
-        }
-        Expr::Comprehension(c) => comprehension(c)?,
-        _ => return None,
-    })
-}
-
-/// `exists`, `all` and `filter`, recognised by the shape the parser expands
-/// them to; other comprehensions stay with CEL.
-fn comprehension(c: &ComprehensionExpr) -> Option<N> {
-    let accu = |e: &IdedExpr| matches!(&e.expr, Expr::Ident(a) if *a == c.accu_var);
-    if c.iter_var2.is_some() || !accu(&c.result) {
-        return None;
+impl Compiler<'_> {
+    fn boxed(&mut self, e: &IdedExpr) -> Option<Box<N>> {
+        self.n(e).map(Box::new)
     }
-    let Expr::Call(step) = &c.loop_step.expr else {
-        return None;
-    };
-    let var: Box<str> = c.iter_var.as_str().into();
-    match (
-        &c.accu_init.expr,
-        step.func_name.as_str(),
-        step.args.as_slice(),
-    ) {
-        (Expr::Literal(LiteralValue::Boolean(init)), op, [acc, pred]) if accu(acc) => {
-            match (op, *init.inner()) {
-                ("_||_", false) => Some(N::Exists(boxed(&c.iter_range)?, var, boxed(pred)?)),
-                ("_&&_", true) => Some(N::All(boxed(&c.iter_range)?, var, boxed(pred)?)),
-                _ => None,
+
+    fn name(&self, name: &str) -> Option<N> {
+        if let Some(depth) = self.bound.iter().rev().position(|b| b == name) {
+            return Some(N::Bound(depth));
+        }
+        Some(N::Root(match name {
+            "request" => Root::Request,
+            "session" => Root::Session,
+            "platform" => Root::Platform,
+            "error" => Root::Error,
+            n if Some(n) == self.item => Root::Item,
+            _ => return None,
+        }))
+    }
+
+    /// Compiles `body` with `var` bound.
+    fn within(&mut self, var: &str, body: &IdedExpr) -> Option<Box<N>> {
+        self.bound.push(var.to_string());
+        let n = self.boxed(body);
+        self.bound.pop();
+        n
+    }
+
+    fn n(&mut self, e: &IdedExpr) -> Option<N> {
+        Some(match &e.expr {
+            Expr::Literal(LiteralValue::Null) => N::Null,
+            Expr::Literal(LiteralValue::Boolean(b)) => N::Bool(*b.inner()),
+            Expr::Literal(LiteralValue::Int(i)) => N::Int(*i.inner()),
+            Expr::Literal(LiteralValue::String(s)) => N::Str(s.inner().into()),
+            Expr::Literal(_) => return None,
+            Expr::Ident(name) => self.name(name)?,
+            Expr::Select(s) if s.test => N::Has(self.boxed(&s.operand)?, s.field.as_str().into()),
+            Expr::Select(s) => N::Field(self.boxed(&s.operand)?, s.field.as_str().into()),
+            Expr::Call(c) => {
+                let args = &c.args;
+                match (c.func_name.as_str(), &c.target, args.len()) {
+                    ("!_", None, 1) => N::Not(self.boxed(&args[0])?),
+                    ("_&&_", None, 2) => N::And(self.boxed(&args[0])?, self.boxed(&args[1])?),
+                    ("_||_", None, 2) => N::Or(self.boxed(&args[0])?, self.boxed(&args[1])?),
+                    ("@in", None, 2) => N::In(self.boxed(&args[0])?, self.boxed(&args[1])?),
+                    ("_?_:_", None, 3) => N::Cond(
+                        self.boxed(&args[0])?,
+                        self.boxed(&args[1])?,
+                        self.boxed(&args[2])?,
+                    ),
+                    ("size", None, 1) => N::Size(self.boxed(&args[0])?),
+                    ("size", Some(t), 0) => N::Size(self.boxed(t)?),
+                    (op, None, 2) => {
+                        let cmp = match op {
+                            "_==_" => Cmp::Eq,
+                            "_!=_" => Cmp::Ne,
+                            "_<_" => Cmp::Lt,
+                            "_<=_" => Cmp::Le,
+                            "_>_" => Cmp::Gt,
+                            "_>=_" => Cmp::Ge,
+                            _ => return None,
+                        };
+                        N::Cmp(cmp, self.boxed(&args[0])?, self.boxed(&args[1])?)
+                    }
+                    _ => return None,
+                }
             }
+            Expr::Comprehension(c) => self.comprehension(c)?,
+            _ => return None,
+        })
+    }
+
+    /// `exists`, `all` and `filter`, recognised by the shape the parser
+    /// expands them to; other comprehensions stay with CEL.
+    fn comprehension(&mut self, c: &ComprehensionExpr) -> Option<N> {
+        let accu = |e: &IdedExpr| matches!(&e.expr, Expr::Ident(a) if *a == c.accu_var);
+        if c.iter_var2.is_some() || !accu(&c.result) {
+            return None;
         }
-        // filter: an empty list grown by `pred ? acc + [x] : acc`
-        (Expr::List(init), "_?_:_", [pred, grown, kept])
-            if init.elements.is_empty() && accu(kept) =>
-        {
-            let Expr::Call(add) = &grown.expr else {
-                return None;
-            };
-            let appends_item = add.func_name == "_+_"
-                && add.args.len() == 2
-                && accu(&add.args[0])
-                && matches!(&add.args[1].expr, Expr::List(l) if l.elements.len() == 1
-                    && matches!(&l.elements[0].expr, Expr::Ident(v) if *v == c.iter_var));
-            appends_item.then_some(())?;
-            Some(N::Filter(boxed(&c.iter_range)?, var, boxed(pred)?))
+        let Expr::Call(step) = &c.loop_step.expr else {
+            return None;
+        };
+        match (
+            &c.accu_init.expr,
+            step.func_name.as_str(),
+            step.args.as_slice(),
+        ) {
+            (Expr::Literal(LiteralValue::Boolean(init)), op, [acc, pred]) if accu(acc) => {
+                match (op, *init.inner()) {
+                    ("_||_", false) => Some(N::Exists(
+                        self.boxed(&c.iter_range)?,
+                        self.within(&c.iter_var, pred)?,
+                    )),
+                    ("_&&_", true) => Some(N::All(
+                        self.boxed(&c.iter_range)?,
+                        self.within(&c.iter_var, pred)?,
+                    )),
+                    _ => None,
+                }
+            }
+            // filter: an empty list grown by `pred ? acc + [x] : acc`
+            (Expr::List(init), "_?_:_", [pred, grown, kept])
+                if init.elements.is_empty() && accu(kept) =>
+            {
+                let Expr::Call(add) = &grown.expr else {
+                    return None;
+                };
+                let appends_item = add.func_name == "_+_"
+                    && add.args.len() == 2
+                    && accu(&add.args[0])
+                    && matches!(&add.args[1].expr, Expr::List(l) if l.elements.len() == 1
+                        && matches!(&l.elements[0].expr, Expr::Ident(v) if *v == c.iter_var));
+                appends_item.then_some(())?;
+                Some(N::Filter(
+                    self.boxed(&c.iter_range)?,
+                    self.within(&c.iter_var, pred)?,
+                ))
+            }
+            _ => None,
         }
-        _ => None,
     }
 }
 
@@ -221,6 +292,9 @@ fn list_of(v: V<'_>) -> Result<&dyn Val, Unsure> {
 /// `base.name`, borrowed in place; `None` when there is no such field.
 fn field<'a>(base: V<'a>, name: &str) -> Result<Option<&'a dyn Val>, Unsure> {
     let V::Val(v) = base else { return Err(Unsure) };
+    if let Some(r) = v.downcast_ref::<Record>() {
+        return Ok(r.field(name).map(|f| f as &dyn Val));
+    }
     let indexer = v.as_indexer().ok_or(Unsure)?;
     match indexer.get(&CelString::from(name)) {
         Ok(CowVal::Borrowed(f)) => Ok(Some(f)),
@@ -249,35 +323,39 @@ fn bool_of(v: V<'_>) -> Result<bool, Unsure> {
 
 fn eval<'a>(
     node: &'a N,
-    lookup: Lookup<'a, '_>,
-    bound: &mut Vec<(&'a str, &'a dyn Val)>,
+    inputs: &Inputs<'a>,
+    bound: &mut Vec<&'a dyn Val>,
 ) -> Result<V<'a>, Unsure> {
     Ok(match node {
         N::Null => V::Null,
         N::Bool(b) => V::Bool(*b),
         N::Int(i) => V::Int(*i),
         N::Str(s) => V::Str(s),
-        N::Var(name) => match bound.iter().rev().find(|(n, _)| *n == &**name) {
-            Some((_, v)) => leaf(*v),
-            None => leaf(lookup(name).ok_or(Unsure)?),
-        },
+        N::Root(r) => leaf(match r {
+            Root::Request => inputs.request,
+            Root::Session => inputs.session,
+            Root::Platform => inputs.platform,
+            Root::Error => inputs.error,
+            Root::Item => inputs.item.ok_or(Unsure)?,
+        }),
+        N::Bound(depth) => leaf(*bound.iter().rev().nth(*depth).ok_or(Unsure)?),
         N::Field(base, name) => {
-            let base = eval(base, lookup, bound)?;
+            let base = eval(base, inputs, bound)?;
             leaf(field(base, name)?.ok_or(Unsure)?)
         }
         N::Has(base, name) => {
-            let base = eval(base, lookup, bound)?;
+            let base = eval(base, inputs, bound)?;
             V::Bool(field(base, name)?.is_some())
         }
-        N::Not(a) => V::Bool(!bool_of(eval(a, lookup, bound)?)?),
+        N::Not(a) => V::Bool(!bool_of(eval(a, inputs, bound)?)?),
         N::And(a, b) => {
-            V::Bool(bool_of(eval(a, lookup, bound)?)? && bool_of(eval(b, lookup, bound)?)?)
+            V::Bool(bool_of(eval(a, inputs, bound)?)? && bool_of(eval(b, inputs, bound)?)?)
         }
         N::Or(a, b) => {
-            V::Bool(bool_of(eval(a, lookup, bound)?)? || bool_of(eval(b, lookup, bound)?)?)
+            V::Bool(bool_of(eval(a, inputs, bound)?)? || bool_of(eval(b, inputs, bound)?)?)
         }
         N::Cmp(op, a, b) => {
-            let (a, b) = (eval(a, lookup, bound)?, eval(b, lookup, bound)?);
+            let (a, b) = (eval(a, inputs, bound)?, eval(b, inputs, bound)?);
             V::Bool(match op {
                 Cmp::Eq => eq(a, b)?,
                 Cmp::Ne => !eq(a, b)?,
@@ -297,8 +375,8 @@ fn eval<'a>(
             })
         }
         N::In(item, list) => {
-            let item = eval(item, lookup, bound)?;
-            let list = list_of(eval(list, lookup, bound)?)?;
+            let item = eval(item, inputs, bound)?;
+            let list = list_of(eval(list, inputs, bound)?)?;
             let mut it = list.as_iterable().ok_or(Unsure)?.iter();
             let mut found = false;
             while let Some(x) = it.next() {
@@ -309,27 +387,27 @@ fn eval<'a>(
             }
             V::Bool(found)
         }
-        N::Size(a) => match eval(a, lookup, bound)? {
+        N::Size(a) => match eval(a, inputs, bound)? {
             V::Str(s) => V::Int(s.chars().count() as i64),
             V::Val(v) => V::Int(*v.as_sizer().ok_or(Unsure)?.size().inner()),
             _ => return Err(Unsure),
         },
         N::Cond(c, a, b) => {
-            if bool_of(eval(c, lookup, bound)?)? {
-                eval(a, lookup, bound)?
+            if bool_of(eval(c, inputs, bound)?)? {
+                eval(a, inputs, bound)?
             } else {
-                eval(b, lookup, bound)?
+                eval(b, inputs, bound)?
             }
         }
         N::Filter(..) => return Err(Unsure),
-        N::Exists(range, var, pred) | N::All(range, var, pred) => {
+        N::Exists(range, pred) | N::All(range, pred) => {
             let exists = matches!(node, N::Exists(..));
-            let list = list_of(eval(range, lookup, bound)?)?;
+            let list = list_of(eval(range, inputs, bound)?)?;
             let mut it = list.as_iterable().ok_or(Unsure)?.iter();
             let mut result = !exists;
             while let Some(x) = it.next() {
-                bound.push((var, x));
-                let r = eval(pred, lookup, bound).and_then(bool_of);
+                bound.push(x);
+                let r = eval(pred, inputs, bound).and_then(bool_of);
                 bound.pop();
                 if r? == exists {
                     result = exists;

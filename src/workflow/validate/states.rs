@@ -391,7 +391,13 @@ impl StateCheck<'_, '_> {
 
     /// Checks the `on` / `otherwise` / `next` transitions of a state whose
     /// possible outcomes are `outcomes`; `success` is what `next` stands for.
-    fn outcomes(&mut self, raw: &RawState, outcomes: &[&str], success: &str, at: &Span) -> Edges {
+    fn outcomes(
+        &mut self,
+        raw: &RawState,
+        outcomes: &[&'static str],
+        success: &'static str,
+        at: &Span,
+    ) -> Edges {
         let mut edges = Vec::new();
         if raw.on.is_none() && raw.next.is_none() && raw.otherwise.is_none() {
             // No transition at all: the graph checks report the dead end once.
@@ -401,7 +407,12 @@ impl StateCheck<'_, '_> {
         for (o, target) in raw.on.iter().flatten() {
             if outcomes.contains(&o.as_str()) {
                 handled.insert(o.to_string());
-                edges.push((Trigger::Outcome(o.to_string()), target.clone()));
+                let name = outcomes
+                    .iter()
+                    .copied()
+                    .find(|x| *x == o.as_str())
+                    .expect("checked above");
+                edges.push((Trigger::Outcome(name), target.clone()));
             } else {
                 self.push(
                     Diagnostic::new(
@@ -435,7 +446,7 @@ impl StateCheck<'_, '_> {
                 );
             } else if outcomes.contains(&success) {
                 handled.insert(success.to_string());
-                edges.push((Trigger::Outcome(success.to_string()), next.clone()));
+                edges.push((Trigger::Outcome(success), next.clone()));
             }
         }
         if let Some(other) = &raw.otherwise {

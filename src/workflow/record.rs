@@ -1,5 +1,5 @@
-//! Session data as CEL values of its own: records (fixed fields, shared
-//! behind an `Arc`) and shared lists. A comprehension over the channels
+//! The values expressions read, as CEL values of hisflow's own: records
+//! (fixed fields, shared behind an `Arc`) and shared lists. A comprehension over the channels
 //! clones each channel into its loop variable; here that is a pointer copy,
 //! not a copy of a map of strings.
 
@@ -30,6 +30,21 @@ impl Record {
 
     pub fn fields(&self) -> &[Field] {
         &self.0
+    }
+
+    /// Replaces a field in place, when no one else holds this record.
+    /// Returns false (and changes nothing) otherwise.
+    pub fn set(&mut self, name: &str, value: Box<dyn Val>) -> bool {
+        let Some(fields) = Arc::get_mut(&mut self.0) else {
+            return false;
+        };
+        match fields.iter_mut().find(|(n, _)| n == name) {
+            Some(f) => {
+                f.1 = value;
+                true
+            }
+            None => false,
+        }
     }
 
     pub fn field(&self, name: &str) -> Option<&(dyn Val + 'static)> {
@@ -218,8 +233,23 @@ impl<'b, 'v> CelIterator<'b, 'v> for Items<'b> {
     }
 }
 
+/// A CEL string. The protocol's own words (media, agent states) are
+/// borrowed from a static table rather than copied: they are most of the
+/// strings a session holds.
 pub fn text(s: &str) -> Box<dyn Val> {
-    Box::new(CelString::from(s.to_string()))
+    const WORDS: &[&str] = &[
+        "voice",
+        "email",
+        "chat",
+        "Ready",
+        "NotReady",
+        "LoggedOff",
+        "WorkingAfterCall",
+    ];
+    match WORDS.iter().find(|w| **w == s) {
+        Some(w) => Box::new(CelString::from(*w)),
+        None => Box::new(CelString::from(s.to_string())),
+    }
 }
 
 pub fn texts(items: &[String]) -> SharedList {
