@@ -323,9 +323,9 @@ impl Engine {
                             match done.failure {
                                 Some(fail) => {
                                     frame.error = Some(fail.to_val());
-                                    Step::Go(Trigger::Outcome("failed".into()))
+                                    Step::Go(Trigger::Outcome("failed"))
                                 }
-                                None => Step::Go(Trigger::Outcome("done".into())),
+                                None => Step::Go(Trigger::Outcome("done")),
                             }
                         }
                     }
