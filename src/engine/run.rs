@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cel::Env;
 use cel::common::value::Val;
 use serde_json::{Map, Value as Json};
+use tracing::Instrument;
 
 use super::observer::Observer;
 use super::outcome::{Event, Outcome, Response};
@@ -124,7 +125,10 @@ impl Engine {
                 response: Response::error("InvalidRequest", format!("unknown request `{request}`")),
             };
         };
-        self.run(workflow, params, session, obs).await
+        let span = tracing::info_span!("request", name = request, agent = %session.agent);
+        self.run(workflow, params, session, obs)
+            .instrument(span)
+            .await
     }
 
     /// Runs a workflow with `params` as its request.
