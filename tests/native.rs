@@ -4,10 +4,11 @@
 mod common;
 
 use common::root;
-use hisflow::engine::values::{self, SessionView, Vars};
+use hisflow::engine::values::{self, SessionView};
 use hisflow::engine::{Channel, Interaction, Session};
 use hisflow::workflow::expr::{CompiledExpr, env};
 use hisflow::workflow::model::{Response, StateKind};
+use hisflow::workflow::native::Inputs;
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -139,15 +140,9 @@ proptest! {
         let mut answered = 0;
         for (settings, u, g) in expressions() {
             let platform = values::from_json(&settings);
-            let vars = Vars { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref() };
+            let vars = Inputs { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref(), item: None };
             let cel = values::with_value(env(), &g, &vars, None, |v| v.downcast_ref::<cel::common::types::CelBool>().map(|b| *b.inner())).map(|b| b.unwrap_or(false));
-            let lookup = hisflow::workflow::native::Inputs {
-                request: vars.request,
-                session: vars.session,
-                platform: vars.platform,
-                error: vars.error,
-                item: None,
-            };
+            let lookup = vars;
             let Some(n) = g.native() else { continue };
             match u {
                 Use::Guard => if let Ok(native) = n.eval_bool(&lookup) {

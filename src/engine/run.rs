@@ -18,13 +18,14 @@ use tracing::Instrument;
 use super::observer::Observer;
 use super::outcome::{Event, Outcome, Response};
 use super::session::{Channel, Session};
-use super::values::{self, Vars};
+use super::values;
 use crate::platform::{Adapter, OpOutcome, OpResult, Operation, Reply, SwitchError};
 use crate::workflow::expr::{self, CompiledExpr, Template, TemplatePart};
 use crate::workflow::model::{
     Args, Body, FailurePolicy, InputType, OpCall, Platform, Response as Respond, StateId,
     StateKind, Trigger, Workflow,
 };
+use crate::workflow::native::Inputs;
 use crate::workflow::record::{Fields, Record};
 use crate::workflow::vocab::MEDIA;
 
@@ -188,11 +189,12 @@ impl Engine {
             }
             let state = w.state(sid);
             let span = tracing::trace_span!(parent: &frame.span, "state", name = %state.name);
-            let vars = Vars {
+            let vars = Inputs {
                 platform: self.settings.as_ref(),
                 request: frame.request.as_ref(),
                 session: view.value(),
                 error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
+                item: None,
             };
             let mut dirty = false;
             let step = match &state.kind {
@@ -447,7 +449,7 @@ impl Engine {
     fn record(
         &self,
         args: &Args,
-        vars: &Vars<'_>,
+        vars: &Inputs<'_>,
         item: Option<(&str, &dyn Val)>,
     ) -> Result<Box<dyn Val>, Response> {
         let mut fields: Fields = Vec::with_capacity(args.len());
@@ -464,7 +466,7 @@ impl Engine {
     fn object(
         &self,
         args: &Args,
-        vars: &Vars<'_>,
+        vars: &Inputs<'_>,
         item: Option<(&str, &dyn Val)>,
     ) -> Result<Json, Response> {
         let mut out = Map::with_capacity(args.len());
@@ -479,7 +481,7 @@ impl Engine {
         Ok(Json::Object(out))
     }
 
-    fn respond(&self, w: &Workflow, r: &Respond, vars: &Vars<'_>) -> Response {
+    fn respond(&self, w: &Workflow, r: &Respond, vars: &Inputs<'_>) -> Response {
         let built = match r {
             Respond::Ok { result, close } => {
                 self.object(result, vars, None).map(|result| Response::Ok {
@@ -524,7 +526,7 @@ impl Engine {
         built.unwrap_or_else(|r| r)
     }
 
-    fn template(&self, t: &Template, vars: &Vars<'_>) -> Result<String, Response> {
+    fn template(&self, t: &Template, vars: &Inputs<'_>) -> Result<String, Response> {
         let mut out = String::new();
         for part in &t.parts {
             match part {
@@ -545,7 +547,7 @@ impl Engine {
     async fn operation(
         &self,
         call: &OpCall,
-        vars: &Vars<'_>,
+        vars: &Inputs<'_>,
         item: Option<(&str, &dyn Val)>,
         session: &mut Session,
         dirty: &mut bool,

@@ -209,17 +209,9 @@ impl SessionView {
     }
 }
 
-/// The variables of one evaluation: `request`, `session`, `platform`,
-/// `error`, each lent, never copied.
-#[derive(Clone, Copy)]
-pub struct Vars<'p> {
-    pub platform: &'p dyn Val,
-    pub request: &'p dyn Val,
-    pub session: &'p dyn Val,
-    pub error: &'p dyn Val,
-}
-
-impl VariableResolver for Vars<'_> {
+/// CEL reads the context through the same inputs as the native evaluator.
+/// (A foreach item is bound in an inner scope instead.)
+impl VariableResolver for Inputs<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
         let v: &'b dyn Val = match variable {
             "request" => self.request,
@@ -244,7 +236,7 @@ pub fn no_error() -> Box<dyn Val> {
 pub fn with_value<R>(
     env: &Arc<Env>,
     expr: &CompiledExpr,
-    vars: &Vars<'_>,
+    vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
     f: impl FnOnce(&dyn Val) -> R,
 ) -> Result<R, String> {
@@ -264,14 +256,11 @@ pub fn with_value<R>(
     Ok(f(out.as_ref()))
 }
 
-/// What the native evaluator reads.
-fn inputs<'a>(vars: &'a Vars<'_>, item: Option<(&'a str, &'a dyn Val)>) -> Inputs<'a> {
+/// The inputs with a foreach item, for the native evaluator.
+fn inputs<'a>(vars: &'a Inputs<'_>, item: Option<(&'a str, &'a dyn Val)>) -> Inputs<'a> {
     Inputs {
-        request: vars.request,
-        session: vars.session,
-        platform: vars.platform,
-        error: vars.error,
         item: item.map(|(_, v)| v),
+        ..*vars
     }
 }
 
@@ -299,7 +288,7 @@ fn native_owned(v: V<'_>) -> Result<Box<dyn Val>, String> {
 pub fn eval_owned(
     env: &Arc<Env>,
     expr: &CompiledExpr,
-    vars: &Vars<'_>,
+    vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Box<dyn Val>, String> {
     if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
@@ -322,7 +311,7 @@ pub fn as_text(v: &dyn Val) -> Option<String> {
 pub fn eval_json(
     env: &Arc<Env>,
     expr: &CompiledExpr,
-    vars: &Vars<'_>,
+    vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Json, String> {
     if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
@@ -334,7 +323,7 @@ pub fn eval_json(
 pub fn eval_bool(
     env: &Arc<Env>,
     expr: &CompiledExpr,
-    vars: &Vars<'_>,
+    vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<bool, String> {
     if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&inputs(vars, item))) {
@@ -350,7 +339,7 @@ pub fn eval_bool(
 pub fn eval_items(
     env: &Arc<Env>,
     expr: &CompiledExpr,
-    vars: &Vars<'_>,
+    vars: &Inputs<'_>,
 ) -> Result<Vec<Box<dyn Val>>, String> {
     if let Some(Ok(items)) = expr.native().map(|n| n.eval_list(&inputs(vars, None))) {
         return items.into_iter().map(to_owned_val).collect();

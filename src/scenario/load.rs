@@ -17,7 +17,7 @@ use crate::workflow::load::{self, Ctx, from_node, key_span, known_keys};
 use crate::workflow::model::Platform;
 use crate::workflow::raw::Sp;
 use crate::workflow::source::Sources;
-use crate::workflow::vocab::{MEDIA, REQUESTS};
+use crate::workflow::vocab::{self, MEDIA};
 
 /// A scenario file, for the JSON Schema.
 #[derive(JsonSchema)]
@@ -455,7 +455,7 @@ fn check_request(
     platform: &Platform,
     diags: &mut Diagnostics,
 ) -> Option<()> {
-    if REQUESTS.iter().any(|(r, _)| *r == name.as_str()) && platform.handler(name).is_some() {
+    if vocab::is_request(name) && platform.handler(name).is_some() {
         return Some(());
     }
     diags.push(
@@ -469,18 +469,7 @@ fn check_request(
             ),
         )
         .label("unknown request")
-        .help(
-            did_you_mean(name, REQUESTS.iter().map(|(r, _)| *r)).unwrap_or_else(|| {
-                format!(
-                    "requests: {}",
-                    REQUESTS
-                        .iter()
-                        .map(|(r, _)| *r)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }),
-        ),
+        .help(vocab::request_help(name)),
     );
     None
 }

@@ -21,6 +21,18 @@ pub const REQUESTS: &[(&str, &str)] = &[
     ("channel.request.deactivate", "deactivate a channel"),
 ];
 
+/// Whether `name` is a request of the client protocol.
+pub fn is_request(name: &str) -> bool {
+    REQUESTS.iter().any(|(r, _)| *r == name)
+}
+
+/// The help line for a name that is not a request: the closest one, or all.
+pub fn request_help(name: &str) -> String {
+    let names = || REQUESTS.iter().map(|(r, _)| *r);
+    super::diagnostic::did_you_mean(name, names())
+        .unwrap_or_else(|| format!("requests: {}", names().collect::<Vec<_>>().join(", ")))
+}
+
 /// Error codes a `respond: {error: …}` may use. They are the protocol's
 /// vocabulary, taken from real switches where one fits.
 pub const ERROR_CODES: &[(&str, &str)] = &[

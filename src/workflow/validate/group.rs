@@ -20,7 +20,7 @@ use crate::workflow::load::{self, Ctx, RawPlatform, RawWorkflow};
 use crate::workflow::model::{Platform, Workflow};
 use crate::workflow::raw::Sp;
 use crate::workflow::source::{FileId, Sources, Span};
-use crate::workflow::vocab::REQUESTS;
+use crate::workflow::vocab::{self, REQUESTS};
 
 /// The file name of a platform manifest.
 pub const MANIFEST: &str = "platform.yaml";
@@ -588,7 +588,7 @@ impl Validator {
     }
 
     fn check_request(&mut self, file: FileId, req: &Sp<String>) {
-        if !REQUESTS.iter().any(|(r, _)| *r == req.as_str()) {
+        if !vocab::is_request(req) {
             let cx = self.ctx(file);
             self.diags.push(
                 Diagnostic::new(
@@ -597,18 +597,7 @@ impl Validator {
                     format!("`{}` is not a request of the client protocol", req.as_str()),
                 )
                 .label("unknown request")
-                .help(
-                    did_you_mean(req, REQUESTS.iter().map(|(r, _)| *r)).unwrap_or_else(|| {
-                        format!(
-                            "requests: {}",
-                            REQUESTS
-                                .iter()
-                                .map(|(r, _)| *r)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    }),
-                ),
+                .help(vocab::request_help(req)),
             );
         }
     }
