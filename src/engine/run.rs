@@ -229,13 +229,18 @@ impl Engine {
                     Err(r) => Step::Finish(r),
                 },
                 StateKind::Op(call) => {
-                    let (outcome, failure) = self
+                    match self
                         .operation(call, &vars, None, session, &mut dirty, obs)
-                        .await;
-                    if let Some(f) = failure {
-                        frame.error = Some(f.to_val());
+                        .await
+                    {
+                        Ok((outcome, failure)) => {
+                            if let Some(f) = failure {
+                                frame.error = Some(f.to_val());
+                            }
+                            Step::Go(Trigger::Outcome(outcome))
+                        }
+                        Err(r) => Step::Finish(r),
                     }
-                    Step::Go(Trigger::Outcome(outcome))
                 }
                 StateKind::Call(c) => match self.record(&c.args, &vars, None) {
                     Ok(args) => match self.platform.workflow(&c.workflow) {
@@ -272,7 +277,7 @@ impl Engine {
                         looping.next += 1;
                         match &f.body {
                             Body::Op(call) => {
-                                let (_, failure) = self
+                                let failure = match self
                                     .operation(
                                         call,
                                         &vars,
@@ -281,7 +286,14 @@ impl Engine {
                                         &mut dirty,
                                         obs,
                                     )
-                                    .await;
+                                    .await
+                                {
+                                    Ok((_, failure)) => failure,
+                                    Err(r) => {
+                                        step = Some(Step::Finish(r));
+                                        break;
+                                    }
+                                };
                                 if let Some(fail) = failure {
                                     looping.failure = Some(fail);
                                     if f.policy == FailurePolicy::Abort {
@@ -543,7 +555,8 @@ impl Engine {
     }
 
     /// Runs one operation with its timeout and retries; returns its outcome
-    /// and, unless `ok`, what went wrong.
+    /// and, unless `ok`, what went wrong; or the response that ends the
+    /// request when its arguments cannot be evaluated.
     async fn operation(
         &self,
         call: &OpCall,
@@ -552,24 +565,12 @@ impl Engine {
         session: &mut Session,
         dirty: &mut bool,
         obs: &mut dyn Observer,
-    ) -> (&'static str, Option<Failure>) {
+    ) -> Result<(&'static str, Option<Failure>), Response> {
         let spec = call.op;
         let started = Instant::now();
-        let args = match self.record(&call.args, vars, item) {
-            Ok(a) => a,
-            Err(Response::Error { code, message }) => {
-                return (
-                    "error",
-                    Some(Failure {
-                        code,
-                        message,
-                        operation: spec.name.into(),
-                        channel: None,
-                    }),
-                );
-            }
-            Err(_) => unreachable_response(),
-        };
+        // An argument that cannot be evaluated is a fault of the workflow,
+        // not of the switch: the request ends, as for any other expression.
+        let args = self.record(&call.args, vars, item)?;
         let args = args.as_ref();
         let channel = channel_of(args);
         let fail = |code: &str, message: String| Failure {
@@ -609,7 +610,7 @@ impl Engine {
             Err((outcome, f)) => (outcome, Some(f)),
         };
         obs.operation(spec.name, args, outcome.0, started.elapsed());
-        outcome
+        Ok(outcome)
     }
 
     /// Calls the switch, bounded by the state's timeout, retrying as declared.
@@ -666,10 +667,6 @@ impl Engine {
 
 fn adapter_panicked() -> SwitchError {
     SwitchError::new("Internal", "the switch adapter failed")
-}
-
-fn unreachable_response() -> ! {
-    unreachable!("object() only fails with an error response")
 }
 
 /// An adapter future that panics answers with an error instead.
