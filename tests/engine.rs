@@ -320,3 +320,55 @@ mod misbehaving {
         );
     }
 }
+
+#[test]
+fn an_argument_that_cannot_be_evaluated_ends_the_request_before_the_switch() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("w.yaml"),
+        "workflow: w\ninput:\n  reason: { type: string, required: false }\nstart: a\nstates:\n  a:\n    op: agent.logout\n    args: { reason: \"request.reason + '!'\" }\n    on: { ok: done }\n    otherwise: failed\n  done:\n    respond: { ok: {} }\n  failed:\n    respond: { error: { code: LogoutFailed, message: no } }\n",
+    )
+    .unwrap();
+    let mut report = hisflow::validate_paths(&[d.path().to_path_buf()]).unwrap();
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    let w = report.workflows.pop().unwrap();
+    let platform = hisflow::Platform {
+        name: "t".into(),
+        description: None,
+        dir: d.path().to_path_buf(),
+        adapter: "sim".into(),
+        lacks: vec![],
+        settings: Default::default(),
+        requests: [("session.request.logout".to_string(), "w".to_string())]
+            .into_iter()
+            .collect(),
+        workflows: [("w".to_string(), w)].into_iter().collect(),
+    };
+    let sim = sim();
+    let e = Engine::new(Arc::new(platform), sim.clone());
+    let mut s = Session::new("s1", "a1");
+    let out = rt().block_on(e.handle(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut NoObserver,
+    ));
+    assert!(
+        matches!(&out.response, Response::Error { code, message } if code == "Internal" && message.contains("request.reason")),
+        "{:?}",
+        out.response
+    );
+    assert!(sim.calls().is_empty(), "the switch was called");
+    let out = rt().block_on(e.handle(
+        "session.request.logout",
+        &json!({"reason": "x"}),
+        &mut s,
+        &mut NoObserver,
+    ));
+    assert!(
+        matches!(&out.response, Response::Error { code, .. } if code == "LogoutFailed"),
+        "{:?}",
+        out.response
+    );
+    assert_eq!(sim.calls()[0].outcome, "error AgentNotLoggedIn");
+}
