@@ -17,10 +17,12 @@
 //! ```
 
 pub mod engine;
+pub mod his;
 pub mod platform;
 pub mod render;
 pub mod scenario;
 pub mod schema;
+pub mod server;
 pub mod workflow;
 
 use std::path::PathBuf;

@@ -11,6 +11,7 @@ mod render;
 mod report;
 mod run;
 mod schema;
+mod serve;
 mod test;
 mod validate;
 
@@ -35,6 +36,8 @@ enum Command {
     Test(test::Args),
     /// Run one scenario and print its events and responses, or its trace.
     Run(run::Args),
+    /// Run HIS: the WebSocket server for MediaBars, on the simulated switch.
+    Serve(serve::Args),
     /// Write the JSON Schemas of workflow and platform files.
     Schema(schema::Args),
     /// Write the Mermaid diagram page of every platform's Logout workflow.
@@ -62,6 +65,7 @@ pub fn main() -> ExitCode {
         Command::Render(a) => render::run(a),
         Command::Test(a) => test::run(a),
         Command::Run(a) => run::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Diagrams(a) => diagrams::run(a),
         Command::Operations(a) => catalog::operations(a),

@@ -13,7 +13,7 @@ use super::outcome::{Event, Response};
 use super::values;
 use crate::workflow::model::{StateId, Trigger, Workflow};
 
-pub trait Observer {
+pub trait Observer: Send {
     fn run_started(&mut self, _workflow: &Workflow, _request: &dyn Val) {}
     fn state_entered(&mut self, _workflow: &Workflow, _state: StateId) {}
     fn transition(

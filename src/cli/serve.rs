@@ -1,0 +1,139 @@
+//! `hisflow serve [--config FILE] [--listen ADDR] [--log-json]`
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use hisflow::his::{His, Limits};
+use hisflow::platform::sim::SimSwitch;
+use hisflow::server::{self, MAX_FRAME_BYTES, config};
+
+use super::{EXIT_PROBLEMS, emit, fail, report};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Configuration file (YAML; schema: schemas/config.schema.json).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on; overrides the configuration's `listen`.
+    #[arg(long)]
+    listen: Option<String>,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+pub fn run(args: Args) -> ExitCode {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    if args.log_json {
+        logs.json().init();
+    } else {
+        logs.with_ansi(colour).init();
+    }
+    let cfg = match &args.config {
+        Some(path) => match config::read(path) {
+            Ok(c) => c,
+            Err(e) => return fail(e),
+        },
+        None => config::ServeConfig::default(),
+    };
+    // The built-in platform is written to a folder of this process's own,
+    // removed when HIS stops.
+    let builtin = std::env::temp_dir().join(format!("hisflow-{}", std::process::id()));
+    let dir = match &cfg.platform {
+        Some(p) => p.clone(),
+        None => match config::extract_reference(&builtin) {
+            Ok(d) => d,
+            Err(e) => {
+                return fail(format!(
+                    "cannot write the built-in platform to {}: {e}",
+                    builtin.display()
+                ));
+            }
+        },
+    };
+    let platform = match hisflow::load_platform(&dir) {
+        Ok((p, _)) => p,
+        Err(hisflow::Error::Invalid(r)) => {
+            emit(&report::human(r.diagnostics.iter(), &r.sources));
+            eprintln!("the platform has errors; HIS does not start");
+            return ExitCode::from(EXIT_PROBLEMS);
+        }
+        Err(e) => return fail(e),
+    };
+    if platform.adapter != "sim" {
+        return fail(format!(
+            "adapter `{}` is not built into this hisflow; only `sim` is",
+            platform.adapter
+        ));
+    }
+    let listen = args
+        .listen
+        .or(cfg.listen)
+        .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
+    let limits = cfg.limits.unwrap_or_default();
+    let max_frame = limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES);
+    let his_limits = Limits {
+        max_sessions: limits
+            .max_sessions
+            .unwrap_or(Limits::default().max_sessions),
+    };
+    let sim = Arc::new(SimSwitch::new(
+        cfg.switch.unwrap_or_else(config::default_switch),
+    ));
+    let name = platform.name.clone();
+    let his = Arc::new(His::simulated(Arc::new(platform), sim, his_limits));
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    let code = rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&listen).await {
+            Ok(l) => l,
+            Err(e) => return fail(format!("cannot listen on {listen}: {e}")),
+        };
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
+        tracing::info!(platform = %name, %addr, "HIS listening: MediaBar at http://{addr}/, WebSocket at ws://{addr}/ws");
+        match server::serve(listener, his, max_frame, shutdown()).await {
+            Ok(()) => {
+                tracing::info!("HIS stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(format!("the server failed: {e}")),
+        }
+    });
+    let _ = std::fs::remove_dir_all(&builtin);
+    code
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: finishing the requests under way");
+}

@@ -1,0 +1,135 @@
+//! `hisflow serve`'s configuration file.
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::platform::sim::SwitchState;
+
+/// HIS's configuration. Every key is optional: with none, HIS serves the
+/// reference platform on the simulated switch at 127.0.0.1:7411.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(title = "hisflow serve configuration")]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// The platform folder to serve (its platform.yaml and workflows);
+    /// relative to the configuration file. The built-in reference platform
+    /// when absent.
+    #[serde(default)]
+    pub platform: Option<PathBuf>,
+    /// Address and port to listen on.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// The simulated switch's state at start: reason codes, agents.
+    #[serde(default)]
+    pub switch: Option<SwitchState>,
+    #[serde(default)]
+    pub limits: Option<LimitsConfig>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// The largest text frame a client may send, in bytes (64 KiB by default).
+    #[serde(default)]
+    pub max_frame_bytes: Option<usize>,
+    /// How many sessions HIS holds at once (100,000 by default).
+    #[serde(default)]
+    pub max_sessions: Option<usize>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";
+
+/// Reads a configuration file; the error says where it is wrong.
+pub fn read(path: &Path) -> Result<ServeConfig, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut config: ServeConfig =
+        marked_yaml::from_yaml(0, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(p) = &config.platform
+        && p.is_relative()
+    {
+        config.platform = Some(path.parent().unwrap_or(Path::new(".")).join(p));
+    }
+    Ok(config)
+}
+
+/// The simulated switch when the configuration does not describe one: the
+/// reason codes the reference platform offers its agents.
+pub fn default_switch() -> SwitchState {
+    let mut s = SwitchState::default();
+    s.reason_codes.insert(
+        "logout".into(),
+        ["End of shift", "Lunch", "Meeting", "Training"]
+            .map(String::from)
+            .to_vec(),
+    );
+    s.reason_codes.insert(
+        "not_ready".into(),
+        ["Break", "Lunch", "Meeting"].map(String::from).to_vec(),
+    );
+    s
+}
+
+/// The reference platform, built into the binary so that `hisflow serve`
+/// needs no files.
+const REFERENCE: &[(&str, &str)] = &[
+    (
+        "platform.yaml",
+        include_str!("../../workflows/reference/platform.yaml"),
+    ),
+    (
+        "activate_channel.yaml",
+        include_str!("../../workflows/reference/activate_channel.yaml"),
+    ),
+    (
+        "collect_reasons.yaml",
+        include_str!("../../workflows/reference/collect_reasons.yaml"),
+    ),
+    (
+        "deactivate_channel.yaml",
+        include_str!("../../workflows/reference/deactivate_channel.yaml"),
+    ),
+    (
+        "dispose_channel.yaml",
+        include_str!("../../workflows/reference/dispose_channel.yaml"),
+    ),
+    (
+        "go_not_ready.yaml",
+        include_str!("../../workflows/reference/go_not_ready.yaml"),
+    ),
+    (
+        "go_ready.yaml",
+        include_str!("../../workflows/reference/go_ready.yaml"),
+    ),
+    (
+        "login.yaml",
+        include_str!("../../workflows/reference/login.yaml"),
+    ),
+    (
+        "logout.yaml",
+        include_str!("../../workflows/reference/logout.yaml"),
+    ),
+    (
+        "open_channel.yaml",
+        include_str!("../../workflows/reference/open_channel.yaml"),
+    ),
+];
+
+/// Names of the built-in reference platform's files, for the test that
+/// keeps the list complete.
+pub fn embedded_files() -> impl Iterator<Item = &'static str> {
+    REFERENCE.iter().map(|(n, _)| *n)
+}
+
+/// Writes the built-in reference platform into `dir/reference` and returns
+/// that folder.
+pub fn extract_reference(dir: &Path) -> std::io::Result<PathBuf> {
+    let target = dir.join("reference");
+    std::fs::create_dir_all(&target)?;
+    for (name, text) in REFERENCE {
+        std::fs::write(target.join(name), text)?;
+    }
+    Ok(target)
+}

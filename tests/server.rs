@@ -1,0 +1,425 @@
+//! HIS over a real WebSocket: a server on an ephemeral port, real clients.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hisflow::his::{His, Limits};
+use hisflow::platform::sim::SimSwitch;
+use hisflow::server::{self, config};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Starts HIS for a platform folder of workflows/ and returns its address.
+async fn start(platform: &str) -> String {
+    start_with(platform, config::default_switch()).await
+}
+
+async fn start_with(platform: &str, switch: hisflow::platform::sim::SwitchState) -> String {
+    let (p, _) = hisflow::load_platform(&common::root().join("workflows").join(platform)).unwrap();
+    let his = Arc::new(His::simulated(
+        Arc::new(p),
+        Arc::new(SimSwitch::new(switch)),
+        Limits::default(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(server::serve(listener, his, 4096, std::future::pending()));
+    addr
+}
+
+async fn connect(addr: &str) -> Ws {
+    tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap()
+        .0
+}
+
+struct Client {
+    ws: Ws,
+    next: u32,
+}
+
+impl Client {
+    async fn new(addr: &str) -> Client {
+        Client {
+            ws: connect(addr).await,
+            next: 0,
+        }
+    }
+
+    async fn send_raw(&mut self, text: &str) {
+        self.ws.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    /// The frames up to and including the response; events first.
+    async fn recv_until_response(&mut self) -> (Vec<Value>, Value) {
+        let mut events = Vec::new();
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("an answer in time")
+                .expect("a frame")
+                .unwrap();
+            let Message::Text(t) = msg else { continue };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["type"] == "response" {
+                return (events, v);
+            }
+            events.push(v);
+        }
+    }
+
+    async fn request(&mut self, name: &str, params: Value) -> (Vec<Value>, Value) {
+        self.next += 1;
+        let id = format!("r{}", self.next);
+        self.send_raw(
+            &json!({ "type": "request", "id": id, "name": name, "params": params }).to_string(),
+        )
+        .await;
+        let (events, response) = self.recv_until_response().await;
+        assert_eq!(response["id"], json!(id));
+        (events, response)
+    }
+
+    async fn login(&mut self, agent: &str, channels: &[&str]) -> Value {
+        let (_, r) = self
+            .request(
+                "session.request.login",
+                json!({ "agent": agent, "channels": channels }),
+            )
+            .await;
+        assert_eq!(r["ok"], true, "{r}");
+        r
+    }
+
+    /// The close frame's code and reason, after the server ends the connection.
+    async fn closed(&mut self) -> (u16, String) {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.ws.next())
+                .await
+                .expect("closed in time")
+            {
+                Some(Ok(Message::Close(Some(f)))) => return (f.code.into(), f.reason.to_string()),
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return (0, String::new()),
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+}
+
+fn names(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["name"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_basic_flow_logs_out_disposes_in_order_and_closes() {
+    let addr = start("reference").await;
+    let mut c = Client::new(&addr).await;
+    let login = c.login("agent-1", &["voice", "email", "chat"]).await;
+    assert_eq!(
+        login["result"]["logout_reasons"],
+        json!(["End of shift", "Lunch", "Meeting", "Training"])
+    );
+    assert!(
+        login["result"]["token"]
+            .as_str()
+            .is_some_and(|t| t.len() == 32)
+    );
+    assert_eq!(login["result"]["channels"].as_array().unwrap().len(), 3);
+    let (events, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true);
+    assert_eq!(names(&events), ["channel.event.stateChanged"]);
+
+    // AF1: no reason → NeedInfo with the reasons collected at login
+    let (events, r) = c.request("session.request.logout", json!({})).await;
+    assert!(events.is_empty());
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["error"]["code"], "NeedInfo");
+    assert_eq!(r["error"]["need"]["field"], "reason");
+    assert_eq!(
+        r["error"]["need"]["choices"],
+        json!(["End of shift", "Lunch", "Meeting", "Training"])
+    );
+
+    let (events, r) = c
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(
+        names(&events),
+        [
+            "channel.event.stateChanged",
+            "channel.event.deactivated",
+            "channel.event.deactivated",
+            "channel.event.deactivated",
+            "channel.event.disposed",
+            "channel.event.disposed",
+            "channel.event.disposed",
+            "channelGroup.event.disposed",
+            "session.event.disposed"
+        ]
+    );
+    assert_eq!(c.closed().await, (1000, "logged out".to_string()));
+
+    // the agent can log in again
+    let mut again = Client::new(&addr).await;
+    again.login("agent-1", &["voice"]).await;
+}
+
+#[tokio::test]
+async fn ef1_via_the_simulator_changes_nothing_and_keeps_the_connection() {
+    let addr = start("reference").await;
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice", "email"]).await;
+    let (events, r) = c
+        .request(
+            "sim.request.startInteraction",
+            json!({ "channel": "email", "id": "mail-1" }),
+        )
+        .await;
+    assert_eq!(r["ok"], true);
+    assert_eq!(names(&events), ["channel.event.interactionStarted"]);
+    let (events, r) = c
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert!(events.is_empty());
+    assert_eq!(r["error"]["code"], "OngoingInteraction");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("interaction is in progress")
+    );
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "the session is still usable");
+    c.request("sim.request.endInteraction", json!({ "channel": "email" }))
+        .await;
+    let (_, r) = c
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["ok"], true);
+}
+
+#[tokio::test]
+async fn ef2_and_ef3_via_faults_leave_the_agent_logged_in() {
+    let addr = start("reference").await;
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice", "email", "chat"]).await;
+    for ch in ["voice", "email", "chat"] {
+        c.request("channel.request.ready", json!({ "channel": ch }))
+            .await;
+    }
+    c.request("sim.request.fault", json!({ "op": "agent.set_not_ready", "call": 2, "effect": { "error": { "code": "InvalidState", "message": "reserved" } } })).await;
+    let (events, r) = c
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["error"]["code"], "NotReadyFailed");
+    assert_eq!(names(&events), ["channel.event.stateChanged"]);
+
+    c.request("sim.request.fault", json!({ "op": "channel.deactivate", "call": 2, "effect": { "error": { "code": "InvalidState", "message": "routing" } } })).await;
+    let (_, r) = c
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["error"]["code"], "DeactivationFailed", "{r}");
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "chat" }))
+        .await;
+    assert_eq!(r["ok"], true, "still logged in: {r}");
+}
+
+#[tokio::test]
+async fn profiles_without_reasons_or_deactivation() {
+    let addr = start("twilio-taskrouter").await;
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice"]).await;
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["ok"], true, "no reason needed: {r}");
+
+    // Communication Manager's codes are configured on the switch and in HIS alike.
+    let mut avaya = hisflow::platform::sim::SwitchState::default();
+    avaya.reason_codes.insert(
+        "logout".into(),
+        vec!["1 End of shift".into(), "2 Lunch".into()],
+    );
+    let addr = start_with("avaya-cm", avaya).await;
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice"]).await;
+    let (_, r) = c
+        .request("channel.request.deactivate", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["error"]["code"], "NotSupported");
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["error"]["code"], "NeedInfo");
+    let (events, r) = c
+        .request("session.request.logout", json!({ "reason": "2 Lunch" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(!names(&events).contains(&"channel.event.deactivated"));
+}
+
+#[tokio::test]
+async fn bad_frames_get_invalid_request_and_the_connection_stays_usable() {
+    let addr = start("reference").await;
+    let mut c = Client::new(&addr).await;
+    for bad in [
+        "not json",
+        "[1,2]",
+        r#"{"type":"request","name":"x"}"#,
+        r#"{"type":"request","id":"a","params":{}}"#,
+        r#"{"type":"request","id":"b","name":"session.request.login","params":"x"}"#,
+    ] {
+        c.send_raw(bad).await;
+        let (_, r) = c.recv_until_response().await;
+        assert_eq!(r["error"]["code"], "InvalidRequest", "{bad} → {r}");
+    }
+    let (_, r) = c.request("channel.request.frobnicate", json!({})).await;
+    assert_eq!(r["error"]["code"], "InvalidRequest");
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["error"]["code"], "NotLoggedIn");
+    let (_, r) = c
+        .request(
+            "session.request.login",
+            json!({ "agent": 5, "channels": ["voice"] }),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "InvalidRequest");
+    let (_, r) = c
+        .request(
+            "session.request.login",
+            json!({ "agent": "a", "channels": "voice" }),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "InvalidRequest");
+    c.login("a", &["voice"]).await;
+    let (_, r) = c
+        .request("session.request.logout", json!({ "reason": 7 }))
+        .await;
+    assert_eq!(r["error"]["code"], "InvalidRequest", "{r}");
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_the_connection_with_a_reason() {
+    let addr = start("reference").await;
+    let mut c = Client::new(&addr).await;
+    c.send_raw(&"x".repeat(5000)).await;
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, 1009);
+    assert!(reason.contains("over the limit"), "{reason}");
+}
+
+#[tokio::test]
+async fn two_agents_at_once_and_a_session_resumed_by_token() {
+    let addr = start("reference").await;
+    let mut a = Client::new(&addr).await;
+    let mut b = Client::new(&addr).await;
+    let token = a.login("agent-a", &["voice"]).await["result"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    b.login("agent-b", &["chat"]).await;
+    let (_, r) = b
+        .request(
+            "session.request.login",
+            json!({ "agent": "agent-a", "channels": ["voice"] }),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "InvalidState", "one session per agent");
+
+    // a new connection acts on a session only with its token
+    let mut c = Client::new(&addr).await;
+    let (_, r) = c
+        .request("session.request.resume", json!({ "token": "0000" }))
+        .await;
+    assert_eq!(r["error"]["code"], "NotLoggedIn");
+    let (_, r) = c
+        .request("session.request.resume", json!({ "token": token }))
+        .await;
+    assert_eq!(r["ok"], true);
+    let (_, r) = c
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let (_, r) = b
+        .request("channel.request.ready", json!({ "channel": "chat" }))
+        .await;
+    assert_eq!(r["ok"], true, "agent-b is untouched: {r}");
+}
+
+#[tokio::test]
+async fn a_second_logout_while_one_runs_is_answered_busy() {
+    let addr = start("reference").await;
+    let mut a = Client::new(&addr).await;
+    let token = a.login("agent-1", &["voice"]).await["result"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.request(
+        "sim.request.latency",
+        json!({ "op": "agent.logout", "delay": "1s" }),
+    )
+    .await;
+    let mut b = Client::new(&addr).await;
+    b.request("session.request.resume", json!({ "token": token }))
+        .await;
+    a.send_raw(&json!({ "type": "request", "id": "first", "name": "session.request.logout", "params": { "reason": "Lunch" } }).to_string()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, r) = b
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["error"]["code"], "Busy", "{r}");
+    let (_, r) = a.recv_until_response().await;
+    assert_eq!(r["id"], "first");
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+#[tokio::test]
+async fn a_client_that_drops_mid_logout_still_gets_the_logout_done() {
+    let addr = start("reference").await;
+    let mut a = Client::new(&addr).await;
+    let token = a.login("agent-1", &["voice"]).await["result"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    a.request(
+        "sim.request.latency",
+        json!({ "op": "agent.logout", "delay": "300ms" }),
+    )
+    .await;
+    a.send_raw(&json!({ "type": "request", "id": "x", "name": "session.request.logout", "params": { "reason": "Lunch" } }).to_string()).await;
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // the logout ran to its end: the session is gone, the agent may log in again
+    let mut b = Client::new(&addr).await;
+    let (_, r) = b
+        .request("session.request.resume", json!({ "token": token }))
+        .await;
+    assert_eq!(r["error"]["code"], "NotLoggedIn", "{r}");
+    b.login("agent-1", &["voice"]).await;
+}
+
+#[test]
+fn the_builtin_platform_is_the_reference_folder() {
+    let mut on_disk: Vec<String> = std::fs::read_dir(common::root().join("workflows/reference"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let mut built_in: Vec<String> = config::embedded_files().map(String::from).collect();
+    built_in.sort();
+    assert_eq!(built_in, on_disk);
+}
