@@ -14,6 +14,11 @@ pub fn all() -> Vec<(&'static str, String)> {
             "scenario.schema.json",
             generate::<crate::scenario::ScenarioFile>(),
         ),
+        (
+            "config.schema.json",
+            generate::<crate::server::config::ServeConfig>(),
+        ),
+        ("protocol.schema.json", crate::server::protocol::schema()),
     ]
 }
 

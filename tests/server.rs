@@ -16,6 +16,21 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// Every frame either side sends must be one the protocol's schema allows.
+fn check_frame(frame: &Value) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let v = SCHEMA.get_or_init(|| {
+        let text =
+            std::fs::read_to_string(common::root().join("schemas/protocol.schema.json")).unwrap();
+        jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+    });
+    let errors: Vec<String> = v.iter_errors(frame).map(|e| e.to_string()).collect();
+    assert!(
+        errors.is_empty(),
+        "{frame} breaks the protocol schema: {errors:?}"
+    );
+}
+
 /// Starts HIS for a platform folder of workflows/ and returns its address.
 async fn start(platform: &str) -> String {
     start_with(platform, config::default_switch()).await
@@ -69,6 +84,7 @@ impl Client {
                 .unwrap();
             let Message::Text(t) = msg else { continue };
             let v: Value = serde_json::from_str(&t).unwrap();
+            check_frame(&v);
             if v["type"] == "response" {
                 return (events, v);
             }

@@ -98,3 +98,76 @@ mod tests {
         assert_eq!(ok.params, json!({}));
     }
 }
+
+/// The JSON Schema of the frames, client to HIS and HIS to client.
+pub fn schema() -> String {
+    let schema = json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "hisflow client protocol frame",
+        "description": "One WebSocket text frame between a MediaBar and HIS. See docs/client-connectivity.md.",
+        "oneOf": [
+            { "$ref": "#/definitions/request" },
+            { "$ref": "#/definitions/response" },
+            { "$ref": "#/definitions/event" }
+        ],
+        "definitions": {
+            "request": {
+                "description": "Client → HIS. Every request gets exactly one response with the same id.",
+                "type": "object",
+                "required": ["type", "id", "name"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": { "const": "request" },
+                    "id": { "type": "string", "description": "Chosen by the client; echoed in the response." },
+                    "name": { "type": "string", "description": "`<entity>.request.<verb>`, e.g. session.request.logout." },
+                    "params": { "type": "object" }
+                }
+            },
+            "response": {
+                "description": "HIS → client.",
+                "type": "object",
+                "required": ["type", "id", "ok"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": { "const": "response" },
+                    "id": { "type": ["string", "null"], "description": "The request's id; null when the frame had none." },
+                    "ok": { "type": "boolean" },
+                    "result": { "type": "object" },
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "additionalProperties": false,
+                        "properties": {
+                            "code": { "type": "string" },
+                            "message": { "type": "string", "description": "For the agent to read." },
+                            "need": {
+                                "description": "With code NeedInfo: the parameter to add before resubmitting.",
+                                "type": "object",
+                                "required": ["field", "choices", "free_text"],
+                                "properties": {
+                                    "field": { "type": "string" },
+                                    "choices": { "type": "array" },
+                                    "free_text": { "type": "boolean" }
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+            "event": {
+                "description": "HIS → client, before the response of the request that caused it.",
+                "type": "object",
+                "required": ["type", "name", "data"],
+                "additionalProperties": false,
+                "properties": {
+                    "type": { "const": "event" },
+                    "name": { "type": "string", "description": "`<entity>.event.<what>`." },
+                    "data": { "type": "object" }
+                }
+            }
+        }
+    });
+    let mut out = serde_json::to_string_pretty(&schema).expect("the schema serializes");
+    out.push('\n');
+    out
+}
