@@ -64,41 +64,6 @@ pub fn event(name: &str, data: &Json) -> Json {
     json!({ "type": "event", "name": name, "data": data })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn code(r: Result<Request, Json>) -> (Option<String>, String) {
-        let e = r.unwrap_err();
-        (
-            e["id"].as_str().map(str::to_string),
-            e["error"]["code"].as_str().unwrap().to_string(),
-        )
-    }
-
-    #[test]
-    fn malformed_frames_are_invalid_requests_with_their_id_when_known() {
-        assert_eq!(code(parse("nope")), (None, "InvalidRequest".into()));
-        assert_eq!(code(parse("[1]")), (None, "InvalidRequest".into()));
-        assert_eq!(
-            code(parse(r#"{"type":"request","name":"x"}"#)),
-            (None, "InvalidRequest".into())
-        );
-        assert_eq!(
-            code(parse(r#"{"type":"request","id":"7"}"#)),
-            (Some("7".into()), "InvalidRequest".into())
-        );
-        assert_eq!(
-            code(parse(
-                r#"{"type":"request","id":"7","name":"x","params":[1]}"#
-            )),
-            (Some("7".into()), "InvalidRequest".into())
-        );
-        let ok = parse(r#"{"type":"request","id":"7","name":"session.request.logout"}"#).unwrap();
-        assert_eq!(ok.params, json!({}));
-    }
-}
-
 /// The JSON Schema of the frames, client to HIS and HIS to client.
 pub fn schema() -> String {
     let schema = json!({
@@ -170,4 +135,39 @@ pub fn schema() -> String {
     let mut out = serde_json::to_string_pretty(&schema).expect("the schema serializes");
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(r: Result<Request, Json>) -> (Option<String>, String) {
+        let e = r.unwrap_err();
+        (
+            e["id"].as_str().map(str::to_string),
+            e["error"]["code"].as_str().unwrap().to_string(),
+        )
+    }
+
+    #[test]
+    fn malformed_frames_are_invalid_requests_with_their_id_when_known() {
+        assert_eq!(code(parse("nope")), (None, "InvalidRequest".into()));
+        assert_eq!(code(parse("[1]")), (None, "InvalidRequest".into()));
+        assert_eq!(
+            code(parse(r#"{"type":"request","name":"x"}"#)),
+            (None, "InvalidRequest".into())
+        );
+        assert_eq!(
+            code(parse(r#"{"type":"request","id":"7"}"#)),
+            (Some("7".into()), "InvalidRequest".into())
+        );
+        assert_eq!(
+            code(parse(
+                r#"{"type":"request","id":"7","name":"x","params":[1]}"#
+            )),
+            (Some("7".into()), "InvalidRequest".into())
+        );
+        let ok = parse(r#"{"type":"request","id":"7","name":"session.request.logout"}"#).unwrap();
+        assert_eq!(ok.params, json!({}));
+    }
 }
