@@ -50,8 +50,12 @@ async fn index() -> Html<&'static str> {
 async fn upgrade(ws: WebSocketUpgrade, State(app): State<App>) -> impl IntoResponse {
     // Frames up to twice the limit reach us, so that we can close with a
     // reason; anything larger the WebSocket layer refuses outright.
+    // Frames are small: 4 KiB buffers instead of the default 128 KiB keep a
+    // connected agent's cost in the kilobytes (benches/load.rs measures it).
     ws.max_message_size(app.max_frame * 2)
         .max_frame_size(app.max_frame * 2)
+        .read_buffer_size(4096)
+        .write_buffer_size(4096)
         .on_upgrade(move |socket| connection(socket, app))
 }
 
