@@ -6,11 +6,10 @@
 //!
 //! Run: `cargo bench --bench engine`
 
-use std::alloc::{GlobalAlloc, Layout};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hisflow::engine::{Channel, Engine, Event, NoObserver, Response, Session};
@@ -18,28 +17,10 @@ use hisflow::platform::sim::{ChannelState, SimSwitch, SwitchState};
 use hisflow::platform::{Adapter, Operation, Reply};
 use serde_json::json;
 
-/// Counts live heap bytes, for the memory figure, over the allocator the
-/// `hisflow` binary uses.
-struct Counting;
+#[path = "support/counting.rs"]
+mod counting;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static ALLOCS: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
-        unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
-    }
-}
+use counting::{ALLOCS, Counting, LIVE};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
