@@ -1,0 +1,268 @@
+//! The MediaBar page in a real headless Chromium (Debian's `chromium`,
+//! installed by .ci/run), driven over the DevTools protocol against a real
+//! HIS: the Logout use case from the agent's seat.
+//!
+//! `HISFLOW_SCREENSHOTS=1 cargo test --test mediabar` also writes the
+//! screenshots of docs/screenshots/.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures_util::{SinkExt, StreamExt};
+use hisflow::his::{His, Limits};
+use hisflow::platform::sim::SimSwitch;
+use hisflow::server::{self, config};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+struct Browser {
+    child: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Cdp =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Page {
+    cdp: Cdp,
+    next: u64,
+}
+
+impl Page {
+    async fn call(&mut self, method: &str, params: Value) -> Value {
+        self.next += 1;
+        let id = self.next;
+        self.cdp
+            .send(Message::Text(
+                json!({ "id": id, "method": method, "params": params })
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+        loop {
+            let next = tokio::time::timeout(Duration::from_secs(15), self.cdp.next())
+                .await
+                .unwrap_or_else(|_| panic!("Chromium did not answer {method} {params}"));
+            let Some(Ok(Message::Text(t))) = next else {
+                panic!("Chromium went away")
+            };
+            let v: Value = serde_json::from_str(&t).unwrap();
+            if v["id"] == id {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    async fn eval(&mut self, js: &str) -> Value {
+        let r = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": js, "awaitPromise": true, "returnByValue": true }),
+            )
+            .await;
+        assert!(r.get("exceptionDetails").is_none(), "{js}: {r}");
+        r["result"]["value"].clone()
+    }
+
+    async fn wait_for(&mut self, js: &str) {
+        let start = Instant::now();
+        while self.eval(js).await != json!(true) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "timed out waiting for: {js}"
+            );
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+
+    async fn screenshot(&mut self, name: &str) {
+        if std::env::var_os("HISFLOW_SCREENSHOTS").is_none() {
+            return;
+        }
+        let r = self
+            .call("Page.captureScreenshot", json!({ "format": "png" }))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(r["data"].as_str().unwrap())
+            .unwrap();
+        let dir = common::root().join("docs/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+/// Chromium, headless, with a DevTools port of its choosing.
+fn chromium() -> (Browser, u16) {
+    let profile = tempfile::tempdir().unwrap();
+    let child = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,800",
+            "--remote-debugging-port=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("about:blank")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromium is installed (apt-get install chromium)");
+    let file = profile.path().join("DevToolsActivePort");
+    let start = Instant::now();
+    let port = loop {
+        if let Some(port) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|t| t.lines().next()?.parse().ok())
+        {
+            break port;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "Chromium did not open its DevTools port"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        Browser {
+            child,
+            _profile: profile,
+        },
+        port,
+    )
+}
+
+/// The DevTools WebSocket of Chromium's page.
+fn page_url(port: u16) -> String {
+    let start = Instant::now();
+    loop {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // Chromium's DevTools HTTP server may keep the connection open.
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        // Chromium builds the page's WebSocket address from the Host header.
+        s.write_all(
+            format!(
+                "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut bytes = Vec::new();
+        let _ = s.read_to_end(&mut bytes);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        if let Ok(Value::Array(targets)) = serde_json::from_str::<Value>(body)
+            && let Some(url) = targets
+                .iter()
+                .find(|t| t["type"] == "page")
+                .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+        {
+            return url.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no page target: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn login(p: &mut Page, agent: &str) {
+    p.wait_for("!document.getElementById('login').hidden").await;
+    p.eval(&format!("document.getElementById('agent-id').value = '{agent}'; document.getElementById('login-form').requestSubmit(); true")).await;
+    p.wait_for("!document.getElementById('bar').hidden && document.querySelectorAll('.channel').length === 3").await;
+}
+
+async fn state_of(p: &mut Page, channel: &str) -> Value {
+    p.eval(&format!(
+        "document.querySelector('[data-channel={channel}] .state').textContent"
+    ))
+    .await
+}
+
+#[test]
+fn the_logout_use_case_in_the_browser() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (platform, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+        let his = Arc::new(His::simulated(Arc::new(platform), Arc::new(SimSwitch::new(config::default_switch())), Limits::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(server::serve(listener, his, server::MAX_FRAME_BYTES, std::future::pending()));
+
+        let (_browser, port) = chromium();
+        let url = page_url(port);
+        let (cdp, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut p = Page { cdp, next: 0 };
+        p.call("Page.enable", json!({})).await;
+        p.call("Page.navigate", json!({ "url": format!("http://{addr}/") })).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        p.screenshot("login").await;
+
+        // Basic flow with AF1: the reference switch requires a logout reason.
+        login(&mut p, "agent-1").await;
+        p.eval("document.querySelector('[data-channel=voice] [data-action=ready]').click(); true").await;
+        p.wait_for("document.querySelector('[data-channel=voice] .state').textContent === 'Ready'").await;
+        p.screenshot("toolbar").await;
+        let corner = p.eval("(() => { const r = document.getElementById('logout').getBoundingClientRect(); return r.right > window.innerWidth - 40 && r.top < 60; })()").await;
+        assert_eq!(corner, json!(true), "the Logout button is in the upper right corner");
+        p.eval("document.getElementById('logout').click(); true").await;
+        p.wait_for("!document.getElementById('reasons').hidden").await;
+        let reasons = p.eval("[...document.querySelectorAll('#reason-list input')].map(i => i.value)").await;
+        assert_eq!(reasons, json!(["End of shift", "Lunch", "Meeting", "Training"]), "the reasons collected at login");
+        p.screenshot("reasons").await;
+        p.eval("document.querySelector('#reason-list input[value=Lunch]').checked = true; document.getElementById('checkmark').click(); true").await;
+        p.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(p.eval("document.getElementById('reasons').hidden").await, json!(true));
+        assert_eq!(p.eval("document.getElementById('message').textContent").await, json!("You are logged out."));
+
+        // EF1: an interaction disables Logout; forced through, HIS's error is shown.
+        login(&mut p, "agent-2").await;
+        p.eval("document.querySelector('#sim-interactions button[data-channel=email]').click(); true").await;
+        p.wait_for("document.getElementById('logout').disabled").await;
+        p.eval("window.mediabar.logout('Lunch').then(() => true)").await;
+        p.wait_for("!document.getElementById('message').hidden").await;
+        let shown = p.eval("document.getElementById('message').textContent").await;
+        assert!(shown.as_str().unwrap().contains("interaction is in progress"), "{shown}");
+        assert_eq!(p.eval("!document.getElementById('bar').hidden").await, json!(true), "the agent stays where they were");
+        p.screenshot("ef1").await;
+        p.eval("document.querySelector('#sim-interactions button[data-channel=email]').click(); true").await;
+        p.wait_for("!document.getElementById('logout').disabled").await;
+
+        // EF2: Not Ready fails during logout; the agent stays logged in.
+        p.eval("document.querySelector('[data-channel=voice] [data-action=ready]').click(); true").await;
+        p.wait_for("document.querySelector('[data-channel=voice] .state').textContent === 'Ready'").await;
+        p.eval("document.getElementById('fail-not-ready').click(); true").await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        p.eval("document.getElementById('logout').click(); true").await;
+        p.wait_for("!document.getElementById('reasons').hidden").await;
+        p.eval("document.getElementById('checkmark').click(); true").await;
+        p.wait_for("document.getElementById('message').textContent.includes('could not be made Not Ready')").await;
+        assert_eq!(p.eval("!document.getElementById('bar').hidden").await, json!(true));
+        assert_eq!(state_of(&mut p, "voice").await, json!("Ready"), "voice stays Ready: the Not Ready was refused");
+        p.screenshot("ef2").await;
+    });
+}
