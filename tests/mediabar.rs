@@ -200,6 +200,26 @@ async fn state_of(p: &mut Page, channel: &str) -> Value {
     .await
 }
 
+/// HIS for a platform folder of workflows/, on an ephemeral port.
+async fn his(platform: &str) -> String {
+    let (platform, _) =
+        hisflow::load_platform(&common::root().join("workflows").join(platform)).unwrap();
+    let his = Arc::new(His::simulated(
+        Arc::new(platform),
+        Arc::new(SimSwitch::new(config::default_switch())),
+        Limits::default(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(server::serve(
+        listener,
+        his,
+        server::MAX_FRAME_BYTES,
+        std::future::pending(),
+    ));
+    addr
+}
+
 #[test]
 fn the_logout_use_case_in_the_browser() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -207,11 +227,7 @@ fn the_logout_use_case_in_the_browser() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let (platform, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
-        let his = Arc::new(His::simulated(Arc::new(platform), Arc::new(SimSwitch::new(config::default_switch())), Limits::default()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        tokio::spawn(server::serve(listener, his, server::MAX_FRAME_BYTES, std::future::pending()));
+        let addr = his("reference").await;
 
         let (_browser, port) = chromium();
         let url = page_url(port);
@@ -264,5 +280,21 @@ fn the_logout_use_case_in_the_browser() {
         assert_eq!(p.eval("!document.getElementById('bar').hidden").await, json!(true));
         assert_eq!(state_of(&mut p, "voice").await, json!("Ready"), "voice stays Ready: the Not Ready was refused");
         p.screenshot("ef2").await;
+
+        // A narrow window: nothing runs off the side, Logout stays reachable.
+        p.call("Emulation.setDeviceMetricsOverride", json!({ "width": 400, "height": 800, "deviceScaleFactor": 1, "mobile": false })).await;
+        let fits = p.eval("document.documentElement.scrollWidth <= window.innerWidth && document.getElementById('logout').getBoundingClientRect().right <= window.innerWidth").await;
+        assert_eq!(fits, json!(true), "the toolbar fits a 400 px window");
+        p.screenshot("narrow").await;
+        p.call("Emulation.clearDeviceMetricsOverride", json!({})).await;
+
+        // A platform with no logout reasons: Logout goes straight through.
+        let twilio = his("twilio-taskrouter").await;
+        p.call("Page.navigate", json!({ "url": format!("http://{twilio}/") })).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        login(&mut p, "agent-3").await;
+        p.eval("document.getElementById('logout').click(); true").await;
+        p.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(p.eval("document.getElementById('reasons').hidden").await, json!(true), "no reason screen");
     });
 }
