@@ -372,3 +372,52 @@ fn an_argument_that_cannot_be_evaluated_ends_the_request_before_the_switch() {
     );
     assert_eq!(sim.calls()[0].outcome, "error AgentNotLoggedIn");
 }
+
+#[test]
+fn a_fault_in_a_called_workflow_ends_the_whole_request_not_the_callers_error_path() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("w.yaml"),
+        "workflow: w\nstart: a\nstates:\n  a:\n    call: v\n    on: { ok: done }\n    otherwise: refused\n  done:\n    respond: { ok: {} }\n  refused:\n    respond: { error: { code: LogoutFailed, message: the caller's error path } }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("v.yaml"),
+        "workflow: v\ninput:\n  x: { type: string, required: false }\nstart: a\nstates:\n  a:\n    choice:\n      - when: request.x == 'y'\n        next: done\n    otherwise: done\n  done:\n    respond: { ok: {} }\n",
+    )
+    .unwrap();
+    let report = hisflow::validate_paths(&[d.path().to_path_buf()]).unwrap();
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    let workflows = report
+        .workflows
+        .iter()
+        .map(|w| (w.name.clone(), w.clone()))
+        .collect();
+    let platform = hisflow::Platform {
+        name: "t".into(),
+        description: None,
+        dir: d.path().to_path_buf(),
+        adapter: "sim".into(),
+        lacks: vec![],
+        settings: Default::default(),
+        requests: [("session.request.logout".to_string(), "w".to_string())]
+            .into_iter()
+            .collect(),
+        workflows,
+    };
+    let e = Engine::new(Arc::new(platform), sim());
+    let mut s = Session::new("s1", "a1");
+    let mut trace = Trace::default();
+    let out = rt().block_on(e.handle("session.request.logout", &json!({}), &mut s, &mut trace));
+    assert!(
+        matches!(&out.response, Response::Error { code, message } if code == "Internal" && message.contains("request.x")),
+        "{:?}",
+        out.response
+    );
+    let finished = trace
+        .entries
+        .iter()
+        .filter(|t| matches!(t, TraceEntry::RunFinished { .. }))
+        .count();
+    assert_eq!(finished, 2, "both runs end, each once");
+}

@@ -81,7 +81,11 @@ struct Frame<'e> {
 enum Step<'e> {
     Go(Trigger),
     Push(Frame<'e>),
+    /// The workflow responded: its caller, if any, gets the outcome.
     Finish(Response),
+    /// The workflow is at fault (an expression failed at run time): the
+    /// whole request ends with this response, whatever called it.
+    Abort(Response),
     /// A foreach handed work to a called workflow, or resumes after one.
     Stay,
 }
@@ -179,7 +183,6 @@ impl Engine {
         let mut stack = vec![root];
         let mut view = values::SessionView::new(session);
         loop {
-            let depth = stack.len();
             let frame = stack.last_mut().expect("a frame runs");
             let w = frame.workflow;
             let sid = frame.state;
@@ -209,7 +212,7 @@ impl Engine {
                             }
                             Ok(false) => {}
                             Err(e) => {
-                                step = Step::Finish(expr_failure(w, g, &e));
+                                step = Step::Abort(expr_failure(w, g, &e));
                                 break;
                             }
                         }
@@ -226,7 +229,7 @@ impl Engine {
                         events.push(event);
                         Step::Go(Trigger::Next)
                     }
-                    Err(r) => Step::Finish(r),
+                    Err(r) => Step::Abort(r),
                 },
                 StateKind::Op(call) => {
                     match self
@@ -239,18 +242,18 @@ impl Engine {
                             }
                             Step::Go(Trigger::Outcome(outcome))
                         }
-                        Err(r) => Step::Finish(r),
+                        Err(r) => Step::Abort(r),
                     }
                 }
                 StateKind::Call(c) => match self.record(&c.args, &vars, None) {
                     Ok(args) => match self.platform.workflow(&c.workflow) {
                         Some(callee) => Step::Push(self.frame(callee, args, obs)),
-                        None => Step::Finish(Response::error(
+                        None => Step::Abort(Response::error(
                             "Internal",
                             format!("workflow `{}` is not loaded", c.workflow),
                         )),
                     },
-                    Err(r) => Step::Finish(r),
+                    Err(r) => Step::Abort(r),
                 },
                 StateKind::Foreach(f) => {
                     if frame.looping.is_none() {
@@ -264,8 +267,6 @@ impl Engine {
                             }
                             Err(e) => {
                                 let r = expr_failure(w, &f.items, &e);
-                                frame.looping = None;
-                                stack.truncate(depth);
                                 return self.finish_all(stack, r, events, obs);
                             }
                         }
@@ -290,7 +291,7 @@ impl Engine {
                                 {
                                     Ok((_, failure)) => failure,
                                     Err(r) => {
-                                        step = Some(Step::Finish(r));
+                                        step = Some(Step::Abort(r));
                                         break;
                                     }
                                 };
@@ -309,7 +310,7 @@ impl Engine {
                                             break;
                                         }
                                         None => {
-                                            step = Some(Step::Finish(Response::error(
+                                            step = Some(Step::Abort(Response::error(
                                                 "Internal",
                                                 format!("workflow `{}` is not loaded", c.workflow),
                                             )));
@@ -317,7 +318,7 @@ impl Engine {
                                         }
                                     },
                                     Err(r) => {
-                                        step = Some(Step::Finish(r));
+                                        step = Some(Step::Abort(r));
                                         break;
                                     }
                                 }
@@ -348,7 +349,10 @@ impl Engine {
                         }
                     }
                 }
-                StateKind::Respond(r) => Step::Finish(self.respond(w, r, &vars)),
+                StateKind::Respond(r) => match self.respond(w, r, &vars) {
+                    Ok(response) => Step::Finish(response),
+                    Err(fault) => Step::Abort(fault),
+                },
             };
             if dirty {
                 view.refresh(session);
@@ -376,6 +380,7 @@ impl Engine {
                     }
                 }
                 Step::Push(callee) => stack.push(callee),
+                Step::Abort(response) => return self.finish_all(stack, response, events, obs),
                 Step::Finish(response) => {
                     let done = stack.pop().expect("a frame runs");
                     obs.run_finished(done.workflow, &response, done.started.elapsed());
@@ -493,7 +498,9 @@ impl Engine {
         Ok(Json::Object(out))
     }
 
-    fn respond(&self, w: &Workflow, r: &Respond, vars: &Inputs<'_>) -> Response {
+    /// Builds the response of a `respond` state; an expression that fails
+    /// gives the fault instead.
+    fn respond(&self, w: &Workflow, r: &Respond, vars: &Inputs<'_>) -> Result<Response, Response> {
         let built = match r {
             Respond::Ok { result, close } => {
                 self.object(result, vars, None).map(|result| Response::Ok {
@@ -535,7 +542,7 @@ impl Engine {
                 })
             })(),
         };
-        built.unwrap_or_else(|r| r)
+        built
     }
 
     fn template(&self, t: &Template, vars: &Inputs<'_>) -> Result<String, Response> {
