@@ -501,7 +501,7 @@ impl Engine {
     /// Builds the response of a `respond` state; an expression that fails
     /// gives the fault instead.
     fn respond(&self, w: &Workflow, r: &Respond, vars: &Inputs<'_>) -> Result<Response, Response> {
-        let built = match r {
+        match r {
             Respond::Ok { result, close } => {
                 self.object(result, vars, None).map(|result| Response::Ok {
                     result,
@@ -541,8 +541,7 @@ impl Engine {
                     free_text,
                 })
             })(),
-        };
-        built
+        }
     }
 
     fn template(&self, t: &Template, vars: &Inputs<'_>) -> Result<String, Response> {
