@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::root;
+use common::{root, rt};
 use hisflow::engine::{Engine, Interaction, NoObserver, Response, Session, Trace, TraceEntry};
 use hisflow::platform::sim::{Fault, FaultEffect, SimSwitch, SwitchState};
 use serde_json::json;
@@ -25,12 +25,27 @@ fn sim() -> Arc<SimSwitch> {
     Arc::new(SimSwitch::new(state))
 }
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap()
+/// A sim platform whose logout request runs workflow `w`, from the workflow
+/// files of `dir`, which must validate clean.
+fn logout_by_w(dir: &std::path::Path) -> hisflow::Platform {
+    let report = hisflow::validate_paths(&[dir.to_path_buf()]).unwrap();
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    hisflow::Platform {
+        name: "t".into(),
+        description: None,
+        dir: dir.to_path_buf(),
+        adapter: "sim".into(),
+        lacks: vec![],
+        settings: Default::default(),
+        requests: [("session.request.logout".to_string(), "w".to_string())]
+            .into_iter()
+            .collect(),
+        workflows: report
+            .workflows
+            .into_iter()
+            .map(|w| (w.name.clone(), w))
+            .collect(),
+    }
 }
 
 async fn login(e: &Engine, s: &mut Session) {
@@ -329,21 +344,7 @@ fn an_argument_that_cannot_be_evaluated_ends_the_request_before_the_switch() {
         "workflow: w\ninput:\n  reason: { type: string, required: false }\nstart: a\nstates:\n  a:\n    op: agent.logout\n    args: { reason: \"request.reason + '!'\" }\n    on: { ok: done }\n    otherwise: failed\n  done:\n    respond: { ok: {} }\n  failed:\n    respond: { error: { code: LogoutFailed, message: no } }\n",
     )
     .unwrap();
-    let mut report = hisflow::validate_paths(&[d.path().to_path_buf()]).unwrap();
-    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
-    let w = report.workflows.pop().unwrap();
-    let platform = hisflow::Platform {
-        name: "t".into(),
-        description: None,
-        dir: d.path().to_path_buf(),
-        adapter: "sim".into(),
-        lacks: vec![],
-        settings: Default::default(),
-        requests: [("session.request.logout".to_string(), "w".to_string())]
-            .into_iter()
-            .collect(),
-        workflows: [("w".to_string(), w)].into_iter().collect(),
-    };
+    let platform = logout_by_w(d.path());
     let sim = sim();
     let e = Engine::new(Arc::new(platform), sim.clone());
     let mut s = Session::new("s1", "a1");
@@ -386,25 +387,7 @@ fn a_fault_in_a_called_workflow_ends_the_whole_request_not_the_callers_error_pat
         "workflow: v\ninput:\n  x: { type: string, required: false }\nstart: a\nstates:\n  a:\n    choice:\n      - when: request.x == 'y'\n        next: done\n    otherwise: done\n  done:\n    respond: { ok: {} }\n",
     )
     .unwrap();
-    let report = hisflow::validate_paths(&[d.path().to_path_buf()]).unwrap();
-    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
-    let workflows = report
-        .workflows
-        .iter()
-        .map(|w| (w.name.clone(), w.clone()))
-        .collect();
-    let platform = hisflow::Platform {
-        name: "t".into(),
-        description: None,
-        dir: d.path().to_path_buf(),
-        adapter: "sim".into(),
-        lacks: vec![],
-        settings: Default::default(),
-        requests: [("session.request.logout".to_string(), "w".to_string())]
-            .into_iter()
-            .collect(),
-        workflows,
-    };
+    let platform = logout_by_w(d.path());
     let e = Engine::new(Arc::new(platform), sim());
     let mut s = Session::new("s1", "a1");
     let mut trace = Trace::default();

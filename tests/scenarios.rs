@@ -6,19 +6,11 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::{root, run, stderr, stdout};
+use common::{root, rt, run, stderr, stdout};
 use hisflow::engine::NoObserver;
 use hisflow::scenario::{self, Scenario, StepKind};
 use hisflow::workflow::expr::Programs;
 use hisflow::{Diagnostics, Platform};
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap()
-}
 
 /// Every scenario of workflows/, with its platform.
 fn all() -> Vec<(Arc<Platform>, Scenario)> {

@@ -21,6 +21,16 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
     hisflow(dir).args(args).output().expect("hisflow runs")
 }
 
+/// A runtime on paused time: the engine's timeouts and the sim's latencies
+/// pass instantly and deterministically.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
