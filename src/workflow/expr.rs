@@ -14,7 +14,7 @@ use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use super::load::Ctx;
 use super::raw::Sp;
 use super::source::Span;
-use super::vocab::{CHANNEL, ERROR, SESSION, Shape};
+use super::vocab::{ERROR, SESSION, Shape};
 
 /// The CEL environment every expression is compiled in and run with: the
 /// standard library plus the strings, lists and math extensions.
@@ -537,11 +537,6 @@ pub fn template(
         parts.push(TemplatePart::Text(s[rest..].to_string()));
     }
     ok.then_some(Template { parts })
-}
-
-/// The shape of one channel, for foreach bindings over `session.channels`.
-pub fn channel_shape() -> Shape {
-    Shape::Object(CHANNEL)
 }
 
 #[cfg(test)]
