@@ -115,6 +115,12 @@ impl Client {
         r
     }
 
+    /// Logs in and returns the session's resume token.
+    async fn login_token(&mut self, agent: &str, channels: &[&str]) -> String {
+        let r = self.login(agent, channels).await;
+        r["result"]["token"].as_str().expect("a token").to_string()
+    }
+
     /// The close frame's code and reason, after the server ends the connection.
     async fn closed(&mut self) -> (u16, String) {
         loop {
@@ -341,10 +347,7 @@ async fn two_agents_at_once_and_a_session_resumed_by_token() {
     let addr = start("reference").await;
     let mut a = Client::new(&addr).await;
     let mut b = Client::new(&addr).await;
-    let token = a.login("agent-a", &["voice"]).await["result"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = a.login_token("agent-a", &["voice"]).await;
     b.login("agent-b", &["chat"]).await;
     let (_, r) = b
         .request(
@@ -378,10 +381,7 @@ async fn two_agents_at_once_and_a_session_resumed_by_token() {
 async fn a_second_logout_while_one_runs_is_answered_busy() {
     let addr = start("reference").await;
     let mut a = Client::new(&addr).await;
-    let token = a.login("agent-1", &["voice"]).await["result"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = a.login_token("agent-1", &["voice"]).await;
     a.request(
         "sim.request.latency",
         json!({ "op": "agent.logout", "delay": "1s" }),
@@ -405,10 +405,7 @@ async fn a_second_logout_while_one_runs_is_answered_busy() {
 async fn a_client_that_drops_mid_logout_still_gets_the_logout_done() {
     let addr = start("reference").await;
     let mut a = Client::new(&addr).await;
-    let token = a.login("agent-1", &["voice"]).await["result"]["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = a.login_token("agent-1", &["voice"]).await;
     a.request(
         "sim.request.latency",
         json!({ "op": "agent.logout", "delay": "300ms" }),
