@@ -214,7 +214,7 @@ fn main() {
     }
 
     // One engine and one switch serve every agent, as in HIS.
-    let interpreted = measure(rounds, n, |sessions, sim| {
+    let mut interpreter = |sessions: &mut [Session], sim: &Arc<SimSwitch>| {
         let engine = Engine::new(platform.clone(), sim.clone());
         rt.block_on(async {
             for s in sessions.iter_mut() {
@@ -225,12 +225,14 @@ fn main() {
                 );
             }
         })
-    });
-    let direct = measure(rounds, n, |sessions, sim| {
+    };
+    let mut hand = |sessions: &mut [Session], sim: &Arc<SimSwitch>| {
         for s in sessions.iter_mut() {
             black_box(hand_written(s, sim.as_ref(), "Lunch"));
         }
-    });
+    };
+    let interpreted = measure(rounds, n, &mut interpreter);
+    let direct = measure(rounds, n, &mut hand);
     // Allocations per logout, counted over one round of each.
     let count_allocs = |run: &mut dyn FnMut(&mut [Session], &Arc<SimSwitch>)| {
         let mut sessions: Vec<Session> = (0..n).map(session).collect();
@@ -239,23 +241,8 @@ fn main() {
         run(&mut sessions, &sim);
         (ALLOCS.load(Ordering::Relaxed) - before) / n as isize
     };
-    let engine_allocs = count_allocs(&mut |sessions, sim| {
-        let engine = Engine::new(platform.clone(), sim.clone());
-        rt.block_on(async {
-            for s in sessions.iter_mut() {
-                black_box(
-                    engine
-                        .handle("session.request.logout", &params, s, &mut NoObserver)
-                        .await,
-                );
-            }
-        })
-    });
-    let direct_allocs = count_allocs(&mut |sessions, sim| {
-        for s in sessions.iter_mut() {
-            black_box(hand_written(s, sim.as_ref(), "Lunch"));
-        }
-    });
+    let engine_allocs = count_allocs(&mut interpreter);
+    let direct_allocs = count_allocs(&mut hand);
     println!("3-channel logout (reference workflow, simulated switch in memory)");
     println!(
         "  interpreter:  {:>9.2} µs/logout  {:>10.0} logouts/s",
