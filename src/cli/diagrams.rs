@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::{EXIT_PROBLEMS, emit, fail, report};
+use super::{fail, validated};
 use hisflow::render::diagram_page;
 
 #[derive(clap::Args)]
@@ -16,14 +16,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let report = match hisflow::validate_paths(std::slice::from_ref(&args.workflows)) {
+    let report = match validated(std::slice::from_ref(&args.workflows), None) {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
-    if report.diagnostics.has_errors() {
-        emit(&report::human(report.diagnostics.iter(), &report.sources));
-        return ExitCode::from(EXIT_PROBLEMS);
-    }
     if let Err(e) = std::fs::create_dir_all(&args.output) {
         return fail(format!("cannot create {}: {e}", args.output.display()));
     }

@@ -81,6 +81,24 @@ pub fn emit(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// Validates `paths` for a command that can only work on clean workflows: on
+/// an error it prints the diagnostics, then `refusal` if there is one, and
+/// gives back the exit code to end with.
+pub fn validated(
+    paths: &[std::path::PathBuf],
+    refusal: Option<&str>,
+) -> Result<hisflow::Report, ExitCode> {
+    let report = hisflow::validate_paths(paths).map_err(fail)?;
+    if report.diagnostics.has_errors() {
+        emit(&report::human(report.diagnostics.iter(), &report.sources));
+        if let Some(why) = refusal {
+            eprintln!("{why}");
+        }
+        return Err(ExitCode::from(EXIT_PROBLEMS));
+    }
+    Ok(report)
+}
+
 /// Prints a usage or I/O error and returns exit code 2.
 pub fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::{EXIT_PROBLEMS, emit, fail, report};
+use super::{emit, fail, validated};
 use hisflow::render::{Dot, Mermaid};
 
 #[derive(clap::Args)]
@@ -27,15 +27,11 @@ enum Format {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let report = match hisflow::validate_paths(std::slice::from_ref(&args.file)) {
+    let refusal = format!("cannot render {}: it has errors", args.file.display());
+    let report = match validated(std::slice::from_ref(&args.file), Some(&refusal)) {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
-    if report.diagnostics.has_errors() {
-        emit(&report::human(report.diagnostics.iter(), &report.sources));
-        eprintln!("cannot render {}: it has errors", args.file.display());
-        return ExitCode::from(EXIT_PROBLEMS);
-    }
     let wanted = args.file.canonicalize().unwrap_or(args.file.clone());
     let workflow = report
         .platforms

@@ -10,7 +10,7 @@ use hisflow::scenario::{self, CoverageReport, ScenarioResult};
 use hisflow::workflow::expr::Programs;
 use hisflow::{Diagnostics, Platform};
 
-use super::{EXIT_PROBLEMS, emit, fail, report};
+use super::{EXIT_PROBLEMS, emit, fail, report, validated};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,15 +37,10 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(e),
     };
     let dirs: Vec<PathBuf> = found.keys().map(|d| d.join("platform.yaml")).collect();
-    let mut checked = match hisflow::validate_paths(&dirs) {
+    let mut checked = match validated(&dirs, Some("the platforms have errors; no scenario ran")) {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(code) => return code,
     };
-    if checked.diagnostics.has_errors() {
-        emit(&report::human(checked.diagnostics.iter(), &checked.sources));
-        eprintln!("the platforms have errors; no scenario ran");
-        return ExitCode::from(EXIT_PROBLEMS);
-    }
     let platforms: Vec<Arc<Platform>> = std::mem::take(&mut checked.platforms)
         .into_iter()
         .map(Arc::new)
