@@ -48,4 +48,10 @@ pub enum Error {
     NoScenarios { path: PathBuf },
     #[error("the workflows have errors")]
     Invalid(Box<Report>),
+    #[error("{}: {source}", path.display())]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: marked_yaml::FromYamlError,
+    },
 }

@@ -42,11 +42,16 @@ pub struct LimitsConfig {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";
 
 /// Reads a configuration file; the error says where it is wrong.
-pub fn read(path: &Path) -> Result<ServeConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read(path: &Path) -> Result<ServeConfig, crate::Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| crate::Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut config: ServeConfig =
-        marked_yaml::from_yaml(0, &text).map_err(|e| format!("{}: {e}", path.display()))?;
+        marked_yaml::from_yaml(0, &text).map_err(|source| crate::Error::Config {
+            path: path.to_path_buf(),
+            source,
+        })?;
     if let Some(p) = &config.platform
         && p.is_relative()
     {
