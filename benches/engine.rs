@@ -149,13 +149,13 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
     s.disposed = true;
     events.push(Event {
         name: "session.event.disposed".into(),
-        data: json!({ "agent": s.agent, "session": s.id }),
+        data: json!({ "agent": s.agent, "session": s.id, "reason": null }),
     });
     (
         events,
         Response::Ok {
             result: json!({}),
-            close: true,
+            close: Some("logged out".into()),
         },
     )
 }

@@ -52,12 +52,9 @@ fn server(agents: usize) {
     ));
     let limits = hisflow::his::Limits {
         max_sessions: agents * 2,
+        ..Default::default()
     };
-    let his = Arc::new(hisflow::his::His::simulated(
-        Arc::new(platform),
-        sim,
-        limits,
-    ));
+    let his = hisflow::his::His::new(Arc::new(platform), sim, limits);
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();

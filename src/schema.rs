@@ -3,13 +3,14 @@
 
 use schemars::generate::SchemaSettings;
 
-use crate::workflow::raw::{PlatformFile, WorkflowFile};
+use crate::workflow::raw::{MachineFile, PlatformFile, WorkflowFile};
 
 /// Schemas by file name, in the order `hisflow schema` writes them.
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("workflow.schema.json", generate::<WorkflowFile>()),
         ("platform.schema.json", generate::<PlatformFile>()),
+        ("machine.schema.json", generate::<MachineFile>()),
         (
             "scenario.schema.json",
             generate::<crate::scenario::ScenarioFile>(),

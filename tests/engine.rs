@@ -40,11 +40,13 @@ fn logout_by_w(dir: &std::path::Path) -> hisflow::Platform {
         requests: [("session.request.logout".to_string(), "w".to_string())]
             .into_iter()
             .collect(),
+        events: Default::default(),
         workflows: report
             .workflows
             .into_iter()
             .map(|w| (w.name.clone(), w))
             .collect(),
+        machines: report.machines,
     }
 }
 
@@ -106,7 +108,7 @@ fn login_then_logout_with_a_reason_disposes_everything_in_order() {
             )
             .await;
         assert!(
-            matches!(out.response, Response::Ok { close: true, .. }),
+            out.response.close() == Some("logged out"),
             "{:?}",
             out.response
         );

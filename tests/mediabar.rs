@@ -204,11 +204,11 @@ async fn state_of(p: &mut Page, channel: &str) -> Value {
 async fn his(platform: &str) -> String {
     let (platform, _) =
         hisflow::load_platform(&common::root().join("workflows").join(platform)).unwrap();
-    let his = Arc::new(His::simulated(
+    let his = His::new(
         Arc::new(platform),
         Arc::new(SimSwitch::new(config::default_switch())),
         Limits::default(),
-    ));
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(server::serve(

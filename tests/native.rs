@@ -7,7 +7,7 @@ use common::root;
 use hisflow::engine::values::{self, SessionView};
 use hisflow::engine::{Channel, Interaction, Session};
 use hisflow::workflow::expr::{CompiledExpr, env};
-use hisflow::workflow::model::{Response, StateKind};
+use hisflow::workflow::model::{Entity, Response, StateKind};
 use hisflow::workflow::native::Inputs;
 use proptest::prelude::*;
 use serde_json::json;
@@ -21,7 +21,25 @@ enum Use {
     List,
 }
 
+/// What `self` is while an expression runs.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum This {
+    /// A workflow's expression: no `self`.
+    Nothing,
+    /// A machine's: the first channel, or the session.
+    Channel,
+    Session,
+}
+
 fn expressions() -> Vec<(serde_json::Value, Use, CompiledExpr)> {
+    all_expressions()
+        .into_iter()
+        .filter(|(_, _, _, t)| *t == This::Nothing)
+        .map(|(s, u, e, _)| (s, u, e))
+        .collect()
+}
+
+fn all_expressions() -> Vec<(serde_json::Value, Use, CompiledExpr, This)> {
     let report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
     let mut out = Vec::new();
     for p in &report.platforms {
@@ -31,7 +49,24 @@ fn expressions() -> Vec<(serde_json::Value, Use, CompiledExpr)> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         );
-        let mut add = |u: Use, e: &CompiledExpr| out.push((settings.clone(), u, e.clone()));
+        for m in &p.machines {
+            let this = match m.entity {
+                Entity::Channel => This::Channel,
+                Entity::Session => This::Session,
+            };
+            for t in &m.transitions {
+                let mut add =
+                    |u: Use, e: &CompiledExpr| out.push((settings.clone(), u, e.clone(), this));
+                t.guard.iter().for_each(|g| add(Use::Guard, g));
+                t.set.iter().for_each(|(_, e)| add(Use::Value, e));
+                t.emit
+                    .iter()
+                    .flat_map(|e| &e.data)
+                    .for_each(|(_, e)| add(Use::Value, e));
+            }
+        }
+        let mut add =
+            |u: Use, e: &CompiledExpr| out.push((settings.clone(), u, e.clone(), This::Nothing));
         for w in p.workflows.values() {
             for (_, s) in w.states() {
                 match &s.kind {
@@ -50,6 +85,7 @@ fn expressions() -> Vec<(serde_json::Value, Use, CompiledExpr)> {
                         result.iter().for_each(|(_, e)| add(Use::Value, e))
                     }
                     StateKind::Respond(_) => {}
+                    StateKind::Wait(w) => w.guard.iter().for_each(|g| add(Use::Guard, g)),
                 }
             }
         }
@@ -66,7 +102,7 @@ fn guards() -> Vec<(serde_json::Value, CompiledExpr)> {
 }
 
 fn channel() -> impl Strategy<Value = (bool, usize, bool, usize)> {
-    (any::<bool>(), 0usize..3, any::<bool>(), 0usize..3)
+    (any::<bool>(), 0usize..5, any::<bool>(), 0usize..3)
 }
 
 fn session(chs: &[(bool, usize, bool, usize)], reasons: usize) -> Session {
@@ -79,7 +115,7 @@ fn session(chs: &[(bool, usize, bool, usize)], reasons: usize) -> Session {
         s.channels.push(Channel {
             id: media.into(),
             media: media.into(),
-            state: ["Ready", "NotReady", "LoggedOff"][*state].into(),
+            state: ["Ready", "NotReady", "LoggedOff", "Reserved", "Talking"][*state].into(),
             active: *active,
             interactions: (0..*n)
                 .map(|k| Interaction {
@@ -137,10 +173,18 @@ proptest! {
         if let Some(c) = ch { req.insert("channel".into(), json!(c)); }
         let request = values::from_json(&serde_json::Value::Object(req));
         let error = values::no_error();
+        // Every field a switch event can have, so that any machine's
+        // expression finds its own.
+        let event = values::from_json(&json!({"name": "agent.event.stateChanged", "channel": "voice", "state": "Talking", "reason": "Break", "interaction": "call-1", "cause": "supervisor"}));
         let mut answered = 0;
-        for (settings, u, g) in expressions() {
+        for (settings, u, g, this) in all_expressions() {
             let platform = values::from_json(&settings);
-            let vars = Inputs { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref(), item: None };
+            let entity = match this {
+                This::Nothing => None,
+                This::Channel => view.channel(0),
+                This::Session => Some(view.value()),
+            };
+            let vars = Inputs { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref(), event: event.as_ref(), entity, item: None };
             let cel = values::with_value(env(), &g, &vars, None, |v| v.downcast_ref::<cel::common::types::CelBool>().map(|b| *b.inner())).map(|b| b.unwrap_or(false));
             let lookup = vars;
             let Some(n) = g.native() else { continue };

@@ -68,26 +68,21 @@ fn every_profile_passes_with_full_coverage() {
     }
 }
 
+fn nothing() -> hisflow::his::SharedObserver {
+    std::sync::Arc::new(std::sync::Mutex::new(NoObserver))
+}
+
 #[test]
 fn changing_any_expected_event_makes_its_scenario_fail_with_a_diff() {
     let rt = rt();
     let mut mutated = 0;
     for (platform, s) in all() {
-        let base = rt.block_on(scenario::run_scenario(&platform, &s, &mut NoObserver));
+        let base = rt.block_on(scenario::run_scenario(&platform, &s, nothing()));
         assert!(base.passed(), "{} fails unmutated", s.name);
         for (i, step) in s.steps.iter().enumerate() {
-            let (StepKind::Request { expect, .. } | StepKind::Workflow { expect, .. }) = &step.kind
-            else {
-                continue;
-            };
-            for j in 0..expect.events.as_ref().map_or(0, Vec::len) {
+            for j in 0..step.expect.events.as_ref().map_or(0, Vec::len) {
                 let mut m = s.clone();
-                let (StepKind::Request { expect, .. } | StepKind::Workflow { expect, .. }) =
-                    &mut m.steps[i].kind
-                else {
-                    unreachable!()
-                };
-                let ev = &mut expect.events.as_mut().unwrap()[j];
+                let ev = &mut m.steps[i].expect.events.as_mut().unwrap()[j];
                 *ev = match ev.take() {
                     serde_json::Value::String(_) => serde_json::json!("zz.event.changed"),
                     mut o => {
@@ -95,7 +90,7 @@ fn changing_any_expected_event_makes_its_scenario_fail_with_a_diff() {
                         o
                     }
                 };
-                let result = rt.block_on(scenario::run_scenario(&platform, &m, &mut NoObserver));
+                let result = rt.block_on(scenario::run_scenario(&platform, &m, nothing()));
                 let failures: Vec<&String> =
                     result.steps.iter().flat_map(|s| &s.failures).collect();
                 assert!(
@@ -124,9 +119,10 @@ fn every_error_flow_asserts_the_switch_after_it() {
         if !file.starts_with("ef") {
             continue;
         }
-        let checks_switch = s.steps.iter().any(
-            |st| matches!(&st.kind, StepKind::Request { expect, .. } if expect.switch.is_some()),
-        );
+        let checks_switch = s
+            .steps
+            .iter()
+            .any(|st| matches!(&st.kind, StepKind::Request { .. }) && st.expect.switch.is_some());
         assert!(
             checks_switch,
             "{}: an error flow must assert the switch's state",

@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::root;
-use hisflow::workflow::model::{Body, FailurePolicy, Response, StateKind, Trigger};
+use hisflow::workflow::model::{
+    Body, Entity, EventRoute, FailurePolicy, MachineTrigger, Response, StateKind, Target, Trigger,
+};
 
 fn platform() -> hisflow::Platform {
     let (p, report) =
@@ -51,6 +53,8 @@ fn the_model_keeps_states_in_file_order_with_their_kinds() {
             "call_one",
             "emit_it",
             "store",
+            "confirm",
+            "bye",
             "done",
             "failed"
         ]
@@ -59,7 +63,8 @@ fn the_model_keeps_states_in_file_order_with_their_kinds() {
     assert_eq!(
         kinds,
         [
-            "choice", "respond", "foreach", "foreach", "call", "emit", "op", "respond", "respond"
+            "choice", "respond", "foreach", "foreach", "call", "emit", "op", "wait", "respond",
+            "respond", "respond"
         ]
     );
     assert_eq!(w.state(w.start).name, "pick");
@@ -146,10 +151,107 @@ fn responses_carry_codes_templates_and_close() {
     else {
         panic!()
     };
-    assert!(!close);
+    assert!(close.is_none());
     assert_eq!(result.len(), 2);
     let StateKind::Op(op) = &w.state(w.state_id("store").unwrap()).kind else {
         panic!()
     };
     assert_eq!(op.save.as_deref(), Some("logout_reasons"));
+}
+
+#[test]
+fn a_wait_keeps_its_event_guard_timeout_and_outcomes() {
+    let p = platform();
+    let w = p.workflow("everything").unwrap();
+    let id = |n: &str| w.state_id(n).unwrap();
+    let StateKind::Wait(wait) = &w.state(id("confirm")).kind else {
+        panic!("wait")
+    };
+    assert_eq!(wait.event.name, "agent.event.loggedOut");
+    assert_eq!(wait.timeout, Duration::from_secs(2));
+    assert_eq!(
+        wait.guard.as_ref().unwrap().source(),
+        "!has(event.cause) || event.cause != 'supervisor'"
+    );
+    assert_eq!(
+        w.next(id("confirm"), &Trigger::Outcome("received")),
+        Some(id("bye"))
+    );
+    assert_eq!(
+        w.next(id("confirm"), &Trigger::Outcome("timeout")),
+        Some(id("done"))
+    );
+    let StateKind::Respond(Response::Ok { close, .. }) = &w.state(id("bye")).kind else {
+        panic!("respond")
+    };
+    assert_eq!(
+        close.as_ref().unwrap().display(),
+        "Bye, ${session.agent}${has(event.reason) ? ': ' + event.reason : ''}"
+    );
+}
+
+#[test]
+fn events_route_to_workflows_or_are_ignored() {
+    let p = platform();
+    assert_eq!(
+        p.events["link.event.down"],
+        EventRoute::Workflow("gone".into())
+    );
+    assert_eq!(p.events["link.event.up"], EventRoute::Ignore);
+    assert_eq!(p.event_handler("link.event.down").unwrap().name, "gone");
+    assert!(p.event_handler("link.event.up").is_none());
+    assert!(
+        p.event_handler("agent.event.stateChanged").is_none(),
+        "heard by the machine only"
+    );
+}
+
+#[test]
+fn a_machine_keeps_its_states_triggers_and_targets() {
+    let p = platform();
+    let m = p.machine(Entity::Channel).unwrap();
+    assert_eq!(m.name, "line");
+    assert!(p.machine(Entity::Session).is_none());
+    let states: Vec<&str> = m.states.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(states, ["Off", "Idle", "Ready", "Busy"]);
+    assert_eq!(m.initial_name(), "Off");
+    // Each state's own transitions first, in file order, then the machine's.
+    let all: Vec<(Option<&str>, &str)> = m
+        .transitions
+        .iter()
+        .map(|t| (t.from.map(|f| m.states[f].name.as_str()), t.trigger.name()))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            (Some("Off"), "agent.login"),
+            (Some("Idle"), "agent.set_ready"),
+            (Some("Idle"), "agent.set_not_ready"),
+            (Some("Busy"), "agent.event.stateChanged"),
+            (None, "agent.logout"),
+            (None, "agent.event.stateChanged"),
+            (None, "agent.event.stateChanged"),
+            (None, "agent.event.channelDeactivated"),
+            (None, "agent.event.channelActivated"),
+            (None, "interaction.event.started"),
+            (None, "interaction.event.ended"),
+        ]
+    );
+    assert!(matches!(m.transitions[0].trigger, MachineTrigger::Op(_)));
+    assert!(matches!(m.transitions[3].trigger, MachineTrigger::Event(_)));
+    let busy = &m.transitions[5];
+    assert!(matches!(busy.to, Target::State(s) if m.states[s].name == "Busy"));
+    assert_eq!(busy.emit.as_ref().unwrap().event, "channel.event.busy");
+    assert!(
+        matches!(&m.transitions[6].to, Target::Dynamic(t) if t.display() == "${event.state == 'Ready' ? 'Ready' : 'Idle'}")
+    );
+    assert!(matches!(m.transitions[7].to, Target::Stay));
+    assert_eq!(m.transitions[7].set[0].0, "active");
+    // In Busy, its own transition is tried before the machine's.
+    let busy_id = m.state_id("Busy");
+    let order: Vec<usize> = m
+        .candidates(busy_id, "agent.event.stateChanged")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(order, [3, 5, 6]);
 }

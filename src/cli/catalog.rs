@@ -1,10 +1,10 @@
-//! `hisflow operations` and `hisflow rules`: what workflows may call, and what
-//! the validator checks.
+//! `hisflow operations`, `hisflow events` and `hisflow rules`: what workflows
+//! may call, what switches tell HIS, and what the validator checks.
 
 use std::process::ExitCode;
 
 use hisflow::Rule;
-use hisflow::platform::{ADAPTERS, OPERATIONS, Provider};
+use hisflow::platform::{ADAPTERS, AdapterSpec, EVENTS, OPERATIONS, Provider};
 
 use std::fmt::Write;
 
@@ -17,19 +17,25 @@ pub struct OperationsArgs {
     adapter: Option<String>,
 }
 
+/// The adapter `--adapter` names, or the usage error for an unknown one.
+fn adapter(kind: Option<&str>) -> Result<Option<&'static AdapterSpec>, ExitCode> {
+    let Some(kind) = kind else { return Ok(None) };
+    match ADAPTERS.iter().find(|a| a.kind == kind) {
+        Some(a) => Ok(Some(a)),
+        None => {
+            let kinds: Vec<&str> = ADAPTERS.iter().map(|a| a.kind).collect();
+            Err(fail(format!(
+                "unknown adapter `{kind}`; adapter kinds: {}",
+                kinds.join(", ")
+            )))
+        }
+    }
+}
+
 pub fn operations(args: OperationsArgs) -> ExitCode {
-    let adapter = match &args.adapter {
-        None => None,
-        Some(kind) => match ADAPTERS.iter().find(|a| a.kind == kind) {
-            Some(a) => Some(a),
-            None => {
-                let kinds: Vec<&str> = ADAPTERS.iter().map(|a| a.kind).collect();
-                return fail(format!(
-                    "unknown adapter `{kind}`; adapter kinds: {}",
-                    kinds.join(", ")
-                ));
-            }
-        },
+    let adapter = match adapter(args.adapter.as_deref()) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let mut out = String::new();
     for op in OPERATIONS {
@@ -62,6 +68,51 @@ pub fn operations(args: OperationsArgs) -> ExitCode {
     }
     for a in ADAPTERS {
         let _ = writeln!(out, "adapter {}: {}", a.kind, a.summary);
+    }
+    emit(&out);
+    ExitCode::SUCCESS
+}
+
+#[derive(clap::Args)]
+pub struct EventsArgs {
+    /// Only the events this adapter kind delivers.
+    #[arg(long)]
+    adapter: Option<String>,
+}
+
+pub fn events(args: EventsArgs) -> ExitCode {
+    let adapter = match adapter(args.adapter.as_deref()) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    let mut out = String::new();
+    for e in EVENTS {
+        if adapter.is_some_and(|a| !a.events.contains(&e.name)) {
+            continue;
+        }
+        let whom = if e.broadcast {
+            "every agent"
+        } else {
+            "one agent"
+        };
+        let _ = writeln!(out, "{}  ({whom})", e.name);
+        let _ = writeln!(out, "    {}", e.summary);
+        for f in e.fields {
+            let _ = writeln!(
+                out,
+                "    data {}{}: {}",
+                f.name,
+                if f.required { "" } else { " (optional)" },
+                f.summary
+            );
+            if let Some(values) = f.values {
+                let _ = writeln!(out, "      one of: {}", values.join(", "));
+            }
+        }
+        let _ = writeln!(out);
+    }
+    for a in ADAPTERS {
+        let _ = writeln!(out, "adapter {} delivers: {}", a.kind, a.events.join(", "));
     }
     emit(&out);
     ExitCode::SUCCESS

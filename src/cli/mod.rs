@@ -44,6 +44,8 @@ enum Command {
     Diagrams(diagrams::Args),
     /// List the operations workflows can call, with arguments and outcomes.
     Operations(catalog::OperationsArgs),
+    /// List the switch events adapters deliver, with their data.
+    Events(catalog::EventsArgs),
     /// List the validator's rules: code, severity, what each checks.
     Rules,
 }
@@ -69,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::Schema(a) => schema::run(a),
         Command::Diagrams(a) => diagrams::run(a),
         Command::Operations(a) => catalog::operations(a),
+        Command::Events(a) => catalog::events(a),
         Command::Rules => catalog::rules(),
     }
 }

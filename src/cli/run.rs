@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hisflow::engine::{Trace, TraceEntry};
 use hisflow::scenario;
@@ -65,8 +65,9 @@ pub fn run(args: Args) -> ExitCode {
         emit(&report::human(diags.iter(), &checked.sources));
         return ExitCode::from(EXIT_PROBLEMS);
     };
-    let mut trace = Trace::default();
-    let result = runtime().block_on(scenario::run_scenario(&platform, &s, &mut trace));
+    let trace = Arc::new(Mutex::new(Trace::default()));
+    let result = runtime().block_on(scenario::run_scenario(&platform, &s, trace.clone()));
+    let trace = std::mem::take(&mut *trace.lock().unwrap_or_else(|e| e.into_inner()));
     let mut out = String::new();
     if args.trace {
         for e in &trace.entries {
@@ -75,11 +76,14 @@ pub fn run(args: Args) -> ExitCode {
     } else {
         for step in &result.steps {
             let _ = writeln!(out, "→ {} (line {})", step.what, step.line);
-            if let Some(o) = &step.outcome {
-                for e in &o.events {
-                    let _ = writeln!(out, "  ← event {} {}", e.name, e.data);
-                }
-                let _ = writeln!(out, "  ← response {}", o.response.to_protocol());
+            for e in &step.events {
+                let _ = writeln!(out, "  ← event {} {}", e.name, e.data);
+            }
+            if let Some(r) = &step.response {
+                let _ = writeln!(out, "  ← response {r}");
+            }
+            if let Some(reason) = &step.closed {
+                let _ = writeln!(out, "  ← closed: {reason}");
             }
         }
         let ops = trace

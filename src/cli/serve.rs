@@ -79,16 +79,18 @@ pub fn run(args: Args) -> ExitCode {
         .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
     let limits = cfg.limits.unwrap_or_default();
     let max_frame = limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES);
+    let defaults = Limits::default();
     let his_limits = Limits {
-        max_sessions: limits
-            .max_sessions
-            .unwrap_or(Limits::default().max_sessions),
+        max_sessions: limits.max_sessions.unwrap_or(defaults.max_sessions),
+        max_queued_events: limits
+            .max_queued_events
+            .unwrap_or(defaults.max_queued_events),
     };
     let sim = Arc::new(SimSwitch::new(
         cfg.switch.unwrap_or_else(config::default_switch),
     ));
     let name = platform.name.clone();
-    let his = Arc::new(His::simulated(Arc::new(platform), sim, his_limits));
+    let his = His::new(Arc::new(platform), sim, his_limits);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hisflow::engine::Coverage;
 use hisflow::scenario::{self, CoverageReport, ScenarioResult};
@@ -47,7 +47,7 @@ pub fn run(args: Args) -> ExitCode {
         .collect();
     let programs = Programs::default();
     let mut diags = Diagnostics::new();
-    let mut coverage = Coverage::default();
+    let coverage = Arc::new(Mutex::new(Coverage::default()));
     let mut out = String::new();
     let (mut passed, mut failed) = (0, 0);
     let rt = runtime();
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> ExitCode {
                 failed += 1;
                 continue;
             };
-            let result = rt.block_on(scenario::run_scenario(platform, &s, &mut coverage));
+            let result = rt.block_on(scenario::run_scenario(platform, &s, coverage.clone()));
             if result.passed() {
                 passed += 1;
                 let _ = writeln!(out, "  PASS  {}  ({})", result.name, file.display());
@@ -90,6 +90,7 @@ pub fn run(args: Args) -> ExitCode {
         emit(&report::human(diags.iter(), &checked.sources));
     }
     let refs: Vec<&Platform> = platforms.iter().map(|p| p.as_ref()).collect();
+    let coverage = coverage.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cov = CoverageReport::of(&refs, &coverage, &checked.sources);
     write_coverage(&mut out, &cov);
     let _ = writeln!(out, "{passed} passed, {failed} failed");

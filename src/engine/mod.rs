@@ -1,11 +1,15 @@
-//! The interpreter: runs validated workflows against a platform adapter.
+//! The interpreter: runs validated workflows against a platform adapter, and
+//! the platform's machines on what the switch does.
 
+mod inbox;
+mod machine;
 mod observer;
 mod outcome;
 mod run;
 mod session;
 pub mod values;
 
+pub use inbox::{Inbox, NoInbox};
 pub use observer::{Both, Coverage, NoObserver, Observer, Trace, TraceEntry};
 pub use outcome::{Event, Outcome, Response};
 pub use run::Engine;

@@ -2,6 +2,7 @@
 //! transition coverage are observers, and the interpreter knows none of them.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -11,7 +12,8 @@ use cel::common::value::Val;
 
 use super::outcome::{Event, Response};
 use super::values;
-use crate::workflow::model::{StateId, Trigger, Workflow};
+use crate::platform::SwitchEvent;
+use crate::workflow::model::{Machine, StateId, Trigger, Workflow};
 
 pub trait Observer: Send {
     fn run_started(&mut self, _workflow: &Workflow, _request: &dyn Val) {}
@@ -27,6 +29,22 @@ pub trait Observer: Send {
     fn operation(&mut self, _op: &str, _args: &dyn Val, _outcome: &str, _elapsed: Duration) {}
     fn event(&mut self, _event: &Event) {}
     fn run_finished(&mut self, _workflow: &Workflow, _response: &Response, _elapsed: Duration) {}
+    /// A switch event reached the session (a wait took it, or HIS handles it).
+    fn switch_event(&mut self, _event: &SwitchEvent) {}
+    /// A machine instance took `machine.transitions[transition]`; `entity`
+    /// is the channel's or session's id.
+    fn machine_transition(
+        &mut self,
+        _machine: &Machine,
+        _transition: usize,
+        _entity: &str,
+        _from: &str,
+        _to: &str,
+    ) {
+    }
+    /// Handling a switch event failed: a machine's or a workflow's
+    /// expression, with no client to tell (HIS logs it too).
+    fn fault(&mut self, _agent: &str, _message: &str) {}
 }
 
 /// Observes nothing.
@@ -66,6 +84,18 @@ pub enum TraceEntry {
         workflow: String,
         response: Response,
         micros: u64,
+    },
+    SwitchEvent {
+        name: String,
+        agent: Option<String>,
+        data: Value,
+    },
+    MachineTransition {
+        machine: String,
+        entity: String,
+        on: String,
+        from: String,
+        to: String,
     },
 }
 
@@ -126,13 +156,31 @@ impl Observer for Trace {
             micros: elapsed.as_micros() as u64,
         });
     }
+    fn switch_event(&mut self, e: &SwitchEvent) {
+        self.entries.push(TraceEntry::SwitchEvent {
+            name: e.name.clone(),
+            agent: e.agent.clone(),
+            data: Value::Object(e.data.clone()),
+        });
+    }
+    fn machine_transition(&mut self, m: &Machine, t: usize, entity: &str, from: &str, to: &str) {
+        self.entries.push(TraceEntry::MachineTransition {
+            machine: m.name.clone(),
+            entity: entity.to_string(),
+            on: m.label(&m.transitions[t]),
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+    }
 }
 
 /// Which transitions ran, by workflow file: (file, from state, the
-/// transition's own trigger — `otherwise` when that is the edge taken).
+/// transition's own trigger — `otherwise` when that is the edge taken); and
+/// by machine file: (file, index of the transition).
 #[derive(Debug, Default, Clone)]
 pub struct Coverage {
     pub taken: BTreeSet<(std::path::PathBuf, String, Trigger)>,
+    pub machines: BTreeSet<(std::path::PathBuf, usize)>,
 }
 
 impl Observer for Coverage {
@@ -143,12 +191,15 @@ impl Observer for Coverage {
             trigger.clone(),
         ));
     }
+    fn machine_transition(&mut self, m: &Machine, t: usize, _: &str, _: &str, _: &str) {
+        self.machines.insert((m.path.clone(), t));
+    }
 }
 
 /// Two observers at once.
-pub struct Both<'a, A: Observer + ?Sized, B: Observer + ?Sized>(pub &'a mut A, pub &'a mut B);
+pub struct Both<A: Observer, B: Observer>(pub A, pub B);
 
-impl<A: Observer + ?Sized, B: Observer + ?Sized> Observer for Both<'_, A, B> {
+impl<A: Observer, B: Observer> Observer for Both<A, B> {
     fn run_started(&mut self, w: &Workflow, r: &dyn Val) {
         self.0.run_started(w, r);
         self.1.run_started(w, r);
@@ -173,4 +224,54 @@ impl<A: Observer + ?Sized, B: Observer + ?Sized> Observer for Both<'_, A, B> {
         self.0.run_finished(w, r, e);
         self.1.run_finished(w, r, e);
     }
+    fn switch_event(&mut self, e: &SwitchEvent) {
+        self.0.switch_event(e);
+        self.1.switch_event(e);
+    }
+    fn machine_transition(&mut self, m: &Machine, t: usize, entity: &str, from: &str, to: &str) {
+        self.0.machine_transition(m, t, entity, from, to);
+        self.1.machine_transition(m, t, entity, from, to);
+    }
+    fn fault(&mut self, agent: &str, message: &str) {
+        self.0.fault(agent, message);
+        self.1.fault(agent, message);
+    }
+}
+
+/// An observer shared between sessions' tasks, locked for each call only: a
+/// run awaits between calls, and a lock held across an await would stall
+/// every other session.
+impl<O: Observer + ?Sized> Observer for Arc<Mutex<O>> {
+    fn run_started(&mut self, w: &Workflow, r: &dyn Val) {
+        lock(self).run_started(w, r);
+    }
+    fn state_entered(&mut self, w: &Workflow, s: StateId) {
+        lock(self).state_entered(w, s);
+    }
+    fn transition(&mut self, w: &Workflow, f: StateId, t: &Trigger, to: StateId) {
+        lock(self).transition(w, f, t, to);
+    }
+    fn operation(&mut self, op: &str, a: &dyn Val, o: &str, e: Duration) {
+        lock(self).operation(op, a, o, e);
+    }
+    fn event(&mut self, e: &Event) {
+        lock(self).event(e);
+    }
+    fn run_finished(&mut self, w: &Workflow, r: &Response, e: Duration) {
+        lock(self).run_finished(w, r, e);
+    }
+    fn switch_event(&mut self, e: &SwitchEvent) {
+        lock(self).switch_event(e);
+    }
+    fn machine_transition(&mut self, m: &Machine, t: usize, entity: &str, from: &str, to: &str) {
+        lock(self).machine_transition(m, t, entity, from, to);
+    }
+    fn fault(&mut self, agent: &str, message: &str) {
+        lock(self).fault(agent, message);
+    }
+}
+
+fn lock<O: ?Sized>(m: &Mutex<O>) -> std::sync::MutexGuard<'_, O> {
+    // Observers only record: a panic elsewhere cannot leave one torn.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

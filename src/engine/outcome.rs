@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::platform::SwitchEvent;
+
 /// An event for the client, `<entity>.event.<what>`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
@@ -16,8 +18,10 @@ pub struct Event {
 pub enum Response {
     Ok {
         result: Value,
-        /// Close the client's connection after sending the response.
-        close: bool,
+        /// Close the client's connection after sending the response, with
+        /// this reason for the agent.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        close: Option<String>,
     },
     Error {
         code: String,
@@ -42,6 +46,22 @@ impl Response {
 
     pub fn is_ok(&self) -> bool {
         matches!(self, Response::Ok { .. })
+    }
+
+    /// Success with an empty result, the connection left open.
+    pub fn ok() -> Self {
+        Response::Ok {
+            result: serde_json::json!({}),
+            close: None,
+        }
+    }
+
+    /// Why the client's connection closes after this response, if it does.
+    pub fn close(&self) -> Option<&str> {
+        match self {
+            Response::Ok { close, .. } => close.as_deref(),
+            _ => None,
+        }
     }
 
     /// The outcome a calling workflow sees.
@@ -78,9 +98,23 @@ impl Response {
     }
 }
 
-/// Everything a request produced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything a request (or a switch event) produced.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub events: Vec<Event>,
     pub response: Response,
+    /// Switch events a `wait` saw but did not take, in arrival order: the
+    /// caller handles them after the request, as if they came then.
+    pub deferred: Vec<SwitchEvent>,
+}
+
+impl Outcome {
+    /// An outcome with no events: the request was refused before it ran.
+    pub fn refused(code: &str, message: impl Into<String>) -> Self {
+        Outcome {
+            events: Vec::new(),
+            response: Response::error(code, message),
+            deferred: Vec::new(),
+        }
+    }
 }

@@ -15,27 +15,34 @@ use cel::common::value::Val;
 use serde_json::{Map, Value as Json};
 use tracing::Instrument;
 
+use super::inbox::{Inbox, NoInbox};
+use super::machine::Heard;
 use super::observer::Observer;
 use super::outcome::{Event, Outcome, Response};
 use super::session::{Channel, Session};
-use super::values;
-use crate::platform::{Adapter, OpOutcome, OpResult, Operation, Reply, SwitchError};
+use super::values::{self, SessionView};
+use crate::platform::{
+    Adapter, OpOutcome, OpResult, Operation, Provider, Reply, SwitchError, SwitchEvent,
+};
 use crate::workflow::expr::{self, CompiledExpr, Template, TemplatePart};
 use crate::workflow::model::{
-    Args, Body, FailurePolicy, InputType, OpCall, Platform, Response as Respond, StateId,
-    StateKind, Trigger, Workflow,
+    Args, Body, Entity, FailurePolicy, InputType, OpCall, Platform, Response as Respond, StateId,
+    StateKind, Trigger, Wait, Workflow,
 };
 use crate::workflow::native::Inputs;
 use crate::workflow::record::{Fields, Record};
 use crate::workflow::vocab::MEDIA;
 
-/// Runs a platform's workflows against a switch adapter.
+/// Runs a platform's workflows against a switch adapter, and its machines on
+/// what the switch does.
 pub struct Engine {
-    platform: Arc<Platform>,
+    pub(super) platform: Arc<Platform>,
     adapter: Arc<dyn Adapter>,
-    settings: Box<dyn Val>,
-    no_error: Box<dyn Val>,
-    env: Arc<Env>,
+    pub(super) settings: Box<dyn Val>,
+    pub(super) no_error: Box<dyn Val>,
+    /// `request` where there is none (a machine's transition).
+    pub(super) empty: Box<dyn Val>,
+    pub(super) env: Arc<Env>,
 }
 
 /// What went wrong in a step, as `error` shows it.
@@ -104,8 +111,20 @@ impl Engine {
             adapter,
             settings,
             no_error: values::no_error(),
+            empty: Box::new(Record::new(Vec::new())),
             env: expr::env().clone(),
         }
+    }
+
+    /// A new session of `agent`, its machine (if the platform has one) in its
+    /// initial state.
+    pub fn new_session(&self, id: impl Into<String>, agent: impl Into<String>) -> Session {
+        let mut s = Session::new(id, agent);
+        s.state = self
+            .platform
+            .machine(Entity::Session)
+            .map(|m| m.initial_name().to_string());
+        s
     }
 
     pub fn platform(&self) -> &Arc<Platform> {
@@ -116,7 +135,8 @@ impl Engine {
         &self.adapter
     }
 
-    /// Handles one client request with the platform's workflow for it.
+    /// Handles one client request with the platform's workflow for it. Its
+    /// `wait` states hear no switch event: see [`Engine::handle_with`].
     pub async fn handle(
         &self,
         request: &str,
@@ -124,14 +144,25 @@ impl Engine {
         session: &mut Session,
         obs: &mut dyn Observer,
     ) -> Outcome {
+        self.handle_with(request, params, session, &mut NoInbox, obs)
+            .await
+    }
+
+    /// Handles one client request; its `wait` states take switch events from
+    /// `inbox`.
+    pub async fn handle_with(
+        &self,
+        request: &str,
+        params: &Json,
+        session: &mut Session,
+        inbox: &mut dyn Inbox,
+        obs: &mut dyn Observer,
+    ) -> Outcome {
         let Some(workflow) = self.platform.handler(request) else {
-            return Outcome {
-                events: Vec::new(),
-                response: Response::error("InvalidRequest", format!("unknown request `{request}`")),
-            };
+            return Outcome::refused("InvalidRequest", format!("unknown request `{request}`"));
         };
         let span = tracing::info_span!("request", name = request, agent = %session.agent);
-        self.run(workflow, params, session, obs)
+        self.run_with(workflow, params, session, inbox, obs)
             .instrument(span)
             .await
     }
@@ -144,14 +175,78 @@ impl Engine {
         session: &mut Session,
         obs: &mut dyn Observer,
     ) -> Outcome {
+        self.run_with(workflow, params, session, &mut NoInbox, obs)
+            .await
+    }
+
+    /// Runs a workflow with `params` as its request, its waits on `inbox`.
+    pub async fn run_with(
+        &self,
+        workflow: &Workflow,
+        params: &Json,
+        session: &mut Session,
+        inbox: &mut dyn Inbox,
+        obs: &mut dyn Observer,
+    ) -> Outcome {
         if let Err(message) = check_params(workflow, params) {
-            return Outcome {
-                events: Vec::new(),
-                response: Response::error("InvalidRequest", message),
-            };
+            return Outcome::refused("InvalidRequest", message);
         }
         let root = self.frame(workflow, values::from_json(params), obs);
-        self.drive(root, session, obs).await
+        self.drive(root, session, inbox, values::no_event(), obs)
+            .await
+    }
+
+    /// Handles a switch event for the session: its machines hear it, then
+    /// the workflow the platform routes it to runs, with the event as
+    /// `event`. The response goes to no client; `close` in it ends the
+    /// session's connection.
+    pub async fn event(
+        &self,
+        event: &SwitchEvent,
+        session: &mut Session,
+        inbox: &mut dyn Inbox,
+        obs: &mut dyn Observer,
+    ) -> Outcome {
+        let spec = match event.check() {
+            Ok(s) => s,
+            Err(bad) => return Outcome::refused("InvalidRequest", bad.0),
+        };
+        obs.switch_event(event);
+        let span = tracing::info_span!("switch event", name = %event.name, agent = %session.agent);
+        let _in = span.enter();
+        let value = values::event_record(spec, &event.data);
+        let mut events = Vec::new();
+        {
+            let view = SessionView::new(session);
+            let heard = Heard::Event {
+                spec,
+                event,
+                value: value.as_ref(),
+            };
+            if let Err(fault) = self.hear(&heard, session, &view, &mut events, obs) {
+                return Outcome {
+                    events,
+                    response: Response::error("Internal", fault),
+                    deferred: Vec::new(),
+                };
+            }
+        }
+        drop(_in);
+        let Some(workflow) = self.platform.event_handler(&event.name) else {
+            return Outcome {
+                events,
+                response: Response::ok(),
+                deferred: Vec::new(),
+            };
+        };
+        let root = self.frame(workflow, values::from_json(&serde_json::json!({})), obs);
+        let mut out = self
+            .drive(root, session, inbox, value, obs)
+            .instrument(span)
+            .await;
+        events.append(&mut out.events);
+        out.events = events;
+        out
     }
 
     fn frame<'e>(
@@ -177,11 +272,18 @@ impl Engine {
         &'e self,
         root: Frame<'e>,
         session: &mut Session,
+        inbox: &mut dyn Inbox,
+        first_event: Box<dyn Val>,
         obs: &mut dyn Observer,
     ) -> Outcome {
         let mut events = Vec::new();
         let mut stack = vec![root];
-        let mut view = values::SessionView::new(session);
+        let mut view = SessionView::new(session);
+        // The last switch event the run received, as `event` shows it.
+        let mut event = first_event;
+        // Events a wait saw but did not take: a later wait may, else the
+        // caller handles them after the run.
+        let mut deferred: Vec<SwitchEvent> = Vec::new();
         loop {
             let frame = stack.last_mut().expect("a frame runs");
             let w = frame.workflow;
@@ -197,9 +299,12 @@ impl Engine {
                 request: frame.request.as_ref(),
                 session: view.value(),
                 error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
+                event: event.as_ref(),
+                entity: None,
                 item: None,
             };
             let mut dirty = false;
+            let mut received = None;
             let step = match &state.kind {
                 StateKind::Choice(guards) => {
                     let _in = span.enter();
@@ -219,6 +324,29 @@ impl Engine {
                     }
                     step
                 }
+                StateKind::Wait(wait) => {
+                    match self
+                        .wait(
+                            wait,
+                            &vars,
+                            session,
+                            &view,
+                            inbox,
+                            &mut deferred,
+                            &mut events,
+                            obs,
+                        )
+                        .await
+                    {
+                        Ok(Some(value)) => {
+                            received = Some(value);
+                            dirty = true;
+                            Step::Go(Trigger::Outcome("received"))
+                        }
+                        Ok(None) => Step::Go(Trigger::Outcome("timeout")),
+                        Err(fault) => Step::Abort(Response::error("Internal", fault)),
+                    }
+                }
                 StateKind::Emit(e) => match self.object(&e.data, &vars, None) {
                     Ok(data) => {
                         let event = Event {
@@ -233,7 +361,16 @@ impl Engine {
                 },
                 StateKind::Op(call) => {
                     match self
-                        .operation(call, &vars, None, session, &mut dirty, obs)
+                        .operation(
+                            call,
+                            &vars,
+                            None,
+                            session,
+                            &view,
+                            &mut events,
+                            &mut dirty,
+                            obs,
+                        )
                         .await
                     {
                         Ok((outcome, failure)) => {
@@ -267,7 +404,7 @@ impl Engine {
                             }
                             Err(e) => {
                                 let r = expr_failure(w, &f.items, &e);
-                                return self.finish_all(stack, r, events, obs);
+                                return self.finish_all(stack, r, events, deferred, obs);
                             }
                         }
                     }
@@ -284,6 +421,8 @@ impl Engine {
                                         &vars,
                                         Some((&f.binding, item)),
                                         session,
+                                        &view,
+                                        &mut events,
                                         &mut dirty,
                                         obs,
                                     )
@@ -354,6 +493,9 @@ impl Engine {
                     Err(fault) => Step::Abort(fault),
                 },
             };
+            if let Some(value) = received {
+                event = value;
+            }
             if dirty {
                 view.refresh(session);
             }
@@ -375,17 +517,23 @@ impl Engine {
                                     state.name, w.name
                                 ),
                             );
-                            return self.finish_all(stack, r, events, obs);
+                            return self.finish_all(stack, r, events, deferred, obs);
                         }
                     }
                 }
                 Step::Push(callee) => stack.push(callee),
-                Step::Abort(response) => return self.finish_all(stack, response, events, obs),
+                Step::Abort(response) => {
+                    return self.finish_all(stack, response, events, deferred, obs);
+                }
                 Step::Finish(response) => {
                     let done = stack.pop().expect("a frame runs");
                     obs.run_finished(done.workflow, &response, done.started.elapsed());
                     let Some(parent) = stack.last_mut() else {
-                        return Outcome { events, response };
+                        return Outcome {
+                            events,
+                            response,
+                            deferred,
+                        };
                     };
                     let channel = channel_of(done.request.as_ref());
                     let failure = match &response {
@@ -436,7 +584,7 @@ impl Engine {
                                         "Internal",
                                         format!("`{}` has no transition for {trigger:?}", pw.name),
                                     );
-                                    return self.finish_all(stack, r, events, obs);
+                                    return self.finish_all(stack, r, events, deferred, obs);
                                 }
                             }
                         }
@@ -453,12 +601,80 @@ impl Engine {
         mut stack: Vec<Frame<'_>>,
         response: Response,
         events: Vec<Event>,
+        deferred: Vec<SwitchEvent>,
         obs: &mut dyn Observer,
     ) -> Outcome {
         while let Some(f) = stack.pop() {
             obs.run_finished(f.workflow, &response, f.started.elapsed());
         }
-        Outcome { events, response }
+        Outcome {
+            events,
+            response,
+            deferred,
+        }
+    }
+
+    /// Waits for the switch event `w` names (and its guard accepts), first
+    /// among those deferred earlier in the run, then from the inbox; others
+    /// are deferred. On receipt the machines hear it, and its value is
+    /// returned; `None` when the time is up.
+    #[allow(clippy::too_many_arguments)]
+    async fn wait(
+        &self,
+        w: &Wait,
+        vars: &Inputs<'_>,
+        session: &mut Session,
+        view: &SessionView,
+        inbox: &mut dyn Inbox,
+        deferred: &mut Vec<SwitchEvent>,
+        events: &mut Vec<Event>,
+        obs: &mut dyn Observer,
+    ) -> Result<Option<Box<dyn Val>>, String> {
+        let deadline = tokio::time::Instant::now() + w.timeout;
+        let mut earlier = std::mem::take(deferred).into_iter();
+        loop {
+            let e = match earlier.next() {
+                Some(e) => e,
+                None => match inbox.next(deadline).await {
+                    Some(e) => e,
+                    None => return Ok(None),
+                },
+            };
+            // HIS checks events before queueing them; a malformed one that
+            // reaches a wait all the same is left alone.
+            let value = match e.check() {
+                Ok(spec) if spec.name == w.event.name => values::event_record(spec, &e.data),
+                _ => {
+                    deferred.push(e);
+                    continue;
+                }
+            };
+            if let Some(g) = &w.guard {
+                let candidate = Inputs {
+                    event: value.as_ref(),
+                    ..*vars
+                };
+                match values::eval_bool(&self.env, g, &candidate, None) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        deferred.push(e);
+                        continue;
+                    }
+                    Err(err) => {
+                        return Err(format!("expression `{}` failed: {err}", g.source()));
+                    }
+                }
+            }
+            deferred.extend(earlier);
+            obs.switch_event(&e);
+            let heard = Heard::Event {
+                spec: w.event,
+                event: &e,
+                value: value.as_ref(),
+            };
+            self.hear(&heard, session, view, events, obs)?;
+            return Ok(Some(value));
+        }
     }
 
     /// Evaluates a mapping of expressions into a record: a called workflow's
@@ -480,7 +696,7 @@ impl Engine {
     }
 
     /// Evaluates a mapping of expressions into a JSON object.
-    fn object(
+    pub(super) fn object(
         &self,
         args: &Args,
         vars: &Inputs<'_>,
@@ -503,10 +719,12 @@ impl Engine {
     fn respond(&self, w: &Workflow, r: &Respond, vars: &Inputs<'_>) -> Result<Response, Response> {
         match r {
             Respond::Ok { result, close } => {
-                self.object(result, vars, None).map(|result| Response::Ok {
-                    result,
-                    close: *close,
-                })
+                let close = match close {
+                    Some(t) => Some(self.template(t, vars)?),
+                    None => None,
+                };
+                self.object(result, vars, None)
+                    .map(|result| Response::Ok { result, close })
             }
             Respond::Error { code, message } => {
                 self.template(message, vars).map(|message| Response::Error {
@@ -544,7 +762,7 @@ impl Engine {
         }
     }
 
-    fn template(&self, t: &Template, vars: &Inputs<'_>) -> Result<String, Response> {
+    pub(super) fn template(&self, t: &Template, vars: &Inputs<'_>) -> Result<String, Response> {
         let mut out = String::new();
         for part in &t.parts {
             match part {
@@ -563,12 +781,15 @@ impl Engine {
     /// Runs one operation with its timeout and retries; returns its outcome
     /// and, unless `ok`, what went wrong; or the response that ends the
     /// request when its arguments cannot be evaluated.
+    #[allow(clippy::too_many_arguments)]
     async fn operation(
         &self,
         call: &OpCall,
         vars: &Inputs<'_>,
         item: Option<(&str, &dyn Val)>,
         session: &mut Session,
+        view: &SessionView,
+        events: &mut Vec<Event>,
         dirty: &mut bool,
         obs: &mut dyn Observer,
     ) -> Result<(&'static str, Option<Failure>), Response> {
@@ -585,8 +806,12 @@ impl Engine {
             operation: spec.name.to_string(),
             channel: channel.clone(),
         };
-        let result = if spec.name.starts_with("his.") {
-            his_operation(spec.name, args, session)
+        let result = if spec.provider == Provider::His {
+            let initial = self
+                .platform
+                .machine(Entity::Channel)
+                .map_or(LOGGED_OFF, |m| m.initial_name());
+            his_operation(spec.name, args, session, initial)
                 .map(|()| OpResult::Done)
                 .map_err(|e| ("error", fail(&e.code, e.message)))
         } else {
@@ -600,8 +825,10 @@ impl Engine {
         };
         let outcome = match result {
             Ok(r) => {
-                if !spec.name.starts_with("his.") {
-                    apply_effect(spec.name, channel.as_deref(), session);
+                if spec.provider == Provider::Switch {
+                    // What the operation changed is the machines' to say.
+                    self.hear(&Heard::Op { spec, args }, session, view, events, obs)
+                        .map_err(|fault| Response::error("Internal", fault))?;
                 }
                 if let (Some(field), OpResult::List(list)) = (&call.save, &r) {
                     match field.as_str() {
@@ -762,29 +989,16 @@ fn switch_operation(name: &str, args: &dyn Val) -> Result<Operation, SwitchError
     })
 }
 
-/// What a successful switch operation changes in the session, which mirrors
-/// the switch.
-fn apply_effect(name: &str, channel: Option<&str>, session: &mut Session) {
-    let mut set = |f: &dyn Fn(&mut Channel)| {
-        if let Some(c) = channel.and_then(|c| session.channel_mut(c)) {
-            f(c);
-        }
-    };
-    match name {
-        "agent.login" | "agent.set_not_ready" => set(&|c| c.state = "NotReady".into()),
-        "agent.set_ready" => set(&|c| c.state = "Ready".into()),
-        "channel.activate" => set(&|c| c.active = true),
-        "channel.deactivate" => set(&|c| c.active = false),
-        "agent.logout" => session
-            .channels
-            .iter_mut()
-            .for_each(|c| c.state = "LoggedOff".into()),
-        _ => {}
-    }
-}
+/// A channel's state on a platform without a channel machine.
+const LOGGED_OFF: &str = "LoggedOff";
 
 /// HIS's own operations: sessions, channel groups, channels.
-fn his_operation(name: &str, args: &dyn Val, session: &mut Session) -> Result<(), SwitchError> {
+fn his_operation(
+    name: &str,
+    args: &dyn Val,
+    session: &mut Session,
+    initial: &str,
+) -> Result<(), SwitchError> {
     match name {
         "his.channel_group.create" => session.group = true,
         "his.channel_group.dispose" => session.group = false,
@@ -806,7 +1020,7 @@ fn his_operation(name: &str, args: &dyn Val, session: &mut Session) -> Result<()
             session.channels.push(Channel {
                 id: media.clone(),
                 media,
-                state: "LoggedOff".into(),
+                state: initial.to_string(),
                 active: true,
                 interactions: Vec::new(),
             });

@@ -9,6 +9,8 @@ use serde::Serialize;
 pub struct Session {
     pub id: String,
     pub agent: String,
+    /// The session machine's state; `None` on a platform without one.
+    pub state: Option<String>,
     pub channels: Vec<Channel>,
     pub logout_reasons: Vec<String>,
     pub not_ready_reasons: Vec<String>,
@@ -23,7 +25,8 @@ pub struct Session {
 pub struct Channel {
     pub id: String,
     pub media: String,
-    /// `LoggedOff`, `NotReady`, `Ready`, `WorkingAfterCall`.
+    /// The agent's state on the channel: the channel machine's state
+    /// (`LoggedOff`, `NotReady`, `Ready`, `Reserved`, `Talking`, …).
     pub state: String,
     pub active: bool,
     pub interactions: Vec<Interaction>,

@@ -81,6 +81,7 @@ pub fn to_owned_val(v: &dyn Val) -> Result<Box<dyn Val>, String> {
 /// change, only the channels that changed are built again.
 pub struct SessionView {
     channels: Vec<(Channel, Record)>,
+    state: Option<String>,
     logout_reasons: (Vec<String>, SharedList),
     not_ready_reasons: (Vec<String>, SharedList),
     value: Record,
@@ -120,6 +121,7 @@ impl SessionView {
         let not_ready_reasons = (s.not_ready_reasons.clone(), texts(&s.not_ready_reasons));
         let mut view = SessionView {
             channels,
+            state: s.state.clone(),
             logout_reasons,
             not_ready_reasons,
             value: Record::new(Vec::new()),
@@ -137,6 +139,7 @@ impl SessionView {
         Record::new(vec![
             ("id".into(), text(&s.id)),
             ("agent".into(), text(&s.agent)),
+            ("state".into(), optional_text(s.state.as_deref())),
             ("channels".into(), Box::new(SharedList::new(channels))),
             (
                 "logout_reasons".into(),
@@ -188,6 +191,10 @@ impl SessionView {
             self.logout_reasons = (s.logout_reasons.clone(), texts(&s.logout_reasons));
             updates.push(("logout_reasons", Box::new(self.logout_reasons.1.clone())));
         }
+        if self.state != s.state {
+            self.state = s.state.clone();
+            updates.push(("state", optional_text(s.state.as_deref())));
+        }
         if self.not_ready_reasons.0 != s.not_ready_reasons {
             self.not_ready_reasons = (s.not_ready_reasons.clone(), texts(&s.not_ready_reasons));
             updates.push((
@@ -207,6 +214,40 @@ impl SessionView {
     pub fn value(&self) -> &dyn Val {
         &self.value
     }
+
+    /// The `i`-th channel as expressions see it (`self` in its machine).
+    pub fn channel(&self, i: usize) -> Option<&dyn Val> {
+        self.channels.get(i).map(|(_, r)| r as &dyn Val)
+    }
+}
+
+fn optional_text(s: Option<&str>) -> Box<dyn Val> {
+    match s {
+        Some(s) => text(s),
+        None => Box::new(CelNull),
+    }
+}
+
+/// The `event` variable before any switch event arrived: a null `name`.
+pub fn no_event() -> Box<dyn Val> {
+    Box::new(Record::new(vec![("name".into(), Box::new(CelNull))]))
+}
+
+/// A switch event as expressions see it: its `name` and the fields the
+/// switch sent (`has(event.reason)` tells an optional one is there), as a
+/// request's parameters are.
+pub fn event_record(
+    spec: &crate::platform::EventSpec,
+    data: &serde_json::Map<String, Json>,
+) -> Box<dyn Val> {
+    let mut fields: Vec<(std::borrow::Cow<'static, str>, Box<dyn Val>)> =
+        vec![("name".into(), text(spec.name))];
+    for f in spec.fields {
+        if let Some(v) = data.get(f.name).and_then(Json::as_str) {
+            fields.push((f.name.into(), text(v)));
+        }
+    }
+    Box::new(Record::new(fields))
 }
 
 /// CEL reads the context through the same inputs as the native evaluator.
@@ -218,6 +259,8 @@ impl VariableResolver for Inputs<'_> {
             "session" => self.session,
             "platform" => self.platform,
             "error" => self.error,
+            "event" => self.event,
+            "self" => self.entity?,
             _ => return None,
         };
         Some(CowVal::Borrowed(v))

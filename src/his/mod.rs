@@ -1,59 +1,69 @@
-//! HIS: agents' sessions and the request behind every client frame. The
-//! transport (WebSocket) lives in `server`; this knows sessions, tokens, and
-//! which workflow runs for what.
+//! HIS: agents' sessions, the requests of their connections and the events
+//! of their switch. The transport (WebSocket) lives in `server`; this knows
+//! sessions, tokens, and which workflow runs for what — and only the adapter
+//! trait of the switch.
 //!
-//! One request at a time per session: a request for a session that is
-//! already running one is answered `Busy` at once (a MediaBar sends one
-//! request at a time; a second logout while one runs is a double click).
+//! Each session is a task (`session.rs`) that does one piece of work at a
+//! time: a request of a connection, or a switch event for its agent. A
+//! request for a session that is running one is answered `Busy` at once (a
+//! MediaBar sends one request at a time; a second logout while one runs is
+//! a double click). A switch event waits for the request under way.
+
+mod outbox;
+mod session;
+
+pub use outbox::{OUTBOX_CAPACITY, Out, Outbox};
+pub use session::SessionHandle;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::{Value as Json, json};
+use tokio::sync::mpsc;
 
-use crate::engine::{Engine, Event, Interaction, NoObserver, Response, Session};
-use crate::platform::sim::{Fault, SimSwitch};
+use crate::engine::{Engine, Observer, Response, Session};
+use crate::platform::{Adapter, EventSink, SwitchEvent};
 use crate::workflow::model::Platform;
 use crate::workflow::vocab;
+use session::{Refusal, Target, Work};
 
-/// One agent's session, shared by the connections that attached to it.
-pub struct Slot {
-    token: String,
-    agent: String,
-    /// `None` once the session is disposed of.
-    session: tokio::sync::Mutex<Option<Session>>,
-}
+/// An observer shared by every session's task (scenarios' coverage and
+/// traces).
+pub type SharedObserver = Arc<Mutex<dyn Observer + Send>>;
 
-/// What a connection is attached to.
-#[derive(Default)]
+/// What a connection is attached to, and where its messages go.
 pub struct Connection {
-    slot: Option<Arc<Slot>>,
+    outbox: Outbox,
+    session: Option<Arc<SessionHandle>>,
 }
 
 impl Connection {
     pub fn agent(&self) -> Option<&str> {
-        self.slot.as_ref().map(|s| s.agent.as_str())
+        self.session.as_ref().map(|s| s.agent.as_str())
     }
-}
 
-/// What a request produced for its connection.
-pub struct Reply {
-    pub events: Vec<Event>,
-    /// The response in the protocol's shape: `{ok, result}` or `{ok: false, error}`.
-    pub response: Json,
-    /// Close the connection after sending the response.
-    pub close: bool,
-}
+    /// Sends the connection a response that HIS did not run a request for
+    /// (a frame too malformed to be one).
+    pub fn reply(&self, id: Option<&str>, body: Json) {
+        self.outbox.send(Out::Response {
+            id: id.map(str::to_string),
+            body,
+        });
+    }
 
-impl Reply {
-    fn error(code: &str, message: impl Into<String>) -> Reply {
-        Reply {
-            events: Vec::new(),
-            response: Response::error(code, message).to_protocol(),
-            close: false,
+    fn error(&self, id: &str, code: &str, message: impl Into<String>) {
+        self.reply(Some(id), Response::error(code, message).to_protocol());
+    }
+
+    /// The attached session, unless it is over (then the connection lets
+    /// go of it).
+    fn live(&mut self) -> Option<Arc<SessionHandle>> {
+        if self.session.as_ref().is_some_and(|s| s.is_ended()) {
+            self.session = None;
         }
+        self.session.clone()
     }
 }
 
@@ -61,51 +71,81 @@ impl Reply {
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_sessions: usize,
+    /// Switch events that may wait for one session; more are dropped (and
+    /// logged), so a storm costs bounded memory.
+    pub max_queued_events: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_sessions: 100_000,
+            max_queued_events: 1024,
         }
     }
 }
 
 /// HIS for one platform.
 pub struct His {
-    engine: Engine,
-    sim: Option<Arc<SimSwitch>>,
+    engine: Arc<Engine>,
+    adapter: Arc<dyn Adapter>,
     limits: Limits,
     /// Sessions by token.
-    sessions: Mutex<HashMap<String, Arc<Slot>>>,
-    /// Tokens by agent: one session per agent.
-    agents: Mutex<HashMap<String, String>>,
+    sessions: Mutex<HashMap<String, Arc<SessionHandle>>>,
+    /// Sessions by agent: one session per agent, and where its switch
+    /// events go.
+    agents: Mutex<HashMap<String, Arc<SessionHandle>>>,
     counter: AtomicU64,
     keys: RandomState,
+    observer: Option<SharedObserver>,
+    me: Weak<His>,
 }
 
 /// Requests HIS answers itself, beside the platform's workflows.
 pub const RESUME: &str = "session.request.resume";
+pub const LOGIN: &str = "session.request.login";
 
 impl His {
-    /// HIS on the simulated switch: its control requests (`sim.request.*`)
-    /// are available.
-    pub fn simulated(platform: Arc<Platform>, sim: Arc<SimSwitch>, limits: Limits) -> His {
-        let mut his = His::new(Engine::new(platform, sim.clone()), limits);
-        his.sim = Some(sim);
-        his
+    /// HIS for `platform` on `adapter`; it subscribes to the adapter's
+    /// switch events.
+    pub fn new(platform: Arc<Platform>, adapter: Arc<dyn Adapter>, limits: Limits) -> Arc<His> {
+        Self::build(platform, adapter, limits, None)
     }
 
-    pub fn new(engine: Engine, limits: Limits) -> His {
-        His {
-            engine,
-            sim: None,
+    /// The same, with an observer of every run (coverage, traces).
+    pub fn observed(
+        platform: Arc<Platform>,
+        adapter: Arc<dyn Adapter>,
+        limits: Limits,
+        observer: SharedObserver,
+    ) -> Arc<His> {
+        Self::build(platform, adapter, limits, Some(observer))
+    }
+
+    fn build(
+        platform: Arc<Platform>,
+        adapter: Arc<dyn Adapter>,
+        limits: Limits,
+        observer: Option<SharedObserver>,
+    ) -> Arc<His> {
+        let his = Arc::new_cyclic(|me| His {
+            engine: Arc::new(Engine::new(platform, adapter.clone())),
+            adapter: adapter.clone(),
             limits,
             sessions: Mutex::default(),
             agents: Mutex::default(),
             counter: AtomicU64::new(0),
             keys: RandomState::new(),
-        }
+            observer,
+            me: me.clone(),
+        });
+        let me = Arc::downgrade(&his);
+        adapter.subscribe(EventSink::new(move |e| {
+            if let Some(his) = me.upgrade() {
+                his.route(e);
+            }
+        }));
+        his
     }
 
     pub fn platform(&self) -> &Platform {
@@ -116,6 +156,18 @@ impl His {
         lock(&self.sessions).len()
     }
 
+    /// A new connection: its handle, and the messages HIS sends it.
+    pub fn connect(&self) -> (Connection, mpsc::Receiver<Out>) {
+        let (outbox, rx) = Outbox::new();
+        (
+            Connection {
+                outbox,
+                session: None,
+            },
+            rx,
+        )
+    }
+
     /// A token nobody can guess: 128 bits from a randomly keyed hash.
     fn token(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -124,225 +176,190 @@ impl His {
         format!("{a:016x}{b:016x}")
     }
 
-    /// Handles one request of a connection.
-    pub async fn request(&self, conn: &mut Connection, name: &str, params: &Json) -> Reply {
+    /// Takes one request of a connection. It never waits: the response (and
+    /// the events before it) reach the connection's outbox when the session
+    /// has run it.
+    pub fn request(&self, conn: &mut Connection, id: &str, name: &str, params: &Json) {
         match name {
-            "session.request.login" => self.login(conn, params).await,
-            RESUME => self.resume(conn, params),
-            n if n.starts_with("sim.request.") => self.simulate(conn, n, params).await,
-            n if vocab::is_request(n) => self.run(conn, n, params).await,
-            n => Reply::error("InvalidRequest", format!("unknown request `{n}`")),
+            LOGIN => self.login(conn, id, params),
+            RESUME => self.resume(conn, id, params),
+            n if self
+                .adapter
+                .controls()
+                .is_some_and(|c| n.starts_with(c.prefix())) =>
+            {
+                self.control(conn, id, n, params)
+            }
+            n if vocab::is_request(n) => self.submit(conn, id, Target::Request(n.into()), params),
+            n => conn.error(id, "InvalidRequest", format!("unknown request `{n}`")),
         }
     }
 
-    async fn login(&self, conn: &mut Connection, params: &Json) -> Reply {
-        if conn.slot.is_some() {
-            return Reply::error("InvalidState", "this connection is logged in already");
+    /// Runs a workflow of the platform in the connection's session, as if it
+    /// were a request: for scenarios that exercise a sub-workflow.
+    pub fn run_workflow(&self, conn: &mut Connection, id: &str, name: &str, params: &Json) {
+        self.submit(conn, id, Target::Workflow(name.into()), params)
+    }
+
+    fn submit(&self, conn: &mut Connection, id: &str, target: Target, params: &Json) {
+        let Some(session) = conn.live() else {
+            return conn.error(id, "NotLoggedIn", "log in first (session.request.login)");
+        };
+        let work = Work {
+            target,
+            params: params.clone(),
+            id: id.to_string(),
+            reply: conn.outbox.clone(),
+        };
+        match session.submit(work) {
+            Ok(()) => {}
+            Err(Refusal::Busy) => {
+                conn.error(id, "Busy", "another request of this session is running")
+            }
+            Err(Refusal::Ended) => {
+                conn.session = None;
+                conn.error(id, "NotLoggedIn", "the session has ended")
+            }
+        }
+    }
+
+    fn login(&self, conn: &mut Connection, id: &str, params: &Json) {
+        if conn.live().is_some() {
+            return conn.error(id, "InvalidState", "this connection is logged in already");
         }
         let Some(agent) = params.get("agent").and_then(Json::as_str) else {
-            return Reply::error(
+            return conn.error(
+                id,
                 "InvalidRequest",
                 "parameter `agent` is required and must be text",
             );
         };
-        if lock(&self.agents).contains_key(agent) {
-            return Reply::error(
+        let Some(me) = self.me.upgrade() else { return };
+        let mut agents = lock(&self.agents);
+        if agents.get(agent).is_some_and(|s| !s.is_ended()) {
+            return conn.error(
+                id,
                 "InvalidState",
                 format!("agent {agent} is logged in already; resume that session with its token"),
             );
         }
         if self.session_count() >= self.limits.max_sessions {
-            return Reply::error("Busy", "HIS has as many sessions as it may hold");
+            return conn.error(id, "Busy", "HIS has as many sessions as it may hold");
         }
         let token = self.token();
-        let id = format!("session-{}", self.counter.fetch_add(1, Ordering::Relaxed));
-        let mut session = Session::new(id, agent);
-        let out = self
-            .engine
-            .handle(
-                "session.request.login",
-                params,
-                &mut session,
-                &mut NoObserver,
-            )
-            .await;
-        let mut response = out.response.to_protocol();
-        if out.response.is_ok() {
-            let slot = Arc::new(Slot {
-                token: token.clone(),
-                agent: agent.to_string(),
-                session: tokio::sync::Mutex::new(Some(session)),
-            });
-            {
-                let mut agents = lock(&self.agents);
-                if agents.contains_key(agent) {
-                    return Reply::error(
-                        "InvalidState",
-                        format!("agent {agent} logged in on another connection meanwhile"),
-                    );
-                }
-                agents.insert(agent.to_string(), token.clone());
-            }
-            lock(&self.sessions).insert(token.clone(), slot.clone());
-            conn.slot = Some(slot);
-            if let Some(r) = response.get_mut("result").and_then(Json::as_object_mut) {
-                r.insert("token".into(), json!(token));
-            }
-        }
-        Reply {
-            events: out.events,
-            response,
-            close: false,
-        }
+        let session = self.engine.new_session(
+            format!("session-{}", self.counter.fetch_add(1, Ordering::Relaxed)),
+            agent,
+        );
+        let work = Work {
+            target: Target::Request(LOGIN.into()),
+            params: params.clone(),
+            id: id.to_string(),
+            reply: conn.outbox.clone(),
+        };
+        // Registered before the login runs, so the switch's events for the
+        // agent — a login confirmed by event — reach its queue, and a second
+        // login of the agent is refused meanwhile.
+        let handle = session::start(
+            &me,
+            token.clone(),
+            session,
+            work,
+            self.limits.max_queued_events,
+        );
+        agents.insert(agent.to_string(), handle.clone());
+        // Under the agents' lock: a login failing at once cannot be
+        // forgotten before it is registered.
+        lock(&self.sessions).insert(token, handle.clone());
+        drop(agents);
+        conn.session = Some(handle);
     }
 
-    fn resume(&self, conn: &mut Connection, params: &Json) -> Reply {
+    fn resume(&self, conn: &mut Connection, id: &str, params: &Json) {
         let Some(token) = params.get("token").and_then(Json::as_str) else {
-            return Reply::error(
+            return conn.error(
+                id,
                 "InvalidRequest",
                 "parameter `token` is required and must be text",
             );
         };
-        let Some(slot) = lock(&self.sessions).get(token).cloned() else {
-            return Reply::error("NotLoggedIn", "no session has this token");
+        let Some(session) = lock(&self.sessions)
+            .get(token)
+            .filter(|s| !s.is_ended())
+            .cloned()
+        else {
+            return conn.error(id, "NotLoggedIn", "no session has this token");
         };
-        let agent = slot.agent.clone();
-        conn.slot = Some(slot);
-        Reply {
-            events: Vec::new(),
-            response: json!({ "ok": true, "result": { "agent": agent } }),
-            close: false,
+        session.attach(conn.outbox.clone());
+        let agent = session.agent.clone();
+        conn.session = Some(session);
+        conn.reply(
+            Some(id),
+            json!({ "ok": true, "result": { "agent": agent } }),
+        );
+    }
+
+    /// A request the adapter answers itself (the simulator's controls), for
+    /// the caller's own agent.
+    fn control(&self, conn: &mut Connection, id: &str, name: &str, params: &Json) {
+        let Some(session) = conn.live() else {
+            return conn.error(id, "NotLoggedIn", "log in first (session.request.login)");
+        };
+        let Some(controls) = self.adapter.controls() else {
+            return;
+        };
+        match controls.control(&session.agent, name, params) {
+            Ok(result) => conn.reply(Some(id), json!({ "ok": true, "result": result })),
+            Err(e) => conn.error(id, &e.code, e.message),
         }
     }
 
-    /// Runs the platform's workflow for a request of the attached session.
-    async fn run(&self, conn: &mut Connection, name: &str, params: &Json) -> Reply {
-        let Some(slot) = conn.slot.clone() else {
-            return Reply::error("NotLoggedIn", "log in first (session.request.login)");
-        };
-        let Ok(mut guard) = slot.session.try_lock() else {
-            return Reply::error("Busy", "another request of this session is running");
-        };
-        let Some(session) = guard.as_mut() else {
-            conn.slot = None;
-            return Reply::error("NotLoggedIn", "the session has ended");
-        };
-        let out = self
-            .engine
-            .handle(name, params, session, &mut NoObserver)
-            .await;
-        let close = matches!(out.response, Response::Ok { close: true, .. });
-        if session.disposed {
-            *guard = None;
-            self.forget(&slot);
-            conn.slot = None;
+    /// Takes a switch event from the adapter to its agent's session (every
+    /// session, for one about the link). One HIS cannot use is logged and
+    /// dropped.
+    fn route(&self, e: SwitchEvent) {
+        if let Err(bad) = e.check() {
+            tracing::error!(event = %e.name, agent = e.agent.as_deref().unwrap_or("-"), "malformed switch event dropped: {bad}");
+            return;
         }
-        Reply {
-            events: out.events,
-            response: out.response.to_protocol(),
-            close,
+        match &e.agent {
+            None => {
+                let all: Vec<_> = lock(&self.agents).values().cloned().collect();
+                for s in all {
+                    s.deliver(e.clone());
+                }
+            }
+            Some(agent) => {
+                let session = lock(&self.agents).get(agent).cloned();
+                match session {
+                    Some(s) => {
+                        s.deliver(e);
+                    }
+                    None => {
+                        tracing::info!(%agent, event = %e.name, "switch event for an agent without a session dropped")
+                    }
+                }
+            }
         }
     }
 
-    fn forget(&self, slot: &Slot) {
-        lock(&self.sessions).remove(&slot.token);
+    /// The session of `agent` once it handled everything queued for it, or
+    /// `None` when it has none.
+    pub async fn settle(&self, agent: &str) -> Option<Session> {
+        let session = lock(&self.agents).get(agent).cloned()?;
+        session.settle().await
+    }
+
+    fn forget(&self, token: &str, agent: &str) {
+        lock(&self.sessions).remove(token);
         let mut agents = lock(&self.agents);
-        if agents.get(&slot.agent) == Some(&slot.token) {
-            agents.remove(&slot.agent);
-        }
-    }
-
-    /// The simulator's controls: interactions, faults and latency.
-    async fn simulate(&self, conn: &mut Connection, name: &str, params: &Json) -> Reply {
-        let Some(sim) = &self.sim else {
-            return Reply::error(
-                "NotSupported",
-                "simulator controls need the simulated switch",
-            );
-        };
-        let Some(slot) = conn.slot.clone() else {
-            return Reply::error("NotLoggedIn", "log in first (session.request.login)");
-        };
-        let text = |k: &str| params.get(k).and_then(Json::as_str).map(str::to_string);
-        let ok = |events| Reply {
-            events,
-            response: json!({ "ok": true, "result": {} }),
-            close: false,
-        };
-        match name {
-            "sim.request.fault" => match serde_json::from_value::<Fault>(params.clone()) {
-                Ok(f) => {
-                    sim.inject(f);
-                    ok(Vec::new())
-                }
-                Err(e) => Reply::error("InvalidRequest", format!("not a fault: {e}")),
-            },
-            "sim.request.latency" => {
-                let (Some(op), Some(delay)) = (
-                    text("op"),
-                    text("delay").and_then(|d| crate::workflow::validate::parse_duration(&d)),
-                ) else {
-                    return Reply::error("InvalidRequest", "give `op` and `delay` (e.g. `2s`)");
-                };
-                sim.set_latency(&op, delay);
-                ok(Vec::new())
-            }
-            "sim.request.startInteraction" | "sim.request.endInteraction" => {
-                let Some(channel) = text("channel") else {
-                    return Reply::error("InvalidRequest", "parameter `channel` is required");
-                };
-                let Ok(mut guard) = slot.session.try_lock() else {
-                    return Reply::error("Busy", "another request of this session is running");
-                };
-                let Some(session) = guard.as_mut().filter(|s| s.channel(&channel).is_some()) else {
-                    return Reply::error(
-                        "UnknownChannel",
-                        format!("the session has no channel {channel}"),
-                    );
-                };
-                let start = name.ends_with("startInteraction");
-                let id = text("id").unwrap_or_else(|| {
-                    format!(
-                        "interaction-{}",
-                        self.counter.fetch_add(1, Ordering::Relaxed)
-                    )
-                });
-                let done = if start {
-                    sim.start_interaction(&slot.agent, &channel, &id)
-                } else {
-                    sim.end_interaction(&slot.agent, &channel, None)
-                };
-                if let Err(e) = done {
-                    return Reply::error(&e.code, e.message);
-                }
-                let c = session.channel_mut(&channel).expect("checked above");
-                let event = if start {
-                    c.interactions.push(Interaction {
-                        id: id.clone(),
-                        media: c.media.clone(),
-                    });
-                    Event {
-                        name: "channel.event.interactionStarted".into(),
-                        data: json!({ "channel": channel, "interaction": id }),
-                    }
-                } else {
-                    c.interactions.clear();
-                    Event {
-                        name: "channel.event.interactionEnded".into(),
-                        data: json!({ "channel": channel }),
-                    }
-                };
-                ok(vec![event])
-            }
-            other => Reply::error(
-                "InvalidRequest",
-                format!("unknown simulator request `{other}`"),
-            ),
+        if agents.get(agent).is_some_and(|s| s.token == token) {
+            agents.remove(agent);
         }
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // The maps hold plain data: a panic elsewhere cannot leave them torn.
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -1,9 +1,14 @@
-//! The adapter trait: the switch's primitive operations, and nothing of any
-//! request's steps. An integrator adds a switch by implementing [`Adapter`].
+//! The adapter trait: the switch's primitive operations and the events it
+//! sends on its own, and nothing of any request's steps. An integrator adds a
+//! switch by implementing [`Adapter`].
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+
+use serde_json::Value as Json;
+
+use super::events::EventSink;
 
 /// One primitive operation, with its arguments, as the engine asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,10 +123,38 @@ impl fmt::Debug for Reply {
 /// workflow reaches, bounds it with the state's timeout, and turns the answer
 /// into the state's outcome (`ok`, `error`, `timeout`). An adapter that
 /// panics or never answers costs one request an error, never the engine.
+///
+/// What the switch does on its own — an agent logged out by a supervisor, a
+/// call offered, the link lost — the adapter delivers as
+/// [switch events](super::events) to the sink HIS gives [`Adapter::subscribe`].
 pub trait Adapter: Send + Sync {
     /// The adapter kind, as platform manifests name it (`sim`).
     fn kind(&self) -> &str;
 
     /// Carries out one operation for `agent`.
     fn call(&self, agent: &str, op: &Operation) -> Reply;
+
+    /// Where to deliver switch events from now on. HIS calls it once, before
+    /// any operation; an adapter whose switch sends nothing ignores it.
+    fn subscribe(&self, _events: EventSink) {}
+
+    /// Requests the adapter answers itself, if it has any (the simulated
+    /// switch's controls).
+    fn controls(&self) -> Option<&dyn Controls> {
+        None
+    }
+}
+
+/// Requests an adapter answers itself, beside the platform's workflows: the
+/// simulated switch's controls (`sim.request.*`). HIS hands over the requests
+/// whose name starts with [`Controls::prefix`], always for the caller's own
+/// agent, and knows nothing else of them. What they make the switch do
+/// reaches HIS as switch events, like anything else the switch does.
+pub trait Controls: Send + Sync {
+    /// The request-name prefix, e.g. `sim.request.`.
+    fn prefix(&self) -> &str;
+
+    /// Carries out one control request for `agent`; the result is the
+    /// response's `result`.
+    fn control(&self, agent: &str, name: &str, params: &Json) -> Result<Json, SwitchError>;
 }

@@ -180,12 +180,16 @@ pub fn operation(name: &str) -> Option<&'static OperationSpec> {
     OPERATIONS.iter().find(|o| o.name == name)
 }
 
-/// An adapter kind: the switch operations it implements.
+/// An adapter kind: the switch operations it implements and the switch
+/// events it delivers.
 #[derive(Debug, Clone, Copy)]
 pub struct AdapterSpec {
     pub kind: &'static str,
     pub summary: &'static str,
     pub operations: &'static [&'static str],
+    /// Names of the [switch events](super::events::EVENTS) it delivers; a
+    /// platform must handle or ignore each.
+    pub events: &'static [&'static str],
 }
 
 /// The adapter kinds this build of hisflow has. A platform names one in its
@@ -201,6 +205,17 @@ pub const ADAPTERS: &[AdapterSpec] = &[AdapterSpec {
         "agent.reason_codes",
         "channel.activate",
         "channel.deactivate",
+    ],
+    events: &[
+        "agent.event.loggedOut",
+        "agent.event.logoutPending",
+        "agent.event.stateChanged",
+        "agent.event.channelActivated",
+        "agent.event.channelDeactivated",
+        "interaction.event.started",
+        "interaction.event.ended",
+        "link.event.down",
+        "link.event.up",
     ],
 }];
 
@@ -218,6 +233,19 @@ mod tests {
             for op in a.operations {
                 let spec = operation(op).unwrap_or_else(|| panic!("{} lists unknown {op}", a.kind));
                 assert_eq!(spec.provider, Provider::Switch, "{op}");
+            }
+        }
+    }
+
+    #[test]
+    fn adapters_only_name_events_of_the_catalog() {
+        for a in ADAPTERS {
+            for e in a.events {
+                assert!(
+                    super::super::events::event(e).is_some(),
+                    "{} lists unknown {e}",
+                    a.kind
+                );
             }
         }
     }

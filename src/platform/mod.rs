@@ -1,9 +1,11 @@
-//! What hisflow knows of switches: the adapter trait, the operation catalog
-//! and adapter kinds, and the simulated switch.
+//! What hisflow knows of switches: the adapter trait, the operation and
+//! switch-event catalogs and adapter kinds, and the simulated switch.
 
 pub mod adapter;
 pub mod catalog;
+pub mod events;
 pub mod sim;
 
-pub use adapter::{Adapter, OpOutcome, OpResult, Operation, Reply, SwitchError};
+pub use adapter::{Adapter, Controls, OpOutcome, OpResult, Operation, Reply, SwitchError};
 pub use catalog::{ADAPTERS, AdapterSpec, ArgSpec, OPERATIONS, OperationSpec, Provider};
+pub use events::{EVENTS, EventSink, EventSpec, SwitchEvent};

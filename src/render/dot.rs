@@ -9,7 +9,7 @@ use crate::workflow::model::{StateKind, Workflow};
 /// `Display` a workflow as a DOT digraph.
 pub struct Dot<'a>(pub &'a Workflow);
 
-fn quote(s: &str) -> String {
+pub(super) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -26,13 +26,17 @@ const KEYWORDS: &[&str] = &[
 /// Mermaid ids must be plain words; other state names get a positional id and
 /// keep their name as the label.
 fn id(w: &Workflow, s: StateId) -> String {
-    let name = &w.state(s).name;
+    state_id(&w.state(s).name, s.index())
+}
+
+/// `name` as a Mermaid id when it can be one, else `s<index>`.
+pub(super) fn state_id(name: &str, index: usize) -> String {
     let plain = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
-    if plain && !KEYWORDS.contains(&name.as_str()) {
-        name.clone()
+    if plain && !KEYWORDS.contains(&name) {
+        name.to_string()
     } else {
-        format!("s{}", s.index())
+        format!("s{index}")
     }
 }
 
@@ -40,7 +44,7 @@ fn id(w: &Workflow, s: StateId) -> String {
 /// against mermaid 11: every character renders as written except `;`, which
 /// ends a statement (so it becomes a full-width `；`), and line breaks. Entity
 /// codes such as `#59;` are not decoded in state diagrams, so none are used.
-fn text(s: &str) -> String {
+pub(super) fn text(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             ';' => '；',

@@ -1,10 +1,13 @@
-//! Diagrams of a validated workflow: `Display` wrappers that draw every state
-//! and transition, states grouped and coloured by their use-case flow.
+//! Diagrams of a validated workflow or machine: `Display` wrappers that draw
+//! every state and transition; a workflow's states grouped and coloured by
+//! their use-case flow.
 
 mod dot;
+mod machine;
 mod mermaid;
 
 pub use dot::Dot;
+pub use machine::{MachineDot, MachineMermaid};
 pub use mermaid::Mermaid;
 
 use crate::workflow::model::{Body, Response, State, StateKind};
@@ -54,7 +57,7 @@ pub(crate) fn summary(state: &State) -> String {
         StateKind::Call(c) => format!("call {}", c.workflow),
         StateKind::Emit(e) => format!("emit {}", e.event),
         StateKind::Respond(Response::Ok { close, .. }) => {
-            if *close {
+            if close.is_some() {
                 "respond ok, close".into()
             } else {
                 "respond ok".into()
@@ -64,6 +67,7 @@ pub(crate) fn summary(state: &State) -> String {
         StateKind::Respond(Response::NeedInfo { field, .. }) => {
             format!("respond need_info {field}")
         }
+        StateKind::Wait(w) => format!("wait {} ({:?})", w.event.name, w.timeout),
     }
 }
 

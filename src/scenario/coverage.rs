@@ -1,11 +1,11 @@
-//! Transition coverage: which transitions of each workflow file no scenario
-//! took.
+//! Transition coverage: which transitions of each workflow and machine file
+//! no scenario took.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::engine::Coverage;
-use crate::workflow::model::{Platform, Trigger};
+use crate::workflow::model::{Platform, Target, Trigger};
 use crate::workflow::source::Sources;
 
 /// A transition no scenario took.
@@ -38,14 +38,50 @@ pub struct CoverageReport {
 }
 
 impl CoverageReport {
-    /// Coverage of every workflow file the platforms use, each file once.
+    /// Coverage of every workflow and machine file the platforms use, each
+    /// file once.
     pub fn of(platforms: &[&Platform], taken: &Coverage, sources: &Sources) -> Self {
         let mut by_path = BTreeMap::new();
+        let mut machines = BTreeMap::new();
         for p in platforms {
             for w in p.workflows.values() {
                 by_path.entry(w.path.clone()).or_insert_with(|| w.clone());
             }
+            for m in &p.machines {
+                machines.entry(m.path.clone()).or_insert_with(|| m.clone());
+            }
         }
+        let machines = machines.into_values().map(|m| {
+            let uncovered = m
+                .transitions
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !taken.machines.contains(&(m.path.clone(), *i)))
+                .map(|(_, t)| {
+                    let (line, column) = sources.get(t.span.file).line_col(t.span.range.start);
+                    Uncovered {
+                        from: t.from.map_or_else(
+                            || "(any state)".to_string(),
+                            |s| m.states[s].name.clone(),
+                        ),
+                        on: m.label(t),
+                        to: match &t.to {
+                            Target::Stay => "(stays)".to_string(),
+                            Target::State(s) => m.states[*s].name.clone(),
+                            Target::Dynamic(tpl) => tpl.display(),
+                        },
+                        line,
+                        column,
+                    }
+                })
+                .collect();
+            WorkflowCoverage {
+                path: m.path.clone(),
+                workflow: m.name.clone(),
+                total: m.transitions.len(),
+                uncovered,
+            }
+        });
         let workflows = by_path
             .into_values()
             .map(|w| {
@@ -81,7 +117,10 @@ impl CoverageReport {
                     uncovered,
                 }
             })
-            .collect();
+            .chain(machines)
+            .collect::<Vec<_>>();
+        let mut workflows = workflows;
+        workflows.sort_by(|a, b| a.path.cmp(&b.path));
         CoverageReport { workflows }
     }
 

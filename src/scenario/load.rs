@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 
 use crate::Error;
-use crate::platform::catalog;
-use crate::platform::sim::{Fault, SwitchState};
+use crate::platform::sim::{CONTROLS, Fault, SwitchState};
+use crate::platform::{SwitchEvent, catalog, events};
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use crate::workflow::load::{self, Ctx, from_node, key_span, known_keys};
 use crate::workflow::model::Platform;
@@ -36,7 +36,8 @@ pub struct ScenarioFile {
 }
 
 /// One step, for the JSON Schema: exactly one of `request`, `workflow`,
-/// `fault`, `latency`, `interaction`, `end_interaction`.
+/// `fault`, `latency`, `interaction`, `end_interaction`, `sim`,
+/// `switch_event`, `advance`.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 #[allow(dead_code)]
@@ -45,8 +46,17 @@ struct StepFile {
     request: Option<String>,
     /// A workflow run directly (sub-workflows such as `go_not_ready`).
     workflow: Option<String>,
-    /// The request's parameters.
+    /// A control of the simulated switch (`forceLogout`, `setState`, …), for
+    /// the scenario's agent, as `sim.request.<control>` over the protocol.
+    sim: Option<String>,
+    /// The parameters of the request, workflow or control.
     params: Option<serde_json::Map<String, Json>>,
+    /// A switch event, delivered as if the switch sent it (the switch itself
+    /// does not change): `{ name: agent.event.loggedOut, data: { cause: supervisor } }`.
+    switch_event: Option<SwitchEventFile>,
+    /// Simulated time passes (`3s`): waits time out, delayed confirmations
+    /// arrive.
+    advance: Option<String>,
     /// Makes the switch fail an operation.
     fault: Option<Fault>,
     /// Makes the switch slow: `{ op: agent.logout, delay: 2s }`.
@@ -73,6 +83,17 @@ struct InteractionFile {
     id: Option<String>,
 }
 
+#[derive(JsonSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwitchEventFile {
+    /// An event of the catalog (`hisflow events`).
+    #[allow(dead_code)] // read from its node instead, for its span
+    name: String,
+    /// Its fields; all text.
+    #[serde(default)]
+    data: Option<serde_json::Map<String, Json>>,
+}
+
 /// Expectations; each is checked only when given.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -87,12 +108,29 @@ struct ExpectFile {
     switch: Option<Json>,
     /// The session afterwards, matched as a subset (`null`: no session).
     session: Option<Json>,
+    /// The connection was closed with this reason (`false`: it was not).
+    closed: Option<Json>,
 }
 
 const SCENARIO_KEYS: &[&str] = &["scenario", "description", "agent", "switch", "steps"];
+/// The keys that make a step one kind or another.
+const STEP_KINDS: &[&str] = &[
+    "request",
+    "workflow",
+    "sim",
+    "switch_event",
+    "advance",
+    "fault",
+    "latency",
+    "interaction",
+    "end_interaction",
+];
 const STEP_KEYS: &[&str] = &[
     "request",
     "workflow",
+    "sim",
+    "switch_event",
+    "advance",
     "params",
     "fault",
     "latency",
@@ -100,7 +138,7 @@ const STEP_KEYS: &[&str] = &[
     "end_interaction",
     "expect",
 ];
-const EXPECT_KEYS: &[&str] = &["response", "events", "switch", "session"];
+const EXPECT_KEYS: &[&str] = &["response", "events", "switch", "session", "closed"];
 
 /// A loaded scenario.
 #[derive(Debug, Clone)]
@@ -115,6 +153,7 @@ pub struct Scenario {
 #[derive(Debug, Clone)]
 pub struct Step {
     pub kind: StepKind,
+    pub expect: Expect,
     /// Where the step is written, for reports: `file:line`.
     pub line: usize,
 }
@@ -124,33 +163,35 @@ pub enum StepKind {
     Request {
         name: String,
         params: Json,
-        expect: Expect,
     },
     Workflow {
         name: String,
         params: Json,
-        expect: Expect,
     },
+    /// A control of the simulated switch, by its full request name
+    /// (`sim.request.forceLogout`); `interaction` and `end_interaction`
+    /// steps are controls too.
+    Control {
+        name: String,
+        params: Json,
+    },
+    SwitchEvent(SwitchEvent),
+    Advance(std::time::Duration),
     Fault(Fault),
     Latency {
         op: String,
         delay: std::time::Duration,
     },
-    Interaction {
-        channel: String,
-        id: String,
-    },
-    EndInteraction {
-        channel: String,
-    },
 }
 
+/// What a step must produce; each is checked only when given.
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
     pub response: Option<Json>,
     pub events: Option<Vec<Json>>,
     pub switch: Option<Json>,
     pub session: Option<Json>,
+    pub closed: Option<Json>,
 }
 
 /// Loads and checks a scenario file for `platform`. Problems are diagnostics;
@@ -210,7 +251,10 @@ fn scenario(
     let switch = match switch_node {
         None => SwitchState::default(),
         Some((k, node)) => match serde_json::from_value::<SwitchState>(load::to_json(&node)) {
-            Ok(s) => s,
+            Ok(s) => {
+                check_confirm(cx, &node, &s, diags);
+                s
+            }
             Err(e) => {
                 diags.push(
                     Diagnostic::new(
@@ -219,7 +263,7 @@ fn scenario(
                         format!("invalid `switch`: {e}"),
                     )
                     .label("not a switch state")
-                    .help("see schemas/scenario.schema.json: agents, reason_codes, connected"),
+                    .help("see schemas/scenario.schema.json: agents, reason_codes, connected, confirm, pending_logout"),
                 );
                 return None;
             }
@@ -233,16 +277,24 @@ fn scenario(
         );
         return None;
     };
+    let agent = header
+        .agent
+        .as_ref()
+        .map_or_else(|| "agent-1".to_string(), |a| a.to_string());
     let mut steps = Vec::new();
     for node in seq.iter() {
         let Node::Mapping(m) = node else {
             diags.push(
-                Diagnostic::new(Rule::InvalidValue, cx.span(node.span().start().copied()), "a step must be a mapping")
-                    .label("expected `request:`, `workflow:`, `fault:`, `latency:`, `interaction:` or `end_interaction:`"),
+                Diagnostic::new(
+                    Rule::InvalidValue,
+                    cx.span(node.span().start().copied()),
+                    "a step must be a mapping",
+                )
+                .label(format!("expected one of: {}", STEP_KINDS.join(", "))),
             );
             continue;
         };
-        if let Some(s) = step(cx, m.clone(), platform, diags) {
+        if let Some(s) = step(cx, m.clone(), platform, &agent, diags) {
             steps.push(s);
         }
     }
@@ -259,9 +311,7 @@ fn scenario(
     Some(Scenario {
         name: header.scenario.to_string(),
         path: path.to_path_buf(),
-        agent: header
-            .agent
-            .map_or_else(|| "agent-1".to_string(), |a| a.to_string()),
+        agent,
         switch,
         steps,
     })
@@ -276,22 +326,17 @@ fn step(
     cx: Ctx<'_>,
     m: MarkedMappingNode,
     platform: &Platform,
+    agent: &str,
     diags: &mut Diagnostics,
 ) -> Option<Step> {
     let line = m.span().start().map_or(0, |s| s.line());
     let at = cx.span(m.span().start().copied());
     let mut m = known_keys(cx, m, STEP_KEYS, "a step", diags);
-    let kinds: Vec<&str> = [
-        "request",
-        "workflow",
-        "fault",
-        "latency",
-        "interaction",
-        "end_interaction",
-    ]
-    .into_iter()
-    .filter(|k| m.contains_key(*k))
-    .collect();
+    let kinds: Vec<&str> = STEP_KINDS
+        .iter()
+        .copied()
+        .filter(|k| m.contains_key(*k))
+        .collect();
     if kinds.len() != 1 {
         diags.push(
             Diagnostic::new(
@@ -303,7 +348,7 @@ fn step(
                     format!("a step is both `{}` and `{}`", kinds[0], kinds[1])
                 },
             )
-            .label("one of request, workflow, fault, latency, interaction, end_interaction")
+            .label(STEP_KINDS.join(", "))
             .help("give every step exactly one of them"),
         );
         return None;
@@ -324,6 +369,7 @@ fn step(
                     .and_then(|v| v.as_array().cloned()),
                 switch: e.get_node("switch").map(load::to_json),
                 session: e.get_node("session").map(load::to_json),
+                closed: e.get_node("closed").map(load::to_json),
             }
         }
         Some((k, _)) => {
@@ -346,7 +392,6 @@ fn step(
             StepKind::Request {
                 name: name.to_string(),
                 params,
-                expect,
             }
         }
         "workflow" => {
@@ -383,8 +428,87 @@ fn step(
             StepKind::Workflow {
                 name: name.to_string(),
                 params,
-                expect,
             }
+        }
+        "sim" => {
+            let name = scalar(m.get_node("sim"))?;
+            if !CONTROLS.iter().any(|(c, _)| *c == name.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        cx.span_of(&name),
+                        format!(
+                            "`{}` is not a control of the simulated switch",
+                            name.as_str()
+                        ),
+                    )
+                    .label("unknown control")
+                    .help(
+                        did_you_mean(&name, CONTROLS.iter().map(|(c, _)| *c)).unwrap_or_else(
+                            || {
+                                format!(
+                                    "controls: {}",
+                                    CONTROLS
+                                        .iter()
+                                        .map(|(c, p)| format!("{c} {p}"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            },
+                        ),
+                    ),
+                );
+                return None;
+            }
+            StepKind::Control {
+                name: format!("sim.request.{}", name.as_str()),
+                params,
+            }
+        }
+        "switch_event" => {
+            let node = m.get_node("switch_event")?;
+            let e: SwitchEventFile = from_node(cx, node, at.clone(), "`switch_event`", diags)?;
+            let name = scalar(node.as_mapping().and_then(|f| f.get_node("name")))?;
+            let Some(spec) = events::event(&name) else {
+                diags.push(crate::workflow::validate::unknown_event(
+                    cx.span_of(&name),
+                    &name,
+                ));
+                return None;
+            };
+            let event = SwitchEvent::new(
+                (!spec.broadcast).then_some(agent),
+                spec.name,
+                Json::Object(e.data.unwrap_or_default()),
+            );
+            if let Err(bad) = event.check() {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        at,
+                        format!("invalid switch event: {bad}"),
+                    )
+                    .label("not as the catalog has it")
+                    .help("run `hisflow events` for each event's fields"),
+                );
+                return None;
+            }
+            StepKind::SwitchEvent(event)
+        }
+        "advance" => {
+            let d = scalar(m.get_node("advance"))?;
+            let Some(delay) = crate::workflow::validate::parse_duration(&d) else {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        cx.span_of(&d),
+                        format!("`{}` is not a duration", d.as_str()),
+                    )
+                    .label("expected e.g. `250ms` or `3s`"),
+                );
+                return None;
+            };
+            StepKind::Advance(delay)
         }
         "fault" => {
             let node = m.get_node("fault")?;
@@ -419,34 +543,51 @@ fn step(
             let i: InteractionFile = from_node(cx, node, at.clone(), &format!("`{kind}`"), diags)?;
             let ch = scalar(node.as_mapping().and_then(|f| f.get_node("channel")))?;
             check_channel(cx, &ch, diags)?;
-            if kind == "interaction" {
-                StepKind::Interaction {
-                    channel: i.channel,
-                    id: i.id.unwrap_or_else(|| "interaction-1".into()),
-                }
+            let control = if kind == "interaction" {
+                "startInteraction"
             } else {
-                StepKind::EndInteraction { channel: i.channel }
+                "endInteraction"
+            };
+            StepKind::Control {
+                name: format!("sim.request.{control}"),
+                params: serde_json::json!({ "channel": i.channel, "id": i.id }),
             }
         }
     };
-    if !matches!(
-        step_kind,
-        StepKind::Request { .. } | StepKind::Workflow { .. }
-    ) && m.contains_key("expect")
-    {
-        diags.push(
-            Diagnostic::new(
-                Rule::MisplacedKey,
-                at,
-                "only request and workflow steps have `expect`",
-            )
-            .label("nothing to expect"),
-        );
-    }
     Some(Step {
         kind: step_kind,
+        expect,
         line,
     })
+}
+
+/// `confirm:` of a scenario's switch names switch operations that answer
+/// with no data, each with a duration.
+fn check_confirm(cx: Ctx<'_>, node: &Node, switch: &SwitchState, diags: &mut Diagnostics) {
+    let Some(confirm) = node.as_mapping().and_then(|m| m.get_mapping("confirm")) else {
+        return;
+    };
+    for (k, v) in confirm.iter() {
+        let op = Sp::new(k.span().start().copied(), k.as_str().to_string());
+        if check_operation(cx, &op, diags).is_some() && op.as_str() == "agent.reason_codes" {
+            diags.push(
+                Diagnostic::new(Rule::InvalidValue, cx.span_of(&op), "`agent.reason_codes` cannot be confirmed by an event")
+                    .label("its reply carries the codes")
+                    .help("confirm the operations that change the agent: agent.login, agent.logout, agent.set_ready, …"),
+            );
+        }
+        let delay = switch.confirm.get(op.as_str()).map_or("", String::as_str);
+        if crate::workflow::validate::parse_duration(delay).is_none() {
+            diags.push(
+                Diagnostic::new(
+                    Rule::InvalidValue,
+                    cx.span(v.span().start().copied()),
+                    format!("`{delay}` is not a duration"),
+                )
+                .label("expected e.g. `500ms` or `2s`"),
+            );
+        }
+    }
 }
 
 fn check_request(

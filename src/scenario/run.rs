@@ -1,13 +1,19 @@
-//! Running a scenario on a fresh simulated switch, and comparing what came
-//! out with what it expects.
+//! Running a scenario: a fresh simulated switch under a fresh HIS, and one
+//! connection that plays the MediaBar. Each step's requests go through HIS
+//! as any client's do; what the connection receives while the step runs
+//! (and until the session has handled everything the step caused) is what
+//! the step's expectations are checked against.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value as Json;
+use tokio::sync::mpsc;
 
 use super::load::{Expect, Scenario, StepKind};
-use crate::engine::{Engine, Interaction, Observer, Outcome, Response, Session};
+use crate::engine::{Both, Event, Observer, Session};
+use crate::his::{Connection, His, Limits, Out, SharedObserver};
+use crate::platform::Controls;
 use crate::platform::sim::SimSwitch;
 use crate::workflow::model::Platform;
 
@@ -16,7 +22,12 @@ use crate::workflow::model::Platform;
 pub struct StepResult {
     pub line: usize,
     pub what: String,
-    pub outcome: Option<Outcome>,
+    /// The events the connection received during the step, in order.
+    pub events: Vec<Event>,
+    /// The response to the step's request, in the protocol's shape.
+    pub response: Option<Json>,
+    /// The reason HIS closed the connection with, if it did.
+    pub closed: Option<String>,
     pub failures: Vec<String>,
 }
 
@@ -33,109 +44,131 @@ impl ScenarioResult {
     }
 }
 
-/// Runs every step of `scenario` against a new simulated switch. Meant for a
-/// runtime with a paused clock, so that timeouts cost no wall time.
+/// Faults HIS met handling switch events.
+#[derive(Default)]
+struct Faults(Vec<String>);
+
+impl Observer for Faults {
+    fn fault(&mut self, _agent: &str, message: &str) {
+        self.0.push(message.to_string());
+    }
+}
+
+/// The scenario's MediaBar: a connection, and what it received.
+struct Client {
+    conn: Connection,
+    rx: mpsc::Receiver<Out>,
+}
+
+impl Client {
+    fn new(his: &His) -> Client {
+        let (conn, rx) = his.connect();
+        Client { conn, rx }
+    }
+
+    /// Everything received until the response to `id`.
+    async fn until_response(&mut self, id: &str, step: &mut StepResult) {
+        while let Some(out) = self.rx.recv().await {
+            let is_it = matches!(&out, Out::Response { id: Some(r), .. } if r == id);
+            take(out, step);
+            if is_it {
+                return;
+            }
+        }
+    }
+
+    /// Everything received so far.
+    fn drain(&mut self, step: &mut StepResult) {
+        while let Ok(out) = self.rx.try_recv() {
+            take(out, step);
+        }
+    }
+}
+
+fn take(out: Out, step: &mut StepResult) {
+    match out {
+        Out::Event(e) => step.events.push(e),
+        Out::Response { body, .. } => step.response = Some(body),
+        Out::Close(reason) => step.closed = Some(reason),
+    }
+}
+
+/// Runs every step of `scenario` against a new simulated switch, reporting
+/// every run to `obs`. Meant for a runtime with a paused clock, so that
+/// timeouts cost no wall time.
 pub async fn run_scenario(
     platform: &Arc<Platform>,
     scenario: &Scenario,
-    obs: &mut dyn Observer,
+    obs: SharedObserver,
 ) -> ScenarioResult {
     let sim = Arc::new(SimSwitch::new(scenario.switch.clone()));
-    let engine = Engine::new(platform.clone(), sim.clone());
-    let mut session: Option<Session> = None;
-    let mut sessions = 0;
+    let faults = Arc::new(Mutex::new(Faults::default()));
+    let both: SharedObserver = Arc::new(Mutex::new(Both(obs, faults.clone())));
+    let his = His::observed(platform.clone(), sim.clone(), Limits::default(), both);
+    let mut client = Client::new(&his);
     let mut results = Vec::new();
-    for step in &scenario.steps {
-        let mut failures = Vec::new();
-        let mut outcome = None;
-        let what = match &step.kind {
-            StepKind::Request {
-                name,
-                params,
-                expect,
+    for (n, step) in scenario.steps.iter().enumerate() {
+        let mut result = StepResult {
+            line: step.line,
+            what: String::new(),
+            events: Vec::new(),
+            response: None,
+            closed: None,
+            failures: Vec::new(),
+        };
+        let id = format!("step-{}", n + 1);
+        match &step.kind {
+            StepKind::Request { name, params } => {
+                result.what = name.clone();
+                his.request(&mut client.conn, &id, name, params);
+                client.until_response(&id, &mut result).await;
             }
-            | StepKind::Workflow {
-                name,
-                params,
-                expect,
-            } => {
-                let is_request = matches!(step.kind, StepKind::Request { .. });
-                let out = if is_request && name == "session.request.login" {
-                    if session.is_some() {
-                        refused("InvalidState", "the agent is already logged in")
-                    } else {
-                        sessions += 1;
-                        let agent = params
-                            .get("agent")
-                            .and_then(Json::as_str)
-                            .unwrap_or(&scenario.agent)
-                            .to_string();
-                        let mut s = Session::new(format!("session-{sessions}"), agent);
-                        let out = engine.handle(name, params, &mut s, obs).await;
-                        if out.response.is_ok() {
-                            session = Some(s);
-                        }
-                        out
-                    }
-                } else {
-                    match session.as_mut() {
-                        None => refused("NotLoggedIn", "log in first"),
-                        Some(s) => {
-                            let out = if is_request {
-                                engine.handle(name, params, s, obs).await
-                            } else {
-                                match platform.workflow(name) {
-                                    Some(w) => engine.run(w, params, s, obs).await,
-                                    None => refused("Internal", "no such workflow"),
-                                }
-                            };
-                            if s.disposed {
-                                session = None;
-                            }
-                            out
-                        }
-                    }
-                };
-                check(expect, &out, &sim, session.as_ref(), &mut failures);
-                outcome = Some(out);
-                name.clone()
+            StepKind::Workflow { name, params } => {
+                result.what = format!("workflow {name}");
+                his.run_workflow(&mut client.conn, &id, name, params);
+                client.until_response(&id, &mut result).await;
+            }
+            StepKind::Control { name, params } => {
+                result.what = name.clone();
+                if let Err(e) = sim.control(&scenario.agent, name, params) {
+                    result
+                        .failures
+                        .push(format!("the simulated switch refused: {e}"));
+                }
+            }
+            StepKind::SwitchEvent(e) => {
+                result.what = format!("switch event {}", e.name);
+                sim.emit(e.clone());
+            }
+            StepKind::Advance(d) => {
+                result.what = format!("{d:?} pass");
+                tokio::time::sleep(*d).await;
             }
             StepKind::Fault(f) => {
+                result.what = format!("fault on {}", f.op);
                 sim.inject(f.clone());
-                format!("fault on {}", f.op)
             }
             StepKind::Latency { op, delay } => {
+                result.what = format!("latency {delay:?} on {op}");
                 sim.set_latency(op, *delay);
-                format!("latency {delay:?} on {op}")
             }
-            StepKind::Interaction { channel, id } => {
-                if let Err(e) = sim.start_interaction(&scenario.agent, channel, id) {
-                    failures.push(format!("cannot start an interaction: {e}"));
-                }
-                if let Some(c) = session.as_mut().and_then(|s| s.channel_mut(channel)) {
-                    c.interactions.push(Interaction {
-                        id: id.clone(),
-                        media: channel.clone(),
-                    });
-                }
-                format!("interaction {id} on {channel}")
-            }
-            StepKind::EndInteraction { channel } => {
-                if let Err(e) = sim.end_interaction(&scenario.agent, channel, None) {
-                    failures.push(format!("cannot end interactions: {e}"));
-                }
-                if let Some(c) = session.as_mut().and_then(|s| s.channel_mut(channel)) {
-                    c.interactions.clear();
-                }
-                format!("interactions end on {channel}")
-            }
-        };
-        results.push(StepResult {
-            line: step.line,
-            what,
-            outcome,
-            failures,
-        });
+        }
+        // Whatever the step set off — deferred events, confirmations due
+        // now — is handled before its outcome is judged.
+        let session = his.settle(&scenario.agent).await;
+        client.drain(&mut result);
+        let failures = check(&step.expect, &result, &sim, session.as_ref());
+        result.failures.extend(failures);
+        // A machine or event workflow that failed has no client to tell: the
+        // scenario does.
+        let faults = std::mem::take(&mut faults.lock().unwrap_or_else(|e| e.into_inner()).0);
+        result.failures.extend(faults);
+        if result.closed.is_some() {
+            // As the MediaBar does after a logout: a new connection for the
+            // Basic Login.
+            client = Client::new(&his);
+        }
+        results.push(result);
     }
     ScenarioResult {
         name: scenario.name.clone(),
@@ -144,22 +177,16 @@ pub async fn run_scenario(
     }
 }
 
-fn refused(code: &str, message: &str) -> Outcome {
-    Outcome {
-        events: Vec::new(),
-        response: Response::error(code, message),
-    }
-}
-
+/// The failures of a step against what it expects.
 fn check(
     expect: &Expect,
-    out: &Outcome,
+    got: &StepResult,
     sim: &SimSwitch,
     session: Option<&Session>,
-    failures: &mut Vec<String>,
-) {
+) -> Vec<String> {
+    let mut failures = Vec::new();
     if let Some(want) = &expect.response {
-        let got = out.response.to_protocol();
+        let got = got.response.clone().unwrap_or(Json::Null);
         let mut diffs = Vec::new();
         subset(want, &got, "response", &mut diffs);
         if !diffs.is_empty() {
@@ -171,7 +198,29 @@ fn check(
         }
     }
     if let Some(want) = &expect.events {
-        events(want, out, failures);
+        events(want, &got.events, &mut failures);
+    }
+    if let Some(want) = &expect.closed {
+        let ok = match (want, &got.closed) {
+            (Json::Bool(false), None) => true,
+            (Json::Bool(true), Some(_)) => true,
+            (Json::String(w), Some(r)) => w == r,
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!(
+                "the connection {}: expected {}",
+                match &got.closed {
+                    Some(r) => format!("closed with reason {r:?}"),
+                    None => "stayed open".to_string(),
+                },
+                match want {
+                    Json::Bool(false) => "it to stay open".to_string(),
+                    Json::Bool(true) => "it to close".to_string(),
+                    other => format!("it to close with reason {other}"),
+                }
+            ));
+        }
     }
     if let Some(want) = &expect.switch {
         let got = serde_json::to_value(sim.state()).unwrap_or(Json::Null);
@@ -191,13 +240,14 @@ fn check(
             failures.push(format!("the session differs:\n{}", diffs.join("\n")));
         }
     }
+    failures
 }
 
 /// Compares events in order; on a difference, shows both lists side by side.
-fn events(want: &[Json], out: &Outcome, failures: &mut Vec<String>) {
+fn events(want: &[Json], got: &[Event], failures: &mut Vec<String>) {
     let mut diffs = Vec::new();
     for (i, w) in want.iter().enumerate() {
-        let Some(got) = out.events.get(i) else { break };
+        let Some(got) = got.get(i) else { break };
         let got = serde_json::json!({ "name": got.name, "data": got.data });
         let w = match w {
             Json::String(name) => serde_json::json!({ "name": name }),
@@ -205,7 +255,7 @@ fn events(want: &[Json], out: &Outcome, failures: &mut Vec<String>) {
         };
         subset(&w, &got, &format!("events[{i}]"), &mut diffs);
     }
-    if diffs.is_empty() && want.len() == out.events.len() {
+    if diffs.is_empty() && want.len() == got.len() {
         return;
     }
     let name = |j: Option<&Json>| match j {
@@ -218,19 +268,16 @@ fn events(want: &[Json], out: &Outcome, failures: &mut Vec<String>) {
         None => "—".to_string(),
     };
     let mut table = vec![format!("      {:<4}{:<38}{}", "", "expected", "actual")];
-    for i in 0..want.len().max(out.events.len()) {
+    for i in 0..want.len().max(got.len()) {
         let e = name(want.get(i));
-        let a = out
-            .events
-            .get(i)
-            .map_or("—".to_string(), |ev| ev.name.clone());
+        let a = got.get(i).map_or("—".to_string(), |ev| ev.name.clone());
         let mark = if e == a { " " } else { "!" };
         table.push(format!("    {mark} {:<4}{e:<38}{a}", i + 1));
     }
     let mut msg = format!(
         "the events differ ({} expected, {} emitted):\n{}",
         want.len(),
-        out.events.len(),
+        got.len(),
         table.join("\n")
     );
     if !diffs.is_empty() {

@@ -37,6 +37,10 @@ pub struct LimitsConfig {
     /// How many sessions HIS holds at once (100,000 by default).
     #[serde(default)]
     pub max_sessions: Option<usize>,
+    /// How many switch events may wait for one session (1,024 by default);
+    /// more are dropped and logged.
+    #[serde(default)]
+    pub max_queued_events: Option<usize>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";
@@ -89,6 +93,10 @@ const REFERENCE: &[(&str, &str)] = &[
         include_str!("../../workflows/reference/activate_channel.yaml"),
     ),
     (
+        "channel.yaml",
+        include_str!("../../workflows/reference/channel.yaml"),
+    ),
+    (
         "collect_reasons.yaml",
         include_str!("../../workflows/reference/collect_reasons.yaml"),
     ),
@@ -101,12 +109,20 @@ const REFERENCE: &[(&str, &str)] = &[
         include_str!("../../workflows/reference/dispose_channel.yaml"),
     ),
     (
+        "dispose_session.yaml",
+        include_str!("../../workflows/reference/dispose_session.yaml"),
+    ),
+    (
         "go_not_ready.yaml",
         include_str!("../../workflows/reference/go_not_ready.yaml"),
     ),
     (
         "go_ready.yaml",
         include_str!("../../workflows/reference/go_ready.yaml"),
+    ),
+    (
+        "link.yaml",
+        include_str!("../../workflows/reference/link.yaml"),
     ),
     (
         "login.yaml",
@@ -119,6 +135,14 @@ const REFERENCE: &[(&str, &str)] = &[
     (
         "open_channel.yaml",
         include_str!("../../workflows/reference/open_channel.yaml"),
+    ),
+    (
+        "session.yaml",
+        include_str!("../../workflows/reference/session.yaml"),
+    ),
+    (
+        "switch_logout.yaml",
+        include_str!("../../workflows/reference/switch_logout.yaml"),
     ),
 ];
 

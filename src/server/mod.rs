@@ -15,7 +15,7 @@ use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 
-use crate::his::{Connection, His};
+use crate::his::{His, Out};
 
 /// The largest text frame a client may send; larger ones close the connection.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -61,74 +61,98 @@ async fn upgrade(ws: WebSocketUpgrade, State(app): State<App>) -> impl IntoRespo
 
 async fn connection(socket: WebSocket, app: App) {
     let (mut tx, mut rx) = socket.split();
-    let mut conn = Connection::default();
-    while let Some(Ok(msg)) = rx.next().await {
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Binary(_) => {
-                let r = protocol::response(
-                    None,
-                    &serde_json::json!({ "ok": false, "error": { "code": "InvalidRequest", "message": "binary frames are not part of the protocol; send JSON text" } }),
-                );
-                if tx.send(Message::Text(r.to_string().into())).await.is_err() {
+    let (mut conn, mut outbox) = app.his.connect();
+    loop {
+        tokio::select! {
+            msg = rx.next() => {
+                let Some(Ok(msg)) = msg else { break };
+                let text = match msg {
+                    Message::Text(t) => t,
+                    Message::Binary(_) => {
+                        conn.reply(None, invalid("binary frames are not part of the protocol; send JSON text"));
+                        continue;
+                    }
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) => continue,
+                };
+                if text.len() > app.max_frame {
+                    let reason = format!(
+                        "frame of {} bytes is over the limit of {}",
+                        text.len(),
+                        app.max_frame
+                    );
+                    let _ = tx
+                        .send(Message::Close(Some(CloseFrame {
+                            code: close_code::SIZE,
+                            reason: reason.into(),
+                        })))
+                        .await;
                     break;
                 }
-                continue;
+                match protocol::parse(&text) {
+                    Err((id, message)) => conn.reply(id.as_deref(), invalid(&message)),
+                    Ok(req) => {
+                        tracing::debug!(agent = conn.agent().unwrap_or("-"), name = %req.name, id = %req.id, "request");
+                        // HIS queues the request and answers through the
+                        // outbox: the next frame is read meanwhile, and a
+                        // request runs to its end even if the client goes
+                        // away, so a logout is never left half done.
+                        app.his.request(&mut conn, &req.id, &req.name, &req.params);
+                    }
+                }
             }
-            Message::Close(_) => break,
-            Message::Ping(_) | Message::Pong(_) => continue,
-        };
-        if text.len() > app.max_frame {
-            let reason = format!(
-                "frame of {} bytes is over the limit of {}",
-                text.len(),
-                app.max_frame
-            );
-            let _ = tx
-                .send(Message::Close(Some(CloseFrame {
-                    code: close_code::SIZE,
-                    reason: reason.into(),
-                })))
-                .await;
-            break;
-        }
-        let (frames, close) = match protocol::parse(&text) {
-            Err(response) => (vec![response], false),
-            Ok(req) => {
-                let span = tracing::info_span!("connection", agent = conn.agent().unwrap_or("-"));
-                let _in = span.enter();
-                tracing::debug!(name = %req.name, id = %req.id, "request");
-                drop(_in);
-                // The request runs to its end even if the client goes away
-                // meanwhile: a logout is never left half done.
-                let reply = app.his.request(&mut conn, &req.name, &req.params).await;
-                let mut frames: Vec<_> = reply
-                    .events
-                    .iter()
-                    .map(|e| protocol::event(&e.name, &e.data))
-                    .collect();
-                frames.push(protocol::response(Some(&req.id), &reply.response));
-                (frames, reply.close)
-            }
-        };
-        let mut gone = false;
-        for f in frames {
-            if tx.send(Message::Text(f.to_string().into())).await.is_err() {
-                gone = true;
-                break;
+            out = outbox.recv() => {
+                let Some(out) = out else { break };
+                let frame = match out {
+                    Out::Event(e) => protocol::event(&e.name, &e.data),
+                    Out::Response { id, body } => protocol::response(id.as_deref(), &body),
+                    Out::Close(reason) => {
+                        let _ = tx
+                            .send(Message::Close(Some(CloseFrame {
+                                code: close_code::NORMAL,
+                                reason: close_reason(&reason).into(),
+                            })))
+                            .await;
+                        break;
+                    }
+                };
+                if tx.send(Message::Text(frame.to_string().into())).await.is_err() {
+                    break;
+                }
             }
         }
-        if gone {
-            break;
-        }
-        if close {
-            let _ = tx
-                .send(Message::Close(Some(CloseFrame {
-                    code: close_code::NORMAL,
-                    reason: "logged out".into(),
-                })))
-                .await;
-            break;
-        }
+    }
+}
+
+/// The body of an `InvalidRequest` response.
+fn invalid(message: &str) -> serde_json::Value {
+    serde_json::json!({ "ok": false, "error": { "code": "InvalidRequest", "message": message } })
+}
+
+/// A close frame's reason holds at most 123 bytes: longer ones are cut at a
+/// character boundary.
+fn close_reason(reason: &str) -> String {
+    const MAX: usize = 123;
+    if reason.len() <= MAX {
+        return reason.to_string();
+    }
+    let mut end = MAX - '…'.len_utf8();
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &reason[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::close_reason;
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        assert_eq!(close_reason("logged out"), "logged out");
+        let long = "é".repeat(100);
+        let cut = close_reason(&long);
+        assert!(cut.len() <= 123, "{}", cut.len());
+        assert!(cut.ends_with('…'));
     }
 }

@@ -134,6 +134,12 @@ rules! {
     ShadowedName = "shadowed-name", Error;
     /// A scenario names a channel that is not a media (`voice`, `email`, `chat`).
     UnknownChannel = "unknown-channel", Error;
+    /// A switch event the catalog does not have, or the platform's adapter never delivers.
+    UnknownEvent = "unknown-event", Error;
+    /// A switch event the adapter delivers that no machine hears, no workflow handles and `events:` does not ignore.
+    UnhandledEvent = "unhandled-event", Error;
+    /// Two machines of one folder are for the same entity.
+    DuplicateMachine = "duplicate-machine", Error;
 }
 
 impl Rule {

@@ -99,6 +99,13 @@ pub enum TemplatePart {
 }
 
 impl Template {
+    /// A template without holes.
+    pub fn text(t: &str) -> Self {
+        Template {
+            parts: vec![TemplatePart::Text(t.to_string())],
+        }
+    }
+
     /// The template's text with holes shown as `${…}`, for renders.
     pub fn display(&self) -> String {
         self.parts
@@ -115,12 +122,33 @@ impl Template {
 #[derive(Debug, Clone)]
 pub struct Scope {
     vars: Vec<(String, Shape)>,
+    /// The foreach item's name, when inside a foreach body.
+    item: Option<String>,
+}
+
+/// `event` where the event is not known statically: any catalog field, and
+/// its `name`.
+pub fn any_event() -> Shape {
+    let mut fields: Vec<String> = crate::platform::events::all_fields()
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    fields.push("name".into());
+    Shape::Open(fields)
+}
+
+/// `event` for one known switch event: its fields and its `name`.
+pub fn event_shape(spec: &crate::platform::EventSpec) -> Shape {
+    let mut fields: Vec<String> = spec.fields.iter().map(|f| f.name.to_string()).collect();
+    fields.push("name".into());
+    Shape::Open(fields)
 }
 
 impl Scope {
-    /// The context of every state: `request` (the workflow's inputs),
-    /// `session`, `platform` (its settings, or anything for a lone file) and
-    /// `error` (the last failure).
+    /// The context of every workflow state: `request` (the workflow's
+    /// inputs), `session`, `platform` (its settings, or anything for a lone
+    /// file), `error` (the last failure) and `event` (the last switch event
+    /// the run received).
     pub fn new(inputs: Vec<String>, settings: Option<Vec<String>>) -> Self {
         Scope {
             vars: vec![
@@ -128,20 +156,54 @@ impl Scope {
                 ("session".into(), Shape::Object(SESSION)),
                 ("platform".into(), settings.map_or(Shape::Any, Shape::Open)),
                 ("error".into(), Shape::Object(ERROR)),
+                ("event".into(), any_event()),
             ],
+            item: None,
         }
     }
 
-    /// A scope with one more name bound (a foreach item).
+    /// The context of a machine's transition: `self` (the entity), `event`
+    /// (what fired it), `session` and `platform`.
+    pub fn machine(entity: Shape, event: Shape, settings: Option<Vec<String>>) -> Self {
+        Scope {
+            vars: vec![
+                ("self".into(), entity),
+                ("event".into(), event),
+                ("session".into(), Shape::Object(SESSION)),
+                ("platform".into(), settings.map_or(Shape::Any, Shape::Open)),
+            ],
+            item: None,
+        }
+    }
+
+    /// A scope with one more name bound (a comprehension's variable).
     pub fn with(&self, name: &str, shape: Shape) -> Scope {
         let mut s = self.clone();
         s.vars.push((name.to_string(), shape));
         s
     }
 
+    /// A scope with a foreach's item bound.
+    pub fn with_item(&self, name: &str, shape: Shape) -> Scope {
+        let mut s = self.with(name, shape);
+        s.item = Some(name.to_string());
+        s
+    }
+
+    /// A scope where `event` is one known event (a wait's guard).
+    pub fn with_event(&self, shape: Shape) -> Scope {
+        let mut s = self.clone();
+        for (n, sh) in &mut s.vars {
+            if n == "event" {
+                *sh = shape.clone();
+            }
+        }
+        s
+    }
+
     /// The foreach item's name, when the scope has one.
     pub fn binding(&self) -> Option<&str> {
-        self.vars.get(4).map(|(n, _)| n.as_str())
+        self.item.as_deref()
     }
 
     pub fn is_bound(&self, name: &str) -> bool {

@@ -17,6 +17,10 @@ use super::raw::{
 use super::source::{FileId, Sources, Span};
 use crate::Error;
 
+mod machine;
+
+pub use machine::RawMachine;
+
 /// Workflow files are small; anything larger is a mistake or an attack.
 pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 
@@ -512,9 +516,26 @@ fn written_targets(map: &MarkedMappingNode) -> Vec<Sp<String>> {
     out
 }
 
-/// Loads a workflow file that `read` registered.
-pub fn workflow(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawWorkflow> {
+/// A file of a platform folder as loaded: a workflow or a machine.
+#[derive(Debug)]
+pub enum RawFile {
+    Workflow(RawWorkflow),
+    Machine(RawMachine),
+}
+
+/// Loads a file that `read` registered: a machine when its top has a
+/// `machine` key, a workflow otherwise.
+pub fn file(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawFile> {
     let top = parse(cx, diags)?;
+    if top.contains_key("machine") {
+        machine::machine(cx, top, diags).map(RawFile::Machine)
+    } else {
+        workflow(cx, top, diags).map(RawFile::Workflow)
+    }
+}
+
+/// Loads a workflow from its file's top-level mapping.
+fn workflow(cx: Ctx<'_>, top: MarkedMappingNode, diags: &mut Diagnostics) -> Option<RawWorkflow> {
     let mut top = known_keys(cx, top, WORKFLOW_KEYS, "a workflow", diags);
     let file_span = top
         .keys()

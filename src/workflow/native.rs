@@ -45,6 +45,9 @@ enum N {
     All(Box<N>, Box<N>),
     /// `list.filter(x, pred)`: evaluated only as a whole list ([`Native::eval_list`]).
     Filter(Box<N>, Box<N>),
+    /// A list written out (`['Reserved', 'Talking']`): evaluated only as the
+    /// right side of `in`.
+    List(Vec<N>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +56,9 @@ enum Root {
     Session,
     Platform,
     Error,
+    Event,
+    /// `self`, in a machine's transition.
+    Entity,
     Item,
 }
 
@@ -80,13 +86,16 @@ pub enum V<'a> {
     Val(&'a dyn Val),
 }
 
-/// What an evaluation reads: the context and, inside a foreach, its item.
+/// What an evaluation reads: the context and, inside a foreach, its item;
+/// in a machine's transition, the entity (`self`).
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     pub request: &'a dyn Val,
     pub session: &'a dyn Val,
     pub platform: &'a dyn Val,
     pub error: &'a dyn Val,
+    pub event: &'a dyn Val,
+    pub entity: Option<&'a dyn Val>,
     pub item: Option<&'a dyn Val>,
 }
 
@@ -157,6 +166,8 @@ impl Compiler<'_> {
             "session" => Root::Session,
             "platform" => Root::Platform,
             "error" => Root::Error,
+            "event" => Root::Event,
+            "self" => Root::Entity,
             n if Some(n) == self.item => Root::Item,
             _ => return None,
         }))
@@ -210,6 +221,12 @@ impl Compiler<'_> {
                 }
             }
             Expr::Comprehension(c) => self.comprehension(c)?,
+            Expr::List(l) if l.optional_indices.is_empty() => N::List(
+                l.elements
+                    .iter()
+                    .map(|e| self.n(e))
+                    .collect::<Option<Vec<_>>>()?,
+            ),
             _ => return None,
         })
     }
@@ -336,6 +353,8 @@ fn eval<'a>(
             Root::Session => inputs.session,
             Root::Platform => inputs.platform,
             Root::Error => inputs.error,
+            Root::Event => inputs.event,
+            Root::Entity => inputs.entity.ok_or(Unsure)?,
             Root::Item => inputs.item.ok_or(Unsure)?,
         }),
         N::Bound(depth) => leaf(*bound.iter().rev().nth(*depth).ok_or(Unsure)?),
@@ -376,13 +395,22 @@ fn eval<'a>(
         }
         N::In(item, list) => {
             let item = eval(item, inputs, bound)?;
-            let list = list_of(eval(list, inputs, bound)?)?;
-            let mut it = list.as_iterable().ok_or(Unsure)?.iter();
             let mut found = false;
-            while let Some(x) = it.next() {
-                if eq(item, leaf(x))? {
-                    found = true;
-                    break;
+            if let N::List(elements) = &**list {
+                for e in elements {
+                    if eq(item, eval(e, inputs, bound)?)? {
+                        found = true;
+                        break;
+                    }
+                }
+            } else {
+                let list = list_of(eval(list, inputs, bound)?)?;
+                let mut it = list.as_iterable().ok_or(Unsure)?.iter();
+                while let Some(x) = it.next() {
+                    if eq(item, leaf(x))? {
+                        found = true;
+                        break;
+                    }
                 }
             }
             V::Bool(found)
@@ -399,7 +427,7 @@ fn eval<'a>(
                 eval(b, inputs, bound)?
             }
         }
-        N::Filter(..) => return Err(Unsure),
+        N::Filter(..) | N::List(_) => return Err(Unsure),
         N::Exists(range, pred) | N::All(range, pred) => {
             let exists = matches!(node, N::Exists(..));
             let list = list_of(eval(range, inputs, bound)?)?;

@@ -101,6 +101,16 @@ fn cel_map(g: &mut SchemaGenerator) -> Schema {
 /// response results).
 pub type ExprMap = IndexMap<Sp<String>, Expr>;
 
+/// Schema of a switch event's name: one of the catalog's.
+fn switch_event(_: &mut SchemaGenerator) -> Schema {
+    let names: Vec<&str> = crate::platform::EVENTS.iter().map(|e| e.name).collect();
+    schemars::json_schema!({
+        "type": "string",
+        "enum": names,
+        "description": "A switch event of the catalog (`hisflow events`)."
+    })
+}
+
 /// The top of a workflow file, without `states` (each state is loaded on its
 /// own so that every bad state is reported in one run).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -155,7 +165,7 @@ pub enum InputType {
 }
 
 /// One state. Exactly one of `op`, `choice`, `foreach`, `call`, `emit`,
-/// `respond` says what kind it is; the other keys depend on the kind.
+/// `respond`, `wait` says what kind it is; the other keys depend on the kind.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawState {
@@ -173,7 +183,7 @@ pub struct RawState {
     #[serde(default)]
     #[schemars(schema_with = "cel_map")]
     pub args: Option<ExprMap>,
-    /// op: how long the switch may take (`5s`, `250ms`).
+    /// op: how long the switch may take (`5s`, `250ms`); wait: how long to wait.
     #[serde(default)]
     pub timeout: Option<Sp<String>>,
     /// op: tries again on the listed outcomes.
@@ -217,13 +227,24 @@ pub struct RawState {
     #[serde(default)]
     pub respond: Option<Sp<RawRespond>>,
 
-    /// op, foreach, call: outcome → next state.
+    /// wait: the switch event to wait for (`agent.event.loggedOut`).
+    #[serde(default)]
+    #[schemars(schema_with = "switch_event")]
+    pub wait: Option<Sp<String>>,
+    /// wait: a CEL guard on the event (`event.<field>`); events it refuses are
+    /// left for after the request.
+    #[serde(default)]
+    #[schemars(schema_with = "cel")]
+    pub when: Option<Expr>,
+
+    /// op, foreach, call, wait: outcome → next state.
     #[serde(default)]
     pub on: Option<IndexMap<Sp<String>, Sp<String>>>,
-    /// op, call, choice: where every outcome (or guard) not listed goes.
+    /// op, call, choice, wait: where every outcome (or guard) not listed goes.
     #[serde(default)]
     pub otherwise: Option<Sp<String>>,
-    /// emit: the next state; op, foreach, call: shorthand for `on: {ok|done: …}`.
+    /// emit: the next state; op, foreach, call, wait: shorthand for
+    /// `on: {ok|done|received: …}`.
     #[serde(default)]
     pub next: Option<Sp<String>>,
 }
@@ -246,13 +267,15 @@ pub const STATE_KEYS: &[&str] = &[
     "emit",
     "data",
     "respond",
+    "wait",
+    "when",
     "on",
     "otherwise",
     "next",
 ];
 
 /// The keys that make a state one kind or another.
-pub const KIND_KEYS: &[&str] = &["op", "choice", "foreach", "call", "emit", "respond"];
+pub const KIND_KEYS: &[&str] = &["op", "choice", "foreach", "call", "emit", "respond", "wait"];
 
 /// One guarded branch of a choice.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -327,6 +350,10 @@ pub struct RawOk {
     /// Close the client's connection after the response (end of logout).
     #[serde(default)]
     pub close: Option<Sp<bool>>,
+    /// Why the connection closes, for the agent to read; `${expr}` inserts a
+    /// value. Implies `close`. `logged out` by default.
+    #[serde(default)]
+    pub close_reason: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -386,7 +413,28 @@ pub struct RawPlatformHeader {
     /// Request name → workflow name; merged over the inherited mapping.
     #[serde(default)]
     pub requests: IndexMap<Sp<String>, Sp<String>>,
+    /// Switch event → the workflow that handles it, or `ignore`; merged over
+    /// the inherited mapping. Events a machine hears need no entry.
+    #[serde(default)]
+    #[schemars(schema_with = "event_routes")]
+    pub events: IndexMap<Sp<String>, Sp<String>>,
 }
+
+/// Schema of `events:`: catalog names to a workflow name or `ignore`.
+fn event_routes(g: &mut SchemaGenerator) -> Schema {
+    let name = switch_event(g);
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": name,
+        "additionalProperties": {
+            "type": "string",
+            "description": "A workflow of the platform, or `ignore`."
+        }
+    })
+}
+
+/// The route that drops an event on purpose.
+pub const IGNORE: &str = "ignore";
 
 pub const PLATFORM_KEYS: &[&str] = &[
     "platform",
@@ -394,6 +442,7 @@ pub const PLATFORM_KEYS: &[&str] = &[
     "extends",
     "adapter",
     "requests",
+    "events",
     "settings",
 ];
 
@@ -419,4 +468,142 @@ pub struct PlatformFile {
     /// Values workflows read as `platform.<name>`: scalars, lists or mappings.
     #[serde(default)]
     settings: IndexMap<String, serde_json::Value>,
+}
+
+/// What a machine is the state of: one instance per channel, or one per
+/// session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Entity {
+    Channel,
+    Session,
+}
+
+impl Entity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::Channel => "channel",
+            Entity::Session => "session",
+        }
+    }
+}
+
+/// The top of a machine file, without `on` and `states` (loaded node by
+/// node, so every bad transition is reported in one run).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMachineHeader {
+    /// The machine's name, for renders and reports.
+    pub machine: Sp<String>,
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// What it is the state of: `channel` (one instance per channel, its
+    /// state is `channel.state`) or `session` (`session.state`).
+    pub entity: Sp<Entity>,
+    /// The state a new instance begins in.
+    pub initial: Sp<String>,
+}
+
+/// Key names of a machine file.
+pub const MACHINE_KEYS: &[&str] = &[
+    "machine",
+    "description",
+    "entity",
+    "initial",
+    "on",
+    "states",
+];
+
+/// Key names of a machine's state.
+pub const MACHINE_STATE_KEYS: &[&str] = &["description", "on"];
+
+/// One transition of a machine, as written.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransition {
+    /// CEL guard: the transition is taken only when it holds.
+    #[serde(default)]
+    #[schemars(schema_with = "cel")]
+    pub when: Option<Expr>,
+    /// The state to go to: a state's name, or `${expr}` for the state an
+    /// expression names (`${event.state}`). Absent: the state stays.
+    #[serde(default)]
+    pub to: Option<Sp<String>>,
+    /// Fields of the entity to change, each a CEL expression
+    /// (`active`, `interactions` of a channel).
+    #[serde(default)]
+    #[schemars(schema_with = "cel_map")]
+    pub set: Option<ExprMap>,
+    /// An event for the client, `<entity>.event.<what>`.
+    #[serde(default)]
+    pub emit: Option<Sp<String>>,
+    /// The emitted event's data, each field a CEL expression.
+    #[serde(default)]
+    #[schemars(schema_with = "cel_map")]
+    pub data: Option<ExprMap>,
+}
+
+/// The transitions one trigger fires, tried in order.
+#[derive(Debug)]
+pub struct RawTrigger {
+    /// An operation (`agent.set_ready`: it succeeded) or a switch event.
+    pub trigger: Sp<String>,
+    pub branches: Vec<RawTransition>,
+}
+
+/// One state of a machine, as loaded.
+#[derive(Debug)]
+pub struct RawMachineState {
+    pub description: Option<Sp<String>>,
+    pub on: Vec<RawTrigger>,
+}
+
+/// Schema of an `on:` mapping of a machine: trigger → a state name, one
+/// transition, or transitions tried in order.
+fn machine_on(g: &mut SchemaGenerator) -> Schema {
+    let transition = g.subschema_for::<RawTransition>();
+    let triggers: Vec<&str> = crate::platform::OPERATIONS
+        .iter()
+        .filter(|o| o.provider == crate::platform::Provider::Switch)
+        .map(|o| o.name)
+        .chain(crate::platform::EVENTS.iter().map(|e| e.name))
+        .collect();
+    schemars::json_schema!({
+        "type": "object",
+        "description": "Trigger → transition. A trigger is a switch operation (it succeeded) or a switch event.",
+        "propertyNames": { "enum": triggers },
+        "additionalProperties": {
+            "anyOf": [
+                { "type": "string", "description": "The state to go to." },
+                transition,
+                { "type": "array", "items": transition }
+            ]
+        }
+    })
+}
+
+/// A state of a machine, for the JSON Schema.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct MachineStateFile {
+    description: Option<String>,
+    /// Transitions in this state, tried before the machine's own `on`.
+    #[schemars(schema_with = "machine_on", default)]
+    on: Option<()>,
+}
+
+/// A hisflow machine: the long-lived state of a channel or session, and how
+/// operations and switch events change it. See docs/workflow-language.md.
+#[derive(JsonSchema)]
+#[schemars(title = "hisflow machine", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct MachineFile {
+    #[serde(flatten)]
+    header: RawMachineHeader,
+    /// Transitions in every state, tried after the current state's own.
+    #[schemars(schema_with = "machine_on", default)]
+    on: Option<()>,
+    /// The states, keyed by name.
+    states: IndexMap<String, MachineStateFile>,
 }

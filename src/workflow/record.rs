@@ -187,6 +187,14 @@ impl Val for SharedList {
         self.0.as_sizer()
     }
 
+    // `list + [x]`: a machine appending an interaction.
+    fn as_adder<'b, 'v>(&'b self) -> Option<&'b (dyn cel::common::traits::Adder + 'v)>
+    where
+        Self: 'v,
+    {
+        self.0.as_adder()
+    }
+
     fn equals(&self, other: &dyn Val) -> bool {
         match other.downcast_ref::<SharedList>() {
             Some(o) => Arc::ptr_eq(&self.0, &o.0) || self.0.equals(o.0.as_ref()),

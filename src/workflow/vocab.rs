@@ -86,6 +86,9 @@ pub const ERROR_CODES: &[(&str, &str)] = &[
     ("Internal", "HIS failed; the request may be retried"),
 ];
 
+/// The reason a connection closes with after `respond: { ok: { close: true } }`.
+pub const LOGGED_OUT: &str = "logged out";
+
 /// `NeedInfo` is what a `need_info` response carries; workflows do not use it
 /// as an error code directly.
 pub const NEED_INFO: &str = "NeedInfo";
@@ -136,10 +139,12 @@ pub const CHANNEL: &[(&str, ShapeRef)] = &[
     ("interactions", ShapeRef::ListOf(INTERACTION)),
 ];
 
-/// The session: agent, channels and the reasons collected at login.
+/// The session: agent, channels and the reasons collected at login; `state`
+/// is its machine's state (null on a platform without a session machine).
 pub const SESSION: &[(&str, ShapeRef)] = &[
     ("id", ShapeRef::Scalar),
     ("agent", ShapeRef::Scalar),
+    ("state", ShapeRef::Scalar),
     ("channels", ShapeRef::ListOf(CHANNEL)),
     ("logout_reasons", ShapeRef::ListOfScalar),
     ("not_ready_reasons", ShapeRef::ListOfScalar),
@@ -155,9 +160,6 @@ pub const ERROR: &[(&str, ShapeRef)] = &[
     ("operation", ShapeRef::Scalar),
     ("channel", ShapeRef::Scalar),
 ];
-
-/// Agent states on a channel, CSTA names.
-pub const AGENT_STATES: &[&str] = &["LoggedOff", "NotReady", "Ready", "WorkingAfterCall"];
 
 /// Media a channel can carry.
 pub const MEDIA: &[&str] = &["voice", "email", "chat"];

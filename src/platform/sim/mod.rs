@@ -1,22 +1,31 @@
 //! The simulated switch: in memory and deterministic, with fault and latency
 //! injection, and a state tests inspect after a run to assert a use case's
-//! post-conditions on the switch itself.
+//! post-conditions on the switch itself. It sends switch events for what it
+//! does on its own (interactions, state changes, forced and pending logouts,
+//! its link), and can confirm operations by a later event instead of its
+//! reply, as Finesse and CSTA switches do.
+
+mod controls;
+
+pub use controls::{CONTROLS, PREFIX};
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use super::adapter::{Adapter, OpOutcome, OpResult, Operation, Reply, SwitchError};
+use super::adapter::{Adapter, Controls, OpOutcome, OpResult, Operation, Reply, SwitchError};
+use super::events::{EventSink, SwitchEvent};
 
 /// An agent's state on one channel, with CSTA names.
 pub const LOGGED_OFF: &str = "LoggedOff";
 pub const NOT_READY: &str = "NotReady";
 pub const READY: &str = "Ready";
 
-/// The switch as the simulator holds it.
+/// The switch as the simulator holds it, and how it behaves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SwitchState {
@@ -26,9 +35,22 @@ pub struct SwitchState {
     /// Reason codes by category (`logout`, `not_ready`).
     #[serde(default)]
     pub reason_codes: BTreeMap<String, Vec<String>>,
-    /// False once a fault disconnected the switch: every call then fails.
+    /// False while the link is down (a `disconnect` fault, `linkDown`):
+    /// every call then fails.
     #[serde(default = "yes")]
     pub connected: bool,
+    /// Operations the switch confirms by a later event instead of by its
+    /// reply, with the delay (`agent.logout: 500ms`): the reply then only
+    /// says the request was accepted, and the change happens, with its
+    /// event, after the delay — as Finesse answers 202 and confirms over
+    /// XMPP.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub confirm: BTreeMap<String, String>,
+    /// A logout while an interaction is in progress is accepted and takes
+    /// effect when the agent's interactions end (Avaya's pending logout),
+    /// instead of being refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending_logout: bool,
 }
 
 impl Default for SwitchState {
@@ -37,6 +59,8 @@ impl Default for SwitchState {
             agents: BTreeMap::new(),
             reason_codes: BTreeMap::new(),
             connected: true,
+            confirm: BTreeMap::new(),
+            pending_logout: false,
         }
     }
 }
@@ -59,6 +83,9 @@ pub struct AgentState {
     /// The reason the last Not Ready gave the switch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_ready_reason: Option<String>,
+    /// A logout was accepted and waits for the interactions to end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub logout_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -127,27 +154,75 @@ struct Inner {
     faults: Vec<(Fault, u32)>,
     latency: BTreeMap<String, Duration>,
     calls: Vec<Call>,
+    sink: Option<EventSink>,
+    /// For interaction ids the caller does not give.
+    counter: u64,
+    /// Accepted operations whose confirmation is still due, in the order
+    /// they came.
+    inflight: Vec<Inflight>,
+}
+
+/// An operation the switch accepted and confirms later.
+#[derive(Debug)]
+struct Inflight {
+    id: u64,
+    agent: String,
+    op: Operation,
+    /// The outcome once carried out — whether it announced itself (a
+    /// pending logout does), or the error code. The switch carries one
+    /// agent's requests out in order, so the agent's next request carries
+    /// this one out first; only its event waits for the delay.
+    done: Option<Result<bool, String>>,
 }
 
 /// The simulated switch.
 #[derive(Debug, Default)]
 pub struct SimSwitch {
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // The state is plain data: a panic elsewhere cannot leave it torn.
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `f` on the switch, then delivers the events it produced, after the
+/// lock is released: HIS may call the switch again while handling them.
+fn with<R>(inner: &Mutex<Inner>, f: impl FnOnce(&mut Inner, &mut Vec<SwitchEvent>) -> R) -> R {
+    let mut events = Vec::new();
+    let (r, sink) = {
+        let mut guard = lock(inner);
+        let r = f(&mut guard, &mut events);
+        (r, guard.sink.clone())
+    };
+    if let Some(sink) = sink {
+        for e in events {
+            sink.deliver(e);
+        }
+    }
+    r
+}
+
+fn event(agent: &str, name: &str, data: serde_json::Value) -> SwitchEvent {
+    SwitchEvent::new(Some(agent), name, data)
 }
 
 impl SimSwitch {
     pub fn new(state: SwitchState) -> Self {
         Self {
-            inner: Mutex::new(Inner {
+            inner: Arc::new(Mutex::new(Inner {
                 state,
                 ..Inner::default()
-            }),
+            })),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // The state is plain data: a panic elsewhere cannot leave it torn.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner, &mut Vec<SwitchEvent>) -> R) -> R {
+        with(&self.inner, f)
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -157,6 +232,19 @@ impl SimSwitch {
     /// Every call of `op` answers after `delay`.
     pub fn set_latency(&self, op: &str, delay: Duration) {
         self.lock().latency.insert(op.to_string(), delay);
+    }
+
+    /// From now on `op` is confirmed by an event `delay` after its reply;
+    /// `None` makes its reply the confirmation again.
+    pub fn set_confirm(&self, op: &str, delay: Option<Duration>) {
+        let mut inner = self.lock();
+        match delay {
+            Some(d) => inner
+                .state
+                .confirm
+                .insert(op.to_string(), format!("{}ms", d.as_millis())),
+            None => inner.state.confirm.remove(op),
+        };
     }
 
     /// The switch as it is now.
@@ -169,6 +257,12 @@ impl SimSwitch {
         self.lock().calls.clone()
     }
 
+    /// Delivers an event as if the switch sent it, without changing the
+    /// switch: a scenario playing a switch event by hand.
+    pub fn emit(&self, event: SwitchEvent) {
+        self.with(|_, events| events.push(event));
+    }
+
     /// Starts an interaction (a call, email or chat) on an agent's channel.
     pub fn start_interaction(
         &self,
@@ -176,34 +270,162 @@ impl SimSwitch {
         channel: &str,
         id: &str,
     ) -> Result<(), SwitchError> {
-        let mut inner = self.lock();
-        let ch = channel_mut(&mut inner.state, agent, channel)?;
-        ch.interactions.push(id.to_string());
-        Ok(())
+        self.with(|inner, events| {
+            let ch = channel_mut(&mut inner.state, agent, channel)?;
+            ch.interactions.push(id.to_string());
+            events.push(event(
+                agent,
+                "interaction.event.started",
+                json!({ "channel": channel, "interaction": id }),
+            ));
+            Ok(())
+        })
     }
 
-    /// Ends an interaction; `None` ends all of the channel's.
+    /// Ends an interaction; `None` ends all of the channel's. When the last
+    /// interaction of an agent with a pending logout ends, the logout
+    /// happens.
     pub fn end_interaction(
         &self,
         agent: &str,
         channel: &str,
         id: Option<&str>,
     ) -> Result<(), SwitchError> {
-        let mut inner = self.lock();
-        let ch = channel_mut(&mut inner.state, agent, channel)?;
-        match id {
-            Some(id) => ch.interactions.retain(|i| i != id),
-            None => ch.interactions.clear(),
+        self.with(|inner, events| {
+            let ch = channel_mut(&mut inner.state, agent, channel)?;
+            let ended: Vec<String> = match id {
+                Some(id) => {
+                    let ended = ch
+                        .interactions
+                        .iter()
+                        .filter(|i| *i == id)
+                        .cloned()
+                        .collect();
+                    ch.interactions.retain(|i| i != id);
+                    ended
+                }
+                None => std::mem::take(&mut ch.interactions),
+            };
+            for i in ended {
+                events.push(event(
+                    agent,
+                    "interaction.event.ended",
+                    json!({ "channel": channel, "interaction": i }),
+                ));
+            }
+            let a = inner.state.agents.get_mut(agent).expect("checked above");
+            let idle = a.channels.values().all(|c| c.interactions.is_empty());
+            if a.logout_pending && idle {
+                a.logout_pending = false;
+                log_out(a);
+                events.push(event(
+                    agent,
+                    "agent.event.loggedOut",
+                    json!({ "reason": a.logout_reason, "cause": "pending" }),
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    /// The switch puts the agent in `state` on a channel by itself (a call
+    /// offered: Reserved; answered: Talking).
+    pub fn set_state(
+        &self,
+        agent: &str,
+        channel: &str,
+        state: &str,
+        reason: Option<&str>,
+    ) -> Result<(), SwitchError> {
+        if !super::events::AGENT_STATES.contains(&state) {
+            return Err(SwitchError::new(
+                "InvalidRequest",
+                format!(
+                    "`{state}` is not an agent state; states: {}",
+                    super::events::AGENT_STATES.join(", ")
+                ),
+            ));
         }
-        Ok(())
+        self.with(|inner, events| {
+            let ch = channel_mut(&mut inner.state, agent, channel)?;
+            if ch.state != state {
+                ch.state = state.to_string();
+                events.push(event(
+                    agent,
+                    "agent.event.stateChanged",
+                    json!({ "channel": channel, "state": state, "reason": reason }),
+                ));
+            }
+            Ok(())
+        })
+    }
+
+    /// The switch activates or deactivates a channel by itself.
+    pub fn set_active(&self, agent: &str, channel: &str, active: bool) -> Result<(), SwitchError> {
+        self.with(|inner, events| {
+            let ch = channel_mut(&mut inner.state, agent, channel)?;
+            if ch.active != active {
+                ch.active = active;
+                let name = if active {
+                    "agent.event.channelActivated"
+                } else {
+                    "agent.event.channelDeactivated"
+                };
+                events.push(event(agent, name, json!({ "channel": channel })));
+            }
+            Ok(())
+        })
+    }
+
+    /// The switch logs the agent out by itself: a supervisor, its
+    /// inactivity timeout.
+    pub fn force_logout(
+        &self,
+        agent: &str,
+        reason: Option<&str>,
+        cause: &str,
+    ) -> Result<(), SwitchError> {
+        self.with(|inner, events| {
+            let a = logged_in_mut(&mut inner.state, agent)?;
+            a.logout_reason = reason.map(str::to_string);
+            a.logout_pending = false;
+            log_out(a);
+            events.push(event(
+                agent,
+                "agent.event.loggedOut",
+                json!({ "reason": reason, "cause": cause }),
+            ));
+            Ok(())
+        })
+    }
+
+    /// The link to the switch drops or comes back; every agent hears it.
+    pub fn set_link(&self, up: bool, reason: Option<&str>) {
+        self.with(|inner, events| {
+            if inner.state.connected == up {
+                return;
+            }
+            inner.state.connected = up;
+            events.push(if up {
+                SwitchEvent::new(None, "link.event.up", json!({}))
+            } else {
+                SwitchEvent::new(None, "link.event.down", json!({ "reason": reason }))
+            });
+        })
     }
 }
 
-fn channel_mut<'a>(
+fn log_out(a: &mut AgentState) {
+    a.logged_in = false;
+    for ch in a.channels.values_mut() {
+        ch.state = LOGGED_OFF.to_string();
+    }
+}
+
+fn logged_in_mut<'a>(
     state: &'a mut SwitchState,
     agent: &str,
-    channel: &str,
-) -> Result<&'a mut ChannelState, SwitchError> {
+) -> Result<&'a mut AgentState, SwitchError> {
     state
         .agents
         .get_mut(agent)
@@ -213,7 +435,15 @@ fn channel_mut<'a>(
                 "AgentNotLoggedIn",
                 format!("agent {agent} is not logged in"),
             )
-        })?
+        })
+}
+
+fn channel_mut<'a>(
+    state: &'a mut SwitchState,
+    agent: &str,
+    channel: &str,
+) -> Result<&'a mut ChannelState, SwitchError> {
+    logged_in_mut(state, agent)?
         .channels
         .get_mut(channel)
         .ok_or_else(|| {
@@ -222,6 +452,38 @@ fn channel_mut<'a>(
                 format!("agent {agent} is not logged in on {channel}"),
             )
         })
+}
+
+/// The event by which the switch confirms `op` once it took effect.
+fn confirmation(agent: &str, op: &Operation) -> Option<SwitchEvent> {
+    let state = |channel: &str, state: &str, reason: &Option<String>| {
+        event(
+            agent,
+            "agent.event.stateChanged",
+            json!({ "channel": channel, "state": state, "reason": reason }),
+        )
+    };
+    Some(match op {
+        Operation::Login { channel } => state(channel, NOT_READY, &None),
+        Operation::Logout { reason } => event(
+            agent,
+            "agent.event.loggedOut",
+            json!({ "reason": reason, "cause": "requested" }),
+        ),
+        Operation::SetReady { channel } => state(channel, READY, &None),
+        Operation::SetNotReady { channel, reason } => state(channel, NOT_READY, reason),
+        Operation::Activate { channel } => event(
+            agent,
+            "agent.event.channelActivated",
+            json!({ "channel": channel }),
+        ),
+        Operation::Deactivate { channel } => event(
+            agent,
+            "agent.event.channelDeactivated",
+            json!({ "channel": channel }),
+        ),
+        Operation::ReasonCodes { .. } => return None,
+    })
 }
 
 impl Inner {
@@ -243,7 +505,49 @@ impl Inner {
         hit
     }
 
-    fn apply(&mut self, agent: &str, op: &Operation) -> OpOutcome {
+    /// How long after its reply the switch confirms `op`, when it does.
+    fn confirm_delay(&self, op: &Operation) -> Option<Duration> {
+        let delay = self.state.confirm.get(op.name())?;
+        confirmation("", op)?;
+        crate::workflow::validate::parse_duration(delay)
+    }
+
+    /// Carries out the agent's accepted operations that are not yet: the
+    /// switch handles one agent's requests in order.
+    fn catch_up(&mut self, agent: &str, events: &mut Vec<SwitchEvent>) {
+        let due: Vec<usize> = (0..self.inflight.len())
+            .filter(|&i| self.inflight[i].agent == agent && self.inflight[i].done.is_none())
+            .collect();
+        for i in due {
+            let op = self.inflight[i].op.clone();
+            self.inflight[i].done = Some(self.carry_out(agent, &op, events));
+        }
+    }
+
+    /// Applies an accepted operation: whether it announced itself, or the
+    /// error code.
+    fn carry_out(
+        &mut self,
+        agent: &str,
+        op: &Operation,
+        events: &mut Vec<SwitchEvent>,
+    ) -> Result<bool, String> {
+        let before = events.len();
+        self.apply(agent, op, events)
+            .map(|_| events.len() > before)
+            .map_err(|e| e.code)
+    }
+
+    fn record(&mut self, agent: &str, op: &Operation, outcome: String) {
+        self.calls.push(Call {
+            agent: agent.to_string(),
+            op: op.name().to_string(),
+            channel: op.channel().map(str::to_string),
+            outcome,
+        });
+    }
+
+    fn apply(&mut self, agent: &str, op: &Operation, events: &mut Vec<SwitchEvent>) -> OpOutcome {
         if !self.state.connected {
             return Err(SwitchError::new(
                 "SwitchUnavailable",
@@ -260,36 +564,41 @@ impl Inner {
                 Ok(OpResult::Done)
             }
             Operation::Logout { reason } => {
-                let a = state
-                    .agents
-                    .get_mut(agent)
-                    .filter(|a| a.logged_in)
-                    .ok_or_else(|| {
-                        SwitchError::new(
-                            "AgentNotLoggedIn",
-                            format!("agent {agent} is not logged in"),
-                        )
-                    })?;
-                if let Some((id, _)) = a.channels.iter().find(|(_, c)| !c.interactions.is_empty()) {
+                let pending_allowed = state.pending_logout;
+                let codes = state
+                    .reason_codes
+                    .get("logout")
+                    .cloned()
+                    .unwrap_or_default();
+                let a = logged_in_mut(state, agent)?;
+                let busy = a.channels.iter().find(|(_, c)| !c.interactions.is_empty());
+                if let (Some((id, _)), false) = (busy, pending_allowed) {
                     return Err(SwitchError::new(
                         "InvalidState",
                         format!("an interaction is in progress on {id}"),
                     ));
                 }
-                if let Some(r) = reason {
-                    let codes = state.reason_codes.get("logout");
-                    if codes.is_some_and(|c| !c.is_empty() && !c.contains(r)) {
-                        return Err(SwitchError::new(
-                            "ReasonCodeOutOfRange",
-                            format!("{r} is not a logout reason"),
-                        ));
-                    }
+                if let Some(r) = reason
+                    && !codes.is_empty()
+                    && !codes.contains(r)
+                {
+                    return Err(SwitchError::new(
+                        "ReasonCodeOutOfRange",
+                        format!("{r} is not a logout reason"),
+                    ));
                 }
-                a.logged_in = false;
+                if busy.is_some() {
+                    a.logout_pending = true;
+                    a.logout_reason = reason.clone();
+                    events.push(event(
+                        agent,
+                        "agent.event.logoutPending",
+                        json!({ "reason": reason }),
+                    ));
+                    return Ok(OpResult::Done);
+                }
                 a.logout_reason = reason.clone();
-                for ch in a.channels.values_mut() {
-                    ch.state = LOGGED_OFF.to_string();
-                }
+                log_out(a);
                 Ok(OpResult::Done)
             }
             Operation::SetReady { channel } => {
@@ -334,45 +643,101 @@ impl Adapter for SimSwitch {
         "sim"
     }
 
+    fn subscribe(&self, events: EventSink) {
+        self.lock().sink = Some(events);
+    }
+
+    fn controls(&self) -> Option<&dyn Controls> {
+        Some(self)
+    }
+
     fn call(&self, agent: &str, op: &Operation) -> Reply {
-        let mut inner = self.lock();
-        let fault = inner.fault(op);
-        let outcome = match fault {
-            None => inner.apply(agent, op),
-            Some(FaultEffect::Error { code, message }) => Err(SwitchError { code, message }),
-            Some(FaultEffect::Disconnect) => {
-                inner.state.connected = false;
-                Err(SwitchError::new(
-                    "SwitchUnavailable",
-                    "the switch disconnected",
-                ))
-            }
-            Some(FaultEffect::Timeout) => {
-                inner.calls.push(Call {
-                    agent: agent.to_string(),
-                    op: op.name().to_string(),
-                    channel: op.channel().map(str::to_string),
-                    outcome: "no answer".into(),
-                });
-                return Reply::Pending(Box::pin(std::future::pending()));
-            }
-        };
-        inner.calls.push(Call {
-            agent: agent.to_string(),
-            op: op.name().to_string(),
-            channel: op.channel().map(str::to_string),
-            outcome: match &outcome {
+        let (outcome, latency) = self.with(|inner, events| {
+            inner.catch_up(agent, events);
+            let fault = inner.fault(op);
+            let outcome = match fault {
+                None => match inner.confirm_delay(op).filter(|_| inner.state.connected) {
+                    Some(delay) => {
+                        inner.record(agent, op, "accepted".into());
+                        inner.counter += 1;
+                        let id = inner.counter;
+                        inner.inflight.push(Inflight {
+                            id,
+                            agent: agent.to_string(),
+                            op: op.clone(),
+                            done: None,
+                        });
+                        confirm_later(self.inner.clone(), id, delay);
+                        return (
+                            Some(Ok(OpResult::Done)),
+                            inner.latency.get(op.name()).copied(),
+                        );
+                    }
+                    None => inner.apply(agent, op, events),
+                },
+                Some(FaultEffect::Error { code, message }) => Err(SwitchError { code, message }),
+                Some(FaultEffect::Disconnect) => {
+                    inner.state.connected = false;
+                    Err(SwitchError::new(
+                        "SwitchUnavailable",
+                        "the switch disconnected",
+                    ))
+                }
+                Some(FaultEffect::Timeout) => {
+                    inner.record(agent, op, "no answer".into());
+                    return (None, None);
+                }
+            };
+            let text = match &outcome {
                 Ok(_) => "ok".to_string(),
                 Err(e) => format!("error {}", e.code),
-            },
+            };
+            inner.record(agent, op, text);
+            (Some(outcome), inner.latency.get(op.name()).copied())
         });
-        match inner.latency.get(op.name()).copied() {
-            None => Reply::Ready(outcome),
-            Some(delay) => Reply::Pending(Box::pin(async move {
+        match (outcome, latency) {
+            (None, _) => Reply::Pending(Box::pin(std::future::pending())),
+            (Some(outcome), None) => Reply::Ready(outcome),
+            (Some(outcome), Some(delay)) => Reply::Pending(Box::pin(async move {
                 tokio::time::sleep(delay).await;
                 outcome
             })),
         }
+    }
+}
+
+/// After `delay`, the switch confirms the accepted operation `id` by its
+/// event, carrying it out first if the agent's later requests have not; if it
+/// failed (the agent's state changed meanwhile), no event comes, as a request
+/// that failed late.
+fn confirm_later(inner: Arc<Mutex<Inner>>, id: u64, delay: Duration) {
+    let confirm = move || {
+        with(&inner, |inner, events| {
+            let Some(i) = inner.inflight.iter().position(|f| f.id == id) else {
+                return;
+            };
+            let f = inner.inflight.remove(i);
+            let done = match f.done {
+                Some(done) => done,
+                None => inner.carry_out(&f.agent, &f.op, events),
+            };
+            match done {
+                // A logout that became pending said so itself.
+                Ok(true) => {}
+                Ok(false) => events.extend(confirmation(&f.agent, &f.op)),
+                Err(code) => inner.record(&f.agent, &f.op, format!("late error {code}")),
+            }
+        })
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn(async move {
+                tokio::time::sleep(delay).await;
+                confirm();
+            });
+        }
+        // Outside a runtime nothing can wait: the change happens at once.
+        Err(_) => confirm(),
     }
 }
 

@@ -16,9 +16,9 @@ use crate::Error;
 use crate::platform::catalog;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use crate::workflow::expr::Programs;
-use crate::workflow::load::{self, Ctx, RawPlatform, RawWorkflow};
-use crate::workflow::model::{Platform, Workflow};
-use crate::workflow::raw::Sp;
+use crate::workflow::load::{self, Ctx, RawFile, RawMachine, RawPlatform, RawWorkflow};
+use crate::workflow::model::{Entity, EventRoute, Machine, Platform, Workflow};
+use crate::workflow::raw::{IGNORE, Sp};
 use crate::workflow::source::{FileId, Sources, Span};
 use crate::workflow::vocab::{self, REQUESTS};
 
@@ -37,6 +37,8 @@ pub struct Report {
     pub platforms: Vec<Platform>,
     /// Workflows of folders without a manifest that validated without errors.
     pub workflows: Vec<Arc<Workflow>>,
+    /// Machines of folders without a manifest that validated without errors.
+    pub machines: Vec<Arc<Machine>>,
     /// Workflow files and manifests read.
     pub files: usize,
     /// States checked, counting each file once.
@@ -112,6 +114,7 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<Report, Error> {
         diagnostics,
         platforms: v.platforms,
         workflows: v.loose,
+        machines: v.loose_machines,
         files: v.files,
         states: v.states,
     })
@@ -189,15 +192,33 @@ struct Validator {
     sources: Sources,
     programs: Programs,
     diags: Diagnostics,
-    raw_workflows: HashMap<PathBuf, Option<Rc<RawWorkflow>>>,
+    raw_files: HashMap<PathBuf, Option<Loaded>>,
     raw_platforms: HashMap<PathBuf, Option<Rc<RawPlatform>>>,
     platforms: Vec<Platform>,
     loose: Vec<Arc<Workflow>>,
+    loose_machines: Vec<Arc<Machine>>,
     /// `extends` loops already reported, by their sorted folders.
     extends_loops: Vec<Vec<PathBuf>>,
     files: usize,
     states: usize,
 }
+
+/// A file of a folder, loaded once per run.
+#[derive(Clone)]
+enum Loaded {
+    Workflow(Rc<RawWorkflow>),
+    Machine(Rc<RawMachine>),
+}
+
+/// The workflows and the machines of a folder, each with its path.
+#[derive(Default)]
+struct Files {
+    workflows: Vec<(PathBuf, Rc<RawWorkflow>)>,
+    machines: Vec<(PathBuf, Rc<RawMachine>)>,
+}
+
+/// Machines by the entity they are for.
+type Machines = IndexMap<Entity, (PathBuf, Rc<RawMachine>)>;
 
 /// One platform manifest of an `extends` chain, with its folder.
 struct Layer {
@@ -214,8 +235,8 @@ impl Validator {
         }
     }
 
-    fn raw_workflow(&mut self, path: &Path) -> Result<Option<Rc<RawWorkflow>>, Error> {
-        if let Some(r) = self.raw_workflows.get(path) {
+    fn raw_file(&mut self, path: &Path) -> Result<Option<Loaded>, Error> {
+        if let Some(r) = self.raw_files.get(path) {
             return Ok(r.clone());
         }
         let loaded = match load::read(&mut self.sources, path, &mut self.diags)? {
@@ -225,15 +246,82 @@ impl Validator {
                     file,
                     programs: &self.programs,
                 };
-                load::workflow(cx, &mut self.diags).map(Rc::new)
+                load::file(cx, &mut self.diags).map(|f| match f {
+                    RawFile::Workflow(w) => Loaded::Workflow(Rc::new(w)),
+                    RawFile::Machine(m) => Loaded::Machine(Rc::new(m)),
+                })
             }
             None => None,
         };
         self.files += 1;
-        self.states += loaded.as_ref().map_or(0, |w| w.states.len());
-        self.raw_workflows
-            .insert(path.to_path_buf(), loaded.clone());
+        self.states += match &loaded {
+            Some(Loaded::Workflow(w)) => w.states.len(),
+            Some(Loaded::Machine(m)) => m.states.len(),
+            None => 0,
+        };
+        self.raw_files.insert(path.to_path_buf(), loaded.clone());
         Ok(loaded)
+    }
+
+    /// The loaded workflows and machines of a folder.
+    fn files_of(&mut self, dir: &Path) -> Result<Files, Error> {
+        let mut files = Files::default();
+        for f in workflow_files(dir)? {
+            match self.raw_file(&f)? {
+                Some(Loaded::Workflow(w)) => files.workflows.push((f, w)),
+                Some(Loaded::Machine(m)) => files.machines.push((f, m)),
+                None => {}
+            }
+        }
+        Ok(files)
+    }
+
+    /// Machines by entity; a folder's own replace the inherited ones, and
+    /// two of one folder may not be for the same entity.
+    fn machines(&mut self, own: &[(PathBuf, Rc<RawMachine>)], inherited: Machines) -> Machines {
+        let mut out = inherited;
+        let mut seen: HashMap<Entity, Span> = HashMap::new();
+        for (path, raw) in own {
+            let Some(h) = &raw.header else { continue };
+            let span = self.ctx(raw.file).span_of(&h.entity);
+            if let Some(first) = seen.get(&*h.entity) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::DuplicateMachine,
+                        span,
+                        format!(
+                            "another machine of this folder is also for the {}",
+                            h.entity.as_str()
+                        ),
+                    )
+                    .label("second machine for this entity")
+                    .related(first.clone(), "the first is here")
+                    .help("an entity has one machine: merge them into one file"),
+                );
+                continue;
+            }
+            seen.insert(*h.entity, span);
+            out.insert(*h.entity, (path.clone(), raw.clone()));
+        }
+        out
+    }
+
+    /// Validates machines in `env`; `None` if any has errors.
+    fn check_machines(&mut self, machines: &Machines, env: &Env<'_>) -> Option<Vec<Arc<Machine>>> {
+        let mut out = Vec::new();
+        let mut complete = true;
+        for (path, raw) in machines.values() {
+            let cx = Ctx {
+                sources: &self.sources,
+                file: raw.file,
+                programs: &self.programs,
+            };
+            match super::machine::machine(cx, raw, env, path.clone(), &mut self.diags) {
+                Some(m) => out.push(Arc::new(m)),
+                None => complete = false,
+            }
+        }
+        complete.then_some(out)
     }
 
     fn raw_platform(&mut self, path: &Path) -> Result<Option<Rc<RawPlatform>>, Error> {
@@ -262,13 +350,9 @@ impl Validator {
         if manifest.is_file() {
             return self.platform(dir);
         }
-        let mut raws = Vec::new();
-        for f in workflow_files(dir)? {
-            if let Some(r) = self.raw_workflow(&f)? {
-                raws.push((f, r));
-            }
-        }
-        let workflows = self.index(&raws, None);
+        let files = self.files_of(dir)?;
+        let workflows = self.index(&files.workflows, None);
+        let machines = self.machines(&files.machines, Machines::new());
         let callees: IndexMap<String, Callee> = workflows
             .iter()
             .map(|(n, (_, r))| (n.clone(), Callee::of(r)))
@@ -290,6 +374,16 @@ impl Validator {
             };
             if let Some(w) = super::workflow(cx, raw, &env, path.clone(), &mut self.diags) {
                 self.loose.push(Arc::new(w));
+            }
+        }
+        for (path, raw) in machines.values() {
+            let cx = Ctx {
+                sources: &self.sources,
+                file: raw.file,
+                programs: &self.programs,
+            };
+            if let Some(m) = super::machine::machine(cx, raw, &env, path.clone(), &mut self.diags) {
+                self.loose_machines.push(Arc::new(m));
             }
         }
         Ok(())
@@ -407,18 +501,16 @@ impl Validator {
         let name = own_header.platform.to_string();
 
         let mut workflows = IndexMap::new();
+        let mut machines = Machines::new();
         let mut settings: IndexMap<String, serde_json::Value> = IndexMap::new();
         let mut requests: IndexMap<String, (Sp<String>, FileId)> = IndexMap::new();
+        let mut events: IndexMap<String, (Sp<String>, Sp<String>, FileId)> = IndexMap::new();
         let mut adapter: Option<(Sp<String>, FileId)> = None;
         let mut lacks: Vec<(Sp<String>, FileId)> = Vec::new();
         for layer in &layers {
-            let mut raws = Vec::new();
-            for f in workflow_files(&layer.dir)? {
-                if let Some(r) = self.raw_workflow(&f)? {
-                    raws.push((f, r));
-                }
-            }
-            workflows = self.index(&raws, Some(workflows));
+            let files = self.files_of(&layer.dir)?;
+            workflows = self.index(&files.workflows, Some(workflows));
+            machines = self.machines(&files.machines, machines);
             for (k, v) in &layer.raw.settings {
                 settings.insert(k.to_string(), load::to_json(v));
             }
@@ -426,6 +518,9 @@ impl Validator {
                 for (req, wf) in &h.requests {
                     self.check_request(layer.raw.file, req);
                     requests.insert(req.to_string(), (wf.clone(), layer.raw.file));
+                }
+                for (ev, to) in &h.events {
+                    events.insert(ev.to_string(), (ev.clone(), to.clone(), layer.raw.file));
                 }
                 if let Some(a) = &h.adapter {
                     adapter = Some((a.kind.clone(), layer.raw.file));
@@ -525,7 +620,7 @@ impl Validator {
             self.diags.push(
                 Diagnostic::new(
                     Rule::UnhandledRequest,
-                    platform_span,
+                    platform_span.clone(),
                     format!(
                         "platform `{name}` handles no request {}",
                         missing
@@ -542,6 +637,15 @@ impl Validator {
                 )),
             );
         }
+
+        let routes = self.event_routes(
+            &name,
+            &platform_span,
+            adapter_spec,
+            &events,
+            &workflows,
+            &machines,
+        );
 
         let callees: IndexMap<String, Callee> = workflows
             .iter()
@@ -568,8 +672,9 @@ impl Validator {
                 valid.insert(wname.clone(), Arc::new(w));
             }
         }
+        let machines = self.check_machines(&machines, &env);
         let complete = valid.len() == workflows.len() && adapter_spec.is_some();
-        if complete {
+        if let (true, Some(machines)) = (complete, machines) {
             self.platforms.push(Platform {
                 name,
                 description: own_header.description.as_ref().map(|d| d.to_string()),
@@ -581,10 +686,149 @@ impl Validator {
                     .into_iter()
                     .map(|(k, (v, _))| (k, v.to_string()))
                     .collect(),
+                events: routes,
                 workflows: valid,
+                machines,
             });
         }
         Ok(())
+    }
+
+    /// Checks `events:` — names of the catalog that the adapter delivers,
+    /// routed to a workflow or `ignore` — and that every event the adapter
+    /// delivers is heard by a machine, routed or ignored.
+    fn event_routes(
+        &mut self,
+        platform: &str,
+        platform_span: &Span,
+        adapter: Option<&'static crate::platform::AdapterSpec>,
+        events: &IndexMap<String, (Sp<String>, Sp<String>, FileId)>,
+        workflows: &IndexMap<String, (PathBuf, Rc<RawWorkflow>)>,
+        machines: &Machines,
+    ) -> IndexMap<String, EventRoute> {
+        let mut routes = IndexMap::new();
+        // Events a misspelt key most likely meant: that diagnostic names
+        // them already, so they are not also reported unhandled.
+        let mut meant = Vec::new();
+        for (key, to, file) in events.values() {
+            let cx = self.ctx(*file);
+            let Some(spec) = crate::platform::events::event(key) else {
+                self.diags
+                    .push(super::states::unknown_event(cx.span_of(key), key));
+                meant.extend(crate::workflow::diagnostic::closest(
+                    key,
+                    crate::platform::EVENTS.iter().map(|e| e.name),
+                ));
+                continue;
+            };
+            if let Some(a) = adapter
+                && !a.events.contains(&spec.name)
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::UnknownEvent,
+                        cx.span_of(key),
+                        format!("the `{}` adapter never delivers `{}`", a.kind, spec.name),
+                    )
+                    .label("this route is never taken")
+                    .help(format!("it delivers: {}", a.events.join(", "))),
+                );
+                continue;
+            }
+            if to.as_str() == IGNORE {
+                routes.insert(spec.name.to_string(), EventRoute::Ignore);
+            } else if let Some((_, raw)) = workflows.get(to.as_str()) {
+                let needs: Vec<String> = Callee::of(raw)
+                    .inputs
+                    .into_iter()
+                    .filter(|(_, required)| *required)
+                    .map(|(n, _)| format!("`{n}`"))
+                    .collect();
+                if !needs.is_empty() {
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::MissingArgument,
+                            cx.span_of(to),
+                            format!(
+                                "`{}` needs input {}, which a switch event does not give",
+                                to.as_str(),
+                                needs.join(", ")
+                            ),
+                        )
+                        .label("runs with no request")
+                        .help("a workflow run for an event reads the event as `event`; make its inputs optional, or route the event to a workflow without any"),
+                    );
+                    continue;
+                }
+                routes.insert(spec.name.to_string(), EventRoute::Workflow(to.to_string()));
+            } else {
+                let names: Vec<&str> = workflows.keys().map(String::as_str).collect();
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::UnknownWorkflow,
+                        cx.span_of(to),
+                        format!(
+                            "event `{}` routes to unknown workflow `{}`",
+                            spec.name,
+                            to.as_str()
+                        ),
+                    )
+                    .label("no workflow of this name")
+                    .help(
+                        did_you_mean(to, names.iter().copied().chain([IGNORE])).unwrap_or_else(
+                            || {
+                                format!(
+                                    "`ignore`, or a workflow of `{platform}`: {}",
+                                    names.join(", ")
+                                )
+                            },
+                        ),
+                    ),
+                );
+            }
+        }
+        let Some(adapter) = adapter else {
+            return routes;
+        };
+        let heard = |e: &str| {
+            machines.values().any(|(_, m)| {
+                m.on.iter()
+                    .chain(m.states.values().flat_map(|s| s.on.iter()))
+                    .any(|t| t.trigger.as_str() == e)
+            })
+        };
+        let unhandled: Vec<&str> = adapter
+            .events
+            .iter()
+            .copied()
+            .filter(|e| !events.contains_key(*e) && !heard(e) && !meant.contains(e))
+            .collect();
+        if !unhandled.is_empty() {
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::UnhandledEvent,
+                    platform_span.clone(),
+                    format!(
+                        "platform `{platform}` does nothing with {}",
+                        unhandled
+                            .iter()
+                            .map(|e| format!("`{e}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+                .label(format!(
+                    "the `{}` adapter delivers {}",
+                    adapter.kind,
+                    if unhandled.len() == 1 { "it" } else { "them" }
+                ))
+                .help(format!(
+                    "route each under `events:` to a workflow or `ignore` (e.g. `{}: ignore`), or give a machine a transition on it",
+                    unhandled[0]
+                )),
+            );
+        }
+        routes
     }
 
     fn check_request(&mut self, file: FileId, req: &Sp<String>) {

@@ -3,6 +3,7 @@
 
 mod graph;
 mod group;
+mod machine;
 mod states;
 
 use std::collections::HashMap;
@@ -12,7 +13,7 @@ use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 pub use group::{Report, load_platform, validate_paths};
-pub use states::{DEFAULT_TIMEOUT, parse_duration};
+pub use states::{DEFAULT_TIMEOUT, parse_duration, unknown_event};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Rule, closest};
 use super::expr::Scope;

@@ -8,12 +8,12 @@ use std::time::Duration;
 use marked_yaml::Marker;
 
 use super::Env;
-use crate::platform::{OperationSpec, Provider, catalog};
+use crate::platform::{EventSpec, OperationSpec, Provider, catalog, events};
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use crate::workflow::expr::{self, CompiledExpr, Scope};
 use crate::workflow::load::Ctx;
 use crate::workflow::model::{
-    Args, Body, Emit, Foreach, OpCall, Response, Retry, StateKind, Trigger, WorkflowCall,
+    Args, Body, Emit, Foreach, OpCall, Response, Retry, StateKind, Trigger, Wait, WorkflowCall,
 };
 use crate::workflow::raw::{
     ExprMap, FailurePolicy, KIND_KEYS, RawBody, RawRespond, RawRetry, RawState, Sp,
@@ -46,9 +46,13 @@ fn allowed(kind: &str) -> &'static [&'static str] {
         "foreach" => &["foreach", "as", "do", "on_failure", "on", "next"],
         "call" => &["call", "args", "on", "otherwise", "next"],
         "emit" => &["emit", "data", "next"],
+        "wait" => &["wait", "when", "timeout", "on", "otherwise", "next"],
         _ => &["respond"],
     }
 }
+
+/// The outcomes of a `wait`.
+const WAIT_OUTCOMES: &[&str] = &["received", "timeout"];
 
 /// The keys a state has, with where each is written.
 fn present(raw: &RawState) -> Vec<(&'static str, Option<Marker>)> {
@@ -65,6 +69,8 @@ fn present(raw: &RawState) -> Vec<(&'static str, Option<Marker>)> {
         ("call", m(&raw.call)),
         ("emit", m(&raw.emit)),
         ("respond", m(&raw.respond)),
+        ("wait", m(&raw.wait)),
+        ("when", m(&raw.when)),
         ("args", map(&raw.args)),
         ("timeout", m(&raw.timeout)),
         ("retry", m(&raw.retry)),
@@ -103,7 +109,7 @@ pub fn state(
         [] => {
             diags.push(
                 Diagnostic::new(Rule::StateKind, name_span, format!("state `{}` has no kind", name.as_str()))
-                    .label("needs one of op, choice, foreach, call, emit, respond")
+                    .label("needs one of op, choice, foreach, call, emit, respond, wait")
                     .help("add the key that says what the state does, e.g. `op: agent.logout` or `respond: { ok: {} }`"),
             );
             return (None, Vec::new());
@@ -126,8 +132,9 @@ pub fn state(
     for (key, at) in &keys {
         if !allowed(kind).contains(key) {
             ok = false;
-            let owner = ["op", "choice", "foreach", "call", "emit", "respond"]
-                .into_iter()
+            let owner = KIND_KEYS
+                .iter()
+                .copied()
                 .filter(|k| allowed(k).contains(key))
                 .collect::<Vec<_>>()
                 .join(", ");
@@ -158,6 +165,7 @@ pub fn state(
         "foreach" => s.foreach(raw, scope, &name_span),
         "call" => s.call_state(raw, scope),
         "emit" => s.emit(raw, scope),
+        "wait" => s.wait(raw, scope, &name_span),
         _ => s.respond(raw, scope),
     };
     (compiled.filter(|_| s.ok), edges)
@@ -663,7 +671,7 @@ impl StateCheck<'_, '_> {
             Some(Shape::List(e)) => (**e).clone(),
             _ => Shape::Any,
         };
-        let inner = scope.with(binding, elem);
+        let inner = scope.with_item(binding, elem);
         let Some(body_raw) = &raw.body else {
             self.push(
                 Diagnostic::new(Rule::MissingKey, name_span.clone(), "foreach needs `do`, what runs for each item")
@@ -800,10 +808,30 @@ impl StateCheck<'_, '_> {
     fn respond(&mut self, raw: &RawState, scope: &Scope) -> (Option<StateKind>, Edges) {
         let respond = raw.respond.as_ref().expect("kind respond");
         let response = match &**respond {
-            RawRespond::Ok(ok) => Response::Ok {
-                result: self.exprs(ok.result.as_ref(), scope),
-                close: ok.close.as_ref().is_some_and(|c| **c),
-            },
+            RawRespond::Ok(ok) => {
+                let result = self.exprs(ok.result.as_ref(), scope);
+                let close = match (&ok.close, &ok.close_reason) {
+                    (Some(c), Some(_)) if !**c => {
+                        self.push(
+                            Diagnostic::new(
+                                Rule::InvalidValue,
+                                self.cx.span_of(c),
+                                "`close: false` with a `close_reason`",
+                            )
+                            .label("the reason says the connection closes")
+                            .help("remove `close: false`, or the `close_reason`"),
+                        );
+                        None
+                    }
+                    (_, Some(r)) => match self.template(r, scope) {
+                        Some(t) => Some(t),
+                        None => return (None, Vec::new()),
+                    },
+                    (Some(c), None) if **c => Some(expr::Template::text(vocab::LOGGED_OUT)),
+                    _ => None,
+                };
+                Response::Ok { result, close }
+            }
             RawRespond::Error(e) => {
                 if !ERROR_CODES.iter().any(|(c, _)| *c == e.code.as_str()) {
                     let help = did_you_mean(&e.code, ERROR_CODES.iter().map(|(c, _)| *c))
@@ -871,6 +899,88 @@ impl StateCheck<'_, '_> {
         };
         (Some(StateKind::Respond(response)), Vec::new())
     }
+}
+
+impl StateCheck<'_, '_> {
+    fn wait(
+        &mut self,
+        raw: &RawState,
+        scope: &Scope,
+        name_span: &Span,
+    ) -> (Option<StateKind>, Edges) {
+        let name = raw.wait.as_ref().expect("kind wait");
+        let spec = self.switch_event(name);
+        let guard_scope = scope.with_event(spec.map_or_else(expr::any_event, expr::event_shape));
+        let guard = raw
+            .when
+            .as_ref()
+            .and_then(|w| self.expr(w, &guard_scope))
+            .map(|(g, _)| g);
+        let timeout = match &raw.timeout {
+            Some(t) => self.duration(t, "timeout"),
+            None => {
+                self.push(
+                    Diagnostic::new(
+                        Rule::MissingKey,
+                        name_span.clone(),
+                        "a `wait` needs a `timeout`",
+                    )
+                    .label("would wait forever, holding the session")
+                    .help("add e.g. `timeout: 3s`, and where to go `on: { timeout: … }`"),
+                );
+                None
+            }
+        };
+        let edges = self.outcomes(raw, WAIT_OUTCOMES, "received", &self.cx.span_of(name));
+        let kind = match (spec, timeout) {
+            (Some(event), Some(timeout)) => Some(StateKind::Wait(Wait {
+                event,
+                guard,
+                timeout,
+            })),
+            _ => None,
+        };
+        (kind, edges)
+    }
+
+    /// The switch event named `name`, if the catalog has it and the
+    /// platform's adapter delivers it.
+    fn switch_event(&mut self, name: &Sp<String>) -> Option<&'static EventSpec> {
+        let span = self.cx.span_of(name);
+        let Some(spec) = events::event(name) else {
+            self.push(unknown_event(span, name));
+            return None;
+        };
+        if let Some(a) = self.env.adapter
+            && !a.events.contains(&spec.name)
+        {
+            self.push(
+                Diagnostic::new(
+                    Rule::UnknownEvent,
+                    span,
+                    format!("the `{}` adapter never delivers `{}`", a.kind, spec.name),
+                )
+                .label("this would always time out")
+                .help(format!("it delivers: {}", a.events.join(", "))),
+            );
+            return None;
+        }
+        Some(spec)
+    }
+}
+
+/// The diagnostic for a name that is no switch event of the catalog.
+pub fn unknown_event(span: Span, name: &str) -> Diagnostic {
+    Diagnostic::new(
+        Rule::UnknownEvent,
+        span,
+        format!("unknown switch event `{name}`"),
+    )
+    .label("not in the switch-event catalog")
+    .help(
+        did_you_mean(name, events::EVENTS.iter().map(|e| e.name))
+            .unwrap_or_else(|| "run `hisflow events` to list the catalog".to_string()),
+    )
 }
 
 /// `250ms`, `5s`, `1m`.

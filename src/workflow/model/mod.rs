@@ -13,9 +13,14 @@ use petgraph::visit::EdgeRef;
 
 use super::expr::{CompiledExpr, Template};
 use super::source::Span;
-use crate::platform::OperationSpec;
+use crate::platform::{EventSpec, OperationSpec};
+
+mod machine;
 
 pub use super::raw::{FailurePolicy, InputType};
+pub use machine::{
+    Entity, Machine, MachineState, MachineTransition, MachineTrigger, Target, settable,
+};
 
 /// A state's index in its workflow's graph. Only the validator makes them.
 pub type StateId = NodeIndex;
@@ -116,6 +121,7 @@ pub enum StateKind {
     Call(WorkflowCall),
     Emit(Emit),
     Respond(Response),
+    Wait(Wait),
 }
 
 impl StateKind {
@@ -127,6 +133,7 @@ impl StateKind {
             StateKind::Call(_) => "call",
             StateKind::Emit(_) => "emit",
             StateKind::Respond(_) => "respond",
+            StateKind::Wait(_) => "wait",
         }
     }
 }
@@ -172,6 +179,15 @@ pub struct WorkflowCall {
     pub args: Args,
 }
 
+/// A state that waits for a switch event.
+#[derive(Debug)]
+pub struct Wait {
+    pub event: &'static EventSpec,
+    /// Events it refuses are left for after the request.
+    pub guard: Option<CompiledExpr>,
+    pub timeout: Duration,
+}
+
 #[derive(Debug)]
 pub struct Emit {
     pub event: String,
@@ -182,7 +198,8 @@ pub struct Emit {
 pub enum Response {
     Ok {
         result: Args,
-        close: bool,
+        /// Close the client's connection afterwards, with this reason.
+        close: Option<Template>,
     },
     Error {
         code: String,
@@ -211,7 +228,8 @@ impl Response {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Trigger {
     /// An outcome of an operation (`ok`, `error`, `timeout`), a call (`ok`,
-    /// `error`, `need_info`) or a foreach (`done`, `failed`).
+    /// `error`, `need_info`), a foreach (`done`, `failed`) or a wait
+    /// (`received`, `timeout`).
     Outcome(&'static str),
     /// The guard of a choice branch, by index.
     Guard(usize),
@@ -243,6 +261,15 @@ impl Transition {
     }
 }
 
+/// What a platform does with a switch event no wait took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRoute {
+    /// Runs this workflow, after the machines heard the event.
+    Workflow(String),
+    /// Only the machines hear it.
+    Ignore,
+}
+
 /// A platform profile: the adapter, the settings and the workflow behind each
 /// request, with inherited parts resolved.
 #[derive(Debug)]
@@ -257,7 +284,11 @@ pub struct Platform {
     pub settings: IndexMap<String, serde_json::Value>,
     /// Request name → workflow name.
     pub requests: IndexMap<String, String>,
+    /// Switch event name → what runs for it besides the machines.
+    pub events: IndexMap<String, EventRoute>,
     pub workflows: IndexMap<String, Arc<Workflow>>,
+    /// The machines of the entities the platform tracks.
+    pub machines: Vec<Arc<Machine>>,
 }
 
 impl Platform {
@@ -270,5 +301,18 @@ impl Platform {
         self.requests
             .get(request)
             .and_then(|w| self.workflows.get(w))
+    }
+
+    /// The workflow a switch event runs, if it runs one.
+    pub fn event_handler(&self, event: &str) -> Option<&Arc<Workflow>> {
+        match self.events.get(event)? {
+            EventRoute::Workflow(w) => self.workflows.get(w),
+            EventRoute::Ignore => None,
+        }
+    }
+
+    /// The machine of an entity, when the platform has one.
+    pub fn machine(&self, entity: Entity) -> Option<&Arc<Machine>> {
+        self.machines.iter().find(|m| m.entity == entity)
     }
 }

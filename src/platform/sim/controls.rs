@@ -1,0 +1,153 @@
+//! The simulated switch's controls (`sim.request.*`): what a tester makes
+//! the switch do. They act on the caller's own agent; their effects reach HIS
+//! as switch events, like anything else the switch does.
+
+use std::time::Duration;
+
+use serde_json::{Value as Json, json};
+
+use super::{Fault, SimSwitch};
+use crate::platform::adapter::{Controls, SwitchError};
+use crate::platform::{Provider, catalog};
+use crate::workflow::validate::parse_duration;
+
+/// The prefix of every control request.
+pub const PREFIX: &str = "sim.request.";
+
+/// Every control, with its parameters, for help and documentation.
+pub const CONTROLS: &[(&str, &str)] = &[
+    ("startInteraction", "{channel, id?}"),
+    ("endInteraction", "{channel, id?}"),
+    ("setState", "{channel, state, reason?}"),
+    ("setActive", "{channel, active}"),
+    ("forceLogout", "{reason?, cause?}"),
+    ("linkDown", "{reason?}"),
+    ("linkUp", "{}"),
+    ("fault", "{op, channel?, call?, effect}"),
+    ("latency", "{op, delay}"),
+    ("confirm", "{op, delay?}"),
+];
+
+fn invalid(message: impl Into<String>) -> SwitchError {
+    SwitchError::new("InvalidRequest", message)
+}
+
+fn text<'a>(params: &'a Json, key: &str) -> Option<&'a str> {
+    params.get(key).and_then(Json::as_str)
+}
+
+fn required<'a>(params: &'a Json, key: &str) -> Result<&'a str, SwitchError> {
+    text(params, key)
+        .ok_or_else(|| invalid(format!("parameter `{key}` is required and must be text")))
+}
+
+fn switch_op(params: &Json) -> Result<&str, SwitchError> {
+    let op = required(params, "op")?;
+    match catalog::operation(op) {
+        Some(o) if o.provider == Provider::Switch => Ok(op),
+        _ => Err(invalid(format!("`{op}` is not a switch operation"))),
+    }
+}
+
+fn delay(params: &Json) -> Result<Option<Duration>, SwitchError> {
+    match params.get("delay") {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(d)) => parse_duration(d)
+            .map(Some)
+            .ok_or_else(|| invalid(format!("`{d}` is not a duration (e.g. `500ms`, `2s`)"))),
+        Some(other) => Err(invalid(format!(
+            "`delay` must be text such as `2s`, not {other}"
+        ))),
+    }
+}
+
+impl Controls for SimSwitch {
+    fn prefix(&self) -> &str {
+        PREFIX
+    }
+
+    fn control(&self, agent: &str, name: &str, params: &Json) -> Result<Json, SwitchError> {
+        let control = name.strip_prefix(PREFIX).unwrap_or(name);
+        match control {
+            "startInteraction" => {
+                let channel = required(params, "channel")?;
+                let id = match text(params, "id") {
+                    Some(id) => id.to_string(),
+                    None => {
+                        let mut inner = self.lock();
+                        inner.counter += 1;
+                        format!("interaction-{}", inner.counter)
+                    }
+                };
+                self.start_interaction(agent, channel, &id)?;
+                Ok(json!({ "interaction": id }))
+            }
+            "endInteraction" => {
+                let channel = required(params, "channel")?;
+                self.end_interaction(agent, channel, text(params, "id"))?;
+                Ok(json!({}))
+            }
+            "setState" => {
+                let channel = required(params, "channel")?;
+                let state = required(params, "state")?;
+                self.set_state(agent, channel, state, text(params, "reason"))?;
+                Ok(json!({}))
+            }
+            "setActive" => {
+                let channel = required(params, "channel")?;
+                let active = params
+                    .get("active")
+                    .and_then(Json::as_bool)
+                    .ok_or_else(|| {
+                        invalid("parameter `active` is required and must be true or false")
+                    })?;
+                self.set_active(agent, channel, active)?;
+                Ok(json!({}))
+            }
+            "forceLogout" => {
+                let cause = text(params, "cause").unwrap_or("supervisor");
+                self.force_logout(agent, text(params, "reason"), cause)?;
+                Ok(json!({}))
+            }
+            "linkDown" => {
+                self.set_link(false, text(params, "reason"));
+                Ok(json!({}))
+            }
+            "linkUp" => {
+                self.set_link(true, None);
+                Ok(json!({}))
+            }
+            "fault" => {
+                let fault: Fault = serde_json::from_value(params.clone())
+                    .map_err(|e| invalid(format!("not a fault: {e}")))?;
+                switch_op(params)?;
+                self.inject(fault);
+                Ok(json!({}))
+            }
+            "latency" => {
+                let op = switch_op(params)?;
+                let d = delay(params)?.ok_or_else(|| invalid("give `delay` (e.g. `2s`)"))?;
+                self.set_latency(op, d);
+                Ok(json!({}))
+            }
+            "confirm" => {
+                let op = switch_op(params)?;
+                if op == "agent.reason_codes" {
+                    return Err(invalid(
+                        "`agent.reason_codes` answers with data: its reply is its confirmation",
+                    ));
+                }
+                self.set_confirm(op, delay(params)?);
+                Ok(json!({}))
+            }
+            other => Err(invalid(format!(
+                "unknown simulator request `{PREFIX}{other}`; controls: {}",
+                CONTROLS
+                    .iter()
+                    .map(|(c, _)| *c)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+}
