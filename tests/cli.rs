@@ -229,6 +229,56 @@ fn diagrams_are_current() {
             path.display()
         );
     }
+    let reference = report
+        .platforms
+        .iter()
+        .find(|p| p.name == "reference")
+        .unwrap();
+    assert_eq!(reference.machines.len(), 2);
+    for m in &reference.machines {
+        let path = root()
+            .join("docs/diagrams")
+            .join(format!("reference-{}-machine.md", m.name));
+        let committed = fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            committed,
+            hisflow::render::machine_page(reference, m),
+            "{} is stale: run `cargo run -- diagrams docs/diagrams`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn every_machine_render_passes_dot() {
+    for m in ["channel", "session"] {
+        let file = format!("workflows/reference/{m}.yaml");
+        let out = run(&root(), &["render", &file, "--format", "dot"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("(any state)") || m == "session", "{text}");
+        let mut dot = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("graphviz's dot is installed");
+        use std::io::Write;
+        dot.stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let done = dot.wait_with_output().unwrap();
+        assert!(
+            done.status.success(),
+            "{m}: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        let mermaid = stdout(&run(&root(), &["render", &file]));
+        assert!(mermaid.contains("stateDiagram-v2"), "{mermaid}");
+    }
 }
 
 #[test]

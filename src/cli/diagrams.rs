@@ -1,10 +1,11 @@
-//! `hisflow diagrams DIR` — the Mermaid page of every platform's Logout workflow.
+//! `hisflow diagrams DIR` — the Mermaid page of every platform's Logout
+//! workflow, and of every machine file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::{fail, validated};
-use hisflow::render::diagram_page;
+use hisflow::render::{diagram_page, machine_page};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,6 +33,26 @@ pub fn run(args: Args) -> ExitCode {
             return fail(format!("cannot write {}: {e}", path.display()));
         }
         eprintln!("wrote {}", path.display());
+    }
+    // Each machine file once, under the platform whose folder holds it.
+    for p in &report.platforms {
+        for m in &p.machines {
+            let own = m
+                .path
+                .parent()
+                .and_then(|d| d.canonicalize().ok())
+                .is_some_and(|d| d == p.dir);
+            if !own {
+                continue;
+            }
+            let path = args
+                .output
+                .join(format!("{}-{}-machine.md", p.name, m.name));
+            if let Err(e) = std::fs::write(&path, machine_page(p, m)) {
+                return fail(format!("cannot write {}: {e}", path.display()));
+            }
+            eprintln!("wrote {}", path.display());
+        }
     }
     ExitCode::SUCCESS
 }

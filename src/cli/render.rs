@@ -6,11 +6,12 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 
 use super::{emit, fail, validated};
-use hisflow::render::{Dot, Mermaid};
+use hisflow::render::{Dot, MachineDot, MachineMermaid, Mermaid};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The workflow file to draw; it is validated in its folder's platform first.
+    /// The workflow or machine file to draw; it is validated in its folder's
+    /// platform first.
     file: PathBuf,
     /// Diagram language.
     #[arg(long, value_enum, default_value_t = Format::Mermaid)]
@@ -33,18 +34,30 @@ pub fn run(args: Args) -> ExitCode {
         Err(code) => return code,
     };
     let wanted = args.file.canonicalize().unwrap_or(args.file.clone());
+    let is_it = |p: &std::path::Path| p.canonicalize().is_ok_and(|p| p == wanted);
     let workflow = report
         .platforms
         .iter()
         .flat_map(|p| p.workflows.values())
         .chain(report.workflows.iter())
-        .find(|w| w.path.canonicalize().is_ok_and(|p| p == wanted));
-    let Some(workflow) = workflow else {
-        return fail(format!("{} is not a workflow file", args.file.display()));
-    };
-    let text = match args.format {
-        Format::Mermaid => Mermaid(workflow).to_string(),
-        Format::Dot => Dot(workflow).to_string(),
+        .find(|w| is_it(&w.path));
+    let machine = report
+        .platforms
+        .iter()
+        .flat_map(|p| p.machines.iter())
+        .chain(report.machines.iter())
+        .find(|m| is_it(&m.path));
+    let text = match (workflow, machine, args.format) {
+        (Some(w), _, Format::Mermaid) => Mermaid(w).to_string(),
+        (Some(w), _, Format::Dot) => Dot(w).to_string(),
+        (None, Some(m), Format::Mermaid) => MachineMermaid(m).to_string(),
+        (None, Some(m), Format::Dot) => MachineDot(m).to_string(),
+        (None, None, _) => {
+            return fail(format!(
+                "{} is not a workflow or machine file",
+                args.file.display()
+            ));
+        }
     };
     match args.output {
         None => emit(&text),
