@@ -458,3 +458,98 @@ fn the_builtin_platform_is_the_reference_folder() {
     built_in.sort();
     assert_eq!(built_in, on_disk);
 }
+
+#[tokio::test]
+async fn a_forced_logout_disposes_in_the_seeds_order_and_closes_with_a_reason() {
+    let addr = start("reference").await;
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice", "email", "chat"]).await;
+    let (events, r) = c
+        .request("sim.request.forceLogout", json!({ "reason": "Shift over" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(events.is_empty());
+    let mut pushed = Vec::new();
+    for _ in 0..5 {
+        pushed.push(c.pushed().await);
+    }
+    assert_eq!(
+        names(&pushed),
+        [
+            "channel.event.disposed",
+            "channel.event.disposed",
+            "channel.event.disposed",
+            "channelGroup.event.disposed",
+            "session.event.disposed"
+        ]
+    );
+    assert_eq!(pushed[0]["data"]["channel"], "voice");
+    assert_eq!(pushed[4]["data"]["reason"], "supervisor");
+    assert_eq!(
+        c.closed().await,
+        (
+            1000,
+            "Logged out by the switch (supervisor): Shift over".to_string()
+        )
+    );
+    // The switch logged the agent out: a new login is a new session.
+    let mut again = Client::new(&addr).await;
+    again.login("agent-1", &["voice"]).await;
+}
+
+#[tokio::test]
+async fn a_switch_event_arriving_while_a_logout_runs_waits_for_it() {
+    let addr = start("reference").await;
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice", "email"]).await;
+    c.request(
+        "sim.request.latency",
+        json!({ "op": "channel.deactivate", "delay": "500ms" }),
+    )
+    .await;
+    c.send_raw(
+        &json!({ "type": "request", "id": "bye", "name": "session.request.logout", "params": { "reason": "Lunch" } })
+            .to_string(),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The switch offers a call while the logout is deactivating channels.
+    c.send_raw(
+        &json!({ "type": "request", "id": "talk", "name": "sim.request.setState", "params": { "channel": "voice", "state": "Talking" } })
+            .to_string(),
+    )
+    .await;
+    let mut frames = Vec::new();
+    loop {
+        let (events, response) = c.recv_until_response().await;
+        frames.extend(events);
+        let id = response["id"].as_str().unwrap().to_string();
+        assert_eq!(response["ok"], true, "{response}");
+        frames.push(response);
+        if id == "bye" {
+            break;
+        }
+    }
+    let order: Vec<String> = frames
+        .iter()
+        .map(|f| match f["type"].as_str().unwrap() {
+            "event" => f["name"].as_str().unwrap().to_string(),
+            _ => format!("response {}", f["id"].as_str().unwrap()),
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "response talk",
+            "channel.event.deactivated",
+            "channel.event.deactivated",
+            "channel.event.disposed",
+            "channel.event.disposed",
+            "channelGroup.event.disposed",
+            "session.event.disposed",
+            "response bye"
+        ],
+        "the switch's event neither interleaves with the logout nor outlives the session"
+    );
+    assert_eq!(c.closed().await, (1000, "logged out".to_string()));
+}
