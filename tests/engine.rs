@@ -5,7 +5,10 @@ mod common;
 use std::sync::Arc;
 
 use common::{root, rt};
+use std::collections::VecDeque;
+
 use hisflow::engine::{Engine, Interaction, NoObserver, Response, Session, Trace, TraceEntry};
+use hisflow::platform::SwitchEvent;
 use hisflow::platform::sim::{Fault, FaultEffect, SimSwitch, SwitchState};
 use serde_json::json;
 
@@ -405,4 +408,176 @@ fn a_fault_in_a_called_workflow_ends_the_whole_request_not_the_callers_error_pat
         .filter(|t| matches!(t, TraceEntry::RunFinished { .. }))
         .count();
     assert_eq!(finished, 2, "both runs end, each once");
+}
+
+fn event(name: &str, data: serde_json::Value) -> SwitchEvent {
+    SwitchEvent::new(Some("a1"), name, data)
+}
+
+/// A workflow that waits for an email's interaction, then for a logout; and
+/// a channel machine whose guard fails on a state that is not a number.
+fn waiting() -> (tempfile::TempDir, Engine) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("w.yaml"),
+        r#"workflow: w
+start: first
+states:
+  first:
+    wait: interaction.event.started
+    when: event.channel == 'email'
+    timeout: 2s
+    on: { received: second, timeout: late }
+  second:
+    wait: agent.event.loggedOut
+    timeout: 2s
+    on: { received: done, timeout: late }
+  done:
+    respond:
+      ok:
+        result: { got: event.name, cause: "has(event.cause) ? event.cause : ''" }
+  late:
+    respond: { error: { code: Timeout, message: late } }
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("m.yaml"),
+        r#"machine: m
+entity: channel
+initial: LoggedOff
+on:
+  agent.event.stateChanged:
+    when: int(event.state) > 0
+    to: Ready
+states:
+  LoggedOff: {}
+  Ready: {}
+"#,
+    )
+    .unwrap();
+    let platform = logout_by_w(d.path());
+    let e = Engine::new(Arc::new(platform), sim());
+    (d, e)
+}
+
+#[test]
+fn a_wait_takes_its_event_and_leaves_the_others_in_order() {
+    let (_d, e) = waiting();
+    let mut inbox: VecDeque<SwitchEvent> = [
+        event("agent.event.loggedOut", json!({ "cause": "supervisor" })),
+        event(
+            "interaction.event.started",
+            json!({ "channel": "voice", "interaction": "c1" }),
+        ),
+        event(
+            "interaction.event.started",
+            json!({ "channel": "email", "interaction": "m1" }),
+        ),
+        event(
+            "interaction.event.ended",
+            json!({ "channel": "email", "interaction": "m1" }),
+        ),
+    ]
+    .into();
+    let mut s = Session::new("s1", "a1");
+    let out = rt().block_on(e.handle_with(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut inbox,
+        &mut NoObserver,
+    ));
+    assert_eq!(
+        out.response,
+        Response::Ok {
+            result: json!({ "got": "agent.event.loggedOut", "cause": "supervisor" }),
+            close: None
+        },
+        "the second wait took the event the first one left"
+    );
+    let left: Vec<(&str, Option<&str>)> = out
+        .deferred
+        .iter()
+        .map(|e| (e.name.as_str(), e.text("channel")))
+        .collect();
+    assert_eq!(left, [("interaction.event.started", Some("voice"))]);
+    assert_eq!(inbox.len(), 1, "what came after stays queued");
+}
+
+#[test]
+fn a_wait_times_out_when_its_event_does_not_come() {
+    let (_d, e) = waiting();
+    let mut inbox: VecDeque<SwitchEvent> = [event(
+        "interaction.event.started",
+        json!({ "channel": "voice", "interaction": "c1" }),
+    )]
+    .into();
+    let mut s = Session::new("s1", "a1");
+    let rt = rt();
+    let started = rt.block_on(async { tokio::time::Instant::now() });
+    let out = rt.block_on(e.handle_with(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut inbox,
+        &mut NoObserver,
+    ));
+    assert!(
+        matches!(&out.response, Response::Error { code, .. } if code == "Timeout"),
+        "{:?}",
+        out.response
+    );
+    let waited = rt.block_on(async { started.elapsed() });
+    assert_eq!(waited, std::time::Duration::from_secs(2));
+    assert_eq!(out.deferred.len(), 1);
+}
+
+#[test]
+fn a_machine_fault_ends_the_request_naming_the_machine() {
+    let (_d, e) = waiting();
+    let mut s = Session::new("s1", "a1");
+    rt().block_on(async {
+        let mut inbox = VecDeque::new();
+        let out = e
+            .event(
+                &event(
+                    "agent.event.stateChanged",
+                    json!({ "channel": "voice", "state": "Ready" }),
+                ),
+                &mut s,
+                &mut inbox,
+                &mut NoObserver,
+            )
+            .await;
+        assert_eq!(
+            out.response,
+            Response::ok(),
+            "no channel, no machine instance to hear it"
+        );
+        s.channels.push(hisflow::engine::Channel {
+            id: "voice".into(),
+            media: "voice".into(),
+            state: "LoggedOff".into(),
+            active: true,
+            interactions: vec![],
+        });
+        let out = e
+            .event(
+                &event(
+                    "agent.event.stateChanged",
+                    json!({ "channel": "voice", "state": "Ready" }),
+                ),
+                &mut s,
+                &mut inbox,
+                &mut NoObserver,
+            )
+            .await;
+        assert!(
+            matches!(&out.response, Response::Error { code, message } if code == "Internal" && message.contains("machine `m`") && message.contains("int(event.state)")),
+            "{:?}",
+            out.response
+        );
+        assert_eq!(s.channels[0].state, "LoggedOff", "nothing changed");
+    });
 }
