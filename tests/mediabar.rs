@@ -190,7 +190,7 @@ fn page_url(port: u16) -> String {
 async fn login(p: &mut Page, agent: &str) {
     p.wait_for("!document.getElementById('login').hidden").await;
     p.eval(&format!("document.getElementById('agent-id').value = '{agent}'; document.getElementById('login-form').requestSubmit(); true")).await;
-    p.wait_for("!document.getElementById('bar').hidden && document.querySelectorAll('.channel').length === 3").await;
+    p.wait_for("!document.getElementById('bar').hidden && document.querySelectorAll('.channel').length === document.querySelectorAll('input[name=media]:checked').length").await;
 }
 
 async fn state_of(p: &mut Page, channel: &str) -> Value {
@@ -202,11 +202,15 @@ async fn state_of(p: &mut Page, channel: &str) -> Value {
 
 /// HIS for a platform folder of workflows/, on an ephemeral port.
 async fn his(platform: &str) -> String {
+    his_with(platform, config::default_switch()).await
+}
+
+async fn his_with(platform: &str, switch: hisflow::platform::sim::SwitchState) -> String {
     let (platform, _) =
         hisflow::load_platform(&common::root().join("workflows").join(platform)).unwrap();
     let his = His::new(
         Arc::new(platform),
-        Arc::new(SimSwitch::new(config::default_switch())),
+        Arc::new(SimSwitch::new(switch)),
         Limits::default(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -287,6 +291,46 @@ fn the_logout_use_case_in_the_browser() {
         assert_eq!(fits, json!(true), "the toolbar fits a 400 px window");
         p.screenshot("narrow").await;
         p.call("Emulation.clearDeviceMetricsOverride", json!({})).await;
+
+        // The switch offers a call on its own: the MediaBar shows it, and
+        // Ready waits.
+        p.eval("document.querySelector('#sim-states button[data-channel=voice][data-state=Reserved]').click(); true").await;
+        p.wait_for("document.querySelector('[data-channel=voice] .state').textContent === 'Reserved'").await;
+        assert_eq!(p.eval("document.querySelector('[data-channel=voice] [data-action=ready]').disabled").await, json!(true));
+
+        // A supervisor logs the agent out at the switch: back to Basic
+        // Login, with the reason.
+        p.eval("document.getElementById('force-logout').click(); true").await;
+        p.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(
+            p.eval("document.getElementById('message').textContent").await,
+            json!("Logged out by the switch (supervisor): Shift over")
+        );
+        p.screenshot("forced").await;
+
+        // Avaya's pending logout: during a call the logout is pending, and
+        // completes when the call ends.
+        let mut cm = hisflow::platform::sim::SwitchState::default();
+        cm.pending_logout = true;
+        let avaya = his_with("avaya-cm", cm).await;
+        p.call("Page.navigate", json!({ "url": format!("http://{avaya}/") })).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        p.eval("document.querySelectorAll('input[name=media]').forEach(i => i.checked = i.value === 'voice'); true").await;
+        login(&mut p, "agent-4").await;
+        p.eval("document.querySelector('#sim-interactions button[data-channel=voice]').click(); true").await;
+        p.wait_for("document.getElementById('logout').disabled").await;
+        p.eval("window.mediabar.logout('2 Lunch').then(() => true)").await;
+        p.wait_for("document.getElementById('status').textContent.includes('Logout pending')").await;
+        assert_eq!(p.eval("document.getElementById('logout').disabled").await, json!(true));
+        assert_eq!(p.eval("!document.getElementById('bar').hidden").await, json!(true), "the agent stays on the call");
+        p.screenshot("pending").await;
+        p.eval("document.querySelector('#sim-interactions button[data-channel=voice]').click(); true").await;
+        p.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(
+            p.eval("document.getElementById('message').textContent").await,
+            json!("Your pending logout completed: the interaction ended.")
+        );
+        p.eval("document.querySelectorAll('input[name=media]').forEach(i => i.checked = true); true").await;
 
         // A platform with no logout reasons: Logout goes straight through.
         let twilio = his("twilio-taskrouter").await;
