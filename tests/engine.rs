@@ -448,12 +448,42 @@ entity: channel
 initial: LoggedOff
 on:
   agent.event.stateChanged:
-    when: int(event.state) > 0
+    - when: event.state == 'Talking'
+      to: "${'Nowhere'}"
+    - when: int(event.state) > 0
+      to: Ready
+  agent.set_ready:
+    when: int(event.channel) > 0
     to: Ready
+  agent.logout: LoggedOff
 states:
   LoggedOff: {}
   Ready: {}
 "#,
+    )
+    .unwrap();
+    // The session machine decides on the session as it was before the
+    // trigger, though the channels' machine hears the same one.
+    std::fs::write(
+        d.path().join("s.yaml"),
+        r#"machine: s
+entity: session
+initial: Open
+on:
+  agent.logout:
+    - when: session.channels.exists(c, c.state == 'Ready')
+      to: WasReady
+    - to: WasNot
+states:
+  Open: {}
+  WasReady: {}
+  WasNot: {}
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("r.yaml"),
+        "workflow: r\ninput:\n  op: { type: string, required: true }\nstart: which\nstates:\n  which:\n    choice:\n      - when: request.op == 'ready'\n        next: ready\n    otherwise: out\n  ready:\n    op: agent.set_ready\n    args: { channel: \"'voice'\" }\n    next: done\n    otherwise: done\n  out:\n    op: agent.logout\n    next: done\n    otherwise: done\n  done:\n    respond: { ok: {} }\n",
     )
     .unwrap();
     let platform = logout_by_w(d.path());
@@ -579,5 +609,77 @@ fn a_machine_fault_ends_the_request_naming_the_machine() {
             out.response
         );
         assert_eq!(s.channels[0].state, "LoggedOff", "nothing changed");
+
+        // A computed target the machine has no state for: logged, not taken.
+        let out = e
+            .event(
+                &event(
+                    "agent.event.stateChanged",
+                    json!({ "channel": "voice", "state": "Talking" }),
+                ),
+                &mut s,
+                &mut inbox,
+                &mut NoObserver,
+            )
+            .await;
+        assert_eq!(out.response, Response::ok());
+        assert_eq!(s.channels[0].state, "LoggedOff");
+
+        // In a request, a machine's fault ends the request with Internal.
+        let _ = hisflow::platform::Adapter::call(
+            e.adapter().as_ref(),
+            "a1",
+            &hisflow::platform::Operation::Login {
+                channel: "voice".into(),
+            },
+        );
+        let r = e.platform().workflow("r").unwrap().clone();
+        let out = e
+            .run(&r, &json!({ "op": "ready" }), &mut s, &mut NoObserver)
+            .await;
+        assert!(
+            matches!(&out.response, Response::Error { code, message } if code == "Internal" && message.contains("int(event.channel)")),
+            "{:?}",
+            out.response
+        );
+    });
+}
+
+#[test]
+fn machines_that_hear_one_trigger_decide_on_the_session_as_it_was() {
+    let (_d, e) = waiting();
+    let sim = sim();
+    let e = Engine::new(e.platform().clone(), sim.clone());
+    rt().block_on(async {
+        let mut s = e.new_session("s1", "a1");
+        assert_eq!(s.state.as_deref(), Some("Open"));
+        s.channels.push(hisflow::engine::Channel {
+            id: "voice".into(),
+            media: "voice".into(),
+            state: "Ready".into(),
+            active: true,
+            interactions: vec![],
+        });
+        let _ = hisflow::platform::Adapter::call(
+            sim.as_ref(),
+            "a1",
+            &hisflow::platform::Operation::Login {
+                channel: "voice".into(),
+            },
+        );
+        let r = e.platform().workflow("r").unwrap().clone();
+        let out = e
+            .run(&r, &json!({ "op": "out" }), &mut s, &mut NoObserver)
+            .await;
+        assert!(out.response.is_ok(), "{:?}", out.response);
+        assert_eq!(
+            s.channels[0].state, "LoggedOff",
+            "the channel heard the logout"
+        );
+        assert_eq!(
+            s.state.as_deref(),
+            Some("WasReady"),
+            "the session decided on the channel as it was before"
+        );
     });
 }

@@ -6,22 +6,9 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::root;
+use common::{copy_tree, root};
 use hisflow::{Rule, validate_paths};
 use proptest::prelude::*;
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_tree(&p, &to.join(e.file_name()));
-        } else {
-            fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
 
 /// The shipped workflow files, relative to workflows/.
 fn shipped() -> Vec<(PathBuf, String)> {

@@ -218,3 +218,34 @@ fn a_broken_scenario_is_a_diagnostic_not_a_panic() {
     assert!(text.contains("did you mean `session.request.logout`?"));
     assert!(text.contains("0 passed, 2 failed"), "{text}");
 }
+
+#[test]
+fn a_machine_that_fails_on_a_switch_event_fails_the_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("reference");
+    common::copy_tree(&root().join("workflows/reference"), &dir);
+    std::fs::remove_dir_all(dir.join("scenarios")).unwrap();
+    let machine = std::fs::read_to_string(dir.join("channel.yaml")).unwrap();
+    let broken = machine.replacen(
+        "  interaction.event.started:\n",
+        "  interaction.event.started:\n    when: int(event.interaction) > 0\n",
+        1,
+    );
+    assert_ne!(broken, machine);
+    std::fs::write(dir.join("channel.yaml"), broken).unwrap();
+    std::fs::create_dir(dir.join("scenarios")).unwrap();
+    std::fs::write(
+        dir.join("scenarios/call.yaml"),
+        "scenario: a call\nsteps:\n  - request: session.request.login\n    params: { agent: agent-1, channels: [voice] }\n  - interaction: { channel: voice, id: call-1 }\n",
+    )
+    .unwrap();
+    let out = run(tmp.path(), &["test", "reference"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "line 5 (sim.request.startInteraction): handling `interaction.event.started` failed"
+        ) && text.contains("int(event.interaction)"),
+        "{text}"
+    );
+}

@@ -255,3 +255,26 @@ fn a_machine_keeps_its_states_triggers_and_targets() {
         .collect();
     assert_eq!(order, [3, 5, 6]);
 }
+
+#[test]
+fn an_inheriting_platform_merges_its_events_over_the_inherited_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    common::copy_tree(
+        &root().join("workflows/reference"),
+        &tmp.path().join("reference"),
+    );
+    std::fs::create_dir(tmp.path().join("child")).unwrap();
+    std::fs::write(
+        tmp.path().join("child/platform.yaml"),
+        "platform: child\nextends: reference\nevents:\n  link.event.down: ignore\n",
+    )
+    .unwrap();
+    let (p, report) = hisflow::load_platform(&tmp.path().join("child")).unwrap();
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    assert_eq!(p.events["link.event.down"], EventRoute::Ignore);
+    assert_eq!(
+        p.events["agent.event.loggedOut"],
+        EventRoute::Workflow("switch_logout".into())
+    );
+    assert_eq!(p.machines.len(), 2, "the machines are inherited");
+}
