@@ -310,8 +310,10 @@ fn the_logout_use_case_in_the_browser() {
 
         // Avaya's pending logout: during a call the logout is pending, and
         // completes when the call ends.
-        let mut cm = hisflow::platform::sim::SwitchState::default();
-        cm.pending_logout = true;
+        let cm = hisflow::platform::sim::SwitchState {
+            pending_logout: true,
+            ..Default::default()
+        };
         let avaya = his_with("avaya-cm", cm).await;
         p.call("Page.navigate", json!({ "url": format!("http://{avaya}/") })).await;
         p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
