@@ -1,19 +1,21 @@
-//! A switch adapter in thirty lines: the example docs/adapters.md walks
-//! through. It logs every operation and accepts all of them; a real adapter
-//! would call the switch's API instead.
+//! A switch adapter in fifty lines: the example docs/adapters.md walks
+//! through. It accepts every operation and logs it, and delivers a switch
+//! event as a real switch would when a supervisor logs the agent out; a real
+//! adapter would call the switch's API and listen to its notifications.
 //!
 //! Run: `cargo run --example minimal_adapter`
 
 use std::sync::{Arc, Mutex};
 
-use hisflow::engine::{Engine, NoObserver, Session};
-use hisflow::platform::{Adapter, OpResult, Operation, Reply};
+use hisflow::his::{His, Limits, Out};
+use hisflow::platform::{Adapter, EventSink, OpResult, Operation, Reply, SwitchEvent};
 use serde_json::json;
 
-/// Accepts every operation and remembers it.
+/// Accepts every operation, remembers it, and keeps where its events go.
 #[derive(Default)]
 struct Recording {
     log: Mutex<Vec<String>>,
+    events: Mutex<Option<EventSink>>,
 }
 
 impl Adapter for Recording {
@@ -31,41 +33,56 @@ impl Adapter for Recording {
         // `Reply::Pending(Box::pin(async move { … }))` instead.
         Reply::Ready(Ok(result))
     }
+
+    fn subscribe(&self, events: EventSink) {
+        *self.events.lock().unwrap() = Some(events);
+    }
+}
+
+impl Recording {
+    /// What the adapter does when the switch notifies it.
+    fn switch_says(&self, event: SwitchEvent) {
+        if let Some(sink) = self.events.lock().unwrap().as_ref() {
+            sink.deliver(event);
+        }
+    }
 }
 
 fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/reference");
     let (platform, _) = hisflow::load_platform(&dir).expect("the reference platform validates");
     let switch = Arc::new(Recording::default());
-    let engine = Engine::new(Arc::new(platform), switch.clone());
-
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
-    let mut session = Session::new("session-1", "agent-7");
     rt.block_on(async {
-        let login = engine
-            .handle(
-                "session.request.login",
-                &json!({"agent": "agent-7", "channels": ["voice", "chat"]}),
-                &mut session,
-                &mut NoObserver,
-            )
-            .await;
-        println!("login:  {}", login.response.to_protocol());
-        let logout = engine
-            .handle(
-                "session.request.logout",
-                &json!({"reason": "Lunch"}),
-                &mut session,
-                &mut NoObserver,
-            )
-            .await;
-        for e in &logout.events {
-            println!("event:  {} {}", e.name, e.data);
+        let his = His::new(Arc::new(platform), switch.clone(), Limits::default());
+        let (mut conn, mut outbox) = his.connect();
+        his.request(
+            &mut conn,
+            "1",
+            "session.request.login",
+            &json!({"agent": "agent-7", "channels": ["voice", "chat"]}),
+        );
+        while let Some(out) = outbox.recv().await {
+            println!("→ {out:?}");
+            if matches!(out, Out::Response { .. }) {
+                break;
+            }
         }
-        println!("logout: {}", logout.response.to_protocol());
+        // A supervisor logs agent-7 out at the switch.
+        switch.switch_says(SwitchEvent::new(
+            Some("agent-7"),
+            "agent.event.loggedOut",
+            json!({"cause": "supervisor"}),
+        ));
+        while let Some(out) = outbox.recv().await {
+            println!("→ {out:?}");
+            if matches!(out, Out::Close(_)) {
+                break;
+            }
+        }
     });
     for line in switch.log.lock().unwrap().iter() {
         println!("switch: {line}");

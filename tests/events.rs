@@ -7,18 +7,17 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hisflow::his::{Connection, His, Limits, Out};
+use hisflow::his::{Connection, His, Limits, Messages, Out};
 use hisflow::platform::SwitchEvent;
 use hisflow::platform::sim::SimSwitch;
 use hisflow::server::config;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 struct Agent {
     his: Arc<His>,
     sim: Arc<SimSwitch>,
     conn: Connection,
-    rx: mpsc::Receiver<Out>,
+    rx: Messages,
     next: u32,
 }
 
@@ -78,7 +77,7 @@ impl Agent {
     async fn pushed(&mut self) -> Vec<Out> {
         self.his.settle("agent-1").await;
         let mut out = Vec::new();
-        while let Ok(o) = self.rx.try_recv() {
+        while let Some(o) = self.rx.try_recv() {
             out.push(o);
         }
         out
@@ -154,6 +153,11 @@ async fn malformed_events_are_dropped_and_change_nothing() {
 
 #[tokio::test]
 async fn a_storm_of_events_costs_a_bounded_queue() {
+    assert_eq!(
+        Limits::default().max_queued_events,
+        1024,
+        "as docs/adapters.md says"
+    );
     let limits = Limits {
         max_queued_events: 64,
         ..Limits::default()

@@ -176,6 +176,47 @@ fn run_prints_events_and_responses_or_a_json_trace() {
             .iter()
             .any(|l| l["trace"] == "state_entered" && l["state"] == "not_ready_failure")
     );
+    assert!(
+        lines.iter().any(|l| l["trace"] == "machine_transition"
+            && l["machine"] == "channel"
+            && l["entity"] == "voice"
+            && l["from"] == "NotReady"
+            && l["to"] == "Ready"),
+        "the channel machine's transitions are in the trace"
+    );
+
+    // A scenario with switch events: they are in the trace and the output.
+    let out = run(
+        &root(),
+        &[
+            "run",
+            "workflows/reference",
+            "--scenario",
+            "workflows/reference/scenarios/forced-logout.yaml",
+            "--trace",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).lines().any(|l| {
+        let l: serde_json::Value = serde_json::from_str(l).unwrap();
+        l["trace"] == "switch_event"
+            && l["name"] == "agent.event.loggedOut"
+            && l["data"]["cause"] == "supervisor"
+    }));
+    let out = run(
+        &root(),
+        &[
+            "run",
+            "workflows/reference",
+            "--scenario",
+            "workflows/reference/scenarios/forced-logout.yaml",
+        ],
+    );
+    assert!(
+        stdout(&out).contains("← closed: Logged out by the switch (supervisor): Shift over"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]

@@ -389,6 +389,22 @@ async fn two_agents_at_once_and_a_session_resumed_by_token() {
         .request("session.request.resume", json!({ "token": token }))
         .await;
     assert_eq!(r["ok"], true);
+    // What the switch says now goes to the connection that resumed.
+    a.request(
+        "sim.request.startInteraction",
+        json!({ "channel": "voice", "id": "call-1" }),
+    )
+    .await;
+    let e = c.pushed().await;
+    assert_eq!(e["name"], "channel.event.interactionStarted");
+    let (events, _) = a
+        .request("sim.request.endInteraction", json!({ "channel": "voice" }))
+        .await;
+    assert!(
+        events.is_empty(),
+        "the first connection hears no more: {events:?}"
+    );
+    assert_eq!(c.pushed().await["name"], "channel.event.interactionEnded");
     let (_, r) = c
         .request("session.request.logout", json!({ "reason": "Lunch" }))
         .await;

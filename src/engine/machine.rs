@@ -1,7 +1,7 @@
 //! Machines hearing what happened: a switch operation that succeeded, or a
 //! switch event. Every machine instance decides on the session as it was
-//! before; the changes are applied together afterwards, so the order in which
-//! instances hear changes nothing.
+//! before (the engine's view of it, refreshed only after), so the order in
+//! which instances hear changes nothing.
 
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ use super::values::{self, SessionView};
 use crate::platform::{EventSpec, OperationSpec, SwitchEvent};
 use crate::workflow::model::{Entity, Machine, Target};
 use crate::workflow::native::Inputs;
-use crate::workflow::record::{Record, text};
+use crate::workflow::record::Record;
 
 /// What a machine can hear.
 pub(super) enum Heard<'a> {
@@ -73,7 +73,8 @@ struct Change<'m> {
 impl Engine {
     /// Lets the session's machines hear `heard`: the channel machine of the
     /// channel it concerns (or of every channel), then the session machine.
-    /// A fault of an expression is the error; the session is then unchanged.
+    /// A fault of an expression is the error; instances that heard before it
+    /// keep their change.
     pub(super) fn hear(
         &self,
         heard: &Heard<'_>,
@@ -94,25 +95,17 @@ impl Engine {
         if channel_m.is_none() && session_m.is_none() {
             return Ok(());
         }
-        // An operation's arguments, with its name, as `event` shows them.
-        let op_value;
+        // An operation's arguments are its `event`.
         let event: &dyn Val = match heard {
-            Heard::Op { spec, args } => {
-                let mut fields = vec![("name".into(), text(spec.name))];
-                if let Some(r) = args.downcast_ref::<Record>() {
-                    for (k, v) in r.fields() {
-                        fields.push((k.clone(), v.clone_as_boxed()));
-                    }
-                }
-                op_value = Record::new(fields);
-                &op_value
-            }
+            Heard::Op { args, .. } => *args,
             Heard::Event { value, .. } => *value,
         };
-        let mut changes = Vec::new();
+        // Each instance decides on the view (the session as it was), so
+        // applying one's change before the next decides changes nothing.
         if let Some(m) = channel_m {
             let only = heard.channel();
-            for (i, c) in session.channels.iter().enumerate() {
+            for i in 0..session.channels.len() {
+                let c = &session.channels[i];
                 if only.as_deref().is_some_and(|id| id != c.id) {
                     continue;
                 }
@@ -122,7 +115,7 @@ impl Engine {
                 if let Some(ch) =
                     self.decide(m, name, &c.state, this, event, view, Instance::Channel(i))?
                 {
-                    changes.push(ch);
+                    apply(ch, session, events, obs)?;
                 }
             }
         }
@@ -130,9 +123,6 @@ impl Engine {
             && let Some(ch) =
                 self.decide(m, name, state, view.value(), event, view, Instance::Session)?
         {
-            changes.push(ch);
-        }
-        for ch in changes {
             apply(ch, session, events, obs)?;
         }
         Ok(())
@@ -234,31 +224,35 @@ fn apply(
     obs: &mut dyn Observer,
 ) -> Result<(), String> {
     let m = ch.machine;
-    let (entity, from) = match ch.instance {
+    let fail = |e: String| format!("in machine `{}`: {e}", m.name);
+    let to = ch.to.map(|t| m.states[t].name.as_str());
+    match ch.instance {
         Instance::Channel(i) => {
             let c = &mut session.channels[i];
             for (k, v) in &ch.set {
-                set_channel(c, k, v).map_err(|e| format!("in machine `{}`: {e}", m.name))?;
+                set_channel(c, k, v).map_err(fail)?;
             }
-            let from = c.state.clone();
-            if let Some(to) = ch.to {
-                c.state = m.states[to].name.clone();
+            match to {
+                Some(to) => {
+                    let from = std::mem::replace(&mut c.state, to.to_string());
+                    obs.machine_transition(m, ch.transition, &c.id, &from, to);
+                }
+                None => obs.machine_transition(m, ch.transition, &c.id, &c.state, &c.state),
             }
-            (c.id.clone(), from)
         }
         Instance::Session => {
             for (k, v) in &ch.set {
-                set_session(session, k, v).map_err(|e| format!("in machine `{}`: {e}", m.name))?;
+                set_session(session, k, v).map_err(fail)?;
             }
-            let from = session.state.clone().unwrap_or_default();
-            if let Some(to) = ch.to {
-                session.state = Some(m.states[to].name.clone());
-            }
-            (session.id.clone(), from)
+            let from = match to {
+                Some(to) => session.state.replace(to.to_string()),
+                None => session.state.clone(),
+            };
+            let from = from.unwrap_or_default();
+            let now = session.state.as_deref().unwrap_or_default();
+            obs.machine_transition(m, ch.transition, &session.id, &from, now);
         }
-    };
-    let to = ch.to.map_or(from.as_str(), |t| m.states[t].name.as_str());
-    obs.machine_transition(m, ch.transition, &entity, &from, to);
+    }
     if let Some(e) = ch.emit {
         obs.event(&e);
         events.push(e);

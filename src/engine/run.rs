@@ -42,6 +42,8 @@ pub struct Engine {
     pub(super) no_error: Box<dyn Val>,
     /// `request` where there is none (a machine's transition).
     pub(super) empty: Box<dyn Val>,
+    /// `event` before a run received any.
+    no_event: Box<dyn Val>,
     pub(super) env: Arc<Env>,
 }
 
@@ -112,6 +114,7 @@ impl Engine {
             settings,
             no_error: values::no_error(),
             empty: Box::new(Record::new(Vec::new())),
+            no_event: values::no_event(),
             env: expr::env().clone(),
         }
     }
@@ -192,8 +195,7 @@ impl Engine {
             return Outcome::refused("InvalidRequest", message);
         }
         let root = self.frame(workflow, values::from_json(params), obs);
-        self.drive(root, session, inbox, values::no_event(), obs)
-            .await
+        self.drive(root, session, inbox, None, obs).await
     }
 
     /// Handles a switch event for the session: its machines hear it, then
@@ -241,7 +243,7 @@ impl Engine {
         };
         let root = self.frame(workflow, values::from_json(&serde_json::json!({})), obs);
         let mut out = self
-            .drive(root, session, inbox, value, obs)
+            .drive(root, session, inbox, Some(value), obs)
             .instrument(span)
             .await;
         events.append(&mut out.events);
@@ -273,7 +275,7 @@ impl Engine {
         root: Frame<'e>,
         session: &mut Session,
         inbox: &mut dyn Inbox,
-        first_event: Box<dyn Val>,
+        first_event: Option<Box<dyn Val>>,
         obs: &mut dyn Observer,
     ) -> Outcome {
         let mut events = Vec::new();
@@ -299,7 +301,7 @@ impl Engine {
                 request: frame.request.as_ref(),
                 session: view.value(),
                 error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
-                event: event.as_ref(),
+                event: event.as_deref().unwrap_or(self.no_event.as_ref()),
                 entity: None,
                 item: None,
             };
@@ -494,7 +496,7 @@ impl Engine {
                 },
             };
             if let Some(value) = received {
-                event = value;
+                event = Some(value);
             }
             if dirty {
                 view.refresh(session);

@@ -12,7 +12,7 @@
 mod outbox;
 mod session;
 
-pub use outbox::{OUTBOX_CAPACITY, Out, Outbox};
+pub use outbox::{Messages, OUTBOX_CAPACITY, Out, Outbox};
 pub use session::SessionHandle;
 
 use std::collections::HashMap;
@@ -21,7 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::{Value as Json, json};
-use tokio::sync::mpsc;
 
 use crate::engine::{Engine, Observer, Response, Session};
 use crate::platform::{Adapter, EventSink, SwitchEvent};
@@ -157,7 +156,7 @@ impl His {
     }
 
     /// A new connection: its handle, and the messages HIS sends it.
-    pub fn connect(&self) -> (Connection, mpsc::Receiver<Out>) {
+    pub fn connect(&self) -> (Connection, Messages) {
         let (outbox, rx) = Outbox::new();
         (
             Connection {

@@ -33,11 +33,29 @@ pub const OUTBOX_CAPACITY: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct Outbox {
     id: u64,
-    tx: mpsc::Sender<Out>,
+    // Boxed: a channel's first block is allocated per connection, idle or
+    // not, and a box keeps it small.
+    tx: mpsc::Sender<Box<Out>>,
+}
+
+/// The receiving end: what the transport sends the client, in order.
+#[derive(Debug)]
+pub struct Messages(mpsc::Receiver<Box<Out>>);
+
+impl Messages {
+    /// The next message; `None` once no outbox can send any more.
+    pub async fn recv(&mut self) -> Option<Out> {
+        self.0.recv().await.map(|b| *b)
+    }
+
+    /// The next message if one is there.
+    pub fn try_recv(&mut self) -> Option<Out> {
+        self.0.try_recv().ok().map(|b| *b)
+    }
 }
 
 impl Outbox {
-    pub fn new() -> (Outbox, mpsc::Receiver<Out>) {
+    pub fn new() -> (Outbox, Messages) {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
         (
@@ -45,13 +63,13 @@ impl Outbox {
                 id: NEXT.fetch_add(1, Ordering::Relaxed),
                 tx,
             },
-            rx,
+            Messages(rx),
         )
     }
 
     /// Queues `out`; false when the connection is gone or not reading.
     pub fn send(&self, out: Out) -> bool {
-        match self.tx.try_send(out) {
+        match self.tx.try_send(Box::new(out)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(

@@ -19,9 +19,10 @@ use super::{His, SharedObserver, lock};
 use crate::engine::{Engine, Inbox, NoObserver, Observer, Outcome, Response, Session};
 use crate::platform::SwitchEvent;
 
-/// What reaches a session besides requests.
+/// What reaches a session besides requests. Boxed, so that a queue's
+/// blocks — allocated per session, idle or not — stay small.
 pub(super) enum Inbound {
-    Event(SwitchEvent),
+    Event(Box<SwitchEvent>),
     /// Answered with the session once everything queued before it is
     /// handled (`None` if the session ended meanwhile).
     Settle(oneshot::Sender<Option<Session>>),
@@ -60,7 +61,7 @@ pub struct SessionHandle {
     pub(super) token: String,
     pub(super) agent: String,
     events: mpsc::Sender<Inbound>,
-    requests: mpsc::Sender<Work>,
+    requests: mpsc::Sender<Box<Work>>,
     shared: Arc<Shared>,
 }
 
@@ -89,7 +90,7 @@ impl SessionHandle {
         {
             return Err(Refusal::Busy);
         }
-        self.requests.try_send(work).map_err(|_| {
+        self.requests.try_send(Box::new(work)).map_err(|_| {
             self.shared.busy.store(false, Ordering::Release);
             Refusal::Ended
         })
@@ -98,7 +99,7 @@ impl SessionHandle {
     /// Queues a switch event; false when the queue is full or the session
     /// is over.
     pub(super) fn deliver(&self, e: SwitchEvent) -> bool {
-        match self.events.try_send(Inbound::Event(e)) {
+        match self.events.try_send(Inbound::Event(Box::new(e))) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(Inbound::Event(e))) => {
                 tracing::warn!(agent = %self.agent, event = %e.name, "the session's event queue is full; event dropped");
@@ -165,7 +166,7 @@ struct Task {
     token: String,
     shared: Arc<Shared>,
     events: mpsc::Receiver<Inbound>,
-    requests: mpsc::Receiver<Work>,
+    requests: mpsc::Receiver<Box<Work>>,
     /// Settles that arrived while work ran, answered after it.
     settles: Vec<oneshot::Sender<Option<Session>>>,
     logged_in: bool,
@@ -186,7 +187,7 @@ impl Inbox for Queue<'_> {
             loop {
                 match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                     Err(_) => return None,
-                    Ok(Some(Inbound::Event(e))) => return Some(e),
+                    Ok(Some(Inbound::Event(e))) => return Some(*e),
                     Ok(Some(Inbound::Settle(tx))) => self.settles.push(tx),
                     Ok(None) => {
                         tokio::time::sleep_until(deadline).await;
@@ -201,13 +202,16 @@ impl Inbox for Queue<'_> {
 impl Task {
     async fn run(mut self, login: Work) {
         let mut later = VecDeque::new();
-        self.request(login, &mut later).await;
+        // The work is boxed: an idle session's task then holds only this
+        // loop's state, not the largest state a workflow run can reach
+        // (benches/load.rs measures a connected session's memory).
+        Box::pin(self.request(login, &mut later)).await;
         loop {
             while let Some(e) = later.pop_front() {
                 if self.is_over() {
                     break;
                 }
-                self.event(e, &mut later).await;
+                Box::pin(self.event(e, &mut later)).await;
             }
             self.answer_settles();
             if self.is_over() {
@@ -217,12 +221,12 @@ impl Task {
             tokio::select! {
                 biased;
                 inbound = self.events.recv() => match inbound {
-                    Some(Inbound::Event(e)) => later.push_back(e),
+                    Some(Inbound::Event(e)) => later.push_back(*e),
                     Some(Inbound::Settle(tx)) => { let _ = tx.send(Some(self.session.clone())); }
                     None => break,
                 },
                 work = self.requests.recv() => match work {
-                    Some(w) => self.request(w, &mut later).await,
+                    Some(w) => Box::pin(self.request(*w, &mut later)).await,
                     None => break,
                 },
             }

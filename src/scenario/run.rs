@@ -8,11 +8,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value as Json;
-use tokio::sync::mpsc;
 
 use super::load::{Expect, Scenario, StepKind};
 use crate::engine::{Both, Event, Observer, Session};
-use crate::his::{Connection, His, Limits, Out, SharedObserver};
+use crate::his::{Connection, His, Limits, Messages, Out, SharedObserver};
 use crate::platform::Controls;
 use crate::platform::sim::SimSwitch;
 use crate::workflow::model::Platform;
@@ -57,7 +56,7 @@ impl Observer for Faults {
 /// The scenario's MediaBar: a connection, and what it received.
 struct Client {
     conn: Connection,
-    rx: mpsc::Receiver<Out>,
+    rx: Messages,
 }
 
 impl Client {
@@ -79,7 +78,7 @@ impl Client {
 
     /// Everything received so far.
     fn drain(&mut self, step: &mut StepResult) {
-        while let Ok(out) = self.rx.try_recv() {
+        while let Some(out) = self.rx.try_recv() {
             take(out, step);
         }
     }

@@ -167,9 +167,7 @@ impl Check<'_> {
         let event = match trigger {
             Some(MachineTrigger::Event(e)) => expr::event_shape(e),
             Some(MachineTrigger::Op(o)) => {
-                let mut args: Vec<String> = o.args.iter().map(|a| a.name.to_string()).collect();
-                args.push("name".into());
-                Shape::Open(args)
+                Shape::Open(o.args.iter().map(|a| a.name.to_string()).collect())
             }
             None => Shape::Any,
         };
