@@ -240,9 +240,26 @@ fn a_broken_scenario_is_a_diagnostic_not_a_panic() {
         "scenario: [not, text]\nsteps: 3\n",
     )
     .unwrap();
+    std::fs::write(
+        p.join("scenarios/switch.yaml"),
+        "scenario: switch\nswitch:\n  confirm: { agent.reason_codes: 1s, agent.logout: soon, agent.lgout: 1s }\nsteps:\n  - switch_event: { name: agent.event.logedOut }\n  - switch_event: { name: agent.event.stateChanged, data: { channel: voice } }\n  - switch_event: { name: agent.event.stateChanged, data: { channel: voice, state: [Ready] } }\n  - advance: later\n  - sim: forceLogot\n",
+    )
+    .unwrap();
     let out = run(d.path(), &["test", "p"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
+    for said in [
+        "`agent.reason_codes` cannot be confirmed by an event",
+        "`soon` is not a duration",
+        "`agent.lgout` is not a switch operation",
+        "did you mean `agent.event.loggedOut`?",
+        "lacks its required field `state`",
+        "must be text",
+        "`later` is not a duration",
+        "did you mean `forceLogout`?",
+    ] {
+        assert!(text.contains(said), "`{said}` missing in:\n{text}");
+    }
     assert!(!stderr(&out).contains("panicked"));
     for code in [
         "unknown-request",
@@ -257,7 +274,7 @@ fn a_broken_scenario_is_a_diagnostic_not_a_panic() {
         );
     }
     assert!(text.contains("did you mean `session.request.logout`?"));
-    assert!(text.contains("0 passed, 2 failed"), "{text}");
+    assert!(text.contains("0 passed, 3 failed"), "{text}");
 }
 
 #[test]
