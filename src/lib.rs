@@ -54,4 +54,7 @@ pub enum Error {
         #[source]
         source: marked_yaml::FromYamlError,
     },
+    /// A configuration value that has the right type but no meaning.
+    #[error("{}: {message}", path.display())]
+    ConfigValue { path: PathBuf, message: String },
 }

@@ -249,9 +249,9 @@ fn a_broken_scenario_is_a_diagnostic_not_a_panic() {
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     for said in [
-        "`agent.reason_codes` cannot be confirmed by an event",
+        "`agent.reason_codes` answers with data",
         "`soon` is not a duration",
-        "`agent.lgout` is not a switch operation",
+        "`agent.lgout` is not a switch operation; did you mean `agent.logout`?",
         "did you mean `agent.event.loggedOut`?",
         "lacks its required field `state`",
         "must be text",

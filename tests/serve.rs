@@ -89,6 +89,24 @@ fn a_bad_config_is_a_usage_error_before_anything_listens() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("platfrom"), "{err}");
 
+    for (switch, said) in [
+        (
+            "confirm: { agent.logout: soon }",
+            "`soon` is not a duration",
+        ),
+        ("confirm: { agent.reason_codes: 1s }", "answers with data"),
+        ("confirm: { agent.lgout: 1s }", "not a switch operation"),
+    ] {
+        std::fs::write(&cfg, format!("switch:\n  {switch}\n")).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_hisflow"))
+            .args(["serve", "--config", cfg.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{switch}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "{switch}: {err}");
+    }
+
     std::fs::write(&cfg, "platform: no/such/folder\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hisflow"))
         .args(["serve", "--config", cfg.to_str().unwrap()])

@@ -304,15 +304,20 @@ impl Task {
             id: Some(work.id),
             body,
         });
-        let close = out.response.close().map(str::to_string);
+        let ended = self.logged_in && self.session.disposed;
+        let close = match out.response.close() {
+            Some(reason) => Some(reason.to_string()),
+            // A session that ended leaves no connection attached to nothing.
+            None if ended => Some("the session ended".to_string()),
+            None => None,
+        };
         if let Some(reason) = &close {
             work.reply.send(Out::Close(reason.clone()));
         }
-        if self.logged_in && self.session.disposed {
+        if ended {
             self.end();
             // Every other connection of the session learns it ended too.
-            let reason = close.unwrap_or_else(|| "the session ended".into());
-            if let Some(push) = lock(&self.shared.push).take()
+            if let (Some(push), Some(reason)) = (lock(&self.shared.push).take(), close)
                 && !push.same(&work.reply)
             {
                 push.send(Out::Close(reason));

@@ -567,24 +567,13 @@ fn check_confirm(cx: Ctx<'_>, node: &Node, switch: &SwitchState, diags: &mut Dia
     let Some(confirm) = node.as_mapping().and_then(|m| m.get_mapping("confirm")) else {
         return;
     };
-    for (k, v) in confirm.iter() {
-        let op = Sp::new(k.span().start().copied(), k.as_str().to_string());
-        if check_operation(cx, &op, diags).is_some() && op.as_str() == "agent.reason_codes" {
+    for (k, _) in confirm.iter() {
+        let delay = switch.confirm.get(k.as_str()).map_or("", String::as_str);
+        if let Err(message) = crate::platform::sim::confirm_entry(k, delay) {
             diags.push(
-                Diagnostic::new(Rule::InvalidValue, cx.span_of(&op), "`agent.reason_codes` cannot be confirmed by an event")
-                    .label("its reply carries the codes")
-                    .help("confirm the operations that change the agent: agent.login, agent.logout, agent.set_ready, …"),
-            );
-        }
-        let delay = switch.confirm.get(op.as_str()).map_or("", String::as_str);
-        if crate::workflow::validate::parse_duration(delay).is_none() {
-            diags.push(
-                Diagnostic::new(
-                    Rule::InvalidValue,
-                    cx.span(v.span().start().copied()),
-                    format!("`{delay}` is not a duration"),
-                )
-                .label("expected e.g. `500ms` or `2s`"),
+                Diagnostic::new(Rule::InvalidValue, key_span(cx, k), message)
+                    .label("not a confirmation the switch can make")
+                    .help("confirm the operations that change the agent (agent.login, agent.logout, agent.set_ready, …) with a delay such as `500ms`"),
             );
         }
     }

@@ -53,6 +53,51 @@ pub struct SwitchState {
     pub pending_logout: bool,
 }
 
+impl SwitchState {
+    /// What serde cannot see: `confirm` names switch operations that answer
+    /// with no data, each with a duration.
+    pub fn check(&self) -> Result<(), String> {
+        self.confirm
+            .iter()
+            .try_for_each(|(op, delay)| confirm_entry(op, delay))
+    }
+}
+
+/// One entry of `confirm:`, checked.
+pub fn confirm_entry(op: &str, delay: &str) -> Result<(), String> {
+    let switch_ops = || {
+        super::OPERATIONS
+            .iter()
+            .filter(|o| o.provider == super::Provider::Switch && o.result.is_none())
+            .map(|o| o.name)
+    };
+    match super::catalog::operation(op) {
+        Some(o) if o.provider == super::Provider::Switch && o.result.is_none() => {}
+        Some(o) if o.provider == super::Provider::Switch => {
+            return Err(format!(
+                "`confirm: {op}`: `{op}` answers with data, so its reply is its confirmation"
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "`confirm: {op}`: `{op}` is not a switch operation; {}",
+                crate::workflow::diagnostic::did_you_mean(op, switch_ops()).unwrap_or_else(|| {
+                    format!(
+                        "operations: {}",
+                        switch_ops().collect::<Vec<_>>().join(", ")
+                    )
+                })
+            ));
+        }
+    }
+    if crate::workflow::validate::parse_duration(delay).is_none() {
+        return Err(format!(
+            "`confirm: {op}: {delay}`: `{delay}` is not a duration (e.g. `500ms`, `2s`)"
+        ));
+    }
+    Ok(())
+}
+
 impl Default for SwitchState {
     fn default() -> Self {
         Self {
