@@ -278,6 +278,23 @@ fn every_machine_render_passes_dot() {
         );
         let mermaid = stdout(&run(&root(), &["render", &file]));
         assert!(mermaid.contains("stateDiagram-v2"), "{mermaid}");
+        // Mermaid draws a state only a computed target reaches only when
+        // the state is described.
+        if m == "channel" {
+            for state in [
+                "LoggedOff",
+                "NotReady",
+                "Ready",
+                "Reserved",
+                "Talking",
+                "WorkingAfterCall",
+            ] {
+                assert!(
+                    mermaid.contains(&format!("    {state} : {state}\n")),
+                    "{state}: {mermaid}"
+                );
+            }
+        }
     }
 }
 

@@ -185,6 +185,19 @@ fn run_prints_events_and_responses_or_a_json_trace() {
         "the channel machine's transitions are in the trace"
     );
 
+    // An inherited workflow file with a profile's scenario runs on the
+    // profile: the scenario's folder names its platform.
+    let out = run(
+        &root(),
+        &[
+            "run",
+            "workflows/reference/logout.yaml",
+            "--scenario",
+            "workflows/avaya-cm/scenarios/pending.yaml",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
     // A scenario with switch events: they are in the trace and the output.
     let out = run(
         &root(),

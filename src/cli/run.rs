@@ -15,19 +15,39 @@ use super::{EXIT_PROBLEMS, emit, fail, report};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A workflow file (or platform folder): the scenario runs on its platform.
+    /// A workflow file (or platform folder): the scenario runs on its
+    /// platform — unless the scenario is in a platform's `scenarios/`
+    /// folder, which names its platform.
     workflow: PathBuf,
     /// The scenario to run.
     #[arg(long)]
     scenario: PathBuf,
     /// Print the execution trace as JSON lines: states, transitions,
-    /// operations with their arguments, outcomes and durations, events.
+    /// operations with their arguments, outcomes and durations, events,
+    /// switch events, machine transitions.
     #[arg(long)]
     trace: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let dir = if args.workflow.is_dir() {
+    // A scenario of a platform's `scenarios/` folder runs on that platform,
+    // whichever (inherited) workflow file is named.
+    let owner = args
+        .scenario
+        .parent()
+        .filter(|d| d.ends_with(scenario::SCENARIOS))
+        .and_then(|d| d.parent())
+        .filter(|p| p.join(hisflow::workflow::validate::MANIFEST).is_file())
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }
+        });
+    let dir = if let Some(owner) = owner {
+        owner
+    } else if args.workflow.is_dir() {
         args.workflow.clone()
     } else {
         args.workflow

@@ -51,6 +51,8 @@ impl fmt::Display for MachineMermaid<'_> {
             f,
             "    classDef any fill:#f3f4f6,stroke:#4b5563,stroke-dasharray:4"
         )?;
+        // Every state is declared, so that one only a computed target
+        // reaches is drawn too.
         for (i, s) in m.states.iter().enumerate() {
             if id(i) != s.name {
                 writeln!(
@@ -60,6 +62,8 @@ impl fmt::Display for MachineMermaid<'_> {
                     id(i)
                 )?;
             }
+            // A bare `state X` draws nothing in Mermaid 11; a description does.
+            writeln!(f, "    {} : {}", id(i), text(&s.name))?;
         }
         if m.transitions.iter().any(|t| t.from.is_none()) {
             writeln!(f, "    state \"(any state)\" as {ANY}")?;

@@ -400,7 +400,15 @@ fn serde_diagnostic(
         marked_yaml::Error::UnknownFieldError(field, expected, _) => Diagnostic::new(
             Rule::UnknownKey,
             at.unwrap_or(anchor),
-            format!("unknown key `{field}` in {what}{where_}"),
+            // The path of an unknown key is the key itself: no need to say it twice.
+            format!(
+                "unknown key `{field}` in {what}{}",
+                if path.as_deref() == Some(field.as_str()) {
+                    ""
+                } else {
+                    &where_
+                }
+            ),
         )
         .label("not a key here")
         .help(

@@ -213,11 +213,6 @@ struct Inflight {
     id: u64,
     agent: String,
     op: Operation,
-    /// The outcome once carried out — whether it announced itself (a
-    /// pending logout does), or the error code. The switch carries one
-    /// agent's requests out in order, so the agent's next request carries
-    /// this one out first; only its event waits for the delay.
-    done: Option<Result<bool, String>>,
 }
 
 /// The simulated switch.
@@ -557,15 +552,28 @@ impl Inner {
         crate::workflow::validate::parse_duration(delay)
     }
 
-    /// Carries out the agent's accepted operations that are not yet: the
-    /// switch handles one agent's requests in order.
+    /// Carries out and confirms the agent's accepted operations at once: a
+    /// switch handles one agent's requests in order, so the agent's next
+    /// request cannot overtake them, nor their events its own.
     fn catch_up(&mut self, agent: &str, events: &mut Vec<SwitchEvent>) {
-        let due: Vec<usize> = (0..self.inflight.len())
-            .filter(|&i| self.inflight[i].agent == agent && self.inflight[i].done.is_none())
-            .collect();
-        for i in due {
-            let op = self.inflight[i].op.clone();
-            self.inflight[i].done = Some(self.carry_out(agent, &op, events));
+        let (mine, others): (Vec<Inflight>, Vec<Inflight>) = std::mem::take(&mut self.inflight)
+            .into_iter()
+            .partition(|f| f.agent == agent);
+        self.inflight = others;
+        for f in mine {
+            self.confirm(f, events);
+        }
+    }
+
+    /// Carries an accepted operation out and confirms it by its event; if it
+    /// fails now (the agent's state changed meanwhile), no event comes, as a
+    /// request that failed late.
+    fn confirm(&mut self, f: Inflight, events: &mut Vec<SwitchEvent>) {
+        match self.carry_out(&f.agent, &f.op, events) {
+            // A logout that became pending said so itself.
+            Ok(true) => {}
+            Ok(false) => events.extend(confirmation(&f.agent, &f.op)),
+            Err(code) => self.record(&f.agent, &f.op, format!("late error {code}")),
         }
     }
 
@@ -710,7 +718,6 @@ impl Adapter for SimSwitch {
                             id,
                             agent: agent.to_string(),
                             op: op.clone(),
-                            done: None,
                         });
                         confirm_later(self.inner.clone(), id, delay);
                         return (
@@ -751,26 +758,14 @@ impl Adapter for SimSwitch {
     }
 }
 
-/// After `delay`, the switch confirms the accepted operation `id` by its
-/// event, carrying it out first if the agent's later requests have not; if it
-/// failed (the agent's state changed meanwhile), no event comes, as a request
-/// that failed late.
+/// After `delay`, the switch carries out and confirms the accepted operation
+/// `id` — unless the agent's next request did so first.
 fn confirm_later(inner: Arc<Mutex<Inner>>, id: u64, delay: Duration) {
     let confirm = move || {
         with(&inner, |inner, events| {
-            let Some(i) = inner.inflight.iter().position(|f| f.id == id) else {
-                return;
-            };
-            let f = inner.inflight.remove(i);
-            let done = match f.done {
-                Some(done) => done,
-                None => inner.carry_out(&f.agent, &f.op, events),
-            };
-            match done {
-                // A logout that became pending said so itself.
-                Ok(true) => {}
-                Ok(false) => events.extend(confirmation(&f.agent, &f.op)),
-                Err(code) => inner.record(&f.agent, &f.op, format!("late error {code}")),
+            if let Some(i) = inner.inflight.iter().position(|f| f.id == id) {
+                let f = inner.inflight.remove(i);
+                inner.confirm(f, events);
             }
         })
     };
@@ -959,5 +954,140 @@ mod tests {
             "SwitchUnavailable"
         );
         assert!(!sim.state().connected);
+    }
+
+    fn recording(sim: &SimSwitch) -> Arc<Mutex<Vec<SwitchEvent>>> {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let into = seen.clone();
+        sim.subscribe(EventSink::new(move |e| into.lock().unwrap().push(e)));
+        seen
+    }
+
+    fn names(seen: &Arc<Mutex<Vec<SwitchEvent>>>) -> Vec<String> {
+        std::mem::take(&mut *seen.lock().unwrap())
+            .into_iter()
+            .map(|e| format!("{} {}", e.name, serde_json::Value::Object(e.data)))
+            .collect()
+    }
+
+    #[test]
+    fn what_the_switch_does_on_its_own_it_says() {
+        let sim = logged_in();
+        let seen = recording(&sim);
+        sim.start_interaction("a", "voice", "c1").unwrap();
+        sim.set_state("a", "voice", "Talking", None).unwrap();
+        sim.set_state("a", "voice", "Talking", None).unwrap();
+        sim.end_interaction("a", "voice", Some("c1")).unwrap();
+        sim.set_active("a", "email", false).unwrap();
+        sim.set_active("a", "email", false).unwrap();
+        assert_eq!(
+            names(&seen),
+            [
+                r#"interaction.event.started {"channel":"voice","interaction":"c1"}"#,
+                r#"agent.event.stateChanged {"channel":"voice","reason":null,"state":"Talking"}"#,
+                r#"interaction.event.ended {"channel":"voice","interaction":"c1"}"#,
+                r#"agent.event.channelDeactivated {"channel":"email"}"#,
+            ],
+            "a state or activation that does not change says nothing"
+        );
+        assert!(sim.set_state("a", "voice", "Lunch", None).is_err());
+        sim.force_logout("a", Some("Shift over"), "supervisor")
+            .unwrap();
+        assert_eq!(
+            names(&seen),
+            [r#"agent.event.loggedOut {"cause":"supervisor","reason":"Shift over"}"#]
+        );
+        assert!(!sim.state().agents["a"].logged_in);
+        sim.set_link(false, Some("maintenance"));
+        sim.set_link(false, None);
+        sim.set_link(true, None);
+        let link: Vec<_> = std::mem::take(&mut *seen.lock().unwrap())
+            .into_iter()
+            .map(|e| (e.name, e.agent))
+            .collect();
+        assert_eq!(
+            link,
+            [
+                ("link.event.down".to_string(), None),
+                ("link.event.up".to_string(), None)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pending_logout_completes_when_the_last_interaction_ends() {
+        let sim = SimSwitch::new(SwitchState {
+            pending_logout: true,
+            ..SwitchState::default()
+        });
+        for ch in ["voice", "email"] {
+            ready(sim.call("a", &Operation::Login { channel: ch.into() })).unwrap();
+        }
+        let seen = recording(&sim);
+        sim.start_interaction("a", "voice", "c1").unwrap();
+        sim.start_interaction("a", "email", "m1").unwrap();
+        names(&seen);
+        ready(sim.call(
+            "a",
+            &Operation::Logout {
+                reason: Some("Lunch".into()),
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            names(&seen),
+            [r#"agent.event.logoutPending {"reason":"Lunch"}"#]
+        );
+        assert!(sim.state().agents["a"].logout_pending);
+        sim.end_interaction("a", "voice", None).unwrap();
+        assert!(sim.state().agents["a"].logged_in, "an email is still open");
+        sim.end_interaction("a", "email", None).unwrap();
+        assert_eq!(
+            names(&seen)[2..],
+            [r#"agent.event.loggedOut {"cause":"pending","reason":"Lunch"}"#]
+        );
+        let a = &sim.state().agents["a"];
+        assert!(!a.logged_in && !a.logout_pending);
+    }
+
+    #[test]
+    fn an_accepted_operation_is_carried_out_before_the_agents_next() {
+        // With a runtime, the agent's next request carries the accepted
+        // one out and confirms it first.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let sim = logged_in();
+            let seen = recording(&sim);
+            sim.set_confirm("agent.set_ready", Some(Duration::from_secs(5)));
+            let voice = || Operation::SetReady {
+                channel: "voice".into(),
+            };
+            ready(sim.call("a", &voice())).unwrap();
+            assert_eq!(sim.state().agents["a"].channels["voice"].state, NOT_READY);
+            ready(sim.call(
+                "a",
+                &Operation::SetNotReady {
+                    channel: "voice".into(),
+                    reason: None,
+                },
+            ))
+            .unwrap();
+            assert_eq!(
+                sim.state().agents["a"].channels["voice"].state,
+                NOT_READY,
+                "Ready was carried out, then Not Ready"
+            );
+            assert_eq!(
+                names(&seen),
+                [r#"agent.event.stateChanged {"channel":"voice","reason":null,"state":"Ready"}"#],
+                "Ready's confirmation came before Not Ready took effect"
+            );
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            assert!(names(&seen).is_empty(), "and does not come twice");
+        });
     }
 }

@@ -790,13 +790,26 @@ impl Validator {
         let Some(adapter) = adapter else {
             return routes;
         };
-        let heard = |e: &str| {
-            machines.values().any(|(_, m)| {
+        let triggers = || {
+            machines.values().flat_map(|(_, m)| {
                 m.on.iter()
                     .chain(m.states.values().flat_map(|s| s.on.iter()))
-                    .any(|t| t.trigger.as_str() == e)
+                    .map(|t| t.trigger.as_str())
             })
         };
+        let heard = |e: &str| triggers().any(|t| t == e);
+        // A misspelt trigger is reported at the machine; the event it meant
+        // is not reported again as unhandled.
+        meant.extend(
+            triggers()
+                .filter(|t| crate::platform::events::event(t).is_none())
+                .filter_map(|t| {
+                    crate::workflow::diagnostic::closest(
+                        t,
+                        crate::platform::EVENTS.iter().map(|e| e.name),
+                    )
+                }),
+        );
         let unhandled: Vec<&str> = adapter
             .events
             .iter()
