@@ -683,3 +683,123 @@ fn machines_that_hear_one_trigger_decide_on_the_session_as_it_was() {
         );
     });
 }
+
+/// A channel machine that takes any state the switch reports, and a workflow
+/// waiting for voice to be Ready.
+fn mirror() -> (tempfile::TempDir, Engine) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("m.yaml"),
+        "machine: m\nentity: channel\ninitial: LoggedOff\non:\n  agent.event.stateChanged: ${event.state}\nstates:\n  LoggedOff: {}\n  NotReady: {}\n  Ready: {}\n  Reserved: {}\n  Talking: {}\n  WorkingAfterCall: {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.path().join("w.yaml"),
+        "workflow: w\nstart: await\nstates:\n  await:\n    wait: agent.event.stateChanged\n    when: \"event.channel == 'voice' && event.state == 'Ready' && int(has(event.reason) ? event.reason : '1') > 0\"\n    timeout: 2s\n    on: { received: done, timeout: late }\n  done:\n    respond: { ok: {} }\n  late:\n    respond: { error: { code: Timeout, message: late } }\n",
+    )
+    .unwrap();
+    let platform = logout_by_w(d.path());
+    (d, Engine::new(Arc::new(platform), sim()))
+}
+
+fn voice(state: &str) -> hisflow::engine::Channel {
+    hisflow::engine::Channel {
+        id: "voice".into(),
+        media: "voice".into(),
+        state: state.into(),
+        active: true,
+        interactions: vec![],
+    }
+}
+
+fn changed(state: &str, reason: Option<&str>) -> SwitchEvent {
+    event(
+        "agent.event.stateChanged",
+        json!({ "channel": "voice", "state": state, "reason": reason }),
+    )
+}
+
+#[test]
+fn while_a_request_waits_the_machines_hear_every_event_in_order() {
+    let (_d, e) = mirror();
+    let mut s = Session::new("s1", "a1");
+    s.channels.push(voice("NotReady"));
+    let mut inbox: VecDeque<SwitchEvent> = [
+        changed("Reserved", None),
+        changed("Ready", None),
+        changed("Talking", None),
+    ]
+    .into();
+    let out = rt().block_on(e.handle_with(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut inbox,
+        &mut NoObserver,
+    ));
+    assert!(out.response.is_ok(), "{:?}", out.response);
+    assert_eq!(
+        s.channels[0].state, "Ready",
+        "Reserved, then Ready: the switch's order, not the wait's"
+    );
+    let left: Vec<Option<&str>> = out.deferred.iter().map(|e| e.text("state")).collect();
+    assert_eq!(
+        left,
+        [Some("Reserved")],
+        "left for its workflow, heard already"
+    );
+    assert_eq!(inbox.len(), 1, "Talking was not taken from the queue");
+}
+
+#[test]
+fn an_event_a_failing_guard_was_checking_is_kept() {
+    let (_d, e) = mirror();
+    let mut s = Session::new("s1", "a1");
+    s.channels.push(voice("NotReady"));
+    let mut inbox: VecDeque<SwitchEvent> = [changed("Ready", Some("not a number"))].into();
+    let out = rt().block_on(e.handle_with(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut inbox,
+        &mut NoObserver,
+    ));
+    assert!(
+        matches!(&out.response, Response::Error { code, .. } if code == "Internal"),
+        "{:?}",
+        out.response
+    );
+    assert_eq!(out.deferred.len(), 1, "the event outlives the fault");
+}
+
+#[test]
+fn a_storm_during_a_wait_keeps_no_more_than_the_queue_holds() {
+    /// A queue of 10,000 events with room for 16.
+    struct Small(VecDeque<SwitchEvent>);
+    impl hisflow::engine::Inbox for Small {
+        fn next(
+            &mut self,
+            deadline: tokio::time::Instant,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<SwitchEvent>> + Send + '_>>
+        {
+            self.0.next(deadline)
+        }
+        fn limit(&self) -> usize {
+            16
+        }
+    }
+    let (_d, e) = mirror();
+    let mut s = Session::new("s1", "a1");
+    s.channels.push(voice("NotReady"));
+    let storm = (0..10_000).map(|i| changed(if i % 2 == 0 { "Talking" } else { "NotReady" }, None));
+    let mut inbox = Small(storm.collect());
+    let out = rt().block_on(e.handle_with(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut inbox,
+        &mut NoObserver,
+    ));
+    assert!(matches!(&out.response, Response::Error { code, .. } if code == "Timeout"));
+    assert_eq!(out.deferred.len(), 16);
+}

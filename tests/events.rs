@@ -174,16 +174,22 @@ async fn a_storm_of_events_costs_a_bounded_queue() {
         ));
     }
     let pushed = a.pushed().await;
+    let names = event_names(&pushed);
     assert_eq!(
-        pushed.len(),
+        names
+            .iter()
+            .filter(|n| **n == "channel.event.stateChanged")
+            .count(),
         64,
         "each queued event changed the state once, and no more were kept"
     );
-    assert!(
-        event_names(&pushed)
-            .iter()
-            .all(|n| *n == "channel.event.stateChanged")
-    );
+    // The MediaBar learns that what it shows may no longer be the switch's.
+    let Some(Out::Event(lost)) = pushed.first() else {
+        panic!("{pushed:?}")
+    };
+    assert_eq!(lost.name, "session.event.eventsLost");
+    assert_eq!(lost.data, json!({ "count": 10_000 - 64 }));
+    assert_eq!(names.len(), 65);
     // The session still works, and hears the switch again.
     let (_, r) = a
         .request("channel.request.ready", json!({ "channel": "email" }))
@@ -255,4 +261,88 @@ async fn a_logout_is_never_interleaved_with_the_switch() {
         [Out::Close("logged out".into())],
         "the switch's event found no session to change after the logout"
     );
+}
+
+#[tokio::test]
+async fn a_connection_that_does_not_read_what_the_switch_says_is_closed() {
+    let mut a = Agent::new(Limits::default()).await;
+    // Nobody reads: the switch's events pile up in the connection's outbox.
+    for i in 0..1500 {
+        let id = format!("c{i}");
+        a.sim.start_interaction("agent-1", "voice", &id).unwrap();
+        a.sim
+            .end_interaction("agent-1", "voice", Some(&id))
+            .unwrap();
+        if i % 100 == 0 {
+            a.his.settle("agent-1").await;
+        }
+    }
+    a.his.settle("agent-1").await;
+    let mut got = Vec::new();
+    while let Some(o) = a.rx.try_recv() {
+        got.push(o);
+    }
+    assert_eq!(
+        got.len(),
+        hisflow::his::OUTBOX_CAPACITY + 1,
+        "what fitted, then the overflow"
+    );
+    assert_eq!(got.last(), Some(&Out::Overflow));
+}
+
+#[tokio::test]
+async fn a_request_queued_as_the_switch_ends_the_session_still_gets_its_response() {
+    let mut a = Agent::new(Limits::default()).await;
+    // The switch's logout is queued first; the request comes right after,
+    // before the session ran either.
+    a.sim.force_logout("agent-1", None, "supervisor").unwrap();
+    let id = a.send("channel.request.ready", json!({ "channel": "voice" }));
+    let (before, r) = a.until(&id).await;
+    assert_eq!(r["error"]["code"], "NotLoggedIn", "{r}");
+    assert_eq!(
+        event_names(&before),
+        [
+            "channel.event.disposed",
+            "channel.event.disposed",
+            "channelGroup.event.disposed",
+            "session.event.disposed"
+        ]
+    );
+    assert!(
+        before.iter().any(|o| matches!(o, Out::Close(_))),
+        "the connection was told the session ended"
+    );
+}
+
+#[tokio::test]
+async fn agent_ids_are_text_a_log_can_hold() {
+    let mut a = Agent::new(Limits::default()).await;
+    let (conn, rx) = a.his.connect();
+    a.conn = conn;
+    a.rx = rx;
+    for agent in [
+        json!(""),
+        json!("evil\nERROR forged"),
+        json!("x".repeat(129)),
+    ] {
+        let (_, r) = a
+            .request(
+                "session.request.login",
+                json!({ "agent": agent, "channels": ["voice"] }),
+            )
+            .await;
+        assert_eq!(r["error"]["code"], "InvalidRequest", "{agent}: {r}");
+    }
+    let (_, r) = a
+        .request(
+            "session.request.login",
+            json!({ "agent": "x".repeat(128), "channels": ["voice"] }),
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    // A logged-in connection cannot resume another session.
+    let (_, r) = a
+        .request("session.request.resume", json!({ "token": "whatever" }))
+        .await;
+    assert_eq!(r["error"]["code"], "InvalidState", "{r}");
 }

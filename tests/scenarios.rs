@@ -255,7 +255,7 @@ fn a_broken_scenario_is_a_diagnostic_not_a_panic() {
     .unwrap();
     std::fs::write(
         p.join("scenarios/switch.yaml"),
-        "scenario: switch\nswitch:\n  confirm: { agent.reason_codes: 1s, agent.logout: soon, agent.lgout: 1s }\nsteps:\n  - switch_event: { name: agent.event.logedOut }\n  - switch_event: { name: agent.event.stateChanged, data: { channel: voice } }\n  - switch_event: { name: agent.event.stateChanged, data: { channel: voice, state: [Ready] } }\n  - advance: later\n  - sim: forceLogot\n",
+        "scenario: switch\nswitch:\n  confirm: { agent.reason_codes: 1s, agent.logout: soon, agent.lgout: 1s }\nsteps:\n  - request: [x]\n  - advance: { a: 1 }\n  - sim: [forceLogout]\n  - request: session.request.login\n    expect: { events: notalist }\n  - switch_event: { name: agent.event.logedOut }\n  - switch_event: { name: agent.event.stateChanged, data: { channel: voice } }\n  - switch_event: { name: agent.event.stateChanged, data: { channel: voice, state: [Ready] } }\n  - advance: later\n  - sim: forceLogot\n",
     )
     .unwrap();
     let out = run(d.path(), &["test", "p"]);
@@ -270,6 +270,10 @@ fn a_broken_scenario_is_a_diagnostic_not_a_panic() {
         "must be text",
         "`later` is not a duration",
         "did you mean `forceLogout`?",
+        "`request` must be a single value",
+        "`advance` must be a single value",
+        "`sim` must be a single value",
+        "`events` must be a list",
     ] {
         assert!(text.contains(said), "`{said}` missing in:\n{text}");
     }

@@ -500,7 +500,7 @@ async fn a_forced_logout_disposes_in_the_seeds_order_and_closes_with_a_reason() 
         ]
     );
     assert_eq!(pushed[0]["data"]["channel"], "voice");
-    assert_eq!(pushed[4]["data"]["reason"], "supervisor");
+    assert_eq!(pushed[4]["data"]["cause"], "supervisor");
     assert_eq!(
         c.closed().await,
         (
@@ -568,4 +568,49 @@ async fn a_switch_event_arriving_while_a_logout_runs_waits_for_it() {
         "the switch's event neither interleaves with the logout nor outlives the session"
     );
     assert_eq!(c.closed().await, (1000, "logged out".to_string()));
+}
+
+#[tokio::test]
+async fn a_client_that_sends_faster_than_it_reads_gets_every_response() {
+    let addr = start("reference").await;
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice"]).await;
+    // 3,000 requests, none of their answers read until all are sent: HIS
+    // stops reading the client rather than lose what it owes it.
+    let n = 3000;
+    let sender = tokio::spawn(async move {
+        for i in 0..n {
+            let (name, params) = if i % 2 == 0 {
+                (
+                    "sim.request.startInteraction",
+                    json!({ "channel": "voice", "id": format!("c{i}") }),
+                )
+            } else {
+                (
+                    "sim.request.endInteraction",
+                    json!({ "channel": "voice", "id": format!("c{}", i - 1) }),
+                )
+            };
+            c.send_raw(&json!({ "type": "request", "id": format!("p{i}"), "name": name, "params": params }).to_string())
+                .await;
+        }
+        c
+    });
+    let mut c = sender.await.unwrap();
+    let mut ids = std::collections::BTreeSet::new();
+    let mut events = 0;
+    while ids.len() < n {
+        let (e, response) = c.recv_until_response().await;
+        events += e.len();
+        assert_eq!(response["ok"], true, "{response}");
+        assert!(
+            ids.insert(response["id"].as_str().unwrap().to_string()),
+            "one response per request: {response}"
+        );
+    }
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "the connection is still usable: {r}");
+    assert!(events > 0);
 }

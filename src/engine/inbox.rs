@@ -17,6 +17,13 @@ pub trait Inbox: Send {
         &mut self,
         deadline: Instant,
     ) -> Pin<Box<dyn Future<Output = Option<SwitchEvent>> + Send + '_>>;
+
+    /// How many events a run may leave for after it: the session queue's
+    /// bound, so that a storm during a wait costs no more memory than one
+    /// outside it.
+    fn limit(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// No events at all: every wait times out.

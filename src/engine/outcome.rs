@@ -103,8 +103,10 @@ impl Response {
 pub struct Outcome {
     pub events: Vec<Event>,
     pub response: Response,
-    /// Switch events a `wait` saw but did not take, in arrival order: the
-    /// caller handles them after the request, as if they came then.
+    /// Switch events a `wait` saw but did not take, in arrival order. The
+    /// session's machines heard them already; the caller runs the workflows
+    /// the platform routes them to ([`Engine::route`](super::Engine::route))
+    /// after the request.
     pub deferred: Vec<SwitchEvent>,
 }
 

@@ -214,8 +214,6 @@ impl Engine {
             Err(bad) => return Outcome::refused("InvalidRequest", bad.0),
         };
         obs.switch_event(event);
-        let span = tracing::info_span!("switch event", name = %event.name, agent = %session.agent);
-        let _in = span.enter();
         let value = values::event_record(spec, &event.data);
         let mut events = Vec::new();
         {
@@ -233,22 +231,35 @@ impl Engine {
                 };
             }
         }
-        drop(_in);
-        let Some(workflow) = self.platform.event_handler(&event.name) else {
+        let mut out = self.route(event, session, inbox, obs).await;
+        events.append(&mut out.events);
+        out.events = events;
+        out
+    }
+
+    /// Runs the workflow the platform routes a switch event to, for an
+    /// event the machines heard already (one a `wait` left).
+    pub async fn route(
+        &self,
+        event: &SwitchEvent,
+        session: &mut Session,
+        inbox: &mut dyn Inbox,
+        obs: &mut dyn Observer,
+    ) -> Outcome {
+        let (Ok(spec), Some(workflow)) = (event.check(), self.platform.event_handler(&event.name))
+        else {
             return Outcome {
-                events,
+                events: Vec::new(),
                 response: Response::ok(),
                 deferred: Vec::new(),
             };
         };
+        let span = tracing::info_span!("switch event", name = %event.name, agent = %session.agent);
         let root = self.frame(workflow, values::from_json(&serde_json::json!({})), obs);
-        let mut out = self
-            .drive(root, session, inbox, Some(value), obs)
+        let value = values::event_record(spec, &event.data);
+        self.drive(root, session, inbox, Some(value), obs)
             .instrument(span)
-            .await;
-        events.append(&mut out.events);
-        out.events = events;
-        out
+            .await
     }
 
     fn frame<'e>(
@@ -328,16 +339,7 @@ impl Engine {
                 }
                 StateKind::Wait(wait) => {
                     match self
-                        .wait(
-                            wait,
-                            &vars,
-                            session,
-                            &view,
-                            inbox,
-                            &mut deferred,
-                            &mut events,
-                            obs,
-                        )
+                        .wait(wait, &vars, session, inbox, &mut deferred, &mut events, obs)
                         .await
                     {
                         Ok(Some(value)) => {
@@ -617,8 +619,11 @@ impl Engine {
     }
 
     /// Waits for the switch event `w` names (and its guard accepts), first
-    /// among those deferred earlier in the run, then from the inbox; others
-    /// are deferred. On receipt the machines hear it, and its value is
+    /// among those an earlier wait of the run left, then from the inbox.
+    /// The session's machines hear every event the inbox gives, as it comes
+    /// — the channels stay the switch's while the request waits — and the
+    /// ones the wait does not take are left, for the workflows the platform
+    /// routes them to, after the request. The value of the event taken is
     /// returned; `None` when the time is up.
     #[allow(clippy::too_many_arguments)]
     async fn wait(
@@ -626,7 +631,6 @@ impl Engine {
         w: &Wait,
         vars: &Inputs<'_>,
         session: &mut Session,
-        view: &SessionView,
         inbox: &mut dyn Inbox,
         deferred: &mut Vec<SwitchEvent>,
         events: &mut Vec<Event>,
@@ -635,47 +639,56 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + w.timeout;
         let mut earlier = std::mem::take(deferred).into_iter();
         loop {
-            let e = match earlier.next() {
-                Some(e) => e,
+            let (e, heard) = match earlier.next() {
+                Some(e) => (e, true),
                 None => match inbox.next(deadline).await {
-                    Some(e) => e,
+                    Some(e) => (e, false),
                     None => return Ok(None),
                 },
             };
             // HIS checks events before queueing them; a malformed one that
             // reaches a wait all the same is left alone.
-            let value = match e.check() {
-                Ok(spec) if spec.name == w.event.name => values::event_record(spec, &e.data),
-                _ => {
-                    deferred.push(e);
-                    continue;
-                }
+            let Ok(spec) = e.check() else {
+                continue;
             };
-            if let Some(g) = &w.guard {
-                let candidate = Inputs {
-                    event: value.as_ref(),
-                    ..*vars
+            let value = values::event_record(spec, &e.data);
+            if !heard {
+                obs.switch_event(&e);
+                let now = SessionView::new(session);
+                let h = Heard::Event {
+                    spec,
+                    event: &e,
+                    value: value.as_ref(),
                 };
-                match values::eval_bool(&self.env, g, &candidate, None) {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        deferred.push(e);
-                        continue;
-                    }
-                    Err(err) => {
-                        return Err(format!("expression `{}` failed: {err}", g.source()));
-                    }
+                if let Err(fault) = self.hear(&h, session, &now, events, obs) {
+                    keep(deferred, e, inbox.limit());
+                    deferred.extend(earlier);
+                    return Err(fault);
                 }
             }
-            deferred.extend(earlier);
-            obs.switch_event(&e);
-            let heard = Heard::Event {
-                spec: w.event,
-                event: &e,
-                value: value.as_ref(),
-            };
-            self.hear(&heard, session, view, events, obs)?;
-            return Ok(Some(value));
+            let taken = spec.name == w.event.name
+                && match &w.guard {
+                    None => true,
+                    Some(g) => {
+                        let candidate = Inputs {
+                            event: value.as_ref(),
+                            ..*vars
+                        };
+                        match values::eval_bool(&self.env, g, &candidate, None) {
+                            Ok(b) => b,
+                            Err(err) => {
+                                keep(deferred, e, inbox.limit());
+                                deferred.extend(earlier);
+                                return Err(format!("expression `{}` failed: {err}", g.source()));
+                            }
+                        }
+                    }
+                };
+            if taken {
+                deferred.extend(earlier);
+                return Ok(Some(value));
+            }
+            keep(deferred, e, inbox.limit());
         }
     }
 
@@ -897,6 +910,16 @@ impl Engine {
             },
         };
         outcome.map_err(|e| ("error", e))
+    }
+}
+
+/// Leaves an event a wait did not take for after the request, unless as many
+/// wait already: a storm during a wait costs no more than the queue's bound.
+fn keep(deferred: &mut Vec<SwitchEvent>, e: SwitchEvent, limit: usize) {
+    if deferred.len() < limit {
+        deferred.push(e);
+    } else {
+        tracing::warn!(event = %e.name, "too many switch events wait for the request; dropped");
     }
 }
 

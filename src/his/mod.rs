@@ -12,7 +12,7 @@
 mod outbox;
 mod session;
 
-pub use outbox::{Messages, OUTBOX_CAPACITY, Out, Outbox};
+pub use outbox::{Messages, OUTBOX_CAPACITY, Out, Outbox, RESERVE};
 pub use session::SessionHandle;
 
 use std::collections::HashMap;
@@ -41,6 +41,12 @@ pub struct Connection {
 impl Connection {
     pub fn agent(&self) -> Option<&str> {
         self.session.as_ref().map(|s| s.agent.as_str())
+    }
+
+    /// Whether the transport may read the client's next frame: its outbox
+    /// has room for what a request sends.
+    pub fn has_room(&self) -> bool {
+        self.outbox.has_room()
     }
 
     /// Sends the connection a response that HIS did not run a request for
@@ -233,13 +239,16 @@ impl His {
                 "parameter `agent` is required and must be text",
             );
         };
+        if let Err(why) = agent_id(agent) {
+            return conn.error(id, "InvalidRequest", why);
+        }
         let Some(me) = self.me.upgrade() else { return };
         let mut agents = lock(&self.agents);
         if agents.get(agent).is_some_and(|s| !s.is_ended()) {
             return conn.error(
                 id,
                 "InvalidState",
-                format!("agent {agent} is logged in already; resume that session with its token"),
+                format!("agent {agent} is logged in (or logging in) already; resume that session with its token"),
             );
         }
         if self.session_count() >= self.limits.max_sessions {
@@ -275,6 +284,9 @@ impl His {
     }
 
     fn resume(&self, conn: &mut Connection, id: &str, params: &Json) {
+        if conn.live().is_some() {
+            return conn.error(id, "InvalidState", "this connection is logged in already");
+        }
         let Some(token) = params.get("token").and_then(Json::as_str) else {
             return conn.error(
                 id,
@@ -350,12 +362,31 @@ impl His {
     }
 
     fn forget(&self, token: &str, agent: &str) {
-        lock(&self.sessions).remove(token);
+        // The agents' lock first, as login takes them: a login that fails
+        // at once is forgotten only once it is registered.
         let mut agents = lock(&self.agents);
+        lock(&self.sessions).remove(token);
         if agents.get(agent).is_some_and(|s| s.token == token) {
             agents.remove(agent);
         }
     }
+}
+
+/// The longest agent id HIS takes; switches' ids are far shorter.
+pub const MAX_AGENT_ID: usize = 128;
+
+/// An agent id HIS can log, key and show: 1 to 128 characters, none of them
+/// a control character.
+fn agent_id(agent: &str) -> Result<(), String> {
+    if agent.is_empty() || agent.chars().count() > MAX_AGENT_ID {
+        return Err(format!(
+            "parameter `agent` must have 1 to {MAX_AGENT_ID} characters"
+        ));
+    }
+    if agent.chars().any(char::is_control) {
+        return Err("parameter `agent` may not contain control characters".into());
+    }
+    Ok(())
 }
 
 fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -2,7 +2,8 @@
 //! that ends it. The transport (`server`) turns them into frames; the
 //! scenario runner reads them as a MediaBar would.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use serde_json::Value as Json;
 use tokio::sync::mpsc;
@@ -22,35 +23,55 @@ pub enum Out {
     },
     /// HIS ends the connection, with a reason the agent can read.
     Close(String),
+    /// The connection let messages pile up until some were lost: the
+    /// transport ends it, since "one response per request" no longer holds.
+    Overflow,
 }
 
 /// How many messages may wait for a connection that does not read them.
 pub const OUTBOX_CAPACITY: usize = 1024;
 
-/// The sending end of a connection's messages. Sending never waits: a
-/// connection that lets `OUTBOX_CAPACITY` messages pile up has stopped
-/// reading, and loses the rest (its transport closes it).
+/// Room the transport keeps free before it reads a client's next frame: a
+/// request's events and response always fit.
+pub const RESERVE: usize = 256;
+
+/// The sending end of a connection's messages. Sending never waits. The
+/// transport stops reading a client whose outbox is nearly full, so its own
+/// requests cannot overflow it; one that does not read what the switch says
+/// loses the rest, and the transport then closes it ([`Out::Overflow`]).
 #[derive(Debug, Clone)]
 pub struct Outbox {
     id: u64,
     // Boxed: a channel's first block is allocated per connection, idle or
     // not, and a box keeps it small.
     tx: mpsc::Sender<Box<Out>>,
+    overflowed: Arc<AtomicBool>,
 }
 
 /// The receiving end: what the transport sends the client, in order.
 #[derive(Debug)]
-pub struct Messages(mpsc::Receiver<Box<Out>>);
+pub struct Messages {
+    rx: mpsc::Receiver<Box<Out>>,
+    overflowed: Arc<AtomicBool>,
+}
 
 impl Messages {
-    /// The next message; `None` once no outbox can send any more.
+    /// The next message; `None` once no outbox can send any more. After an
+    /// overflow, what was queued, then [`Out::Overflow`].
     pub async fn recv(&mut self) -> Option<Out> {
-        self.0.recv().await.map(|b| *b)
+        if let Some(out) = self.try_recv() {
+            return Some(out);
+        }
+        self.rx.recv().await.map(|b| *b)
     }
 
     /// The next message if one is there.
     pub fn try_recv(&mut self) -> Option<Out> {
-        self.0.try_recv().ok().map(|b| *b)
+        match self.rx.try_recv() {
+            Ok(out) => Some(*out),
+            Err(_) if self.overflowed.swap(false, Ordering::AcqRel) => Some(Out::Overflow),
+            Err(_) => None,
+        }
     }
 }
 
@@ -58,12 +79,14 @@ impl Outbox {
     pub fn new() -> (Outbox, Messages) {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
+        let overflowed = Arc::new(AtomicBool::new(false));
         (
             Outbox {
                 id: NEXT.fetch_add(1, Ordering::Relaxed),
                 tx,
+                overflowed: overflowed.clone(),
             },
-            Messages(rx),
+            Messages { rx, overflowed },
         )
     }
 
@@ -72,10 +95,12 @@ impl Outbox {
         match self.tx.try_send(Box::new(out)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(
-                    connection = self.id,
-                    "a connection stopped reading; its messages are dropped"
-                );
+                if !self.overflowed.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(
+                        connection = self.id,
+                        "a connection stopped reading; it loses its messages and is closed"
+                    );
+                }
                 false
             }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -87,7 +112,8 @@ impl Outbox {
         self.id == other.id
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+    /// Whether a request's events and response would still fit.
+    pub fn has_room(&self) -> bool {
+        self.tx.capacity() > RESERVE
     }
 }

@@ -1,13 +1,13 @@
 //! One session's task: the only place its state changes. Requests and switch
 //! events are its two doors; it takes one piece of work at a time, so a
-//! switch event never interleaves with a request. A `wait` of a running
-//! request takes the events it waits for from the same queue; the others are
-//! handled after the request, in the order they came.
+//! switch event never interleaves with a request. While a request waits for
+//! a switch event (a `wait` state), the session's machines hear every event
+//! as it comes; the workflows those events run wait until the request ends.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use serde_json::{Value as Json, json};
@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::outbox::{Out, Outbox};
 use super::{His, SharedObserver, lock};
-use crate::engine::{Engine, Inbox, NoObserver, Observer, Outcome, Response, Session};
+use crate::engine::{Engine, Event, Inbox, NoObserver, Observer, Outcome, Response, Session};
 use crate::platform::SwitchEvent;
 
 /// What reaches a session besides requests. Boxed, so that a queue's
@@ -53,6 +53,8 @@ pub(super) struct Shared {
     /// The connection that hears what the session says unprompted: the one
     /// that logged in or resumed last.
     push: Mutex<Option<Outbox>>,
+    /// Switch events dropped because the queue was full, not yet reported.
+    lost: AtomicU64,
 }
 
 /// A session, as connections and HIS hold it. Dropping every handle ends
@@ -96,16 +98,14 @@ impl SessionHandle {
         })
     }
 
-    /// Queues a switch event; false when the queue is full or the session
-    /// is over.
-    pub(super) fn deliver(&self, e: SwitchEvent) -> bool {
-        match self.events.try_send(Inbound::Event(Box::new(e))) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(Inbound::Event(e))) => {
-                tracing::warn!(agent = %self.agent, event = %e.name, "the session's event queue is full; event dropped");
-                false
-            }
-            Err(_) => false,
+    /// Queues a switch event. One that finds the queue full is dropped,
+    /// counted, and reported to the MediaBar with the session's next work.
+    pub(super) fn deliver(&self, e: SwitchEvent) {
+        if let Err(mpsc::error::TrySendError::Full(Inbound::Event(e))) =
+            self.events.try_send(Inbound::Event(Box::new(e)))
+        {
+            self.shared.lost.fetch_add(1, Ordering::AcqRel);
+            tracing::warn!(agent = %self.agent, event = %e.name, "the session's event queue is full; event dropped");
         }
     }
 
@@ -152,6 +152,7 @@ pub(super) fn start(
         events: events_rx,
         requests: requests_rx,
         settles: Vec::new(),
+        limit: queue.max(1),
         logged_in: false,
     };
     tokio::spawn(task.run(login));
@@ -169,13 +170,27 @@ struct Task {
     requests: mpsc::Receiver<Box<Work>>,
     /// Settles that arrived while work ran, answered after it.
     settles: Vec<oneshot::Sender<Option<Session>>>,
+    /// How many events may wait for a request.
+    limit: usize,
     logged_in: bool,
 }
 
-/// The engine's view of the session's queue while a request runs.
+/// A switch event the session still has to handle.
+enum Later {
+    /// Its machines have not heard it.
+    Fresh(SwitchEvent),
+    /// A wait left it: its machines heard it; its workflow remains.
+    Heard(SwitchEvent),
+}
+
+/// Events handled in a row before a queued request gets its turn.
+const STREAK: usize = 64;
+
+/// The engine's view of the session's queue while work runs.
 struct Queue<'a> {
     rx: &'a mut mpsc::Receiver<Inbound>,
     settles: &'a mut Vec<oneshot::Sender<Option<Session>>>,
+    limit: usize,
 }
 
 impl Inbox for Queue<'_> {
@@ -197,6 +212,10 @@ impl Inbox for Queue<'_> {
             }
         })
     }
+
+    fn limit(&self) -> usize {
+        self.limit
+    }
 }
 
 impl Task {
@@ -206,6 +225,7 @@ impl Task {
         // loop's state, not the largest state a workflow run can reach
         // (benches/load.rs measures a connected session's memory).
         Box::pin(self.request(login, &mut later)).await;
+        let mut streak = 0;
         loop {
             while let Some(e) = later.pop_front() {
                 if self.is_over() {
@@ -217,28 +237,56 @@ impl Task {
             if self.is_over() {
                 break;
             }
-            // Events first: one that came before a request is handled before it.
-            tokio::select! {
-                biased;
-                inbound = self.events.recv() => match inbound {
-                    Some(Inbound::Event(e)) => later.push_back(*e),
-                    Some(Inbound::Settle(tx)) => { let _ = tx.send(Some(self.session.clone())); }
-                    None => break,
-                },
-                work = self.requests.recv() => match work {
-                    Some(w) => Box::pin(self.request(*w, &mut later)).await,
-                    None => break,
-                },
+            // Events first — one that came before a request is handled
+            // before it — unless a long stream of them would starve the
+            // request.
+            let inbound = if streak < STREAK {
+                tokio::select! {
+                    biased;
+                    inbound = self.events.recv() => Some(inbound),
+                    work = self.requests.recv() => { streak = 0; self.take(work, &mut later).await; None }
+                }
+            } else {
+                streak = 0;
+                tokio::select! {
+                    biased;
+                    work = self.requests.recv() => { self.take(work, &mut later).await; None }
+                    inbound = self.events.recv() => Some(inbound),
+                }
+            };
+            match inbound {
+                None => {}
+                Some(None) => break,
+                Some(Some(Inbound::Event(e))) => {
+                    streak += 1;
+                    later.push_back(Later::Fresh(*e));
+                }
+                Some(Some(Inbound::Settle(tx))) => {
+                    let _ = tx.send(Some(self.session.clone()));
+                }
             }
         }
         self.shared.ended.store(true, Ordering::Release);
         self.answer_settles();
-        // What is still queued has no session to go to.
+        // What is still queued has no session to go to: events are dropped,
+        // a request gets its one response.
         self.events.close();
         while let Ok(inbound) = self.events.try_recv() {
             if let Inbound::Settle(tx) = inbound {
                 let _ = tx.send(None);
             }
+        }
+        self.requests.close();
+        while let Ok(work) = self.requests.try_recv() {
+            refuse_ended(&work);
+        }
+    }
+
+    /// Runs a request that came, or stops when none can come any more.
+    async fn take(&mut self, work: Option<Box<Work>>, later: &mut VecDeque<Later>) {
+        match work {
+            Some(w) => Box::pin(self.request(*w, later)).await,
+            None => self.end(),
         }
     }
 
@@ -253,10 +301,11 @@ impl Task {
         }
     }
 
-    async fn request(&mut self, work: Work, later: &mut VecDeque<SwitchEvent>) {
+    async fn request(&mut self, work: Work, later: &mut VecDeque<Later>) {
         let mut queue = Queue {
             rx: &mut self.events,
             settles: &mut self.settles,
+            limit: self.limit,
         };
         let mut none = NoObserver;
         let mut shared;
@@ -282,10 +331,13 @@ impl Task {
                 None => Outcome::refused("InvalidRequest", format!("no workflow `{name}`")),
             },
         };
-        later.extend(std::mem::take(&mut out.deferred));
+        later.extend(
+            std::mem::take(&mut out.deferred)
+                .into_iter()
+                .map(Later::Heard),
+        );
         let mut body = out.response.to_protocol();
-        let first = !self.logged_in;
-        if first {
+        if !self.logged_in {
             if out.response.is_ok() && !self.session.disposed {
                 self.logged_in = true;
                 if let Some(r) = body.get_mut("result").and_then(Json::as_object_mut) {
@@ -296,39 +348,23 @@ impl Task {
                 self.end();
             }
         }
+        let lost = self.lost();
         self.shared.busy.store(false, Ordering::Release);
-        for e in out.events {
-            work.reply.send(Out::Event(e));
-        }
+        let ended = self.logged_in && self.session.disposed;
+        let close = out.response.close().map(str::to_string);
+        self.tell(lost.into_iter().chain(out.events), Some(&work.reply));
         work.reply.send(Out::Response {
             id: Some(work.id),
             body,
         });
-        let ended = self.logged_in && self.session.disposed;
-        let close = match out.response.close() {
-            Some(reason) => Some(reason.to_string()),
-            // A session that ended leaves no connection attached to nothing.
-            None if ended => Some("the session ended".to_string()),
-            None => None,
-        };
-        if let Some(reason) = &close {
-            work.reply.send(Out::Close(reason.clone()));
-        }
-        if ended {
-            self.end();
-            // Every other connection of the session learns it ended too.
-            if let (Some(push), Some(reason)) = (lock(&self.shared.push).take(), close)
-                && !push.same(&work.reply)
-            {
-                push.send(Out::Close(reason));
-            }
-        }
+        self.finish(Some(&work.reply), close, ended);
     }
 
-    async fn event(&mut self, e: SwitchEvent, later: &mut VecDeque<SwitchEvent>) {
+    async fn event(&mut self, e: Later, later: &mut VecDeque<Later>) {
         let mut queue = Queue {
             rx: &mut self.events,
             settles: &mut self.settles,
+            limit: self.limit,
         };
         let mut none = NoObserver;
         let mut shared;
@@ -339,11 +375,23 @@ impl Task {
             }
             None => &mut none,
         };
-        let out = self
-            .engine
-            .event(&e, &mut self.session, &mut queue, obs)
-            .await;
-        later.extend(out.deferred);
+        let (e, out) = match e {
+            Later::Fresh(e) => {
+                let out = self
+                    .engine
+                    .event(&e, &mut self.session, &mut queue, obs)
+                    .await;
+                (e, out)
+            }
+            Later::Heard(e) => {
+                let out = self
+                    .engine
+                    .route(&e, &mut self.session, &mut queue, obs)
+                    .await;
+                (e, out)
+            }
+        };
+        later.extend(out.deferred.into_iter().map(Later::Heard));
         match &out.response {
             Response::Error { code, message } if code == "Internal" => {
                 tracing::error!(agent = %self.session.agent, event = %e.name, %message, "handling a switch event failed");
@@ -357,24 +405,73 @@ impl Task {
             }
             _ => {}
         }
-        let push = lock(&self.shared.push).clone();
-        if let Some(push) = &push {
-            for ev in out.events {
-                push.send(Out::Event(ev));
-            }
-        }
-        let close = out.response.close().map(str::to_string);
-        if self.session.disposed {
+        let ended = self.session.disposed;
+        if ended {
             tracing::info!(agent = %self.session.agent, event = %e.name, "the switch ended the session");
+        }
+        let lost = self.lost();
+        let close = out.response.close().map(str::to_string);
+        self.tell(lost.into_iter().chain(out.events), None);
+        self.finish(None, close, ended);
+    }
+
+    /// Sends events to the connection that asked (`reply`), or else to the
+    /// one that hears the session unprompted.
+    fn tell(&self, events: impl Iterator<Item = Event>, reply: Option<&Outbox>) {
+        let push;
+        let to = match reply {
+            Some(r) => r,
+            None => {
+                push = lock(&self.shared.push).clone();
+                match &push {
+                    Some(p) => p,
+                    None => return,
+                }
+            }
+        };
+        for e in events {
+            to.send(Out::Event(e));
+        }
+    }
+
+    /// After a piece of work: closes the connections it says to close. A
+    /// session that ended closes every connection attached to it (with the
+    /// work's reason, or `the session ended`) and HIS forgets it.
+    fn finish(&mut self, reply: Option<&Outbox>, close: Option<String>, ended: bool) {
+        let close = match close {
+            Some(reason) => Some(reason),
+            None if ended => Some("the session ended".to_string()),
+            None => None,
+        };
+        let Some(reason) = close else { return };
+        if let Some(r) = reply {
+            r.send(Out::Close(reason.clone()));
+        }
+        if ended {
             self.end();
         }
-        if let (Some(push), Some(reason)) = (
-            push,
-            close.or_else(|| self.is_over().then(|| "the session ended".to_string())),
-        ) {
-            lock(&self.shared.push).take();
-            push.send(Out::Close(reason));
+        let mut push = lock(&self.shared.push);
+        // Work that closes only its requester leaves the push connection be.
+        let close_push = ended || reply.is_none();
+        if close_push
+            && let Some(p) = push.take()
+            && !reply.is_some_and(|r| r.same(&p))
+        {
+            p.send(Out::Close(reason));
         }
+    }
+
+    /// An event telling the MediaBar that switch events were lost, if any
+    /// were since the last one: what it shows may no longer be the switch's.
+    fn lost(&self) -> Option<Event> {
+        let n = self.shared.lost.swap(0, Ordering::AcqRel);
+        (n > 0).then(|| {
+            tracing::error!(agent = %self.session.agent, lost = n, "switch events were dropped: the session may no longer be the switch's");
+            Event {
+                name: "session.event.eventsLost".into(),
+                data: json!({ "count": n }),
+            }
+        })
     }
 
     /// The session is over: HIS forgets it; what is queued is dropped.
@@ -382,6 +479,24 @@ impl Task {
         self.shared.ended.store(true, Ordering::Release);
         if let Some(his) = self.his.upgrade() {
             his.forget(&self.token, &self.session.agent);
+        }
+    }
+}
+
+/// The one response of a request that found its session over.
+fn refuse_ended(work: &Work) {
+    work.reply.send(Out::Response {
+        id: Some(work.id.clone()),
+        body: Response::error("NotLoggedIn", "the session has ended").to_protocol(),
+    });
+}
+
+impl Drop for Task {
+    /// A task that stops — even by a panic — leaves no session that looks
+    /// alive: a new login of the agent is then possible.
+    fn drop(&mut self) {
+        if !self.is_over() {
+            self.end();
         }
     }
 }

@@ -180,6 +180,16 @@ pub fn operation(name: &str) -> Option<&'static OperationSpec> {
     OPERATIONS.iter().find(|o| o.name == name)
 }
 
+/// The switch's operations (not HIS's own), in catalog order.
+pub fn switch_operations() -> impl Iterator<Item = &'static OperationSpec> + Clone {
+    OPERATIONS.iter().filter(|o| o.provider == Provider::Switch)
+}
+
+/// A switch operation by name.
+pub fn switch_operation(name: &str) -> Option<&'static OperationSpec> {
+    switch_operations().find(|o| o.name == name)
+}
+
 /// An adapter kind: the switch operations it implements and the switch
 /// events it delivers.
 #[derive(Debug, Clone, Copy)]

@@ -185,14 +185,6 @@ impl SwitchEvent {
     /// required field present, every field known and text.
     pub fn check(&self) -> Result<&'static EventSpec, BadEvent> {
         let spec = event(&self.name).ok_or_else(|| BadEvent::unknown(&self.name))?;
-        for f in spec.fields.iter().filter(|f| f.required) {
-            if !self.data.contains_key(f.name) {
-                return Err(BadEvent(format!(
-                    "`{}` lacks its required field `{}`",
-                    self.name, f.name
-                )));
-            }
-        }
         for (k, v) in &self.data {
             let Some(f) = spec.field(k) else {
                 return Err(BadEvent(format!("`{}` has no field `{k}`", self.name)));
@@ -210,6 +202,16 @@ impl SwitchEvent {
                     "`{v}` is not a value of field `{k}` of `{}`: {}",
                     self.name,
                     values.join(", ")
+                )));
+            }
+        }
+        for f in spec.fields.iter().filter(|f| f.required) {
+            // A null is no value: a `channel: null` must not read as "every
+            // channel".
+            if self.text(f.name).is_none() {
+                return Err(BadEvent(format!(
+                    "`{}` lacks its required field `{}`",
+                    self.name, f.name
                 )));
             }
         }
@@ -305,6 +307,12 @@ mod tests {
             json!({"channel": "voice"}),
         );
         assert!(missing.check().unwrap_err().0.contains("`state`"));
+        let null = SwitchEvent::new(
+            Some("a"),
+            "agent.event.stateChanged",
+            json!({"channel": null, "state": "Talking"}),
+        );
+        assert!(null.check().unwrap_err().0.contains("`channel`"));
         let unknown_state = SwitchEvent::new(
             Some("a"),
             "agent.event.stateChanged",

@@ -318,8 +318,33 @@ fn scenario(
 }
 
 fn scalar(node: Option<&Node>) -> Option<Sp<String>> {
-    node.and_then(Node::as_scalar)
-        .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
+    node.and_then(load::scalar)
+}
+
+/// The text a step's kind key holds (`request: <name>`), or a diagnostic.
+fn named(
+    cx: Ctx<'_>,
+    m: &MarkedMappingNode,
+    kind: &str,
+    diags: &mut Diagnostics,
+) -> Option<Sp<String>> {
+    let node = m.get_node(kind)?;
+    let name = load::scalar(node);
+    if name.is_none() {
+        diags.push(
+            Diagnostic::new(
+                Rule::InvalidValue,
+                cx.span(node.span().start().copied()),
+                format!("`{kind}` must be a single value"),
+            )
+            .label("not a name")
+            .help(match kind {
+                "advance" => "write e.g. `advance: 3s`".to_string(),
+                _ => format!("write `{kind}: <name>`; parameters go under `params:`"),
+            }),
+        );
+    }
+    name
 }
 
 fn step(
@@ -363,10 +388,22 @@ fn step(
             let e = known_keys(cx, e, EXPECT_KEYS, "`expect`", diags);
             Expect {
                 response: e.get_node("response").map(load::to_json),
-                events: e
-                    .get_node("events")
-                    .map(load::to_json)
-                    .and_then(|v| v.as_array().cloned()),
+                events: match e.get_node("events") {
+                    None => None,
+                    Some(Node::Sequence(l)) => Some(l.iter().map(load::to_json).collect()),
+                    Some(other) => {
+                        diags.push(
+                            Diagnostic::new(
+                                Rule::InvalidValue,
+                                cx.span(other.span().start().copied()),
+                                "`events` must be a list",
+                            )
+                            .label("not a list")
+                            .help("list the events in order: `events: [channel.event.disposed, …]`, or `[]` for none"),
+                        );
+                        return None;
+                    }
+                },
                 switch: e.get_node("switch").map(load::to_json),
                 session: e.get_node("session").map(load::to_json),
                 closed: e.get_node("closed").map(load::to_json),
@@ -387,7 +424,7 @@ fn step(
     let kind = kinds[0];
     let step_kind = match kind {
         "request" => {
-            let name = scalar(m.get_node("request"))?;
+            let name = named(cx, &m, "request", diags)?;
             check_request(cx, &name, platform, diags)?;
             StepKind::Request {
                 name: name.to_string(),
@@ -395,7 +432,7 @@ fn step(
             }
         }
         "workflow" => {
-            let name = scalar(m.get_node("workflow"))?;
+            let name = named(cx, &m, "workflow", diags)?;
             if platform.workflow(&name).is_none() {
                 diags.push(
                     Diagnostic::new(
@@ -431,7 +468,7 @@ fn step(
             }
         }
         "sim" => {
-            let name = scalar(m.get_node("sim"))?;
+            let name = named(cx, &m, "sim", diags)?;
             if !CONTROLS.iter().any(|(c, _)| *c == name.as_str()) {
                 diags.push(
                     Diagnostic::new(
@@ -496,7 +533,7 @@ fn step(
             StepKind::SwitchEvent(event)
         }
         "advance" => {
-            let d = scalar(m.get_node("advance"))?;
+            let d = named(cx, &m, "advance", diags)?;
             let Some(delay) = crate::workflow::validate::parse_duration(&d) else {
                 diags.push(
                     Diagnostic::new(
@@ -605,13 +642,10 @@ fn check_request(
 }
 
 fn check_operation(cx: Ctx<'_>, op: &Sp<String>, diags: &mut Diagnostics) -> Option<()> {
-    if catalog::operation(op).is_some_and(|o| o.provider == catalog::Provider::Switch) {
+    if catalog::switch_operation(op).is_some() {
         return Some(());
     }
-    let switch_ops = catalog::OPERATIONS
-        .iter()
-        .filter(|o| o.provider == catalog::Provider::Switch)
-        .map(|o| o.name);
+    let names = || catalog::switch_operations().map(|o| o.name);
     diags.push(
         Diagnostic::new(
             Rule::UnknownOperation,
@@ -619,10 +653,10 @@ fn check_operation(cx: Ctx<'_>, op: &Sp<String>, diags: &mut Diagnostics) -> Opt
             format!("`{}` is not a switch operation", op.as_str()),
         )
         .label("the switch has no such operation")
-        .help(did_you_mean(op, switch_ops.clone()).unwrap_or_else(|| {
+        .help(did_you_mean(op, names()).unwrap_or_else(|| {
             format!(
                 "switch operations: {}",
-                switch_ops.collect::<Vec<_>>().join(", ")
+                names().collect::<Vec<_>>().join(", ")
             )
         })),
     );

@@ -89,6 +89,7 @@ fn take(out: Out, step: &mut StepResult) {
         Out::Event(e) => step.events.push(e),
         Out::Response { body, .. } => step.response = Some(body),
         Out::Close(reason) => step.closed = Some(reason),
+        Out::Overflow => step.closed = Some("overflow".into()),
     }
 }
 

@@ -64,7 +64,9 @@ async fn connection(socket: WebSocket, app: App) {
     let (mut conn, mut outbox) = app.his.connect();
     loop {
         tokio::select! {
-            msg = rx.next() => {
+            // A client that sends faster than it reads waits: its outbox
+            // keeps room for what its next request sends.
+            msg = rx.next(), if conn.has_room() => {
                 let Some(Ok(msg)) = msg else { break };
                 let text = match msg {
                     Message::Text(t) => t,
@@ -103,25 +105,36 @@ async fn connection(socket: WebSocket, app: App) {
             }
             out = outbox.recv() => {
                 let Some(out) = out else { break };
-                let frame = match out {
-                    Out::Event(e) => protocol::event(&e.name, &e.data),
-                    Out::Response { id, body } => protocol::response(id.as_deref(), &body),
-                    Out::Close(reason) => {
-                        let _ = tx
-                            .send(Message::Close(Some(CloseFrame {
-                                code: close_code::NORMAL,
-                                reason: close_reason(&reason).into(),
-                            })))
-                            .await;
-                        break;
-                    }
-                };
-                if tx.send(Message::Text(frame.to_string().into())).await.is_err() {
+                let msg = encode(out);
+                let last = matches!(msg, Message::Close(_));
+                if tx.send(msg).await.is_err() || last {
                     break;
                 }
             }
         }
     }
+}
+
+/// The frame for a message of HIS: events and responses as JSON text, the
+/// end of the connection as a close frame with its reason.
+fn encode(out: Out) -> Message {
+    let (code, reason) = match out {
+        Out::Event(e) => {
+            return Message::Text(protocol::event(&e.name, &e.data).to_string().into());
+        }
+        Out::Response { id, body } => {
+            return Message::Text(protocol::response(id.as_deref(), &body).to_string().into());
+        }
+        Out::Close(reason) => (close_code::NORMAL, close_reason(&reason)),
+        Out::Overflow => (
+            close_code::POLICY,
+            "the client did not read its messages; some were lost".to_string(),
+        ),
+    };
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    }))
 }
 
 /// The body of an `InvalidRequest` response.
@@ -130,11 +143,16 @@ fn invalid(message: &str) -> serde_json::Value {
 }
 
 /// A close frame's reason holds at most 123 bytes: longer ones are cut at a
-/// character boundary.
+/// character boundary. Control characters (from a switch's data) become
+/// spaces.
 fn close_reason(reason: &str) -> String {
     const MAX: usize = 123;
+    let reason: String = reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if reason.len() <= MAX {
-        return reason.to_string();
+        return reason;
     }
     let mut end = MAX - '…'.len_utf8();
     while !reason.is_char_boundary(end) {
@@ -145,11 +163,28 @@ fn close_reason(reason: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::close_reason;
+    use super::*;
+
+    #[test]
+    fn a_client_that_lost_messages_is_closed_with_a_policy_code() {
+        let Message::Close(Some(f)) = encode(Out::Overflow) else {
+            panic!("a close frame")
+        };
+        assert_eq!(f.code, close_code::POLICY);
+        assert!(f.reason.contains("did not read"));
+        let Message::Close(Some(f)) = encode(Out::Close("logged out".into())) else {
+            panic!("a close frame")
+        };
+        assert_eq!(
+            (f.code, f.reason.as_str()),
+            (close_code::NORMAL, "logged out")
+        );
+    }
 
     #[test]
     fn close_reasons_fit_a_close_frame() {
         assert_eq!(close_reason("logged out"), "logged out");
+        assert_eq!(close_reason("by\r\nsupervisor"), "by  supervisor");
         let long = "é".repeat(100);
         let cut = close_reason(&long);
         assert!(cut.len() <= 123, "{}", cut.len());

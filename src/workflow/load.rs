@@ -70,6 +70,12 @@ impl Ctx<'_> {
     }
 }
 
+/// A scalar node as text with its place; `None` for a mapping or a list.
+pub fn scalar(node: &Node) -> Option<Sp<String>> {
+    node.as_scalar()
+        .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
+}
+
 /// Reads a file into `sources`. I/O failures are errors (the path is wrong);
 /// content problems are diagnostics, and the file is still registered so they
 /// can point into it.
@@ -500,10 +506,6 @@ pub struct LoadedState {
 
 /// Scalars under the transition keys of a state mapping.
 fn written_targets(map: &MarkedMappingNode) -> Vec<Sp<String>> {
-    let scalar = |n: &Node| {
-        n.as_scalar()
-            .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
-    };
     let mut out: Vec<Sp<String>> = ["next", "otherwise"]
         .iter()
         .filter_map(|k| map.get_node(k))

@@ -1,6 +1,8 @@
 //! The simulated switch's controls (`sim.request.*`): what a tester makes
-//! the switch do. They act on the caller's own agent; their effects reach HIS
-//! as switch events, like anything else the switch does.
+//! the switch do. Those about an agent act on the caller's own; `fault`,
+//! `latency`, `confirm` and the link change the whole switch, as they would
+//! a real one. Their effects reach HIS as switch events, like anything else
+//! the switch does.
 
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use serde_json::{Value as Json, json};
 
 use super::{Fault, SimSwitch};
 use crate::platform::adapter::{Controls, SwitchError};
-use crate::platform::{Provider, catalog};
+use crate::platform::catalog;
 use crate::workflow::validate::parse_duration;
 
 /// The prefix of every control request.
@@ -43,18 +45,28 @@ fn required<'a>(params: &'a Json, key: &str) -> Result<&'a str, SwitchError> {
 
 fn switch_op(params: &Json) -> Result<&str, SwitchError> {
     let op = required(params, "op")?;
-    match catalog::operation(op) {
-        Some(o) if o.provider == Provider::Switch => Ok(op),
-        _ => Err(invalid(format!("`{op}` is not a switch operation"))),
+    match catalog::switch_operation(op) {
+        Some(_) => Ok(op),
+        None => Err(invalid(format!("`{op}` is not a switch operation"))),
     }
 }
+
+/// The longest delay a control takes, as a workflow's longest timeout.
+const MAX_DELAY: Duration = Duration::from_secs(600);
+
+/// Faults a switch holds at once: each counts the calls it sees.
+pub const MAX_FAULTS: usize = 100;
 
 fn delay(params: &Json) -> Result<Option<Duration>, SwitchError> {
     match params.get("delay") {
         None | Some(Json::Null) => Ok(None),
-        Some(Json::String(d)) => parse_duration(d)
-            .map(Some)
-            .ok_or_else(|| invalid(format!("`{d}` is not a duration (e.g. `500ms`, `2s`)"))),
+        Some(Json::String(d)) => match parse_duration(d) {
+            Some(v) if v <= MAX_DELAY => Ok(Some(v)),
+            Some(_) => Err(invalid(format!("`{d}` is longer than 10 minutes"))),
+            None => Err(invalid(format!(
+                "`{d}` is not a duration (e.g. `500ms`, `2s`)"
+            ))),
+        },
         Some(other) => Err(invalid(format!(
             "`delay` must be text such as `2s`, not {other}"
         ))),
@@ -121,6 +133,11 @@ impl Controls for SimSwitch {
                 let fault: Fault = serde_json::from_value(params.clone())
                     .map_err(|e| invalid(format!("not a fault: {e}")))?;
                 switch_op(params)?;
+                if self.lock().faults.len() >= MAX_FAULTS {
+                    return Err(invalid(format!(
+                        "the switch holds {MAX_FAULTS} faults already"
+                    )));
+                }
                 self.inject(fault);
                 Ok(json!({}))
             }
@@ -131,13 +148,14 @@ impl Controls for SimSwitch {
                 Ok(json!({}))
             }
             "confirm" => {
-                let op = switch_op(params)?;
-                if op == "agent.reason_codes" {
-                    return Err(invalid(
-                        "`agent.reason_codes` answers with data: its reply is its confirmation",
-                    ));
+                let op = required(params, "op")?;
+                let d = delay(params)?;
+                if let Some(d) = d {
+                    super::confirm_entry(op, &format!("{}ms", d.as_millis())).map_err(invalid)?;
+                } else {
+                    switch_op(params)?;
                 }
-                self.set_confirm(op, delay(params)?);
+                self.set_confirm(op, d);
                 Ok(json!({}))
             }
             other => Err(invalid(format!(

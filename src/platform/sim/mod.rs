@@ -7,7 +7,7 @@
 
 mod controls;
 
-pub use controls::{CONTROLS, PREFIX};
+pub use controls::{CONTROLS, MAX_FAULTS, PREFIX};
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -63,28 +63,28 @@ impl SwitchState {
     }
 }
 
-/// One entry of `confirm:`, checked.
+/// One entry of `confirm:`, checked: a switch operation that answers with
+/// no data, and a duration.
 pub fn confirm_entry(op: &str, delay: &str) -> Result<(), String> {
-    let switch_ops = || {
-        super::OPERATIONS
-            .iter()
-            .filter(|o| o.provider == super::Provider::Switch && o.result.is_none())
+    let confirmable = || {
+        super::catalog::switch_operations()
+            .filter(|o| o.result.is_none())
             .map(|o| o.name)
     };
-    match super::catalog::operation(op) {
-        Some(o) if o.provider == super::Provider::Switch && o.result.is_none() => {}
-        Some(o) if o.provider == super::Provider::Switch => {
+    match super::catalog::switch_operation(op) {
+        Some(o) if o.result.is_none() => {}
+        Some(_) => {
             return Err(format!(
                 "`confirm: {op}`: `{op}` answers with data, so its reply is its confirmation"
             ));
         }
-        _ => {
+        None => {
             return Err(format!(
                 "`confirm: {op}`: `{op}` is not a switch operation; {}",
-                crate::workflow::diagnostic::did_you_mean(op, switch_ops()).unwrap_or_else(|| {
+                crate::workflow::diagnostic::did_you_mean(op, confirmable()).unwrap_or_else(|| {
                     format!(
                         "operations: {}",
-                        switch_ops().collect::<Vec<_>>().join(", ")
+                        confirmable().collect::<Vec<_>>().join(", ")
                     )
                 })
             ));
@@ -182,6 +182,9 @@ pub enum FaultEffect {
     Disconnect,
 }
 
+/// How many calls the switch remembers: a server runs for long.
+pub const MAX_CALLS: usize = 10_000;
+
 /// One call the switch received, for traces and assertions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
@@ -198,7 +201,8 @@ struct Inner {
     /// Faults with the number of matching calls each has seen.
     faults: Vec<(Fault, u32)>,
     latency: BTreeMap<String, Duration>,
-    calls: Vec<Call>,
+    /// The last [`MAX_CALLS`] calls.
+    calls: std::collections::VecDeque<Call>,
     sink: Option<EventSink>,
     /// For interaction ids the caller does not give.
     counter: u64,
@@ -226,16 +230,15 @@ fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     inner.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `f` on the switch, then delivers the events it produced, after the
-/// lock is released: HIS may call the switch again while handling them.
+/// Runs `f` on the switch and delivers the events it produced before the
+/// lock is released: two threads changing the switch at once deliver their
+/// events in the order the switch changed. (HIS's sink only queues them, and
+/// never calls the switch back.)
 fn with<R>(inner: &Mutex<Inner>, f: impl FnOnce(&mut Inner, &mut Vec<SwitchEvent>) -> R) -> R {
     let mut events = Vec::new();
-    let (r, sink) = {
-        let mut guard = lock(inner);
-        let r = f(&mut guard, &mut events);
-        (r, guard.sink.clone())
-    };
-    if let Some(sink) = sink {
+    let mut guard = lock(inner);
+    let r = f(&mut guard, &mut events);
+    if let Some(sink) = &guard.sink {
         for e in events {
             sink.deliver(e);
         }
@@ -294,7 +297,7 @@ impl SimSwitch {
 
     /// The calls received so far, in order.
     pub fn calls(&self) -> Vec<Call> {
-        self.lock().calls.clone()
+        self.lock().calls.iter().cloned().collect()
     }
 
     /// Delivers an event as if the switch sent it, without changing the
@@ -592,7 +595,10 @@ impl Inner {
     }
 
     fn record(&mut self, agent: &str, op: &Operation, outcome: String) {
-        self.calls.push(Call {
+        if self.calls.len() == MAX_CALLS {
+            self.calls.pop_front();
+        }
+        self.calls.push_back(Call {
             agent: agent.to_string(),
             op: op.name().to_string(),
             channel: op.channel().map(str::to_string),
@@ -713,13 +719,24 @@ impl Adapter for SimSwitch {
                     Some(delay) => {
                         inner.record(agent, op, "accepted".into());
                         inner.counter += 1;
-                        let id = inner.counter;
-                        inner.inflight.push(Inflight {
-                            id,
+                        let f = Inflight {
+                            id: inner.counter,
                             agent: agent.to_string(),
                             op: op.clone(),
-                        });
-                        confirm_later(self.inner.clone(), id, delay);
+                        };
+                        match tokio::runtime::Handle::try_current() {
+                            Ok(rt) => {
+                                let (later, id) = (self.inner.clone(), f.id);
+                                inner.inflight.push(f);
+                                rt.spawn(async move {
+                                    tokio::time::sleep(delay).await;
+                                    confirm_later(&later, id);
+                                });
+                            }
+                            // Outside a runtime nothing can wait: the change
+                            // and its event come at once.
+                            Err(_) => inner.confirm(f, events),
+                        }
                         return (
                             Some(Ok(OpResult::Done)),
                             inner.latency.get(op.name()).copied(),
@@ -758,27 +775,15 @@ impl Adapter for SimSwitch {
     }
 }
 
-/// After `delay`, the switch carries out and confirms the accepted operation
-/// `id` — unless the agent's next request did so first.
-fn confirm_later(inner: Arc<Mutex<Inner>>, id: u64, delay: Duration) {
-    let confirm = move || {
-        with(&inner, |inner, events| {
-            if let Some(i) = inner.inflight.iter().position(|f| f.id == id) {
-                let f = inner.inflight.remove(i);
-                inner.confirm(f, events);
-            }
-        })
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) => {
-            rt.spawn(async move {
-                tokio::time::sleep(delay).await;
-                confirm();
-            });
+/// The switch carries out and confirms the accepted operation `id` — unless
+/// the agent's next request did so first.
+fn confirm_later(inner: &Mutex<Inner>, id: u64) {
+    with(inner, |inner, events| {
+        if let Some(i) = inner.inflight.iter().position(|f| f.id == id) {
+            let f = inner.inflight.remove(i);
+            inner.confirm(f, events);
         }
-        // Outside a runtime nothing can wait: the change happens at once.
-        Err(_) => confirm(),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -1048,6 +1053,22 @@ mod tests {
         );
         let a = &sim.state().agents["a"];
         assert!(!a.logged_in && !a.logout_pending);
+    }
+
+    #[test]
+    fn outside_a_runtime_a_confirmation_comes_at_once() {
+        let sim = logged_in();
+        let seen = recording(&sim);
+        sim.set_confirm("agent.set_ready", Some(Duration::from_secs(5)));
+        ready(sim.call(
+            "a",
+            &Operation::SetReady {
+                channel: "voice".into(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(sim.state().agents["a"].channels["voice"].state, READY);
+        assert_eq!(names(&seen).len(), 1);
     }
 
     #[test]

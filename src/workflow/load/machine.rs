@@ -5,7 +5,7 @@ use indexmap::IndexMap;
 use marked_yaml::Node;
 use marked_yaml::types::MarkedMappingNode;
 
-use super::{Ctx, from_node, key_span, known_keys};
+use super::{Ctx, from_node, key_span, known_keys, scalar};
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule};
 use crate::workflow::raw::{
     MACHINE_KEYS, MACHINE_STATE_KEYS, RawMachineHeader, RawMachineState, RawTransition, RawTrigger,
@@ -23,11 +23,6 @@ pub struct RawMachine {
     pub states: IndexMap<Sp<String>, RawMachineState>,
     /// Where `states:` is written, or the file's first key.
     pub states_key: Span,
-}
-
-fn scalar(node: &Node) -> Option<Sp<String>> {
-    node.as_scalar()
-        .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
 }
 
 pub(super) fn machine(
@@ -82,9 +77,13 @@ pub(super) fn machine(
                     for (name, node) in map.iter() {
                         let name_sp =
                             Sp::new(name.span().start().copied(), name.as_str().to_string());
-                        if let Some(s) = state(cx, &name_sp, node, diags) {
-                            states.insert(name_sp, s);
-                        }
+                        // A state whose body is wrong (reported) still
+                        // exists: transitions to it are not undefined.
+                        let s = state(cx, &name_sp, node, diags).unwrap_or(RawMachineState {
+                            description: None,
+                            on: Vec::new(),
+                        });
+                        states.insert(name_sp, s);
                     }
                 }
                 other => diags.push(

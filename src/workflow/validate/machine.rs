@@ -134,9 +134,7 @@ impl Check<'_> {
             self.diags.push(unknown_event(span, name));
             return None;
         }
-        let triggers = catalog::OPERATIONS
-            .iter()
-            .filter(|o| o.provider == Provider::Switch)
+        let triggers = catalog::switch_operations()
             .map(|o| o.name)
             .chain(events::EVENTS.iter().map(|e| e.name));
         self.diags.push(
