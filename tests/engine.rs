@@ -563,46 +563,27 @@ fn a_wait_times_out_when_its_event_does_not_come() {
     assert_eq!(out.deferred.len(), 1);
 }
 
+/// A switch event for the session, outside any request.
+async fn told(e: &Engine, s: &mut Session, state: &str) -> hisflow::engine::Outcome {
+    let ev = event(
+        "agent.event.stateChanged",
+        json!({ "channel": "voice", "state": state }),
+    );
+    e.event(&ev, s, &mut VecDeque::new(), &mut NoObserver).await
+}
+
 #[test]
 fn a_machine_fault_ends_the_request_naming_the_machine() {
     let (_d, e) = waiting();
     let mut s = Session::new("s1", "a1");
     rt().block_on(async {
-        let mut inbox = VecDeque::new();
-        let out = e
-            .event(
-                &event(
-                    "agent.event.stateChanged",
-                    json!({ "channel": "voice", "state": "Ready" }),
-                ),
-                &mut s,
-                &mut inbox,
-                &mut NoObserver,
-            )
-            .await;
         assert_eq!(
-            out.response,
+            told(&e, &mut s, "Ready").await.response,
             Response::ok(),
             "no channel, no machine instance to hear it"
         );
-        s.channels.push(hisflow::engine::Channel {
-            id: "voice".into(),
-            media: "voice".into(),
-            state: "LoggedOff".into(),
-            active: true,
-            interactions: vec![],
-        });
-        let out = e
-            .event(
-                &event(
-                    "agent.event.stateChanged",
-                    json!({ "channel": "voice", "state": "Ready" }),
-                ),
-                &mut s,
-                &mut inbox,
-                &mut NoObserver,
-            )
-            .await;
+        s.channels.push(voice("LoggedOff"));
+        let out = told(&e, &mut s, "Ready").await;
         assert!(
             matches!(&out.response, Response::Error { code, message } if code == "Internal" && message.contains("machine `m`") && message.contains("int(event.state)")),
             "{:?}",
@@ -611,18 +592,7 @@ fn a_machine_fault_ends_the_request_naming_the_machine() {
         assert_eq!(s.channels[0].state, "LoggedOff", "nothing changed");
 
         // A computed target the machine has no state for: logged, not taken.
-        let out = e
-            .event(
-                &event(
-                    "agent.event.stateChanged",
-                    json!({ "channel": "voice", "state": "Talking" }),
-                ),
-                &mut s,
-                &mut inbox,
-                &mut NoObserver,
-            )
-            .await;
-        assert_eq!(out.response, Response::ok());
+        assert_eq!(told(&e, &mut s, "Talking").await.response, Response::ok());
         assert_eq!(s.channels[0].state, "LoggedOff");
 
         // In a request, a machine's fault ends the request with Internal.
@@ -653,13 +623,7 @@ fn machines_that_hear_one_trigger_decide_on_the_session_as_it_was() {
     rt().block_on(async {
         let mut s = e.new_session("s1", "a1");
         assert_eq!(s.state.as_deref(), Some("Open"));
-        s.channels.push(hisflow::engine::Channel {
-            id: "voice".into(),
-            media: "voice".into(),
-            state: "Ready".into(),
-            active: true,
-            interactions: vec![],
-        });
+        s.channels.push(voice("Ready"));
         let _ = hisflow::platform::Adapter::call(
             sim.as_ref(),
             "a1",

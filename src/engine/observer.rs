@@ -238,6 +238,56 @@ impl<A: Observer, B: Observer> Observer for Both<A, B> {
     }
 }
 
+/// An observer that may not be there: HIS observes its sessions only when
+/// asked to (scenarios, traces), at no cost otherwise.
+impl<O: Observer> Observer for Option<O> {
+    fn run_started(&mut self, w: &Workflow, r: &dyn Val) {
+        if let Some(o) = self {
+            o.run_started(w, r);
+        }
+    }
+    fn state_entered(&mut self, w: &Workflow, s: StateId) {
+        if let Some(o) = self {
+            o.state_entered(w, s);
+        }
+    }
+    fn transition(&mut self, w: &Workflow, f: StateId, t: &Trigger, to: StateId) {
+        if let Some(o) = self {
+            o.transition(w, f, t, to);
+        }
+    }
+    fn operation(&mut self, op: &str, a: &dyn Val, outcome: &str, e: Duration) {
+        if let Some(o) = self {
+            o.operation(op, a, outcome, e);
+        }
+    }
+    fn event(&mut self, e: &Event) {
+        if let Some(o) = self {
+            o.event(e);
+        }
+    }
+    fn run_finished(&mut self, w: &Workflow, r: &Response, e: Duration) {
+        if let Some(o) = self {
+            o.run_finished(w, r, e);
+        }
+    }
+    fn switch_event(&mut self, e: &SwitchEvent) {
+        if let Some(o) = self {
+            o.switch_event(e);
+        }
+    }
+    fn machine_transition(&mut self, m: &Machine, t: usize, entity: &str, from: &str, to: &str) {
+        if let Some(o) = self {
+            o.machine_transition(m, t, entity, from, to);
+        }
+    }
+    fn fault(&mut self, agent: &str, message: &str) {
+        if let Some(o) = self {
+            o.fault(agent, message);
+        }
+    }
+}
+
 /// An observer shared between sessions' tasks, locked for each call only: a
 /// run awaits between calls, and a lock held across an await would stall
 /// every other session.

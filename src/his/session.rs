@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use super::outbox::{Out, Outbox};
 use super::{His, SharedObserver, lock};
-use crate::engine::{Engine, Event, Inbox, NoObserver, Observer, Outcome, Response, Session};
+use crate::engine::{Engine, Event, Inbox, Observer, Outcome, Response, Session};
 use crate::platform::SwitchEvent;
 
 /// What reaches a session besides requests. Boxed, so that a queue's
@@ -307,15 +307,7 @@ impl Task {
             settles: &mut self.settles,
             limit: self.limit,
         };
-        let mut none = NoObserver;
-        let mut shared;
-        let obs: &mut dyn Observer = match &self.observer {
-            Some(o) => {
-                shared = o.clone();
-                &mut shared
-            }
-            None => &mut none,
-        };
+        let obs = &mut self.observer.clone();
         let mut out = match &work.target {
             Target::Request(name) => {
                 self.engine
@@ -366,15 +358,7 @@ impl Task {
             settles: &mut self.settles,
             limit: self.limit,
         };
-        let mut none = NoObserver;
-        let mut shared;
-        let obs: &mut dyn Observer = match &self.observer {
-            Some(o) => {
-                shared = o.clone();
-                &mut shared
-            }
-            None => &mut none,
-        };
+        let obs = &mut self.observer.clone();
         let (e, out) = match e {
             Later::Fresh(e) => {
                 let out = self
