@@ -281,14 +281,7 @@ fn every_machine_render_passes_dot() {
         // Mermaid draws a state only a computed target reaches only when
         // the state is described.
         if m == "channel" {
-            for state in [
-                "LoggedOff",
-                "NotReady",
-                "Ready",
-                "Reserved",
-                "Talking",
-                "WorkingAfterCall",
-            ] {
+            for state in hisflow::platform::events::AGENT_STATES {
                 assert!(
                     mermaid.contains(&format!("    {state} : {state}\n")),
                     "{state}: {mermaid}"

@@ -28,6 +28,18 @@ fn sim() -> Arc<SimSwitch> {
     Arc::new(SimSwitch::new(state))
 }
 
+/// An engine on a folder of `files` (name, text) whose logout request runs
+/// workflow `w`; the folder lives as long as the returned guard.
+fn engine_of(files: &[(&str, &str)]) -> (tempfile::TempDir, Engine) {
+    let d = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(d.path().join(name), text).unwrap();
+    }
+    let platform = logout_by_w(d.path());
+    let e = Engine::new(Arc::new(platform), sim());
+    (d, e)
+}
+
 /// A sim platform whose logout request runs workflow `w`, from the workflow
 /// files of `dir`, which must validate clean.
 fn logout_by_w(dir: &std::path::Path) -> hisflow::Platform {
@@ -381,19 +393,16 @@ fn an_argument_that_cannot_be_evaluated_ends_the_request_before_the_switch() {
 
 #[test]
 fn a_fault_in_a_called_workflow_ends_the_whole_request_not_the_callers_error_path() {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(
-        d.path().join("w.yaml"),
-        "workflow: w\nstart: a\nstates:\n  a:\n    call: v\n    on: { ok: done }\n    otherwise: refused\n  done:\n    respond: { ok: {} }\n  refused:\n    respond: { error: { code: LogoutFailed, message: the caller's error path } }\n",
-    )
-    .unwrap();
-    std::fs::write(
-        d.path().join("v.yaml"),
-        "workflow: v\ninput:\n  x: { type: string, required: false }\nstart: a\nstates:\n  a:\n    choice:\n      - when: request.x == 'y'\n        next: done\n    otherwise: done\n  done:\n    respond: { ok: {} }\n",
-    )
-    .unwrap();
-    let platform = logout_by_w(d.path());
-    let e = Engine::new(Arc::new(platform), sim());
+    let (_d, e) = engine_of(&[
+        (
+            "w.yaml",
+            "workflow: w\nstart: a\nstates:\n  a:\n    call: v\n    on: { ok: done }\n    otherwise: refused\n  done:\n    respond: { ok: {} }\n  refused:\n    respond: { error: { code: LogoutFailed, message: the caller's error path } }\n",
+        ),
+        (
+            "v.yaml",
+            "workflow: v\ninput:\n  x: { type: string, required: false }\nstart: a\nstates:\n  a:\n    choice:\n      - when: request.x == 'y'\n        next: done\n    otherwise: done\n  done:\n    respond: { ok: {} }\n",
+        ),
+    ]);
     let mut s = Session::new("s1", "a1");
     let mut trace = Trace::default();
     let out = rt().block_on(e.handle("session.request.logout", &json!({}), &mut s, &mut trace));
@@ -651,19 +660,16 @@ fn machines_that_hear_one_trigger_decide_on_the_session_as_it_was() {
 /// A channel machine that takes any state the switch reports, and a workflow
 /// waiting for voice to be Ready.
 fn mirror() -> (tempfile::TempDir, Engine) {
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(
-        d.path().join("m.yaml"),
-        "machine: m\nentity: channel\ninitial: LoggedOff\non:\n  agent.event.stateChanged: ${event.state}\nstates:\n  LoggedOff: {}\n  NotReady: {}\n  Ready: {}\n  Reserved: {}\n  Talking: {}\n  WorkingAfterCall: {}\n",
-    )
-    .unwrap();
-    std::fs::write(
-        d.path().join("w.yaml"),
-        "workflow: w\nstart: await\nstates:\n  await:\n    wait: agent.event.stateChanged\n    when: \"event.channel == 'voice' && event.state == 'Ready' && int(has(event.reason) ? event.reason : '1') > 0\"\n    timeout: 2s\n    on: { received: done, timeout: late }\n  done:\n    respond: { ok: {} }\n  late:\n    respond: { error: { code: Timeout, message: late } }\n",
-    )
-    .unwrap();
-    let platform = logout_by_w(d.path());
-    (d, Engine::new(Arc::new(platform), sim()))
+    engine_of(&[
+        (
+            "m.yaml",
+            "machine: m\nentity: channel\ninitial: LoggedOff\non:\n  agent.event.stateChanged: ${event.state}\nstates:\n  LoggedOff: {}\n  NotReady: {}\n  Ready: {}\n  Reserved: {}\n  Talking: {}\n  WorkingAfterCall: {}\n",
+        ),
+        (
+            "w.yaml",
+            "workflow: w\nstart: await\nstates:\n  await:\n    wait: agent.event.stateChanged\n    when: \"event.channel == 'voice' && event.state == 'Ready' && int(has(event.reason) ? event.reason : '1') > 0\"\n    timeout: 2s\n    on: { received: done, timeout: late }\n  done:\n    respond: { ok: {} }\n  late:\n    respond: { error: { code: Timeout, message: late } }\n",
+        ),
+    ])
 }
 
 fn voice(state: &str) -> hisflow::engine::Channel {
