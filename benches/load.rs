@@ -50,7 +50,7 @@ fn server(agents: usize) {
     let sim = Arc::new(hisflow::platform::sim::SimSwitch::new(
         hisflow::server::config::default_switch(),
     ));
-    let limits = hisflow::his::Limits {
+    let limits = hisflow::his::Options {
         max_sessions: agents * 2,
         ..Default::default()
     };
@@ -62,7 +62,7 @@ fn server(agents: usize) {
     rt.spawn(hisflow::server::serve(
         listener,
         his.clone(),
-        hisflow::server::MAX_FRAME_BYTES,
+        hisflow::server::Settings::default(),
         std::future::pending(),
     ));
 

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use hisflow::his::{His, Limits, Out};
+use hisflow::his::{His, Options, Out};
 use hisflow::platform::{Adapter, EventSink, OpResult, Operation, Reply, SwitchEvent};
 use serde_json::json;
 
@@ -57,7 +57,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let his = His::new(Arc::new(platform), switch.clone(), Limits::default());
+        let his = His::new(Arc::new(platform), switch.clone(), Options::default());
         let (mut conn, mut outbox) = his.connect();
         his.request(
             &mut conn,

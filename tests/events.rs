@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hisflow::his::{Connection, His, Limits, Messages, Out};
+use hisflow::his::{Closing, Connection, His, Messages, Options, Out};
 use hisflow::platform::SwitchEvent;
 use hisflow::platform::sim::SimSwitch;
 use hisflow::server::config;
@@ -22,7 +22,7 @@ struct Agent {
 }
 
 impl Agent {
-    async fn new(limits: Limits) -> Agent {
+    async fn new(limits: Options) -> Agent {
         let (platform, _) =
             hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
         let sim = Arc::new(SimSwitch::new(config::default_switch()));
@@ -95,7 +95,7 @@ fn event_names(outs: &[Out]) -> Vec<&str> {
 
 #[tokio::test]
 async fn events_for_agents_without_a_session_are_dropped() {
-    let mut a = Agent::new(Limits::default()).await;
+    let mut a = Agent::new(Options::default()).await;
     let before = a.his.session_count();
     a.sim.emit(SwitchEvent::new(
         Some("nobody"),
@@ -117,7 +117,7 @@ async fn events_for_agents_without_a_session_are_dropped() {
 
 #[tokio::test]
 async fn malformed_events_are_dropped_and_change_nothing() {
-    let mut a = Agent::new(Limits::default()).await;
+    let mut a = Agent::new(Options::default()).await;
     let session = a.his.settle("agent-1").await.unwrap();
     for (name, data) in [
         // a field missing
@@ -154,13 +154,13 @@ async fn malformed_events_are_dropped_and_change_nothing() {
 #[tokio::test]
 async fn a_storm_of_events_costs_a_bounded_queue() {
     assert_eq!(
-        Limits::default().max_queued_events,
+        Options::default().max_queued_events,
         1024,
         "as docs/adapters.md says"
     );
-    let limits = Limits {
+    let limits = Options {
         max_queued_events: 64,
-        ..Limits::default()
+        ..Options::default()
     };
     let mut a = Agent::new(limits).await;
     // On this single-threaded runtime the session's task cannot run while
@@ -206,7 +206,7 @@ async fn a_storm_of_events_costs_a_bounded_queue() {
 
 #[tokio::test(start_paused = true)]
 async fn a_switch_event_waits_for_the_request_under_way() {
-    let mut a = Agent::new(Limits::default()).await;
+    let mut a = Agent::new(Options::default()).await;
     a.sim.set_latency("agent.set_ready", Duration::from_secs(2));
     let id = a.send("channel.request.ready", json!({ "channel": "voice" }));
     // The request is under way, waiting for the switch's answer.
@@ -234,7 +234,7 @@ async fn a_switch_event_waits_for_the_request_under_way() {
 
 #[tokio::test(start_paused = true)]
 async fn a_logout_is_never_interleaved_with_the_switch() {
-    let mut a = Agent::new(Limits::default()).await;
+    let mut a = Agent::new(Options::default()).await;
     a.sim
         .set_latency("channel.deactivate", Duration::from_secs(2));
     let id = a.send("session.request.logout", json!({ "reason": "Lunch" }));
@@ -258,14 +258,14 @@ async fn a_logout_is_never_interleaved_with_the_switch() {
     let after = a.pushed().await;
     assert_eq!(
         after,
-        [Out::Close("logged out".into())],
+        [Out::Close(Closing::Ended("logged out".into()))],
         "the switch's event found no session to change after the logout"
     );
 }
 
 #[tokio::test]
 async fn a_connection_that_does_not_read_what_the_switch_says_is_closed() {
-    let mut a = Agent::new(Limits::default()).await;
+    let mut a = Agent::new(Options::default()).await;
     // Nobody reads: the switch's events pile up in the connection's outbox.
     for i in 0..1500 {
         let id = format!("c{i}");
@@ -292,7 +292,7 @@ async fn a_connection_that_does_not_read_what_the_switch_says_is_closed() {
 
 #[tokio::test]
 async fn a_request_queued_as_the_switch_ends_the_session_still_gets_its_response() {
-    let mut a = Agent::new(Limits::default()).await;
+    let mut a = Agent::new(Options::default()).await;
     // The switch's logout is queued first; the request comes right after,
     // before the session ran either.
     a.sim.force_logout("agent-1", None, "supervisor").unwrap();
@@ -316,7 +316,7 @@ async fn a_request_queued_as_the_switch_ends_the_session_still_gets_its_response
 
 #[tokio::test]
 async fn agent_ids_are_text_a_log_can_hold() {
-    let mut a = Agent::new(Limits::default()).await;
+    let mut a = Agent::new(Options::default()).await;
     let (conn, rx) = a.his.connect();
     a.conn = conn;
     a.rx = rx;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
-use hisflow::his::{His, Limits};
+use hisflow::his::{His, Options};
 use hisflow::platform::sim::SimSwitch;
 use hisflow::server::{self, config};
 use serde_json::{Value, json};
@@ -211,14 +211,14 @@ async fn his_with(platform: &str, switch: hisflow::platform::sim::SwitchState) -
     let his = His::new(
         Arc::new(platform),
         Arc::new(SimSwitch::new(switch)),
-        Limits::default(),
+        Options::default(),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(server::serve(
         listener,
         his,
-        server::MAX_FRAME_BYTES,
+        server::Settings::default(),
         std::future::pending(),
     ));
     addr

@@ -119,3 +119,368 @@ fn a_bad_config_is_a_usage_error_before_anything_listens() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `hisflow serve` in a child process, its logs collected as it writes them.
+struct Served {
+    child: std::process::Child,
+    addr: String,
+    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(config: &str, rust_log: &str) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("his.yaml");
+        std::fs::write(&cfg, format!("listen: 127.0.0.1:0\n{config}")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hisflow"))
+            .args(["serve", "--config", cfg.to_str().unwrap(), "--log-json"])
+            .env("RUST_LOG", rust_log)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            assert!(
+                stderr.read_line(&mut line).unwrap() > 0,
+                "serve exited before listening"
+            );
+            logs.lock().unwrap().push(line.clone());
+            if let Ok(log) = serde_json::from_str::<Value>(&line)
+                && let Some(addr) = log["fields"]["addr"].as_str()
+            {
+                break addr.to_string();
+            }
+        };
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Served {
+            child,
+            addr,
+            logs,
+            _dir: dir,
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn exit_code(&mut self) -> Option<i32> {
+        (0..100)
+            .find_map(|_| {
+                std::thread::sleep(Duration::from_millis(100));
+                self.child.try_wait().unwrap()
+            })
+            .and_then(|s| s.code())
+    }
+
+    fn logs(&self) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn send(ws: &mut Ws, id: &str, name: &str, params: Value) {
+    let frame = json!({ "type": "request", "id": id, "name": name, "params": params });
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// Every frame up to the connection's end: texts as JSON, the close frame
+/// as `{"close": code, "reason": …}`.
+async fn until_closed(ws: &mut Ws) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("the server ends the connection in time");
+        match next {
+            Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(Some(f)))) => {
+                frames.push(json!({ "close": u16::from(f.code), "reason": f.reason.as_str() }));
+                return frames;
+            }
+            Some(Ok(_)) => {}
+            _ => {
+                frames.push(json!({ "close": null }));
+                return frames;
+            }
+        }
+    }
+}
+
+async fn response(ws: &mut Ws) -> Value {
+    loop {
+        let Some(Ok(Message::Text(t))) = ws.next().await else {
+            panic!("no response")
+        };
+        let v: Value = serde_json::from_str(&t).unwrap();
+        if v["type"] == "response" {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn sigterm_lets_the_requests_under_way_finish_then_closes_every_connection_going_away() {
+    let mut served = Served::start("", "info");
+    let url = format!("ws://{}/ws", served.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let frames = rt.block_on(async {
+        let mut a = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        let mut b = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        let mut c = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        for (ws, agent) in [(&mut a, "a"), (&mut b, "b"), (&mut c, "c")] {
+            send(
+                ws,
+                "in",
+                "session.request.login",
+                json!({ "agent": agent, "channels": ["voice"] }),
+            )
+            .await;
+            assert_eq!(response(ws).await["ok"], true);
+        }
+        for op in ["agent.logout", "agent.set_ready"] {
+            send(
+                &mut a,
+                "slow",
+                "sim.request.latency",
+                json!({ "op": op, "delay": "1s" }),
+            )
+            .await;
+            assert_eq!(response(&mut a).await["ok"], true);
+        }
+        send(
+            &mut a,
+            "bye",
+            "session.request.logout",
+            json!({ "reason": "Lunch" }),
+        )
+        .await;
+        send(
+            &mut c,
+            "go",
+            "channel.request.ready",
+            json!({ "channel": "voice" }),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        served.signal("-TERM");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Stopping: no new connection, no new request.
+        assert!(
+            tokio_tungstenite::connect_async(&url).await.is_err(),
+            "no connection is accepted after the signal"
+        );
+        send(
+            &mut b,
+            "late",
+            "channel.request.ready",
+            json!({ "channel": "voice" }),
+        )
+        .await;
+        let (fa, fb, fc) = tokio::join!(
+            until_closed(&mut a),
+            until_closed(&mut b),
+            until_closed(&mut c)
+        );
+        (fa, fb, fc)
+    });
+    let (a, b, c) = frames;
+    let last_two = |f: &[Value]| f[f.len() - 2..].to_vec();
+    let [ra, ca] = &last_two(&a)[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (ra["id"].clone(), ra["ok"].clone()),
+        (json!("bye"), json!(true)),
+        "{a:?}"
+    );
+    assert_eq!(ca["close"], 1000, "the logout ended its session: {a:?}");
+    let [rc, cc] = &last_two(&c)[..] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (rc["id"].clone(), rc["ok"].clone()),
+        (json!("go"), json!(true)),
+        "{c:?}"
+    );
+    assert_eq!(cc["close"], 1001, "{c:?}");
+    assert_eq!(cc["reason"], "HIS is shutting down");
+    let [rb, cb] = &last_two(&b)[..] else {
+        unreachable!()
+    };
+    assert_eq!(rb["error"]["code"], "ShuttingDown", "{b:?}");
+    assert_eq!(cb["close"], 1001, "{b:?}");
+    assert_eq!(served.exit_code(), Some(0), "serve stops cleanly");
+}
+
+#[test]
+fn the_audit_trail_has_a_line_per_login_resume_takeover_and_logout_and_never_a_token() {
+    let mut served = Served::start("detach_grace: 1s\nexpiry_reason: Lunch\n", "trace");
+    let url = format!("ws://{}/ws", served.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let tokens = rt.block_on(async {
+        let connect = || async { tokio_tungstenite::connect_async(&url).await.unwrap().0 };
+        let mut tokens = Vec::new();
+        let mut a = connect().await;
+        send(
+            &mut a,
+            "1",
+            "session.request.login",
+            json!({ "agent": "ann", "channels": ["voice"] }),
+        )
+        .await;
+        let r = response(&mut a).await;
+        tokens.push(r["result"]["token"].as_str().unwrap().to_string());
+        // resumed elsewhere, then that connection drops
+        let mut b = connect().await;
+        send(
+            &mut b,
+            "2",
+            "session.request.resume",
+            json!({ "token": tokens[0] }),
+        )
+        .await;
+        assert_eq!(response(&mut b).await["ok"], true);
+        drop(b);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // a new login takes the detached session over, and logs out
+        let mut c = connect().await;
+        send(
+            &mut c,
+            "3",
+            "session.request.login",
+            json!({ "agent": "ann", "channels": ["voice"] }),
+        )
+        .await;
+        let r = response(&mut c).await;
+        assert_eq!(r["result"]["resumed"], true, "{r}");
+        tokens.push(r["result"]["token"].as_str().unwrap().to_string());
+        send(
+            &mut c,
+            "4",
+            "session.request.logout",
+            json!({ "reason": "Lunch" }),
+        )
+        .await;
+        assert_eq!(response(&mut c).await["ok"], true);
+        // one the switch logs out
+        let mut d = connect().await;
+        send(
+            &mut d,
+            "5",
+            "session.request.login",
+            json!({ "agent": "dan", "channels": ["voice"] }),
+        )
+        .await;
+        tokens.push(
+            response(&mut d).await["result"]["token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        send(
+            &mut d,
+            "6",
+            "sim.request.forceLogout",
+            json!({ "reason": "Shift over" }),
+        )
+        .await;
+        until_closed(&mut d).await;
+        // one left alone until it expires
+        let mut e = connect().await;
+        send(
+            &mut e,
+            "7",
+            "session.request.login",
+            json!({ "agent": "eve", "channels": ["voice"] }),
+        )
+        .await;
+        tokens.push(
+            response(&mut e).await["result"]["token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+        drop(e);
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        tokens
+    });
+    served.signal("-TERM");
+    assert_eq!(served.exit_code(), Some(0));
+    let logs = served.logs();
+    let raw = served.logs.lock().unwrap().join("\n");
+    for t in &tokens {
+        let leaks: Vec<&str> = raw.lines().filter(|l| l.contains(t.as_str())).collect();
+        assert!(leaks.is_empty(), "a token reached the logs: {leaks:#?}");
+    }
+    let audit: Vec<(String, String, String)> = logs
+        .iter()
+        .filter(|l| l["target"] == "audit")
+        .map(|l| {
+            let f = &l["fields"];
+            let how = f["how"].as_str().or(f["outcome"].as_str()).unwrap_or("");
+            (
+                f["message"].as_str().unwrap().to_string(),
+                f["agent"].as_str().unwrap().to_string(),
+                how.to_string(),
+            )
+        })
+        .collect();
+    let want = |m: &str, agent: &str, how: &str| {
+        let line = (m.to_string(), format!("{agent:?}"), how.to_string());
+        assert!(
+            audit.contains(&line),
+            "no audit line {line:?} in {audit:#?}"
+        );
+    };
+    want("login", "ann", "ok");
+    want("session attached", "ann", "resume");
+    want("session detached", "ann", "");
+    want("session attached", "ann", "login");
+    want("logout", "ann", "requested");
+    want("logout", "dan", "switch");
+    want("logout", "eve", "expired");
+    let logout = logs
+        .iter()
+        .find(|l| l["target"] == "audit" && l["fields"]["how"] == "expired")
+        .unwrap();
+    assert!(
+        logout["fields"]["duration_s"].as_f64().unwrap() >= 1.0,
+        "{logout}"
+    );
+    assert!(
+        logout["fields"]["session"]
+            .as_str()
+            .unwrap()
+            .starts_with("session-")
+    );
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use hisflow::his::{His, Limits};
+use hisflow::his::{His, Options};
 use hisflow::platform::sim::SimSwitch;
 use hisflow::server::{self, MAX_FRAME_BYTES, config};
 
@@ -25,8 +25,15 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let filter =
+    let mut filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    // The WebSocket library traces every frame's payload — resume tokens
+    // among them. No log level may show a token, so it never traces.
+    for quiet in ["tungstenite=debug", "tokio_tungstenite=debug"] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -78,19 +85,24 @@ pub fn run(args: Args) -> ExitCode {
         .or(cfg.listen)
         .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
     let limits = cfg.limits.unwrap_or_default();
-    let max_frame = limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES);
-    let defaults = Limits::default();
-    let his_limits = Limits {
+    let defaults = Options::default();
+    let options = Options {
         max_sessions: limits.max_sessions.unwrap_or(defaults.max_sessions),
         max_queued_events: limits
             .max_queued_events
             .unwrap_or(defaults.max_queued_events),
+        detach_grace: cfg.detach_grace.map_or(defaults.detach_grace, |s| s.0),
+        expiry_reason: cfg.expiry_reason,
+    };
+    let settings = server::Settings {
+        max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),
+        shutdown_grace: cfg.shutdown_grace.map_or(server::SHUTDOWN_GRACE, |s| s.0),
     };
     let sim = Arc::new(SimSwitch::new(
         cfg.switch.unwrap_or_else(config::default_switch),
     ));
     let name = platform.name.clone();
-    let his = His::new(Arc::new(platform), sim, his_limits);
+    let his = His::new(Arc::new(platform), sim, options);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -105,7 +117,7 @@ pub fn run(args: Args) -> ExitCode {
         };
         let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
         tracing::info!(platform = %name, %addr, "HIS listening: MediaBar at http://{addr}/, WebSocket at ws://{addr}/ws");
-        match server::serve(listener, his, max_frame, shutdown()).await {
+        match server::serve(listener, his, settings, shutdown()).await {
             Ok(()) => {
                 tracing::info!("HIS stopped");
                 ExitCode::SUCCESS

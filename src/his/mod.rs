@@ -8,31 +8,39 @@
 //! request for a session that is running one is answered `Busy` at once (a
 //! MediaBar sends one request at a time; a second logout while one runs is
 //! a double click). A switch event waits for the request under way.
+//!
+//! A session outlives its connection (`session.rs`): HIS keeps it detached
+//! for a grace period, a resume or a new login of the agent takes it over,
+//! and HIS logs out one left alone too long.
 
 mod outbox;
 mod session;
 
-pub use outbox::{Messages, OUTBOX_CAPACITY, Out, Outbox, RESERVE};
-pub use session::SessionHandle;
+pub use outbox::{Closing, Messages, OUTBOX_CAPACITY, Out, Outbox, RESERVE};
+pub use session::{DETACH_GRACE, SessionHandle};
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
-use serde_json::{Value as Json, json};
+use serde_json::Value as Json;
+use tokio::sync::Notify;
 
 use crate::engine::{Engine, Observer, Response, Session};
 use crate::platform::{Adapter, EventSink, SwitchEvent};
 use crate::workflow::model::Platform;
 use crate::workflow::vocab;
-use session::{Refusal, Target, Work};
+use session::{Attach, Refusal, Target, Work};
 
 /// An observer shared by every session's task (scenarios' coverage and
 /// traces).
 pub type SharedObserver = Arc<Mutex<dyn Observer + Send>>;
 
-/// What a connection is attached to, and where its messages go.
+/// What a connection is attached to, and where its messages go. Dropping
+/// it — the client went away — detaches its session, which lives on for
+/// [`Options::detach_grace`].
 pub struct Connection {
     outbox: Outbox,
     session: Option<Arc<SessionHandle>>,
@@ -62,30 +70,50 @@ impl Connection {
         self.reply(Some(id), Response::error(code, message).to_protocol());
     }
 
-    /// The attached session, unless it is over (then the connection lets
-    /// go of it).
+    /// The session this connection speaks for, unless it is over or another
+    /// connection took it over (then the connection lets go of it).
     fn live(&mut self) -> Option<Arc<SessionHandle>> {
-        if self.session.as_ref().is_some_and(|s| s.is_ended()) {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.is_ended() || !s.is_attached(&self.outbox))
+        {
             self.session = None;
         }
         self.session.clone()
     }
 }
 
-/// Limits an operator sets.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(s) = &self.session {
+            s.detach(&self.outbox);
+        }
+    }
+}
+
+/// What an operator sets.
+#[derive(Debug, Clone)]
+pub struct Options {
     pub max_sessions: usize,
     /// Switch events that may wait for one session; more are dropped (and
     /// logged), so a storm costs bounded memory.
     pub max_queued_events: usize,
+    /// How long a session lives without a connection before HIS logs the
+    /// agent out.
+    pub detach_grace: Duration,
+    /// The logout reason HIS gives when it logs out a detached session;
+    /// without one, the first reason the platform offers, if it needs one.
+    pub expiry_reason: Option<String>,
 }
 
-impl Default for Limits {
+impl Default for Options {
     fn default() -> Self {
-        Limits {
+        Options {
             max_sessions: 100_000,
             max_queued_events: 1024,
+            detach_grace: DETACH_GRACE,
+            expiry_reason: None,
         }
     }
 }
@@ -94,7 +122,7 @@ impl Default for Limits {
 pub struct His {
     engine: Arc<Engine>,
     adapter: Arc<dyn Adapter>,
-    limits: Limits,
+    options: Options,
     /// Sessions by token.
     sessions: Mutex<HashMap<String, Arc<SessionHandle>>>,
     /// Sessions by agent: one session per agent, and where its switch
@@ -103,45 +131,56 @@ pub struct His {
     counter: AtomicU64,
     keys: RandomState,
     observer: Option<SharedObserver>,
+    /// Requests queued or running, HIS's own included.
+    under_way: AtomicUsize,
+    /// Woken when `under_way` drops to zero.
+    idle: Notify,
+    /// Shutting down: no new request is taken.
+    closing: AtomicBool,
     me: Weak<His>,
 }
 
 /// Requests HIS answers itself, beside the platform's workflows.
 pub const RESUME: &str = "session.request.resume";
 pub const LOGIN: &str = "session.request.login";
+/// The request HIS makes itself to log out a session left detached.
+pub const LOGOUT: &str = "session.request.logout";
 
 impl His {
     /// HIS for `platform` on `adapter`; it subscribes to the adapter's
     /// switch events.
-    pub fn new(platform: Arc<Platform>, adapter: Arc<dyn Adapter>, limits: Limits) -> Arc<His> {
-        Self::build(platform, adapter, limits, None)
+    pub fn new(platform: Arc<Platform>, adapter: Arc<dyn Adapter>, options: Options) -> Arc<His> {
+        Self::build(platform, adapter, options, None)
     }
 
     /// The same, with an observer of every run (coverage, traces).
     pub fn observed(
         platform: Arc<Platform>,
         adapter: Arc<dyn Adapter>,
-        limits: Limits,
+        options: Options,
         observer: SharedObserver,
     ) -> Arc<His> {
-        Self::build(platform, adapter, limits, Some(observer))
+        Self::build(platform, adapter, options, Some(observer))
     }
 
     fn build(
         platform: Arc<Platform>,
         adapter: Arc<dyn Adapter>,
-        limits: Limits,
+        options: Options,
         observer: Option<SharedObserver>,
     ) -> Arc<His> {
         let his = Arc::new_cyclic(|me| His {
             engine: Arc::new(Engine::new(platform, adapter.clone())),
             adapter: adapter.clone(),
-            limits,
+            options,
             sessions: Mutex::default(),
             agents: Mutex::default(),
             counter: AtomicU64::new(0),
             keys: RandomState::new(),
             observer,
+            under_way: AtomicUsize::new(0),
+            idle: Notify::new(),
+            closing: AtomicBool::new(false),
             me: me.clone(),
         });
         let me = Arc::downgrade(&his);
@@ -185,6 +224,13 @@ impl His {
     /// the events before it) reach the connection's outbox when the session
     /// has run it.
     pub fn request(&self, conn: &mut Connection, id: &str, name: &str, params: &Json) {
+        if self.closing.load(Ordering::Acquire) {
+            return conn.error(
+                id,
+                "ShuttingDown",
+                "HIS is shutting down; your session stays as the switch has it",
+            );
+        }
         match name {
             LOGIN => self.login(conn, id, params),
             RESUME => self.resume(conn, id, params),
@@ -214,14 +260,17 @@ impl His {
             target,
             params: params.clone(),
             id: id.to_string(),
-            reply: conn.outbox.clone(),
+            reply: Some(conn.outbox.clone()),
         };
+        self.started();
         match session.submit(work) {
             Ok(()) => {}
             Err(Refusal::Busy) => {
+                self.finished();
                 conn.error(id, "Busy", "another request of this session is running")
             }
             Err(Refusal::Ended) => {
+                self.finished();
                 conn.session = None;
                 conn.error(id, "NotLoggedIn", "the session has ended")
             }
@@ -243,15 +292,31 @@ impl His {
             return conn.error(id, "InvalidRequest", why);
         }
         let Some(me) = self.me.upgrade() else { return };
+        // The agents' lock reserves the agent before anything reaches the
+        // switch: of two logins at once, the second finds the first.
         let mut agents = lock(&self.agents);
-        if agents.get(agent).is_some_and(|s| !s.is_ended()) {
-            return conn.error(
-                id,
-                "InvalidState",
-                format!("agent {agent} is logged in (or logging in) already; resume that session with its token"),
-            );
+        if let Some(s) = agents.get(agent).filter(|s| !s.is_ended()).cloned() {
+            if !s.is_logged_in() {
+                return conn.error(
+                    id,
+                    "InvalidState",
+                    format!("agent {agent} is logging in on another connection"),
+                );
+            }
+            // The agent is logged in: this MediaBar takes the session over,
+            // as a second sign-in does on Finesse. The old token no longer
+            // resumes it.
+            let token = self.token();
+            {
+                let mut sessions = lock(&self.sessions);
+                sessions.remove(&s.token());
+                s.set_token(token.clone());
+                sessions.insert(token, s.clone());
+            }
+            drop(agents);
+            return self.attach(conn, s, id, Attach::Login);
         }
-        if self.session_count() >= self.limits.max_sessions {
+        if self.session_count() >= self.options.max_sessions {
             return conn.error(id, "Busy", "HIS has as many sessions as it may hold");
         }
         let token = self.token();
@@ -263,18 +328,13 @@ impl His {
             target: Target::Request(LOGIN.into()),
             params: params.clone(),
             id: id.to_string(),
-            reply: conn.outbox.clone(),
+            reply: Some(conn.outbox.clone()),
         };
+        self.started();
         // Registered before the login runs, so the switch's events for the
         // agent — a login confirmed by event — reach its queue, and a second
         // login of the agent is refused meanwhile.
-        let handle = session::start(
-            &me,
-            token.clone(),
-            session,
-            work,
-            self.limits.max_queued_events,
-        );
+        let handle = session::start(&me, token.clone(), session, work);
         agents.insert(agent.to_string(), handle.clone());
         // Under the agents' lock: a login failing at once cannot be
         // forgotten before it is registered.
@@ -301,13 +361,15 @@ impl His {
         else {
             return conn.error(id, "NotLoggedIn", "no session has this token");
         };
-        session.attach(conn.outbox.clone());
-        let agent = session.agent.clone();
-        conn.session = Some(session);
-        conn.reply(
-            Some(id),
-            json!({ "ok": true, "result": { "agent": agent } }),
-        );
+        self.attach(conn, session, id, Attach::Resume);
+    }
+
+    /// Makes `conn` the connection of `session`; the session answers `id`.
+    fn attach(&self, conn: &mut Connection, session: Arc<SessionHandle>, id: &str, how: Attach) {
+        match session.attach(conn.outbox.clone(), id, how) {
+            Ok(()) => conn.session = Some(session),
+            Err(_) => conn.error(id, "NotLoggedIn", "the session has ended; log in again"),
+        }
     }
 
     /// A request the adapter answers itself (the simulator's controls), for
@@ -320,7 +382,10 @@ impl His {
             return;
         };
         match controls.control(&session.agent, name, params) {
-            Ok(result) => conn.reply(Some(id), json!({ "ok": true, "result": result })),
+            Ok(result) => conn.reply(
+                Some(id),
+                serde_json::json!({ "ok": true, "result": result }),
+            ),
             Err(e) => conn.error(id, &e.code, e.message),
         }
     }
@@ -330,7 +395,7 @@ impl His {
     /// dropped.
     fn route(&self, e: SwitchEvent) {
         if let Err(bad) = e.check() {
-            tracing::error!(event = %e.name, agent = e.agent.as_deref().unwrap_or("-"), "malformed switch event dropped: {bad}");
+            tracing::error!(event = %e.name, agent = ?e.agent.as_deref().unwrap_or("-"), "malformed switch event dropped: {bad}");
             return;
         }
         match &e.agent {
@@ -347,7 +412,7 @@ impl His {
                         s.deliver(e);
                     }
                     None => {
-                        tracing::info!(%agent, event = %e.name, "switch event for an agent without a session dropped")
+                        tracing::info!(agent = ?agent, event = %e.name, "switch event for an agent without a session dropped")
                     }
                 }
             }
@@ -361,13 +426,50 @@ impl His {
         session.settle().await
     }
 
-    fn forget(&self, token: &str, agent: &str) {
+    /// From now on every request is refused (`ShuttingDown`); the ones under
+    /// way go on. See [`His::drain`].
+    pub fn shut(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// Waits until no request is under way, or `grace` has passed; returns
+    /// how many are still under way.
+    pub async fn drain(&self, grace: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let idle = self.idle.notified();
+            let n = self.under_way.load(Ordering::Acquire);
+            if n == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.under_way.load(Ordering::Acquire);
+            }
+        }
+    }
+
+    /// Requests queued or running now.
+    pub fn under_way(&self) -> usize {
+        self.under_way.load(Ordering::Acquire)
+    }
+
+    fn started(&self) {
+        self.under_way.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn finished(&self) {
+        if self.under_way.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    fn forget(&self, session: &str, agent: &str) {
         // The agents' lock first, as login takes them: a login that fails
         // at once is forgotten only once it is registered.
         let mut agents = lock(&self.agents);
-        lock(&self.sessions).remove(token);
-        if agents.get(agent).is_some_and(|s| s.token == token) {
+        if let Some(s) = agents.get(agent).filter(|s| s.id == session).cloned() {
             agents.remove(agent);
+            lock(&self.sessions).remove(&s.token());
         }
     }
 }

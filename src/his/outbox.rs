@@ -21,11 +21,35 @@ pub enum Out {
         id: Option<String>,
         body: Json,
     },
-    /// HIS ends the connection, with a reason the agent can read.
-    Close(String),
+    /// HIS ends the connection.
+    Close(Closing),
     /// The connection let messages pile up until some were lost: the
     /// transport ends it, since "one response per request" no longer holds.
     Overflow,
+}
+
+/// Why HIS ends a connection; each has its own close code on the
+/// WebSocket (docs/client-connectivity.md).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Closing {
+    /// The session ended — a logout, the switch's word — with a reason the
+    /// agent can read.
+    Ended(String),
+    /// Another connection resumed the session or logged the agent in: this
+    /// one no longer speaks for it.
+    TakenOver(String),
+    /// HIS is shutting down; the session stays as the switch has it.
+    GoingAway,
+}
+
+impl Closing {
+    /// What the agent reads.
+    pub fn reason(&self) -> &str {
+        match self {
+            Closing::Ended(r) | Closing::TakenOver(r) => r,
+            Closing::GoingAway => "HIS is shutting down",
+        }
+    }
 }
 
 /// How many messages may wait for a connection that does not read them.

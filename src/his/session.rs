@@ -3,29 +3,66 @@
 //! switch event never interleaves with a request. While a request waits for
 //! a switch event (a `wait` state), the session's machines hear every event
 //! as it comes; the workflows those events run wait until the request ends.
+//!
+//! A session outlives its connection: one that drops detaches it, another
+//! attaches by resuming it (its token) or by logging the agent in again, and
+//! one left detached past the grace period is logged out by HIS itself.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::outbox::{Out, Outbox};
-use super::{His, SharedObserver, lock};
+use super::outbox::{Closing, Out, Outbox};
+use super::{His, LOGOUT, Options, SharedObserver, lock};
 use crate::engine::{Engine, Event, Inbox, Observer, Outcome, Response, Session};
 use crate::platform::SwitchEvent;
 
-/// What reaches a session besides requests. Boxed, so that a queue's
-/// blocks — allocated per session, idle or not — stay small.
+/// What reaches a session besides requests, in the order the switch sent
+/// it. Boxed, so that a queue's blocks — allocated per session, idle or
+/// not — stay small.
 pub(super) enum Inbound {
     Event(Box<SwitchEvent>),
     /// Answered with the session once everything queued before it is
     /// handled (`None` if the session ended meanwhile).
     Settle(oneshot::Sender<Option<Session>>),
+}
+
+/// What HIS tells a session about its connections.
+pub(super) enum Control {
+    /// A connection attached (it resumed the session, or logged its agent
+    /// in again): answer its request `id` with the session as it is.
+    Attached {
+        reply: Outbox,
+        id: String,
+        how: Attach,
+    },
+    /// The attached connection went away.
+    Detached,
+}
+
+/// How a connection came to attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Attach {
+    Resume,
+    /// A login of an agent whose session was live: the session goes on,
+    /// under a new token.
+    Login,
+}
+
+impl Attach {
+    fn name(self) -> &'static str {
+        match self {
+            Attach::Resume => "resume",
+            Attach::Login => "login",
+        }
+    }
 }
 
 /// What a request runs.
@@ -40,7 +77,8 @@ pub(super) struct Work {
     pub target: Target,
     pub params: Json,
     pub id: String,
-    pub reply: Outbox,
+    /// The connection that asked; none when HIS asks itself (expiry).
+    pub reply: Option<Outbox>,
 }
 
 /// What a session's task and its holders share.
@@ -48,11 +86,13 @@ pub(super) struct Work {
 pub(super) struct Shared {
     /// A request is queued or running.
     busy: AtomicBool,
+    /// The login succeeded: the session is the agent's.
+    logged_in: AtomicBool,
     /// The session is over: disposed, or its login failed.
     ended: AtomicBool,
-    /// The connection that hears what the session says unprompted: the one
-    /// that logged in or resumed last.
-    push: Mutex<Option<Outbox>>,
+    /// The connection that speaks for the session: its requests run, and it
+    /// hears what the session says unprompted. `None`: detached.
+    attached: Mutex<Option<Outbox>>,
     /// Switch events dropped because the queue was full, not yet reported.
     lost: AtomicU64,
 }
@@ -60,10 +100,15 @@ pub(super) struct Shared {
 /// A session, as connections and HIS hold it. Dropping every handle ends
 /// its task.
 pub struct SessionHandle {
-    pub(super) token: String,
+    /// The session's id (`session-7`), for logs and for HIS's maps.
+    pub(super) id: String,
     pub(super) agent: String,
+    /// The secret a connection resumes the session with; a login that takes
+    /// the session over replaces it. Changed under HIS's maps' locks.
+    token: Mutex<String>,
     events: mpsc::Sender<Inbound>,
     requests: mpsc::Sender<Box<Work>>,
+    control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
 }
 
@@ -76,6 +121,25 @@ pub(super) enum Refusal {
 impl SessionHandle {
     pub(super) fn is_ended(&self) -> bool {
         self.shared.ended.load(Ordering::Acquire)
+    }
+
+    pub(super) fn is_logged_in(&self) -> bool {
+        self.shared.logged_in.load(Ordering::Acquire)
+    }
+
+    pub(super) fn token(&self) -> String {
+        lock(&self.token).clone()
+    }
+
+    pub(super) fn set_token(&self, token: String) {
+        *lock(&self.token) = token;
+    }
+
+    /// Whether `outbox`'s connection speaks for the session.
+    pub(super) fn is_attached(&self, outbox: &Outbox) -> bool {
+        lock(&self.shared.attached)
+            .as_ref()
+            .is_some_and(|a| a.same(outbox))
     }
 
     /// Queues a request, unless one is running (`Busy`) or the session is
@@ -109,9 +173,39 @@ impl SessionHandle {
         }
     }
 
-    /// From now on unprompted events go to `outbox`.
-    pub(super) fn attach(&self, outbox: Outbox) {
-        *lock(&self.shared.push) = Some(outbox);
+    /// Makes `reply`'s connection the one that speaks for the session; the
+    /// one before it is closed. The session answers request `id` with itself
+    /// as it is once the work under way is done.
+    pub(super) fn attach(&self, reply: Outbox, id: &str, how: Attach) -> Result<(), Outbox> {
+        let before = lock(&self.shared.attached).replace(reply.clone());
+        if let Some(before) = before.filter(|b| !b.same(&reply)) {
+            let why = match how {
+                Attach::Resume => "The session was resumed on another connection.",
+                Attach::Login => "You logged in from another MediaBar.",
+            };
+            before.send(Out::Close(Closing::TakenOver(why.into())));
+        }
+        self.control
+            .send(Control::Attached {
+                reply,
+                id: id.to_string(),
+                how,
+            })
+            .map_err(|e| match e.0 {
+                Control::Attached { reply, .. } => reply,
+                Control::Detached => unreachable!("sent an attach"),
+            })
+    }
+
+    /// `outbox`'s connection went away: if it spoke for the session, the
+    /// session is detached from now on.
+    pub(super) fn detach(&self, outbox: &Outbox) {
+        let mut attached = lock(&self.shared.attached);
+        if attached.as_ref().is_some_and(|a| a.same(outbox)) {
+            *attached = None;
+            drop(attached);
+            let _ = self.control.send(Control::Detached);
+        }
     }
 
     /// The session once it handled everything queued so far.
@@ -128,18 +222,22 @@ pub(super) fn start(
     token: String,
     session: Session,
     login: Work,
-    queue: usize,
 ) -> Arc<SessionHandle> {
-    let (events, events_rx) = mpsc::channel(queue.max(1));
+    let options = his.options.clone();
+    let queue = options.max_queued_events.max(1);
+    let (events, events_rx) = mpsc::channel(queue);
     let (requests, requests_rx) = mpsc::channel(1);
+    let (control, control_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::default());
-    *lock(&shared.push) = Some(login.reply.clone());
+    *lock(&shared.attached) = login.reply.clone();
     shared.busy.store(true, Ordering::Release);
     let handle = Arc::new(SessionHandle {
-        token,
+        id: session.id.clone(),
         agent: session.agent.clone(),
+        token: Mutex::new(token),
         events,
         requests,
+        control,
         shared: shared.clone(),
     });
     let task = Task {
@@ -147,13 +245,16 @@ pub(super) fn start(
         engine: his.engine.clone(),
         observer: his.observer.clone(),
         session,
-        token: handle.token.clone(),
+        handle: Arc::downgrade(&handle),
         shared,
         events: events_rx,
         requests: requests_rx,
+        control: control_rx,
         settles: Vec::new(),
-        limit: queue.max(1),
-        logged_in: false,
+        options,
+        since: Instant::now(),
+        expire_at: None,
+        expiry_refused: false,
     };
     tokio::spawn(task.run(login));
     handle
@@ -164,15 +265,21 @@ struct Task {
     engine: Arc<Engine>,
     observer: Option<SharedObserver>,
     session: Session,
-    token: String,
+    handle: Weak<SessionHandle>,
     shared: Arc<Shared>,
     events: mpsc::Receiver<Inbound>,
     requests: mpsc::Receiver<Box<Work>>,
+    control: mpsc::UnboundedReceiver<Control>,
     /// Settles that arrived while work ran, answered after it.
     settles: Vec<oneshot::Sender<Option<Session>>>,
-    /// How many events may wait for a request.
-    limit: usize,
-    logged_in: bool,
+    options: Options,
+    /// When the login began.
+    since: Instant,
+    /// When HIS logs a detached session out; `None` while attached.
+    expire_at: Option<Instant>,
+    /// The switch refused the last expiry logout: HIS tries again when the
+    /// interactions are over, or after another grace period.
+    expiry_refused: bool,
 }
 
 /// A switch event the session still has to handle.
@@ -185,6 +292,35 @@ enum Later {
 
 /// Events handled in a row before a queued request gets its turn.
 const STREAK: usize = 64;
+
+/// What woke the session's task.
+enum Next {
+    Control(Control),
+    Inbound(Option<Inbound>),
+    Work(Option<Box<Work>>),
+    Expire,
+}
+
+/// How a piece of work ended the session, for the audit trail.
+#[derive(Clone, Copy)]
+enum Ender {
+    /// A logout (or another request) of the agent's.
+    Request,
+    /// The switch logged the agent out.
+    Switch,
+    /// HIS logged a detached session out.
+    Expiry,
+}
+
+impl Ender {
+    fn name(self) -> &'static str {
+        match self {
+            Ender::Request => "requested",
+            Ender::Switch => "switch",
+            Ender::Expiry => "expired",
+        }
+    }
+}
 
 /// The engine's view of the session's queue while work runs.
 struct Queue<'a> {
@@ -237,39 +373,68 @@ impl Task {
             if self.is_over() {
                 break;
             }
-            // Events first — one that came before a request is handled
-            // before it — unless a long stream of them would starve the
-            // request.
-            let inbound = if streak < STREAK {
-                tokio::select! {
-                    biased;
-                    inbound = self.events.recv() => Some(inbound),
-                    work = self.requests.recv() => { streak = 0; self.take(work, &mut later).await; None }
-                }
-            } else {
-                streak = 0;
-                tokio::select! {
-                    biased;
-                    work = self.requests.recv() => { self.take(work, &mut later).await; None }
-                    inbound = self.events.recv() => Some(inbound),
+            // An expiry that is due goes before what is queued: the
+            // session's state after an event includes the logout it made
+            // due.
+            // A request under way (its connection left after sending it)
+            // goes first.
+            let due = self
+                .expire_at
+                .filter(|_| !self.shared.busy.load(Ordering::Acquire));
+            if due.is_some_and(|at| at <= Instant::now()) {
+                Box::pin(self.expire(&mut later)).await;
+                continue;
+            }
+            let expiry = async move {
+                match due {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
                 }
             };
-            match inbound {
-                None => {}
-                Some(None) => break,
-                Some(Some(Inbound::Event(e))) => {
+            // Events first — one that came before a request is handled
+            // before it — unless a long stream of them would starve the
+            // request. What HIS says of connections comes before both.
+            let next = if streak < STREAK {
+                tokio::select! {
+                    biased;
+                    Some(c) = self.control.recv() => Next::Control(c),
+                    inbound = self.events.recv() => Next::Inbound(inbound),
+                    work = self.requests.recv() => Next::Work(work),
+                    () = expiry => Next::Expire,
+                }
+            } else {
+                tokio::select! {
+                    biased;
+                    Some(c) = self.control.recv() => Next::Control(c),
+                    work = self.requests.recv() => Next::Work(work),
+                    inbound = self.events.recv() => Next::Inbound(inbound),
+                    () = expiry => Next::Expire,
+                }
+            };
+            match next {
+                Next::Control(c) => self.on_control(c),
+                Next::Work(work) => {
+                    streak = 0;
+                    match work {
+                        Some(w) => Box::pin(self.request(*w, &mut later)).await,
+                        None => self.end(),
+                    }
+                }
+                Next::Inbound(None) => break,
+                Next::Inbound(Some(Inbound::Event(e))) => {
                     streak += 1;
                     later.push_back(Later::Fresh(*e));
                 }
-                Some(Some(Inbound::Settle(tx))) => {
+                Next::Inbound(Some(Inbound::Settle(tx))) => {
                     let _ = tx.send(Some(self.session.clone()));
                 }
+                Next::Expire => Box::pin(self.expire(&mut later)).await,
             }
         }
         self.shared.ended.store(true, Ordering::Release);
         self.answer_settles();
         // What is still queued has no session to go to: events are dropped,
-        // a request gets its one response.
+        // a request gets its one response, an attach is refused.
         self.events.close();
         while let Ok(inbound) = self.events.try_recv() {
             if let Inbound::Settle(tx) = inbound {
@@ -279,14 +444,17 @@ impl Task {
         self.requests.close();
         while let Ok(work) = self.requests.try_recv() {
             refuse_ended(&work);
+            self.done();
         }
-    }
-
-    /// Runs a request that came, or stops when none can come any more.
-    async fn take(&mut self, work: Option<Box<Work>>, later: &mut VecDeque<Later>) {
-        match work {
-            Some(w) => Box::pin(self.request(*w, later)).await,
-            None => self.end(),
+        self.control.close();
+        while let Ok(c) = self.control.try_recv() {
+            if let Control::Attached { reply, id, .. } = c {
+                reply.send(Out::Response {
+                    id: Some(id),
+                    body: Response::error("NotLoggedIn", "the session has ended; log in again")
+                        .to_protocol(),
+                });
+            }
         }
     }
 
@@ -301,23 +469,67 @@ impl Task {
         }
     }
 
-    async fn request(&mut self, work: Work, later: &mut VecDeque<Later>) {
+    fn on_control(&mut self, c: Control) {
+        match c {
+            Control::Attached { reply, id, how } => {
+                self.expire_at = None;
+                self.expiry_refused = false;
+                let token = self.handle.upgrade().map(|h| h.token());
+                tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, how = how.name(), "session attached");
+                let s = &self.session;
+                reply.send(Out::Response {
+                    id: Some(id),
+                    body: json!({ "ok": true, "result": {
+                        "session": s.id,
+                        "agent": s.agent,
+                        "state": s.state,
+                        "channels": s.channels,
+                        "logout_reasons": s.logout_reasons,
+                        "not_ready_reasons": s.not_ready_reasons,
+                        "token": token,
+                        "resumed": true,
+                    }}),
+                });
+            }
+            Control::Detached => {
+                // A connection that attached since is not gone.
+                if lock(&self.shared.attached).is_some() || !self.logged_in() {
+                    return;
+                }
+                let grace = self.options.detach_grace;
+                self.expire_at = Some(Instant::now() + grace);
+                tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, grace_s = grace.as_secs_f64(), "session detached");
+            }
+        }
+    }
+
+    fn logged_in(&self) -> bool {
+        self.shared.logged_in.load(Ordering::Acquire)
+    }
+
+    /// Runs one piece of work, with the events it let wait left in `later`.
+    async fn run_work(
+        &mut self,
+        target: &Target,
+        params: &Json,
+        later: &mut VecDeque<Later>,
+    ) -> Outcome {
         let mut queue = Queue {
             rx: &mut self.events,
             settles: &mut self.settles,
-            limit: self.limit,
+            limit: self.options.max_queued_events.max(1),
         };
         let obs = &mut self.observer.clone();
-        let mut out = match &work.target {
+        let mut out = match target {
             Target::Request(name) => {
                 self.engine
-                    .handle_with(name, &work.params, &mut self.session, &mut queue, obs)
+                    .handle_with(name, params, &mut self.session, &mut queue, obs)
                     .await
             }
             Target::Workflow(name) => match self.engine.platform().workflow(name).cloned() {
                 Some(w) => {
                     self.engine
-                        .run_with(&w, &work.params, &mut self.session, &mut queue, obs)
+                        .run_with(&w, params, &mut self.session, &mut queue, obs)
                         .await
                 }
                 None => Outcome::refused("InvalidRequest", format!("no workflow `{name}`")),
@@ -328,35 +540,116 @@ impl Task {
                 .into_iter()
                 .map(Later::Heard),
         );
+        out
+    }
+
+    async fn request(&mut self, work: Work, later: &mut VecDeque<Later>) {
+        let started = Instant::now();
+        let out = self.run_work(&work.target, &work.params, later).await;
         let mut body = out.response.to_protocol();
-        if !self.logged_in {
-            if out.response.is_ok() && !self.session.disposed {
-                self.logged_in = true;
+        if !self.logged_in() {
+            let ok = out.response.is_ok() && !self.session.disposed;
+            let (outcome, code) = match &out.response {
+                _ if ok => ("ok", None),
+                Response::Error { code, .. } => ("refused", Some(code.as_str())),
+                _ => ("refused", Some("NeedInfo")),
+            };
+            tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, outcome, code, duration_ms = started.elapsed().as_secs_f64() * 1e3, "login");
+            if ok {
+                self.shared.logged_in.store(true, Ordering::Release);
+                let token = self.handle.upgrade().map(|h| h.token());
                 if let Some(r) = body.get_mut("result").and_then(Json::as_object_mut) {
-                    r.insert("token".into(), json!(self.token));
+                    r.insert("token".into(), json!(token));
                 }
-                tracing::info!(agent = %self.session.agent, session = %self.session.id, "logged in");
             } else {
                 self.end();
             }
         }
         let lost = self.lost();
         self.shared.busy.store(false, Ordering::Release);
-        let ended = self.logged_in && self.session.disposed;
+        let ended = self.logged_in() && self.session.disposed;
         let close = out.response.close().map(str::to_string);
-        self.tell(lost.into_iter().chain(out.events), Some(&work.reply));
-        work.reply.send(Out::Response {
-            id: Some(work.id),
-            body,
-        });
-        self.finish(Some(&work.reply), close, ended);
+        let reply = work.reply.as_ref();
+        self.tell(lost.into_iter().chain(out.events), reply);
+        if let Some(r) = reply {
+            r.send(Out::Response {
+                id: Some(work.id),
+                body,
+            });
+        }
+        if ended {
+            self.audit_end(Ender::Request, None);
+        }
+        self.finish(reply, close, ended);
+        self.done();
+    }
+
+    /// The detached session's grace is over: HIS logs the agent out with
+    /// the platform's logout workflow, as the agent would.
+    async fn expire(&mut self, later: &mut VecDeque<Later>) {
+        if lock(&self.shared.attached).is_some() {
+            self.expire_at = None;
+            return;
+        }
+        // A request that came meanwhile goes first; the expiry stays due.
+        if self
+            .shared
+            .busy
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        self.expire_at = None;
+        if let Some(his) = self.his.upgrade() {
+            his.started();
+        }
+        let target = Target::Request(LOGOUT.into());
+        let configured = self.options.expiry_reason.clone();
+        let params = configured
+            .as_ref()
+            .map_or_else(|| json!({}), |r| json!({ "reason": r }));
+        let mut out = self.run_work(&target, &params, later).await;
+        // The platform needs a reason and none is configured: the first
+        // the switch offers, rather than an agent left logged in.
+        if let (Response::NeedInfo { field, choices, .. }, None) = (&out.response, &configured)
+            && let Some(first) = choices.get(0).and_then(Json::as_str)
+        {
+            tracing::warn!(agent = ?self.session.agent, session = %self.session.id, reason = ?first, "the platform requires a logout reason and `expiry_reason` is not configured; using the first it offers");
+            let params = json!({ field.as_str(): first });
+            self.tell(out.events.drain(..), None);
+            out = self.run_work(&target, &params, later).await;
+        }
+        let lost = self.lost();
+        self.shared.busy.store(false, Ordering::Release);
+        self.tell(lost.into_iter().chain(out.events), None);
+        let ended = self.session.disposed;
+        if ended {
+            self.audit_end(Ender::Expiry, None);
+            // A connection that attached while the logout ran hears the end.
+            let close = out.response.close().map(str::to_string);
+            self.finish(None, close, true);
+        } else {
+            match &out.response {
+                Response::Ok { .. } => {
+                    tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, "expiry logout accepted; the switch completes it later");
+                }
+                other => {
+                    let body = other.to_protocol();
+                    tracing::warn!(target: "audit", agent = ?self.session.agent, session = %self.session.id, code = %body["error"]["code"], message = %body["error"]["message"], "expiry logout refused; HIS tries again");
+                    self.expiry_refused = true;
+                    self.expire_at = Some(Instant::now() + self.options.detach_grace);
+                }
+            }
+        }
+        self.done();
     }
 
     async fn event(&mut self, e: Later, later: &mut VecDeque<Later>) {
         let mut queue = Queue {
             rx: &mut self.events,
             settles: &mut self.settles,
-            limit: self.limit,
+            limit: self.options.max_queued_events.max(1),
         };
         let obs = &mut self.observer.clone();
         let (e, out) = match e {
@@ -391,23 +684,49 @@ impl Task {
         }
         let ended = self.session.disposed;
         if ended {
-            tracing::info!(agent = %self.session.agent, event = %e.name, "the switch ended the session");
+            self.audit_end(Ender::Switch, Some(&e));
         }
         let lost = self.lost();
         let close = out.response.close().map(str::to_string);
         self.tell(lost.into_iter().chain(out.events), None);
         self.finish(None, close, ended);
+        // An expiry logout the switch refused (an interaction in progress)
+        // is tried again once the interactions are over.
+        if self.expiry_refused
+            && !ended
+            && self
+                .session
+                .channels
+                .iter()
+                .all(|c| c.interactions.is_empty())
+        {
+            self.expiry_refused = false;
+            self.expire_at = Some(Instant::now());
+        }
+    }
+
+    fn audit_end(&self, how: Ender, event: Option<&SwitchEvent>) {
+        let cause = event.and_then(|e| e.text("cause"));
+        tracing::info!(
+            target: "audit",
+            agent = ?self.session.agent,
+            session = %self.session.id,
+            how = how.name(),
+            cause = cause.map(tracing::field::debug),
+            duration_s = self.since.elapsed().as_secs_f64(),
+            "logout"
+        );
     }
 
     /// Sends events to the connection that asked (`reply`), or else to the
-    /// one that hears the session unprompted.
+    /// one attached.
     fn tell(&self, events: impl Iterator<Item = Event>, reply: Option<&Outbox>) {
-        let push;
+        let attached;
         let to = match reply {
             Some(r) => r,
             None => {
-                push = lock(&self.shared.push).clone();
-                match &push {
+                attached = lock(&self.shared.attached).clone();
+                match &attached {
                     Some(p) => p,
                     None => return,
                 }
@@ -419,8 +738,8 @@ impl Task {
     }
 
     /// After a piece of work: closes the connections it says to close. A
-    /// session that ended closes every connection attached to it (with the
-    /// work's reason, or `the session ended`) and HIS forgets it.
+    /// session that ended closes its connection (with the work's reason, or
+    /// `the session ended`) and HIS forgets it.
     fn finish(&mut self, reply: Option<&Outbox>, close: Option<String>, ended: bool) {
         let close = match close {
             Some(reason) => Some(reason),
@@ -429,19 +748,20 @@ impl Task {
         };
         let Some(reason) = close else { return };
         if let Some(r) = reply {
-            r.send(Out::Close(reason.clone()));
+            r.send(Out::Close(Closing::Ended(reason.clone())));
         }
         if ended {
             self.end();
         }
-        let mut push = lock(&self.shared.push);
-        // Work that closes only its requester leaves the push connection be.
-        let close_push = ended || reply.is_none();
-        if close_push
-            && let Some(p) = push.take()
+        let mut attached = lock(&self.shared.attached);
+        // Work that closes only its requester leaves the attached connection
+        // be.
+        let close_attached = ended || reply.is_none();
+        if close_attached
+            && let Some(p) = attached.take()
             && !reply.is_some_and(|r| r.same(&p))
         {
-            p.send(Out::Close(reason));
+            p.send(Out::Close(Closing::Ended(reason)));
         }
     }
 
@@ -458,21 +778,31 @@ impl Task {
         })
     }
 
+    /// A request HIS counted as under way is over.
+    fn done(&self) {
+        if let Some(his) = self.his.upgrade() {
+            his.finished();
+        }
+    }
+
     /// The session is over: HIS forgets it; what is queued is dropped.
     fn end(&mut self) {
         self.shared.ended.store(true, Ordering::Release);
+        self.expire_at = None;
         if let Some(his) = self.his.upgrade() {
-            his.forget(&self.token, &self.session.agent);
+            his.forget(&self.session.id, &self.session.agent);
         }
     }
 }
 
 /// The one response of a request that found its session over.
 fn refuse_ended(work: &Work) {
-    work.reply.send(Out::Response {
-        id: Some(work.id.clone()),
-        body: Response::error("NotLoggedIn", "the session has ended").to_protocol(),
-    });
+    if let Some(reply) = &work.reply {
+        reply.send(Out::Response {
+            id: Some(work.id.clone()),
+            body: Response::error("NotLoggedIn", "the session has ended").to_protocol(),
+        });
+    }
 }
 
 impl Drop for Task {
@@ -484,3 +814,6 @@ impl Drop for Task {
         }
     }
 }
+
+/// How long a detached session lives by default.
+pub const DETACH_GRACE: Duration = Duration::from_secs(120);

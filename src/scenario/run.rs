@@ -11,7 +11,7 @@ use serde_json::Value as Json;
 
 use super::load::{Expect, Scenario, StepKind};
 use crate::engine::{Both, Event, Observer, Session};
-use crate::his::{Connection, His, Limits, Messages, Out, SharedObserver};
+use crate::his::{Connection, His, Messages, Options, Out, SharedObserver};
 use crate::platform::Controls;
 use crate::platform::sim::SimSwitch;
 use crate::workflow::model::Platform;
@@ -88,7 +88,7 @@ fn take(out: Out, step: &mut StepResult) {
     match out {
         Out::Event(e) => step.events.push(e),
         Out::Response { body, .. } => step.response = Some(body),
-        Out::Close(reason) => step.closed = Some(reason),
+        Out::Close(c) => step.closed = Some(c.reason().to_string()),
         Out::Overflow => step.closed = Some("overflow".into()),
     }
 }
@@ -104,7 +104,7 @@ pub async fn run_scenario(
     let sim = Arc::new(SimSwitch::new(scenario.switch.clone()));
     let faults = Arc::new(Mutex::new(Faults::default()));
     let both: SharedObserver = Arc::new(Mutex::new(Both(obs, faults.clone())));
-    let his = His::observed(platform.clone(), sim.clone(), Limits::default(), both);
+    let his = His::observed(platform.clone(), sim.clone(), Options::default(), both);
     let mut client = Client::new(&his);
     let mut results = Vec::new();
     for (n, step) in scenario.steps.iter().enumerate() {

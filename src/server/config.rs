@@ -26,6 +26,50 @@ pub struct ServeConfig {
     pub switch: Option<SwitchState>,
     #[serde(default)]
     pub limits: Option<LimitsConfig>,
+    /// How long a session lives without a connection — a reload, a dropped
+    /// network — before HIS logs the agent out (`120s` by default).
+    #[serde(default)]
+    pub detach_grace: Option<Span>,
+    /// The logout reason HIS gives the switch when it logs out a session
+    /// left detached. Without one, and on a platform that needs one, the
+    /// first reason the platform offers.
+    #[serde(default)]
+    pub expiry_reason: Option<String>,
+    /// How long the requests under way may take to finish after SIGINT or
+    /// SIGTERM before every connection is closed (`10s` by default).
+    #[serde(default)]
+    pub shutdown_grace: Option<Span>,
+}
+
+/// A duration written as in workflows: `500ms`, `30s`, `2m`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Span(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::workflow::validate::parse_duration(&text)
+            .map(Span)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{text}` is not a duration (e.g. `500ms`, `30s`, `2m`)"
+                ))
+            })
+    }
+}
+
+impl JsonSchema for Span {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9]+(ms|s|m)$",
+            "description": "A duration: `500ms`, `30s`, `2m`."
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

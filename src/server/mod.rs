@@ -6,41 +6,103 @@ pub mod protocol;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 
-use crate::his::{His, Out};
+use crate::his::{Closing, His, Messages, Out};
 
 /// The largest text frame a client may send; larger ones close the connection.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// How long requests under way may take to finish once HIS is told to stop.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The close code of a connection whose session another connection took
+/// over (a resume, a new login of the agent); in the range RFC 6455 leaves
+/// to applications.
+pub const TAKEN_OVER: u16 = 4001;
+
+/// How the transport behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub max_frame: usize,
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_frame: MAX_FRAME_BYTES,
+            shutdown_grace: SHUTDOWN_GRACE,
+        }
+    }
+}
 
 #[derive(Clone)]
 struct App {
     his: Arc<His>,
     max_frame: usize,
+    /// Becomes true when every connection is to close: HIS is stopping.
+    going_away: watch::Receiver<bool>,
+    /// Held by every connection's task: the server knows when all ended.
+    alive: mpsc::Sender<()>,
 }
 
-/// Serves HIS on `listener` until `shutdown` completes, then lets the
-/// connections' running requests finish.
+/// Serves HIS on `listener` until `shutdown` completes. Then it accepts no
+/// connection and HIS no request; the requests under way get
+/// `shutdown_grace` to finish and send their responses; then every
+/// connection is closed with 1001 (going away).
 pub async fn serve(
     listener: TcpListener,
     his: Arc<His>,
-    max_frame: usize,
+    settings: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (going_tx, going_away) = watch::channel(false);
+    let (alive, mut all_gone) = mpsc::channel::<()>(1);
     let app = Router::new()
         .route("/", get(index))
         .route("/ws", get(upgrade))
-        .with_state(App { his, max_frame });
+        .with_state(App {
+            his: his.clone(),
+            max_frame: settings.max_frame,
+            going_away,
+            alive,
+        });
+    // An event and the response after it are two small writes: without
+    // TCP_NODELAY the second waits for the client's delayed ACK (~40 ms).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
+    let stopping = his.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopping.shut();
+        })
+        .await?;
+    let left = his.drain(settings.shutdown_grace).await;
+    if left > 0 {
+        tracing::warn!(
+            requests = left,
+            "requests still under way after the shutdown grace are abandoned"
+        );
+    }
+    let _ = going_tx.send(true);
+    // Each connection sends what it has, then its close frame.
+    let _ = tokio::time::timeout(Duration::from_secs(2), all_gone.recv()).await;
+    Ok(())
 }
 
 async fn index() -> Html<&'static str> {
@@ -59,9 +121,17 @@ async fn upgrade(ws: WebSocketUpgrade, State(app): State<App>) -> impl IntoRespo
         .on_upgrade(move |socket| connection(socket, app))
 }
 
-async fn connection(socket: WebSocket, app: App) {
+/// How many queued messages go out in one write.
+const BATCH: usize = 64;
+
+async fn connection(socket: WebSocket, mut app: App) {
+    let _alive = app.alive.clone();
     let (mut tx, mut rx) = socket.split();
     let (mut conn, mut outbox) = app.his.connect();
+    if *app.going_away.borrow() {
+        let _ = tx.send(encode(Out::Close(Closing::GoingAway))).await;
+        return;
+    }
     loop {
         tokio::select! {
             // A client that sends faster than it reads waits: its outbox
@@ -94,7 +164,7 @@ async fn connection(socket: WebSocket, app: App) {
                 match protocol::parse(&text) {
                     Err((id, message)) => conn.reply(id.as_deref(), invalid(&message)),
                     Ok(req) => {
-                        tracing::debug!(agent = conn.agent().unwrap_or("-"), name = %req.name, id = %req.id, "request");
+                        tracing::debug!(agent = ?conn.agent().unwrap_or("-"), name = %req.name, id = %req.id, "request");
                         // HIS queues the request and answers through the
                         // outbox: the next frame is read meanwhile, and a
                         // request runs to its end even if the client goes
@@ -105,9 +175,20 @@ async fn connection(socket: WebSocket, app: App) {
             }
             out = outbox.recv() => {
                 let Some(out) = out else { break };
-                let msg = encode(out);
-                let last = matches!(msg, Message::Close(_));
-                if tx.send(msg).await.is_err() || last {
+                if !write(&mut tx, out, &mut outbox).await {
+                    break;
+                }
+            }
+            Ok(()) = app.going_away.changed() => {
+                if *app.going_away.borrow() {
+                    // What the requests that finished sent goes first.
+                    let mut open = true;
+                    while open && let Some(out) = outbox.try_recv() {
+                        open = write(&mut tx, out, &mut outbox).await;
+                    }
+                    if open {
+                        let _ = tx.send(encode(Out::Close(Closing::GoingAway))).await;
+                    }
                     break;
                 }
             }
@@ -115,8 +196,34 @@ async fn connection(socket: WebSocket, app: App) {
     }
 }
 
+/// Writes `first` and whatever else is queued, flushing once; false when
+/// the connection is over (a close frame went out, or the client is gone).
+async fn write<S>(tx: &mut S, first: Out, outbox: &mut Messages) -> bool
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let mut next = Some(first);
+    let mut n = 0;
+    while let Some(out) = next.take() {
+        let msg = encode(out);
+        let last = matches!(msg, Message::Close(_));
+        if tx.feed(msg).await.is_err() {
+            return false;
+        }
+        if last {
+            let _ = tx.flush().await;
+            return false;
+        }
+        n += 1;
+        if n < BATCH {
+            next = outbox.try_recv();
+        }
+    }
+    tx.flush().await.is_ok()
+}
+
 /// The frame for a message of HIS: events and responses as JSON text, the
-/// end of the connection as a close frame with its reason.
+/// end of the connection as a close frame with its code and reason.
 fn encode(out: Out) -> Message {
     let (code, reason) = match out {
         Out::Event(e) => {
@@ -125,7 +232,14 @@ fn encode(out: Out) -> Message {
         Out::Response { id, body } => {
             return Message::Text(protocol::response(id.as_deref(), &body).to_string().into());
         }
-        Out::Close(reason) => (close_code::NORMAL, close_reason(&reason)),
+        Out::Close(closing) => {
+            let code = match &closing {
+                Closing::Ended(_) => close_code::NORMAL,
+                Closing::TakenOver(_) => TAKEN_OVER,
+                Closing::GoingAway => close_code::AWAY,
+            };
+            (code, close_reason(closing.reason()))
+        }
         Out::Overflow => (
             close_code::POLICY,
             "the client did not read its messages; some were lost".to_string(),
@@ -172,13 +286,23 @@ mod tests {
         };
         assert_eq!(f.code, close_code::POLICY);
         assert!(f.reason.contains("did not read"));
-        let Message::Close(Some(f)) = encode(Out::Close("logged out".into())) else {
+        let Message::Close(Some(f)) = encode(Out::Close(Closing::Ended("logged out".into())))
+        else {
             panic!("a close frame")
         };
         assert_eq!(
             (f.code, f.reason.as_str()),
             (close_code::NORMAL, "logged out")
         );
+        let Message::Close(Some(f)) = encode(Out::Close(Closing::TakenOver("elsewhere".into())))
+        else {
+            panic!("a close frame")
+        };
+        assert_eq!(f.code, TAKEN_OVER);
+        let Message::Close(Some(f)) = encode(Out::Close(Closing::GoingAway)) else {
+            panic!("a close frame")
+        };
+        assert_eq!(f.code, close_code::AWAY);
     }
 
     #[test]

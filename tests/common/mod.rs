@@ -69,3 +69,4 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+pub mod ws;
