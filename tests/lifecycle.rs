@@ -195,3 +195,21 @@ async fn of_two_logins_of_one_agent_at_once_exactly_one_reaches_the_switch() {
     assert_eq!(r["ok"], true, "the winner logs out: {r}");
     assert!(!served.sim.state().agents["agent-1"].logged_in);
 }
+
+#[tokio::test]
+async fn after_a_logout_the_next_login_can_go_ready() {
+    let addr = start("reference").await;
+    let mut a = Client::new(&addr).await;
+    a.login("agent-1", &["voice", "email"]).await;
+    let (_, r) = a
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let mut b = Client::new(&addr).await;
+    let r = b.login("agent-1", &["voice", "email"]).await;
+    assert_eq!(r["result"]["channels"][0]["active"], true, "{r}");
+    let (_, r) = b
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+}

@@ -842,6 +842,12 @@ impl Engine {
             Ok(r) => {
                 if spec.provider == Provider::Switch {
                     // What the operation changed is the machines' to say.
+                    // An operation that answers with data: the machines
+                    // read it as `event.result`.
+                    let with_result = r
+                        .to_json()
+                        .map(|result| values::with_field(args, "result", &result));
+                    let args = with_result.as_deref().unwrap_or(args);
                     self.hear(&Heard::Op { spec, args }, session, view, events, obs)
                         .map_err(|fault| Response::error("Internal", fault))?;
                 }
@@ -1003,6 +1009,9 @@ fn switch_operation(name: &str, args: &dyn Val) -> Result<Operation, SwitchError
             channel: required(args, "channel")?,
         },
         "channel.deactivate" => Operation::Deactivate {
+            channel: required(args, "channel")?,
+        },
+        "agent.state" => Operation::State {
             channel: required(args, "channel")?,
         },
         other => {

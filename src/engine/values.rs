@@ -228,6 +228,23 @@ fn optional_text(s: Option<&str>) -> Box<dyn Val> {
     }
 }
 
+/// `record`'s fields and one more, `name: value`: an operation's arguments
+/// with what it answered.
+pub fn with_field(record: &dyn Val, name: &'static str, value: &Json) -> Box<dyn Val> {
+    let mut fields: Vec<(std::borrow::Cow<'static, str>, Box<dyn Val>)> = record
+        .downcast_ref::<Record>()
+        .map(|r| {
+            r.fields()
+                .iter()
+                .filter(|(n, _)| n != name)
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    fields.push((name.into(), from_json(value)));
+    Box::new(Record::new(fields))
+}
+
 /// The `event` variable before any switch event arrived: a null `name`.
 pub fn no_event() -> Box<dyn Val> {
     Box::new(Record::new(vec![("name".into(), Box::new(CelNull))]))

@@ -38,6 +38,11 @@ pub enum Operation {
     Deactivate {
         channel: String,
     },
+    /// The agent's state on a channel as the switch has it (CSTA's
+    /// GetAgentState, Finesse's `GET /User/{id}`).
+    State {
+        channel: String,
+    },
 }
 
 impl Operation {
@@ -51,6 +56,7 @@ impl Operation {
             Operation::ReasonCodes { .. } => "agent.reason_codes",
             Operation::Activate { .. } => "channel.activate",
             Operation::Deactivate { .. } => "channel.deactivate",
+            Operation::State { .. } => "agent.state",
         }
     }
 
@@ -61,7 +67,8 @@ impl Operation {
             | Operation::SetReady { channel }
             | Operation::SetNotReady { channel, .. }
             | Operation::Activate { channel }
-            | Operation::Deactivate { channel } => Some(channel),
+            | Operation::Deactivate { channel }
+            | Operation::State { channel } => Some(channel),
             Operation::Logout { .. } | Operation::ReasonCodes { .. } => None,
         }
     }
@@ -98,6 +105,35 @@ pub enum OpResult {
     Done,
     /// A list of texts (reason codes).
     List(Vec<String>),
+    /// The agent's state on a channel ([`Operation::State`]).
+    State(ChannelReport),
+}
+
+/// What a switch says of an agent's channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelReport {
+    /// One of the catalog's [agent states](super::events::AGENT_STATES);
+    /// `LoggedOff` when the agent is not logged in on the channel.
+    pub state: String,
+    /// Whether the switch routes work on the channel.
+    pub active: bool,
+    /// Ids of the interactions in progress on it.
+    pub interactions: Vec<String>,
+}
+
+impl OpResult {
+    /// The result as expressions read it (`event.result` in a machine).
+    pub fn to_json(&self) -> Option<Json> {
+        match self {
+            OpResult::Done => None,
+            OpResult::List(l) => Some(Json::from(l.clone())),
+            OpResult::State(r) => Some(serde_json::json!({
+                "state": r.state,
+                "active": r.active,
+                "interactions": r.interactions,
+            })),
+        }
+    }
 }
 
 pub type OpOutcome = Result<OpResult, SwitchError>;

@@ -99,6 +99,16 @@ pub const OPERATIONS: &[OperationSpec] = &[
         result: Some("list of reason labels"),
     },
     OperationSpec {
+        name: "agent.state",
+        provider: Provider::Switch,
+        summary: "Read the agent's state on one channel from the switch.",
+        args: &[CHANNEL],
+        outcomes: SWITCH_OUTCOMES,
+        result: Some(
+            "`{state, active, interactions}`: the agent state, whether the switch routes work on the channel, the ids of its interactions",
+        ),
+    },
+    OperationSpec {
         name: "channel.activate",
         provider: Provider::Switch,
         summary: "Activate a channel: the switch may route work on it again.",
@@ -213,6 +223,7 @@ pub const ADAPTERS: &[AdapterSpec] = &[AdapterSpec {
         "agent.set_ready",
         "agent.set_not_ready",
         "agent.reason_codes",
+        "agent.state",
         "channel.activate",
         "channel.deactivate",
     ],

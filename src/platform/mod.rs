@@ -6,6 +6,8 @@ pub mod catalog;
 pub mod events;
 pub mod sim;
 
-pub use adapter::{Adapter, Controls, OpOutcome, OpResult, Operation, Reply, SwitchError};
+pub use adapter::{
+    Adapter, ChannelReport, Controls, OpOutcome, OpResult, Operation, Reply, SwitchError,
+};
 pub use catalog::{ADAPTERS, AdapterSpec, ArgSpec, OPERATIONS, OperationSpec, Provider};
 pub use events::{EVENTS, EventSink, EventSpec, SwitchEvent};

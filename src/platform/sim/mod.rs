@@ -17,7 +17,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::adapter::{Adapter, Controls, OpOutcome, OpResult, Operation, Reply, SwitchError};
+use super::adapter::{
+    Adapter, ChannelReport, Controls, OpOutcome, OpResult, Operation, Reply, SwitchError,
+};
 use super::events::{EventSink, SwitchEvent};
 
 /// An agent's state on one channel, with CSTA names.
@@ -238,6 +240,11 @@ fn with<R>(inner: &Mutex<Inner>, f: impl FnOnce(&mut Inner, &mut Vec<SwitchEvent
     let mut events = Vec::new();
     let mut guard = lock(inner);
     let r = f(&mut guard, &mut events);
+    // While the link is down the switch goes on, but HIS hears nothing of
+    // an agent; it reads the states again when the link is back.
+    if !guard.state.connected {
+        events.retain(|e| e.agent.is_none());
+    }
     if let Some(sink) = &guard.sink {
         for e in events {
             sink.deliver(e);
@@ -497,8 +504,9 @@ fn channel_mut<'a>(
         })
 }
 
-/// The event by which the switch confirms `op` once it took effect.
-fn confirmation(agent: &str, op: &Operation) -> Option<SwitchEvent> {
+/// The event by which the switch confirms `op` once it took effect on
+/// `switch`.
+fn confirmation(switch: &SwitchState, agent: &str, op: &Operation) -> Option<SwitchEvent> {
     let state = |channel: &str, state: &str, reason: &Option<String>| {
         event(
             agent,
@@ -507,7 +515,16 @@ fn confirmation(agent: &str, op: &Operation) -> Option<SwitchEvent> {
         )
     };
     Some(match op {
-        Operation::Login { channel } => state(channel, NOT_READY, &None),
+        // The state the agent is in: NotReady, or what a login found.
+        Operation::Login { channel } => state(
+            channel,
+            switch
+                .agents
+                .get(agent)
+                .and_then(|a| a.channels.get(channel))
+                .map_or(NOT_READY, |c| &c.state),
+            &None,
+        ),
         Operation::Logout { reason } => event(
             agent,
             "agent.event.loggedOut",
@@ -525,7 +542,7 @@ fn confirmation(agent: &str, op: &Operation) -> Option<SwitchEvent> {
             "agent.event.channelDeactivated",
             json!({ "channel": channel }),
         ),
-        Operation::ReasonCodes { .. } => return None,
+        Operation::ReasonCodes { .. } | Operation::State { .. } => return None,
     })
 }
 
@@ -551,7 +568,7 @@ impl Inner {
     /// How long after its reply the switch confirms `op`, when it does.
     fn confirm_delay(&self, op: &Operation) -> Option<Duration> {
         let delay = self.state.confirm.get(op.name())?;
-        confirmation("", op)?;
+        confirmation(&self.state, "", op)?;
         crate::workflow::validate::parse_duration(delay)
     }
 
@@ -575,7 +592,7 @@ impl Inner {
         match self.carry_out(&f.agent, &f.op, events) {
             // A logout that became pending said so itself.
             Ok(true) => {}
-            Ok(false) => events.extend(confirmation(&f.agent, &f.op)),
+            Ok(false) => events.extend(confirmation(&self.state, &f.agent, &f.op)),
             Err(code) => self.record(&f.agent, &f.op, format!("late error {code}")),
         }
     }
@@ -617,9 +634,17 @@ impl Inner {
         match op {
             Operation::Login { channel } => {
                 let a = state.agents.entry(agent.to_string()).or_default();
+                let fresh = !a.logged_in;
                 a.logged_in = true;
                 let ch = a.channels.entry(channel.clone()).or_default();
-                ch.state = NOT_READY.to_string();
+                // A login on a medium makes it routable again, as Genesys's
+                // media list and Finesse's sign-in do; an agent logged in on
+                // it already (a desktop that crashed) keeps the state the
+                // switch has.
+                if fresh || ch.state == LOGGED_OFF {
+                    ch.state = NOT_READY.to_string();
+                    ch.active = true;
+                }
                 Ok(OpResult::Done)
             }
             Operation::Logout { reason } => {
@@ -692,6 +717,25 @@ impl Inner {
             Operation::Deactivate { channel } => {
                 channel_mut(state, agent, channel)?.active = false;
                 Ok(OpResult::Done)
+            }
+            Operation::State { channel } => {
+                let on = state
+                    .agents
+                    .get(agent)
+                    .filter(|a| a.logged_in)
+                    .and_then(|a| a.channels.get(channel));
+                Ok(OpResult::State(match on {
+                    Some(ch) => ChannelReport {
+                        state: ch.state.clone(),
+                        active: ch.active,
+                        interactions: ch.interactions.clone(),
+                    },
+                    None => ChannelReport {
+                        state: LOGGED_OFF.to_string(),
+                        active: true,
+                        interactions: Vec::new(),
+                    },
+                }))
             }
         }
     }

@@ -164,9 +164,14 @@ impl Check<'_> {
         let trigger = self.resolve(&t.trigger);
         let event = match trigger {
             Some(MachineTrigger::Event(e)) => expr::event_shape(e),
-            Some(MachineTrigger::Op(o)) => {
-                Shape::Open(o.args.iter().map(|a| a.name.to_string()).collect())
-            }
+            Some(MachineTrigger::Op(o)) => Shape::Open(
+                o.args
+                    .iter()
+                    .map(|a| a.name.to_string())
+                    // What it answered, for an operation that answers data.
+                    .chain(o.result.map(|_| "result".to_string()))
+                    .collect(),
+            ),
             None => Shape::Any,
         };
         let this = match entity {
@@ -310,17 +315,24 @@ impl Check<'_> {
     }
 
     /// A machine that takes the state a switch reports
-    /// (`to: ${event.state}` on `agent.event.stateChanged`) must have every
-    /// state the switch can report.
+    /// (`to: ${event.state}` on `agent.event.stateChanged`,
+    /// `to: ${event.result.state}` on `agent.state`) must have every state
+    /// the switch can report.
     fn covers_reported_states(
         &mut self,
         at: &Sp<String>,
         tpl: &expr::Template,
         trigger: Option<MachineTrigger>,
     ) -> bool {
-        let reports_state = matches!(trigger, Some(MachineTrigger::Event(e)) if e.name == "agent.event.stateChanged");
-        let is_state = matches!(tpl.parts.as_slice(), [expr::TemplatePart::Expr(e)] if e.source().trim() == "event.state");
-        if !(reports_state && is_state) {
+        // Where the switch names the state: an event's `state`, or what
+        // `agent.state` read.
+        let reported = match trigger {
+            Some(MachineTrigger::Event(e)) if e.name == "agent.event.stateChanged" => "event.state",
+            Some(MachineTrigger::Op(o)) if o.name == "agent.state" => "event.result.state",
+            _ => return true,
+        };
+        let is_state = matches!(tpl.parts.as_slice(), [expr::TemplatePart::Expr(e)] if e.source().trim() == reported);
+        if !is_state {
             return true;
         }
         let missing: Vec<&str> = events::AGENT_STATES
