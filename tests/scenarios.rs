@@ -258,10 +258,22 @@ fn a_broken_scenario_is_a_diagnostic_not_a_panic() {
         "scenario: switch\nswitch:\n  confirm: { agent.reason_codes: 1s, agent.logout: soon, agent.lgout: 1s }\nsteps:\n  - request: [x]\n  - advance: { a: 1 }\n  - sim: [forceLogout]\n  - request: session.request.login\n    expect: { events: notalist }\n  - switch_event: { name: agent.event.logedOut }\n  - switch_event: { name: agent.event.stateChanged, data: { channel: voice } }\n  - switch_event: { name: agent.event.stateChanged, data: { channel: voice, state: [Ready] } }\n  - advance: later\n  - sim: forceLogot\n",
     )
     .unwrap();
+    std::fs::write(
+        p.join("scenarios/connections.yaml"),
+        "scenario: connections\nhis: { detach_grace: a while }\nsteps:\n  - request: session.request.login\n    connection: desk\n  - drop: dsek\n  - receive: nowhere\n  - sim: forceLogout\n    connection: desk\n  - burst: session.request.logout\n  - burst: [{ request: session.request.lgout }]\n  - request: session.request.logout\n    expect: { responses: many }\n",
+    )
+    .unwrap();
     let out = run(d.path(), &["test", "p"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     for said in [
+        "`a while` is not a duration",
+        "no step before this one used connection `dsek`",
+        "did you mean `desk`?",
+        "no step before this one used connection `nowhere`",
+        "a `sim` step goes on no connection",
+        "`burst` must be a list of requests",
+        "`responses` must be a list",
         "`agent.reason_codes` answers with data",
         "`soon` is not a duration",
         "`agent.lgout` is not a switch operation; did you mean `agent.logout`?",
@@ -291,7 +303,7 @@ fn a_broken_scenario_is_a_diagnostic_not_a_panic() {
         );
     }
     assert!(text.contains("did you mean `session.request.logout`?"));
-    assert!(text.contains("0 passed, 3 failed"), "{text}");
+    assert!(text.contains("0 passed, 4 failed"), "{text}");
 }
 
 #[test]

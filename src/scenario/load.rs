@@ -31,13 +31,27 @@ pub struct ScenarioFile {
     agent: Option<String>,
     /// The simulated switch before the first step.
     switch: Option<SwitchState>,
+    /// HIS's settings for the scenario, as `hisflow serve`'s configuration
+    /// has them.
+    his: Option<HisFile>,
     /// What happens, in order.
     steps: Vec<StepFile>,
 }
 
+/// HIS's settings a scenario may change.
+#[derive(JsonSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HisFile {
+    /// How long a session lives without a connection before HIS logs the
+    /// agent out (`120s` by default).
+    detach_grace: Option<String>,
+    /// The logout reason HIS gives when it does.
+    expiry_reason: Option<String>,
+}
+
 /// One step, for the JSON Schema: exactly one of `request`, `workflow`,
-/// `fault`, `latency`, `interaction`, `end_interaction`, `sim`,
-/// `switch_event`, `advance`.
+/// `burst`, `drop`, `receive`, `fault`, `latency`, `interaction`,
+/// `end_interaction`, `sim`, `switch_event`, `advance`.
 #[derive(JsonSchema)]
 #[schemars(deny_unknown_fields)]
 #[allow(dead_code)]
@@ -46,6 +60,19 @@ struct StepFile {
     request: Option<String>,
     /// A workflow run directly (sub-workflows such as `go_not_ready`).
     workflow: Option<String>,
+    /// Requests sent back to back on one connection before any answer (a
+    /// double click): `[{ request: session.request.logout, params: … }, …]`.
+    burst: Option<Vec<BurstFile>>,
+    /// The connection a `request`, `workflow` or `burst` goes on: a name of
+    /// the scenario's own (`main` by default). Each name is one MediaBar
+    /// connection, opened when first used.
+    connection: Option<String>,
+    /// The named connection goes away (a reload, a dropped network): its
+    /// session is detached.
+    drop: Option<String>,
+    /// What the named connection received since it was last used, checked
+    /// with `expect` (`events`, `closed`).
+    receive: Option<String>,
     /// A control of the simulated switch (`forceLogout`, `setState`, …), for
     /// the scenario's agent, as `sim.request.<control>` over the protocol.
     sim: Option<String>,
@@ -67,6 +94,14 @@ struct StepFile {
     end_interaction: Option<InteractionFile>,
     /// What the step must produce (requests and workflows only).
     expect: Option<ExpectFile>,
+}
+
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct BurstFile {
+    request: String,
+    params: Option<serde_json::Map<String, Json>>,
 }
 
 #[derive(JsonSchema, Deserialize)]
@@ -102,6 +137,8 @@ struct ExpectFile {
     /// The response in the protocol's shape, matched as a subset:
     /// `{ ok: true }`, `{ error: { code: NotReadyFailed } }`.
     response: Option<Json>,
+    /// A `burst`'s responses, in the order its requests were sent.
+    responses: Option<Vec<Json>>,
     /// Every event, in order; each `{ name, data? }` (data matched as a subset).
     events: Option<Vec<Json>>,
     /// The simulated switch afterwards, matched as a subset.
@@ -112,11 +149,14 @@ struct ExpectFile {
     closed: Option<Json>,
 }
 
-const SCENARIO_KEYS: &[&str] = &["scenario", "description", "agent", "switch", "steps"];
+const SCENARIO_KEYS: &[&str] = &["scenario", "description", "agent", "switch", "his", "steps"];
 /// The keys that make a step one kind or another.
 const STEP_KINDS: &[&str] = &[
     "request",
     "workflow",
+    "burst",
+    "drop",
+    "receive",
     "sim",
     "switch_event",
     "advance",
@@ -128,6 +168,10 @@ const STEP_KINDS: &[&str] = &[
 const STEP_KEYS: &[&str] = &[
     "request",
     "workflow",
+    "burst",
+    "drop",
+    "receive",
+    "connection",
     "sim",
     "switch_event",
     "advance",
@@ -138,7 +182,17 @@ const STEP_KEYS: &[&str] = &[
     "end_interaction",
     "expect",
 ];
-const EXPECT_KEYS: &[&str] = &["response", "events", "switch", "session", "closed"];
+const EXPECT_KEYS: &[&str] = &[
+    "response",
+    "responses",
+    "events",
+    "switch",
+    "session",
+    "closed",
+];
+
+/// The connection of a step that names none.
+pub const MAIN: &str = "main";
 
 /// A loaded scenario.
 #[derive(Debug, Clone)]
@@ -147,7 +201,15 @@ pub struct Scenario {
     pub path: PathBuf,
     pub agent: String,
     pub switch: SwitchState,
+    pub his: HisSettings,
     pub steps: Vec<Step>,
+}
+
+/// HIS's settings for a scenario; `None` keeps HIS's default.
+#[derive(Debug, Clone, Default)]
+pub struct HisSettings {
+    pub detach_grace: Option<std::time::Duration>,
+    pub expiry_reason: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,14 +222,27 @@ pub struct Step {
 
 #[derive(Debug, Clone)]
 pub enum StepKind {
+    /// A request on a connection; a parameter written `$token` is the token
+    /// HIS gave last.
     Request {
         name: String,
         params: Json,
+        connection: String,
     },
     Workflow {
         name: String,
         params: Json,
+        connection: String,
     },
+    /// Requests sent back to back on one connection.
+    Burst {
+        requests: Vec<(String, Json)>,
+        connection: String,
+    },
+    /// A connection goes away.
+    Drop(String),
+    /// What a connection received meanwhile.
+    Receive(String),
     /// A control of the simulated switch, by its full request name
     /// (`sim.request.forceLogout`); `interaction` and `end_interaction`
     /// steps are controls too.
@@ -188,6 +263,7 @@ pub enum StepKind {
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
     pub response: Option<Json>,
+    pub responses: Option<Vec<Json>>,
     pub events: Option<Vec<Json>>,
     pub switch: Option<Json>,
     pub session: Option<Json>,
@@ -240,6 +316,7 @@ fn scenario(
         .next()
         .map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
     let switch_node = top.remove_entry("switch");
+    let his_node = top.remove_entry("his");
     let steps_node = top.remove_entry("steps");
     let header: Header = from_node(
         cx,
@@ -269,6 +346,11 @@ fn scenario(
             }
         },
     };
+    let his = match his_node {
+        None => HisSettings::default(),
+        // A problem is reported; the steps are checked all the same.
+        Some((k, node)) => his_settings(cx, &k, &node, diags).unwrap_or_default(),
+    };
     let Some((steps_key, Node::Sequence(seq))) = steps_node else {
         diags.push(
             Diagnostic::new(Rule::MissingKey, anchor, "the scenario has no `steps` list")
@@ -282,6 +364,7 @@ fn scenario(
         .as_ref()
         .map_or_else(|| "agent-1".to_string(), |a| a.to_string());
     let mut steps = Vec::new();
+    let mut connections = std::collections::BTreeSet::from([MAIN.to_string()]);
     for node in seq.iter() {
         let Node::Mapping(m) = node else {
             diags.push(
@@ -294,7 +377,7 @@ fn scenario(
             );
             continue;
         };
-        if let Some(s) = step(cx, m.clone(), platform, &agent, diags) {
+        if let Some(s) = step(cx, m.clone(), platform, &agent, &mut connections, diags) {
             steps.push(s);
         }
     }
@@ -313,7 +396,43 @@ fn scenario(
         path: path.to_path_buf(),
         agent,
         switch,
+        his,
         steps,
+    })
+}
+
+/// The scenario's `his:` settings, with its durations read.
+fn his_settings(
+    cx: Ctx<'_>,
+    key: &marked_yaml::types::MarkedScalarNode,
+    node: &Node,
+    diags: &mut Diagnostics,
+) -> Option<HisSettings> {
+    let file: HisFile = from_node(cx, node, key_span(cx, key), "`his`", diags)?;
+    let detach_grace = match &file.detach_grace {
+        None => None,
+        Some(text) => match crate::workflow::validate::parse_duration(text) {
+            Some(d) => Some(d),
+            None => {
+                let at = node
+                    .as_mapping()
+                    .and_then(|m| m.get_node("detach_grace"))
+                    .map_or_else(|| key_span(cx, key), |n| cx.span(n.span().start().copied()));
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        at,
+                        format!("`{text}` is not a duration"),
+                    )
+                    .label("expected e.g. `30s` or `2m`"),
+                );
+                return None;
+            }
+        },
+    };
+    Some(HisSettings {
+        detach_grace,
+        expiry_reason: file.expiry_reason,
     })
 }
 
@@ -352,6 +471,7 @@ fn step(
     m: MarkedMappingNode,
     platform: &Platform,
     agent: &str,
+    connections: &mut std::collections::BTreeSet<String>,
     diags: &mut Diagnostics,
 ) -> Option<Step> {
     let line = m.span().start().map_or(0, |s| s.line());
@@ -382,12 +502,50 @@ fn step(
         .remove("params")
         .map(|n| load::to_json(&n))
         .unwrap_or_else(|| Json::Object(Default::default()));
+    let connection = match m.get_node("connection") {
+        None => MAIN.to_string(),
+        Some(_) => {
+            let name = named(cx, &m, "connection", diags)?;
+            if !matches!(kinds[0], "request" | "workflow" | "burst") {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        cx.span_of(&name),
+                        format!("a `{}` step goes on no connection", kinds[0]),
+                    )
+                    .label("not for this step")
+                    .help(
+                        "`connection` names the connection of a `request`, `workflow` or `burst`",
+                    ),
+                );
+                return None;
+            }
+            connections.insert(name.to_string());
+            name.to_string()
+        }
+    };
     let expect = match m.remove_entry("expect") {
         None => Expect::default(),
         Some((_, Node::Mapping(e))) => {
             let e = known_keys(cx, e, EXPECT_KEYS, "`expect`", diags);
             Expect {
                 response: e.get_node("response").map(load::to_json),
+                responses: match e.get_node("responses") {
+                    None => None,
+                    Some(Node::Sequence(l)) => Some(l.iter().map(load::to_json).collect()),
+                    Some(other) => {
+                        diags.push(
+                            Diagnostic::new(
+                                Rule::InvalidValue,
+                                cx.span(other.span().start().copied()),
+                                "`responses` must be a list",
+                            )
+                            .label("not a list")
+                            .help("list a burst's responses in the order its requests were sent"),
+                        );
+                        return None;
+                    }
+                },
                 events: match e.get_node("events") {
                     None => None,
                     Some(Node::Sequence(l)) => Some(l.iter().map(load::to_json).collect()),
@@ -429,6 +587,86 @@ fn step(
             StepKind::Request {
                 name: name.to_string(),
                 params,
+                connection,
+            }
+        }
+        "burst" => {
+            let node = m.get_node("burst")?;
+            let Node::Sequence(items) = node else {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        cx.span(node.span().start().copied()),
+                        "`burst` must be a list of requests",
+                    )
+                    .label("not a list")
+                    .help("write `burst: [{ request: session.request.logout, params: { reason: Lunch } }, …]`"),
+                );
+                return None;
+            };
+            let mut requests = Vec::new();
+            for item in items.iter() {
+                let Some(im) = item.as_mapping() else {
+                    diags.push(
+                        Diagnostic::new(
+                            Rule::InvalidValue,
+                            cx.span(item.span().start().copied()),
+                            "a burst's item must be a mapping",
+                        )
+                        .label("expected `{ request, params? }`"),
+                    );
+                    return None;
+                };
+                let im = known_keys(
+                    cx,
+                    im.clone(),
+                    &["request", "params"],
+                    "a burst's request",
+                    diags,
+                );
+                let name = named(cx, &im, "request", diags)?;
+                check_request(cx, &name, platform, diags)?;
+                let params = im
+                    .get_node("params")
+                    .map(load::to_json)
+                    .unwrap_or_else(|| Json::Object(Default::default()));
+                requests.push((name.to_string(), params));
+            }
+            StepKind::Burst {
+                requests,
+                connection,
+            }
+        }
+        "drop" | "receive" => {
+            let name = named(cx, &m, kind, diags)?;
+            if !connections.contains(name.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Rule::InvalidValue,
+                        cx.span_of(&name),
+                        format!(
+                            "no step before this one used connection `{}`",
+                            name.as_str()
+                        ),
+                    )
+                    .label("unknown connection")
+                    .help(
+                        did_you_mean(&name, connections.iter().map(String::as_str)).unwrap_or_else(
+                            || {
+                                format!(
+                                    "connections so far: {}",
+                                    connections.iter().cloned().collect::<Vec<_>>().join(", ")
+                                )
+                            },
+                        ),
+                    ),
+                );
+                return None;
+            }
+            if kind == "drop" {
+                StepKind::Drop(name.to_string())
+            } else {
+                StepKind::Receive(name.to_string())
             }
         }
         "workflow" => {
@@ -465,6 +703,7 @@ fn step(
             StepKind::Workflow {
                 name: name.to_string(),
                 params,
+                connection,
             }
         }
         "sim" => {
@@ -622,7 +861,10 @@ fn check_request(
     platform: &Platform,
     diags: &mut Diagnostics,
 ) -> Option<()> {
-    if vocab::is_request(name) && platform.handler(name).is_some() {
+    // A resume HIS answers itself, on every platform.
+    if name.as_str() == crate::his::RESUME
+        || (vocab::is_request(name) && platform.handler(name).is_some())
+    {
         return Some(());
     }
     diags.push(

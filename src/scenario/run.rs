@@ -4,12 +4,13 @@
 //! (and until the session has handled everything the step caused) is what
 //! the step's expectations are checked against.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value as Json;
 
-use super::load::{Expect, Scenario, StepKind};
+use super::load::{Expect, MAIN, Scenario, StepKind};
 use crate::engine::{Both, Event, Observer, Session};
 use crate::his::{Connection, His, Messages, Options, Out, SharedObserver};
 use crate::platform::Controls;
@@ -25,6 +26,8 @@ pub struct StepResult {
     pub events: Vec<Event>,
     /// The response to the step's request, in the protocol's shape.
     pub response: Option<Json>,
+    /// A burst's responses, in the order its requests were sent.
+    pub responses: Vec<Json>,
     /// The reason HIS closed the connection with, if it did.
     pub closed: Option<String>,
     pub failures: Vec<String>,
@@ -53,43 +56,118 @@ impl Observer for Faults {
     }
 }
 
-/// The scenario's MediaBar: a connection, and what it received.
+/// One of the scenario's MediaBar connections, and what it received that
+/// no step has looked at yet.
 struct Client {
     conn: Connection,
     rx: Messages,
+    pending: Vec<Out>,
+    closed: bool,
 }
 
-impl Client {
-    fn new(his: &His) -> Client {
-        let (conn, rx) = his.connect();
-        Client { conn, rx }
+/// The scenario's connections by name, and the token HIS gave last.
+struct Clients {
+    by_name: BTreeMap<String, Client>,
+    token: Option<String>,
+}
+
+impl Clients {
+    /// The connection `name`; a new one if it never was, or HIS closed it
+    /// (as the MediaBar opens a new one for the next login).
+    fn get(&mut self, his: &His, name: &str) -> &mut Client {
+        if self.by_name.get(name).is_none_or(|c| c.closed) {
+            let (conn, rx) = his.connect();
+            self.by_name.insert(
+                name.to_string(),
+                Client {
+                    conn,
+                    rx,
+                    pending: Vec::new(),
+                    closed: false,
+                },
+            );
+        }
+        self.by_name.get_mut(name).expect("inserted above")
     }
 
-    /// Everything received until the response to `id`.
-    async fn until_response(&mut self, id: &str, step: &mut StepResult) {
-        while let Some(out) = self.rx.recv().await {
-            let is_it = matches!(&out, Out::Response { id: Some(r), .. } if r == id);
-            take(out, step);
-            if is_it {
-                return;
+    /// `params` with every `$token` replaced by the token HIS gave last.
+    fn fill(&self, params: &Json) -> Json {
+        match params {
+            Json::String(s) if s == TOKEN => self
+                .token
+                .as_ref()
+                .map_or_else(|| params.clone(), |t| Json::String(t.clone())),
+            Json::Object(m) => {
+                Json::Object(m.iter().map(|(k, v)| (k.clone(), self.fill(v))).collect())
+            }
+            Json::Array(l) => Json::Array(l.iter().map(|v| self.fill(v)).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// Moves what every connection received into its `pending`.
+    fn gather(&mut self) {
+        for c in self.by_name.values_mut() {
+            while let Some(out) = c.rx.try_recv() {
+                c.pending.push(out);
             }
         }
     }
 
-    /// Everything received so far.
-    fn drain(&mut self, step: &mut StepResult) {
-        while let Some(out) = self.rx.try_recv() {
-            take(out, step);
+    /// Takes connection `name`'s pending messages into `step`.
+    fn take(&mut self, name: &str, step: &mut StepResult) {
+        let Some(c) = self.by_name.get_mut(name) else {
+            return;
+        };
+        for out in std::mem::take(&mut c.pending) {
+            take(out, step, &mut self.token, &mut c.closed);
         }
     }
 }
 
-fn take(out: Out, step: &mut StepResult) {
+/// The placeholder a step's parameters use for the token HIS gave last.
+pub const TOKEN: &str = "$token";
+
+impl Clients {
+    /// Everything connection `name` receives until the responses to every
+    /// id in `ids`; the step's `responses` in the order of `ids`.
+    async fn until_responses(&mut self, name: &str, ids: &[String], step: &mut StepResult) {
+        let Clients { by_name, token } = self;
+        let Some(c) = by_name.get_mut(name) else {
+            return;
+        };
+        let mut answered: Vec<(usize, Json)> = Vec::new();
+        while answered.len() < ids.len() {
+            let Some(out) = c.rx.recv().await else { break };
+            if let Out::Response { id: Some(r), body } = &out
+                && let Some(k) = ids.iter().position(|i| i == r)
+            {
+                answered.push((k, body.clone()));
+            }
+            take(out, step, token, &mut c.closed);
+        }
+        answered.sort_by_key(|(k, _)| *k);
+        step.responses = answered.into_iter().map(|(_, b)| b).collect();
+    }
+}
+
+fn take(out: Out, step: &mut StepResult, token: &mut Option<String>, closed: &mut bool) {
     match out {
         Out::Event(e) => step.events.push(e),
-        Out::Response { body, .. } => step.response = Some(body),
-        Out::Close(c) => step.closed = Some(c.reason().to_string()),
-        Out::Overflow => step.closed = Some("overflow".into()),
+        Out::Response { body, .. } => {
+            if let Some(t) = body["result"]["token"].as_str() {
+                *token = Some(t.to_string());
+            }
+            step.response = Some(body);
+        }
+        Out::Close(c) => {
+            *closed = true;
+            step.closed = Some(c.reason().to_string());
+        }
+        Out::Overflow => {
+            *closed = true;
+            step.closed = Some("overflow".into());
+        }
     }
 }
 
@@ -104,8 +182,17 @@ pub async fn run_scenario(
     let sim = Arc::new(SimSwitch::new(scenario.switch.clone()));
     let faults = Arc::new(Mutex::new(Faults::default()));
     let both: SharedObserver = Arc::new(Mutex::new(Both(obs, faults.clone())));
-    let his = His::observed(platform.clone(), sim.clone(), Options::default(), both);
-    let mut client = Client::new(&his);
+    let defaults = Options::default();
+    let options = Options {
+        detach_grace: scenario.his.detach_grace.unwrap_or(defaults.detach_grace),
+        expiry_reason: scenario.his.expiry_reason.clone(),
+        ..defaults
+    };
+    let his = His::observed(platform.clone(), sim.clone(), options, both);
+    let mut clients = Clients {
+        by_name: BTreeMap::new(),
+        token: None,
+    };
     let mut results = Vec::new();
     for (n, step) in scenario.steps.iter().enumerate() {
         let mut result = StepResult {
@@ -113,20 +200,63 @@ pub async fn run_scenario(
             what: String::new(),
             events: Vec::new(),
             response: None,
+            responses: Vec::new(),
             closed: None,
             failures: Vec::new(),
         };
         let id = format!("step-{}", n + 1);
+        // The connection whose messages the step's expectations are about.
+        let mut on = None;
         match &step.kind {
-            StepKind::Request { name, params } => {
+            StepKind::Request {
+                name,
+                params,
+                connection,
+            } => {
                 result.what = name.clone();
-                his.request(&mut client.conn, &id, name, params);
-                client.until_response(&id, &mut result).await;
+                let params = clients.fill(params);
+                let c = clients.get(&his, connection);
+                his.request(&mut c.conn, &id, name, &params);
+                clients
+                    .until_responses(connection, std::slice::from_ref(&id), &mut result)
+                    .await;
+                on = Some(connection);
             }
-            StepKind::Workflow { name, params } => {
+            StepKind::Workflow {
+                name,
+                params,
+                connection,
+            } => {
                 result.what = format!("workflow {name}");
-                his.run_workflow(&mut client.conn, &id, name, params);
-                client.until_response(&id, &mut result).await;
+                let params = clients.fill(params);
+                let c = clients.get(&his, connection);
+                his.run_workflow(&mut c.conn, &id, name, &params);
+                clients
+                    .until_responses(connection, std::slice::from_ref(&id), &mut result)
+                    .await;
+                on = Some(connection);
+            }
+            StepKind::Burst {
+                requests,
+                connection,
+            } => {
+                result.what = format!("burst of {}", requests.len());
+                let filled: Vec<Json> = requests.iter().map(|(_, p)| clients.fill(p)).collect();
+                let c = clients.get(&his, connection);
+                let ids: Vec<String> = (0..requests.len()).map(|k| format!("{id}-{k}")).collect();
+                for ((name, _), (rid, params)) in requests.iter().zip(ids.iter().zip(&filled)) {
+                    his.request(&mut c.conn, rid, name, params);
+                }
+                clients.until_responses(connection, &ids, &mut result).await;
+                on = Some(connection);
+            }
+            StepKind::Drop(name) => {
+                result.what = format!("connection {name} goes away");
+                clients.by_name.remove(name);
+            }
+            StepKind::Receive(name) => {
+                result.what = format!("what connection {name} received");
+                on = Some(name);
             }
             StepKind::Control { name, params } => {
                 result.what = name.clone();
@@ -156,18 +286,17 @@ pub async fn run_scenario(
         // Whatever the step set off — deferred events, confirmations due
         // now — is handled before its outcome is judged.
         let session = his.settle(&scenario.agent).await;
-        client.drain(&mut result);
+        clients.gather();
+        // Steps that go on no connection are about the main one: what the
+        // switch did reaches the agent's MediaBar.
+        let on = on.map_or(MAIN, String::as_str).to_string();
+        clients.take(&on, &mut result);
         let failures = check(&step.expect, &result, &sim, session.as_ref());
         result.failures.extend(failures);
         // A machine or event workflow that failed has no client to tell: the
         // scenario does.
         let faults = std::mem::take(&mut faults.lock().unwrap_or_else(|e| e.into_inner()).0);
         result.failures.extend(faults);
-        if result.closed.is_some() {
-            // As the MediaBar does after a logout: a new connection for the
-            // Basic Login.
-            client = Client::new(&his);
-        }
         results.push(result);
     }
     ScenarioResult {
@@ -194,6 +323,26 @@ fn check(
                 "the response differs:\n{}\n      actual response: {}",
                 diffs.join("\n"),
                 got
+            ));
+        }
+    }
+    if let Some(want) = &expect.responses {
+        let mut diffs = Vec::new();
+        if want.len() != got.responses.len() {
+            diffs.push(format!(
+                "      expected {} responses, got {}",
+                want.len(),
+                got.responses.len()
+            ));
+        }
+        for (i, (w, g)) in want.iter().zip(&got.responses).enumerate() {
+            subset(w, g, &format!("responses[{i}]"), &mut diffs);
+        }
+        if !diffs.is_empty() {
+            failures.push(format!(
+                "the responses differ:\n{}\n      actual responses: {}",
+                diffs.join("\n"),
+                Json::from(got.responses.clone())
             ));
         }
     }
