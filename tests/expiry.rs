@@ -24,8 +24,8 @@ impl Desk {
         let (p, _) =
             hisflow::load_platform(&common::root().join("workflows").join(platform)).unwrap();
         let sim = Arc::new(SimSwitch::new(switch));
+        // HIS's default grace: GRACE says what it is.
         let options = Options {
-            detach_grace: GRACE,
             expiry_reason: expiry_reason.map(str::to_string),
             ..Options::default()
         };
@@ -173,4 +173,24 @@ async fn on_a_switch_that_defers_the_logout_the_expiry_completes_when_the_call_e
         "the session ended"
     );
     assert!(!desk.logged_in());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expiry_the_switch_refused_is_tried_again_a_grace_later() {
+    let desk = Desk::new("reference", config::default_switch(), Some("Lunch"));
+    desk.login_and_drop(&["voice"]).await;
+    desk.sim.inject(hisflow::platform::sim::Fault {
+        op: "agent.logout".into(),
+        channel: None,
+        call: Some(1),
+        effect: hisflow::platform::sim::FaultEffect::Error {
+            code: "SwitchBusy".into(),
+            message: "try later".into(),
+        },
+    });
+    tokio::time::sleep(GRACE + Duration::from_secs(1)).await;
+    assert!(desk.logged_in(), "the switch refused the first time");
+    tokio::time::sleep(GRACE).await;
+    assert!(!desk.logged_in(), "tried again one grace later");
+    assert_eq!(desk.his.session_count(), 0);
 }

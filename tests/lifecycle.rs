@@ -213,3 +213,50 @@ async fn after_a_logout_the_next_login_can_go_ready() {
         .await;
     assert_eq!(r["ok"], true, "{r}");
 }
+
+#[tokio::test]
+async fn a_connection_taken_over_gets_not_logged_in_for_what_it_still_sends() {
+    let (platform, _) =
+        hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+    let his = hisflow::his::His::new(
+        std::sync::Arc::new(platform),
+        std::sync::Arc::new(hisflow::platform::sim::SimSwitch::new(
+            config::default_switch(),
+        )),
+        Options::default(),
+    );
+    let (mut a, mut ra) = his.connect();
+    let login = json!({ "agent": "agent-1", "channels": ["voice"] });
+    his.request(&mut a, "1", "session.request.login", &login);
+    let token = loop {
+        if let Some(hisflow::his::Out::Response { body, .. }) = ra.recv().await {
+            break body["result"]["token"].as_str().unwrap().to_string();
+        }
+    };
+    let (mut b, mut rb) = his.connect();
+    his.request(
+        &mut b,
+        "2",
+        "session.request.resume",
+        &json!({ "token": token }),
+    );
+    assert!(matches!(
+        rb.recv().await,
+        Some(hisflow::his::Out::Response { .. })
+    ));
+    // The old connection has not read its close yet, and sends on.
+    his.request(
+        &mut a,
+        "3",
+        "channel.request.ready",
+        &json!({ "channel": "voice" }),
+    );
+    let mut got = Vec::new();
+    while let Some(out) = ra.try_recv() {
+        got.push(out);
+    }
+    assert!(
+        matches!(&got[..], [hisflow::his::Out::Close(hisflow::his::Closing::TakenOver(_)), hisflow::his::Out::Response { body, .. }] if body["error"]["code"] == "NotLoggedIn"),
+        "{got:?}"
+    );
+}

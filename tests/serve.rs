@@ -107,6 +107,15 @@ fn a_bad_config_is_a_usage_error_before_anything_listens() {
         assert!(err.contains(said), "{switch}: {err}");
     }
 
+    std::fs::write(&cfg, "detach_grace: soon\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hisflow"))
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`soon` is not a duration"), "{err}");
+
     std::fs::write(&cfg, "platform: no/such/folder\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hisflow"))
         .args(["serve", "--config", cfg.to_str().unwrap()])
@@ -482,5 +491,63 @@ fn the_audit_trail_has_a_line_per_login_resume_takeover_and_logout_and_never_a_t
             .as_str()
             .unwrap()
             .starts_with("session-")
+    );
+}
+
+#[test]
+fn a_request_still_running_after_the_shutdown_grace_is_abandoned() {
+    let mut served = Served::start("shutdown_grace: 1s\n", "info");
+    let url = format!("ws://{}/ws", served.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let frames = rt.block_on(async {
+        let mut a = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        send(
+            &mut a,
+            "in",
+            "session.request.login",
+            json!({ "agent": "a", "channels": ["voice"] }),
+        )
+        .await;
+        assert_eq!(response(&mut a).await["ok"], true);
+        send(
+            &mut a,
+            "slow",
+            "sim.request.latency",
+            json!({ "op": "agent.set_ready", "delay": "30s" }),
+        )
+        .await;
+        assert_eq!(response(&mut a).await["ok"], true);
+        send(
+            &mut a,
+            "go",
+            "channel.request.ready",
+            json!({ "channel": "voice" }),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let signalled = std::time::Instant::now();
+        served.signal("-TERM");
+        let frames = until_closed(&mut a).await;
+        (frames, signalled.elapsed())
+    });
+    let (frames, took) = frames;
+    assert_eq!(
+        frames,
+        [json!({ "close": 1001, "reason": "HIS is shutting down" })]
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "the grace is 1 s, not the request's 30: {took:?}"
+    );
+    assert_eq!(served.exit_code(), Some(0));
+    let logs = served.logs();
+    assert!(
+        logs.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("abandoned"))),
+        "the abandoned request is logged"
     );
 }
