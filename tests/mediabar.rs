@@ -187,6 +187,37 @@ fn page_url(port: u16) -> String {
     }
 }
 
+/// A new tab: its DevTools WebSocket.
+fn new_tab(port: u16) -> String {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(2000)))
+        .unwrap();
+    s.write_all(
+        format!(
+            "PUT /json/new?about:blank HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut bytes = Vec::new();
+    let _ = s.read_to_end(&mut bytes);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let target: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{text}"));
+    target["webSocketDebuggerUrl"].as_str().unwrap().to_string()
+}
+
+async fn open(url: String, addr: &str) -> Page {
+    let (cdp, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut p = Page { cdp, next: 0 };
+    p.call("Page.enable", json!({})).await;
+    p.call("Page.navigate", json!({ "url": format!("http://{addr}/") }))
+        .await;
+    p.wait_for("document.readyState === 'complete' && !!window.mediabar")
+        .await;
+    p
+}
+
 async fn login(p: &mut Page, agent: &str) {
     p.wait_for("!document.getElementById('login').hidden").await;
     p.eval(&format!("document.getElementById('agent-id').value = '{agent}'; document.getElementById('login-form').requestSubmit(); true")).await;
@@ -342,5 +373,68 @@ fn the_logout_use_case_in_the_browser() {
         p.eval("document.getElementById('logout').click(); true").await;
         p.wait_for("!document.getElementById('login').hidden").await;
         assert_eq!(p.eval("document.getElementById('reasons').hidden").await, json!(true), "no reason screen");
+    });
+}
+
+#[test]
+fn the_mediabar_survives_a_reload_a_dropped_connection_and_a_second_login() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let addr = his("reference").await;
+        let (_browser, port) = chromium();
+        let mut p = open(page_url(port), &addr).await;
+        login(&mut p, "agent-7").await;
+        p.eval("document.querySelector('[data-channel=voice] [data-action=ready]').click(); true").await;
+        p.wait_for("document.querySelector('[data-channel=voice] .state').textContent === 'Ready'").await;
+        let token = p.eval("JSON.parse(sessionStorage.getItem('hisflow.session')).token").await;
+        assert!(token.is_string(), "the tab keeps its token: {token}");
+
+        // A reload: the toolbar comes back as it was, without a login.
+        p.call("Page.reload", json!({})).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        p.wait_for("!document.getElementById('bar').hidden && document.querySelectorAll('.channel').length === 3").await;
+        assert_eq!(p.eval("document.getElementById('login').hidden").await, json!(true));
+        assert_eq!(state_of(&mut p, "voice").await, json!("Ready"), "the session as it was");
+        assert_eq!(p.eval("document.getElementById('agent').textContent").await, json!("agent-7"));
+        assert_eq!(
+            p.eval("JSON.parse(sessionStorage.getItem('hisflow.session')).token").await,
+            token,
+            "a resume, not a new login"
+        );
+        p.screenshot("resumed").await;
+
+        // The connection drops: the toolbar says so, reconnects and resumes.
+        p.eval("window.mediabar.state.ws.close(); true").await;
+        // Nothing to click while offline.
+        p.wait_for("document.getElementById('status').textContent.includes('Reconnecting') && document.getElementById('logout').disabled && document.querySelector('[data-channel=email] [data-action=ready]').disabled").await;
+        p.wait_for("!!window.mediabar.state.ws && !document.getElementById('status').textContent.includes('Reconnecting')").await;
+        p.eval("document.querySelector('[data-channel=email] [data-action=ready]').click(); true").await;
+        p.wait_for("document.querySelector('[data-channel=email] .state').textContent === 'Ready'").await;
+
+        // The agent logs in from a second tab: it takes the session over,
+        // and the first tab is signed out with the reason.
+        let mut q = open(new_tab(port), &addr).await;
+        login(&mut q, "agent-7").await;
+        assert_eq!(state_of(&mut q, "email").await, json!("Ready"), "the session went on");
+        p.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(
+            p.eval("document.getElementById('message').textContent").await,
+            json!("You logged in from another MediaBar.")
+        );
+        assert_eq!(p.eval("sessionStorage.getItem('hisflow.session')").await, Value::Null, "the first tab forgot its token");
+        p.call("Page.reload", json!({})).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        p.wait_for("!document.getElementById('login').hidden").await;
+
+        // The second tab logs out: its reload shows the login screen.
+        q.eval("window.mediabar.logout('Lunch').then(() => true)").await;
+        q.wait_for("!document.getElementById('login').hidden").await;
+        q.call("Page.reload", json!({})).await;
+        q.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        q.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(q.eval("sessionStorage.getItem('hisflow.session')").await, Value::Null);
     });
 }
