@@ -95,6 +95,18 @@ pub(super) struct Shared {
     attached: Mutex<Option<Outbox>>,
     /// Switch events dropped because the queue was full, not yet reported.
     lost: AtomicU64,
+    /// What HIS tells the session about its connections. Rare, so a queue
+    /// that allocates only when used rather than a channel per session.
+    control: Mutex<ControlQueue>,
+    /// Wakes the task when `control` has something.
+    woken: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct ControlQueue {
+    items: VecDeque<Control>,
+    /// The task ended: nothing more is taken.
+    closed: bool,
 }
 
 /// A session, as connections and HIS hold it. Dropping every handle ends
@@ -108,7 +120,6 @@ pub struct SessionHandle {
     token: Mutex<String>,
     events: mpsc::Sender<Inbound>,
     requests: mpsc::Sender<Box<Work>>,
-    control: mpsc::UnboundedSender<Control>,
     shared: Arc<Shared>,
 }
 
@@ -185,16 +196,27 @@ impl SessionHandle {
             };
             before.send(Out::Close(Closing::TakenOver(why.into())));
         }
-        self.control
-            .send(Control::Attached {
-                reply,
-                id: id.to_string(),
-                how,
-            })
-            .map_err(|e| match e.0 {
-                Control::Attached { reply, .. } => reply,
-                Control::Detached => unreachable!("sent an attach"),
-            })
+        self.tell(Control::Attached {
+            reply,
+            id: id.to_string(),
+            how,
+        })
+        .map_err(|c| match c {
+            Control::Attached { reply, .. } => reply,
+            Control::Detached => unreachable!("told an attach"),
+        })
+    }
+
+    /// Queues `c` for the task, unless it ended.
+    fn tell(&self, c: Control) -> Result<(), Control> {
+        let mut q = lock(&self.shared.control);
+        if q.closed {
+            return Err(c);
+        }
+        q.items.push_back(c);
+        drop(q);
+        self.shared.woken.notify_one();
+        Ok(())
     }
 
     /// `outbox`'s connection went away: if it spoke for the session, the
@@ -204,7 +226,7 @@ impl SessionHandle {
         if attached.as_ref().is_some_and(|a| a.same(outbox)) {
             *attached = None;
             drop(attached);
-            let _ = self.control.send(Control::Detached);
+            let _ = self.tell(Control::Detached);
         }
     }
 
@@ -227,7 +249,6 @@ pub(super) fn start(
     let queue = options.max_queued_events.max(1);
     let (events, events_rx) = mpsc::channel(queue);
     let (requests, requests_rx) = mpsc::channel(1);
-    let (control, control_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared::default());
     *lock(&shared.attached) = login.reply.clone();
     shared.busy.store(true, Ordering::Release);
@@ -237,7 +258,6 @@ pub(super) fn start(
         token: Mutex::new(token),
         events,
         requests,
-        control,
         shared: shared.clone(),
     });
     let task = Task {
@@ -249,7 +269,6 @@ pub(super) fn start(
         shared,
         events: events_rx,
         requests: requests_rx,
-        control: control_rx,
         settles: Vec::new(),
         options,
         since: Instant::now(),
@@ -269,7 +288,6 @@ struct Task {
     shared: Arc<Shared>,
     events: mpsc::Receiver<Inbound>,
     requests: mpsc::Receiver<Box<Work>>,
-    control: mpsc::UnboundedReceiver<Control>,
     /// Settles that arrived while work ran, answered after it.
     settles: Vec<oneshot::Sender<Option<Session>>>,
     options: Options,
@@ -295,7 +313,8 @@ const STREAK: usize = 64;
 
 /// What woke the session's task.
 enum Next {
-    Control(Control),
+    /// HIS queued something in `Shared::control`.
+    Control,
     Inbound(Option<Inbound>),
     Work(Option<Box<Work>>),
     Expire,
@@ -397,7 +416,7 @@ impl Task {
             let next = if streak < STREAK {
                 tokio::select! {
                     biased;
-                    Some(c) = self.control.recv() => Next::Control(c),
+                    () = self.shared.woken.notified() => Next::Control,
                     inbound = self.events.recv() => Next::Inbound(inbound),
                     work = self.requests.recv() => Next::Work(work),
                     () = expiry => Next::Expire,
@@ -405,14 +424,19 @@ impl Task {
             } else {
                 tokio::select! {
                     biased;
-                    Some(c) = self.control.recv() => Next::Control(c),
+                    () = self.shared.woken.notified() => Next::Control,
                     work = self.requests.recv() => Next::Work(work),
                     inbound = self.events.recv() => Next::Inbound(inbound),
                     () = expiry => Next::Expire,
                 }
             };
             match next {
-                Next::Control(c) => self.on_control(c),
+                Next::Control => {
+                    let items = std::mem::take(&mut lock(&self.shared.control).items);
+                    for c in items {
+                        self.on_control(c);
+                    }
+                }
                 Next::Work(work) => {
                     streak = 0;
                     match work {
@@ -446,8 +470,12 @@ impl Task {
             refuse_ended(&work);
             self.done();
         }
-        self.control.close();
-        while let Ok(c) = self.control.try_recv() {
+        let items = {
+            let mut q = lock(&self.shared.control);
+            q.closed = true;
+            std::mem::take(&mut q.items)
+        };
+        for c in items {
             if let Control::Attached { reply, id, .. } = c {
                 reply.send(Out::Response {
                     id: Some(id),
