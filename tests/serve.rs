@@ -472,9 +472,9 @@ fn the_audit_trail_has_a_line_per_login_resume_takeover_and_logout_and_never_a_t
         );
     };
     want("login", "ann", "ok");
-    want("session attached", "ann", "resume");
+    want("session resumed", "ann", "resume");
     want("session detached", "ann", "");
-    want("session attached", "ann", "login");
+    want("session taken over by a login", "ann", "login");
     want("logout", "ann", "requested");
     want("logout", "dan", "switch");
     want("logout", "eve", "expired");

@@ -503,7 +503,11 @@ impl Task {
                 self.expire_at = None;
                 self.expiry_refused = false;
                 let token = self.handle.upgrade().map(|h| h.token());
-                tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, how = how.name(), "session attached");
+                let what = match how {
+                    Attach::Resume => "session resumed",
+                    Attach::Login => "session taken over by a login",
+                };
+                tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, how = how.name(), "{what}");
                 let s = &self.session;
                 reply.send(Out::Response {
                     id: Some(id),
