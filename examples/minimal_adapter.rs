@@ -8,7 +8,9 @@
 use std::sync::{Arc, Mutex};
 
 use hisflow::his::{His, Options, Out};
-use hisflow::platform::{Adapter, EventSink, OpResult, Operation, Reply, SwitchEvent};
+use hisflow::platform::{
+    Adapter, ChannelReport, EventSink, OpResult, Operation, Reply, SwitchEvent,
+};
 use serde_json::json;
 
 /// Accepts every operation, remembers it, and keeps where its events go.
@@ -27,6 +29,12 @@ impl Adapter for Recording {
         self.log.lock().unwrap().push(format!("{agent}: {op:?}"));
         let result = match op {
             Operation::ReasonCodes { .. } => OpResult::List(vec!["Lunch".into()]),
+            // What the switch has: a fresh login leaves the agent Not Ready.
+            Operation::State { .. } => OpResult::State(ChannelReport {
+                state: "NotReady".into(),
+                active: true,
+                interactions: Vec::new(),
+            }),
             _ => OpResult::Done,
         };
         // A switch reached over the network would return
@@ -48,6 +56,15 @@ impl Recording {
     }
 }
 
+/// The next message, within 5 s: an example that goes wrong says so and
+/// stops, rather than wait for ever.
+async fn next(outbox: &mut hisflow::his::Messages) -> Out {
+    tokio::time::timeout(std::time::Duration::from_secs(5), outbox.recv())
+        .await
+        .expect("HIS answers within 5 s")
+        .expect("the connection is open")
+}
+
 fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/reference");
     let (platform, _) = hisflow::load_platform(&dir).expect("the reference platform validates");
@@ -65,9 +82,11 @@ fn main() {
             "session.request.login",
             &json!({"agent": "agent-7", "channels": ["voice", "chat"]}),
         );
-        while let Some(out) = outbox.recv().await {
+        loop {
+            let out = next(&mut outbox).await;
             println!("→ {out:?}");
-            if matches!(out, Out::Response { .. }) {
+            if let Out::Response { body, .. } = &out {
+                assert_eq!(body["ok"], true, "the login succeeds");
                 break;
             }
         }
@@ -77,7 +96,8 @@ fn main() {
             "agent.event.loggedOut",
             json!({"cause": "supervisor"}),
         ));
-        while let Some(out) = outbox.recv().await {
+        loop {
+            let out = next(&mut outbox).await;
             println!("→ {out:?}");
             if matches!(out, Out::Close(_)) {
                 break;

@@ -304,6 +304,40 @@ mod misbehaving {
         }
     }
 
+    /// Answers everything with no data, `agent.state` included.
+    struct Dataless;
+    impl Adapter for Dataless {
+        fn kind(&self) -> &str {
+            "sim"
+        }
+        fn call(&self, _: &str, op: &Operation) -> Reply {
+            Reply::Ready(Ok(match op {
+                Operation::ReasonCodes { .. } => hisflow::platform::OpResult::List(vec![]),
+                _ => hisflow::platform::OpResult::Done,
+            }))
+        }
+    }
+
+    #[test]
+    fn an_adapter_that_answers_a_read_without_its_data_fails_the_login_clearly() {
+        let (p, _) = hisflow::load_platform(&root().join("workflows/reference")).unwrap();
+        let e = Engine::new(Arc::new(p), Arc::new(Dataless));
+        let mut s = e.new_session("s1", "a1");
+        let r = rt()
+            .block_on(e.handle(
+                "session.request.login",
+                &json!({"agent": "a1", "channels": ["voice"]}),
+                &mut s,
+                &mut NoObserver,
+            ))
+            .response;
+        assert!(
+            matches!(&r, Response::Error { code, message } if code == "LoginFailed" && message.contains("answered `agent.state` without its data")),
+            "{r:?}"
+        );
+        assert!(s.channels.is_empty(), "what the login opened is undone");
+    }
+
     fn session() -> Session {
         let mut s = Session::new("s1", "a1");
         s.channels.push(Channel {

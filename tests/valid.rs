@@ -235,6 +235,7 @@ fn a_machine_keeps_its_states_triggers_and_targets() {
             (None, "agent.event.channelActivated"),
             (None, "interaction.event.started"),
             (None, "interaction.event.ended"),
+            (None, "agent.state"),
         ]
     );
     assert!(matches!(m.transitions[0].trigger, MachineTrigger::Op(_)));
@@ -277,4 +278,24 @@ fn an_inheriting_platform_merges_its_events_over_the_inherited_ones() {
         EventRoute::Workflow("switch_logout".into())
     );
     assert_eq!(p.machines.len(), 2, "the machines are inherited");
+}
+
+#[test]
+fn only_an_operation_that_answers_data_has_a_result() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("m.yaml"),
+        "machine: channel\nentity: channel\ninitial: NotReady\non:\n  agent.set_ready:\n    when: has(event.result)\n    to: Ready\nstates:\n  NotReady: {}\n  Ready: {}\n",
+    )
+    .unwrap();
+    let out = common::run(d.path(), &["validate", "m.yaml", "--format", "json"]);
+    let found = common::positions(&common::stdout(&out));
+    assert_eq!(
+        found
+            .iter()
+            .map(|p| (p.1, p.2, p.3.as_str()))
+            .collect::<Vec<_>>(),
+        [(6, 21, "hisflow::unknown-field")],
+        "{found:?}"
+    );
 }

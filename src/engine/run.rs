@@ -832,10 +832,19 @@ impl Engine {
         } else {
             match switch_operation(spec.name, args) {
                 Err(e) => Err(("error", fail(&e.code, e.message))),
-                Ok(op) => self
-                    .switch(call, &session.agent, &op)
-                    .await
-                    .map_err(|(o, e)| (o, fail(&e.code, e.message))),
+                Ok(op) => match self.switch(call, &session.agent, &op).await {
+                    // An adapter that answers an operation of data without
+                    // it: the workflow's error path, not a fault further on.
+                    Ok(r) if spec.result.is_some() && r.to_json().is_none() => Err((
+                        "error",
+                        fail(
+                            "InvalidReply",
+                            format!("the switch answered `{}` without its data", spec.name),
+                        ),
+                    )),
+                    Ok(r) => Ok(r),
+                    Err((o, e)) => Err((o, fail(&e.code, e.message))),
+                },
             }
         };
         let outcome = match result {
