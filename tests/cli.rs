@@ -42,7 +42,7 @@ fn the_shipped_workflows_validate_clean() {
 fn json_output_has_the_documented_fields() {
     let out = run(
         &root().join("tests/fixtures/invalid"),
-        &["validate", "undefined-target", "--format", "json"],
+        &["validate", "undefined-target/w.yaml", "--format", "json"],
     );
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();

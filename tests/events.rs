@@ -19,6 +19,8 @@ struct Agent {
     conn: Connection,
     rx: Messages,
     next: u32,
+    /// The session's token, from the login.
+    token: String,
 }
 
 impl Agent {
@@ -34,6 +36,7 @@ impl Agent {
             conn,
             rx,
             next: 0,
+            token: String::new(),
         };
         let (_, r) = a
             .request(
@@ -42,6 +45,7 @@ impl Agent {
             )
             .await;
         assert_eq!(r["ok"], true, "{r}");
+        a.token = r["result"]["token"].as_str().unwrap().to_string();
         a
     }
 
@@ -345,4 +349,39 @@ async fn agent_ids_are_text_a_log_can_hold() {
         .request("session.request.resume", json!({ "token": "whatever" }))
         .await;
     assert_eq!(r["error"]["code"], "InvalidState", "{r}");
+}
+
+#[tokio::test]
+async fn events_lost_while_detached_are_reported_to_the_connection_that_resumes() {
+    let limits = Options {
+        max_queued_events: 8,
+        ..Options::default()
+    };
+    let mut a = Agent::new(limits).await;
+    // The MediaBar goes away: its session is detached.
+    let (conn, rx) = a.his.connect();
+    drop(std::mem::replace(&mut a.conn, conn));
+    a.rx = rx;
+    a.his.settle("agent-1").await;
+    for i in 0..100 {
+        let state = if i % 2 == 0 { "Reserved" } else { "Ready" };
+        a.sim.emit(SwitchEvent::new(
+            Some("agent-1"),
+            "agent.event.stateChanged",
+            json!({ "channel": "voice", "state": state }),
+        ));
+    }
+    a.his.settle("agent-1").await;
+    let token = a.token.clone();
+    let (outs, r) = a
+        .request("session.request.resume", json!({ "token": token }))
+        .await;
+    assert!(outs.is_empty(), "{outs:?}");
+    assert_eq!(r["result"]["resumed"], true, "{r}");
+    let after = a.pushed().await;
+    let [Out::Event(lost)] = &after[..] else {
+        panic!("the events lost, right after the session: {after:?}")
+    };
+    assert_eq!(lost.name, "session.event.eventsLost");
+    assert_eq!(lost.data, json!({ "count": 100 - 8 }));
 }

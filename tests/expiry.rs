@@ -194,3 +194,78 @@ async fn an_expiry_the_switch_refused_is_tried_again_a_grace_later() {
     assert!(!desk.logged_in(), "tried again one grace later");
     assert_eq!(desk.his.session_count(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_configured_reason_the_platform_refuses_gives_way_to_the_first_it_offers() {
+    let desk = Desk::new("reference", config::default_switch(), Some("Gone fishing"));
+    desk.login_and_drop(&["voice"]).await;
+    tokio::time::sleep(GRACE + Duration::from_secs(1)).await;
+    let agent = &desk.sim.state().agents["agent-1"];
+    assert!(!agent.logged_in, "not left logged in for ever: {agent:?}");
+    assert_eq!(agent.logout_reason.as_deref(), Some("End of shift"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn sessions_do_not_expire_while_his_stops() {
+    let desk = Desk::new("reference", config::default_switch(), Some("Lunch"));
+    let (mut conn, mut rx) = desk.his.connect();
+    let r = desk
+        .request(
+            &mut conn,
+            &mut rx,
+            "session.request.login",
+            json!({ "agent": "agent-1", "channels": ["voice"] }),
+        )
+        .await;
+    assert_eq!(r["ok"], true);
+    desk.his.shut();
+    drop(conn);
+    tokio::time::sleep(GRACE * 3).await;
+    assert!(desk.logged_in(), "the agents stay as the switch has them");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_session_whose_connection_an_event_closed_expires_like_a_detached_one() {
+    // A platform whose link workflow closes the MediaBar's connection but
+    // keeps the session.
+    let d = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(common::root().join("workflows/reference")).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, d.path().join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let link = std::fs::read_to_string(d.path().join("link.yaml")).unwrap();
+    let closing = link.replacen(
+        "  down:\n    emit: session.event.switchUnavailable\n    data:\n      reason: \"has(event.reason) ? event.reason : null\"\n    next: done",
+        "  down:\n    respond:\n      ok:\n        close_reason: The switch is down.",
+        1,
+    );
+    assert_ne!(closing, link);
+    std::fs::write(d.path().join("link.yaml"), closing).unwrap();
+    let (p, report) = hisflow::load_platform(d.path()).unwrap();
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    let sim = Arc::new(SimSwitch::new(config::default_switch()));
+    let his = His::new(Arc::new(p), sim.clone(), Options::default());
+    let desk = Desk { his, sim };
+    let (mut conn, mut rx) = desk.his.connect();
+    let r = desk
+        .request(
+            &mut conn,
+            &mut rx,
+            "session.request.login",
+            json!({ "agent": "agent-1", "channels": ["voice"] }),
+        )
+        .await;
+    assert_eq!(r["ok"], true);
+    desk.sim.set_link(false, None);
+    assert!(desk.his.settle("agent-1").await.is_some());
+    assert!(
+        std::iter::from_fn(|| rx.try_recv()).any(|o| matches!(o, Out::Close(_))),
+        "the connection was closed"
+    );
+    desk.sim.set_link(true, None);
+    drop(conn);
+    tokio::time::sleep(GRACE + Duration::from_secs(1)).await;
+    assert!(!desk.logged_in(), "the session did not outlive its grace");
+}

@@ -414,6 +414,16 @@ fn the_mediabar_survives_a_reload_a_dropped_connection_and_a_second_login() {
         p.eval("document.querySelector('[data-channel=email] [data-action=ready]').click(); true").await;
         p.wait_for("document.querySelector('[data-channel=email] .state').textContent === 'Ready'").await;
 
+        // The simulator's own buttons work again after the reconnect; the
+        // link the switch dropped is still down after a reload.
+        p.eval("document.getElementById('link-down').click(); true").await;
+        p.wait_for("document.getElementById('status').textContent.includes('switch is unavailable')").await;
+        p.call("Page.reload", json!({})).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        p.wait_for("!document.getElementById('bar').hidden && document.getElementById('status').textContent.includes('switch is unavailable')").await;
+        p.eval("document.getElementById('link-up').click(); true").await;
+        p.wait_for("!document.getElementById('status').textContent.includes('switch is unavailable')").await;
+
         // The agent logs in from a second tab: it takes the session over,
         // and the first tab is signed out with the reason.
         let mut q = open(new_tab(port), &addr).await;

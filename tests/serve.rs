@@ -350,7 +350,11 @@ fn sigterm_lets_the_requests_under_way_finish_then_closes_every_connection_going
 
 #[test]
 fn the_audit_trail_has_a_line_per_login_resume_takeover_and_logout_and_never_a_token() {
-    let mut served = Served::start("detach_grace: 1s\nexpiry_reason: Lunch\n", "trace");
+    // Every level, and the WebSocket library's frames asked for by name.
+    let mut served = Served::start(
+        "detach_grace: 1s\nexpiry_reason: Lunch\n",
+        "trace,tungstenite::protocol=trace,tokio_tungstenite=trace",
+    );
     let url = format!("ws://{}/ws", served.addr);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

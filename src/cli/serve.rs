@@ -1,9 +1,12 @@
 //! `hisflow serve [--config FILE] [--listen ADDR] [--log-json]`
 
 use std::io::IsTerminal;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use hisflow::his::{His, Options};
 use hisflow::platform::sim::SimSwitch;
@@ -25,23 +28,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let mut filter =
+    let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    // The WebSocket library traces every frame's payload — resume tokens
-    // among them. No log level may show a token, so it never traces.
-    for quiet in ["tungstenite=debug", "tokio_tungstenite=debug"] {
-        if let Ok(d) = quiet.parse() {
-            filter = filter.add_directive(d);
-        }
-    }
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
     if args.log_json {
-        logs.json().init();
+        logs.json().finish().with(no_frames()).init();
     } else {
-        logs.with_ansi(colour).init();
+        logs.with_ansi(colour).finish().with(no_frames()).init();
     }
     let cfg = match &args.config {
         Some(path) => match config::read(path) {
@@ -127,6 +123,18 @@ pub fn run(args: Args) -> ExitCode {
     });
     let _ = std::fs::remove_dir_all(&builtin);
     code
+}
+
+/// The WebSocket library traces every frame's payload — resume tokens among
+/// them. No log level may show a token: whatever `RUST_LOG` says, its
+/// traces never pass.
+fn no_frames<S: tracing::Subscriber>() -> impl tracing_subscriber::Layer<S> {
+    tracing_subscriber::filter::filter_fn(|meta| {
+        let frames = ["tungstenite", "tokio_tungstenite"]
+            .iter()
+            .any(|c| meta.target().starts_with(c));
+        !(frames && *meta.level() == tracing::Level::TRACE)
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -137,6 +137,9 @@ pub struct His {
     idle: Notify,
     /// Shutting down: no new request is taken.
     closing: AtomicBool,
+    /// The switch's link, as its last `link.event.*` said: a resumed
+    /// MediaBar is told.
+    link_up: AtomicBool,
     me: Weak<His>,
 }
 
@@ -181,6 +184,7 @@ impl His {
             under_way: AtomicUsize::new(0),
             idle: Notify::new(),
             closing: AtomicBool::new(false),
+            link_up: AtomicBool::new(true),
             me: me.clone(),
         });
         let me = Arc::downgrade(&his);
@@ -306,6 +310,7 @@ impl His {
             // The agent is logged in: this MediaBar takes the session over,
             // as a second sign-in does on Finesse. The old token no longer
             // resumes it.
+            // (The new token first: the session answers with it.)
             let token = self.token();
             {
                 let mut sessions = lock(&self.sessions);
@@ -313,8 +318,12 @@ impl His {
                 s.set_token(token.clone());
                 sessions.insert(token, s.clone());
             }
-            drop(agents);
-            return self.attach(conn, s, id, Attach::Login);
+            if s.attach(conn.outbox.clone(), id, Attach::Login).is_ok() {
+                conn.session = Some(s);
+                return;
+            }
+            // It ended as we came: a login like any other.
+            lock(&self.sessions).remove(&s.token());
         }
         if self.session_count() >= self.options.max_sessions {
             return conn.error(id, "Busy", "HIS has as many sessions as it may hold");
@@ -400,6 +409,11 @@ impl His {
         }
         match &e.agent {
             None => {
+                match e.name.as_str() {
+                    "link.event.down" => self.link_up.store(false, Ordering::Release),
+                    "link.event.up" => self.link_up.store(true, Ordering::Release),
+                    _ => {}
+                }
                 let all: Vec<_> = lock(&self.agents).values().cloned().collect();
                 for s in all {
                     s.deliver(e.clone());
@@ -446,6 +460,16 @@ impl His {
                 return self.under_way.load(Ordering::Acquire);
             }
         }
+    }
+
+    /// Whether HIS is shutting down.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// Whether the switch's link is up, as its last link event said.
+    pub fn switch_available(&self) -> bool {
+        self.link_up.load(Ordering::Acquire)
     }
 
     /// Requests queued or running now.

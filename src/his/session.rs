@@ -188,7 +188,21 @@ impl SessionHandle {
     /// one before it is closed. The session answers request `id` with itself
     /// as it is once the work under way is done.
     pub(super) fn attach(&self, reply: Outbox, id: &str, how: Attach) -> Result<(), Outbox> {
-        let before = lock(&self.shared.attached).replace(reply.clone());
+        // Under the attached lock: the task sees the new connection before
+        // it answers the attach.
+        let mut attached = lock(&self.shared.attached);
+        self.tell(Control::Attached {
+            reply: reply.clone(),
+            id: id.to_string(),
+            how,
+        })
+        .map_err(|c| match c {
+            Control::Attached { reply, .. } => reply,
+            Control::Detached => unreachable!("told an attach"),
+        })?;
+        // Only a session that goes on is taken from its connection.
+        let before = attached.replace(reply.clone());
+        drop(attached);
         if let Some(before) = before.filter(|b| !b.same(&reply)) {
             let why = match how {
                 Attach::Resume => "The session was resumed on another connection.",
@@ -196,15 +210,7 @@ impl SessionHandle {
             };
             before.send(Out::Close(Closing::TakenOver(why.into())));
         }
-        self.tell(Control::Attached {
-            reply,
-            id: id.to_string(),
-            how,
-        })
-        .map_err(|c| match c {
-            Control::Attached { reply, .. } => reply,
-            Control::Detached => unreachable!("told an attach"),
-        })
+        Ok(())
     }
 
     /// Queues `c` for the task, unless it ended.
@@ -274,6 +280,7 @@ pub(super) fn start(
         since: Instant::now(),
         expire_at: None,
         expiry_refused: false,
+        working: false,
     };
     tokio::spawn(task.run(login));
     handle
@@ -298,6 +305,8 @@ struct Task {
     /// The switch refused the last expiry logout: HIS tries again when the
     /// interactions are over, or after another grace period.
     expiry_refused: bool,
+    /// A request (or HIS's expiry) counted as under way is running.
+    working: bool,
 }
 
 /// A switch event the session still has to handle.
@@ -455,10 +464,15 @@ impl Task {
                 Next::Expire => Box::pin(self.expire(&mut later)).await,
             }
         }
+        self.close_queues();
+    }
+
+    /// The session is over: what is still queued has no session to go to.
+    /// Events are dropped, a request gets its one response, an attach is
+    /// refused. (Run at the end, or when the task stops by a panic.)
+    fn close_queues(&mut self) {
         self.shared.ended.store(true, Ordering::Release);
         self.answer_settles();
-        // What is still queued has no session to go to: events are dropped,
-        // a request gets its one response, an attach is refused.
         self.events.close();
         while let Ok(inbound) = self.events.try_recv() {
             if let Inbound::Settle(tx) = inbound {
@@ -520,12 +534,20 @@ impl Task {
                         "not_ready_reasons": s.not_ready_reasons,
                         "token": token,
                         "resumed": true,
+                        "switch_available": self.his.upgrade().is_none_or(|h| h.switch_available()),
                     }}),
                 });
+                // Events lost while no connection heard: the session as it
+                // is may not be the switch's.
+                if let Some(e) = self.lost(Some(&reply)) {
+                    reply.send(Out::Event(e));
+                }
             }
             Control::Detached => {
-                // A connection that attached since is not gone.
-                if lock(&self.shared.attached).is_some() || !self.logged_in() {
+                // A connection that attached since is not gone; a session
+                // HIS is leaving as it stops does not expire.
+                if lock(&self.shared.attached).is_some() || !self.logged_in() || self.his_closing()
+                {
                     return;
                 }
                 let grace = self.options.detach_grace;
@@ -533,6 +555,10 @@ impl Task {
                 tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, grace_s = grace.as_secs_f64(), "session detached");
             }
         }
+    }
+
+    fn his_closing(&self) -> bool {
+        self.his.upgrade().is_none_or(|h| h.is_closing())
     }
 
     fn logged_in(&self) -> bool {
@@ -576,6 +602,7 @@ impl Task {
     }
 
     async fn request(&mut self, work: Work, later: &mut VecDeque<Later>) {
+        self.working = true;
         let started = Instant::now();
         let out = self.run_work(&work.target, &work.params, later).await;
         let mut body = out.response.to_protocol();
@@ -597,7 +624,7 @@ impl Task {
                 self.end();
             }
         }
-        let lost = self.lost();
+        let lost = self.lost(work.reply.as_ref());
         self.shared.busy.store(false, Ordering::Release);
         let ended = self.logged_in() && self.session.disposed;
         let close = out.response.close().map(str::to_string);
@@ -619,7 +646,9 @@ impl Task {
     /// The detached session's grace is over: HIS logs the agent out with
     /// the platform's logout workflow, as the agent would.
     async fn expire(&mut self, later: &mut VecDeque<Later>) {
-        if lock(&self.shared.attached).is_some() {
+        // A connection attached; or HIS is stopping, and leaves the agents
+        // as the switch has them.
+        if lock(&self.shared.attached).is_some() || self.his_closing() {
             self.expire_at = None;
             return;
         }
@@ -636,23 +665,40 @@ impl Task {
         if let Some(his) = self.his.upgrade() {
             his.started();
         }
+        self.working = true;
         let target = Target::Request(LOGOUT.into());
         let configured = self.options.expiry_reason.clone();
         let params = configured
             .as_ref()
             .map_or_else(|| json!({}), |r| json!({ "reason": r }));
         let mut out = self.run_work(&target, &params, later).await;
-        // The platform needs a reason and none is configured: the first
-        // the switch offers, rather than an agent left logged in.
-        if let (Response::NeedInfo { field, choices, .. }, None) = (&out.response, &configured)
-            && let Some(first) = choices.get(0).and_then(Json::as_str)
-        {
-            tracing::warn!(agent = ?self.session.agent, session = %self.session.id, reason = ?first, "the platform requires a logout reason and `expiry_reason` is not configured; using the first it offers");
-            let params = json!({ field.as_str(): first });
-            self.tell(out.events.drain(..), None);
-            out = self.run_work(&target, &params, later).await;
+        // The platform needs a reason and none is configured, or refuses the
+        // configured one: the first it offers, rather than an agent left
+        // logged in for ever.
+        let fallback = match &out.response {
+            Response::NeedInfo { choices, .. } => choices.get(0).and_then(Json::as_str),
+            Response::Error { code, .. } if code == "ReasonCodeOutOfRange" => {
+                self.session.logout_reasons.first().map(String::as_str)
+            }
+            _ => None,
         }
-        let lost = self.lost();
+        .filter(|r| configured.as_deref() != Some(*r))
+        .map(str::to_string);
+        if let Some(first) = fallback {
+            match &configured {
+                None => {
+                    tracing::warn!(agent = ?self.session.agent, session = %self.session.id, reason = ?first, "the platform requires a logout reason and `expiry_reason` is not configured; using the first it offers")
+                }
+                Some(c) => {
+                    tracing::error!(agent = ?self.session.agent, session = %self.session.id, configured = ?c, reason = ?first, "the platform refuses the configured `expiry_reason`; using the first reason it offers")
+                }
+            }
+            self.tell(out.events.drain(..), None);
+            out = self
+                .run_work(&target, &json!({ "reason": first }), later)
+                .await;
+        }
+        let lost = self.lost(None);
         self.shared.busy.store(false, Ordering::Release);
         self.tell(lost.into_iter().chain(out.events), None);
         let ended = self.session.disposed;
@@ -718,7 +764,7 @@ impl Task {
         if ended {
             self.audit_end(Ender::Switch, Some(&e));
         }
-        let lost = self.lost();
+        let lost = self.lost(None);
         let close = out.response.close().map(str::to_string);
         self.tell(lost.into_iter().chain(out.events), None);
         self.finish(None, close, ended);
@@ -789,17 +835,25 @@ impl Task {
         // Work that closes only its requester leaves the attached connection
         // be.
         let close_attached = ended || reply.is_none();
-        if close_attached
-            && let Some(p) = attached.take()
-            && !reply.is_some_and(|r| r.same(&p))
-        {
-            p.send(Out::Close(Closing::Ended(reason)));
+        if close_attached && let Some(p) = attached.take() {
+            if !reply.is_some_and(|r| r.same(&p)) {
+                p.send(Out::Close(Closing::Ended(reason)));
+            }
+            // A session that goes on without its connection is detached,
+            // and expires as any other.
+            if !ended && self.logged_in() && !self.his_closing() {
+                self.expire_at = Some(Instant::now() + self.options.detach_grace);
+            }
         }
     }
 
     /// An event telling the MediaBar that switch events were lost, if any
     /// were since the last one: what it shows may no longer be the switch's.
-    fn lost(&self) -> Option<Event> {
+    /// Kept while no connection would hear it.
+    fn lost(&self, reply: Option<&Outbox>) -> Option<Event> {
+        if reply.is_none() && lock(&self.shared.attached).is_none() {
+            return None;
+        }
         let n = self.shared.lost.swap(0, Ordering::AcqRel);
         (n > 0).then(|| {
             tracing::error!(agent = %self.session.agent, lost = n, "switch events were dropped: the session may no longer be the switch's");
@@ -811,7 +865,8 @@ impl Task {
     }
 
     /// A request HIS counted as under way is over.
-    fn done(&self) {
+    fn done(&mut self) {
+        self.working = false;
         if let Some(his) = self.his.upgrade() {
             his.finished();
         }
@@ -839,10 +894,17 @@ fn refuse_ended(work: &Work) {
 
 impl Drop for Task {
     /// A task that stops — even by a panic — leaves no session that looks
-    /// alive: a new login of the agent is then possible.
+    /// alive: a new login of the agent is then possible, what was queued is
+    /// answered, and the work it was doing no longer counts as under way.
     fn drop(&mut self) {
+        if self.working {
+            self.done();
+        }
         if !self.is_over() {
             self.end();
+        }
+        if !lock(&self.shared.control).closed {
+            self.close_queues();
         }
     }
 }

@@ -75,6 +75,18 @@ impl Clients {
     /// The connection `name`; a new one if it never was, or HIS closed it
     /// (as the MediaBar opens a new one for the next login).
     fn get(&mut self, his: &His, name: &str) -> &mut Client {
+        // A close no step has looked at yet counts: HIS is done with it.
+        if let Some(c) = self.by_name.get_mut(name) {
+            while let Some(out) = c.rx.try_recv() {
+                c.pending.push(out);
+            }
+            if c.pending
+                .iter()
+                .any(|o| matches!(o, Out::Close(_) | Out::Overflow))
+            {
+                c.closed = true;
+            }
+        }
         if self.by_name.get(name).is_none_or(|c| c.closed) {
             let (conn, rx) = his.connect();
             self.by_name.insert(
