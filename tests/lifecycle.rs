@@ -260,3 +260,109 @@ async fn a_connection_taken_over_gets_not_logged_in_for_what_it_still_sends() {
         "{got:?}"
     );
 }
+
+#[tokio::test]
+async fn a_takeover_lets_the_request_under_way_answer_before_the_close() {
+    let addr = start("reference").await;
+    let mut a = Client::new(&addr).await;
+    let token = a.login_token("agent-1", &["voice"]).await;
+    a.request(
+        "sim.request.latency",
+        json!({ "op": "agent.set_ready", "delay": "500ms" }),
+    )
+    .await;
+    a.send_raw(&json!({ "type": "request", "id": "go", "name": "channel.request.ready", "params": { "channel": "voice" } }).to_string()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut b = Client::new(&addr).await;
+    let (_, r) = b
+        .request("session.request.resume", json!({ "token": token }))
+        .await;
+    assert_eq!(
+        r["result"]["channels"][0]["state"], "Ready",
+        "after the request: {r}"
+    );
+    let (_, r) = a.recv_until_response().await;
+    assert_eq!(
+        (r["id"].clone(), r["ok"].clone()),
+        (json!("go"), json!(true)),
+        "{r}"
+    );
+    assert_eq!(a.closed().await.0, TAKEN_OVER);
+}
+
+#[tokio::test]
+async fn a_resume_during_a_logout_is_answered_then_closed() {
+    let addr = start("reference").await;
+    let mut a = Client::new(&addr).await;
+    let token = a.login_token("agent-1", &["voice"]).await;
+    a.request(
+        "sim.request.latency",
+        json!({ "op": "agent.logout", "delay": "500ms" }),
+    )
+    .await;
+    a.send_raw(&json!({ "type": "request", "id": "bye", "name": "session.request.logout", "params": { "reason": "Lunch" } }).to_string()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut b = Client::new(&addr).await;
+    let (_, r) = b
+        .request("session.request.resume", json!({ "token": token }))
+        .await;
+    assert_eq!(
+        r["error"]["code"], "NotLoggedIn",
+        "the logout ended it: {r}"
+    );
+    assert_eq!(b.closed().await, (1000, "logged out".to_string()));
+    let (_, r) = a.recv_until_response().await;
+    assert_eq!(
+        (r["id"].clone(), r["ok"].clone()),
+        (json!("bye"), json!(true)),
+        "{r}"
+    );
+    assert_eq!(a.closed().await, (1000, "logged out".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_takeovers_each_get_their_answer_and_one_connection_is_left() {
+    let addr = start("reference").await;
+    let mut first = Client::new(&addr).await;
+    let token = first.login_token("agent-1", &["voice"]).await;
+    let mut racers = Vec::new();
+    for i in 0..10 {
+        let addr = addr.clone();
+        let token = token.clone();
+        racers.push(tokio::spawn(async move {
+            let mut c = Client::new(&addr).await;
+            let (name, params) = if i % 2 == 0 {
+                ("session.request.resume", json!({ "token": token }))
+            } else {
+                (
+                    "session.request.login",
+                    json!({ "agent": "agent-1", "channels": ["voice"] }),
+                )
+            };
+            let (_, r) = c.request(name, params).await;
+            (c, r)
+        }));
+    }
+    let mut answered = Vec::new();
+    for r in racers {
+        let (c, r) = r.await.unwrap();
+        // A resume that lost to a login finds the token void; every other
+        // takeover succeeds — and each is answered.
+        assert!(
+            r["ok"] == true || r["error"]["code"] == "NotLoggedIn",
+            "{r}"
+        );
+        if r["ok"] == true {
+            answered.push(c);
+        }
+    }
+    // Every connection that took the session over but one is closed 4001.
+    let mut open = 0;
+    for mut c in answered {
+        match tokio::time::timeout(Duration::from_millis(500), c.closed()).await {
+            Ok((code, _)) => assert_eq!(code, TAKEN_OVER),
+            Err(_) => open += 1,
+        }
+    }
+    assert_eq!(open, 1, "one connection speaks for the session");
+}

@@ -255,6 +255,10 @@ async fn response(ws: &mut Ws) -> Value {
 fn sigterm_lets_the_requests_under_way_finish_then_closes_every_connection_going_away() {
     let mut served = Served::start("", "info");
     let url = format!("ws://{}/ws", served.addr);
+    // A client that never finishes its request's headers does not hold the
+    // stop up.
+    let mut half_open = std::net::TcpStream::connect(&served.addr).unwrap();
+    std::io::Write::write_all(&mut half_open, b"GET /ws HTTP/1.1\r\nHost: x\r\n").unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -346,6 +350,7 @@ fn sigterm_lets_the_requests_under_way_finish_then_closes_every_connection_going
     assert_eq!(rb["error"]["code"], "ShuttingDown", "{b:?}");
     assert_eq!(cb["close"], 1001, "{b:?}");
     assert_eq!(served.exit_code(), Some(0), "serve stops cleanly");
+    drop(half_open);
 }
 
 #[test]

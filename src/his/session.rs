@@ -42,6 +42,9 @@ pub(super) enum Control {
         reply: Outbox,
         id: String,
         how: Attach,
+        /// The connection it took the session from: closed once the work
+        /// under way — perhaps its request — has answered.
+        before: Option<Outbox>,
     },
     /// The attached connection went away.
     Detached,
@@ -188,28 +191,25 @@ impl SessionHandle {
     /// one before it is closed. The session answers request `id` with itself
     /// as it is once the work under way is done.
     pub(super) fn attach(&self, reply: Outbox, id: &str, how: Attach) -> Result<(), Outbox> {
-        // Under the attached lock: the task sees the new connection before
-        // it answers the attach.
+        // Under the attached lock: the connection that had the session is
+        // the one the session closes, and the task sees the new one before
+        // it answers.
         let mut attached = lock(&self.shared.attached);
+        let before = attached.clone().filter(|b| !b.same(&reply));
         self.tell(Control::Attached {
             reply: reply.clone(),
             id: id.to_string(),
             how,
+            before,
         })
         .map_err(|c| match c {
             Control::Attached { reply, .. } => reply,
             Control::Detached => unreachable!("told an attach"),
         })?;
-        // Only a session that goes on is taken from its connection.
-        let before = attached.replace(reply.clone());
-        drop(attached);
-        if let Some(before) = before.filter(|b| !b.same(&reply)) {
-            let why = match how {
-                Attach::Resume => "The session was resumed on another connection.",
-                Attach::Login => "You logged in from another MediaBar.",
-            };
-            before.send(Out::Close(Closing::TakenOver(why.into())));
-        }
+        // From now on the new connection speaks for the session; the old
+        // one's requests get `NotLoggedIn`, its request under way its
+        // response, and then its close.
+        *attached = Some(reply);
         Ok(())
     }
 
@@ -484,6 +484,12 @@ impl Task {
             refuse_ended(&work);
             self.done();
         }
+        self.refuse_attaches();
+    }
+
+    /// The session takes no more connections: each that came to attach is
+    /// answered `NotLoggedIn`.
+    fn refuse_attaches(&mut self) {
         let items = {
             let mut q = lock(&self.shared.control);
             q.closed = true;
@@ -513,7 +519,19 @@ impl Task {
 
     fn on_control(&mut self, c: Control) {
         match c {
-            Control::Attached { reply, id, how } => {
+            Control::Attached {
+                reply,
+                id,
+                how,
+                before,
+            } => {
+                if let Some(before) = before {
+                    let why = match how {
+                        Attach::Resume => "The session was resumed on another connection.",
+                        Attach::Login => "You logged in from another MediaBar.",
+                    };
+                    before.send(Out::Close(Closing::TakenOver(why.into())));
+                }
                 self.expire_at = None;
                 self.expiry_refused = false;
                 let token = self.handle.upgrade().map(|h| h.token());
@@ -830,6 +848,9 @@ impl Task {
         }
         if ended {
             self.end();
+            // A connection that came to attach hears why not before the
+            // close.
+            self.refuse_attaches();
         }
         let mut attached = lock(&self.shared.attached);
         // Work that closes only its requester leaves the attached connection

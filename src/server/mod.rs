@@ -4,7 +4,7 @@
 pub mod config;
 pub mod protocol;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,13 +85,26 @@ pub async fn serve(
             tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
         }
     });
-    let stopping = his.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopping.shut();
-        })
-        .await?;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let mut server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop_rx.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
+    tokio::select! {
+        // The server stopped by itself: an error of its listener.
+        done = &mut server => {
+            return done.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        }
+        () = shutdown => {}
+    }
+    his.shut();
+    // No new connection from now on. The server's own wait for its HTTP
+    // connections is not ours: a client that never finishes its request
+    // headers must not hold HIS up.
+    let _ = stop_tx.send(true);
     let left = his.drain(settings.shutdown_grace).await;
     if left > 0 {
         tracing::warn!(
@@ -102,6 +115,12 @@ pub async fn serve(
     let _ = going_tx.send(true);
     // Each connection sends what it has, then its close frame.
     let _ = tokio::time::timeout(Duration::from_secs(2), all_gone.recv()).await;
+    if tokio::time::timeout(Duration::from_secs(1), &mut server)
+        .await
+        .is_err()
+    {
+        server.abort();
+    }
     Ok(())
 }
 
