@@ -154,3 +154,108 @@ fn a_state_that_is_not_a_mapping_and_wrong_types_are_reported_together() {
         "{codes:?}"
     );
 }
+
+#[test]
+fn a_byte_order_mark_is_not_content() {
+    let (code, codes, err) = validate_file(
+        b"\xef\xbb\xbfworkflow: w\nstart: a\nstates:\n  a: { respond: { ok: {} } }\n",
+    );
+    assert_eq!((code, codes.len()), (Some(0), 0), "{codes:?} {err}");
+}
+
+#[test]
+fn a_second_yaml_document_is_refused_where_it_starts() {
+    let d = dir_with(
+        "w.yaml",
+        b"---\nworkflow: w\nstart: a\nstates:\n  a: { respond: { ok: {} } }\n---\nworkflow: x\n",
+    );
+    let out = run(d.path(), &["validate", "w.yaml", "--format", "json"]);
+    let found = positions(&stdout(&out));
+    assert_eq!(
+        found
+            .iter()
+            .map(|p| (p.1, p.2, p.3.as_str()))
+            .collect::<Vec<_>>(),
+        [(6, 1, "hisflow::yaml-syntax")],
+        "the leading `---` is fine; the second starts a document"
+    );
+}
+
+/// A copy of the reference platform in a temporary folder.
+fn reference_copy() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let to = d.path().join("reference");
+    fs::create_dir_all(to.join("scenarios")).unwrap();
+    for sub in ["", "scenarios"] {
+        for f in fs::read_dir(common::root().join("workflows/reference").join(sub)).unwrap() {
+            let f = f.unwrap().path();
+            if f.is_file() {
+                fs::copy(&f, to.join(sub).join(f.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    d
+}
+
+#[test]
+fn a_syntax_error_in_one_file_is_one_diagnostic() {
+    let d = reference_copy();
+    let logout = d.path().join("reference/logout.yaml");
+    let text = fs::read_to_string(&logout).unwrap();
+    fs::write(
+        &logout,
+        text.replacen("  check_interactions:", "  check_interactions: [", 1),
+    )
+    .unwrap();
+    let out = run(d.path(), &["validate", "reference", "--format", "json"]);
+    let codes: Vec<String> = positions(&stdout(&out)).into_iter().map(|p| p.3).collect();
+    assert_eq!(
+        codes,
+        ["hisflow::yaml-syntax"],
+        "no unknown-workflow for the request, no unknown-request in the scenarios"
+    );
+}
+
+#[test]
+fn a_scenario_file_is_validated_as_a_scenario() {
+    let d = reference_copy();
+    let basic = d.path().join("reference/scenarios/basic.yaml");
+    let text = fs::read_to_string(&basic).unwrap();
+    fs::write(
+        &basic,
+        text.replacen("session.request.logout", "session.request.lgout", 1),
+    )
+    .unwrap();
+    let out = run(
+        d.path(),
+        &[
+            "validate",
+            "reference/scenarios/basic.yaml",
+            "--format",
+            "json",
+        ],
+    );
+    let found = positions(&stdout(&out));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        found.iter().map(|p| p.3.as_str()).collect::<Vec<_>>(),
+        ["hisflow::unknown-request"],
+        "{found:?}"
+    );
+    assert!(found[0].0.ends_with("scenarios/basic.yaml"));
+}
+
+#[test]
+fn a_foreach_is_never_told_to_use_otherwise() {
+    let d = dir_with(
+        "w.yaml",
+        b"workflow: w\nstart: each\nstates:\n  each:\n    foreach: session.channels\n    as: c\n    do: { op: agent.set_ready, args: { channel: c.id } }\n    on: { done: end }\n  end: { respond: { ok: {} } }\n",
+    );
+    let out = run(d.path(), &["validate", "w.yaml"]);
+    let text = stdout(&out);
+    assert!(text.contains("outcome `failed` not handled"), "{text}");
+    assert!(
+        !text.contains("otherwise"),
+        "a foreach takes no `otherwise`: {text}"
+    );
+}

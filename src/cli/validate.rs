@@ -29,15 +29,29 @@ enum Format {
 }
 
 pub fn run(args: Args) -> ExitCode {
-    let mut report = match hisflow::validate_paths(&args.paths) {
+    // A scenario file is checked against its platform, which is validated
+    // for it.
+    let (scenarios, mut paths): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| p.is_file() && hisflow::scenario::platform_of(p).is_some());
+    for s in &scenarios {
+        if let Some(dir) = hisflow::scenario::platform_of(s) {
+            paths.push(dir.join(hisflow::workflow::validate::MANIFEST));
+        }
+    }
+    let mut report = match hisflow::validate_paths(&paths) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    // Scenarios are checked against their platform when the whole platform
-    // folder is being validated.
-    if args.paths.iter().any(|p| p.is_dir())
-        && let Err(e) = hisflow::scenario::check_report(&mut report)
-    {
+    // Every scenario of a platform when the platform's folder is validated.
+    let checked = if args.paths.iter().any(|p| p.is_dir()) {
+        hisflow::scenario::check_report(&mut report)
+    } else {
+        hisflow::scenario::check_files(&mut report, &scenarios)
+    };
+    if let Err(e) = checked {
         return fail(e);
     }
     let diags = &report.diagnostics;

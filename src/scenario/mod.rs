@@ -79,6 +79,42 @@ fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<PathBuf>>) -> std::io::Resul
     Ok(())
 }
 
+/// The platform folder of a scenario file: the parent of its `scenarios`
+/// folder, when that holds a platform manifest.
+pub fn platform_of(file: &Path) -> Option<PathBuf> {
+    let dir = file.parent().filter(|d| d.ends_with(SCENARIOS))?.parent()?;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    dir.join(crate::workflow::validate::MANIFEST)
+        .is_file()
+        .then(|| dir.to_path_buf())
+}
+
+/// Loads scenario `files` against their platforms in `report` (which must
+/// have validated them), adding their diagnostics to it.
+pub fn check_files(report: &mut crate::Report, files: &[PathBuf]) -> Result<usize, Error> {
+    let programs = crate::workflow::expr::Programs::default();
+    let mut count = 0;
+    for f in files {
+        let Some(dir) = platform_of(f) else { continue };
+        let dir = dir.canonicalize().unwrap_or(dir);
+        let Some(platform) = report.platforms.iter().find(|p| p.dir == dir) else {
+            // The platform has errors of its own, reported already.
+            continue;
+        };
+        let mut diags = crate::Diagnostics::new();
+        load_scenario(&mut report.sources, &programs, f, platform, &mut diags)?;
+        report.diagnostics.extend(diags);
+        count += 1;
+    }
+    report.diagnostics.sort();
+    report.files += count;
+    Ok(count)
+}
+
 /// Loads the scenarios of every platform of a validation report, adding
 /// their diagnostics to it; `hisflow validate` checks scenarios this way.
 /// Returns how many scenario files were read.

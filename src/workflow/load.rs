@@ -104,7 +104,14 @@ pub fn read(
         return Ok(None);
     }
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(Some(sources.add(path.to_path_buf(), text))),
+        // A byte-order mark (editors on Windows write one) is not content.
+        Ok(text) => Ok(Some(
+            sources.add(
+                path.to_path_buf(),
+                text.strip_prefix('\u{feff}')
+                    .map_or(text.clone(), str::to_string),
+            ),
+        )),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -160,6 +167,10 @@ pub fn parse(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<MarkedMappingNode> 
         return None;
     }
     if let Some(d) = nesting_guard(cx) {
+        diags.push(d);
+        return None;
+    }
+    if let Some(d) = second_document(cx) {
         diags.push(d);
         return None;
     }
@@ -259,6 +270,37 @@ fn load_error(cx: Ctx<'_>, e: LoadError) -> Diagnostic {
             .help("check indentation and that every `[`, `{` and quote is closed")
         }
     }
+}
+
+/// A file is one YAML document: a `---` (or `...`) after content starts
+/// another, which the parser would silently drop.
+fn second_document(cx: Ctx<'_>) -> Option<Diagnostic> {
+    let mut offset = 0;
+    let mut content = false;
+    for line in cx.text().split_inclusive('\n') {
+        let bare = line.trim_end();
+        let marker = ["---", "..."].iter().any(|m| {
+            bare.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+        });
+        if marker && content {
+            return Some(
+                Diagnostic::new(
+                    Rule::YamlSyntax,
+                    cx.span_bytes(offset, 3),
+                    "a second YAML document in one file",
+                )
+                .label("a new document starts here")
+                .help("a file holds one workflow, machine or manifest: move what follows into a file of its own"),
+            );
+        }
+        let t = bare.trim_start();
+        if !marker && !t.is_empty() && !t.starts_with('#') {
+            content = true;
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// Estimates nesting from the text alone: block depth needs indentation or

@@ -215,6 +215,19 @@ enum Loaded {
 struct Files {
     workflows: Vec<(PathBuf, Rc<RawWorkflow>)>,
     machines: Vec<(PathBuf, Rc<RawMachine>)>,
+    /// Files that did not load far enough to say what they are (reported):
+    /// what they define is unknown, so names they might define are not
+    /// reported missing, and the platform is incomplete.
+    broken: usize,
+}
+
+/// What a platform's folders hold, for the checks of its manifest.
+struct Inventory<'a> {
+    workflows: &'a IndexMap<String, (PathBuf, Rc<RawWorkflow>)>,
+    machines: &'a Machines,
+    /// Some file did not load: a name it might define is not reported
+    /// missing.
+    broken: bool,
 }
 
 /// Machines by the entity they are for.
@@ -268,9 +281,15 @@ impl Validator {
         let mut files = Files::default();
         for f in workflow_files(dir)? {
             match self.raw_file(&f)? {
-                Some(Loaded::Workflow(w)) => files.workflows.push((f, w)),
-                Some(Loaded::Machine(m)) => files.machines.push((f, m)),
-                None => {}
+                Some(Loaded::Workflow(w)) => {
+                    files.broken += usize::from(w.header.is_none());
+                    files.workflows.push((f, w));
+                }
+                Some(Loaded::Machine(m)) => {
+                    files.broken += usize::from(m.header.is_none());
+                    files.machines.push((f, m));
+                }
+                None => files.broken += 1,
             }
         }
         Ok(files)
@@ -507,8 +526,10 @@ impl Validator {
         let mut events: IndexMap<String, (Sp<String>, Sp<String>, FileId)> = IndexMap::new();
         let mut adapter: Option<(Sp<String>, FileId)> = None;
         let mut lacks: Vec<(Sp<String>, FileId)> = Vec::new();
+        let mut broken = 0;
         for layer in &layers {
             let files = self.files_of(&layer.dir)?;
+            broken += files.broken;
             workflows = self.index(&files.workflows, Some(workflows));
             machines = self.machines(&files.machines, machines);
             for (k, v) in &layer.raw.settings {
@@ -594,7 +615,12 @@ impl Validator {
         }
 
         for (req, (wf, file)) in &requests {
-            if !workflows.contains_key(wf.as_str()) && REQUESTS.iter().any(|(r, _)| r == req) {
+            // A file that did not load may be the workflow: its own
+            // diagnostic says what is wrong.
+            if broken == 0
+                && !workflows.contains_key(wf.as_str())
+                && REQUESTS.iter().any(|(r, _)| r == req)
+            {
                 let names: Vec<&str> = workflows.keys().map(String::as_str).collect();
                 self.diags.push(
                     Diagnostic::new(
@@ -643,8 +669,11 @@ impl Validator {
             &platform_span,
             adapter_spec,
             &events,
-            &workflows,
-            &machines,
+            Inventory {
+                workflows: &workflows,
+                machines: &machines,
+                broken: broken > 0,
+            },
         );
 
         let callees: IndexMap<String, Callee> = workflows
@@ -673,7 +702,7 @@ impl Validator {
             }
         }
         let machines = self.check_machines(&machines, &env);
-        let complete = valid.len() == workflows.len() && adapter_spec.is_some();
+        let complete = valid.len() == workflows.len() && adapter_spec.is_some() && broken == 0;
         if let (true, Some(machines)) = (complete, machines) {
             self.platforms.push(Platform {
                 name,
@@ -703,8 +732,11 @@ impl Validator {
         platform_span: &Span,
         adapter: Option<&'static crate::platform::AdapterSpec>,
         events: &IndexMap<String, (Sp<String>, Sp<String>, FileId)>,
-        workflows: &IndexMap<String, (PathBuf, Rc<RawWorkflow>)>,
-        machines: &Machines,
+        Inventory {
+            workflows,
+            machines,
+            broken,
+        }: Inventory<'_>,
     ) -> IndexMap<String, EventRoute> {
         let mut routes = IndexMap::new();
         // Events a misspelt key most likely meant: that diagnostic names
@@ -761,7 +793,7 @@ impl Validator {
                     continue;
                 }
                 routes.insert(spec.name.to_string(), EventRoute::Workflow(to.to_string()));
-            } else {
+            } else if !broken {
                 let names: Vec<&str> = workflows.keys().map(String::as_str).collect();
                 self.diags.push(
                     Diagnostic::new(

@@ -481,10 +481,15 @@ impl StateCheck<'_, '_> {
                         ),
                     )
                     .label("can end this way with nowhere to go")
-                    .help(format!(
-                        "add `on: {{ {}: <state> }}`, or `otherwise: <state>` for all the rest",
-                        missing[0]
-                    )),
+                    .help(if raw.foreach.is_some() {
+                        // A foreach takes no `otherwise`.
+                        format!("add `on: {{ {}: <state> }}`", missing[0])
+                    } else {
+                        format!(
+                            "add `on: {{ {}: <state> }}`, or `otherwise: <state>` for all the rest",
+                            missing[0]
+                        )
+                    }),
                 );
             }
         }
