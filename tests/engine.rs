@@ -52,6 +52,8 @@ fn logout_by_w(dir: &std::path::Path) -> hisflow::Platform {
         adapter: "sim".into(),
         lacks: vec![],
         settings: Default::default(),
+        declared: Default::default(),
+        error_codes: Default::default(),
         requests: [("session.request.logout".to_string(), "w".to_string())]
             .into_iter()
             .collect(),

@@ -28,9 +28,48 @@ fn the_platform_resolves_settings_requests_and_adapter() {
     assert_eq!(
         p.settings["quoted"],
         serde_json::json!("0"),
-        "a quoted setting stays text"
+        "a text setting takes a number as text"
     );
     assert_eq!(p.settings["labels"]["voice"], serde_json::json!("Phone"));
+    // Declaration order, whatever order the values were written in.
+    assert_eq!(
+        p.settings["labels"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["voice", "chat"]
+    );
+    assert_eq!(
+        p.settings.keys().collect::<Vec<_>>(),
+        [
+            "retries",
+            "free_text",
+            "labels",
+            "quoted",
+            "mode",
+            "wait",
+            "codes"
+        ]
+    );
+    assert_eq!(p.settings["mode"], serde_json::json!("safe"), "a default");
+    assert_eq!(p.settings["wait"], serde_json::json!("3s"));
+    assert_eq!(
+        p.settings["codes"],
+        serde_json::json!([{ "code": 1, "label": "Lunch" }])
+    );
+    assert_eq!(
+        p.declared["codes"].ty.to_string(),
+        "list of { code: integer, label: text }"
+    );
+    assert_eq!(
+        p.declared["retries"].description.as_deref(),
+        Some("How often.")
+    );
+    assert_eq!(
+        p.error_codes["PartialDeactivation"],
+        "Some channels stayed active."
+    );
     assert_eq!(
         p.handler("session.request.logout").unwrap().name,
         "everything"
@@ -297,5 +336,76 @@ fn only_an_operation_that_answers_data_has_a_result() {
             .collect::<Vec<_>>(),
         [(6, 21, "hisflow::unknown-field")],
         "{found:?}"
+    );
+}
+
+/// Validates a platform folder of one manifest and one workflow; returns
+/// each diagnostic as (file, line, column, code).
+fn platform_with(manifest: &str, workflow: &str) -> Vec<(String, u64, u64, String)> {
+    let d = tempfile::tempdir().unwrap();
+    let requests = "requests:\n  session.request.login: w\n  session.request.logout: w\n  channel.request.ready: w\n  channel.request.notReady: w\n  channel.request.activate: w\n  channel.request.deactivate: w\nevents:\n  agent.event.loggedOut: ignore\n  agent.event.logoutPending: ignore\n  agent.event.stateChanged: ignore\n  agent.event.channelActivated: ignore\n  agent.event.channelDeactivated: ignore\n  interaction.event.started: ignore\n  interaction.event.ended: ignore\n  link.event.down: ignore\n  link.event.up: ignore\n";
+    std::fs::write(
+        d.path().join("platform.yaml"),
+        format!("platform: p\nadapter: {{ kind: sim }}\n{manifest}{requests}"),
+    )
+    .unwrap();
+    std::fs::write(d.path().join("w.yaml"), workflow).unwrap();
+    let out = common::run(d.path(), &["validate", ".", "--format", "json"]);
+    common::positions(&common::stdout(&out))
+        .into_iter()
+        .map(|(f, l, c, code)| (f.trim_start_matches("./").to_string(), l, c, code))
+        .collect()
+}
+
+const RESPOND: &str = "workflow: w\nstart: done\nstates:\n  done: { respond: { ok: {} } }\n";
+
+#[test]
+fn every_wrong_setting_is_reported_at_its_token() {
+    let found = platform_with(
+        "declare:\n  settings:\n    n: { type: integer }\n    b: { type: bool }\n    l: { type: list, of: text }\n    r: { type: record, fields: { code: integer, label: text } }\n    d: { type: duration }\n    e: { type: enum, values: [a, b] }\n    x: { type: txt }\n    y: { type: text, of: text }\n    z: { type: list }\n    needed: { type: text }\nsettings:\n  n: many\n  b: 'yes'\n  l: single\n  r: { code: 1, lable: x }\n  d: soon\n  e: [a]\n",
+        RESPOND,
+    );
+    let at: Vec<(u64, u64, &str)> = found
+        .iter()
+        .map(|(_, l, c, code)| (*l, *c, code.as_str()))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            (1, 11, "hisflow::missing-key"),    // `y` has no value
+            (1, 11, "hisflow::missing-key"),    // nor `needed`
+            (11, 16, "hisflow::invalid-value"), // txt
+            (12, 22, "hisflow::misplaced-key"), // `of` on text
+            (13, 16, "hisflow::missing-key"),   // a list without `of`
+            (16, 6, "hisflow::invalid-value"),  // n: many
+            (17, 6, "hisflow::invalid-value"),  // b: 'yes'
+            (18, 6, "hisflow::invalid-value"),  // l: single
+            (19, 6, "hisflow::missing-key"),    // r lacks label
+            (19, 17, "hisflow::unknown-field"), // lable
+            (20, 6, "hisflow::invalid-value"),  // d: soon
+            (21, 6, "hisflow::invalid-value"),  // e: [a]
+        ],
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn expressions_read_settings_as_declared() {
+    let found = platform_with(
+        "declare:\n  settings:\n    codes: { type: list, of: { type: record, fields: { code: integer, label: text } }, default: [] }\n    mode: { type: enum, values: [fast, safe], default: safe }\n",
+        "workflow: w\nstart: pick\nstates:\n  pick:\n    choice:\n      - when: platform.codes.exists(r, r.lable == 'x')\n        next: done\n      - when: platform.mode == 'fats' || platform.modes == 'fast'\n        next: done\n    otherwise: done\n  done: { respond: { ok: {} } }\n",
+    );
+    let at: Vec<(&str, u64, u64, &str)> = found
+        .iter()
+        .map(|(f, l, c, code)| (f.as_str(), *l, *c, code.as_str()))
+        .collect();
+    assert_eq!(
+        at,
+        [
+            ("w.yaml", 6, 42, "hisflow::unknown-field"),
+            ("w.yaml", 8, 32, "hisflow::unknown-value"),
+            ("w.yaml", 8, 51, "hisflow::unknown-field"),
+        ],
+        "{found:#?}"
     );
 }

@@ -101,7 +101,7 @@ enum Step<'e> {
 
 impl Engine {
     pub fn new(platform: Arc<Platform>, adapter: Arc<dyn Adapter>) -> Self {
-        let settings = values::from_json(&Json::Object(
+        let settings = values::from_json_ordered(&Json::Object(
             platform
                 .settings
                 .iter()

@@ -23,6 +23,24 @@ pub fn from_json(v: &Json) -> Box<dyn Val> {
         .unwrap_or_else(|| Box::new(CelNull))
 }
 
+/// A CEL value from JSON that keeps the order mappings are written in:
+/// mappings become records, lists shared lists. For the platform's
+/// settings, whose maps read in file order.
+pub fn from_json_ordered(v: &Json) -> Box<dyn Val> {
+    match v {
+        Json::Object(m) => Box::new(Record::new(
+            m.iter()
+                .map(|(k, v)| (k.clone().into(), from_json_ordered(v)))
+                .collect(),
+        )),
+        Json::Array(items) => Box::new(SharedList::new(
+            items.iter().map(from_json_ordered).collect(),
+        )),
+        Json::String(s) => text(s),
+        other => from_json(other),
+    }
+}
+
 /// JSON from a CEL value, the engine's own record and list types included.
 pub fn to_json(v: &dyn Val) -> Result<Json, String> {
     if let Some(r) = v.downcast_ref::<Record>() {

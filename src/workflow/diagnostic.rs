@@ -140,6 +140,12 @@ rules! {
     UnhandledEvent = "unhandled-event", Error;
     /// Two machines of one folder are for the same entity.
     DuplicateMachine = "duplicate-machine", Error;
+    /// A platform sets a setting no platform of its chain declares, or
+    /// declares one again.
+    UnknownSetting = "unknown-setting", Error;
+    /// A value outside its declared set: a setting's enum value, or a
+    /// literal compared with a setting, a machine's state or an agent state.
+    UnknownValue = "unknown-value", Error;
 }
 
 impl Rule {

@@ -14,7 +14,7 @@ use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use super::load::Ctx;
 use super::raw::Sp;
 use super::source::Span;
-use super::vocab::{ERROR, SESSION, Shape};
+use super::vocab::{ERROR, Shape};
 
 /// The CEL environment every expression is compiled in and run with: the
 /// standard library plus the strings, lists and math extensions.
@@ -129,19 +129,47 @@ pub struct Scope {
 /// `event` where the event is not known statically: any catalog field, and
 /// its `name`.
 pub fn any_event() -> Shape {
-    let mut fields: Vec<String> = crate::platform::events::all_fields()
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    fields.push("name".into());
-    Shape::Open(fields)
+    event_fields(crate::platform::events::all_fields())
 }
 
 /// `event` for one known switch event: its fields and its `name`.
 pub fn event_shape(spec: &crate::platform::EventSpec) -> Shape {
-    let mut fields: Vec<String> = spec.fields.iter().map(|f| f.name.to_string()).collect();
-    fields.push("name".into());
-    Shape::Open(fields)
+    event_fields(spec.fields.iter().map(|f| f.name).collect())
+}
+
+/// An event's fields; a `state` is an agent state of the catalog, the
+/// `name` one of the catalog's events.
+fn event_fields(fields: Vec<&'static str>) -> Shape {
+    let mut out: Vec<(String, Shape)> = fields
+        .into_iter()
+        .map(|f| {
+            let shape = if f == "state" {
+                Shape::enumeration(
+                    crate::platform::events::AGENT_STATES
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                    "an agent state a switch reports",
+                    "run `hisflow events` for the agent states",
+                )
+            } else {
+                Shape::Scalar
+            };
+            (f.to_string(), shape)
+        })
+        .collect();
+    out.push((
+        "name".into(),
+        Shape::enumeration(
+            crate::platform::events::EVENTS
+                .iter()
+                .map(|e| e.name.to_string())
+                .collect(),
+            "a switch event of the catalog",
+            "run `hisflow events` for the catalog",
+        ),
+    ));
+    Shape::Record(out)
 }
 
 impl Scope {
@@ -149,12 +177,12 @@ impl Scope {
     /// inputs), `session`, `platform` (its settings, or anything for a lone
     /// file), `error` (the last failure) and `event` (the last switch event
     /// the run received).
-    pub fn new(inputs: Vec<String>, settings: Option<Vec<String>>) -> Self {
+    pub fn new(inputs: Vec<String>, platform: Shape, session: Shape) -> Self {
         Scope {
             vars: vec![
                 ("request".into(), Shape::Open(inputs)),
-                ("session".into(), Shape::Object(SESSION)),
-                ("platform".into(), settings.map_or(Shape::Any, Shape::Open)),
+                ("session".into(), session),
+                ("platform".into(), platform),
                 ("error".into(), Shape::Object(ERROR)),
                 ("event".into(), any_event()),
             ],
@@ -164,13 +192,13 @@ impl Scope {
 
     /// The context of a machine's transition: `self` (the entity), `event`
     /// (what fired it), `session` and `platform`.
-    pub fn machine(entity: Shape, event: Shape, settings: Option<Vec<String>>) -> Self {
+    pub fn machine(entity: Shape, event: Shape, platform: Shape, session: Shape) -> Self {
         Scope {
             vars: vec![
                 ("self".into(), entity),
                 ("event".into(), event),
-                ("session".into(), Shape::Object(SESSION)),
-                ("platform".into(), settings.map_or(Shape::Any, Shape::Open)),
+                ("session".into(), session),
+                ("platform".into(), platform),
             ],
             item: None,
         }
@@ -411,6 +439,7 @@ impl Checker<'_, '_> {
             Ast::Call(call) => {
                 let target = call.target.as_ref().map(|t| self.shape(t));
                 let args: Vec<Shape> = call.args.iter().map(|a| self.shape(a)).collect();
+                self.literals(call.func_name.as_str(), &call.args, &args);
                 match (call.func_name.as_str(), target, args.as_slice()) {
                     ("_?_:_", None, [_, a, b]) => {
                         if *a == Shape::Any {
@@ -439,6 +468,60 @@ impl Checker<'_, '_> {
                 Shape::Any
             }
             Ast::Struct(_) | Ast::Literal(_) | Ast::Unspecified => Shape::Any,
+        }
+    }
+
+    /// A text literal compared with a value of a declared set must be in
+    /// the set: `c.state == 'NotRedy'`, `platform.logout_reason != 'requird'`,
+    /// `c.state in ['Reserved', 'Talkng']`.
+    fn literals(&mut self, func: &str, args: &[IdedExpr], shapes: &[Shape]) {
+        let checks: Vec<(&IdedExpr, &Shape)> = match (func, args, shapes) {
+            ("_==_" | "_!=_", [a, b], [sa, sb]) => vec![(b, sa), (a, sb)],
+            ("@in", [a, b], [sa, sb]) => {
+                let mut v = Vec::new();
+                // A literal in a declared list: `'voice' in platform.media`.
+                if let Shape::List(elem) = sb {
+                    v.push((a, &**elem));
+                }
+                // A value of a set in a written list: `c.state in ['A', 'B']`.
+                if let Ast::List(list) = &b.expr {
+                    v.extend(list.elements.iter().map(|el| (el, sa)));
+                }
+                v
+            }
+            _ => Vec::new(),
+        };
+        for (lit, shape) in checks {
+            let (Shape::Enum(vocab), Ast::Literal(cel::common::ast::LiteralValue::String(text))) =
+                (shape, &lit.expr)
+            else {
+                continue;
+            };
+            let text: &str = text;
+            if vocab.values.iter().any(|v| v == text) {
+                continue;
+            }
+            let (from, to) = self.range(lit);
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::UnknownValue,
+                    self.loc.span(self.base + from, self.base + to),
+                    format!("`{text}` is not {}", vocab.what),
+                )
+                .label("never equal")
+                .help(
+                    did_you_mean(text, vocab.values.iter().map(String::as_str)).unwrap_or_else(
+                        || {
+                            format!(
+                                "the values are: {}; or {}",
+                                vocab.values.join(", "),
+                                vocab.declare
+                            )
+                        },
+                    ),
+                ),
+            );
+            self.ok = false;
         }
     }
 
@@ -485,6 +568,12 @@ impl Checker<'_, '_> {
                 }
                 fields.iter().map(|(n, _)| n.to_string()).collect()
             }
+            Shape::Record(fields) => {
+                if let Some((_, s)) = fields.iter().find(|(n, _)| n == field) {
+                    return s.clone();
+                }
+                fields.iter().map(|(n, _)| n.clone()).collect()
+            }
             Shape::Open(fields) => {
                 if fields.iter().any(|n| n == field) {
                     return Shape::Any;
@@ -509,7 +598,7 @@ impl Checker<'_, '_> {
             match what.as_str() {
                 "request" => format!("{have}; a request parameter must be declared under `input:`"),
                 "platform" => format!(
-                    "{have}; platform values are declared under `settings:` in platform.yaml"
+                    "{have}; a platform's settings are declared under `declare: settings:` in platform.yaml"
                 ),
                 _ => have,
             }
@@ -620,7 +709,11 @@ mod tests {
         let marker = marked_yaml::Marker::new(file.0, 6, 1, 7);
         let expr = Sp::new(Some(marker), yaml_value.to_string());
         let mut diags = Diagnostics::new();
-        let scope = Scope::new(vec!["reason".into()], Some(vec!["logout_reason".into()]));
+        let scope = Scope::new(
+            vec!["reason".into()],
+            Shape::Record(vec![("logout_reason".into(), Shape::Scalar)]),
+            crate::workflow::vocab::States::default().session(),
+        );
         compile(cx, &expr, &scope, &mut diags);
         (diags, sources)
     }

@@ -690,6 +690,8 @@ pub struct RawPlatform {
     pub file: FileId,
     pub header: Option<RawPlatformHeader>,
     pub settings: IndexMap<Sp<String>, Node>,
+    /// `declare:` as written: settings' types and error codes.
+    pub declare: Option<Node>,
 }
 
 /// Loads a platform manifest that `read` registered.
@@ -697,6 +699,7 @@ pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
     let top = parse(cx, diags)?;
     let mut top = known_keys(cx, top, PLATFORM_KEYS, "a platform manifest", diags);
     let settings_node = top.remove("settings");
+    let declare = top.remove("declare");
     let anchor = top
         .keys()
         .next()
@@ -733,6 +736,7 @@ pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
         file: cx.file,
         header,
         settings,
+        declare,
     })
 }
 

@@ -443,6 +443,7 @@ pub const PLATFORM_KEYS: &[&str] = &[
     "adapter",
     "requests",
     "events",
+    "declare",
     "settings",
 ];
 
@@ -465,9 +466,85 @@ pub struct RawAdapter {
 pub struct PlatformFile {
     #[serde(flatten)]
     header: RawPlatformHeader,
-    /// Values workflows read as `platform.<name>`: scalars, lists or mappings.
+    /// What this platform adds to the language of its workflows: typed
+    /// settings and error codes.
+    #[serde(default)]
+    declare: Option<DeclareFile>,
+    /// Values of the settings declared by this platform or one it extends;
+    /// workflows read them as `platform.<name>`.
     #[serde(default)]
     settings: IndexMap<String, serde_json::Value>,
+}
+
+/// `declare:` of a platform manifest.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct DeclareFile {
+    /// Settings workflows read as `platform.<name>`: each with a type, a
+    /// default and a description. Platforms that extend this one set
+    /// values under `settings:`.
+    settings: Option<IndexMap<String, SettingDeclFile>>,
+    /// Error codes the platform's workflows may answer with, beside the
+    /// protocol's: `Code: what it means`.
+    errors: Option<IndexMap<String, String>>,
+}
+
+/// The type names of settings.
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum TypeName {
+    Text,
+    Bool,
+    Integer,
+    Duration,
+    List,
+    Enum,
+    Record,
+}
+
+/// A type: its name, or a mapping for a list, an enum or a record.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum TypeFile {
+    Name(TypeName),
+    Full(Box<TypeSpecFile>),
+}
+
+/// A type written as a mapping.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TypeSpecFile {
+    #[serde(rename = "type")]
+    ty: TypeName,
+    /// list: the items' type.
+    of: Option<TypeFile>,
+    /// enum: the values.
+    values: Option<Vec<String>>,
+    /// record: the fields and their types.
+    fields: Option<IndexMap<String, TypeFile>>,
+}
+
+/// One setting's declaration.
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct SettingDeclFile {
+    #[serde(rename = "type")]
+    ty: TypeName,
+    /// list: the items' type.
+    of: Option<TypeFile>,
+    /// enum: the values.
+    values: Option<Vec<String>>,
+    /// record: the fields and their types.
+    fields: Option<IndexMap<String, TypeFile>>,
+    /// The value when no platform sets one; without it, every platform must.
+    default: Option<serde_json::Value>,
+    /// What the setting changes, for integrators.
+    description: Option<String>,
 }
 
 /// What a machine is the state of: one instance per channel, or one per

@@ -99,10 +99,104 @@ pub const NEED_INFO: &str = "NeedInfo";
 pub enum Shape {
     Any,
     Scalar,
+    /// Text that is one of a declared set of values: a literal compared with
+    /// it must be one of them.
+    Enum(std::sync::Arc<Vocabulary>),
     List(Box<Shape>),
     Object(&'static [(&'static str, ShapeRef)]),
-    /// Fields known only at validation time: request inputs, platform settings.
+    /// Fields known only at validation time: request inputs.
     Open(Vec<String>),
+    /// Fields with shapes known only at validation time: the platform's
+    /// settings, a record setting, the session with its platform's states.
+    Record(Vec<(String, Shape)>),
+}
+
+/// A declared set of values, and what declares it, for diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vocabulary {
+    pub values: Vec<String>,
+    /// What the values are, e.g. "a state of the channel machine".
+    pub what: String,
+    /// Where to declare another, for the help line.
+    pub declare: String,
+}
+
+impl Shape {
+    pub fn enumeration(values: Vec<String>, what: &str, declare: &str) -> Shape {
+        Shape::Enum(std::sync::Arc::new(Vocabulary {
+            values,
+            what: what.to_string(),
+            declare: declare.to_string(),
+        }))
+    }
+}
+
+/// What a platform names: the states of its machines. `None`: not known
+/// (no machine for the entity).
+#[derive(Debug, Clone, Default)]
+pub struct States {
+    pub channel: Option<Vec<String>>,
+    pub session: Option<Vec<String>>,
+}
+
+impl States {
+    /// A channel's `state`: one of the channel machine's states, or of the
+    /// agent states a switch may report when there is no machine.
+    pub fn channel_state(&self) -> Shape {
+        match &self.channel {
+            Some(s) => Shape::enumeration(
+                s.clone(),
+                "a state of the platform's channel machine",
+                "add the state to the channel machine's `states:`",
+            ),
+            None => Shape::enumeration(
+                crate::platform::events::AGENT_STATES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                "an agent state",
+                "run `hisflow events` for the agent states a switch reports",
+            ),
+        }
+    }
+
+    /// A channel of the session.
+    pub fn channel(&self) -> Shape {
+        Shape::Record(vec![
+            ("id".into(), Shape::Scalar),
+            (
+                "media".into(),
+                Shape::enumeration(
+                    MEDIA.iter().map(|m| m.to_string()).collect(),
+                    "a media",
+                    "media are voice, email and chat",
+                ),
+            ),
+            ("state".into(), self.channel_state()),
+            ("active".into(), Shape::Scalar),
+            ("interactions".into(), ShapeRef::ListOf(INTERACTION).shape()),
+        ])
+    }
+
+    /// The session, with its channels' and its own states.
+    pub fn session(&self) -> Shape {
+        let state = match &self.session {
+            Some(s) => Shape::enumeration(
+                s.clone(),
+                "a state of the platform's session machine",
+                "add the state to the session machine's `states:`",
+            ),
+            None => Shape::Scalar,
+        };
+        Shape::Record(vec![
+            ("id".into(), Shape::Scalar),
+            ("agent".into(), Shape::Scalar),
+            ("state".into(), state),
+            ("channels".into(), Shape::List(Box::new(self.channel()))),
+            ("logout_reasons".into(), ShapeRef::ListOfScalar.shape()),
+            ("not_ready_reasons".into(), ShapeRef::ListOfScalar.shape()),
+        ])
+    }
 }
 
 /// A static reference to a shape, so shapes can nest in consts.

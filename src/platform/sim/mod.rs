@@ -1033,7 +1033,7 @@ mod tests {
             names(&seen),
             [
                 r#"interaction.event.started {"channel":"voice","interaction":"c1"}"#,
-                r#"agent.event.stateChanged {"channel":"voice","reason":null,"state":"Talking"}"#,
+                r#"agent.event.stateChanged {"channel":"voice","state":"Talking","reason":null}"#,
                 r#"interaction.event.ended {"channel":"voice","interaction":"c1"}"#,
                 r#"agent.event.channelDeactivated {"channel":"email"}"#,
             ],
@@ -1044,7 +1044,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             names(&seen),
-            [r#"agent.event.loggedOut {"cause":"supervisor","reason":"Shift over"}"#]
+            [r#"agent.event.loggedOut {"reason":"Shift over","cause":"supervisor"}"#]
         );
         assert!(!sim.state().agents["a"].logged_in);
         sim.set_link(false, Some("maintenance"));
@@ -1093,7 +1093,7 @@ mod tests {
         sim.end_interaction("a", "email", None).unwrap();
         assert_eq!(
             names(&seen)[2..],
-            [r#"agent.event.loggedOut {"cause":"pending","reason":"Lunch"}"#]
+            [r#"agent.event.loggedOut {"reason":"Lunch","cause":"pending"}"#]
         );
         let a = &sim.state().agents["a"];
         assert!(!a.logged_in && !a.logout_pending);
@@ -1148,7 +1148,7 @@ mod tests {
             );
             assert_eq!(
                 names(&seen),
-                [r#"agent.event.stateChanged {"channel":"voice","reason":null,"state":"Ready"}"#],
+                [r#"agent.event.stateChanged {"channel":"voice","state":"Ready","reason":null}"#],
                 "Ready's confirmation came before Not Ready took effect"
             );
             tokio::time::sleep(Duration::from_secs(6)).await;

@@ -16,11 +16,13 @@ use super::source::Span;
 use crate::platform::{EventSpec, OperationSpec};
 
 mod machine;
+mod settings;
 
 pub use super::raw::{FailurePolicy, InputType};
 pub use machine::{
     Entity, Machine, MachineState, MachineTransition, MachineTrigger, Target, settable,
 };
+pub use settings::{SettingDecl, SettingType, TYPE_NAMES};
 
 /// A state's index in its workflow's graph. Only the validator makes them.
 pub type StateId = NodeIndex;
@@ -280,8 +282,13 @@ pub struct Platform {
     pub adapter: String,
     /// Switch operations the adapter kind has but this switch lacks.
     pub lacks: Vec<String>,
-    /// Values workflows read as `platform.<name>`.
+    /// Values workflows read as `platform.<name>`, in declaration order.
     pub settings: IndexMap<String, serde_json::Value>,
+    /// What each setting is, declared by this platform or one it extends.
+    pub declared: IndexMap<String, SettingDecl>,
+    /// Error codes the platform's workflows may answer with, beside the
+    /// protocol's own: code → what it means.
+    pub error_codes: IndexMap<String, String>,
     /// Request name → workflow name.
     pub requests: IndexMap<String, String>,
     /// Switch event name → what runs for it besides the machines.

@@ -11,16 +11,16 @@ use indexmap::IndexMap;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::DiGraph;
 
-use super::{Callee, Env};
+use super::{Callee, Env, Vocab, settings};
 use crate::Error;
 use crate::platform::catalog;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use crate::workflow::expr::Programs;
 use crate::workflow::load::{self, Ctx, RawFile, RawMachine, RawPlatform, RawWorkflow};
-use crate::workflow::model::{Entity, EventRoute, Machine, Platform, Workflow};
+use crate::workflow::model::{Entity, EventRoute, Machine, Platform, SettingDecl, Workflow};
 use crate::workflow::raw::{IGNORE, Sp};
 use crate::workflow::source::{FileId, Sources, Span};
-use crate::workflow::vocab::{self, REQUESTS};
+use crate::workflow::vocab::{self, ERROR_CODES, REQUESTS, Shape, States};
 
 /// The file name of a platform manifest.
 pub const MANIFEST: &str = "platform.yaml";
@@ -221,6 +221,34 @@ struct Files {
     broken: usize,
 }
 
+/// A chain's settings and error codes, as its manifests declare and set
+/// them, root first.
+#[derive(Default)]
+struct Typed {
+    /// Name → declaration, and where it is declared.
+    declared: IndexMap<String, (SettingDecl, Span)>,
+    /// Name → the value the last manifest that set it gave.
+    values: IndexMap<String, serde_json::Value>,
+    /// Code → meaning, and where it is declared.
+    errors: IndexMap<String, (String, Span)>,
+    /// Settings whose declaration or value was wrong (reported): they are
+    /// not reported again as undeclared or without a value.
+    broken: std::collections::HashSet<String>,
+}
+
+/// The states of a folder's machines, by entity.
+fn states_of(machines: &Machines) -> States {
+    let names = |e: Entity| {
+        machines
+            .get(&e)
+            .map(|(_, m)| m.states.keys().map(|k| k.to_string()).collect())
+    };
+    States {
+        channel: names(Entity::Channel),
+        session: names(Entity::Session),
+    }
+}
+
 /// What a platform's folders hold, for the checks of its manifest.
 struct Inventory<'a> {
     workflows: &'a IndexMap<String, (PathBuf, Rc<RawWorkflow>)>,
@@ -380,7 +408,11 @@ impl Validator {
             platform: None,
             adapter: None,
             lacks: &[],
-            settings: None,
+            vocab: Vocab {
+                platform: None,
+                states: states_of(&machines),
+                error_codes: Vec::new(),
+            },
             workflows: &callees,
             inputs: Vec::new(),
         };
@@ -521,7 +553,7 @@ impl Validator {
 
         let mut workflows = IndexMap::new();
         let mut machines = Machines::new();
-        let mut settings: IndexMap<String, serde_json::Value> = IndexMap::new();
+        let mut typed = Typed::default();
         let mut requests: IndexMap<String, (Sp<String>, FileId)> = IndexMap::new();
         let mut events: IndexMap<String, (Sp<String>, Sp<String>, FileId)> = IndexMap::new();
         let mut adapter: Option<(Sp<String>, FileId)> = None;
@@ -532,9 +564,12 @@ impl Validator {
             broken += files.broken;
             workflows = self.index(&files.workflows, Some(workflows));
             machines = self.machines(&files.machines, machines);
-            for (k, v) in &layer.raw.settings {
-                settings.insert(k.to_string(), load::to_json(v));
-            }
+            let layer_name = layer
+                .raw
+                .header
+                .as_ref()
+                .map_or_else(String::new, |h| h.platform.to_string());
+            self.settings_of(&layer.raw, &layer_name, &mut typed);
             if let Some(h) = &layer.raw.header {
                 for (req, wf) in &h.requests {
                     self.check_request(layer.raw.file, req);
@@ -555,6 +590,7 @@ impl Validator {
         }
 
         let platform_span = self.ctx(own_file).span_of(&own_header.platform);
+        let settings = self.settings_values(&typed, &name, &platform_span);
         let adapter_spec = match &adapter {
             None => {
                 self.diags.push(
@@ -685,7 +721,17 @@ impl Validator {
             platform: Some(&name),
             adapter: adapter_spec,
             lacks: &lack_names,
-            settings: Some(settings.keys().cloned().collect()),
+            vocab: Vocab {
+                platform: Some(Shape::Record(
+                    typed
+                        .declared
+                        .iter()
+                        .map(|(n, (d, _))| (n.clone(), settings::shape(&d.ty, n)))
+                        .collect(),
+                )),
+                states: states_of(&machines),
+                error_codes: typed.errors.keys().cloned().collect(),
+            },
             workflows: &callees,
             inputs: Vec::new(),
         };
@@ -711,6 +757,12 @@ impl Validator {
                 adapter: adapter_spec.map(|a| a.kind.to_string()).unwrap_or_default(),
                 lacks: lack_names,
                 settings,
+                declared: typed
+                    .declared
+                    .into_iter()
+                    .map(|(n, (d, _))| (n, d))
+                    .collect(),
+                error_codes: typed.errors.into_iter().map(|(c, (m, _))| (c, m)).collect(),
                 requests: requests
                     .into_iter()
                     .map(|(k, (v, _))| (k, v.to_string()))
@@ -874,6 +926,140 @@ impl Validator {
             );
         }
         routes
+    }
+
+    /// Reads one manifest's declarations and values into `typed`.
+    fn settings_of(&mut self, raw: &RawPlatform, platform: &str, typed: &mut Typed) {
+        let cx = Ctx {
+            sources: &self.sources,
+            file: raw.file,
+            programs: &self.programs,
+        };
+        let diags = &mut self.diags;
+        if let Some(node) = &raw.declare {
+            let declared = settings::declarations(cx, node, diags);
+            typed.broken.extend(declared.broken);
+            for d in declared.settings {
+                let span = cx.span_of(&d.name);
+                if let Some((prev, at)) = typed.declared.get(d.name.as_str()) {
+                    diags.push(
+                        Diagnostic::new(
+                            Rule::UnknownSetting,
+                            span,
+                            format!(
+                                "setting `{}` is declared by platform `{}` already",
+                                d.name.as_str(),
+                                prev.platform
+                            ),
+                        )
+                        .label("declared again")
+                        .related(at.clone(), "declared here")
+                        .help("set its value under `settings:` instead, or declare a setting of another name"),
+                    );
+                    continue;
+                }
+                typed.declared.insert(
+                    d.name.to_string(),
+                    (
+                        SettingDecl {
+                            name: d.name.to_string(),
+                            ty: d.ty,
+                            default: d.default,
+                            description: d.description,
+                            platform: platform.to_string(),
+                        },
+                        span,
+                    ),
+                );
+            }
+            for (code, meaning) in declared.errors {
+                let span = cx.span_of(&code);
+                let protocol = ERROR_CODES.iter().any(|(c, _)| *c == code.as_str());
+                let again = typed.errors.get(code.as_str()).map(|(_, at)| at.clone());
+                if protocol || again.is_some() {
+                    let mut d = Diagnostic::new(
+                        Rule::UnknownSetting,
+                        span,
+                        format!("error code `{}` is declared already", code.as_str()),
+                    )
+                    .label(if protocol {
+                        "a code of the protocol"
+                    } else {
+                        "declared again"
+                    })
+                    .help("use it as it is; declare only codes the protocol lacks");
+                    if let Some(at) = again {
+                        d = d.related(at, "declared here");
+                    }
+                    diags.push(d);
+                    continue;
+                }
+                typed.errors.insert(code.to_string(), (meaning, span));
+            }
+        }
+        for (k, v) in &raw.settings {
+            match typed.declared.get(k.as_str()) {
+                Some((d, _)) => match settings::value(cx, &d.ty, v, k, diags) {
+                    Some(j) => {
+                        typed.values.insert(k.to_string(), j);
+                    }
+                    None => {
+                        typed.broken.insert(k.to_string());
+                    }
+                },
+                None if typed.broken.contains(k.as_str()) => {}
+                None => {
+                    let names = || typed.declared.keys().map(String::as_str);
+                    diags.push(
+                        Diagnostic::new(
+                            Rule::UnknownSetting,
+                            cx.span_of(k),
+                            format!(
+                                "no platform of this chain declares setting `{}`",
+                                k.as_str()
+                            ),
+                        )
+                        .label("undeclared setting")
+                        .help(did_you_mean(k, names()).unwrap_or_else(|| {
+                            format!(
+                                "declare it under `declare: settings:`; settings here: {}",
+                                names().collect::<Vec<_>>().join(", ")
+                            )
+                        })),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every declared setting's value — set, or its default — in
+    /// declaration order; one with neither is reported at the platform.
+    fn settings_values(
+        &mut self,
+        typed: &Typed,
+        platform: &str,
+        at: &Span,
+    ) -> IndexMap<String, serde_json::Value> {
+        let mut out = IndexMap::new();
+        for (name, (d, declared_at)) in &typed.declared {
+            match typed.values.get(name).or(d.default.as_ref()) {
+                Some(v) => {
+                    out.insert(name.clone(), v.clone());
+                }
+                None if typed.broken.contains(name) => {}
+                None => self.diags.push(
+                    Diagnostic::new(
+                        Rule::MissingKey,
+                        at.clone(),
+                        format!("platform `{platform}` gives setting `{name}` no value"),
+                    )
+                    .label("a setting without a value")
+                    .related(declared_at.clone(), "declared here, without a default")
+                    .help(format!("set it under `settings:` ({}: {})", name, d.ty)),
+                ),
+            }
+        }
+        out
     }
 
     fn check_request(&mut self, file: FileId, req: &Sp<String>) {

@@ -15,7 +15,7 @@ use crate::workflow::model::{
     Emit, Entity, Machine, MachineState, MachineTransition, MachineTrigger, Target, settable,
 };
 use crate::workflow::raw::{RawTransition, RawTrigger, Sp};
-use crate::workflow::vocab::{self, CHANNEL, SESSION, Shape};
+use crate::workflow::vocab::{self, Shape};
 
 /// Checks a loaded machine in `env`; returns the model when it has no errors.
 pub fn machine(
@@ -164,22 +164,30 @@ impl Check<'_> {
         let trigger = self.resolve(&t.trigger);
         let event = match trigger {
             Some(MachineTrigger::Event(e)) => expr::event_shape(e),
-            Some(MachineTrigger::Op(o)) => Shape::Open(
+            Some(MachineTrigger::Op(o)) => Shape::Record(
                 o.args
                     .iter()
-                    .map(|a| a.name.to_string())
+                    .map(|a| (a.name.to_string(), Shape::Scalar))
                     // What it answered, for an operation that answers data.
-                    .chain(o.result.map(|_| "result".to_string()))
+                    .chain(
+                        o.result
+                            .map(|_| ("result".to_string(), result_shape(o.name))),
+                    )
                     .collect(),
             ),
             None => Shape::Any,
         };
         let this = match entity {
-            Some(Entity::Channel) => Shape::Object(CHANNEL),
-            Some(Entity::Session) => Shape::Object(SESSION),
+            Some(Entity::Channel) => self.env.vocab.states.channel(),
+            Some(Entity::Session) => self.env.vocab.states.session(),
             None => Shape::Any,
         };
-        let scope = Scope::machine(this, event, self.env.settings.clone());
+        let scope = Scope::machine(
+            this,
+            event,
+            self.env.vocab.platform_shape(),
+            self.env.vocab.states.session(),
+        );
         for b in &t.branches {
             let compiled = self.branch(b, trigger, entity, &scope);
             if let (Some(trigger), Some((guard, set, to, emit))) = (trigger, compiled) {
@@ -399,5 +407,29 @@ impl Check<'_> {
                 );
             }
         }
+    }
+}
+
+/// What an operation of data answers, as a machine reads it in
+/// `event.result`.
+fn result_shape(op: &str) -> Shape {
+    match op {
+        "agent.state" => Shape::Record(vec![
+            (
+                "state".into(),
+                Shape::enumeration(
+                    crate::platform::events::AGENT_STATES
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                    "an agent state a switch reports",
+                    "run `hisflow events` for the agent states",
+                ),
+            ),
+            ("active".into(), Shape::Scalar),
+            ("interactions".into(), Shape::List(Box::new(Shape::Scalar))),
+        ]),
+        "agent.reason_codes" => Shape::List(Box::new(Shape::Scalar)),
+        _ => Shape::Any,
     }
 }

@@ -4,6 +4,7 @@
 mod graph;
 mod group;
 mod machine;
+mod settings;
 mod states;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use super::load::{Ctx, LoadedState, RawWorkflow};
 use super::model::Trigger;
 use super::model::{Input, State, Transition, Workflow};
 use super::raw::RawRespond;
+use super::vocab::{Shape, States};
 use crate::platform::AdapterSpec;
 
 /// What a workflow calling another needs to know of it.
@@ -57,6 +59,26 @@ impl Callee {
     }
 }
 
+/// The names a platform adds to the language, for checking expressions and
+/// responses.
+#[derive(Debug, Clone, Default)]
+pub struct Vocab {
+    /// `platform`: its settings and their shapes; `None` for a folder
+    /// without a manifest (anything goes).
+    pub platform: Option<Shape>,
+    /// The states of its machines.
+    pub states: States,
+    /// Error codes it declares, beside the protocol's.
+    pub error_codes: Vec<String>,
+}
+
+impl Vocab {
+    /// What `platform` reads as.
+    pub fn platform_shape(&self) -> Shape {
+        self.platform.clone().unwrap_or(Shape::Any)
+    }
+}
+
 /// The surroundings a workflow is checked in: its platform (or its folder,
 /// for files without a manifest) and the workflows it may call.
 pub struct Env<'a> {
@@ -64,8 +86,8 @@ pub struct Env<'a> {
     pub platform: Option<&'a str>,
     pub adapter: Option<&'static AdapterSpec>,
     pub lacks: &'a [String],
-    /// Names of the platform's settings; `None` when unknown (no manifest).
-    pub settings: Option<Vec<String>>,
+    /// What the platform names: its settings, states and error codes.
+    pub vocab: Vocab,
     pub workflows: &'a IndexMap<String, Callee>,
     /// Inputs of the workflow being checked.
     pub inputs: Vec<String>,
@@ -123,17 +145,16 @@ pub fn workflow(
     let header = raw.header.as_ref();
     let inputs: Option<Vec<String>> =
         header.map(|h| h.input.keys().map(|k| k.to_string()).collect());
+    let (platform_shape, session) = (env.vocab.platform_shape(), env.vocab.states.session());
     let scope = match &inputs {
-        Some(i) => Scope::new(i.clone(), env.settings.clone()),
-        None => {
-            Scope::new(Vec::new(), env.settings.clone()).with("request", super::vocab::Shape::Any)
-        }
+        Some(i) => Scope::new(i.clone(), platform_shape, session),
+        None => Scope::new(Vec::new(), platform_shape, session).with("request", Shape::Any),
     };
     let env = Env {
         platform: env.platform,
         adapter: env.adapter,
         lacks: env.lacks,
-        settings: env.settings.clone(),
+        vocab: env.vocab.clone(),
         workflows: env.workflows,
         inputs: inputs.clone().unwrap_or_default(),
     };

@@ -838,18 +838,19 @@ impl StateCheck<'_, '_> {
                 Response::Ok { result, close }
             }
             RawRespond::Error(e) => {
-                if !ERROR_CODES.iter().any(|(c, _)| *c == e.code.as_str()) {
-                    let help = did_you_mean(&e.code, ERROR_CODES.iter().map(|(c, _)| *c))
-                        .unwrap_or_else(|| {
-                            format!(
-                                "codes: {}",
-                                ERROR_CODES
-                                    .iter()
-                                    .map(|(c, _)| *c)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        });
+                let codes = || {
+                    ERROR_CODES
+                        .iter()
+                        .map(|(c, _)| *c)
+                        .chain(self.env.vocab.error_codes.iter().map(String::as_str))
+                };
+                if !codes().any(|c| c == e.code.as_str()) {
+                    let help = did_you_mean(&e.code, codes()).unwrap_or_else(|| {
+                        format!(
+                            "codes: {}; a platform declares its own under `declare: errors:`",
+                            codes().collect::<Vec<_>>().join(", ")
+                        )
+                    });
                     let help = if e.code.as_str() == vocab::NEED_INFO {
                         "use `respond: { need_info: {…} }` to ask for a missing parameter"
                             .to_string()
