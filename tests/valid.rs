@@ -409,3 +409,60 @@ fn expressions_read_settings_as_declared() {
         "{found:#?}"
     );
 }
+
+/// The docs list exactly the functions the validator accepts, and each
+/// works: its example gives what the docs say, through the engine's CEL.
+/// `UPDATE_DOCS=1` rewrites the table from the catalog.
+#[test]
+fn the_documented_functions_are_the_ones_that_work() {
+    use hisflow::workflow::functions::{FUNCTIONS, MACROS, table};
+    let path = root().join("docs/workflow-language.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let open =
+        "<!-- functions: generated from src/workflow/functions.rs, checked by tests/valid.rs -->\n";
+    let (head, rest) = doc.split_once(open).expect("the functions table's markers");
+    let (written, tail) = rest.split_once("<!-- /functions -->").expect("its end");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(
+            &path,
+            format!("{head}{open}{}<!-- /functions -->{tail}", table()),
+        )
+        .unwrap();
+    } else {
+        assert_eq!(
+            written,
+            table(),
+            "docs/workflow-language.md's function table is stale: UPDATE_DOCS=1 cargo test --test valid"
+        );
+    }
+    let env = hisflow::workflow::expr::env().clone();
+    for f in FUNCTIONS {
+        let check = format!("({}) == ({})", f.example, f.gives);
+        let program = env
+            .compile(&check)
+            .unwrap_or_else(|e| panic!("{check}: {e:?}"));
+        let ctx = cel::Context::with_env(env.clone());
+        assert_eq!(
+            program.execute(&ctx),
+            Ok(cel::Value::Bool(true)),
+            "{} does not give {}",
+            f.example,
+            f.gives
+        );
+    }
+    // And the validator takes every example, macros included.
+    let mut guards: Vec<String> = FUNCTIONS
+        .iter()
+        .map(|f| format!("({}) == ({})", f.example, f.gives))
+        .collect();
+    guards.extend(MACROS.iter().map(|(_, e, _)| format!("dyn({e}) != null")));
+    let when: String = guards.join(" && ").replace('\'', "''");
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("w.yaml"),
+        format!("workflow: w\ninput: {{ reason: {{ type: string }} }}\nstart: a\nstates:\n  a:\n    choice:\n      - when: '{when}'\n        next: b\n    otherwise: b\n  b: {{ respond: {{ ok: {{}} }} }}\n"),
+    )
+    .unwrap();
+    let report = hisflow::validate_paths(&[d.path().join("w.yaml")]).unwrap();
+    assert!(!report.diagnostics.has_errors(), "{:?}", report.diagnostics);
+}

@@ -1,5 +1,6 @@
-//! `hisflow operations`, `hisflow events` and `hisflow rules`: what workflows
-//! may call, what switches tell HIS, and what the validator checks.
+//! `hisflow operations`, `hisflow events`, `hisflow functions` and `hisflow
+//! rules`: what workflows may call, what switches tell HIS, what expressions
+//! may use, and what the validator checks.
 
 use std::process::ExitCode;
 
@@ -128,6 +129,25 @@ pub fn rules() -> ExitCode {
             r.severity().as_str(),
             r.summary()
         );
+    }
+    emit(&out);
+    ExitCode::SUCCESS
+}
+
+/// `hisflow functions`: the functions and macros expressions may use.
+pub fn functions() -> ExitCode {
+    use hisflow::workflow::functions::{Call, FUNCTIONS, MACROS};
+    let mut out = String::new();
+    for f in FUNCTIONS {
+        let called = match f.call {
+            Call::Member => format!("x.{}()", f.name),
+            _ => format!("{}()", f.name),
+        };
+        let _ = writeln!(out, "{called:<22} {:<48} → {}", f.example, f.gives);
+    }
+    let _ = writeln!(out);
+    for (name, example, gives) in MACROS {
+        let _ = writeln!(out, "{name:<22} {example:<48} → {gives}");
     }
     emit(&out);
     ExitCode::SUCCESS

@@ -46,6 +46,8 @@ enum Command {
     Operations(catalog::OperationsArgs),
     /// List the switch events adapters deliver, with their data.
     Events(catalog::EventsArgs),
+    /// List the functions and macros expressions may use, with examples.
+    Functions,
     /// List the validator's rules: code, severity, what each checks.
     Rules,
 }
@@ -72,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Diagrams(a) => diagrams::run(a),
         Command::Operations(a) => catalog::operations(a),
         Command::Events(a) => catalog::events(a),
+        Command::Functions => catalog::functions(),
         Command::Rules => catalog::rules(),
     }
 }

@@ -146,6 +146,9 @@ rules! {
     /// A value outside its declared set: a setting's enum value, or a
     /// literal compared with a setting, a machine's state or an agent state.
     UnknownValue = "unknown-value", Error;
+    /// An expression calls a function the language does not have, or with
+    /// the wrong number of arguments.
+    UnknownFunction = "unknown-function", Error;
 }
 
 impl Rule {

@@ -11,6 +11,7 @@ use cel::common::ast::{Expr as Ast, SourceInfo};
 use cel::{Env, IdedExpr, Program};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
+use super::functions::{self, NAMESPACES};
 use super::load::Ctx;
 use super::raw::Sp;
 use super::source::Span;
@@ -21,7 +22,8 @@ use super::vocab::{ERROR, Shape};
 pub fn env() -> &'static Arc<Env> {
     static ENV: OnceLock<Arc<Env>> = OnceLock::new();
     ENV.get_or_init(|| {
-        let mut env = Env::stdlib();
+        // Without optional values (`a.?b`): not part of the language.
+        let mut env = Env::stdlib().with_optional_support(false);
         for ext in [
             cel::extensions::strings,
             cel::extensions::lists,
@@ -437,8 +439,21 @@ impl Checker<'_, '_> {
                 if is_filter(c) { range } else { Shape::Any }
             }
             Ast::Call(call) => {
-                let target = call.target.as_ref().map(|t| self.shape(t));
+                // `math.abs(x)`: a namespace, not a value to check.
+                let namespace = match call.target.as_ref().map(|t| &t.expr) {
+                    Some(Ast::Ident(ns))
+                        if NAMESPACES.contains(&ns.as_str()) && self.scope.get(ns).is_none() =>
+                    {
+                        Some(ns.as_str())
+                    }
+                    _ => None,
+                };
+                let target = match namespace {
+                    Some(_) => None,
+                    None => call.target.as_ref().map(|t| self.shape(t)),
+                };
                 let args: Vec<Shape> = call.args.iter().map(|a| self.shape(a)).collect();
+                self.function(e, call, namespace);
                 self.literals(call.func_name.as_str(), &call.args, &args);
                 match (call.func_name.as_str(), target, args.as_slice()) {
                     ("_?_:_", None, [_, a, b]) => {
@@ -469,6 +484,86 @@ impl Checker<'_, '_> {
             }
             Ast::Struct(_) | Ast::Literal(_) | Ast::Unspecified => Shape::Any,
         }
+    }
+
+    /// A function must be one of the catalog, called as it is called, with
+    /// as many arguments as it takes. Operators and the functions macros
+    /// expand into are the parser's own.
+    fn function(
+        &mut self,
+        e: &IdedExpr,
+        call: &cel::common::ast::CallExpr,
+        namespace: Option<&str>,
+    ) {
+        let name = call.func_name.as_str();
+        // (`math.greatest` expands into `math.@max`.)
+        if name.starts_with('_') || name.contains('@') || name == "!_" || name == "-_" {
+            return;
+        }
+        let (style, full) = match (namespace, &call.target) {
+            (Some(ns), _) => (functions::Call::Namespaced, format!("{ns}.{name}")),
+            (None, Some(_)) => (functions::Call::Member, name.to_string()),
+            (None, None) => (functions::Call::Global, name.to_string()),
+        };
+        let n = call.args.len();
+        let overloads: Vec<_> = functions::lookup(&full, style).collect();
+        let problem = if overloads.is_empty() {
+            let written = match style {
+                functions::Call::Member => format!("`.{name}()`"),
+                _ => format!("`{full}()`"),
+            };
+            // Called the other way round: `size(x)` and `x.size()` differ.
+            let other = functions::FUNCTIONS
+                .iter()
+                .find(|f| f.name == full || (namespace.is_none() && f.name == name));
+            let help = match other {
+                Some(f) => format!("call it as in `{}`", f.example),
+                None => {
+                    let names = functions::names(style);
+                    did_you_mean(&full, names.clone()).unwrap_or_else(|| {
+                        "docs/workflow-language.md lists the functions expressions may call"
+                            .to_string()
+                    })
+                }
+            };
+            Some((format!("unknown function {written}"), help))
+        } else if !overloads.iter().any(|f| (f.min..=f.max).contains(&n)) {
+            let f = overloads[0];
+            let takes = if f.min == f.max {
+                format!("{}", f.min)
+            } else {
+                format!("{} to {}", f.min, f.max)
+            };
+            Some((
+                format!(
+                    "`{full}` takes {takes} argument{}, not {n}",
+                    if f.max == 1 { "" } else { "s" }
+                ),
+                format!("for example `{}`", f.example),
+            ))
+        } else {
+            None
+        };
+        let Some((message, help)) = problem else {
+            return;
+        };
+        // The call's node may start at its `(`: the name is the last one
+        // written before its end.
+        let (from, to) = self.range(e);
+        let upto = self.source.get(..to.max(from)).unwrap_or("");
+        let at = upto
+            .rfind(&format!("{name}("))
+            .map_or((from, to), |i| (i, i + name.len()));
+        self.diags.push(
+            Diagnostic::new(
+                Rule::UnknownFunction,
+                self.loc.span(self.base + at.0, self.base + at.1),
+                message,
+            )
+            .label("not a function expressions can call this way")
+            .help(help),
+        );
+        self.ok = false;
     }
 
     /// A text literal compared with a value of a declared set must be in

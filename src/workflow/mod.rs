@@ -3,6 +3,7 @@
 
 pub mod diagnostic;
 pub mod expr;
+pub mod functions;
 pub mod load;
 pub mod model;
 pub mod native;
