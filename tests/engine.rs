@@ -809,3 +809,48 @@ fn a_storm_during_a_wait_keeps_no_more_than_the_queue_holds() {
     assert!(matches!(&out.response, Response::Error { code, .. } if code == "Timeout"));
     assert_eq!(out.deferred.len(), 16);
 }
+
+#[test]
+fn variables_start_at_their_initial_values_and_a_set_reads_them_as_they_were() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("w.yaml"),
+        "workflow: w\nvars:\n  n: { initial: \"0\" }\n  log: { initial: \"''\" }\n  why: {}\nstart: count\nstates:\n  count:\n    set:\n      n: vars.n + 1\n      log: vars.log + string(vars.n)\n    choice:\n      - when: vars.n < 3\n        next: count\n    otherwise: try\n  try:\n    op: agent.logout\n    on: { ok: done }\n    otherwise: failed\n  done:\n    respond: { ok: { result: { n: vars.n, log: vars.log } } }\n  failed:\n    set: { why: error.message }\n    respond: { error: { code: LogoutFailed, message: \"${vars.why} after ${vars.log}\" } }\n",
+    )
+    .unwrap();
+    let sim = sim();
+    let e = Engine::new(Arc::new(logout_by_w(d.path())), sim.clone());
+    let mut s = Session::new("s1", "a1");
+    let out = rt().block_on(e.handle(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut NoObserver,
+    ));
+    // The agent is not logged in, so the logout fails: the error path reads
+    // a variable set on entering its own state.
+    assert!(
+        matches!(&out.response, Response::Error { code, message } if code == "LogoutFailed" && message.ends_with(" after 012")),
+        "{:?}",
+        out.response
+    );
+    // Logged in at the switch, so the next logout succeeds.
+    let login = hisflow::platform::Operation::Login {
+        channel: "voice".into(),
+    };
+    assert!(matches!(
+        hisflow::platform::Adapter::call(sim.as_ref(), "a1", &login),
+        hisflow::platform::Reply::Ready(Ok(_))
+    ));
+    let out = rt().block_on(e.handle(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut NoObserver,
+    ));
+    assert!(
+        matches!(&out.response, Response::Ok { result, .. } if result == &json!({"n": 3, "log": "012"})),
+        "{:?}",
+        out.response
+    );
+}

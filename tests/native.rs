@@ -177,14 +177,15 @@ proptest! {
         // expression finds its own.
         let event = values::from_json(&json!({"name": "agent.event.stateChanged", "channel": "voice", "state": "Talking", "reason": "Break", "interaction": "call-1", "cause": "supervisor"}));
         let mut answered = 0;
+        let no_vars = hisflow::workflow::record::Record::new(Vec::new());
         for (settings, u, g, this) in all_expressions() {
-            let platform = values::from_json(&settings);
+            let platform = values::from_json_ordered(&settings);
             let entity = match this {
                 This::Nothing => None,
                 This::Channel => view.channel(0),
                 This::Session => Some(view.value()),
             };
-            let vars = Inputs { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref(), event: event.as_ref(), entity, item: None };
+            let vars = Inputs { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref(), event: event.as_ref(), entity, vars: &no_vars, item: None };
             let cel = values::with_value(env(), &g, &vars, None, |v| v.downcast_ref::<cel::common::types::CelBool>().map(|b| *b.inner())).map(|b| b.unwrap_or(false));
             let lookup = vars;
             let Some(n) = g.native() else { continue };

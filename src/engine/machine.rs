@@ -147,6 +147,7 @@ impl Engine {
             error: self.no_error.as_ref(),
             event,
             entity: Some(this),
+            vars: self.empty.as_ref(),
             item: None,
         };
         let fault = |what: &str, source: &str, err: &str| {

@@ -79,6 +79,9 @@ struct Frame<'e> {
     workflow: &'e Workflow,
     state: StateId,
     request: Box<dyn Val>,
+    /// Its variables (`vars`), in declaration order; `None` until the
+    /// initial values are computed, on entering the start state.
+    vars: Option<Record>,
     error: Option<Box<dyn Val>>,
     looping: Option<Loop>,
     entered: bool,
@@ -273,6 +276,7 @@ impl Engine {
             workflow,
             state: workflow.start,
             request,
+            vars: None,
             error: None,
             looping: None,
             entered: false,
@@ -301,11 +305,48 @@ impl Engine {
             let frame = stack.last_mut().expect("a frame runs");
             let w = frame.workflow;
             let sid = frame.state;
+            let state = w.state(sid);
+            // The variables: their initial values once per run of the
+            // workflow, then a state's `set` on entering it.
+            let first = frame.vars.is_none();
+            let setting = !frame.entered && !state.set.is_empty();
+            if first || setting {
+                let assigned = {
+                    let empty = Record::new(Vec::new());
+                    let current = frame.vars.as_ref().unwrap_or(&empty);
+                    let inputs = Inputs {
+                        platform: self.settings.as_ref(),
+                        request: frame.request.as_ref(),
+                        session: view.value(),
+                        error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
+                        event: event.as_deref().unwrap_or(self.no_event.as_ref()),
+                        entity: None,
+                        vars: current,
+                        item: None,
+                    };
+                    let initial = if first {
+                        self.initial_vars(w, &inputs)
+                    } else {
+                        Ok(current.clone())
+                    };
+                    initial.and_then(|v| {
+                        if !setting {
+                            return Ok(v);
+                        }
+                        let inputs = Inputs { vars: &v, ..inputs };
+                        self.set_vars(w, state, &v, &inputs)
+                    })
+                };
+                match assigned {
+                    Ok(v) => stack.last_mut().expect("a frame runs").vars = Some(v),
+                    Err(r) => return self.finish_all(stack, r, events, deferred, obs),
+                }
+            }
+            let frame = stack.last_mut().expect("a frame runs");
             if !frame.entered {
                 obs.state_entered(w, sid);
                 frame.entered = true;
             }
-            let state = w.state(sid);
             let span = tracing::trace_span!(parent: &frame.span, "state", name = %state.name);
             let vars = Inputs {
                 platform: self.settings.as_ref(),
@@ -314,6 +355,10 @@ impl Engine {
                 error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
                 event: event.as_deref().unwrap_or(self.no_event.as_ref()),
                 entity: None,
+                vars: frame
+                    .vars
+                    .as_ref()
+                    .map_or(self.empty.as_ref(), |v| v as &dyn Val),
                 item: None,
             };
             let mut dirty = false;
@@ -874,6 +919,39 @@ impl Engine {
         };
         obs.operation(spec.name, args, outcome.0, started.elapsed());
         Ok(outcome)
+    }
+
+    /// A workflow's variables when it starts: their initial values, null
+    /// for the others.
+    fn initial_vars(&self, w: &Workflow, inputs: &Inputs<'_>) -> Result<Record, Response> {
+        let mut fields: Fields = Vec::with_capacity(w.vars.len());
+        for v in &w.vars {
+            let value = match &v.initial {
+                Some(e) => values::eval_owned(&self.env, e, inputs, None)
+                    .map_err(|err| expr_failure(w, e, &err))?,
+                None => Box::new(cel::common::types::CelNull),
+            };
+            fields.push((v.name.clone().into(), value));
+        }
+        Ok(Record::new(fields))
+    }
+
+    /// The variables after `state`'s `set`: every expression reads them as
+    /// they were before it.
+    fn set_vars(
+        &self,
+        w: &Workflow,
+        state: &crate::workflow::model::State,
+        current: &Record,
+        inputs: &Inputs<'_>,
+    ) -> Result<Record, Response> {
+        let mut fields: Fields = current.fields().to_vec();
+        for (i, e) in &state.set {
+            let value = values::eval_owned(&self.env, e, inputs, None)
+                .map_err(|err| expr_failure(w, e, &err))?;
+            fields[*i].1 = value;
+        }
+        Ok(Record::new(fields))
     }
 
     /// Calls the switch, bounded by the state's timeout, retrying as declared.

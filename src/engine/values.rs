@@ -296,6 +296,7 @@ impl VariableResolver for Inputs<'_> {
             "error" => self.error,
             "event" => self.event,
             "self" => self.entity?,
+            "vars" => self.vars,
             _ => return None,
         };
         Some(CowVal::Borrowed(v))

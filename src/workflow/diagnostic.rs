@@ -149,6 +149,9 @@ rules! {
     /// An expression calls a function the language does not have, or with
     /// the wrong number of arguments.
     UnknownFunction = "unknown-function", Error;
+    /// A workflow variable is read where some path from `start` has not set
+    /// it.
+    UnassignedVariable = "unassigned-variable", Error;
 }
 
 impl Rule {

@@ -126,7 +126,15 @@ pub struct Scope {
     vars: Vec<(String, Shape)>,
     /// The foreach item's name, when inside a foreach body.
     item: Option<String>,
+    /// Where the workflow's variables (`vars`) are bound in `vars`.
+    workflow_vars: Option<usize>,
+    /// The workflow variables expressions read (not `has()` tests), with
+    /// where: for the check that each is set before it is read.
+    reads: Option<Reads>,
 }
+
+/// Variables read, each with where it is read.
+pub type Reads = std::rc::Rc<std::cell::RefCell<Vec<(String, Span)>>>;
 
 /// `event` where the event is not known statically: any catalog field, and
 /// its `name`.
@@ -189,6 +197,8 @@ impl Scope {
                 ("event".into(), any_event()),
             ],
             item: None,
+            workflow_vars: None,
+            reads: None,
         }
     }
 
@@ -203,7 +213,28 @@ impl Scope {
                 ("platform".into(), platform),
             ],
             item: None,
+            workflow_vars: None,
+            reads: None,
         }
+    }
+
+    /// A scope with the workflow's variables bound as `vars`.
+    pub fn with_vars(&self, names: &[String]) -> Scope {
+        let mut s = self.with(
+            "vars",
+            Shape::Record(names.iter().map(|n| (n.clone(), Shape::Any)).collect()),
+        );
+        s.workflow_vars = Some(s.vars.len() - 1);
+        s
+    }
+
+    /// The same scope, recording the workflow variables its expressions
+    /// read into the returned list.
+    pub fn recording(&self) -> (Scope, Reads) {
+        let reads = Reads::default();
+        let mut s = self.clone();
+        s.reads = Some(reads.clone());
+        (s, reads)
     }
 
     /// A scope with one more name bound (a comprehension's variable).
@@ -417,6 +448,16 @@ impl Checker<'_, '_> {
             Ast::Ident(name) => self.ident(e, name),
             Ast::Select(sel) => {
                 let operand = self.shape(&sel.operand);
+                if !sel.test
+                    && matches!(&sel.operand.expr, Ast::Ident(n) if n == "vars")
+                    && self.scope.workflow_vars.is_some()
+                    && self.scope.vars.iter().rposition(|(n, _)| n == "vars")
+                        == self.scope.workflow_vars
+                    && let Some(reads) = &self.scope.reads
+                {
+                    let span = self.field_span(&sel.operand, &sel.field);
+                    reads.borrow_mut().push((sel.field.clone(), span));
+                }
                 self.field(&sel.operand, &operand, &sel.field)
             }
             Ast::Comprehension(c) => {
@@ -484,6 +525,21 @@ impl Checker<'_, '_> {
             }
             Ast::Struct(_) | Ast::Literal(_) | Ast::Unspecified => Shape::Any,
         }
+    }
+
+    /// Where `.field` after `operand` starts, as an offset in the source.
+    fn field_at(&self, operand: &IdedExpr, field: &str) -> usize {
+        let (_, op_end) = self.range(operand);
+        let dotted = format!(".{field}");
+        let op_end = self.source.ceil_char_boundary(op_end);
+        self.source[op_end..]
+            .find(&dotted)
+            .map_or(op_end, |i| op_end + i + 1)
+    }
+
+    fn field_span(&self, operand: &IdedExpr, field: &str) -> Span {
+        let at = self.field_at(operand, field);
+        self.loc.span(self.base + at, self.base + at + field.len())
     }
 
     /// A function must be one of the catalog, called as it is called, with
@@ -677,12 +733,7 @@ impl Checker<'_, '_> {
             }
             _ => return Shape::Any,
         };
-        let (_, op_end) = self.range(operand);
-        let dotted = format!(".{field}");
-        let op_end = self.source.ceil_char_boundary(op_end);
-        let at = self.source[op_end..]
-            .find(&dotted)
-            .map_or(op_end, |i| op_end + i + 1);
+        let at = self.field_at(operand, field);
         let what = describe(self.source, operand, self.info);
         let help = did_you_mean(field, known.iter().map(String::as_str)).unwrap_or_else(|| {
             let have = if known.is_empty() {

@@ -59,6 +59,8 @@ enum Root {
     Event,
     /// `self`, in a machine's transition.
     Entity,
+    /// The workflow's variables.
+    Vars,
     Item,
 }
 
@@ -96,6 +98,8 @@ pub struct Inputs<'a> {
     pub error: &'a dyn Val,
     pub event: &'a dyn Val,
     pub entity: Option<&'a dyn Val>,
+    /// The workflow's variables, as a record (empty in a machine).
+    pub vars: &'a dyn Val,
     pub item: Option<&'a dyn Val>,
 }
 
@@ -168,6 +172,7 @@ impl Compiler<'_> {
             "error" => Root::Error,
             "event" => Root::Event,
             "self" => Root::Entity,
+            "vars" => Root::Vars,
             n if Some(n) == self.item => Root::Item,
             _ => return None,
         }))
@@ -355,6 +360,7 @@ fn eval<'a>(
             Root::Error => inputs.error,
             Root::Event => inputs.event,
             Root::Entity => inputs.entity.ok_or(Unsure)?,
+            Root::Vars => inputs.vars,
             Root::Item => inputs.item.ok_or(Unsure)?,
         }),
         N::Bound(depth) => leaf(*bound.iter().rev().nth(*depth).ok_or(Unsure)?),

@@ -128,6 +128,10 @@ pub struct RawWorkflowHeader {
     /// The request parameters the workflow reads, as `request.<name>`.
     #[serde(default)]
     pub input: IndexMap<Sp<String>, RawInput>,
+    /// Values the workflow keeps between states, read as `vars.<name>` and
+    /// written by a state's `set:`.
+    #[serde(default)]
+    pub vars: IndexMap<Sp<String>, RawVar>,
     /// The state the workflow begins in.
     pub start: Sp<String>,
 }
@@ -138,9 +142,23 @@ pub const WORKFLOW_KEYS: &[&str] = &[
     "description",
     "flows",
     "input",
+    "vars",
     "start",
     "states",
 ];
+
+/// A workflow variable.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVar {
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// CEL expression giving its value when the workflow starts; without
+    /// one, a state must `set` it before any reads it.
+    #[serde(default)]
+    #[schemars(schema_with = "cel")]
+    pub initial: Option<Expr>,
+}
 
 /// A request parameter a workflow reads.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -175,6 +193,11 @@ pub struct RawState {
     /// The use-case step this state carries out.
     #[serde(default)]
     pub description: Option<Sp<String>>,
+    /// Any kind: workflow variables to set on entering the state, before it
+    /// acts; each a CEL expression, which reads the variables as they were.
+    #[serde(default)]
+    #[schemars(schema_with = "cel_map")]
+    pub set: Option<ExprMap>,
 
     /// op: the operation to call.
     #[serde(default)]
@@ -253,6 +276,7 @@ pub struct RawState {
 pub const STATE_KEYS: &[&str] = &[
     "flow",
     "description",
+    "set",
     "op",
     "args",
     "timeout",

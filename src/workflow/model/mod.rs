@@ -36,6 +36,8 @@ pub struct Workflow {
     /// Flow tag → title, in file order (`basic` first when declared so).
     pub flows: IndexMap<String, String>,
     pub inputs: Vec<Input>,
+    /// Its variables, in declaration order (`vars.<name>`).
+    pub vars: Vec<Var>,
     pub graph: DiGraph<State, Transition>,
     pub start: StateId,
     pub(crate) by_name: HashMap<String, StateId>,
@@ -104,8 +106,21 @@ pub struct State {
     pub name: String,
     pub flow: String,
     pub description: Option<String>,
+    /// Variables set on entering the state, by index into the workflow's
+    /// `vars`.
+    pub set: Vec<(usize, CompiledExpr)>,
     pub kind: StateKind,
     pub span: Span,
+}
+
+/// A workflow variable.
+#[derive(Debug)]
+pub struct Var {
+    pub name: String,
+    pub description: Option<String>,
+    /// Its value when the workflow starts; null without one (a read before
+    /// a `set` is refused at validation).
+    pub initial: Option<CompiledExpr>,
 }
 
 impl State {

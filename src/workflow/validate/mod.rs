@@ -6,6 +6,7 @@ mod group;
 mod machine;
 mod settings;
 mod states;
+mod vars;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -159,6 +160,43 @@ pub fn workflow(
         inputs: inputs.clone().unwrap_or_default(),
     };
 
+    // Variables: their initial values read the request, not each other.
+    let mut var_names: Vec<String> = Vec::new();
+    let mut model_vars = Vec::new();
+    let mut initial = std::collections::BTreeSet::new();
+    for (name, v) in header.iter().flat_map(|h| h.vars.iter()) {
+        let ok = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            diags.push(
+                Diagnostic::new(
+                    Rule::InvalidValue,
+                    cx.span_of(name),
+                    format!("`{}` is not a variable name", name.as_str()),
+                )
+                .label("expected a name like `failure` or `reason_code`")
+                .help("variable names are lower-case letters, digits and `_`"),
+            );
+        }
+        let init = v
+            .initial
+            .as_ref()
+            .and_then(|e| super::expr::compile(cx, e, &scope, &mut diags))
+            .map(|(e, _)| e);
+        if init.is_some() {
+            initial.insert(var_names.len());
+        }
+        var_names.push(name.to_string());
+        model_vars.push(super::model::Var {
+            name: name.to_string(),
+            description: v.description.as_ref().map(|d| d.to_string()),
+            initial: init,
+        });
+    }
+    let scope = scope.with_vars(&var_names);
+    let mut uses: Vec<vars::Uses> = Vec::with_capacity(raw.states.len());
+    let mut sets: Vec<Vec<(usize, super::expr::CompiledExpr)>> = Vec::new();
+
     let mut flows: IndexMap<String, String> = header
         .map(|h| {
             h.flows
@@ -197,6 +235,8 @@ pub fn workflow(
                 edges: written(loaded),
                 hints: loaded.stray.clone(),
             });
+            uses.push(vars::Uses::default());
+            sets.push(Vec::new());
             kinds.push(None);
             flow_of.push("basic".to_string());
             continue;
@@ -229,15 +269,61 @@ pub fn workflow(
                 unknown_flows.extend(suggestion);
             }
         }
+        // `set:` first: it runs on entering the state, before it acts.
+        let (set_scope, reads_before) = scope.recording();
+        let mut used = vars::Uses::default();
+        let mut set = Vec::new();
+        for (var, e) in state.set.iter().flatten() {
+            let compiled = super::expr::compile(cx, e, &set_scope, &mut diags);
+            match var_names.iter().position(|n| n == var.as_str()) {
+                Some(i) => {
+                    used.set.insert(i);
+                    if let Some((c, _)) = compiled {
+                        set.push((i, c));
+                    }
+                }
+                None => diags.push(
+                    Diagnostic::new(
+                        Rule::UnknownField,
+                        cx.span_of(var),
+                        format!("`{}` is not a variable of this workflow", var.as_str()),
+                    )
+                    .label("undeclared variable")
+                    .help(
+                        super::diagnostic::did_you_mean(var, var_names.iter().map(String::as_str))
+                            .unwrap_or_else(|| {
+                                format!("declare it: `vars: {{ {}: {{}} }}`", var.as_str())
+                            }),
+                    ),
+                ),
+            }
+        }
+        let (state_scope, reads_after) = scope.recording();
         let (kind, edges) = states::state(
             cx,
             &env,
-            &scope,
+            &state_scope,
             name,
             state,
             loaded.unknown_keys,
             &mut diags,
         );
+        let index = |reads: &super::expr::Reads| -> Vec<(usize, crate::workflow::source::Span)> {
+            reads
+                .borrow()
+                .iter()
+                .filter_map(|(n, at)| {
+                    var_names
+                        .iter()
+                        .position(|v| v == n)
+                        .map(|i| (i, at.clone()))
+                })
+                .collect()
+        };
+        used.reads_before = index(&reads_before);
+        used.reads_after = index(&reads_after);
+        uses.push(used);
+        sets.push(set);
         // A state with unknown keys may have misspelt a transition key: its
         // written targets and stray values stand in for its edges.
         let broken = kind.is_none() || loaded.unknown_keys;
@@ -276,6 +362,10 @@ pub fn workflow(
         raw.states_key.as_ref(),
         &mut diags,
     );
+    // Reads before a `set` are judged only on an otherwise sound graph.
+    if let Some(start) = start.filter(|_| !diags.has_errors()) {
+        vars::check(&var_names, &initial, &uses, &edges, start, &mut diags);
+    }
     let failed = diags.has_errors();
     out.extend(diags);
     if failed {
@@ -286,7 +376,7 @@ pub fn workflow(
 
     let mut g = DiGraph::with_capacity(nodes.len(), edges.len());
     let mut by_name = HashMap::with_capacity(nodes.len());
-    for ((node, kind), flow) in nodes.iter().zip(kinds).zip(flow_of) {
+    for (((node, kind), flow), set) in nodes.iter().zip(kinds).zip(flow_of).zip(sets) {
         let raw_state = raw
             .states
             .get(node.name.as_str())
@@ -297,6 +387,7 @@ pub fn workflow(
             description: raw_state
                 .and_then(|s| s.description.as_ref())
                 .map(|d| d.to_string()),
+            set,
             kind: kind?,
             span: cx.span_of(node.name),
         });
@@ -327,6 +418,7 @@ pub fn workflow(
                 description: i.description.as_ref().map(|d| d.to_string()),
             })
             .collect(),
+        vars: model_vars,
         graph: g,
         start: NodeIndex::new(start),
         by_name,
