@@ -3,12 +3,13 @@
 
 use schemars::generate::SchemaSettings;
 
-use crate::workflow::raw::{MachineFile, PlatformFile, WorkflowFile};
+use crate::workflow::raw::{MachineFile, OverridesFile, PlatformFile, WorkflowFile};
 
 /// Schemas by file name, in the order `hisflow schema` writes them.
 pub fn all() -> Vec<(&'static str, String)> {
     vec![
         ("workflow.schema.json", generate::<WorkflowFile>()),
+        ("overrides.schema.json", generate::<OverridesFile>()),
         ("platform.schema.json", generate::<PlatformFile>()),
         ("machine.schema.json", generate::<MachineFile>()),
         (

@@ -49,6 +49,7 @@ fn logout_by_w(dir: &std::path::Path) -> hisflow::Platform {
         name: "t".into(),
         description: None,
         dir: dir.to_path_buf(),
+        ancestors: vec![],
         adapter: "sim".into(),
         lacks: vec![],
         settings: Default::default(),

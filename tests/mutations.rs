@@ -169,7 +169,9 @@ proptest! {
 
     #[test]
     fn truncating_a_file_is_always_reported(file in 0usize..64, cut in 0.0f64..1.0) {
-        let files: Vec<_> = shipped().into_iter().filter(|(rel, _)| rel.file_name().is_some_and(|n| n != "platform.yaml")).collect();
+        // An overrides file cut short is a smaller valid override (it
+        // changes fewer states), so only workflows and machines are cut.
+        let files: Vec<_> = shipped().into_iter().filter(|(rel, text)| rel.file_name().is_some_and(|n| n != "platform.yaml") && !text.lines().any(|l| l.starts_with("overrides:"))).collect();
         let (rel, text) = &files[file % files.len()];
         let end = last_state_start(text);
         let at = text.floor_char_boundary((end as f64 * cut) as usize);

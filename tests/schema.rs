@@ -42,6 +42,7 @@ fn every_workflow_file_passes_its_schema_and_names_it() {
     let platform = schema("platform.schema.json");
     let scenario = schema("scenario.schema.json");
     let machine = schema("machine.schema.json");
+    let overrides = schema("overrides.schema.json");
     let mut files = Vec::new();
     yaml_files(&root().join("workflows"), &mut files);
     assert!(files.len() >= 40, "found only {} files", files.len());
@@ -55,6 +56,8 @@ fn every_workflow_file_passes_its_schema_and_names_it() {
             (&scenario, "scenario.schema.json")
         } else if text.lines().any(|l| l.starts_with("machine:")) {
             (&machine, "machine.schema.json")
+        } else if text.lines().any(|l| l.starts_with("overrides:")) {
+            (&overrides, "overrides.schema.json")
         } else {
             (&workflow, "workflow.schema.json")
         };

@@ -59,7 +59,17 @@ pub fn run(args: Args) -> ExitCode {
             continue;
         };
         let _ = writeln!(out, "{}", platform.name);
-        for file in files {
+        // Named files run alone; a folder runs what it inherits too.
+        let named = args
+            .paths
+            .iter()
+            .any(|p| p.is_file() && scenario::platform_of(p).as_deref() == Some(dir.as_path()));
+        let inherited = if named {
+            Vec::new()
+        } else {
+            scenario::inherited(platform)
+        };
+        for file in files.iter().chain(&inherited) {
             let loaded = match scenario::load_scenario(
                 &mut checked.sources,
                 &programs,
@@ -129,9 +139,32 @@ fn write_coverage(out: &mut String, cov: &CoverageReport) {
         for u in &w.uncovered {
             let _ = writeln!(
                 out,
-                "        not taken: {} --{}--> {}  ({}:{})",
-                u.from, u.on, u.to, u.line, u.column
+                "        not taken: {} --{}--> {}  ({})",
+                u.from,
+                u.on,
+                u.to,
+                at(u, &w.path)
             );
         }
+        for (u, why) in &w.impossible {
+            let _ = writeln!(
+                out,
+                "        impossible: {} --{}--> {}  ({}): {why}",
+                u.from,
+                u.on,
+                u.to,
+                at(u, &w.path)
+            );
+        }
+    }
+}
+
+/// Where a transition is written: line and column, with the file when it is
+/// not the one the report line names (a state an override kept).
+fn at(u: &hisflow::scenario::Uncovered, path: &std::path::Path) -> String {
+    if u.file == path {
+        format!("{}:{}", u.line, u.column)
+    } else {
+        format!("{}:{}:{}", u.file.display(), u.line, u.column)
     }
 }

@@ -31,9 +31,19 @@ impl fmt::Display for Dot<'_> {
         writeln!(
             f,
             "  label={};",
-            quote(&match &w.description {
-                Some(d) => format!("{}: {d}", w.name),
-                None => w.name.clone(),
+            quote(&{
+                let mut label = match &w.description {
+                    Some(d) => format!("{}: {d}", w.name),
+                    None => w.name.clone(),
+                };
+                if let Some(base) = &w.base {
+                    label.push_str(&format!(
+                        "\nbold: states {} changes in {}",
+                        super::rel(&w.path),
+                        super::rel(base)
+                    ));
+                }
+                label
             })
         )?;
         writeln!(f, "  labelloc=t;")?;
@@ -70,9 +80,10 @@ impl fmt::Display for Dot<'_> {
                     .as_deref()
                     .map(|d| format!(", tooltip={}", quote(d)))
                     .unwrap_or_default();
+                let changed = if s.changed { ", penwidth=3" } else { "" };
                 writeln!(
                     f,
-                    "    n{} [label={}, fillcolor={}, color={}{shape}{tooltip}];",
+                    "    n{} [label={}, fillcolor={}, color={}{shape}{tooltip}{changed}];",
                     id.index(),
                     quote(&format!("{}\n{}", s.name, summary(s))),
                     quote(flow_colour(&s.flow)),

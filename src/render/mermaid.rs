@@ -114,6 +114,21 @@ impl fmt::Display for Mermaid<'_> {
                 writeln!(f, "    {} --> [*]", id(w, sid))?;
             }
         }
+        let changed: Vec<String> = w
+            .states()
+            .filter(|(_, s)| s.changed)
+            .map(|(sid, _)| id(w, sid))
+            .collect();
+        if let (Some(base), false) = (&w.base, changed.is_empty()) {
+            writeln!(f, "    classDef changed stroke-width:4px")?;
+            writeln!(f, "    class {} changed", changed.join(","))?;
+            writeln!(
+                f,
+                "    %% changed: states {} writes over {}",
+                super::rel(&w.path),
+                super::rel(base)
+            )?;
+        }
         for (tag, title) in &w.flows {
             let members: Vec<String> = w
                 .states()

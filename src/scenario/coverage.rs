@@ -1,7 +1,7 @@
 //! Transition coverage: which transitions of each workflow and machine file
 //! no scenario took.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use crate::engine::Coverage;
@@ -14,6 +14,9 @@ pub struct Uncovered {
     pub from: String,
     pub on: String,
     pub to: String,
+    /// The file that wrote the transition: for a workflow a profile
+    /// overrides, the states it kept are in the inherited file.
+    pub file: PathBuf,
     pub line: usize,
     pub column: usize,
 }
@@ -22,8 +25,12 @@ pub struct Uncovered {
 pub struct WorkflowCoverage {
     pub path: PathBuf,
     pub workflow: String,
+    /// Transitions a scenario can take: those the platforms' settings rule
+    /// out are not counted.
     pub total: usize,
     pub uncovered: Vec<Uncovered>,
+    /// Transitions no platform that runs the file can take, with why.
+    pub impossible: Vec<(Uncovered, String)>,
 }
 
 impl WorkflowCoverage {
@@ -31,6 +38,9 @@ impl WorkflowCoverage {
         self.total - self.uncovered.len()
     }
 }
+
+/// Why platforms rule out each transition of a file, one reason per platform.
+type Reasons = HashMap<(String, Trigger), Vec<String>>;
 
 #[derive(Debug, Clone, Default)]
 pub struct CoverageReport {
@@ -43,9 +53,20 @@ impl CoverageReport {
     pub fn of(platforms: &[&Platform], taken: &Coverage, sources: &Sources) -> Self {
         let mut by_path = BTreeMap::new();
         let mut machines = BTreeMap::new();
+        // Per file: each transition's reasons, one per platform that rules
+        // it out, and how many platforms run the file.
+        let mut ruled_out: HashMap<PathBuf, (usize, Reasons)> = HashMap::new();
         for p in platforms {
             for w in p.workflows.values() {
                 by_path.entry(w.path.clone()).or_insert_with(|| w.clone());
+                let (runs, reasons) = ruled_out.entry(w.path.clone()).or_default();
+                *runs += 1;
+                for i in super::settled::impossible(p, w) {
+                    reasons
+                        .entry((i.from, i.trigger))
+                        .or_default()
+                        .push(i.reason);
+                }
             }
             for m in &p.machines {
                 machines.entry(m.path.clone()).or_insert_with(|| m.clone());
@@ -58,7 +79,8 @@ impl CoverageReport {
                 .enumerate()
                 .filter(|(i, _)| !taken.machines.contains(&(m.path.clone(), *i)))
                 .map(|(_, t)| {
-                    let (line, column) = sources.get(t.span.file).line_col(t.span.range.start);
+                    let written = sources.get(t.span.file);
+                    let (line, column) = written.line_col(t.span.range.start);
                     Uncovered {
                         from: t.from.map_or_else(
                             || "(any state)".to_string(),
@@ -70,6 +92,7 @@ impl CoverageReport {
                             Target::State(s) => m.states[*s].name.clone(),
                             Target::Dynamic(tpl) => tpl.display(),
                         },
+                        file: written.path().to_path_buf(),
                         line,
                         column,
                     }
@@ -80,6 +103,7 @@ impl CoverageReport {
                 workflow: m.name.clone(),
                 total: m.transitions.len(),
                 uncovered,
+                impossible: Vec::new(),
             }
         });
         let workflows = by_path
@@ -87,26 +111,41 @@ impl CoverageReport {
             .map(|w| {
                 let mut total = 0;
                 let mut uncovered = Vec::new();
+                let mut impossible = Vec::new();
+                let (runs, reasons) = &ruled_out[&w.path];
                 for (sid, s) in w.states() {
                     for (t, to) in w.transitions(sid) {
-                        total += 1;
-                        if !taken.taken.contains(&(
+                        let took = taken.taken.contains(&(
                             w.path.clone(),
                             s.name.clone(),
                             t.trigger.clone(),
-                        )) {
-                            let (line, column) =
-                                sources.get(t.span.file).line_col(t.span.range.start);
-                            uncovered.push(Uncovered {
+                        ));
+                        // Impossible only where every platform running the
+                        // file rules it out.
+                        let why = reasons
+                            .get(&(s.name.clone(), t.trigger.clone()))
+                            .filter(|r| r.len() == *runs && !took);
+                        if why.is_none() {
+                            total += 1;
+                        }
+                        if !took {
+                            let written = sources.get(t.span.file);
+                            let (line, column) = written.line_col(t.span.range.start);
+                            let u = Uncovered {
                                 from: s.name.clone(),
                                 on: match &t.trigger {
                                     Trigger::Guard(i) => format!("guard {}", i + 1),
                                     other => t.label(s).if_empty(other),
                                 },
                                 to: w.state(to).name.clone(),
+                                file: written.path().to_path_buf(),
                                 line,
                                 column,
-                            });
+                            };
+                            match why {
+                                Some(r) => impossible.push((u, r.join("; "))),
+                                None => uncovered.push(u),
+                            }
                         }
                     }
                 }
@@ -115,6 +154,7 @@ impl CoverageReport {
                     workflow: w.name.clone(),
                     total,
                     uncovered,
+                    impossible,
                 }
             })
             .chain(machines)

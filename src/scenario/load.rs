@@ -27,6 +27,10 @@ pub struct ScenarioFile {
     /// What the scenario shows, e.g. `EF2: Not Ready fails on the second channel`.
     scenario: String,
     description: Option<String>,
+    /// The platforms that extend this one run it too (against their own
+    /// workflows and settings), unless they have a scenario file of the same
+    /// name; `false` by default.
+    inherit: Option<bool>,
     /// The agent the requests are for; `agent-1` by default.
     agent: Option<String>,
     /// The simulated switch before the first step.
@@ -149,7 +153,15 @@ struct ExpectFile {
     closed: Option<Json>,
 }
 
-const SCENARIO_KEYS: &[&str] = &["scenario", "description", "agent", "switch", "his", "steps"];
+const SCENARIO_KEYS: &[&str] = &[
+    "scenario",
+    "description",
+    "inherit",
+    "agent",
+    "switch",
+    "his",
+    "steps",
+];
 /// The keys that make a step one kind or another.
 const STEP_KINDS: &[&str] = &[
     "request",
@@ -299,6 +311,9 @@ struct Header {
     #[serde(default)]
     #[allow(dead_code)]
     description: Option<Sp<String>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    inherit: Option<Sp<bool>>,
     #[serde(default)]
     agent: Option<Sp<String>>,
 }

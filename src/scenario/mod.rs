@@ -4,10 +4,12 @@
 mod coverage;
 mod load;
 mod run;
+mod settled;
 
 pub use coverage::{CoverageReport, Uncovered, WorkflowCoverage};
 pub use load::{Expect, Scenario, ScenarioFile, Step, StepKind, load_scenario};
 pub use run::{ScenarioResult, StepResult, run_scenario};
+pub use settled::{Impossible, impossible};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -55,6 +57,10 @@ pub fn find(paths: &[PathBuf]) -> Result<BTreeMap<PathBuf, Vec<PathBuf>>, Error>
 }
 
 fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<PathBuf>>) -> std::io::Result<()> {
+    // A platform without scenarios of its own may inherit some.
+    if dir.join(crate::workflow::validate::MANIFEST).is_file() {
+        out.entry(dir.to_path_buf()).or_default();
+    }
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.path());
     for e in entries {
@@ -91,6 +97,47 @@ pub fn platform_of(file: &Path) -> Option<PathBuf> {
     dir.join(crate::workflow::validate::MANIFEST)
         .is_file()
         .then(|| dir.to_path_buf())
+}
+
+/// The scenarios `platform` inherits: those of the platforms it extends
+/// that say `inherit: true`, unless a nearer folder (its own first) has a
+/// scenario file of the same name. A file that does not read is left to its
+/// own platform's run, which reports it.
+pub fn inherited(platform: &crate::Platform) -> Vec<PathBuf> {
+    let names = |dir: &Path| -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(SCENARIOS))
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        files
+    };
+    let mut seen: std::collections::HashSet<std::ffi::OsString> = names(&platform.dir)
+        .iter()
+        .filter_map(|f| f.file_name().map(ToOwned::to_owned))
+        .collect();
+    let mut out = Vec::new();
+    for dir in &platform.ancestors {
+        for f in names(dir) {
+            let Some(name) = f.file_name().map(ToOwned::to_owned) else {
+                continue;
+            };
+            if !seen.insert(name) {
+                continue;
+            }
+            let inherits = std::fs::read_to_string(&f)
+                .ok()
+                .and_then(|t| crate::workflow::load::yaml_to_json(t.trim_start_matches('\u{feff}')))
+                .is_some_and(|v| v.get("inherit") == Some(&serde_json::Value::Bool(true)));
+            if inherits {
+                out.push(f);
+            }
+        }
+    }
+    out
 }
 
 /// Loads scenario `files` against their platforms in `report` (which must

@@ -152,6 +152,9 @@ rules! {
     /// A workflow variable is read where some path from `start` has not set
     /// it.
     UnassignedVariable = "unassigned-variable", Error;
+    /// An overrides file changes a workflow its platform inherits, from a
+    /// folder of its own, once; what it removes exists.
+    BadOverride = "bad-override", Error;
 }
 
 impl Rule {

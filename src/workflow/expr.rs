@@ -322,7 +322,7 @@ pub fn compile(
 ) -> Option<(CompiledExpr, Shape)> {
     let span = cx.span_of(expr);
     let loc = Locator {
-        cx,
+        cx: cx.at(&span),
         value: expr.as_str(),
         start: span.range.start,
     };
@@ -800,7 +800,7 @@ pub fn template(
 ) -> Option<Template> {
     let span = cx.span_of(text);
     let loc = Locator {
-        cx,
+        cx: cx.at(&span),
         value: text.as_str(),
         start: span.range.start,
     };

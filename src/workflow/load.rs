@@ -3,6 +3,7 @@
 //! anchors) is refused here with a diagnostic, before it can cost anything.
 
 use std::path::Path;
+use std::rc::Rc;
 
 use indexmap::IndexMap;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
@@ -12,7 +13,8 @@ use serde::de::DeserializeOwned;
 use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use super::expr::Programs;
 use super::raw::{
-    PLATFORM_KEYS, RawPlatformHeader, RawState, RawWorkflowHeader, STATE_KEYS, Sp, WORKFLOW_KEYS,
+    OVERRIDES_KEYS, PLATFORM_KEYS, RawOverridesHeader, RawPlatformHeader, RawState,
+    RawWorkflowHeader, STATE_KEYS, Sp, WORKFLOW_KEYS,
 };
 use super::source::{FileId, Sources, Span};
 use crate::Error;
@@ -41,13 +43,27 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The span of the token starting at `marker`.
+    /// The span of the token starting at `marker`, in the file the marker
+    /// was read from: a workflow a profile overrides mixes the states of
+    /// several files.
     pub fn span(&self, marker: Option<Marker>) -> Span {
-        let f = self.sources.get(self.file);
+        let file = marker
+            .map(|m| FileId(m.source()))
+            .filter(|f| f.0 < self.sources.len())
+            .unwrap_or(self.file);
+        let f = self.sources.get(file);
         let start = marker.map_or(0, |m| f.offset_of(m.line(), m.column()));
         Span {
-            file: self.file,
+            file,
             range: start..start + f.token_len(start),
+        }
+    }
+
+    /// The same context, for the file `span` is in.
+    pub fn at(self, span: &Span) -> Self {
+        Self {
+            file: span.file,
+            ..self
         }
     }
 
@@ -526,7 +542,8 @@ fn value_hint(msg: &str) -> (&'static str, &'static str) {
 pub struct RawWorkflow {
     pub file: FileId,
     pub header: Option<RawWorkflowHeader>,
-    pub states: IndexMap<Sp<String>, LoadedState>,
+    /// Shared, so that a profile's overrides reuse the states they keep.
+    pub states: IndexMap<Sp<String>, Rc<LoadedState>>,
     /// Where `states:` is written, for "no states" diagnostics.
     pub states_key: Option<Span>,
 }
@@ -568,19 +585,33 @@ fn written_targets(map: &MarkedMappingNode) -> Vec<Sp<String>> {
     out
 }
 
-/// A file of a platform folder as loaded: a workflow or a machine.
+/// An overrides file as loaded: a profile's changes to an inherited
+/// workflow.
+#[derive(Debug)]
+pub struct RawOverrides {
+    pub file: FileId,
+    pub header: Option<RawOverridesHeader>,
+    /// States replacing the inherited ones of the same name, or added.
+    pub states: IndexMap<Sp<String>, Rc<LoadedState>>,
+}
+
+/// A file of a platform folder as loaded: a workflow, a machine, or a
+/// profile's overrides of a workflow.
 #[derive(Debug)]
 pub enum RawFile {
     Workflow(RawWorkflow),
     Machine(RawMachine),
+    Overrides(RawOverrides),
 }
 
 /// Loads a file that `read` registered: a machine when its top has a
-/// `machine` key, a workflow otherwise.
+/// `machine` key, overrides with an `overrides` key, a workflow otherwise.
 pub fn file(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawFile> {
     let top = parse(cx, diags)?;
     if top.contains_key("machine") {
         machine::machine(cx, top, diags).map(RawFile::Machine)
+    } else if top.contains_key("overrides") {
+        overrides(cx, top, diags).map(RawFile::Overrides)
     } else {
         workflow(cx, top, diags).map(RawFile::Workflow)
     }
@@ -601,86 +632,114 @@ fn workflow(cx: Ctx<'_>, top: MarkedMappingNode, diags: &mut Diagnostics) -> Opt
         "the workflow",
         diags,
     );
-    let mut states = IndexMap::new();
-    let mut states_key = None;
-    match states_entry {
-        None => diags.push(
+    if states_entry.is_none() {
+        diags.push(
             Diagnostic::new(Rule::MissingKey, file_span, "the workflow has no `states`")
                 .label("`states` is required")
                 .help("add `states:` with at least one state, keyed by name"),
-        ),
-        Some((key, node)) => {
-            states_key = Some(key_span(cx, &key));
-            match node {
-                Node::Mapping(mut map) => {
-                    for (name, node) in std::mem::take(&mut *map) {
-                        let name_span = key_span(cx, &name);
-                        let state = match node {
-                            Node::Mapping(m) => {
-                                let written_targets = written_targets(&m);
-                                let (kept, rest) =
-                                    known_keys_and_rest(cx, m, STATE_KEYS, "a state", diags);
-                                let raw = from_node::<RawState>(
-                                    cx,
-                                    &Node::Mapping(kept),
-                                    name_span.clone(),
-                                    &format!("state `{}`", name.as_str()),
-                                    diags,
-                                );
-                                LoadedState {
-                                    raw,
-                                    unknown_keys: !rest.is_empty(),
-                                    written_targets,
-                                    stray: rest
-                                        .iter()
-                                        .filter_map(|n| n.as_scalar())
-                                        .map(|s| {
-                                            Sp::new(
-                                                s.span().start().copied(),
-                                                s.as_str().to_string(),
-                                            )
-                                        })
-                                        .collect(),
-                                }
-                            }
-                            _ => {
-                                diags.push(
-                                    Diagnostic::new(Rule::InvalidValue, cx.span(node.span().start().copied()), format!("state `{}` must be a mapping", name.as_str()))
-                                        .label("expected `op:`, `choice:`, `foreach:`, `call:`, `emit:` or `respond:` here")
-                                        .help("a state is a mapping such as `{ op: agent.logout, on: { ok: done } }`"),
-                                );
-                                LoadedState {
-                                    raw: None,
-                                    unknown_keys: false,
-                                    written_targets: Vec::new(),
-                                    stray: Vec::new(),
-                                }
-                            }
-                        };
-                        states.insert(
-                            Sp::new(name.span().start().copied(), name.as_str().to_string()),
-                            state,
-                        );
-                    }
-                }
-                other => diags.push(
-                    Diagnostic::new(
-                        Rule::InvalidValue,
-                        cx.span(other.span().start().copied()),
-                        "`states` must be a mapping of state names to states",
-                    )
-                    .label("not a mapping")
-                    .help("write `states:` followed by indented `<name>: { … }` entries"),
-                ),
-            }
-        }
+        );
     }
+    let (states, states_key) = states(cx, states_entry, diags);
     Some(RawWorkflow {
         file: cx.file,
         header,
         states,
         states_key,
     })
+}
+
+/// Loads an overrides file from its top-level mapping.
+fn overrides(cx: Ctx<'_>, top: MarkedMappingNode, diags: &mut Diagnostics) -> Option<RawOverrides> {
+    let mut top = known_keys(cx, top, OVERRIDES_KEYS, "an overrides file", diags);
+    let file_span = top
+        .keys()
+        .next()
+        .map_or_else(|| cx.span_bytes(0, 0), |k| key_span(cx, k));
+    let states_entry = top.remove_entry("states");
+    let header = from_node::<RawOverridesHeader>(
+        cx,
+        &Node::Mapping(top),
+        file_span,
+        "the overrides file",
+        diags,
+    );
+    let (states, _) = states(cx, states_entry, diags);
+    Some(RawOverrides {
+        file: cx.file,
+        header,
+        states,
+    })
+}
+
+/// The states under a `states:` key, each loaded on its own, and where the
+/// key is written.
+fn states(
+    cx: Ctx<'_>,
+    entry: Option<(MarkedScalarNode, Node)>,
+    diags: &mut Diagnostics,
+) -> (IndexMap<Sp<String>, Rc<LoadedState>>, Option<Span>) {
+    let mut states = IndexMap::new();
+    let Some((key, node)) = entry else {
+        return (states, None);
+    };
+    let states_key = Some(key_span(cx, &key));
+    match node {
+        Node::Mapping(mut map) => {
+            for (name, node) in std::mem::take(&mut *map) {
+                let name_span = key_span(cx, &name);
+                let state = match node {
+                    Node::Mapping(m) => {
+                        let written_targets = written_targets(&m);
+                        let (kept, rest) = known_keys_and_rest(cx, m, STATE_KEYS, "a state", diags);
+                        let raw = from_node::<RawState>(
+                            cx,
+                            &Node::Mapping(kept),
+                            name_span.clone(),
+                            &format!("state `{}`", name.as_str()),
+                            diags,
+                        );
+                        LoadedState {
+                            raw,
+                            unknown_keys: !rest.is_empty(),
+                            written_targets,
+                            stray: rest
+                                .iter()
+                                .filter_map(|n| n.as_scalar())
+                                .map(|s| Sp::new(s.span().start().copied(), s.as_str().to_string()))
+                                .collect(),
+                        }
+                    }
+                    _ => {
+                        diags.push(
+                            Diagnostic::new(Rule::InvalidValue, cx.span(node.span().start().copied()), format!("state `{}` must be a mapping", name.as_str()))
+                                .label("expected `op:`, `choice:`, `foreach:`, `call:`, `emit:` or `respond:` here")
+                                .help("a state is a mapping such as `{ op: agent.logout, on: { ok: done } }`"),
+                        );
+                        LoadedState {
+                            raw: None,
+                            unknown_keys: false,
+                            written_targets: Vec::new(),
+                            stray: Vec::new(),
+                        }
+                    }
+                };
+                states.insert(
+                    Sp::new(name.span().start().copied(), name.as_str().to_string()),
+                    Rc::new(state),
+                );
+            }
+        }
+        other => diags.push(
+            Diagnostic::new(
+                Rule::InvalidValue,
+                cx.span(other.span().start().copied()),
+                "`states` must be a mapping of state names to states",
+            )
+            .label("not a mapping")
+            .help("write `states:` followed by indented `<name>: { … }` entries"),
+        ),
+    }
+    (states, states_key)
 }
 
 /// A platform manifest as loaded. Settings stay YAML nodes: their types come

@@ -149,6 +149,97 @@ impl Native {
     }
 }
 
+/// What the platform's settings alone decide of an expression, before any
+/// request: the analysis behind "impossible under this profile's settings".
+impl Native {
+    /// The value of a boolean expression that `platform` alone decides;
+    /// `None` when it depends on anything else.
+    pub fn decided(&self, platform: &dyn Val) -> Option<bool> {
+        decided(&self.0, &settled(platform), &mut Vec::new())
+    }
+
+    /// Whether the items of `list.filter(x, pred)` are always none because
+    /// `pred` refuses every item whose `media` is one of `media`, whatever
+    /// else the item holds.
+    pub fn never_any(&self, platform: &dyn Val, media: &[String]) -> bool {
+        let N::Filter(_, pred) = &self.0 else {
+            return false;
+        };
+        let inputs = settled(platform);
+        media.iter().all(|m| {
+            let item = Record::new(vec![("media".into(), super::record::text(m))]);
+            let mut bound: Vec<&dyn Val> = vec![&item];
+            decided(pred, &inputs, &mut bound) == Some(false)
+        })
+    }
+}
+
+/// Inputs where only the platform is known; a read of anything else is
+/// caught by [`reads_only_known`] before evaluation.
+fn settled(platform: &dyn Val) -> Inputs<'_> {
+    Inputs {
+        request: platform,
+        session: platform,
+        platform,
+        error: platform,
+        event: platform,
+        entity: None,
+        vars: platform,
+        item: None,
+    }
+}
+
+/// Whether `n` reads nothing but the platform, literals and the `bound`
+/// comprehension variables the caller supplies.
+fn reads_only_known(n: &N, bound: usize) -> bool {
+    match n {
+        N::Null | N::Bool(_) | N::Int(_) | N::Str(_) => true,
+        N::Root(r) => matches!(r, Root::Platform),
+        N::Bound(depth) => *depth < bound,
+        N::Field(a, _) | N::Has(a, _) | N::Not(a) | N::Size(a) => reads_only_known(a, bound),
+        N::And(a, b) | N::Or(a, b) | N::Cmp(_, a, b) | N::In(a, b) => {
+            reads_only_known(a, bound) && reads_only_known(b, bound)
+        }
+        N::Cond(c, a, b) => {
+            reads_only_known(c, bound) && reads_only_known(a, bound) && reads_only_known(b, bound)
+        }
+        N::Exists(r, p) | N::All(r, p) | N::Filter(r, p) => {
+            reads_only_known(r, bound) && reads_only_known(p, bound + 1)
+        }
+        N::List(items) => items.iter().all(|i| reads_only_known(i, bound)),
+    }
+}
+
+/// Kleene's three-valued reading, as CEL's own `&&` and `||` absorb an
+/// unknown side when the other decides.
+fn decided<'a>(n: &'a N, inputs: &Inputs<'a>, bound: &mut Vec<&'a dyn Val>) -> Option<bool> {
+    if reads_only_known(n, bound.len()) {
+        return eval(n, inputs, bound).and_then(bool_of).ok();
+    }
+    match n {
+        N::Not(a) => decided(a, inputs, bound).map(|b| !b),
+        N::And(a, b) => match (decided(a, inputs, bound), decided(b, inputs, bound)) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (Some(true), Some(true)) => Some(true),
+            _ => None,
+        },
+        N::Or(a, b) => match (decided(a, inputs, bound), decided(b, inputs, bound)) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        },
+        N::Cond(c, a, b) => match decided(c, inputs, bound) {
+            Some(true) => decided(a, inputs, bound),
+            Some(false) => decided(b, inputs, bound),
+            None => {
+                let (a, b) = (decided(a, inputs, bound), decided(b, inputs, bound));
+                if a == b { a } else { None }
+            }
+        },
+        _ => None,
+    }
+}
+
 /// Resolves names while compiling: comprehension variables shadow the
 /// context.
 struct Compiler<'s> {

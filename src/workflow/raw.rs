@@ -113,7 +113,7 @@ fn switch_event(_: &mut SchemaGenerator) -> Schema {
 
 /// The top of a workflow file, without `states` (each state is loaded on its
 /// own so that every bad state is reported in one run).
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawWorkflowHeader {
     /// Name other workflows `call` it by and platforms map requests to.
@@ -147,8 +147,47 @@ pub const WORKFLOW_KEYS: &[&str] = &[
     "states",
 ];
 
+/// The top of an overrides file: a profile's changes to a workflow it
+/// inherits, without `states` (loaded like a workflow's).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawOverridesHeader {
+    /// The inherited workflow this file changes.
+    pub overrides: Sp<String>,
+    /// Replaces the workflow's description.
+    #[serde(default)]
+    pub description: Option<Sp<String>>,
+    /// Flows added, or retitled, by the changed states.
+    #[serde(default)]
+    pub flows: IndexMap<Sp<String>, Sp<String>>,
+    /// Request parameters added or redeclared.
+    #[serde(default)]
+    pub input: IndexMap<Sp<String>, RawInput>,
+    /// Variables added or redeclared.
+    #[serde(default)]
+    pub vars: IndexMap<Sp<String>, RawVar>,
+    /// A new first state.
+    #[serde(default)]
+    pub start: Option<Sp<String>>,
+    /// Inherited states this profile does without.
+    #[serde(default)]
+    pub remove: Vec<Sp<String>>,
+}
+
+/// Key names of an overrides file, for unknown-key diagnostics.
+pub const OVERRIDES_KEYS: &[&str] = &[
+    "overrides",
+    "description",
+    "flows",
+    "input",
+    "vars",
+    "start",
+    "remove",
+    "states",
+];
+
 /// A workflow variable.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawVar {
     #[serde(default)]
@@ -161,7 +200,7 @@ pub struct RawVar {
 }
 
 /// A request parameter a workflow reads.
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawInput {
     #[serde(rename = "type")]
@@ -416,6 +455,19 @@ pub struct WorkflowFile {
     #[serde(flatten)]
     header: RawWorkflowHeader,
     /// The states, keyed by name.
+    states: IndexMap<String, RawState>,
+}
+
+/// A profile's changes to a workflow it inherits: states replaced (same
+/// name), added (new name) or removed. See docs/workflow-language.md.
+#[derive(JsonSchema)]
+#[schemars(title = "hisflow workflow overrides", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct OverridesFile {
+    #[serde(flatten)]
+    header: RawOverridesHeader,
+    /// States replacing the inherited ones of the same name, or added.
+    #[serde(default)]
     states: IndexMap<String, RawState>,
 }
 

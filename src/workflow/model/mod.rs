@@ -32,7 +32,10 @@ pub type StateId = NodeIndex;
 pub struct Workflow {
     pub name: String,
     pub description: Option<String>,
+    /// Its file: for a workflow a profile overrides, the overrides file.
     pub path: PathBuf,
+    /// The workflow file a profile's overrides change, if they do.
+    pub base: Option<PathBuf>,
     /// Flow tag → title, in file order (`basic` first when declared so).
     pub flows: IndexMap<String, String>,
     pub inputs: Vec<Input>,
@@ -111,6 +114,8 @@ pub struct State {
     pub set: Vec<(usize, CompiledExpr)>,
     pub kind: StateKind,
     pub span: Span,
+    /// A profile's overrides wrote it (replaced or added).
+    pub changed: bool,
 }
 
 /// A workflow variable.
@@ -294,6 +299,8 @@ pub struct Platform {
     pub name: String,
     pub description: Option<String>,
     pub dir: PathBuf,
+    /// The folders of the platforms it extends, the nearest first.
+    pub ancestors: Vec<PathBuf>,
     pub adapter: String,
     /// Switch operations the adapter kind has but this switch lacks.
     pub lacks: Vec<String>,

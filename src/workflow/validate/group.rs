@@ -16,7 +16,9 @@ use crate::Error;
 use crate::platform::catalog;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use crate::workflow::expr::Programs;
-use crate::workflow::load::{self, Ctx, RawFile, RawMachine, RawPlatform, RawWorkflow};
+use crate::workflow::load::{
+    self, Ctx, RawFile, RawMachine, RawOverrides, RawPlatform, RawWorkflow,
+};
 use crate::workflow::model::{Entity, EventRoute, Machine, Platform, SettingDecl, Workflow};
 use crate::workflow::raw::{IGNORE, Sp};
 use crate::workflow::source::{FileId, Sources, Span};
@@ -208,6 +210,7 @@ struct Validator {
 enum Loaded {
     Workflow(Rc<RawWorkflow>),
     Machine(Rc<RawMachine>),
+    Overrides(Rc<RawOverrides>),
 }
 
 /// The workflows and the machines of a folder, each with its path.
@@ -215,6 +218,7 @@ enum Loaded {
 struct Files {
     workflows: Vec<(PathBuf, Rc<RawWorkflow>)>,
     machines: Vec<(PathBuf, Rc<RawMachine>)>,
+    overrides: Vec<(PathBuf, Rc<RawOverrides>)>,
     /// Files that did not load far enough to say what they are (reported):
     /// what they define is unknown, so names they might define are not
     /// reported missing, and the platform is incomplete.
@@ -290,6 +294,7 @@ impl Validator {
                 load::file(cx, &mut self.diags).map(|f| match f {
                     RawFile::Workflow(w) => Loaded::Workflow(Rc::new(w)),
                     RawFile::Machine(m) => Loaded::Machine(Rc::new(m)),
+                    RawFile::Overrides(o) => Loaded::Overrides(Rc::new(o)),
                 })
             }
             None => None,
@@ -298,6 +303,7 @@ impl Validator {
         self.states += match &loaded {
             Some(Loaded::Workflow(w)) => w.states.len(),
             Some(Loaded::Machine(m)) => m.states.len(),
+            Some(Loaded::Overrides(o)) => o.states.len(),
             None => 0,
         };
         self.raw_files.insert(path.to_path_buf(), loaded.clone());
@@ -316,6 +322,10 @@ impl Validator {
                 Some(Loaded::Machine(m)) => {
                     files.broken += usize::from(m.header.is_none());
                     files.machines.push((f, m));
+                }
+                Some(Loaded::Overrides(o)) => {
+                    files.broken += usize::from(o.header.is_none());
+                    files.overrides.push((f, o));
                 }
                 None => files.broken += 1,
             }
@@ -400,6 +410,21 @@ impl Validator {
         let files = self.files_of(dir)?;
         let workflows = self.index(&files.workflows, None);
         let machines = self.machines(&files.machines, Machines::new());
+        for (_, o) in &files.overrides {
+            let Some(h) = &o.header else { continue };
+            self.diags.push(
+                Diagnostic::new(
+                    Rule::BadOverride,
+                    self.ctx(o.file).span_of(&h.overrides),
+                    format!(
+                        "`{}` is overridden outside a platform",
+                        h.overrides.as_str()
+                    ),
+                )
+                .label("this folder has no platform.yaml")
+                .help("overrides belong in a platform folder whose platform.yaml `extends` the one that has the workflow"),
+            );
+        }
         let callees: IndexMap<String, Callee> = workflows
             .iter()
             .map(|(n, (_, r))| (n.clone(), Callee::of(r)))
@@ -475,6 +500,92 @@ impl Validator {
         out
     }
 
+    /// Merges a folder's overrides into the workflows it inherits. `own`:
+    /// the workflows the folder defines itself, which it edits rather than
+    /// overrides.
+    fn apply_overrides(
+        &mut self,
+        overrides: &[(PathBuf, Rc<RawOverrides>)],
+        own: &[String],
+        workflows: &mut IndexMap<String, (PathBuf, Rc<RawWorkflow>)>,
+        bases: &mut HashMap<String, PathBuf>,
+    ) -> usize {
+        let mut failed = 0;
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        for (path, o) in overrides {
+            let Some(h) = &o.header else { continue };
+            let cx = self.ctx(o.file);
+            let span = cx.span_of(&h.overrides);
+            let name = h.overrides.as_str();
+            let problem = if let Some(first) = seen.get(name) {
+                Some(
+                    Diagnostic::new(
+                        Rule::BadOverride,
+                        span.clone(),
+                        format!("another file of this folder also overrides `{name}`"),
+                    )
+                    .label("second overrides file")
+                    .related(first.clone(), "the first is here")
+                    .help("put all of this profile's changes to the workflow in one file"),
+                )
+            } else if own.iter().any(|w| w == name) {
+                Some(
+                    Diagnostic::new(
+                        Rule::BadOverride,
+                        span.clone(),
+                        format!("`{name}` is a workflow of this folder"),
+                    )
+                    .label("not inherited")
+                    .help("edit the workflow's own file; overrides change a workflow a platform inherits"),
+                )
+            } else if !workflows.contains_key(name) {
+                let names: Vec<&str> = workflows.keys().map(String::as_str).collect();
+                Some(
+                    Diagnostic::new(
+                        Rule::BadOverride,
+                        span.clone(),
+                        format!("no inherited workflow `{name}` to override"),
+                    )
+                    .label("not a workflow of the platforms this one extends")
+                    .help(
+                        did_you_mean(name, names.iter().copied()).unwrap_or_else(|| {
+                            format!("inherited workflows: {}", names.join(", "))
+                        }),
+                    ),
+                )
+            } else {
+                None
+            };
+            seen.entry(name.to_string()).or_insert(span);
+            if let Some(d) = problem {
+                self.diags.push(d);
+                failed += 1;
+                continue;
+            }
+            let (base_path, base) = workflows[name].clone();
+            let before = self.diags.len();
+            let cx = Ctx {
+                sources: &self.sources,
+                file: o.file,
+                programs: &self.programs,
+            };
+            let Some(merged) = super::overrides::merge(cx, &base, o, &mut self.diags) else {
+                // A platform is never served with the inherited workflow
+                // its profile meant to change.
+                failed += 1;
+                continue;
+            };
+            // A wrong `remove` leaves the platform incomplete, but the
+            // merge is still validated, for the rest of its diagnostics.
+            if self.diags.len() != before {
+                failed += 1;
+            }
+            bases.entry(name.to_string()).or_insert(base_path);
+            workflows.insert(name.to_string(), (path.clone(), Rc::new(merged)));
+        }
+        failed
+    }
+
     /// Manifests from the root of the `extends` chain down to `dir`'s own.
     fn layers(&mut self, dir: &Path) -> Result<Option<Vec<Layer>>, Error> {
         let mut chain: Vec<Layer> = Vec::new();
@@ -545,6 +656,12 @@ impl Validator {
             return Ok(());
         };
         let own = layers.last().expect("at least the platform itself");
+        let ancestors: Vec<PathBuf> = layers
+            .iter()
+            .rev()
+            .skip(1)
+            .map(|l| canonical(&l.dir))
+            .collect();
         let own_file = own.raw.file;
         let Some(own_header) = own.raw.header.as_ref() else {
             return Ok(());
@@ -552,6 +669,8 @@ impl Validator {
         let name = own_header.platform.to_string();
 
         let mut workflows = IndexMap::new();
+        // Overridden workflows → the file they override.
+        let mut bases: HashMap<String, PathBuf> = HashMap::new();
         let mut machines = Machines::new();
         let mut typed = Typed::default();
         let mut requests: IndexMap<String, (Sp<String>, FileId)> = IndexMap::new();
@@ -562,7 +681,13 @@ impl Validator {
         for layer in &layers {
             let files = self.files_of(&layer.dir)?;
             broken += files.broken;
+            let own: Vec<String> = files
+                .workflows
+                .iter()
+                .filter_map(|(_, w)| w.header.as_ref().map(|h| h.workflow.to_string()))
+                .collect();
             workflows = self.index(&files.workflows, Some(workflows));
+            broken += self.apply_overrides(&files.overrides, &own, &mut workflows, &mut bases);
             machines = self.machines(&files.machines, machines);
             let layer_name = layer
                 .raw
@@ -743,7 +868,13 @@ impl Validator {
                 file: raw.file,
                 programs: &self.programs,
             };
-            if let Some(w) = super::workflow(cx, raw, &env, path.clone(), &mut self.diags) {
+            if let Some(mut w) = super::workflow(cx, raw, &env, path.clone(), &mut self.diags) {
+                if let Some(base) = bases.get(wname) {
+                    w.base = Some(base.clone());
+                    for s in w.graph.node_weights_mut() {
+                        s.changed = s.span.file != raw.file;
+                    }
+                }
                 valid.insert(wname.clone(), Arc::new(w));
             }
         }
@@ -754,6 +885,7 @@ impl Validator {
                 name,
                 description: own_header.description.as_ref().map(|d| d.to_string()),
                 dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+                ancestors: ancestors.clone(),
                 adapter: adapter_spec.map(|a| a.kind.to_string()).unwrap_or_default(),
                 lacks: lack_names,
                 settings,

@@ -4,6 +4,7 @@
 mod graph;
 mod group;
 mod machine;
+mod overrides;
 mod settings;
 mod states;
 mod vars;
@@ -390,6 +391,7 @@ pub fn workflow(
             set,
             kind: kind?,
             span: cx.span_of(node.name),
+            changed: false,
         });
         by_name.insert(node.name.to_string(), id);
     }
@@ -407,6 +409,7 @@ pub fn workflow(
         name: header.workflow.to_string(),
         description: header.description.as_ref().map(|d| d.to_string()),
         path,
+        base: None,
         flows,
         inputs: header
             .input

@@ -1,0 +1,144 @@
+//! Transitions a platform's settings make impossible: a choice guard the
+//! settings alone decide (`platform.confirmation == 'event'` on a platform
+//! that confirms by event), a foreach whose filter refuses every medium the
+//! platform has, and whatever only those lead to. Coverage reports them with
+//! the reason instead of asking a scenario to take them.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use petgraph::visit::EdgeRef;
+
+use crate::engine::values;
+use crate::workflow::model::{Platform, StateId, StateKind, Trigger, Workflow};
+
+/// A transition the platform's settings rule out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Impossible {
+    pub from: String,
+    pub trigger: Trigger,
+    pub reason: String,
+}
+
+/// The transitions of `w` that cannot happen on `platform`.
+pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
+    let settings = values::from_json_ordered(&serde_json::Value::Object(
+        platform
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ));
+    let media: Vec<String> = platform
+        .settings
+        .get("media")
+        .and_then(|m| m.as_array())
+        .map(|m| {
+            m.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let name = &platform.name;
+    // Edge → why the settings rule it out.
+    let mut ruled_out: HashMap<petgraph::graph::EdgeIndex, String> = HashMap::new();
+    for (sid, state) in w.states() {
+        let mut edges: Vec<_> = w.graph.edges(sid).collect();
+        edges.sort_by_key(|e| e.id());
+        match &state.kind {
+            StateKind::Choice(guards) => {
+                // The first guard the settings make always true takes every
+                // run: what comes after it never does.
+                let mut decided_true: Option<String> = None;
+                for e in &edges {
+                    if let Some(first) = &decided_true {
+                        ruled_out.insert(
+                            e.id(),
+                            format!("`{first}` is always true on {name}, and is checked first"),
+                        );
+                        continue;
+                    }
+                    let Trigger::Guard(i) = e.weight().trigger else {
+                        continue;
+                    };
+                    let guard = &guards[i];
+                    match guard.native().and_then(|n| n.decided(settings.as_ref())) {
+                        Some(false) => {
+                            ruled_out.insert(
+                                e.id(),
+                                format!("`{}` is never true on {name}", one_line(guard.source())),
+                            );
+                        }
+                        Some(true) => decided_true = Some(one_line(guard.source())),
+                        None => {}
+                    }
+                }
+            }
+            StateKind::Foreach(f) => {
+                let empty = f
+                    .items
+                    .native()
+                    .is_some_and(|n| n.never_any(settings.as_ref(), &media));
+                if !empty {
+                    continue;
+                }
+                // No item: the foreach is done at once, whatever the body.
+                let done = edges
+                    .iter()
+                    .find(|e| e.weight().trigger == Trigger::Outcome("done"))
+                    .or_else(|| {
+                        edges
+                            .iter()
+                            .find(|e| e.weight().trigger == Trigger::Otherwise)
+                    })
+                    .map(|e| e.id());
+                for e in &edges {
+                    if Some(e.id()) != done {
+                        ruled_out.insert(
+                            e.id(),
+                            format!(
+                                "`{}` never has an item on {name}: its filter refuses every medium of the platform",
+                                state.name
+                            ),
+                        );
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // What only ruled-out transitions lead to is never reached.
+    let mut reached: HashSet<StateId> = HashSet::from([w.start]);
+    let mut queue = VecDeque::from([w.start]);
+    while let Some(s) = queue.pop_front() {
+        for e in w.graph.edges(s) {
+            if !ruled_out.contains_key(&e.id()) && reached.insert(e.target()) {
+                queue.push_back(e.target());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (sid, state) in w.states() {
+        let mut edges: Vec<_> = w.graph.edges(sid).collect();
+        edges.sort_by_key(|e| e.id());
+        for e in edges {
+            let reason = if !reached.contains(&sid) {
+                format!("state `{}` is never reached on {name}", state.name)
+            } else if let Some(r) = ruled_out.get(&e.id()) {
+                r.clone()
+            } else {
+                continue;
+            };
+            out.push(Impossible {
+                from: state.name.clone(),
+                trigger: e.weight().trigger.clone(),
+                reason,
+            });
+        }
+    }
+    out
+}
+
+/// A guard as one line, however the YAML folded it.
+fn one_line(source: &str) -> String {
+    source.split_whitespace().collect::<Vec<_>>().join(" ")
+}
