@@ -93,7 +93,7 @@ fn a_transition_the_settings_rule_out_is_impossible_not_uncovered() {
 }
 
 /// The lines of `platform`'s section of a `hisflow test` report.
-fn section<'a>(text: &'a str, platform: &str) -> String {
+fn section(text: &str, platform: &str) -> String {
     text.lines()
         .skip_while(|l| *l != platform)
         .skip(1)
