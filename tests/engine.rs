@@ -51,6 +51,7 @@ fn logout_by_w(dir: &std::path::Path) -> hisflow::Platform {
         dir: dir.to_path_buf(),
         ancestors: vec![],
         adapter: "sim".into(),
+        switch: None,
         lacks: vec![],
         settings: Default::default(),
         declared: Default::default(),

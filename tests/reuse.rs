@@ -169,3 +169,25 @@ fn an_override_changes_single_states_and_render_marks_them() {
         "{found:?}"
     );
 }
+
+#[test]
+fn a_platform_describes_the_simulated_switch_and_a_wrong_description_is_an_error() {
+    let d = tempfile::tempdir().unwrap();
+    family(
+        d.path(),
+        "adapter:\n  kind: sim\n  switch:\n    confirm: { agent.reason_codes: 1s }\n",
+    );
+    let out = run(d.path(), &["validate", "p", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let found = common::positions(&stdout(&out));
+    assert_eq!(
+        found,
+        [(
+            "p/platform.yaml".to_string(),
+            6,
+            16,
+            "hisflow::invalid-value".to_string()
+        )],
+        "{found:?}"
+    );
+}

@@ -200,6 +200,10 @@ pub fn switch_operation(name: &str) -> Option<&'static OperationSpec> {
     switch_operations().find(|o| o.name == name)
 }
 
+/// An adapter's check of `adapter.switch:`: the keys down to a wrong entry
+/// and what is wrong with it.
+pub type SwitchCheck = fn(&serde_json::Value) -> Result<(), (Vec<String>, String)>;
+
 /// An adapter kind: the switch operations it implements and the switch
 /// events it delivers.
 #[derive(Debug, Clone, Copy)]
@@ -210,6 +214,10 @@ pub struct AdapterSpec {
     /// Names of the [switch events](super::events::EVENTS) it delivers; a
     /// platform must handle or ignore each.
     pub events: &'static [&'static str],
+    /// Checks a platform's `adapter.switch:` (how a simulated switch
+    /// behaves); `None` when the adapter takes none. An error names the keys
+    /// down to the wrong entry, when it is one.
+    pub switch: Option<SwitchCheck>,
 }
 
 /// The adapter kinds this build of hisflow has. A platform names one in its
@@ -238,6 +246,14 @@ pub const ADAPTERS: &[AdapterSpec] = &[AdapterSpec {
         "link.event.down",
         "link.event.up",
     ],
+    switch: Some(|v| {
+        let state = serde_json::from_value::<super::sim::SwitchState>(v.clone())
+            .map_err(|e| (Vec::new(), e.to_string()))?;
+        state.confirm.iter().try_for_each(|(op, delay)| {
+            super::sim::confirm_entry(op, delay)
+                .map_err(|m| (vec!["confirm".to_string(), op.clone()], m))
+        })
+    }),
 }];
 
 pub fn adapter(kind: &str) -> Option<&'static AdapterSpec> {

@@ -340,9 +340,16 @@ fn scenario(
         "the scenario",
         diags,
     )?;
+    // The platform's simulated switch, with what the scenario says over it.
     let switch = match switch_node {
-        None => SwitchState::default(),
-        Some((k, node)) => match serde_json::from_value::<SwitchState>(load::to_json(&node)) {
+        None => platform
+            .switch
+            .as_ref()
+            .and_then(|s| serde_json::from_value::<SwitchState>(s.clone()).ok())
+            .unwrap_or_default(),
+        Some((k, node)) => match serde_json::from_value::<SwitchState>(
+            crate::platform::sim::layered(platform.switch.as_ref(), load::to_json(&node)),
+        ) {
             Ok(s) => {
                 check_confirm(cx, &node, &s, diags);
                 s

@@ -751,6 +751,9 @@ pub struct RawPlatform {
     pub settings: IndexMap<Sp<String>, Node>,
     /// `declare:` as written: settings' types and error codes.
     pub declare: Option<Node>,
+    /// `adapter.switch:` as written: how the simulated switch behaves when
+    /// it stands in for this platform's.
+    pub switch: Option<Node>,
 }
 
 /// Loads a platform manifest that `read` registered.
@@ -759,6 +762,12 @@ pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
     let mut top = known_keys(cx, top, PLATFORM_KEYS, "a platform manifest", diags);
     let settings_node = top.remove("settings");
     let declare = top.remove("declare");
+    // The simulated switch's description stays a node: the adapter checks
+    // it, and its values are typed as written.
+    let switch = match top.get_mut("adapter") {
+        Some(Node::Mapping(a)) => a.remove("switch"),
+        _ => None,
+    };
     let anchor = top
         .keys()
         .next()
@@ -796,6 +805,7 @@ pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
         header,
         settings,
         declare,
+        switch,
     })
 }
 

@@ -532,6 +532,12 @@ pub struct RawAdapter {
     /// does: workflows of the platform may not call them.
     #[serde(default)]
     pub lacks: Vec<Sp<String>>,
+    /// How the simulated switch behaves when it stands in for this
+    /// platform's (scenarios and `hisflow serve`): what a scenario's
+    /// `switch:` says, merged under it. Read by the loader as written.
+    #[serde(default)]
+    #[schemars(with = "Option<crate::platform::sim::SwitchState>")]
+    pub switch: Option<serde::de::IgnoredAny>,
 }
 
 /// A hisflow platform manifest (platform.yaml): the switch adapter, the

@@ -65,6 +65,24 @@ impl SwitchState {
     }
 }
 
+/// `over` laid over `under`: mappings merge key by key, at every depth;
+/// anything else in `over` replaces what `under` has. A scenario's `switch:`
+/// is laid over its platform's `adapter.switch:` this way.
+pub fn layered(under: Option<&serde_json::Value>, over: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match (under, over) {
+        (Some(Value::Object(u)), Value::Object(o)) => {
+            let mut out = u.clone();
+            for (k, v) in o {
+                let merged = layered(out.get(&k), v);
+                out.insert(k, merged);
+            }
+            Value::Object(out)
+        }
+        (_, over) => over,
+    }
+}
+
 /// One entry of `confirm:`, checked: a switch operation that answers with
 /// no data, and a duration.
 pub fn confirm_entry(op: &str, delay: &str) -> Result<(), String> {

@@ -302,6 +302,9 @@ pub struct Platform {
     /// The folders of the platforms it extends, the nearest first.
     pub ancestors: Vec<PathBuf>,
     pub adapter: String,
+    /// How the simulated switch behaves when it stands in for this
+    /// platform's (`adapter.switch:`), checked by the adapter.
+    pub switch: Option<serde_json::Value>,
     /// Switch operations the adapter kind has but this switch lacks.
     pub lacks: Vec<String>,
     /// Values workflows read as `platform.<name>`, in declaration order.

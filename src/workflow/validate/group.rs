@@ -676,6 +676,7 @@ impl Validator {
         let mut requests: IndexMap<String, (Sp<String>, FileId)> = IndexMap::new();
         let mut events: IndexMap<String, (Sp<String>, Sp<String>, FileId)> = IndexMap::new();
         let mut adapter: Option<(Sp<String>, FileId)> = None;
+        let mut switch: Option<marked_yaml::Node> = None;
         let mut lacks: Vec<(Sp<String>, FileId)> = Vec::new();
         let mut broken = 0;
         for layer in &layers {
@@ -705,6 +706,7 @@ impl Validator {
                 }
                 if let Some(a) = &h.adapter {
                     adapter = Some((a.kind.clone(), layer.raw.file));
+                    switch = layer.raw.switch.clone();
                     lacks = a
                         .lacks
                         .iter()
@@ -751,6 +753,46 @@ impl Validator {
                 }
             },
         };
+        let switch = switch.and_then(|node| {
+            let json = load::to_json(&node);
+            let checked = match adapter_spec.map(|a| (a, a.switch)) {
+                None => return None,
+                Some((_, Some(check))) => check(&json),
+                Some((a, None)) => Err((
+                    Vec::new(),
+                    format!("the `{}` adapter takes no `switch`", a.kind),
+                )),
+            };
+            match checked {
+                Ok(()) => Some(json),
+                Err((path, message)) => {
+                    broken += 1;
+                    // The wrong entry's key, else the whole description.
+                    let mut at = node.span().start().copied();
+                    let mut here = &node;
+                    for key in &path {
+                        let Some((k, v)) = here
+                            .as_mapping()
+                            .and_then(|m| m.iter().find(|(k, _)| k.as_str() == key))
+                        else {
+                            break;
+                        };
+                        at = k.span().start().copied();
+                        here = v;
+                    }
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::InvalidValue,
+                            self.ctx(own_file).span(at),
+                            format!("invalid `adapter.switch`: {message}"),
+                        )
+                        .label("not a switch description")
+                        .help("see schemas/platform.schema.json: agents, reason_codes, connected, confirm, pending_logout"),
+                    );
+                    None
+                }
+            }
+        });
         if let Some(a) = adapter_spec {
             for (l, file) in &lacks {
                 if !a.operations.contains(&l.as_str()) {
@@ -887,6 +929,7 @@ impl Validator {
                 dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
                 ancestors: ancestors.clone(),
                 adapter: adapter_spec.map(|a| a.kind.to_string()).unwrap_or_default(),
+                switch,
                 lacks: lack_names,
                 settings,
                 declared: typed
