@@ -97,8 +97,9 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
         if !ok(sw.call(
             &s.agent,
             &Operation::SetNotReady {
-                channel: c.id.clone(),
+                channel: Some(c.id.clone()),
                 reason: Some("Logout".into()),
+                reject_pending: false,
             },
         )) {
             return (events, Response::error("NotReadyFailed", "Logout failed"));

@@ -24,7 +24,7 @@ fn sim() -> Arc<SimSwitch> {
         .insert("logout".into(), vec!["Lunch".into(), "End of shift".into()]);
     state
         .reason_codes
-        .insert("not_ready".into(), vec!["Break".into()]);
+        .insert("not_ready".into(), vec!["Break".into(), "Logout".into()]);
     Arc::new(SimSwitch::new(state))
 }
 

@@ -1083,11 +1083,17 @@ fn switch_operation(name: &str, args: &dyn Val) -> Result<Operation, SwitchError
             reason: text(args, "reason"),
         },
         "agent.set_ready" => Operation::SetReady {
-            channel: required(args, "channel")?,
+            channel: text(args, "channel"),
         },
         "agent.set_not_ready" => Operation::SetNotReady {
-            channel: required(args, "channel")?,
+            channel: text(args, "channel"),
             reason: text(args, "reason"),
+            reject_pending: arg(args, "reject_pending")
+                .and_then(|v| {
+                    v.downcast_ref::<cel::common::types::CelBool>()
+                        .map(|b| *b.inner())
+                })
+                .unwrap_or(false),
         },
         "agent.reason_codes" => Operation::ReasonCodes {
             category: required(args, "category")?,

@@ -21,12 +21,18 @@ pub enum Operation {
     Logout {
         reason: Option<String>,
     },
+    /// Make the agent Ready on a channel, or on all of them where the
+    /// switch's state is the agent's (TaskRouter's Activity).
     SetReady {
-        channel: String,
+        channel: Option<String>,
     },
+    /// Make the agent Not Ready on a channel, or on all of them.
     SetNotReady {
-        channel: String,
+        channel: Option<String>,
         reason: Option<String>,
+        /// Reject the work the switch is offering the agent, instead of
+        /// leaving it pending (TaskRouter's `RejectPendingReservations`).
+        reject_pending: bool,
     },
     /// The reason codes configured for `logout` or `not_ready`.
     ReasonCodes {
@@ -64,11 +70,12 @@ impl Operation {
     pub fn channel(&self) -> Option<&str> {
         match self {
             Operation::Login { channel }
-            | Operation::SetReady { channel }
-            | Operation::SetNotReady { channel, .. }
             | Operation::Activate { channel }
             | Operation::Deactivate { channel }
             | Operation::State { channel } => Some(channel),
+            Operation::SetReady { channel } | Operation::SetNotReady { channel, .. } => {
+                channel.as_deref()
+            }
             Operation::Logout { .. } | Operation::ReasonCodes { .. } => None,
         }
     }

@@ -52,6 +52,11 @@ const fn arg(name: &'static str, required: bool, summary: &'static str) -> ArgSp
 }
 
 const CHANNEL: ArgSpec = arg("channel", true, "id of the channel (its media name)");
+const AGENT_WIDE: ArgSpec = arg(
+    "channel",
+    false,
+    "id of the channel (its media name); without it, every channel of the agent",
+);
 
 /// The full catalog, in documentation order.
 pub const OPERATIONS: &[OperationSpec] = &[
@@ -74,18 +79,23 @@ pub const OPERATIONS: &[OperationSpec] = &[
     OperationSpec {
         name: "agent.set_ready",
         provider: Provider::Switch,
-        summary: "Make the agent Ready on one channel.",
-        args: &[CHANNEL],
+        summary: "Make the agent Ready on one channel, or on every channel without one (a switch whose state is the agent's, such as TaskRouter's Activity).",
+        args: &[AGENT_WIDE],
         outcomes: SWITCH_OUTCOMES,
         result: None,
     },
     OperationSpec {
         name: "agent.set_not_ready",
         provider: Provider::Switch,
-        summary: "Make the agent Not Ready on one channel, with a reason where given.",
+        summary: "Make the agent Not Ready on one channel, or on every channel without one, with a reason where given.",
         args: &[
-            CHANNEL,
+            AGENT_WIDE,
             arg("reason", false, "the Not Ready reason (code or label)"),
+            arg(
+                "reject_pending",
+                false,
+                "true: reject the work the switch is offering the agent (TaskRouter's RejectPendingReservations) instead of leaving it pending",
+            ),
         ],
         outcomes: SWITCH_OUTCOMES,
         result: None,

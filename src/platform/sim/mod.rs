@@ -26,6 +26,7 @@ use super::events::{EventSink, SwitchEvent};
 pub const LOGGED_OFF: &str = "LoggedOff";
 pub const NOT_READY: &str = "NotReady";
 pub const READY: &str = "Ready";
+pub const RESERVED: &str = "Reserved";
 
 /// The switch as the simulator holds it, and how it behaves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -506,6 +507,25 @@ fn logged_in_mut<'a>(
         })
 }
 
+/// The channels an operation for `channel`, or for all of the agent's
+/// (those logged in), acts on.
+fn targets(
+    state: &mut SwitchState,
+    agent: &str,
+    channel: &Option<String>,
+) -> Result<Vec<String>, SwitchError> {
+    let a = logged_in_mut(state, agent)?;
+    Ok(match channel {
+        Some(c) => vec![c.clone()],
+        None => a
+            .channels
+            .iter()
+            .filter(|(_, c)| c.state != LOGGED_OFF)
+            .map(|(id, _)| id.clone())
+            .collect(),
+    })
+}
+
 fn channel_mut<'a>(
     state: &'a mut SwitchState,
     agent: &str,
@@ -522,9 +542,9 @@ fn channel_mut<'a>(
         })
 }
 
-/// The event by which the switch confirms `op` once it took effect on
-/// `switch`.
-fn confirmation(switch: &SwitchState, agent: &str, op: &Operation) -> Option<SwitchEvent> {
+/// The events by which the switch confirms `op` once it took effect on
+/// `switch`: one per channel it changed.
+fn confirmation(switch: &SwitchState, agent: &str, op: &Operation) -> Vec<SwitchEvent> {
     let state = |channel: &str, state: &str, reason: &Option<String>| {
         event(
             agent,
@@ -532,9 +552,19 @@ fn confirmation(switch: &SwitchState, agent: &str, op: &Operation) -> Option<Swi
             json!({ "channel": channel, "state": state, "reason": reason }),
         )
     };
-    Some(match op {
+    // The channels an operation for `channel` (or for all) put in `target`.
+    let changed = |channel: &Option<String>, target: &str, reason: &Option<String>| {
+        let channels = switch.agents.get(agent).map(|a| &a.channels);
+        channels
+            .into_iter()
+            .flatten()
+            .filter(|(id, c)| channel.as_ref().is_none_or(|ch| ch == *id) && c.state == target)
+            .map(|(id, _)| state(id, target, reason))
+            .collect()
+    };
+    match op {
         // The state the agent is in: NotReady, or what a login found.
-        Operation::Login { channel } => state(
+        Operation::Login { channel } => vec![state(
             channel,
             switch
                 .agents
@@ -542,26 +572,28 @@ fn confirmation(switch: &SwitchState, agent: &str, op: &Operation) -> Option<Swi
                 .and_then(|a| a.channels.get(channel))
                 .map_or(NOT_READY, |c| &c.state),
             &None,
-        ),
-        Operation::Logout { reason } => event(
+        )],
+        Operation::Logout { reason } => vec![event(
             agent,
             "agent.event.loggedOut",
             json!({ "reason": reason, "cause": "requested" }),
-        ),
-        Operation::SetReady { channel } => state(channel, READY, &None),
-        Operation::SetNotReady { channel, reason } => state(channel, NOT_READY, reason),
-        Operation::Activate { channel } => event(
+        )],
+        Operation::SetReady { channel } => changed(channel, READY, &None),
+        Operation::SetNotReady {
+            channel, reason, ..
+        } => changed(channel, NOT_READY, reason),
+        Operation::Activate { channel } => vec![event(
             agent,
             "agent.event.channelActivated",
             json!({ "channel": channel }),
-        ),
-        Operation::Deactivate { channel } => event(
+        )],
+        Operation::Deactivate { channel } => vec![event(
             agent,
             "agent.event.channelDeactivated",
             json!({ "channel": channel }),
-        ),
-        Operation::ReasonCodes { .. } | Operation::State { .. } => return None,
-    })
+        )],
+        Operation::ReasonCodes { .. } | Operation::State { .. } => Vec::new(),
+    }
 }
 
 impl Inner {
@@ -586,7 +618,10 @@ impl Inner {
     /// How long after its reply the switch confirms `op`, when it does.
     fn confirm_delay(&self, op: &Operation) -> Option<Duration> {
         let delay = self.state.confirm.get(op.name())?;
-        confirmation(&self.state, "", op)?;
+        // Reading the switch changes nothing: its answer is the result.
+        if matches!(op, Operation::ReasonCodes { .. } | Operation::State { .. }) {
+            return None;
+        }
         crate::workflow::validate::parse_duration(delay)
     }
 
@@ -704,18 +739,51 @@ impl Inner {
                 Ok(OpResult::Done)
             }
             Operation::SetReady { channel } => {
-                let ch = channel_mut(state, agent, channel)?;
-                if !ch.active {
-                    return Err(SwitchError::new(
-                        "InvalidState",
-                        format!("channel {channel} is deactivated"),
-                    ));
+                for id in targets(state, agent, channel)? {
+                    let ch = channel_mut(state, agent, &id)?;
+                    if !ch.active {
+                        // Agent-wide, a deactivated channel stays as it is.
+                        if channel.is_none() {
+                            continue;
+                        }
+                        return Err(SwitchError::new(
+                            "InvalidState",
+                            format!("channel {id} is deactivated"),
+                        ));
+                    }
+                    ch.state = READY.to_string();
                 }
-                ch.state = READY.to_string();
                 Ok(OpResult::Done)
             }
-            Operation::SetNotReady { channel, reason } => {
-                channel_mut(state, agent, channel)?.state = NOT_READY.to_string();
+            Operation::SetNotReady {
+                channel,
+                reason,
+                reject_pending,
+            } => {
+                let codes = state
+                    .reason_codes
+                    .get("not_ready")
+                    .cloned()
+                    .unwrap_or_default();
+                // As the CTI server does: a reason must be one configured.
+                if let Some(r) = reason
+                    && !codes.is_empty()
+                    && !codes.contains(r)
+                {
+                    return Err(SwitchError::new(
+                        "ReasonCodeOutOfRange",
+                        format!("{r} is not a Not Ready reason"),
+                    ));
+                }
+                for id in targets(state, agent, channel)? {
+                    let ch = channel_mut(state, agent, &id)?;
+                    // Work on offer stays pending through an agent-wide
+                    // change, unless it is rejected.
+                    if channel.is_none() && ch.state == RESERVED && !reject_pending {
+                        continue;
+                    }
+                    ch.state = NOT_READY.to_string();
+                }
                 if let Some(a) = state.agents.get_mut(agent) {
                     a.not_ready_reason = reason.clone();
                 }
@@ -859,6 +927,74 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_agent_wide_not_ready_leaves_offered_work_pending_unless_it_rejects_it() {
+        let sim = logged_in();
+        let mut state = sim.state();
+        state
+            .agents
+            .get_mut("a")
+            .unwrap()
+            .channels
+            .get_mut("email")
+            .unwrap()
+            .state = RESERVED.to_string();
+        let sim = SimSwitch::new(state);
+        let not_ready = |reject_pending| Operation::SetNotReady {
+            channel: None,
+            reason: None,
+            reject_pending,
+        };
+        ready(sim.call(
+            "a",
+            &Operation::SetReady {
+                channel: Some("voice".into()),
+            },
+        ))
+        .unwrap();
+        ready(sim.call("a", &not_ready(false))).unwrap();
+        let channels = |sim: &SimSwitch| {
+            sim.state().agents["a"]
+                .channels
+                .iter()
+                .map(|(id, c)| (id.clone(), c.state.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            channels(&sim),
+            [
+                ("email".into(), RESERVED.into()),
+                ("voice".into(), NOT_READY.into())
+            ]
+        );
+        ready(sim.call("a", &not_ready(true))).unwrap();
+        assert_eq!(
+            channels(&sim),
+            [
+                ("email".into(), NOT_READY.into()),
+                ("voice".into(), NOT_READY.into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_not_ready_reason_must_be_one_the_switch_has_when_it_has_some() {
+        let sim = logged_in();
+        let mut state = sim.state();
+        state
+            .reason_codes
+            .insert("not_ready".into(), vec!["Break".into()]);
+        let sim = SimSwitch::new(state);
+        let with = |reason: &str| Operation::SetNotReady {
+            channel: Some("voice".into()),
+            reason: Some(reason.into()),
+            reject_pending: false,
+        };
+        let refused = ready(sim.call("a", &with("20003"))).unwrap_err();
+        assert_eq!(refused.code, "ReasonCodeOutOfRange");
+        ready(sim.call("a", &with("Break"))).unwrap();
+    }
+
     fn logged_in() -> SimSwitch {
         let sim = SimSwitch::default();
         for ch in ["voice", "email"] {
@@ -873,7 +1009,7 @@ mod tests {
         ready(sim.call(
             "a",
             &Operation::SetReady {
-                channel: "voice".into(),
+                channel: Some("voice".into()),
             },
         ))
         .unwrap();
@@ -890,7 +1026,7 @@ mod tests {
         let err = ready(sim.call(
             "a",
             &Operation::SetReady {
-                channel: "email".into(),
+                channel: Some("email".into()),
             },
         ))
         .unwrap_err();
@@ -928,7 +1064,7 @@ mod tests {
         ready(sim.call(
             "a",
             &Operation::SetReady {
-                channel: "voice".into(),
+                channel: Some("voice".into()),
             },
         ))
         .unwrap();
@@ -945,7 +1081,7 @@ mod tests {
             ready(sim.call(
                 "a",
                 &Operation::SetReady {
-                    channel: "voice".into()
+                    channel: Some("voice".into())
                 }
             ))
             .is_ok()
@@ -954,7 +1090,7 @@ mod tests {
             ready(sim.call(
                 "a",
                 &Operation::SetReady {
-                    channel: "email".into()
+                    channel: Some("email".into())
                 }
             ))
             .unwrap_err()
@@ -965,7 +1101,7 @@ mod tests {
             ready(sim.call(
                 "a",
                 &Operation::SetReady {
-                    channel: "voice".into()
+                    channel: Some("voice".into())
                 }
             ))
             .is_ok()
@@ -987,7 +1123,7 @@ mod tests {
             sim.call(
                 "a",
                 &Operation::SetReady {
-                    channel: "voice".into()
+                    channel: Some("voice".into())
                 }
             ),
             Reply::Pending(_)
@@ -1013,7 +1149,7 @@ mod tests {
             ready(sim.call(
                 "a",
                 &Operation::SetReady {
-                    channel: "email".into()
+                    channel: Some("email".into())
                 }
             ))
             .unwrap_err()
@@ -1125,7 +1261,7 @@ mod tests {
         ready(sim.call(
             "a",
             &Operation::SetReady {
-                channel: "voice".into(),
+                channel: Some("voice".into()),
             },
         ))
         .unwrap();
@@ -1147,15 +1283,16 @@ mod tests {
             let seen = recording(&sim);
             sim.set_confirm("agent.set_ready", Some(Duration::from_secs(5)));
             let voice = || Operation::SetReady {
-                channel: "voice".into(),
+                channel: Some("voice".into()),
             };
             ready(sim.call("a", &voice())).unwrap();
             assert_eq!(sim.state().agents["a"].channels["voice"].state, NOT_READY);
             ready(sim.call(
                 "a",
                 &Operation::SetNotReady {
-                    channel: "voice".into(),
+                    channel: Some("voice".into()),
                     reason: None,
+                    reject_pending: false,
                 },
             ))
             .unwrap();
