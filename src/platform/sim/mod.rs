@@ -54,6 +54,10 @@ pub struct SwitchState {
     /// instead of being refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending_logout: bool,
+    /// A Not Ready reason must be one of its `not_ready` codes, as
+    /// Finesse's CTI server requires; otherwise any reason is taken.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_not_ready: bool,
 }
 
 impl SwitchState {
@@ -127,6 +131,7 @@ impl Default for SwitchState {
             connected: true,
             confirm: BTreeMap::new(),
             pending_logout: false,
+            strict_not_ready: false,
         }
     }
 }
@@ -765,8 +770,10 @@ impl Inner {
                     .get("not_ready")
                     .cloned()
                     .unwrap_or_default();
-                // As the CTI server does: a reason must be one configured.
+                // As Finesse's CTI server does: a reason must be one
+                // configured.
                 if let Some(r) = reason
+                    && state.strict_not_ready
                     && !codes.is_empty()
                     && !codes.contains(r)
                 {
@@ -978,12 +985,13 @@ mod tests {
     }
 
     #[test]
-    fn a_not_ready_reason_must_be_one_the_switch_has_when_it_has_some() {
+    fn a_strict_switch_takes_only_the_not_ready_reasons_it_has() {
         let sim = logged_in();
         let mut state = sim.state();
         state
             .reason_codes
             .insert("not_ready".into(), vec!["Break".into()]);
+        state.strict_not_ready = true;
         let sim = SimSwitch::new(state);
         let with = |reason: &str| Operation::SetNotReady {
             channel: Some("voice".into()),
