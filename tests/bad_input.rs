@@ -259,3 +259,12 @@ fn a_foreach_is_never_told_to_use_otherwise() {
         "a foreach takes no `otherwise`: {text}"
     );
 }
+
+#[test]
+fn an_on_with_nothing_under_it_is_a_lost_transition() {
+    let (code, codes, _) = validate_file(
+        b"workflow: w\nstart: a\nstates:\n  a:\n    op: agent.logout\n    on:\n    otherwise: b\n  b: { respond: { ok: {} } }\n",
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(codes, ["hisflow::invalid-value"]);
+}

@@ -231,14 +231,30 @@ async fn state_of(p: &mut Page, channel: &str) -> Value {
     .await
 }
 
-/// HIS for a platform folder of workflows/, on an ephemeral port.
+/// HIS for a platform folder of workflows/, on an ephemeral port, with the
+/// simulated switch `hisflow serve` would start.
 async fn his(platform: &str) -> String {
-    his_with(platform, config::default_switch()).await
+    his_switch(platform, None).await
 }
 
 async fn his_with(platform: &str, switch: hisflow::platform::sim::SwitchState) -> String {
+    his_switch(platform, Some(switch)).await
+}
+
+async fn his_switch(platform: &str, switch: Option<hisflow::platform::sim::SwitchState>) -> String {
+    his_tuned(platform, switch, |_| {}).await
+}
+
+/// HIS as [`his`] starts it, with the simulated switch changed by `tune`.
+async fn his_tuned(
+    platform: &str,
+    switch: Option<hisflow::platform::sim::SwitchState>,
+    tune: impl FnOnce(&mut hisflow::platform::sim::SwitchState),
+) -> String {
     let (platform, _) =
         hisflow::load_platform(&common::root().join("workflows").join(platform)).unwrap();
+    let mut switch = config::switch_for(&platform, switch);
+    tune(&mut switch);
     let his = His::new(
         Arc::new(platform),
         Arc::new(SimSwitch::new(switch)),
@@ -352,7 +368,7 @@ fn the_logout_use_case_in_the_browser() {
         login(&mut p, "agent-4").await;
         p.eval("document.querySelector('#sim-interactions button[data-channel=voice]').click(); true").await;
         p.wait_for("document.getElementById('logout').disabled").await;
-        p.eval("window.mediabar.logout('2 Lunch').then(() => true)").await;
+        p.eval("window.mediabar.logout('Lunch').then(() => true)").await;
         p.wait_for("document.getElementById('status').textContent.includes('Logout pending')").await;
         assert_eq!(p.eval("document.getElementById('logout').disabled").await, json!(true));
         assert_eq!(p.eval("!document.getElementById('bar').hidden").await, json!(true), "the agent stays on the call");
@@ -373,6 +389,41 @@ fn the_logout_use_case_in_the_browser() {
         p.eval("document.getElementById('logout').click(); true").await;
         p.wait_for("!document.getElementById('login').hidden").await;
         assert_eq!(p.eval("document.getElementById('reasons').hidden").await, json!(true), "no reason screen");
+
+        // An optional reason (Genesys): the screen offers to go on without one.
+        let genesys = his("genesys-engage").await;
+        p.call("Page.navigate", json!({ "url": format!("http://{genesys}/") })).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        login(&mut p, "agent-5").await;
+        // A state a platform's machine has and the page has no label for is
+        // shown as HIS names it.
+        p.eval("window.mediabar.frame({ type: 'event', name: 'channel.event.stateChanged', data: { channel: 'voice', state: 'AwayFromDesk' } }); true").await;
+        p.wait_for("document.querySelector('[data-channel=voice] .state').textContent === 'AwayFromDesk'").await;
+        p.eval("document.getElementById('logout').click(); true").await;
+        p.wait_for("!document.getElementById('reasons').hidden").await;
+        assert_eq!(p.eval("document.getElementById('reason-none').hidden").await, json!(false));
+        p.eval("document.getElementById('reason-none').click(); true").await;
+        p.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(p.eval("document.getElementById('message').textContent").await, json!("You are logged out."));
+
+        // Finesse signs the desktop out though a chat stayed signed in: the
+        // agent is told which.
+        // Finesse takes only configured NOT_READY codes: the site has the one
+        // logout sends.
+        let ucce = his_tuned("cisco-ucce", None, |s| {
+            s.reason_codes.insert("not_ready".into(), vec!["Break".into(), "Logout".into()]);
+        })
+        .await;
+        p.call("Page.navigate", json!({ "url": format!("http://{ucce}/") })).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
+        login(&mut p, "agent-6").await;
+        p.eval("window.mediabar.request('sim.request.fault', { op: 'channel.deactivate', channel: 'chat', call: 1, effect: { error: { code: 'InvalidState', message: 'E_ARM_STAT_CC_OFFLINE' } } }).then(() => true)").await;
+        p.eval("window.mediabar.logout('Lunch').then(() => true)").await;
+        p.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(
+            p.eval("document.getElementById('message').textContent").await,
+            json!("You are logged out. The switch kept you signed in on chat.")
+        );
     });
 }
 

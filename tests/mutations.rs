@@ -96,6 +96,7 @@ fn renaming_any_transition_target_is_reported_at_its_place() {
 /// not among them: a `need_info` may leave it out.)
 const ESSENTIAL: &[&str] = &[
     "workflow",
+    "overrides",
     "start",
     "states",
     "next",
@@ -194,5 +195,138 @@ proptest! {
         fs::write(base.join(rel), &bytes).unwrap();
         let report = validate_paths(&[base]);
         prop_assert!(report.is_ok());
+    }
+}
+
+/// A mutation of one line of a shipped file, and what it changed.
+struct Mutation {
+    rel: PathBuf,
+    /// 0-based line index.
+    line: usize,
+    text: String,
+    what: &'static str,
+}
+
+/// `word` misspelt as an integrator would: a letter doubled at its end.
+fn typo(word: &str) -> String {
+    format!("{word}{}", word.chars().last().unwrap_or('x'))
+}
+
+/// Settings (names, and values a type checks: enums, lists of them, bools),
+/// state literals in guards, and error codes in responses, across every
+/// shipped platform and workflow file.
+fn vocabulary_mutations() -> Vec<Mutation> {
+    let quoted = regex::Regex::new(r"state (?:==|!=|in \[) ?'([A-Za-z]+)'").unwrap();
+    let code = regex::Regex::new(r"\bcode: ([A-Z][A-Za-z]+)").unwrap();
+    let enum_list = regex::Regex::new(r"^\[([a-z_]+)[,\]]").unwrap();
+    let word = regex::Regex::new("^[a-z_]+$").unwrap();
+    let mut out = Vec::new();
+    for (rel, text) in shipped() {
+        let is_manifest = rel.file_name().is_some_and(|n| n == "platform.yaml");
+        let mut in_settings = false;
+        for (i, l) in text.lines().enumerate() {
+            let mut push = |new: String, what| {
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines[i] = &new;
+                out.push(Mutation {
+                    rel: rel.clone(),
+                    line: i,
+                    text: lines.join("\n") + "\n",
+                    what,
+                });
+            };
+            if is_manifest {
+                if l == "settings:" {
+                    in_settings = true;
+                    continue;
+                }
+                if !l.starts_with(' ') && !l.is_empty() {
+                    in_settings = false;
+                }
+                let entry = l
+                    .strip_prefix("  ")
+                    .filter(|e| !e.starts_with([' ', '#', '-']));
+                if let (true, Some((name, value))) =
+                    (in_settings, entry.and_then(|e| e.split_once(':')))
+                {
+                    push(format!("  {}:{value}", typo(name)), "setting name");
+                    let v = value.trim();
+                    if v == "true" || v == "false" || word.is_match(v) {
+                        push(format!("  {name}: {}", typo(v)), "setting value");
+                    } else if let Some(c) = enum_list.captures(v) {
+                        let w = &c[1];
+                        push(
+                            format!("  {name}: {}", v.replacen(w, &typo(w), 1)),
+                            "setting value",
+                        );
+                    }
+                }
+            } else {
+                if let Some(c) = quoted.captures(l) {
+                    let w = c.get(1).unwrap();
+                    let mut new = l.to_string();
+                    new.replace_range(w.range(), &typo(w.as_str()));
+                    push(new, "state literal");
+                }
+                if let Some(c) = code.captures(l) {
+                    let w = c.get(1).unwrap();
+                    let mut new = l.to_string();
+                    new.replace_range(w.range(), &typo(w.as_str()));
+                    push(new, "error code");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Done-when of the language's second edition: a typo in a setting's name or
+/// value, a state literal or an error code of any shipped profile is an
+/// error at that line.
+#[test]
+fn a_typo_in_a_setting_a_state_or_an_error_code_is_reported_at_its_line() {
+    let mutations = vocabulary_mutations();
+    for (what, least) in [
+        ("setting name", 30),
+        ("setting value", 20),
+        ("state literal", 10),
+        ("error code", 25),
+    ] {
+        let n = mutations.iter().filter(|m| m.what == what).count();
+        assert!(n >= least, "only {n} mutations of a {what}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("workflows");
+    copy_tree(&root().join("workflows"), &base);
+    for m in mutations {
+        let path = base.join(&m.rel);
+        let original = fs::read_to_string(&path).unwrap();
+        fs::write(&path, &m.text).unwrap();
+        let platform = base.join(m.rel.iter().next().unwrap());
+        let report = validate_paths(&[platform]).unwrap();
+        fs::write(&path, original).unwrap();
+        let found = report.diagnostics.iter().any(|d| {
+            let f = report.sources.get(d.span.file);
+            d.rule.severity() == hisflow::Severity::Error
+                && f.path().ends_with(&m.rel)
+                && f.line_col(d.span.range.start).0 == m.line + 1
+        });
+        assert!(
+            found,
+            "a typo in the {} at {}:{} ({:?}) was not reported at that line: {:?}",
+            m.what,
+            m.rel.display(),
+            m.line + 1,
+            m.text.lines().nth(m.line),
+            report
+                .diagnostics
+                .iter()
+                .map(|d| (
+                    d.rule.name(),
+                    report.sources.get(d.span.file).path().display().to_string(),
+                    report.sources.get(d.span.file).line_col(d.span.range.start)
+                ))
+                .collect::<Vec<_>>()
+        );
     }
 }

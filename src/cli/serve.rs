@@ -94,18 +94,7 @@ pub fn run(args: Args) -> ExitCode {
         max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),
         shutdown_grace: cfg.shutdown_grace.map_or(server::SHUTDOWN_GRACE, |s| s.0),
     };
-    // The configuration's switch, else the platform's laid over the
-    // default one.
-    let switch = cfg.switch.unwrap_or_else(|| {
-        let default = serde_json::to_value(config::default_switch()).unwrap_or_default();
-        platform
-            .switch
-            .as_ref()
-            .map(|s| hisflow::platform::sim::layered(Some(&default), s.clone()))
-            .and_then(|s| serde_json::from_value(s).ok())
-            .unwrap_or_else(config::default_switch)
-    });
-    let sim = Arc::new(SimSwitch::new(switch));
+    let sim = Arc::new(SimSwitch::new(config::switch_for(&platform, cfg.switch)));
     let name = platform.name.clone();
     let his = His::new(Arc::new(platform), sim, options);
     let rt = match tokio::runtime::Builder::new_multi_thread()

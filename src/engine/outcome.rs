@@ -33,6 +33,8 @@ pub enum Response {
         message: String,
         choices: Value,
         free_text: bool,
+        /// The user may decline: the client resubmits the field as `""`.
+        optional: bool,
     },
 }
 
@@ -86,12 +88,13 @@ impl Response {
                 message,
                 choices,
                 free_text,
+                optional,
             } => serde_json::json!({
                 "ok": false,
                 "error": {
                     "code": crate::workflow::vocab::NEED_INFO,
                     "message": message,
-                    "need": { "field": field, "choices": choices, "free_text": free_text }
+                    "need": { "field": field, "choices": choices, "free_text": free_text, "optional": optional }
                 }
             }),
         }

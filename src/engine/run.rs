@@ -797,6 +797,7 @@ impl Engine {
                 message,
                 choices,
                 free_text,
+                optional,
             } => (|| {
                 let message = match message {
                     Some(m) => self.template(m, vars)?,
@@ -812,11 +813,17 @@ impl Engine {
                         .map_err(|e| expr_failure(w, f, &e))?,
                     None => false,
                 };
+                let optional = match optional {
+                    Some(f) => values::eval_bool(&self.env, f, vars, None)
+                        .map_err(|e| expr_failure(w, f, &e))?,
+                    None => false,
+                };
                 Ok(Response::NeedInfo {
                     field: field.clone(),
                     message,
                     choices,
                     free_text,
+                    optional,
                 })
             })(),
         }

@@ -56,6 +56,8 @@ impl CoverageReport {
         // Per file: each transition's reasons, one per platform that rules
         // it out, and how many platforms run the file.
         let mut ruled_out: HashMap<PathBuf, (usize, Reasons)> = HashMap::new();
+        let mut machine_ruled_out: HashMap<PathBuf, (usize, HashMap<usize, Vec<String>>)> =
+            HashMap::new();
         for p in platforms {
             for w in p.workflows.values() {
                 by_path.entry(w.path.clone()).or_insert_with(|| w.clone());
@@ -70,18 +72,28 @@ impl CoverageReport {
             }
             for m in &p.machines {
                 machines.entry(m.path.clone()).or_insert_with(|| m.clone());
+                let (runs, reasons) = machine_ruled_out.entry(m.path.clone()).or_default();
+                *runs += 1;
+                for (i, why) in super::settled::impossible_in_machine(p, m) {
+                    reasons.entry(i).or_default().push(why);
+                }
             }
         }
         let machines = machines.into_values().map(|m| {
-            let uncovered = m
+            let (runs, reasons) = &machine_ruled_out[&m.path];
+            // Impossible only where every platform running the file rules
+            // it out.
+            let why = |i: usize| reasons.get(&i).filter(|r| r.len() == *runs);
+            let mut impossible = Vec::new();
+            let uncovered: Vec<Uncovered> = m
                 .transitions
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| !taken.machines.contains(&(m.path.clone(), *i)))
-                .map(|(_, t)| {
+                .map(|(i, t)| {
                     let written = sources.get(t.span.file);
                     let (line, column) = written.line_col(t.span.range.start);
-                    Uncovered {
+                    let u = Uncovered {
                         from: t.from.map_or_else(
                             || "(any state)".to_string(),
                             |s| m.states[s].name.clone(),
@@ -95,15 +107,23 @@ impl CoverageReport {
                         file: written.path().to_path_buf(),
                         line,
                         column,
+                    };
+                    (i, u)
+                })
+                .filter_map(|(i, u)| match why(i) {
+                    Some(r) => {
+                        impossible.push((u, r.join("; ")));
+                        None
                     }
+                    None => Some(u),
                 })
                 .collect();
             WorkflowCoverage {
                 path: m.path.clone(),
                 workflow: m.name.clone(),
-                total: m.transitions.len(),
+                total: m.transitions.len() - impossible.len(),
                 uncovered,
-                impossible: Vec::new(),
+                impossible,
             }
         });
         let workflows = by_path

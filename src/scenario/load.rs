@@ -362,7 +362,7 @@ fn scenario(
                         format!("invalid `switch`: {e}"),
                     )
                     .label("not a switch state")
-                    .help("see schemas/scenario.schema.json: agents, reason_codes, connected, confirm, pending_logout, strict_not_ready"),
+                    .help("see schemas/scenario.schema.json: agents, reason_codes, connected, confirm, pending_logout, strict_not_ready, free_logout_reasons"),
                 );
                 return None;
             }

@@ -120,7 +120,13 @@ pub fn inherited(platform: &crate::Platform) -> Vec<PathBuf> {
         .filter_map(|f| f.file_name().map(ToOwned::to_owned))
         .collect();
     let mut out = Vec::new();
+    // Shown as the user would write them: relative to here.
+    let cwd = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
     for dir in &platform.ancestors {
+        let dir = cwd
+            .as_ref()
+            .and_then(|c| dir.strip_prefix(c).ok())
+            .unwrap_or(dir);
         for f in names(dir) {
             let Some(name) = f.file_name().map(ToOwned::to_owned) else {
                 continue;

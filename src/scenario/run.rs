@@ -285,6 +285,12 @@ pub async fn run_scenario(
             StepKind::Advance(d) => {
                 result.what = format!("{d:?} pass");
                 tokio::time::sleep(*d).await;
+                // Timers due at this very instant (a confirmation `d` from
+                // now) woke with this one: let them run before the step is
+                // judged, whichever woke first.
+                for _ in 0..16 {
+                    tokio::task::yield_now().await;
+                }
             }
             StepKind::Fault(f) => {
                 result.what = format!("fault on {}", f.op);

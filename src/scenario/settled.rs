@@ -9,7 +9,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use petgraph::visit::EdgeRef;
 
 use crate::engine::values;
-use crate::workflow::model::{Platform, StateId, StateKind, Trigger, Workflow};
+use crate::workflow::model::{
+    Body, Foreach, Machine, MachineTrigger, Platform, StateId, StateKind, Trigger, Workflow,
+};
 
 /// A transition the platform's settings rule out, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,13 +23,7 @@ pub struct Impossible {
 
 /// The transitions of `w` that cannot happen on `platform`.
 pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
-    let settings = values::from_json_ordered(&serde_json::Value::Object(
-        platform
-            .settings
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    ));
+    let settings = settings_of(platform);
     let media: Vec<String> = platform
         .settings
         .get("media")
@@ -70,6 +66,58 @@ pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
                         }
                         Some(true) => decided_true = Some(one_line(guard.source())),
                         None => {}
+                    }
+                }
+            }
+            StateKind::Call(c) => {
+                let Some(outs) = answers(platform, &c.workflow) else {
+                    continue;
+                };
+                let handled = |o: &str| {
+                    edges
+                        .iter()
+                        .any(|e| e.weight().trigger == Trigger::Outcome(answer_name(o)))
+                };
+                for e in &edges {
+                    match e.weight().trigger {
+                        Trigger::Outcome(o) if !outs.contains(o) => {
+                            ruled_out.insert(
+                                e.id(),
+                                format!("`{}` never answers {o} on {name}", c.workflow),
+                            );
+                        }
+                        Trigger::Otherwise if outs.iter().all(|o| handled(o)) => {
+                            ruled_out.insert(
+                                e.id(),
+                                format!(
+                                    "every answer `{}` gives on {name} has its own transition",
+                                    c.workflow
+                                ),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            StateKind::Foreach(Foreach {
+                body: Body::Call(c),
+                ..
+            }) if answers(platform, &c.workflow).is_some_and(|o| o == HashSet::from(["ok"])) => {
+                // A body that only answers ok never fails the foreach.
+                let done = edges
+                    .iter()
+                    .any(|e| e.weight().trigger == Trigger::Outcome("done"));
+                for e in &edges {
+                    let never = match e.weight().trigger {
+                        Trigger::Outcome("failed") => true,
+                        Trigger::Otherwise => done,
+                        _ => false,
+                    };
+                    if never {
+                        ruled_out.insert(
+                            e.id(),
+                            format!("`{}` only answers ok on {name}: nothing fails", c.workflow),
+                        );
                     }
                 }
             }
@@ -136,6 +184,66 @@ pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
         }
     }
     out
+}
+
+/// The transitions of machine `m` that cannot happen on `platform`, by
+/// index, with why: a guard its settings alone make false, or an operation
+/// the platform lacks.
+pub fn impossible_in_machine(platform: &Platform, m: &Machine) -> Vec<(usize, String)> {
+    let settings = settings_of(platform);
+    let name = &platform.name;
+    m.transitions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            if let MachineTrigger::Op(op) = t.trigger
+                && platform.lacks.iter().any(|l| l == op.name)
+            {
+                return Some((i, format!("{name} lacks `{}`", op.name)));
+            }
+            let guard = t.guard.as_ref()?;
+            (guard.native()?.decided(settings.as_ref()) == Some(false)).then(|| {
+                (
+                    i,
+                    format!("`{}` is never true on {name}", one_line(guard.source())),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The outcomes workflow `callee` of `platform` can answer with: those of
+/// its `respond` states.
+fn answers(platform: &Platform, callee: &str) -> Option<HashSet<&'static str>> {
+    let w = platform.workflows.get(callee)?;
+    Some(
+        w.states()
+            .filter_map(|(_, s)| match &s.kind {
+                StateKind::Respond(r) => Some(r.outcome()),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// The trigger name of a call's outcome.
+fn answer_name(o: &str) -> &'static str {
+    match o {
+        "ok" => "ok",
+        "error" => "error",
+        _ => "need_info",
+    }
+}
+
+/// The platform's settings as expressions read them.
+fn settings_of(platform: &Platform) -> Box<dyn cel::common::value::Val> {
+    values::from_json_ordered(&serde_json::Value::Object(
+        platform
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ))
 }
 
 /// A guard as one line, however the YAML folded it.

@@ -114,6 +114,21 @@ pub fn read(path: &Path) -> Result<ServeConfig, crate::Error> {
     Ok(config)
 }
 
+/// The simulated switch `hisflow serve` runs for `platform`: the
+/// configuration's, else the platform's `adapter.switch` laid over the
+/// default one.
+pub fn switch_for(platform: &crate::Platform, configured: Option<SwitchState>) -> SwitchState {
+    configured.unwrap_or_else(|| {
+        let default = serde_json::to_value(default_switch()).unwrap_or_default();
+        platform
+            .switch
+            .as_ref()
+            .map(|s| crate::platform::sim::layered(Some(&default), s.clone()))
+            .and_then(|s| serde_json::from_value(s).ok())
+            .unwrap_or_else(default_switch)
+    })
+}
+
 /// The simulated switch when the configuration does not describe one: the
 /// reason codes the reference platform offers its agents.
 pub fn default_switch() -> SwitchState {

@@ -101,11 +101,12 @@ pub fn schema() -> String {
                             "need": {
                                 "description": "With code NeedInfo: the parameter to add before resubmitting.",
                                 "type": "object",
-                                "required": ["field", "choices", "free_text"],
+                                "required": ["field", "choices", "free_text", "optional"],
                                 "properties": {
                                     "field": { "type": "string" },
                                     "choices": { "type": "array" },
-                                    "free_text": { "type": "boolean" }
+                                    "free_text": { "type": "boolean" },
+                                    "optional": { "type": "boolean", "description": "The user may decline: resubmit the field as an empty string." }
                                 }
                             }
                         }

@@ -690,6 +690,21 @@ fn states(
                 let state = match node {
                     Node::Mapping(m) => {
                         let written_targets = written_targets(&m);
+                        // `on:` with nothing under it is a transition lost
+                        // (a line deleted), never meant.
+                        if let Some((k, v)) = m.iter().find(|(k, _)| k.as_str() == "on")
+                            && v.as_scalar().is_some_and(|s| s.as_str().trim().is_empty())
+                        {
+                            diags.push(
+                                Diagnostic::new(
+                                    Rule::InvalidValue,
+                                    key_span(cx, k),
+                                    "`on` lists no outcomes",
+                                )
+                                .label("nothing under it")
+                                .help("map each outcome to a state, e.g. `on: { ok: done }`, or drop `on` and use `next:` or `otherwise:`"),
+                            );
+                        }
                         let (kept, rest) = known_keys_and_rest(cx, m, STATE_KEYS, "a state", diags);
                         let raw = from_node::<RawState>(
                             cx,

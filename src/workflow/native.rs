@@ -213,8 +213,11 @@ fn reads_only_known(n: &N, bound: usize) -> bool {
 /// Kleene's three-valued reading, as CEL's own `&&` and `||` absorb an
 /// unknown side when the other decides.
 fn decided<'a>(n: &'a N, inputs: &Inputs<'a>, bound: &mut Vec<&'a dyn Val>) -> Option<bool> {
-    if reads_only_known(n, bound.len()) {
-        return eval(n, inputs, bound).and_then(bool_of).ok();
+    // A bound item may lack a field it is asked for: then the parts decide.
+    if reads_only_known(n, bound.len())
+        && let Ok(b) = eval(n, inputs, bound).and_then(bool_of)
+    {
+        return Some(b);
     }
     match n {
         N::Not(a) => decided(a, inputs, bound).map(|b| !b),

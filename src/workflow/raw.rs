@@ -444,6 +444,11 @@ pub struct RawNeedInfo {
     #[serde(default)]
     #[schemars(schema_with = "cel")]
     pub free_text: Option<Expr>,
+    /// CEL expression: whether the agent may decline to give a value; the
+    /// client then resubmits the field empty (`""`).
+    #[serde(default)]
+    #[schemars(schema_with = "cel")]
+    pub optional: Option<Expr>,
 }
 
 /// A hisflow workflow: one request's handling as a graph of states. See

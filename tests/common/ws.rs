@@ -30,9 +30,11 @@ pub fn check_frame(frame: &Value) {
     );
 }
 
-/// Starts HIS for a platform folder of workflows/ and returns its address.
+/// Starts HIS for a platform folder of workflows/ and returns its address,
+/// on the simulated switch `hisflow serve` would start for it.
 pub async fn start(platform: &str) -> String {
-    start_with(platform, config::default_switch()).await
+    let (p, _) = hisflow::load_platform(&super::root().join("workflows").join(platform)).unwrap();
+    start_with(platform, config::switch_for(&p, None)).await
 }
 
 pub async fn start_with(platform: &str, switch: hisflow::platform::sim::SwitchState) -> String {

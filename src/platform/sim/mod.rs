@@ -27,6 +27,7 @@ pub const LOGGED_OFF: &str = "LoggedOff";
 pub const NOT_READY: &str = "NotReady";
 pub const READY: &str = "Ready";
 pub const RESERVED: &str = "Reserved";
+pub const TALKING: &str = "Talking";
 
 /// The switch as the simulator holds it, and how it behaves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -58,6 +59,11 @@ pub struct SwitchState {
     /// Finesse's CTI server requires; otherwise any reason is taken.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub strict_not_ready: bool,
+    /// Any logout reason is taken, configured or not (T-Server's
+    /// `ReasonCode` extension is free text); otherwise a reason must be one
+    /// of its `logout` codes when it has some.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub free_logout_reasons: bool,
 }
 
 impl SwitchState {
@@ -132,6 +138,7 @@ impl Default for SwitchState {
             confirm: BTreeMap::new(),
             pending_logout: false,
             strict_not_ready: false,
+            free_logout_reasons: false,
         }
     }
 }
@@ -512,6 +519,30 @@ fn logged_in_mut<'a>(
         })
 }
 
+/// Why the switch refuses the reason `op` gives, if it does: a logout reason
+/// or (on a strict switch) a Not Ready reason that is not among its codes.
+fn reason_refused(state: &SwitchState, op: &Operation) -> Option<SwitchError> {
+    let (category, reason, enforced, what) = match op {
+        Operation::Logout { reason } => (
+            "logout",
+            reason,
+            !state.free_logout_reasons,
+            "a logout reason",
+        ),
+        Operation::SetNotReady { reason, .. } => (
+            "not_ready",
+            reason,
+            state.strict_not_ready,
+            "a Not Ready reason",
+        ),
+        _ => return None,
+    };
+    let codes = state.reason_codes.get(category)?;
+    let r = reason.as_ref()?;
+    (enforced && !codes.is_empty() && !codes.contains(r))
+        .then(|| SwitchError::new("ReasonCodeOutOfRange", format!("{r} is not {what}")))
+}
+
 /// The channels an operation for `channel`, or for all of the agent's
 /// (those logged in), acts on.
 fn targets(
@@ -707,11 +738,7 @@ impl Inner {
             }
             Operation::Logout { reason } => {
                 let pending_allowed = state.pending_logout;
-                let codes = state
-                    .reason_codes
-                    .get("logout")
-                    .cloned()
-                    .unwrap_or_default();
+                let refused = reason_refused(state, op);
                 let a = logged_in_mut(state, agent)?;
                 let busy = a.channels.iter().find(|(_, c)| !c.interactions.is_empty());
                 if let (Some((id, _)), false) = (busy, pending_allowed) {
@@ -720,14 +747,8 @@ impl Inner {
                         format!("an interaction is in progress on {id}"),
                     ));
                 }
-                if let Some(r) = reason
-                    && !codes.is_empty()
-                    && !codes.contains(r)
-                {
-                    return Err(SwitchError::new(
-                        "ReasonCodeOutOfRange",
-                        format!("{r} is not a logout reason"),
-                    ));
+                if let Some(e) = refused {
+                    return Err(e);
                 }
                 if busy.is_some() {
                     a.logout_pending = true;
@@ -746,6 +767,11 @@ impl Inner {
             Operation::SetReady { channel } => {
                 for id in targets(state, agent, channel)? {
                     let ch = channel_mut(state, agent, &id)?;
+                    // Agent-wide, a channel offered or handling work keeps
+                    // it: an Activity change does not take a task away.
+                    if channel.is_none() && [RESERVED, TALKING].contains(&ch.state.as_str()) {
+                        continue;
+                    }
                     if !ch.active {
                         // Agent-wide, a deactivated channel stays as it is.
                         if channel.is_none() {
@@ -765,28 +791,20 @@ impl Inner {
                 reason,
                 reject_pending,
             } => {
-                let codes = state
-                    .reason_codes
-                    .get("not_ready")
-                    .cloned()
-                    .unwrap_or_default();
                 // As Finesse's CTI server does: a reason must be one
                 // configured.
-                if let Some(r) = reason
-                    && state.strict_not_ready
-                    && !codes.is_empty()
-                    && !codes.contains(r)
-                {
-                    return Err(SwitchError::new(
-                        "ReasonCodeOutOfRange",
-                        format!("{r} is not a Not Ready reason"),
-                    ));
+                if let Some(e) = reason_refused(state, op) {
+                    return Err(e);
                 }
                 for id in targets(state, agent, channel)? {
                     let ch = channel_mut(state, agent, &id)?;
                     // Work on offer stays pending through an agent-wide
-                    // change, unless it is rejected.
-                    if channel.is_none() && ch.state == RESERVED && !reject_pending {
+                    // change, unless it is rejected; work accepted stays.
+                    let rejected = ch.state == RESERVED && *reject_pending;
+                    if channel.is_none()
+                        && [RESERVED, TALKING].contains(&ch.state.as_str())
+                        && !rejected
+                    {
                         continue;
                     }
                     ch.state = NOT_READY.to_string();
@@ -853,6 +871,11 @@ impl Adapter for SimSwitch {
             let fault = inner.fault(op);
             let outcome = match fault {
                 None => match inner.confirm_delay(op).filter(|_| inner.state.connected) {
+                    // A reason the switch does not take is refused in its
+                    // answer, not accepted and dropped (Finesse: 400).
+                    Some(_) if reason_refused(&inner.state, op).is_some() => {
+                        Err(reason_refused(&inner.state, op).expect("just checked"))
+                    }
                     Some(delay) => {
                         inner.record(agent, op, "accepted".into());
                         inner.counter += 1;

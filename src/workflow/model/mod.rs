@@ -232,6 +232,7 @@ pub enum Response {
         message: Option<Template>,
         choices: Option<CompiledExpr>,
         free_text: Option<CompiledExpr>,
+        optional: Option<CompiledExpr>,
     },
 }
 

@@ -787,7 +787,7 @@ impl Validator {
                             format!("invalid `adapter.switch`: {message}"),
                         )
                         .label("not a switch description")
-                        .help("see schemas/platform.schema.json: agents, reason_codes, connected, confirm, pending_logout, strict_not_ready"),
+                        .help("see schemas/platform.schema.json: agents, reason_codes, connected, confirm, pending_logout, strict_not_ready, free_logout_reasons"),
                     );
                     None
                 }

@@ -19,6 +19,26 @@ pub(super) fn merge(
     let (Some(bh), Some(oh)) = (&base.header, &ov.header) else {
         return None;
     };
+    let changes_nothing = ov.states.is_empty()
+        && oh.remove.is_empty()
+        && oh.start.is_none()
+        && oh.flows.is_empty()
+        && oh.input.is_empty()
+        && oh.vars.is_empty();
+    if changes_nothing {
+        diags.push(
+            Diagnostic::new(
+                Rule::BadOverride,
+                cx.span_of(&oh.overrides),
+                format!(
+                    "this file overrides `{}` but changes nothing",
+                    oh.overrides.as_str()
+                ),
+            )
+            .label("no states, removals, start, flows, input or vars")
+            .help("write the states it replaces or adds under `states:`, or delete the file"),
+        );
+    }
     let mut header = bh.clone();
     if let Some(d) = &oh.description {
         header.description = Some(d.clone());

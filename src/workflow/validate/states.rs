@@ -895,11 +895,17 @@ impl StateCheck<'_, '_> {
                     .as_ref()
                     .and_then(|c| self.expr(c, scope))
                     .map(|(e, _)| e);
+                let optional = n
+                    .optional
+                    .as_ref()
+                    .and_then(|c| self.expr(c, scope))
+                    .map(|(e, _)| e);
                 Response::NeedInfo {
                     field: n.field.to_string(),
                     message,
                     choices,
                     free_text,
+                    optional,
                 }
             }
         };
