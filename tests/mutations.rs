@@ -293,6 +293,7 @@ fn a_typo_in_a_setting_a_state_or_an_error_code_is_reported_at_its_line() {
         ("error code", 25),
     ] {
         let n = mutations.iter().filter(|m| m.what == what).count();
+        eprintln!("{n} mutations of: {what}");
         assert!(n >= least, "only {n} mutations of a {what}");
     }
     let tmp = tempfile::tempdir().unwrap();
