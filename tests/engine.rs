@@ -856,3 +856,36 @@ fn variables_start_at_their_initial_values_and_a_set_reads_them_as_they_were() {
         out.response
     );
 }
+
+#[test]
+fn a_workflow_that_loops_ends_the_request_naming_where_and_the_session_goes_on() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("w.yaml"),
+        "workflow: w\ninput:\n  reason: { type: string, required: false }\nstart: a\nstates:\n  a:\n    choice:\n      - when: has(request.reason)\n        next: done\n    otherwise: b\n  b:\n    choice:\n      - when: size(session.channels) > 99\n        next: done\n    otherwise: a\n  done:\n    respond: { ok: {} }\n",
+    )
+    .unwrap();
+    let e = Engine::new(Arc::new(logout_by_w(d.path())), sim()).with_step_budget(50);
+    let mut s = Session::new("s1", "a1");
+    let out = rt().block_on(e.handle(
+        "session.request.logout",
+        &json!({}),
+        &mut s,
+        &mut NoObserver,
+    ));
+    assert!(
+        matches!(&out.response, Response::Error { code, message } if code == "Internal"
+            && message.contains("entered 50 states")
+            && message.contains("workflow `w` loops through state `")),
+        "{:?}",
+        out.response
+    );
+    // The same session takes the next request.
+    let out = rt().block_on(e.handle(
+        "session.request.logout",
+        &json!({"reason": "x"}),
+        &mut s,
+        &mut NoObserver,
+    ));
+    assert!(out.response.is_ok(), "{:?}", out.response);
+}

@@ -89,6 +89,9 @@ pub fn run(args: Args) -> ExitCode {
             .unwrap_or(defaults.max_queued_events),
         detach_grace: cfg.detach_grace.map_or(defaults.detach_grace, |s| s.0),
         expiry_reason: cfg.expiry_reason,
+        max_states_per_request: limits
+            .max_states_per_request
+            .unwrap_or(defaults.max_states_per_request),
     };
     let settings = server::Settings {
         max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),

@@ -45,7 +45,14 @@ pub struct Engine {
     /// `event` before a run received any.
     no_event: Box<dyn Val>,
     pub(super) env: Arc<Env>,
+    /// States one request (or event) may enter, its called workflows
+    /// included: a loop the validator could not see ends there.
+    step_budget: usize,
 }
+
+/// States a request may enter by default. The shipped workflows need well
+/// under a hundred for a login on three channels.
+pub const STEP_BUDGET: usize = 1_000;
 
 /// What went wrong in a step, as `error` shows it.
 #[derive(Debug, Clone)]
@@ -119,7 +126,15 @@ impl Engine {
             empty: Box::new(Record::new(Vec::new())),
             no_event: values::no_event(),
             env: expr::env().clone(),
+            step_budget: STEP_BUDGET,
         }
+    }
+
+    /// At most `states` states entered per request: a workflow that loops
+    /// ends with `Internal`, naming where it was, and the session goes on.
+    pub fn with_step_budget(mut self, states: usize) -> Self {
+        self.step_budget = states.max(1);
+        self
     }
 
     /// A new session of `agent`, its machine (if the platform has one) in its
@@ -301,11 +316,30 @@ impl Engine {
         // Events a wait saw but did not take: a later wait may, else the
         // caller handles them after the run.
         let mut deferred: Vec<SwitchEvent> = Vec::new();
+        let mut entered = 0usize;
         loop {
             let frame = stack.last_mut().expect("a frame runs");
             let w = frame.workflow;
             let sid = frame.state;
             let state = w.state(sid);
+            if !frame.entered {
+                entered += 1;
+                if entered > self.step_budget {
+                    let r = Response::error(
+                        "Internal",
+                        format!(
+                            "the request entered {} states without ending: workflow `{}` loops through state `{}`",
+                            self.step_budget, w.name, state.name
+                        ),
+                    );
+                    return self.finish_all(stack, r, events, deferred, obs);
+                }
+                // A long run of choices never waits: let the other tasks of
+                // this worker (and a stop) in.
+                if entered.is_multiple_of(64) {
+                    tokio::task::yield_now().await;
+                }
+            }
             // The variables: their initial values once per run of the
             // workflow, then a state's `set` on entering it.
             let first = frame.vars.is_none();

@@ -105,6 +105,8 @@ pub struct Options {
     /// The logout reason HIS gives when it logs out a detached session;
     /// without one, the first reason the platform offers, if it needs one.
     pub expiry_reason: Option<String>,
+    /// States one request may enter before it ends with `Internal`.
+    pub max_states_per_request: usize,
 }
 
 impl Default for Options {
@@ -114,6 +116,7 @@ impl Default for Options {
             max_queued_events: 1024,
             detach_grace: DETACH_GRACE,
             expiry_reason: None,
+            max_states_per_request: crate::engine::STEP_BUDGET,
         }
     }
 }
@@ -173,7 +176,10 @@ impl His {
         observer: Option<SharedObserver>,
     ) -> Arc<His> {
         let his = Arc::new_cyclic(|me| His {
-            engine: Arc::new(Engine::new(platform, adapter.clone())),
+            engine: Arc::new(
+                Engine::new(platform, adapter.clone())
+                    .with_step_budget(options.max_states_per_request),
+            ),
             adapter: adapter.clone(),
             options,
             sessions: Mutex::default(),

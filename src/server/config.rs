@@ -85,6 +85,10 @@ pub struct LimitsConfig {
     /// more are dropped and logged.
     #[serde(default)]
     pub max_queued_events: Option<usize>,
+    /// How many states one request may enter (1,000 by default): a
+    /// workflow that loops ends with `Internal` there.
+    #[serde(default)]
+    pub max_states_per_request: Option<usize>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";
