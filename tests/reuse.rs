@@ -221,3 +221,58 @@ fn every_shipped_platform_passes_its_own_coverage() {
         );
     }
 }
+
+#[test]
+fn a_wrong_key_or_value_of_the_simulated_switch_is_reported_at_it() {
+    let d = tempfile::tempdir().unwrap();
+    for (switch, line, col) in [
+        (
+            "    reason_codes: { logout: [a] }\n    confirms: { agent.logout: 1s }\n",
+            7,
+            5,
+        ),
+        (
+            "    reason_codes: { logout: [a] }\n    strict_not_ready: maybe\n",
+            7,
+            5,
+        ),
+    ] {
+        family(
+            d.path(),
+            &format!("adapter:\n  kind: sim\n  switch:\n{switch}"),
+        );
+        let out = run(d.path(), &["validate", "p", "--format", "json"]);
+        let found = common::positions(&stdout(&out));
+        assert_eq!(
+            found,
+            [(
+                "p/platform.yaml".to_string(),
+                line,
+                col,
+                "hisflow::invalid-value".to_string()
+            )],
+            "{switch}"
+        );
+    }
+}
+
+#[test]
+fn a_scenarios_folder_named_on_the_command_line_stands_for_its_scenarios() {
+    let d = tempfile::tempdir().unwrap();
+    family(d.path(), "");
+    scenario(&d.path().join("p"), "plain.yaml", false, "plain");
+    let out = run(d.path(), &["validate", "p/scenarios"]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("0 errors"),
+        "{}",
+        common::stderr(&out)
+    );
+    let out = run(d.path(), &["test", "p/scenarios"]);
+    assert!(out.status.success(), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("PASS  plain.yaml"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -31,10 +31,14 @@ enum Format {
 pub fn run(args: Args) -> ExitCode {
     // A scenario file is checked against its platform, which is validated
     // for it.
-    let (scenarios, mut paths): (Vec<PathBuf>, Vec<PathBuf>) = args
+    // A `scenarios` folder stands for its files.
+    let given: Vec<PathBuf> = args
         .paths
         .iter()
-        .cloned()
+        .flat_map(|p| hisflow::scenario::files_of_folder(p).unwrap_or_else(|| vec![p.clone()]))
+        .collect();
+    let (scenarios, mut paths): (Vec<PathBuf>, Vec<PathBuf>) = given
+        .into_iter()
         .partition(|p| p.is_file() && hisflow::scenario::platform_of(p).is_some());
     for s in &scenarios {
         if let Some(dir) = hisflow::scenario::platform_of(s) {

@@ -257,8 +257,26 @@ pub const ADAPTERS: &[AdapterSpec] = &[AdapterSpec {
         "link.event.up",
     ],
     switch: Some(|v| {
-        let state = serde_json::from_value::<super::sim::SwitchState>(v.clone())
-            .map_err(|e| (Vec::new(), e.to_string()))?;
+        let state: super::sim::SwitchState =
+            serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+                let mut keys: Vec<String> = e
+                    .path()
+                    .iter()
+                    .filter_map(|s| match s {
+                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                // An unknown key is named by the message, not the path.
+                let message = e.inner().to_string();
+                if let Some(k) = message
+                    .strip_prefix("unknown field `")
+                    .and_then(|r| r.split('`').next())
+                {
+                    keys.push(k.to_string());
+                }
+                (keys, message)
+            })?;
         state.confirm.iter().try_for_each(|(op, delay)| {
             super::sim::confirm_entry(op, delay)
                 .map_err(|m| (vec!["confirm".to_string(), op.clone()], m))

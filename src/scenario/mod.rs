@@ -19,9 +19,30 @@ use crate::Error;
 /// The folder scenario files live in, inside a platform folder.
 pub const SCENARIOS: &str = "scenarios";
 
+/// The scenario files of a platform's `scenarios` folder, when `dir` is
+/// one: a user who points at the folder means its files.
+pub fn files_of_folder(dir: &Path) -> Option<Vec<PathBuf>> {
+    if !dir.is_dir() || !dir.ends_with(SCENARIOS) {
+        return None;
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    Some(files).filter(|f| f.first().and_then(|f| platform_of(f)).is_some())
+}
+
 /// Scenario files under `paths`, by the platform folder they test (the
 /// parent of their `scenarios` folder).
 pub fn find(paths: &[PathBuf]) -> Result<BTreeMap<PathBuf, Vec<PathBuf>>, Error> {
+    let expanded: Vec<PathBuf> = paths
+        .iter()
+        .flat_map(|p| files_of_folder(p).unwrap_or_else(|| vec![p.clone()]))
+        .collect();
+    let paths = &expanded[..];
     let mut out: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|source| Error::Io {
