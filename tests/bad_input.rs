@@ -268,3 +268,45 @@ fn an_on_with_nothing_under_it_is_a_lost_transition() {
     assert_eq!(code, Some(1));
     assert_eq!(codes, ["hisflow::invalid-value"]);
 }
+
+#[test]
+fn an_expression_nested_25000_deep_is_refused_before_the_parser_sees_it() {
+    let deep = format!("{}true{}", "(".repeat(25_000), ")".repeat(25_000));
+    let text = format!(
+        "workflow: w\nstart: a\nstates:\n  a:\n    choice:\n      - when: \"{deep}\"\n        next: b\n    otherwise: b\n  b: {{ respond: {{ ok: {{}} }} }}\n"
+    );
+    let (code, codes, _) = validate_file(text.as_bytes());
+    assert_eq!(code, Some(1));
+    assert_eq!(codes, ["hisflow::too-deep"]);
+}
+
+#[test]
+fn comprehensions_nested_four_deep_are_refused() {
+    let (code, codes, _) = validate_file(
+        b"workflow: w\nstart: a\nstates:\n  a:\n    choice:\n      - when: session.channels.all(a, session.channels.all(b, session.channels.all(c, session.channels.all(d, true))))\n        next: b\n    otherwise: b\n  b: { respond: { ok: {} } }\n",
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(codes, ["hisflow::too-deep"]);
+    // Three deep is allowed.
+    let (code, _, _) = validate_file(
+        b"workflow: w\nstart: a\nstates:\n  a:\n    choice:\n      - when: session.channels.all(a, session.channels.all(b, session.channels.all(c, true)))\n        next: b\n    otherwise: b\n  b: { respond: { ok: {} } }\n",
+    );
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn a_diagnostic_past_column_65535_is_rendered_without_its_line() {
+    let long = "a".repeat(70_000);
+    let d = dir_with(
+        "w.yaml",
+        format!("workflow: w\nstart: a\nstates:\n  a:\n    respond: {{ ok: {{ result: {{ x: \"{long}\", y: session.nope }} }} }}\n")
+            .as_bytes(),
+    );
+    let out = run(d.path(), &["validate", "w.yaml"]);
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("`session` has no field `nope`"), "{text}");
+    assert!(text.contains("w.yaml:5:70"), "{text}");
+}

@@ -116,6 +116,9 @@ impl miette::Diagnostic for Rendered {
     }
 }
 
+/// Past this column a diagnostic is told without its source line.
+const MAX_SNIPPET_COLUMN: usize = 4096;
+
 /// Renders diagnostics for a person: colour only on a terminal (and never
 /// with `NO_COLOR`), width from `COLUMNS` or 100.
 pub fn human<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sources) -> String {
@@ -134,6 +137,29 @@ pub fn human<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sour
         .with_links(false);
     let mut out = String::new();
     for d in diags {
+        // miette pads to the column with a width argument, which panics
+        // past 65,535; a line that long is no snippet to read anyway.
+        let far = |span: &hisflow::workflow::source::Span| {
+            let f = sources.get(span.file);
+            f.line_col(span.range.start).1 > MAX_SNIPPET_COLUMN
+                || f.line_col(span.range.end).1 > MAX_SNIPPET_COLUMN
+        };
+        if far(&d.span) || d.related.iter().any(|r| far(&r.span)) {
+            let f = sources.get(d.span.file);
+            let (line, col) = f.line_col(d.span.range.start);
+            out.push_str(&format!(
+                "{}\n\n  × {}\n   at {}:{line}:{col} ({})\n",
+                d.rule.code(),
+                d.message,
+                f.path().display(),
+                d.label
+            ));
+            if let Some(h) = &d.help {
+                out.push_str(&format!("  help: {h}\n"));
+            }
+            out.push('\n');
+            continue;
+        }
         let r = Rendered::new(d, sources);
         if handler.render_report(&mut out, &r).is_err() {
             out.push_str(&format!("{}: {}\n", d.rule, d.message));

@@ -58,7 +58,7 @@ rules! {
     NotUtf8 = "not-utf8", Error;
     /// The file is larger than the loader accepts.
     FileTooLarge = "file-too-large", Error;
-    /// The YAML nests deeper than the loader accepts.
+    /// The YAML, or an expression, nests deeper than hisflow accepts.
     TooDeep = "too-deep", Error;
     /// The YAML is malformed.
     YamlSyntax = "yaml-syntax", Error;

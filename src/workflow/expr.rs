@@ -313,6 +313,72 @@ impl Locator<'_> {
     }
 }
 
+/// Brackets an expression may nest: the CEL parser recurses per level and
+/// would overflow the stack long before a person writes such a thing.
+pub const MAX_EXPR_DEPTH: usize = 32;
+
+/// Comprehensions (`all`, `exists`, `map`, …) an expression may nest: each
+/// multiplies the work of the one around it.
+pub const MAX_COMPREHENSION_DEPTH: usize = 3;
+
+/// Where `source` nests deeper than the parser should see, and why; checked
+/// before parsing, quoted text skipped.
+fn too_deep(source: &str) -> Option<(usize, String)> {
+    const MACROS: &[&str] = &["all", "exists", "exists_one", "map", "filter"];
+    // Each open bracket, and whether it opened a comprehension.
+    let mut open: Vec<bool> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for (i, ch) in source.char_indices() {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if ch == '\\' {
+                escaped = true;
+            } else if ch == q {
+                quote = None;
+            }
+            continue;
+        }
+        match ch {
+            '\'' | '"' => quote = Some(ch),
+            '(' | '[' | '{' => {
+                let word: String = source[..i]
+                    .chars()
+                    .rev()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let before = &source[..i - word.len()];
+                let macro_call =
+                    ch == '(' && before.ends_with('.') && MACROS.contains(&word.as_str());
+                open.push(macro_call);
+                if open.len() > MAX_EXPR_DEPTH {
+                    return Some((
+                        i,
+                        format!("the expression nests brackets deeper than {MAX_EXPR_DEPTH}"),
+                    ));
+                }
+                if open.iter().filter(|m| **m).count() > MAX_COMPREHENSION_DEPTH {
+                    return Some((
+                        i,
+                        format!(
+                            "the expression nests more than {MAX_COMPREHENSION_DEPTH} comprehensions (`{word}` inside others)"
+                        ),
+                    ));
+                }
+            }
+            ')' | ']' | '}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Compiles one CEL expression written at `expr`, checking its names against `scope`.
 pub fn compile(
     cx: Ctx<'_>,
@@ -342,6 +408,14 @@ fn compile_at(
             Diagnostic::new(Rule::CelSyntax, whole, "empty expression")
                 .label("an expression is expected here")
                 .help("write a CEL expression, e.g. `request.reason` or `'text'`"),
+        );
+        return None;
+    }
+    if let Some((at, message)) = too_deep(source) {
+        diags.push(
+            Diagnostic::new(Rule::TooDeep, loc.span(base + at, base + at + 1), message)
+                .label("nested too deep here")
+                .help("split it: compute a part in a variable (`vars:` and `set:`) or in an earlier state"),
         );
         return None;
     }
