@@ -310,3 +310,37 @@ fn a_diagnostic_past_column_65535_is_rendered_without_its_line() {
     assert!(text.contains("`session` has no field `nope`"), "{text}");
     assert!(text.contains("w.yaml:5:70"), "{text}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_is_entered_once_and_a_fifo_is_never_read() {
+    let d = tempfile::tempdir().unwrap();
+    common::copy_tree(
+        &common::root().join("workflows/reference"),
+        &d.path().join("reference"),
+    );
+    std::os::unix::fs::symlink(d.path(), d.path().join("reference/loop")).unwrap();
+    let out = run(d.path(), &["test", "."]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(" passed, 0 failed"),
+        "{}",
+        stdout(&out)
+    );
+
+    let fifo = d.path().join("reference/scenarios/fifo.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for cmd in ["test", "validate"] {
+        let out = run(d.path(), &[cmd, "."]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        assert!(
+            stderr(&out).contains("not a regular file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

@@ -78,6 +78,19 @@ pub fn find(paths: &[PathBuf]) -> Result<BTreeMap<PathBuf, Vec<PathBuf>>, Error>
 }
 
 fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<PathBuf>>) -> std::io::Result<()> {
+    walk_once(dir, out, &mut std::collections::HashSet::new())
+}
+
+/// `walk`, entering each folder once: a symbolic link back up the tree would
+/// otherwise be followed for ever.
+fn walk_once(
+    dir: &Path,
+    out: &mut BTreeMap<PathBuf, Vec<PathBuf>>,
+    seen: &mut std::collections::HashSet<PathBuf>,
+) -> std::io::Result<()> {
+    if !seen.insert(dir.canonicalize()?) {
+        return Ok(());
+    }
     // A platform without scenarios of its own may inherit some.
     if dir.join(crate::workflow::validate::MANIFEST).is_file() {
         out.entry(dir.to_path_buf()).or_default();
@@ -99,7 +112,7 @@ fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<PathBuf>>) -> std::io::Resul
                     }
                 }
             } else {
-                walk(&path, out)?;
+                walk_once(&path, out, seen)?;
             }
         }
     }
