@@ -269,6 +269,12 @@ fn bad_params_are_refused_before_anything_runs() {
         assert!(matches!(&out.response, Response::Error { code, .. } if code == "InvalidRequest"));
         let out = e.handle("session.request.logout", &json!({"reson": "x"}), &mut s, &mut NoObserver).await;
         assert!(matches!(&out.response, Response::Error { code, message } if code == "InvalidRequest" && message.contains("reson")));
+        // A 64 KB reason, or 1,000 channels, never reach a workflow.
+        let out = e.handle("session.request.logout", &json!({"reason": "x".repeat(65_536)}), &mut s, &mut NoObserver).await;
+        assert!(matches!(&out.response, Response::Error { code, message } if code == "InvalidRequest" && message.contains("65536 characters; at most 256")), "{:?}", out.response);
+        let many: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
+        let out = e.handle("session.request.login", &json!({"agent": "a1", "channels": many}), &mut s, &mut NoObserver).await;
+        assert!(matches!(&out.response, Response::Error { code, message } if code == "InvalidRequest" && message.contains("1000 items; at most 32")), "{:?}", out.response);
         assert!(sim.calls().is_empty());
     });
 }

@@ -1223,11 +1223,39 @@ fn his_operation(
     Ok(())
 }
 
+/// The longest text a request parameter may hold, in characters: a channel,
+/// a reason, an agent id are short; more is a mistake or an attack, and is
+/// kept in memory for the session's life.
+pub const MAX_TEXT_PARAM: usize = 256;
+
+/// The most items a list parameter may hold.
+pub const MAX_LIST_PARAM: usize = 32;
+
+/// Whether every text in `v` fits, and every list.
+fn bounded(name: &str, v: &Json) -> Result<(), String> {
+    match v {
+        Json::String(s) if s.chars().count() > MAX_TEXT_PARAM => Err(format!(
+            "parameter `{name}` has {} characters; at most {MAX_TEXT_PARAM}",
+            s.chars().count()
+        )),
+        Json::Array(items) if items.len() > MAX_LIST_PARAM => Err(format!(
+            "parameter `{name}` has {} items; at most {MAX_LIST_PARAM}",
+            items.len()
+        )),
+        Json::Array(items) => items.iter().try_for_each(|i| bounded(name, i)),
+        Json::Object(m) => m.values().try_for_each(|i| bounded(name, i)),
+        _ => Ok(()),
+    }
+}
+
 /// A request's parameters against the workflow's declared inputs.
 fn check_params(w: &Workflow, params: &Json) -> Result<(), String> {
     let Some(map) = params.as_object() else {
         return Err("`params` must be an object".into());
     };
+    for (k, v) in map {
+        bounded(k, v)?;
+    }
     for k in map.keys() {
         if !w.inputs.iter().any(|i| &i.name == k) {
             let known: Vec<&str> = w.inputs.iter().map(|i| i.name.as_str()).collect();
