@@ -177,6 +177,7 @@ fn ef2_not_ready_failure_on_the_second_ready_channel_keeps_the_first() {
             .await;
         }
         sim.inject(Fault {
+            agent: None,
             op: "agent.set_not_ready".into(),
             channel: None,
             call: Some(2),
@@ -253,7 +254,7 @@ fn a_switch_that_never_answers_times_out() {
         let e = engine("reference", sim.clone());
         let mut s = Session::new("s1", "a1");
         login(&e, &mut s).await;
-        sim.inject(Fault { op: "agent.set_ready".into(), channel: Some("voice".into()), call: None, effect: FaultEffect::Timeout });
+        sim.inject(Fault { agent: None, op: "agent.set_ready".into(), channel: Some("voice".into()), call: None, effect: FaultEffect::Timeout });
         let out = e.handle("channel.request.ready", &json!({"channel": "voice"}), &mut s, &mut NoObserver).await;
         assert!(matches!(&out.response, Response::Error { code, message } if code == "ReadyFailed" && message.contains("did not answer")), "{:?}", out.response);
     });

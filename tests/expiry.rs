@@ -180,6 +180,7 @@ async fn an_expiry_the_switch_refused_is_tried_again_a_grace_later() {
     let desk = Desk::new("reference", config::default_switch(), Some("Lunch"));
     desk.login_and_drop(&["voice"]).await;
     desk.sim.inject(hisflow::platform::sim::Fault {
+        agent: None,
         op: "agent.logout".into(),
         channel: None,
         call: Some(1),

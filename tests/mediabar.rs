@@ -258,7 +258,10 @@ async fn his_tuned(
     let his = His::new(
         Arc::new(platform),
         Arc::new(SimSwitch::new(switch)),
-        Options::default(),
+        Options {
+            simulator_controls: true,
+            ..Options::default()
+        },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();

@@ -141,7 +141,12 @@ impl Served {
     fn start(config: &str, rust_log: &str) -> Served {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("his.yaml");
-        std::fs::write(&cfg, format!("listen: 127.0.0.1:0\n{config}")).unwrap();
+        // The tests drive the simulated switch through its controls.
+        std::fs::write(
+            &cfg,
+            format!("listen: 127.0.0.1:0\nsimulator_controls: true\n{config}"),
+        )
+        .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hisflow"))
             .args(["serve", "--config", cfg.to_str().unwrap(), "--log-json"])
             .env("RUST_LOG", rust_log)

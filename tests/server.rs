@@ -434,3 +434,62 @@ async fn a_response_after_its_events_does_not_wait_for_the_clients_ack() {
         "20 event-bearing round trips took {took:?}: frames wait for ACKs"
     );
 }
+
+#[tokio::test]
+async fn the_simulators_controls_are_off_unless_asked_for_and_then_each_agent_has_its_own() {
+    // Off by default: a client cannot arm faults or start calls.
+    let plain = common::ws::serve_exactly(
+        "reference",
+        hisflow::server::config::default_switch(),
+        hisflow::his::Options::default(),
+    )
+    .await;
+    let mut c = Client::new(&plain.addr).await;
+    c.login("agent-1", &["voice"]).await;
+    let (_, r) = c
+        .request(
+            "sim.request.fault",
+            json!({ "op": "agent.logout", "effect": "timeout" }),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "NotSupported", "{r}");
+    assert!(plain.sim.faults_of("agent-1").is_empty());
+
+    // On: a fault is the caller's alone, listed and cleared by it, and a
+    // dropped switch is nobody's to arm.
+    let addr = start("reference").await;
+    let mut a = Client::new(&addr).await;
+    a.login("agent-1", &["voice"]).await;
+    let mut b = Client::new(&addr).await;
+    b.login("agent-2", &["voice"]).await;
+    let (_, r) = a
+        .request(
+            "sim.request.fault",
+            json!({ "op": "agent.logout", "effect": { "error": { "code": "InvalidState", "message": "agent-1's fault" } } }),
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let (_, r) = a
+        .request(
+            "sim.request.fault",
+            json!({ "op": "agent.logout", "effect": "disconnect" }),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], "InvalidRequest", "{r}");
+    let (_, r) = b
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["ok"], true, "agent-2 is not hit by agent-1's fault: {r}");
+    let (_, r) = a.request("sim.request.faults", json!({})).await;
+    assert_eq!(
+        r["result"]["faults"].as_array().map(Vec::len),
+        Some(1),
+        "{r}"
+    );
+    let (_, r) = a.request("sim.request.clearFaults", json!({})).await;
+    assert_eq!(r["result"]["cleared"], 1, "{r}");
+    let (_, r) = a
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+}

@@ -25,6 +25,10 @@ pub struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// Let clients use the simulated switch's controls (interactions,
+    /// faults, latency …), each for its own agent: for demos and tests.
+    #[arg(long)]
+    simulator_controls: bool,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -89,6 +93,7 @@ pub fn run(args: Args) -> ExitCode {
             .unwrap_or(defaults.max_queued_events),
         detach_grace: cfg.detach_grace.map_or(defaults.detach_grace, |s| s.0),
         expiry_reason: cfg.expiry_reason,
+        simulator_controls: args.simulator_controls || cfg.simulator_controls,
         max_states_per_request: limits
             .max_states_per_request
             .unwrap_or(defaults.max_states_per_request),

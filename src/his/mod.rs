@@ -107,6 +107,10 @@ pub struct Options {
     pub expiry_reason: Option<String>,
     /// States one request may enter before it ends with `Internal`.
     pub max_states_per_request: usize,
+    /// Whether clients may use the simulated switch's controls (faults,
+    /// latency, interactions …), each for its own agent. Off unless asked
+    /// for: they are a demo's and a test's, never an agent's.
+    pub simulator_controls: bool,
 }
 
 impl Default for Options {
@@ -117,6 +121,7 @@ impl Default for Options {
             detach_grace: DETACH_GRACE,
             expiry_reason: None,
             max_states_per_request: crate::engine::STEP_BUDGET,
+            simulator_controls: false,
         }
     }
 }
@@ -390,6 +395,13 @@ impl His {
     /// A request the adapter answers itself (the simulator's controls), for
     /// the caller's own agent.
     fn control(&self, conn: &mut Connection, id: &str, name: &str, params: &Json) {
+        if !self.options.simulator_controls {
+            return conn.error(
+                id,
+                "NotSupported",
+                "the simulated switch's controls are off: start HIS with `hisflow serve --simulator-controls`",
+            );
+        }
         let Some(session) = conn.live() else {
             return conn.error(id, "NotLoggedIn", "log in first (session.request.login)");
         };

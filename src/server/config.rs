@@ -39,6 +39,10 @@ pub struct ServeConfig {
     /// SIGTERM before every connection is closed (`10s` by default).
     #[serde(default)]
     pub shutdown_grace: Option<Span>,
+    /// Whether clients may use the simulated switch's controls, each for its
+    /// own agent (`--simulator-controls`); off by default.
+    #[serde(default)]
+    pub simulator_controls: bool,
 }
 
 /// A duration written as in workflows: `500ms`, `30s`, `2m`.

@@ -49,8 +49,26 @@ pub struct Served {
 }
 
 /// HIS for a platform folder of workflows/, on `switch`, with `options`,
-/// served on an ephemeral port.
+/// served on an ephemeral port; the simulator's controls on, as the tests
+/// drive the switch through them.
 pub async fn serve(
+    platform: &str,
+    switch: hisflow::platform::sim::SwitchState,
+    options: Options,
+) -> Served {
+    serve_exactly(
+        platform,
+        switch,
+        Options {
+            simulator_controls: true,
+            ..options
+        },
+    )
+    .await
+}
+
+/// [`serve`] with `options` as they are.
+pub async fn serve_exactly(
     platform: &str,
     switch: hisflow::platform::sim::SwitchState,
     options: Options,

@@ -28,6 +28,8 @@ pub const CONTROLS: &[(&str, &str)] = &[
     ("fault", "{op, channel?, call?, effect}"),
     ("latency", "{op, delay}"),
     ("confirm", "{op, delay?}"),
+    ("faults", "{}"),
+    ("clearFaults", "{}"),
 ];
 
 fn invalid(message: impl Into<String>) -> SwitchError {
@@ -130,8 +132,16 @@ impl Controls for SimSwitch {
                 Ok(json!({}))
             }
             "fault" => {
-                let fault: Fault = serde_json::from_value(params.clone())
+                let mut fault: Fault = serde_json::from_value(params.clone())
                     .map_err(|e| invalid(format!("not a fault: {e}")))?;
+                // A client's fault is for its own agent; a dropped link
+                // would be every agent's.
+                fault.agent = Some(agent.to_string());
+                if matches!(fault.effect, super::FaultEffect::Disconnect) {
+                    return Err(invalid(
+                        "a client may not drop the switch for every agent: use a timeout or an error",
+                    ));
+                }
                 switch_op(params)?;
                 if self.lock().faults.len() >= MAX_FAULTS {
                     return Err(invalid(format!(
@@ -144,9 +154,11 @@ impl Controls for SimSwitch {
             "latency" => {
                 let op = switch_op(params)?;
                 let d = delay(params)?.ok_or_else(|| invalid("give `delay` (e.g. `2s`)"))?;
-                self.set_latency(op, d);
+                self.set_agent_latency(agent, op, d);
                 Ok(json!({}))
             }
+            "faults" => Ok(json!({ "faults": self.faults_of(agent) })),
+            "clearFaults" => Ok(json!({ "cleared": self.clear_faults(agent) })),
             "confirm" => {
                 let op = required(params, "op")?;
                 let d = delay(params)?;

@@ -194,6 +194,10 @@ impl Default for ChannelState {
 pub struct Fault {
     /// The operation, by catalog name (`agent.set_not_ready`).
     pub op: String,
+    /// Only calls for this agent; every agent's when absent. A fault a
+    /// client arms is for its own agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
     /// Only calls on this channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
@@ -234,6 +238,8 @@ struct Inner {
     /// Faults with the number of matching calls each has seen.
     faults: Vec<(Fault, u32)>,
     latency: BTreeMap<String, Duration>,
+    /// Latency one agent's calls have, over `latency` (a client's control).
+    agent_latency: BTreeMap<(String, String), Duration>,
     /// The last [`MAX_CALLS`] calls.
     calls: std::collections::VecDeque<Call>,
     sink: Option<EventSink>,
@@ -313,6 +319,33 @@ impl SimSwitch {
     /// Every call of `op` answers after `delay`.
     pub fn set_latency(&self, op: &str, delay: Duration) {
         self.lock().latency.insert(op.to_string(), delay);
+    }
+
+    /// `agent`'s calls of `op` answer after `delay`.
+    pub fn set_agent_latency(&self, agent: &str, op: &str, delay: Duration) {
+        self.lock()
+            .agent_latency
+            .insert((agent.to_string(), op.to_string()), delay);
+    }
+
+    /// The faults armed for `agent` alone.
+    pub fn faults_of(&self, agent: &str) -> Vec<Fault> {
+        self.lock()
+            .faults
+            .iter()
+            .filter(|(f, _)| f.agent.as_deref() == Some(agent))
+            .map(|(f, _)| f.clone())
+            .collect()
+    }
+
+    /// Disarms the faults armed for `agent` alone; how many there were.
+    pub fn clear_faults(&self, agent: &str) -> usize {
+        let mut inner = self.lock();
+        let before = inner.faults.len();
+        inner
+            .faults
+            .retain(|(f, _)| f.agent.as_deref() != Some(agent));
+        before - inner.faults.len()
     }
 
     /// From now on `op` is confirmed by an event `delay` after its reply;
@@ -635,11 +668,12 @@ fn confirmation(switch: &SwitchState, agent: &str, op: &Operation) -> Vec<Switch
 impl Inner {
     /// The fault this call triggers, if any. Each fault counts the calls
     /// that match it from when it was injected: `call: 2` is the second.
-    fn fault(&mut self, op: &Operation) -> Option<FaultEffect> {
+    fn fault(&mut self, agent: &str, op: &Operation) -> Option<FaultEffect> {
         let mut hit = None;
         for (f, seen) in &mut self.faults {
-            let matches =
-                f.op == op.name() && f.channel.as_deref().is_none_or(|c| Some(c) == op.channel());
+            let matches = f.op == op.name()
+                && f.agent.as_deref().is_none_or(|a| a == agent)
+                && f.channel.as_deref().is_none_or(|c| Some(c) == op.channel());
             if !matches {
                 continue;
             }
@@ -649,6 +683,14 @@ impl Inner {
             }
         }
         hit
+    }
+
+    /// How long a call of `agent` to `op` takes.
+    fn latency_of(&self, agent: &str, op: &Operation) -> Option<Duration> {
+        self.agent_latency
+            .get(&(agent.to_string(), op.name().to_string()))
+            .or_else(|| self.latency.get(op.name()))
+            .copied()
     }
 
     /// How long after its reply the switch confirms `op`, when it does.
@@ -868,7 +910,7 @@ impl Adapter for SimSwitch {
     fn call(&self, agent: &str, op: &Operation) -> Reply {
         let (outcome, latency) = self.with(|inner, events| {
             inner.catch_up(agent, events);
-            let fault = inner.fault(op);
+            let fault = inner.fault(agent, op);
             let outcome = match fault {
                 None => match inner.confirm_delay(op).filter(|_| inner.state.connected) {
                     // A reason the switch does not take is refused in its
@@ -897,10 +939,7 @@ impl Adapter for SimSwitch {
                             // and its event come at once.
                             Err(_) => inner.confirm(f, events),
                         }
-                        return (
-                            Some(Ok(OpResult::Done)),
-                            inner.latency.get(op.name()).copied(),
-                        );
+                        return (Some(Ok(OpResult::Done)), inner.latency_of(agent, op));
                     }
                     None => inner.apply(agent, op, events),
                 },
@@ -922,7 +961,7 @@ impl Adapter for SimSwitch {
                 Err(e) => format!("error {}", e.code),
             };
             inner.record(agent, op, text);
-            (Some(outcome), inner.latency.get(op.name()).copied())
+            (Some(outcome), inner.latency_of(agent, op))
         });
         match (outcome, latency) {
             (None, _) => Reply::Pending(Box::pin(std::future::pending())),
@@ -1100,6 +1139,7 @@ mod tests {
         ))
         .unwrap();
         sim.inject(Fault {
+            agent: None,
             op: "agent.set_ready".into(),
             channel: None,
             call: Some(2),
@@ -1145,6 +1185,7 @@ mod tests {
     fn timeouts_never_answer_and_disconnects_stick() {
         let sim = logged_in();
         sim.inject(Fault {
+            agent: None,
             op: "agent.set_ready".into(),
             channel: Some("voice".into()),
             call: None,
@@ -1160,6 +1201,7 @@ mod tests {
             Reply::Pending(_)
         ));
         sim.inject(Fault {
+            agent: None,
             op: "channel.deactivate".into(),
             channel: None,
             call: None,
