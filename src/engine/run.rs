@@ -1053,7 +1053,7 @@ fn keep(deferred: &mut Vec<SwitchEvent>, e: SwitchEvent, limit: usize) {
     if deferred.len() < limit {
         deferred.push(e);
     } else {
-        tracing::warn!(event = %e.name, "too many switch events wait for the request; dropped");
+        tracing::warn!(event = ?e.name, "too many switch events wait for the request; dropped");
     }
 }
 

@@ -422,7 +422,7 @@ impl His {
     /// dropped.
     fn route(&self, e: SwitchEvent) {
         if let Err(bad) = e.check() {
-            tracing::error!(event = %e.name, agent = ?e.agent.as_deref().unwrap_or("-"), "malformed switch event dropped: {bad}");
+            tracing::error!(event = ?e.name, agent = ?e.agent.as_deref().unwrap_or("-"), "malformed switch event dropped: {bad}");
             return;
         }
         match &e.agent {
@@ -444,7 +444,7 @@ impl His {
                         s.deliver(e);
                     }
                     None => {
-                        tracing::info!(agent = ?agent, event = %e.name, "switch event for an agent without a session dropped")
+                        tracing::info!(agent = ?agent, event = ?e.name, "switch event for an agent without a session dropped")
                     }
                 }
             }

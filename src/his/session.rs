@@ -183,7 +183,7 @@ impl SessionHandle {
             self.events.try_send(Inbound::Event(Box::new(e)))
         {
             self.shared.lost.fetch_add(1, Ordering::AcqRel);
-            tracing::warn!(agent = %self.agent, event = %e.name, "the session's event queue is full; event dropped");
+            tracing::warn!(agent = %self.agent, event = ?e.name, "the session's event queue is full; event dropped");
         }
     }
 
@@ -732,7 +732,7 @@ impl Task {
                 }
                 other => {
                     let body = other.to_protocol();
-                    tracing::warn!(target: "audit", agent = ?self.session.agent, session = %self.session.id, code = %body["error"]["code"], message = %body["error"]["message"], "expiry logout refused; HIS tries again");
+                    tracing::warn!(target: "audit", agent = ?self.session.agent, session = %self.session.id, code = ?body["error"]["code"], message = ?body["error"]["message"], "expiry logout refused; HIS tries again");
                     self.expiry_refused = true;
                     self.expire_at = Some(Instant::now() + self.options.detach_grace);
                 }
@@ -767,14 +767,14 @@ impl Task {
         later.extend(out.deferred.into_iter().map(Later::Heard));
         match &out.response {
             Response::Error { code, message } if code == "Internal" => {
-                tracing::error!(agent = %self.session.agent, event = %e.name, %message, "handling a switch event failed");
+                tracing::error!(agent = %self.session.agent, event = ?e.name, ?message, "handling a switch event failed");
                 obs.fault(
                     &self.session.agent,
                     &format!("handling `{}` failed: {message}", e.name),
                 );
             }
             Response::Error { code, message } => {
-                tracing::warn!(agent = %self.session.agent, event = %e.name, %code, %message, "a switch event's workflow refused");
+                tracing::warn!(agent = %self.session.agent, event = ?e.name, ?code, ?message, "a switch event's workflow refused");
             }
             _ => {}
         }

@@ -183,7 +183,7 @@ async fn connection(socket: WebSocket, mut app: App) {
                 match protocol::parse(&text) {
                     Err((id, message)) => conn.reply(id.as_deref(), invalid(&message)),
                     Ok(req) => {
-                        tracing::debug!(agent = ?conn.agent().unwrap_or("-"), name = %req.name, id = %req.id, "request");
+                        tracing::debug!(agent = ?conn.agent().unwrap_or("-"), name = ?req.name, id = ?req.id, "request");
                         // HIS queues the request and answers through the
                         // outbox: the next frame is read meanwhile, and a
                         // request runs to its end even if the client goes
