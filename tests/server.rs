@@ -493,3 +493,46 @@ async fn the_simulators_controls_are_off_unless_asked_for_and_then_each_agent_ha
         .await;
     assert_eq!(r["ok"], true, "{r}");
 }
+
+#[tokio::test]
+async fn a_page_of_another_origin_cannot_open_the_websocket() {
+    use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+    let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+    let his = hisflow::his::His::new(
+        std::sync::Arc::new(p),
+        std::sync::Arc::new(hisflow::platform::sim::SimSwitch::new(
+            hisflow::server::config::default_switch(),
+        )),
+        hisflow::his::Options::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(hisflow::server::serve(
+        listener,
+        his,
+        hisflow::server::Settings {
+            allowed_origins: vec!["https://crm.example.com".into()],
+            ..Default::default()
+        },
+        std::future::pending(),
+    ));
+    let open = |origin: Option<String>| {
+        let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+        if let Some(o) = origin {
+            req.headers_mut().insert("Origin", o.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(req)
+    };
+    match open(Some("http://evil.example".into())).await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    // HIS's own page, a configured origin, and a client that is no browser.
+    for origin in [
+        Some(format!("http://{addr}")),
+        Some("https://crm.example.com".into()),
+        None,
+    ] {
+        assert!(open(origin.clone()).await.is_ok(), "{origin:?}");
+    }
+}

@@ -101,6 +101,7 @@ pub fn run(args: Args) -> ExitCode {
     let settings = server::Settings {
         max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),
         shutdown_grace: cfg.shutdown_grace.map_or(server::SHUTDOWN_GRACE, |s| s.0),
+        allowed_origins: cfg.allowed_origins.clone(),
     };
     let sim = Arc::new(SimSwitch::new(config::switch_for(&platform, cfg.switch)));
     let name = platform.name.clone();

@@ -43,6 +43,10 @@ pub struct ServeConfig {
     /// own agent (`--simulator-controls`); off by default.
     #[serde(default)]
     pub simulator_controls: bool,
+    /// Origins (`https://crm.example.com`) whose pages may open the
+    /// WebSocket besides HIS's own page; others are refused with 403.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
 }
 
 /// A duration written as in workflows: `500ms`, `30s`, `2m`.

@@ -32,10 +32,15 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 pub const TAKEN_OVER: u16 = 4001;
 
 /// How the transport behaves.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub max_frame: usize,
     pub shutdown_grace: Duration,
+    /// Origins (`https://crm.example.com`) whose pages may open the
+    /// WebSocket besides HIS's own; a browser's upgrade from any other is
+    /// refused with 403, so that a page on another site cannot act as the
+    /// agent.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Settings {
@@ -43,6 +48,7 @@ impl Default for Settings {
         Settings {
             max_frame: MAX_FRAME_BYTES,
             shutdown_grace: SHUTDOWN_GRACE,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -51,6 +57,7 @@ impl Default for Settings {
 struct App {
     his: Arc<His>,
     max_frame: usize,
+    allowed_origins: Arc<[String]>,
     /// Becomes true when every connection is to close: HIS is stopping.
     going_away: watch::Receiver<bool>,
     /// Held by every connection's task: the server knows when all ended.
@@ -75,6 +82,7 @@ pub async fn serve(
         .with_state(App {
             his: his.clone(),
             max_frame: settings.max_frame,
+            allowed_origins: settings.allowed_origins.clone().into(),
             going_away,
             alive,
         });
@@ -128,7 +136,45 @@ async fn index() -> Html<&'static str> {
     Html(include_str!("../../web/index.html"))
 }
 
-async fn upgrade(ws: WebSocketUpgrade, State(app): State<App>) -> impl IntoResponse {
+/// Whether a browser page of `origin` may open the WebSocket: HIS's own
+/// (the host the request was sent to), or one the configuration allows. A
+/// client that sends no `Origin` is no browser page, and is let in.
+fn origin_allowed(headers: &axum::http::HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
+}
+
+async fn upgrade(
+    ws: WebSocketUpgrade,
+    headers: axum::http::HeaderMap,
+    State(app): State<App>,
+) -> axum::response::Response {
+    if !origin_allowed(&headers, &app.allowed_origins) {
+        tracing::warn!(origin = ?headers.get(axum::http::header::ORIGIN), "WebSocket upgrade from a page of another origin refused");
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "this page's origin may not open HIS's WebSocket",
+        )
+            .into_response();
+    }
     // Frames up to twice the limit reach us, so that we can close with a
     // reason; anything larger the WebSocket layer refuses outright.
     // Frames are small: 4 KiB buffers instead of the default 128 KiB keep a
@@ -138,6 +184,7 @@ async fn upgrade(ws: WebSocketUpgrade, State(app): State<App>) -> impl IntoRespo
         .read_buffer_size(4096)
         .write_buffer_size(4096)
         .on_upgrade(move |socket| connection(socket, app))
+        .into_response()
 }
 
 /// How many queued messages go out in one write.
