@@ -536,3 +536,62 @@ async fn a_page_of_another_origin_cannot_open_the_websocket() {
         assert!(open(origin.clone()).await.is_ok(), "{origin:?}");
     }
 }
+
+#[tokio::test]
+async fn silent_clients_are_dropped_and_past_the_cap_none_is_held() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+    let his = hisflow::his::His::new(
+        std::sync::Arc::new(p),
+        std::sync::Arc::new(hisflow::platform::sim::SimSwitch::new(
+            hisflow::server::config::default_switch(),
+        )),
+        hisflow::his::Options::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(hisflow::server::serve(
+        listener,
+        his,
+        hisflow::server::Settings {
+            max_connections: 3,
+            header_timeout: std::time::Duration::from_millis(300),
+            ..Default::default()
+        },
+        std::future::pending(),
+    ));
+    // Two clients that send half a request head and then nothing.
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        silent.push(s);
+    }
+    // The third place is a MediaBar's; a fourth connection is closed at once.
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice"]).await;
+    let mut over = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(2), over.read(&mut buf))
+        .await
+        .expect("closed at once, not held")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the connection over the cap is closed");
+    // The silent ones are dropped once the head's time is up: their places
+    // are free again.
+    for s in &mut silent {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(2), s.read(&mut buf))
+            .await
+            .expect("dropped after the header timeout")
+            .unwrap_or(0);
+        assert_eq!(n, 0);
+    }
+    let mut again = Client::new(&addr).await;
+    again.login("agent-2", &["voice"]).await;
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+}

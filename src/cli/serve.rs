@@ -102,6 +102,12 @@ pub fn run(args: Args) -> ExitCode {
         max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),
         shutdown_grace: cfg.shutdown_grace.map_or(server::SHUTDOWN_GRACE, |s| s.0),
         allowed_origins: cfg.allowed_origins.clone(),
+        max_connections: limits
+            .max_connections
+            .unwrap_or(server::listener::MAX_CONNECTIONS),
+        header_timeout: limits
+            .header_timeout
+            .map_or(server::listener::HEADER_TIMEOUT, |s| s.0),
     };
     let sim = Arc::new(SimSwitch::new(config::switch_for(&platform, cfg.switch)));
     let name = platform.name.clone();

@@ -97,6 +97,14 @@ pub struct LimitsConfig {
     /// workflow that loops ends with `Internal` there.
     #[serde(default)]
     pub max_states_per_request: Option<usize>,
+    /// How many connections HIS holds at once (10,000 by default); one more
+    /// is closed at once.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// How long a client has, from connecting, to send its HTTP request
+    /// head (`10s` by default).
+    #[serde(default)]
+    pub header_timeout: Option<Span>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";

@@ -2,6 +2,7 @@
 //! the MediaBar page at `/`.
 
 pub mod config;
+pub mod listener;
 pub mod protocol;
 
 use std::future::{Future, IntoFuture};
@@ -13,7 +14,6 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -41,6 +41,10 @@ pub struct Settings {
     /// refused with 403, so that a page on another site cannot act as the
     /// agent.
     pub allowed_origins: Vec<String>,
+    /// Connections held at once; one more is closed at once.
+    pub max_connections: usize,
+    /// How long a client has to send its HTTP request head.
+    pub header_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -49,6 +53,8 @@ impl Default for Settings {
             max_frame: MAX_FRAME_BYTES,
             shutdown_grace: SHUTDOWN_GRACE,
             allowed_origins: Vec::new(),
+            max_connections: listener::MAX_CONNECTIONS,
+            header_timeout: listener::HEADER_TIMEOUT,
         }
     }
 }
@@ -86,13 +92,8 @@ pub async fn serve(
             going_away,
             alive,
         });
-    // An event and the response after it are two small writes: without
-    // TCP_NODELAY the second waits for the client's delayed ACK (~40 ms).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
-        }
-    });
+    let listener =
+        listener::Guarded::new(listener, settings.max_connections, settings.header_timeout);
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let mut server = tokio::spawn(
         axum::serve(listener, app)
