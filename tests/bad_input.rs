@@ -344,3 +344,51 @@ fn a_symlink_loop_is_entered_once_and_a_fifo_is_never_read() {
         );
     }
 }
+
+#[test]
+fn sixty_thousand_holes_or_a_chain_of_500_platforms_are_refused_at_once() {
+    let holes = vec!["${request.x}"; 60_000].join(" ");
+    let text = format!(
+        "workflow: w\ninput:\n  x: {{ type: string, required: false }}\nstart: a\nstates:\n  a:\n    respond:\n      error: {{ code: Internal, message: \"{holes}\" }}\n"
+    );
+    let (code, codes, _) = validate_file(text.as_bytes());
+    assert_eq!(code, Some(1));
+    assert_eq!(codes, ["hisflow::too-deep"]);
+
+    let d = tempfile::tempdir().unwrap();
+    common::copy_tree(
+        &common::root().join("workflows/reference"),
+        &d.path().join("p0"),
+    );
+    let manifest = d.path().join("p0/platform.yaml");
+    let text = fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("platform: reference", "platform: p0");
+    fs::write(&manifest, text).unwrap();
+    fs::remove_dir_all(d.path().join("p0/scenarios")).unwrap();
+    for i in 1..=500 {
+        let dir = d.path().join(format!("p{i}"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("platform.yaml"),
+            format!("platform: p{i}\nextends: p{}\n", i - 1),
+        )
+        .unwrap();
+    }
+    let out = run(d.path(), &["validate", ".", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let found = positions(&stdout(&out));
+    assert!(
+        found.iter().all(|f| f.3 == "hisflow::too-deep"),
+        "{found:?}"
+    );
+    // Each platform deeper than 16 is told so in its own manifest; the
+    // others are fine.
+    let flagged = |i: usize| {
+        found.iter().any(|f| {
+            f.0.ends_with(&format!("/p{i}/platform.yaml")) || f.0 == format!("p{i}/platform.yaml")
+        })
+    };
+    assert!((1..=15).all(|i| !flagged(i)), "{found:?}");
+    assert!((17..=500).all(flagged), "{} flagged", found.len());
+}

@@ -313,6 +313,9 @@ impl Locator<'_> {
     }
 }
 
+/// `${…}` holes one text may have.
+pub const MAX_TEMPLATE_HOLES: usize = 64;
+
 /// Brackets an expression may nest: the CEL parser recurses per level and
 /// would overflow the stack long before a person writes such a thing.
 pub const MAX_EXPR_DEPTH: usize = 32;
@@ -879,6 +882,21 @@ pub fn template(
         start: span.range.start,
     };
     let s = text.as_str();
+    // Each hole is placed in the file by a search from the text's start: a
+    // bounded number keeps validation linear in the file's size.
+    let holes = s.matches("${").count();
+    if holes > MAX_TEMPLATE_HOLES {
+        diags.push(
+            Diagnostic::new(
+                Rule::TooDeep,
+                span,
+                format!("the text has {holes} `${{…}}` holes; at most {MAX_TEMPLATE_HOLES}"),
+            )
+            .label("too many holes")
+            .help("a message for an agent needs a few values: compute the rest in a variable"),
+        );
+        return None;
+    }
     let mut parts = Vec::new();
     let mut rest = 0;
     let mut ok = true;

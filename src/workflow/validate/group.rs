@@ -24,6 +24,9 @@ use crate::workflow::raw::{IGNORE, Sp};
 use crate::workflow::source::{FileId, Sources, Span};
 use crate::workflow::vocab::{self, ERROR_CODES, REQUESTS, Shape, States};
 
+/// How deep platforms may extend one another.
+pub const MAX_EXTENDS: usize = 16;
+
 /// The file name of a platform manifest.
 pub const MANIFEST: &str = "platform.yaml";
 
@@ -590,6 +593,9 @@ impl Validator {
     fn layers(&mut self, dir: &Path) -> Result<Option<Vec<Layer>>, Error> {
         let mut chain: Vec<Layer> = Vec::new();
         let mut current = dir.to_path_buf();
+        // Where this platform says what it extends: a chain too long is its
+        // own manifest's error, not one of its ancestors'.
+        let mut own_extends: Option<Span> = None;
         loop {
             let Some(raw) = self.raw_platform(&current.join(MANIFEST))? else {
                 return Ok(None);
@@ -601,6 +607,23 @@ impl Validator {
             });
             let Some(parent) = parent else { break };
             let parent_span = self.ctx(raw.file).span_of(&parent);
+            let own = own_extends
+                .get_or_insert_with(|| parent_span.clone())
+                .clone();
+            // Each platform of a chain re-checks what it inherits: a chain
+            // as long as an attacker likes would cost its square.
+            if chain.len() >= MAX_EXTENDS {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::TooDeep,
+                        own,
+                        format!("platforms may extend at most {MAX_EXTENDS} deep"),
+                    )
+                    .label("this platform is deeper")
+                    .help("extend a platform nearer the reference"),
+                );
+                return Ok(None);
+            }
             let base = current
                 .parent()
                 .map_or_else(|| PathBuf::from(".."), Path::to_path_buf);
