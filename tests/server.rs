@@ -595,3 +595,71 @@ async fn silent_clients_are_dropped_and_past_the_cap_none_is_held() {
         .await;
     assert_eq!(r["ok"], true, "{r}");
 }
+
+#[tokio::test]
+async fn a_client_that_answers_nothing_is_closed_and_its_session_waits() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+    let his = hisflow::his::His::new(
+        std::sync::Arc::new(p),
+        std::sync::Arc::new(hisflow::platform::sim::SimSwitch::new(
+            hisflow::server::config::default_switch(),
+        )),
+        hisflow::his::Options::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(hisflow::server::serve(
+        listener,
+        his.clone(),
+        hisflow::server::Settings {
+            idle_timeout: std::time::Duration::from_millis(600),
+            ..Default::default()
+        },
+        std::future::pending(),
+    ));
+    // A client speaking WebSocket by hand, which logs in and then answers
+    // nothing, as one whose network is gone.
+    let mut dead = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    dead.write_all(format!("GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").as_bytes()).await.unwrap();
+    let login = br#"{"type":"request","id":"1","name":"session.request.login","params":{"agent":"agent-2","channels":["voice"]}}"#;
+    // A masked text frame, as a client must send (mask 0: the payload as is).
+    let mut frame = vec![
+        0x81,
+        0x80 | 126,
+        (login.len() >> 8) as u8,
+        login.len() as u8,
+        0,
+        0,
+        0,
+        0,
+    ];
+    frame.extend_from_slice(login);
+    dead.write_all(&frame).await.unwrap();
+    // `live` keeps answering pings (reading answers them) and is not closed.
+    let mut live = Client::new(&addr).await;
+    live.login("agent-1", &["voice"]).await;
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (_, r) = live
+            .request("channel.request.ready", json!({ "channel": "voice" }))
+            .await;
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let mut bytes = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        dead.read_to_end(&mut bytes),
+    )
+    .await
+    .expect("the server closed the connection")
+    .unwrap();
+    // Its close frame: opcode 8, then the code 1001.
+    let close = bytes
+        .windows(4)
+        .any(|w| w[0] == 0x88 && w[2] == 0x03 && w[3] == 0xE9);
+    assert!(close, "no close 1001 in {} bytes", bytes.len());
+    assert!(String::from_utf8_lossy(&bytes).contains("taken for dead"));
+    // Its session waits for a resume, as after any dropped connection.
+    assert!(his.settle("agent-2").await.is_some());
+}

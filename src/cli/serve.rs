@@ -108,6 +108,7 @@ pub fn run(args: Args) -> ExitCode {
         header_timeout: limits
             .header_timeout
             .map_or(server::listener::HEADER_TIMEOUT, |s| s.0),
+        idle_timeout: limits.idle_timeout.map_or(server::IDLE_TIMEOUT, |s| s.0),
     };
     let sim = Arc::new(SimSwitch::new(config::switch_for(&platform, cfg.switch)));
     let name = platform.name.clone();

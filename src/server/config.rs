@@ -105,6 +105,11 @@ pub struct LimitsConfig {
     /// head (`10s` by default).
     #[serde(default)]
     pub header_timeout: Option<Span>,
+    /// How long a connection may send no frame — pings, sent at a third of
+    /// it, are answered by any live client — before it is closed (`90s` by
+    /// default).
+    #[serde(default)]
+    pub idle_timeout: Option<Span>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";

@@ -45,7 +45,14 @@ pub struct Settings {
     pub max_connections: usize,
     /// How long a client has to send its HTTP request head.
     pub header_timeout: Duration,
+    /// No frame from a client for this long (it answers pings, sent at a
+    /// third of it) closes its connection with 1001; the session outlives
+    /// it, as for any dropped connection.
+    pub idle_timeout: Duration,
 }
+
+/// [`Settings::idle_timeout`] by default.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Default for Settings {
     fn default() -> Self {
@@ -55,6 +62,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             max_connections: listener::MAX_CONNECTIONS,
             header_timeout: listener::HEADER_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
         }
     }
 }
@@ -63,6 +71,9 @@ impl Default for Settings {
 struct App {
     his: Arc<His>,
     max_frame: usize,
+    /// No frame for this long closes a connection (pings are sent at a
+    /// third of it).
+    idle: Duration,
     allowed_origins: Arc<[String]>,
     /// Becomes true when every connection is to close: HIS is stopping.
     going_away: watch::Receiver<bool>,
@@ -88,6 +99,7 @@ pub async fn serve(
         .with_state(App {
             his: his.clone(),
             max_frame: settings.max_frame,
+            idle: settings.idle_timeout.max(Duration::from_millis(30)),
             allowed_origins: settings.allowed_origins.clone().into(),
             going_away,
             alive,
@@ -199,12 +211,19 @@ async fn connection(socket: WebSocket, mut app: App) {
         let _ = tx.send(encode(Out::Close(Closing::GoingAway))).await;
         return;
     }
+    // A connection whose other end is gone (a laptop lid shut, a NAT that
+    // forgot it) is found by pings: no frame at all for `idle` closes it.
+    let mut ping =
+        tokio::time::interval_at(tokio::time::Instant::now() + app.idle / 3, app.idle / 3);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
             // A client that sends faster than it reads waits: its outbox
             // keeps room for what its next request sends.
             msg = rx.next(), if conn.has_room() => {
                 let Some(Ok(msg)) = msg else { break };
+                heard = tokio::time::Instant::now();
                 let text = match msg {
                     Message::Text(t) => t,
                     Message::Binary(_) => {
@@ -238,6 +257,21 @@ async fn connection(socket: WebSocket, mut app: App) {
                         // away, so a logout is never left half done.
                         app.his.request(&mut conn, &req.id, &req.name, &req.params);
                     }
+                }
+            }
+            _ = ping.tick() => {
+                if heard.elapsed() >= app.idle {
+                    let reason = format!("no frame for {} s: the connection is taken for dead", app.idle.as_secs());
+                    let _ = tx
+                        .send(Message::Close(Some(CloseFrame {
+                            code: close_code::AWAY,
+                            reason: reason.into(),
+                        })))
+                        .await;
+                    break;
+                }
+                if tx.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
                 }
             }
             out = outbox.recv() => {
