@@ -276,3 +276,19 @@ fn a_scenarios_folder_named_on_the_command_line_stands_for_its_scenarios() {
         stdout(&out)
     );
 }
+
+#[test]
+fn an_inherited_scenario_that_fails_says_where_the_profiles_own_goes() {
+    let d = tempfile::tempdir().unwrap();
+    family(d.path(), "settings: { mode: fancy }\n");
+    scenario(&d.path().join("base"), "shared.yaml", true, "plain");
+    let out = run(d.path(), &["test", "p"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "inherited: where p answers differently, write its own p/scenarios/shared.yaml"
+        ),
+        "{text}"
+    );
+}

@@ -92,6 +92,16 @@ pub fn run(args: Args) -> ExitCode {
             } else {
                 failed += 1;
                 let _ = writeln!(out, "  FAIL  {}  ({})", result.name, file.display());
+                if inherited.contains(file) {
+                    let _ = writeln!(
+                        out,
+                        "        inherited: where {} answers differently, write its own {}",
+                        platform.name,
+                        dir.join(scenario::SCENARIOS)
+                            .join(file.file_name().unwrap_or_default())
+                            .display()
+                    );
+                }
                 describe_failures(&mut out, &result);
             }
         }
