@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value as Json, json};
 
-use super::{Fault, SimSwitch};
+use super::{Fault, MAX_LATENCIES, SimSwitch};
 use crate::platform::adapter::{Controls, SwitchError};
 use crate::platform::catalog;
 use crate::workflow::validate::parse_duration;
@@ -154,7 +154,11 @@ impl Controls for SimSwitch {
             "latency" => {
                 let op = switch_op(params)?;
                 let d = delay(params)?.ok_or_else(|| invalid("give `delay` (e.g. `2s`)"))?;
-                self.set_agent_latency(agent, op, d);
+                if !self.set_agent_latency(agent, op, d) {
+                    return Err(invalid(format!(
+                        "the switch holds {MAX_LATENCIES} agents' latencies already"
+                    )));
+                }
                 Ok(json!({}))
             }
             "faults" => Ok(json!({ "faults": self.faults_of(agent) })),

@@ -222,6 +222,10 @@ pub enum FaultEffect {
 /// How many calls the switch remembers: a server runs for long.
 pub const MAX_CALLS: usize = 10_000;
 
+/// Agents' latencies the switch holds at most (clients set them, one per
+/// agent and operation).
+pub const MAX_LATENCIES: usize = 1_000;
+
 /// One call the switch received, for traces and assertions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
@@ -321,11 +325,16 @@ impl SimSwitch {
         self.lock().latency.insert(op.to_string(), delay);
     }
 
-    /// `agent`'s calls of `op` answer after `delay`.
-    pub fn set_agent_latency(&self, agent: &str, op: &str, delay: Duration) {
-        self.lock()
-            .agent_latency
-            .insert((agent.to_string(), op.to_string()), delay);
+    /// `agent`'s calls of `op` answer after `delay`; false when the switch
+    /// holds [`MAX_LATENCIES`] such latencies of other kinds already.
+    pub fn set_agent_latency(&self, agent: &str, op: &str, delay: Duration) -> bool {
+        let mut inner = self.lock();
+        let key = (agent.to_string(), op.to_string());
+        if inner.agent_latency.len() >= MAX_LATENCIES && !inner.agent_latency.contains_key(&key) {
+            return false;
+        }
+        inner.agent_latency.insert(key, delay);
+        true
     }
 
     /// The faults armed for `agent` alone.
@@ -1063,6 +1072,28 @@ mod tests {
         let refused = ready(sim.call("a", &with("20003"))).unwrap_err();
         assert_eq!(refused.code, "ReasonCodeOutOfRange");
         ready(sim.call("a", &with("Break"))).unwrap();
+    }
+
+    #[test]
+    fn the_latencies_clients_set_are_bounded() {
+        use crate::platform::Controls;
+        let sim = SimSwitch::default();
+        let p = json!({ "op": "agent.logout", "delay": "1s" });
+        for i in 0..MAX_LATENCIES {
+            sim.control(&format!("a{i}"), "sim.request.latency", &p)
+                .unwrap();
+        }
+        let refused = sim
+            .control("one-more", "sim.request.latency", &p)
+            .unwrap_err();
+        assert_eq!(refused.code, "InvalidRequest");
+        // One already held may change.
+        sim.control(
+            "a0",
+            "sim.request.latency",
+            &json!({ "op": "agent.logout", "delay": "2s" }),
+        )
+        .unwrap();
     }
 
     fn logged_in() -> SimSwitch {
