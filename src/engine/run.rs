@@ -111,13 +111,7 @@ enum Step<'e> {
 
 impl Engine {
     pub fn new(platform: Arc<Platform>, adapter: Arc<dyn Adapter>) -> Self {
-        let settings = values::from_json_ordered(&Json::Object(
-            platform
-                .settings
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ));
+        let settings = values::settings(&platform);
         Self {
             platform,
             adapter,

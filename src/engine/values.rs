@@ -41,6 +41,18 @@ pub fn from_json_ordered(v: &Json) -> Box<dyn Val> {
     }
 }
 
+/// A platform's settings as expressions read them (`platform.*`), in
+/// declaration order.
+pub fn settings(platform: &crate::workflow::model::Platform) -> Box<dyn Val> {
+    from_json_ordered(&Json::Object(
+        platform
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ))
+}
+
 /// JSON from a CEL value, the engine's own record and list types included.
 pub fn to_json(v: &dyn Val) -> Result<Json, String> {
     if let Some(r) = v.downcast_ref::<Record>() {

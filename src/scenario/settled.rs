@@ -23,7 +23,7 @@ pub struct Impossible {
 
 /// The transitions of `w` that cannot happen on `platform`.
 pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
-    let settings = settings_of(platform);
+    let settings = values::settings(platform);
     let media: Vec<String> = platform
         .settings
         .get("media")
@@ -190,7 +190,7 @@ pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
 /// index, with why: a guard its settings alone make false, or an operation
 /// the platform lacks.
 pub fn impossible_in_machine(platform: &Platform, m: &Machine) -> Vec<(usize, String)> {
-    let settings = settings_of(platform);
+    let settings = values::settings(platform);
     let name = &platform.name;
     m.transitions
         .iter()
@@ -233,17 +233,6 @@ fn answer_name(o: &str) -> &'static str {
         "error" => "error",
         _ => "need_info",
     }
-}
-
-/// The platform's settings as expressions read them.
-fn settings_of(platform: &Platform) -> Box<dyn cel::common::value::Val> {
-    values::from_json_ordered(&serde_json::Value::Object(
-        platform
-            .settings
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    ))
 }
 
 /// A guard as one line, however the YAML folded it.
