@@ -25,14 +25,20 @@ pub fn files_of_folder(dir: &Path) -> Option<Vec<PathBuf>> {
     if !dir.is_dir() || !dir.ends_with(SCENARIOS) {
         return None;
     }
+    Some(yaml_files(dir)).filter(|f| f.first().and_then(|f| platform_of(f)).is_some())
+}
+
+/// The YAML files of a folder, sorted; none when it cannot be read.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .ok()?
+        .into_iter()
+        .flatten()
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
-    Some(files).filter(|f| f.first().and_then(|f| platform_of(f)).is_some())
+    files
 }
 
 /// Scenario files under `paths`, by the platform folder they test (the
@@ -138,17 +144,7 @@ pub fn platform_of(file: &Path) -> Option<PathBuf> {
 /// scenario file of the same name. A file that does not read is left to its
 /// own platform's run, which reports it.
 pub fn inherited(platform: &crate::Platform) -> Vec<PathBuf> {
-    let names = |dir: &Path| -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(SCENARIOS))
-            .into_iter()
-            .flatten()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        files
-    };
+    let names = |dir: &Path| yaml_files(&dir.join(SCENARIOS));
     let mut seen: std::collections::HashSet<std::ffi::OsString> = names(&platform.dir)
         .iter()
         .filter_map(|f| f.file_name().map(ToOwned::to_owned))
