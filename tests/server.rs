@@ -497,25 +497,11 @@ async fn the_simulators_controls_are_off_unless_asked_for_and_then_each_agent_ha
 #[tokio::test]
 async fn a_page_of_another_origin_cannot_open_the_websocket() {
     use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
-    let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
-    let his = hisflow::his::His::new(
-        std::sync::Arc::new(p),
-        std::sync::Arc::new(hisflow::platform::sim::SimSwitch::new(
-            hisflow::server::config::default_switch(),
-        )),
-        hisflow::his::Options::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(hisflow::server::serve(
-        listener,
-        his,
-        hisflow::server::Settings {
-            allowed_origins: vec!["https://crm.example.com".into()],
-            ..Default::default()
-        },
-        std::future::pending(),
-    ));
+    let (addr, _his) = common::ws::serve_settings(hisflow::server::Settings {
+        allowed_origins: vec!["https://crm.example.com".into()],
+        ..Default::default()
+    })
+    .await;
     let open = |origin: Option<String>| {
         let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
         if let Some(o) = origin {
@@ -540,26 +526,12 @@ async fn a_page_of_another_origin_cannot_open_the_websocket() {
 #[tokio::test]
 async fn silent_clients_are_dropped_and_past_the_cap_none_is_held() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
-    let his = hisflow::his::His::new(
-        std::sync::Arc::new(p),
-        std::sync::Arc::new(hisflow::platform::sim::SimSwitch::new(
-            hisflow::server::config::default_switch(),
-        )),
-        hisflow::his::Options::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(hisflow::server::serve(
-        listener,
-        his,
-        hisflow::server::Settings {
-            max_connections: 3,
-            header_timeout: std::time::Duration::from_millis(300),
-            ..Default::default()
-        },
-        std::future::pending(),
-    ));
+    let (addr, _his) = common::ws::serve_settings(hisflow::server::Settings {
+        max_connections: 3,
+        header_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
     // Two clients that send half a request head and then nothing.
     let mut silent = Vec::new();
     for _ in 0..2 {
@@ -599,25 +571,11 @@ async fn silent_clients_are_dropped_and_past_the_cap_none_is_held() {
 #[tokio::test]
 async fn a_client_that_answers_nothing_is_closed_and_its_session_waits() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
-    let his = hisflow::his::His::new(
-        std::sync::Arc::new(p),
-        std::sync::Arc::new(hisflow::platform::sim::SimSwitch::new(
-            hisflow::server::config::default_switch(),
-        )),
-        hisflow::his::Options::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    tokio::spawn(hisflow::server::serve(
-        listener,
-        his.clone(),
-        hisflow::server::Settings {
-            idle_timeout: std::time::Duration::from_millis(600),
-            ..Default::default()
-        },
-        std::future::pending(),
-    ));
+    let (addr, his) = common::ws::serve_settings(hisflow::server::Settings {
+        idle_timeout: std::time::Duration::from_millis(600),
+        ..Default::default()
+    })
+    .await;
     // A client speaking WebSocket by hand, which logs in and then answers
     // nothing, as one whose network is gone.
     let mut dead = tokio::net::TcpStream::connect(&addr).await.unwrap();

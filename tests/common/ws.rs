@@ -90,6 +90,23 @@ pub async fn serve_exactly(
     Served { addr, his, sim }
 }
 
+/// The reference platform served with `settings` (HIS's defaults, the
+/// default switch), for tests of the transport's own limits.
+pub async fn serve_settings(settings: server::Settings) -> (String, Arc<His>) {
+    let (p, _) = hisflow::load_platform(&super::root().join("workflows/reference")).unwrap();
+    let sim = Arc::new(SimSwitch::new(config::default_switch()));
+    let his = His::new(Arc::new(p), sim, Options::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(server::serve(
+        listener,
+        his.clone(),
+        settings,
+        std::future::pending(),
+    ));
+    (addr, his)
+}
+
 pub async fn connect(addr: &str) -> Ws {
     tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
         .await
