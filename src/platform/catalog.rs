@@ -277,10 +277,7 @@ pub const ADAPTERS: &[AdapterSpec] = &[AdapterSpec {
                 }
                 (keys, message)
             })?;
-        state.confirm.iter().try_for_each(|(op, delay)| {
-            super::sim::confirm_entry(op, delay)
-                .map_err(|m| (vec!["confirm".to_string(), op.clone()], m))
-        })
+        state.check()
     }),
 }];
 

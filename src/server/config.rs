@@ -125,7 +125,7 @@ pub fn read(path: &Path) -> Result<ServeConfig, crate::Error> {
             path: path.to_path_buf(),
             source,
         })?;
-    if let Some(Err(message)) = config.switch.as_ref().map(SwitchState::check) {
+    if let Some(Err((_, message))) = config.switch.as_ref().map(SwitchState::check) {
         return Err(crate::Error::ConfigValue {
             path: path.to_path_buf(),
             message,

@@ -68,11 +68,12 @@ pub struct SwitchState {
 
 impl SwitchState {
     /// What serde cannot see: `confirm` names switch operations that answer
-    /// with no data, each with a duration.
-    pub fn check(&self) -> Result<(), String> {
-        self.confirm
-            .iter()
-            .try_for_each(|(op, delay)| confirm_entry(op, delay))
+    /// with no data, each with a duration. An error names the keys down to
+    /// the wrong entry.
+    pub fn check(&self) -> Result<(), (Vec<String>, String)> {
+        self.confirm.iter().try_for_each(|(op, delay)| {
+            confirm_entry(op, delay).map_err(|m| (vec!["confirm".to_string(), op.clone()], m))
+        })
     }
 }
 
