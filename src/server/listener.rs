@@ -69,7 +69,7 @@ impl axum::serve::Listener for Guarded {
                 _permit: permit,
                 head: Head::Reading {
                     deadline: Box::pin(tokio::time::sleep(self.header_timeout)),
-                    tail: [0; 3],
+                    tail: Vec::new(),
                 },
             };
             return (io, addr);
@@ -87,7 +87,7 @@ enum Head {
     /// reads, and the time it has left.
     Reading {
         deadline: Pin<Box<tokio::time::Sleep>>,
-        tail: [u8; 3],
+        tail: Vec<u8>,
     },
     Done,
 }
@@ -111,18 +111,14 @@ impl AsyncRead for Guard {
         if let Head::Reading { deadline, tail } = &mut this.head {
             if let Poll::Ready(Ok(())) = &read {
                 let new = &buf.filled()[before..];
-                let mut window = tail.to_vec();
-                window.extend_from_slice(new);
+                // The head's end may straddle two reads: look at the last
+                // three bytes of the one before too.
+                let window: Vec<u8> = tail.iter().chain(new).copied().collect();
                 if window.windows(4).any(|w| w == b"\r\n\r\n") {
                     this.head = Head::Done;
                     return read;
                 }
-                let keep = window.len().min(3);
-                tail.copy_from_slice(&{
-                    let mut t = [0u8; 3];
-                    t[3 - keep..].copy_from_slice(&window[window.len() - keep..]);
-                    t
-                });
+                tail.clone_from(&window[window.len().saturating_sub(3)..].to_vec());
                 if !new.is_empty() {
                     return read;
                 }
