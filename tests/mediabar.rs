@@ -255,13 +255,27 @@ async fn his_tuned(
         hisflow::load_platform(&common::root().join("workflows").join(platform)).unwrap();
     let mut switch = config::switch_for(&platform, switch);
     tune(&mut switch);
-    let his = His::new(
-        Arc::new(platform),
-        Arc::new(SimSwitch::new(switch)),
+    his_options(
+        platform,
+        switch,
         Options {
             simulator_controls: true,
             ..Options::default()
         },
+    )
+    .await
+}
+
+/// HIS for `platform` on `switch` with `options`, on an ephemeral port.
+async fn his_options(
+    platform: hisflow::Platform,
+    switch: hisflow::platform::sim::SwitchState,
+    options: Options,
+) -> String {
+    let his = His::new(
+        Arc::new(platform),
+        Arc::new(SimSwitch::new(switch)),
+        options,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -500,5 +514,73 @@ fn the_mediabar_survives_a_reload_a_dropped_connection_and_a_second_login() {
         q.wait_for("document.readyState === 'complete' && !!window.mediabar").await;
         q.wait_for("!document.getElementById('login').hidden").await;
         assert_eq!(q.eval("sessionStorage.getItem('hisflow.session')").await, Value::Null);
+    });
+}
+
+#[test]
+fn the_login_asks_for_what_his_requires() {
+    use hisflow::his::auth::{self, AuthConfig, Authenticator};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let d = tempfile::tempdir().unwrap();
+        let reference = || {
+            let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+            let switch = config::switch_for(&p, None);
+            (p, switch)
+        };
+        let with_auth = |auth: AuthConfig| Options {
+            auth: Arc::new(Authenticator::from_config(&auth).unwrap()),
+            ..Options::default()
+        };
+
+        // Passwords, and no simulator panel: its controls are off.
+        let users = d.path().join("users.txt");
+        auth::add_user(&users, "agent-1", "open sesame").unwrap();
+        let (p, switch) = reference();
+        let addr = his_options(p, switch, with_auth(AuthConfig::Users { file: users })).await;
+        let (_browser, port) = chromium();
+        let mut p = open(page_url(port), &addr).await;
+        p.wait_for("!document.getElementById('password-field').hidden").await;
+        let submit = |pw: &str| format!("document.getElementById('agent-id').value = 'agent-1'; document.getElementById('password').value = '{pw}'; document.getElementById('login-form').requestSubmit(); true");
+        p.eval(&submit("guess")).await;
+        p.wait_for("document.getElementById('message').textContent.includes('Wrong agent ID or password')").await;
+        assert_eq!(p.eval("document.getElementById('login').hidden").await, json!(false));
+        assert_eq!(p.eval("document.activeElement.id").await, json!("password"), "the password field takes the focus again");
+        p.eval(&submit("open sesame")).await;
+        p.wait_for("!document.getElementById('bar').hidden").await;
+        assert_eq!(p.eval("document.getElementById('sim').hidden").await, json!(true), "no simulator panel without its controls");
+        assert_eq!(p.eval("document.getElementById('password').value").await, json!(""), "the password is not kept in the page");
+
+        // A token from the identity provider, in the page's fragment.
+        let secret = d.path().join("secret");
+        std::fs::write(&secret, "a shared secret of more than thirty-two bytes").unwrap();
+        let (platform, switch) = reference();
+        let addr = his_options(platform, switch, with_auth(AuthConfig::Jwt {
+            issuer: "https://idp.example".into(),
+            audience: "hisflow".into(),
+            algorithm: "HS256".into(),
+            key_file: secret,
+            agent_claim: "preferred_username".into(),
+            leeway: None,
+        })).await;
+        let exp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 300;
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &json!({"iss": "https://idp.example", "aud": "hisflow", "preferred_username": "agent-42", "exp": exp}),
+            &jsonwebtoken::EncodingKey::from_secret(b"a shared secret of more than thirty-two bytes"),
+        ).unwrap();
+        let (cdp, _) = tokio_tungstenite::connect_async(new_tab(port)).await.unwrap();
+        let mut p = Page { cdp, next: 0 };
+        p.call("Page.enable", json!({})).await;
+        p.call("Page.navigate", json!({ "url": format!("http://{addr}/#id_token={token}") })).await;
+        p.wait_for("document.readyState === 'complete' && !!window.mediabar && !document.getElementById('jwt-field').hidden").await;
+        assert_eq!(p.eval("document.getElementById('agent-id').hidden").await, json!(true), "the token names the agent");
+        assert_eq!(p.eval("location.hash").await, json!(""), "the token leaves the address bar");
+        p.eval("document.getElementById('login-form').requestSubmit(); true").await;
+        p.wait_for("!document.getElementById('bar').hidden").await;
+        assert_eq!(p.eval("document.getElementById('agent').textContent").await, json!("agent-42"));
     });
 }

@@ -142,11 +142,12 @@ impl Served {
         let dir = tempfile::tempdir().unwrap();
         let cfg = dir.path().join("his.yaml");
         // The tests drive the simulated switch through its controls.
-        std::fs::write(
-            &cfg,
-            format!("listen: 127.0.0.1:0\nsimulator_controls: true\n{config}"),
-        )
-        .unwrap();
+        let listen = if config.contains("listen:") {
+            ""
+        } else {
+            "listen: 127.0.0.1:0\n"
+        };
+        std::fs::write(&cfg, format!("{listen}simulator_controls: true\n{config}")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hisflow"))
             .args(["serve", "--config", cfg.to_str().unwrap(), "--log-json"])
             .env("RUST_LOG", rust_log)
@@ -564,4 +565,126 @@ fn a_request_still_running_after_the_shutdown_grace_is_abandoned() {
             .is_some_and(|m| m.contains("abandoned"))),
         "the abandoned request is logged"
     );
+}
+
+#[test]
+fn without_authentication_serve_stays_on_loopback() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hisflow"))
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not authenticated") && err.contains("loopback"),
+        "{err}"
+    );
+    // On loopback it starts, and says that agents are not authenticated.
+    let mut served = Served::start("", "info");
+    let warned = served.logs().iter().any(|l| {
+        l["level"] == "WARN"
+            && l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not authenticated"))
+    });
+    assert!(warned, "{:?}", served.logs());
+    served.signal("-TERM");
+    assert_eq!(served.exit_code(), Some(0));
+}
+
+/// `hisflow add-user`, with the password on standard input.
+fn add_user(users: &std::path::Path, agent: &str, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hisflow"))
+        .args(["add-user", "--users", users.to_str().unwrap(), agent])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(password.as_bytes()).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn agents_added_by_the_cli_log_in_off_loopback_and_no_password_reaches_the_logs() {
+    let d = tempfile::tempdir().unwrap();
+    let users = d.path().join("users.txt");
+    let out = add_user(&users, "agent-1", "s3cret-pa55word\n");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = add_user(&users, "agent-2", "\n");
+    assert_eq!(out.status.code(), Some(2), "an empty password is refused");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&users).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the users file is its owner's alone");
+    }
+    let text = std::fs::read_to_string(&users).unwrap();
+    assert!(text.starts_with("agent-1:$argon2id$"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+
+    // Every level, the WebSocket library's frames asked for by name.
+    let mut served = Served::start(
+        &format!(
+            "listen: 0.0.0.0:0\nauth: {{ kind: users, file: {} }}\n",
+            users.display()
+        ),
+        "trace,tungstenite::protocol=trace,tokio_tungstenite=trace",
+    );
+    let port = served.addr.rsplit_once(':').unwrap().1.to_string();
+    let url = format!("ws://127.0.0.1:{port}/ws");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let page = http_get(&format!("127.0.0.1:{port}"), "/mediabar.json").await;
+        assert!(
+            page.contains(r#"{"auth":"password","simulator_controls":true}"#),
+            "{page}"
+        );
+        let mut ws = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        for (id, password, ok) in [
+            ("1", "wrong-pa55word", false),
+            ("2", "s3cret-pa55word", true),
+        ] {
+            send(
+                &mut ws,
+                id,
+                "session.request.login",
+                json!({ "agent": "agent-1", "password": password, "channels": ["voice"] }),
+            )
+            .await;
+            let r = response(&mut ws).await;
+            assert_eq!(r["ok"], ok, "{r}");
+        }
+    });
+    served.signal("-TERM");
+    assert_eq!(served.exit_code(), Some(0));
+    let logs = served.logs.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("login refused"),
+        "the refusal is in the audit trail"
+    );
+    assert!(!logs.contains("pa55word"), "a password reached the logs");
+}
+
+/// A plain HTTP GET, its whole answer as text.
+async fn http_get(addr: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut back = Vec::new();
+    tcp.read_to_end(&mut back).await.unwrap();
+    String::from_utf8_lossy(&back).into_owned()
 }

@@ -13,6 +13,7 @@ mod run;
 mod schema;
 mod serve;
 mod test;
+mod users;
 mod validate;
 
 #[derive(Parser)]
@@ -50,6 +51,8 @@ enum Command {
     Functions,
     /// List the validator's rules: code, severity, what each checks.
     Rules,
+    /// Add an agent to a users file, or change its password (read from stdin).
+    AddUser(users::Args),
 }
 
 /// Exit codes: 0 clean, 1 problems found, 2 usage or I/O error.
@@ -76,6 +79,7 @@ pub fn main() -> ExitCode {
         Command::Events(a) => catalog::events(a),
         Command::Functions => catalog::functions(),
         Command::Rules => catalog::rules(),
+        Command::AddUser(a) => users::run(a),
     }
 }
 

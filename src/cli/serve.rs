@@ -1,4 +1,5 @@
-//! `hisflow serve [--config FILE] [--listen ADDR] [--log-json]`
+//! `hisflow serve [--config FILE] [--listen ADDR] [--log-json] [--simulator-controls]
+//! [--tls-cert FILE --tls-key FILE]`
 
 use std::io::IsTerminal;
 
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use hisflow::his::auth::Authenticator;
 use hisflow::his::{His, Options};
 use hisflow::platform::sim::SimSwitch;
 use hisflow::server::{self, MAX_FRAME_BYTES, config};
@@ -29,6 +31,13 @@ pub struct Args {
     /// faults, latency …), each for its own agent: for demos and tests.
     #[arg(long)]
     simulator_controls: bool,
+    /// Serve HTTPS and WSS with this certificate chain (PEM); overrides the
+    /// configuration's `tls.cert`. Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -84,6 +93,22 @@ pub fn run(args: Args) -> ExitCode {
         .listen
         .or(cfg.listen)
         .unwrap_or_else(|| config::DEFAULT_LISTEN.to_string());
+    let auth = match Authenticator::from_config(&cfg.auth) {
+        Ok(a) => Arc::new(a),
+        Err(e) => return fail(format!("auth: {e}")),
+    };
+    let tls = match args
+        .tls_cert
+        .zip(args.tls_key)
+        .or(cfg.tls.map(|t| (t.cert, t.key)))
+    {
+        Some((cert, key)) => match server::listener::tls_acceptor(&cert, &key) {
+            Ok(t) => Some(t),
+            Err(e) => return fail(format!("tls: {e}")),
+        },
+        None => None,
+    };
+    let scheme = if tls.is_some() { "s" } else { "" };
     let limits = cfg.limits.unwrap_or_default();
     let defaults = Options::default();
     let options = Options {
@@ -97,6 +122,7 @@ pub fn run(args: Args) -> ExitCode {
         max_states_per_request: limits
             .max_states_per_request
             .unwrap_or(defaults.max_states_per_request),
+        auth: auth.clone(),
     };
     let settings = server::Settings {
         max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),
@@ -109,6 +135,7 @@ pub fn run(args: Args) -> ExitCode {
             .header_timeout
             .map_or(server::listener::HEADER_TIMEOUT, |s| s.0),
         idle_timeout: limits.idle_timeout.map_or(server::IDLE_TIMEOUT, |s| s.0),
+        tls,
     };
     let sim = Arc::new(SimSwitch::new(config::switch_for(&platform, cfg.switch)));
     let name = platform.name.clone();
@@ -125,8 +152,20 @@ pub fn run(args: Args) -> ExitCode {
             Ok(l) => l,
             Err(e) => return fail(format!("cannot listen on {listen}: {e}")),
         };
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or(listen);
-        tracing::info!(platform = %name, %addr, "HIS listening: MediaBar at http://{addr}/, WebSocket at ws://{addr}/ws");
+        let local = listener.local_addr();
+        if auth.is_none() {
+            // Without authentication, whoever reaches HIS is any agent they
+            // name: only this machine's users may reach it so.
+            if !local.as_ref().is_ok_and(|a| a.ip().is_loopback()) {
+                return fail(format!(
+                    "agents are not authenticated (auth: none), which HIS allows only on a loopback address, not {listen}: \
+                     set `auth` in the configuration (users or jwt; see the README's \"Security and limits\")"
+                ));
+            }
+            tracing::warn!("agents are not authenticated (auth: none): anyone who can reach this address can act as any agent");
+        }
+        let addr = local.map(|a| a.to_string()).unwrap_or(listen);
+        tracing::info!(platform = %name, %addr, auth = auth.kind(), "HIS listening: MediaBar at http{scheme}://{addr}/, WebSocket at ws{scheme}://{addr}/ws");
         match server::serve(listener, his, settings, shutdown()).await {
             Ok(()) => {
                 tracing::info!("HIS stopped");

@@ -13,6 +13,7 @@
 //! for a grace period, a resume or a new login of the agent takes it over,
 //! and HIS logs out one left alone too long.
 
+pub mod auth;
 mod outbox;
 mod session;
 
@@ -32,6 +33,7 @@ use crate::engine::{Engine, Observer, Response, Session};
 use crate::platform::{Adapter, EventSink, SwitchEvent};
 use crate::workflow::model::Platform;
 use crate::workflow::vocab;
+use auth::{Authenticator, Refused};
 use session::{Attach, Refusal, Target, Work};
 
 /// An observer shared by every session's task (scenarios' coverage and
@@ -44,6 +46,9 @@ pub type SharedObserver = Arc<Mutex<dyn Observer + Send>>;
 pub struct Connection {
     outbox: Outbox,
     session: Option<Arc<SessionHandle>>,
+    /// What [`His::authenticate`] found of the login about to be
+    /// requested.
+    verified: Option<Result<String, Refused>>,
 }
 
 impl Connection {
@@ -111,6 +116,8 @@ pub struct Options {
     /// latency, interactions …), each for its own agent. Off unless asked
     /// for: they are a demo's and a test's, never an agent's.
     pub simulator_controls: bool,
+    /// How agents prove who they are; nobody is asked by default.
+    pub auth: Arc<Authenticator>,
 }
 
 impl Default for Options {
@@ -122,6 +129,7 @@ impl Default for Options {
             expiry_reason: None,
             max_states_per_request: crate::engine::STEP_BUDGET,
             simulator_controls: false,
+            auth: Arc::new(Authenticator::None),
         }
     }
 }
@@ -211,6 +219,16 @@ impl His {
         self.engine.platform()
     }
 
+    /// What a login must carry: `none`, `password` or `jwt`.
+    pub fn auth_kind(&self) -> &'static str {
+        self.options.auth.kind()
+    }
+
+    /// Whether clients may use the simulated switch's controls.
+    pub fn simulator_controls(&self) -> bool {
+        self.options.simulator_controls && self.adapter.controls().is_some()
+    }
+
     pub fn session_count(&self) -> usize {
         lock(&self.sessions).len()
     }
@@ -222,6 +240,7 @@ impl His {
             Connection {
                 outbox,
                 session: None,
+                verified: None,
             },
             rx,
         )
@@ -261,6 +280,53 @@ impl His {
         }
     }
 
+    /// Checks a login's credentials before it is requested, on a thread
+    /// of its own (a password hash takes tens of milliseconds, which would
+    /// hold up every connection of an async worker), so that the
+    /// connection's next login request goes ahead at once. Without it, the
+    /// login checks them itself. Resolves at once where agents are not
+    /// authenticated.
+    pub async fn authenticate(&self, conn: &mut Connection, params: &Json) {
+        if self.options.auth.is_none() {
+            return;
+        }
+        let auth = self.options.auth.clone();
+        let params = params.clone();
+        let verdict = tokio::task::spawn_blocking(move || auth.verify(&params))
+            .await
+            .unwrap_or_else(|_| Err(Refused("Your credentials could not be checked.".into())));
+        conn.verified = Some(verdict);
+    }
+
+    /// The agent a login speaks for: the one its credentials prove, or
+    /// where nobody is asked, the one it names.
+    fn who(&self, conn: &mut Connection, id: &str, params: &Json) -> Option<String> {
+        let verdict = match conn.verified.take() {
+            _ if self.options.auth.is_none() => {
+                let Some(agent) = params.get("agent").and_then(Json::as_str) else {
+                    conn.error(
+                        id,
+                        "InvalidRequest",
+                        "parameter `agent` is required and must be text",
+                    );
+                    return None;
+                };
+                Ok(agent.to_string())
+            }
+            Some(verdict) => verdict,
+            None => self.options.auth.verify(params),
+        };
+        match verdict {
+            Ok(agent) => Some(agent),
+            Err(Refused(why)) => {
+                let claimed = params.get("agent").and_then(Json::as_str).unwrap_or("-");
+                tracing::warn!(target: "audit", agent = ?claimed, why = %why, "login refused");
+                conn.error(id, "Unauthenticated", why);
+                None
+            }
+        }
+    }
+
     /// Runs a workflow of the platform in the connection's session, as if it
     /// were a request: for scenarios that exercise a sub-workflow.
     pub fn run_workflow(&self, conn: &mut Connection, id: &str, name: &str, params: &Json) {
@@ -296,13 +362,11 @@ impl His {
         if conn.live().is_some() {
             return conn.error(id, "InvalidState", "this connection is logged in already");
         }
-        let Some(agent) = params.get("agent").and_then(Json::as_str) else {
-            return conn.error(
-                id,
-                "InvalidRequest",
-                "parameter `agent` is required and must be text",
-            );
+        let Some(agent) = self.who(conn, id, params) else {
+            return;
         };
+        let agent = agent.as_str();
+        let params = &auth::strip(params, agent);
         if let Err(why) = agent_id(agent) {
             return conn.error(id, "InvalidRequest", why);
         }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::his::auth::AuthConfig;
 use crate::platform::sim::SwitchState;
 
 /// HIS's configuration. Every key is optional: with none, HIS serves the
@@ -47,6 +48,24 @@ pub struct ServeConfig {
     /// WebSocket besides HIS's own page; others are refused with 403.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// How agents prove who they are (`kind: none | users | jwt`); none
+    /// by default, which HIS allows only on a loopback address.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Serve HTTPS and WSS with this certificate; plain HTTP without.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+/// The certificate HIS presents.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM, the server's own first; relative to the
+    /// configuration file.
+    pub cert: PathBuf,
+    /// Its private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// A duration written as in workflows: `500ms`, `30s`, `2m`.
@@ -131,10 +150,24 @@ pub fn read(path: &Path) -> Result<ServeConfig, crate::Error> {
             message,
         });
     }
-    if let Some(p) = &config.platform
-        && p.is_relative()
-    {
-        config.platform = Some(path.parent().unwrap_or(Path::new(".")).join(p));
+    // Paths in the file are the file's: HIS may be started from anywhere.
+    let base = path.parent().unwrap_or(Path::new("."));
+    let rebase = |p: &mut PathBuf| {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    };
+    if let Some(p) = &mut config.platform {
+        rebase(p);
+    }
+    match &mut config.auth {
+        AuthConfig::None => {}
+        AuthConfig::Users { file } => rebase(file),
+        AuthConfig::Jwt { key_file, .. } => rebase(key_file),
+    }
+    if let Some(tls) = &mut config.tls {
+        rebase(&mut tls.cert);
+        rebase(&mut tls.key);
     }
     Ok(config)
 }

@@ -1,10 +1,14 @@
 //! The TCP side of the server: a cap on connections, and a deadline for the
 //! HTTP request head, so that clients that connect and send nothing (or a
 //! byte a minute) cannot hold every descriptor and lock the agents out.
+//! With TLS, the handshake happens on the connection's own reads, not in
+//! the accept loop (a slow handshake must not hold up the next client), and
+//! the same deadline covers it.
 
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,6 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 /// Connections HIS holds at once by default.
 pub const MAX_CONNECTIONS: usize = 10_000;
@@ -27,14 +32,16 @@ pub struct Guarded {
     inner: TcpListener,
     permits: Arc<Semaphore>,
     header_timeout: Duration,
+    tls: Option<Tls>,
 }
 
 impl Guarded {
-    pub fn new(inner: TcpListener, max: usize, header_timeout: Duration) -> Self {
+    pub fn new(inner: TcpListener, max: usize, header_timeout: Duration, tls: Option<Tls>) -> Self {
         Guarded {
             inner,
             permits: Arc::new(Semaphore::new(max.max(1))),
             header_timeout,
+            tls,
         }
     }
 }
@@ -65,7 +72,10 @@ impl axum::serve::Listener for Guarded {
                 tracing::warn!("cannot set TCP_NODELAY on a connection: {e}");
             }
             let io = Guard {
-                tcp,
+                io: match &self.tls {
+                    Some(Tls(tls)) => Stream::Handshake(Box::new(tls.accept(tcp))),
+                    None => Stream::Plain(tcp),
+                },
                 _permit: permit,
                 head: Head::Reading {
                     deadline: Box::pin(tokio::time::sleep(self.header_timeout)),
@@ -94,10 +104,56 @@ enum Head {
 
 /// A connection that holds its place under the cap while it lives.
 pub struct Guard {
-    tcp: TcpStream,
+    io: Stream,
     _permit: OwnedSemaphorePermit,
     head: Head,
 }
+
+/// A connection's bytes: plain, or TLS once its handshake is done.
+enum Stream {
+    Plain(TcpStream),
+    Handshake(Box<tokio_rustls::Accept<TcpStream>>),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    /// The handshake failed; the error was returned.
+    Failed,
+}
+
+impl Stream {
+    /// Ready once bytes can flow: at once without TLS.
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let Stream::Handshake(accept) = self else {
+            return match self {
+                Stream::Failed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+                _ => Poll::Ready(Ok(())),
+            };
+        };
+        match Pin::new(&mut **accept).poll(cx) {
+            Poll::Ready(Ok(tls)) => {
+                *self = Stream::Tls(Box::new(tls));
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => {
+                tracing::debug!("TLS handshake failed: {e}");
+                *self = Stream::Failed;
+                Poll::Ready(Err(e))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// The stream bytes flow on, once the handshake is done.
+    fn ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Pin<&mut dyn ReadWrite>>> {
+        std::task::ready!(self.poll_handshake(cx))?;
+        Poll::Ready(match self {
+            Stream::Plain(tcp) => Ok(Pin::new(tcp)),
+            Stream::Tls(tls) => Ok(Pin::new(&mut **tls)),
+            Stream::Handshake(_) | Stream::Failed => Err(io::ErrorKind::NotConnected.into()),
+        })
+    }
+}
+
+trait ReadWrite: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> ReadWrite for T {}
 
 impl AsyncRead for Guard {
     fn poll_read(
@@ -106,7 +162,11 @@ impl AsyncRead for Guard {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        let read = Pin::new(&mut self.tcp).poll_read(cx, buf);
+        let read = match self.io.ready(cx) {
+            Poll::Ready(Ok(io)) => io.poll_read(cx, buf),
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        };
         let this = &mut *self;
         if let Head::Reading { deadline, tail } = &mut this.head {
             if let Poll::Ready(Ok(())) = &read {
@@ -140,15 +200,20 @@ impl AsyncWrite for Guard {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write(cx, buf)
+        std::task::ready!(self.io.ready(cx))?.poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_flush(cx)
+        std::task::ready!(self.io.ready(cx))?.poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.tcp).poll_shutdown(cx)
+        match &mut self.io {
+            // Nothing was said: nothing to end.
+            Stream::Handshake(_) | Stream::Failed => Poll::Ready(Ok(())),
+            Stream::Plain(tcp) => Pin::new(tcp).poll_shutdown(cx),
+            Stream::Tls(tls) => Pin::new(&mut **tls).poll_shutdown(cx),
+        }
     }
 
     fn poll_write_vectored(
@@ -156,10 +221,49 @@ impl AsyncWrite for Guard {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.tcp).poll_write_vectored(cx, bufs)
+        std::task::ready!(self.io.ready(cx))?.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.tcp.is_write_vectored()
+        match &self.io {
+            Stream::Plain(tcp) => tcp.is_write_vectored(),
+            Stream::Tls(tls) => tls.is_write_vectored(),
+            Stream::Handshake(_) | Stream::Failed => false,
+        }
     }
+}
+
+/// The TLS side of the server: the identity it presents.
+#[derive(Clone)]
+pub struct Tls(TlsAcceptor);
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+/// The TLS side of a server that presents `cert` (a PEM chain) with `key`.
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<Tls, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls;
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read the certificate {}: {e}", cert.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no certificate", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("the certificate and key do not make a TLS identity: {e}"))?;
+    // HIS speaks HTTP/1.1 (WebSocket upgrades need it).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Tls(TlsAcceptor::from(Arc::new(config))))
 }

@@ -49,6 +49,9 @@ pub struct Settings {
     /// third of it) closes its connection with 1001; the session outlives
     /// it, as for any dropped connection.
     pub idle_timeout: Duration,
+    /// Serve HTTPS and WSS: the TLS side of the listener
+    /// ([`listener::tls_acceptor`]).
+    pub tls: Option<listener::Tls>,
 }
 
 /// [`Settings::idle_timeout`] by default.
@@ -63,6 +66,7 @@ impl Default for Settings {
             max_connections: listener::MAX_CONNECTIONS,
             header_timeout: listener::HEADER_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
+            tls: None,
         }
     }
 }
@@ -96,6 +100,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/", get(index))
         .route("/ws", get(upgrade))
+        .route("/mediabar.json", get(page_options))
         .with_state(App {
             his: his.clone(),
             max_frame: settings.max_frame,
@@ -104,8 +109,12 @@ pub async fn serve(
             going_away,
             alive,
         });
-    let listener =
-        listener::Guarded::new(listener, settings.max_connections, settings.header_timeout);
+    let listener = listener::Guarded::new(
+        listener,
+        settings.max_connections,
+        settings.header_timeout,
+        settings.tls.clone(),
+    );
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let mut server = tokio::spawn(
         axum::serve(listener, app)
@@ -147,6 +156,15 @@ pub async fn serve(
 
 async fn index() -> Html<&'static str> {
     Html(include_str!("../../web/index.html"))
+}
+
+/// What the MediaBar page shows: the fields a login must carry (`auth`:
+/// `none`, `password` or `jwt`), and whether the simulator's panel works.
+async fn page_options(State(app): State<App>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({
+        "auth": app.his.auth_kind(),
+        "simulator_controls": app.his.simulator_controls(),
+    }))
 }
 
 /// Whether a browser page of `origin` may open the WebSocket: HIS's own
@@ -251,6 +269,9 @@ async fn connection(socket: WebSocket, mut app: App) {
                     Err((id, message)) => conn.reply(id.as_deref(), invalid(&message)),
                     Ok(req) => {
                         tracing::debug!(agent = ?conn.agent().unwrap_or("-"), name = ?req.name, id = ?req.id, "request");
+                        if req.name == crate::his::LOGIN {
+                            app.his.authenticate(&mut conn, &req.params).await;
+                        }
                         // HIS queues the request and answers through the
                         // outbox: the next frame is read meanwhile, and a
                         // request runs to its end even if the client goes

@@ -93,9 +93,15 @@ pub async fn serve_exactly(
 /// The reference platform served with `settings` (HIS's defaults, the
 /// default switch), for tests of the transport's own limits.
 pub async fn serve_settings(settings: server::Settings) -> (String, Arc<His>) {
+    serve_configured(Options::default(), settings).await
+}
+
+/// The reference platform served with HIS's `options` and the transport's
+/// `settings`, on the default switch.
+pub async fn serve_configured(options: Options, settings: server::Settings) -> (String, Arc<His>) {
     let (p, _) = hisflow::load_platform(&super::root().join("workflows/reference")).unwrap();
     let sim = Arc::new(SimSwitch::new(config::default_switch()));
-    let his = His::new(Arc::new(p), sim, Options::default());
+    let his = His::new(Arc::new(p), sim, options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(server::serve(
