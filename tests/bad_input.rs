@@ -392,3 +392,23 @@ fn sixty_thousand_holes_or_a_chain_of_500_platforms_are_refused_at_once() {
     assert!((1..=15).all(|i| !flagged(i)), "{found:?}");
     assert!((17..=500).all(flagged), "{} flagged", found.len());
 }
+
+#[test]
+fn comprehensions_over_lists_the_expression_writes_are_held_to_the_evaluation_budget() {
+    let guard = |when: &str| {
+        format!(
+            "workflow: w\nstart: a\nstates:\n  a:\n    choice:\n      - when: \"{when}\"\n        next: b\n    otherwise: b\n  b: {{ respond: {{ ok: {{}} }} }}\n"
+        )
+    };
+    for over in [
+        "lists.range(1000).all(a, lists.range(1000).all(b, true))",
+        "lists.range(size(session.channels)).map(x, x).size() > 0",
+    ] {
+        let (code, codes, _) = validate_file(guard(over).as_bytes());
+        assert_eq!(code, Some(1), "{over}");
+        assert_eq!(codes, ["hisflow::too-deep"], "{over}");
+    }
+    let (code, codes, _) =
+        validate_file(guard("lists.range(300).all(a, lists.range(300).all(b, true))").as_bytes());
+    assert_eq!((code, codes), (Some(0), vec![]));
+}

@@ -896,3 +896,42 @@ fn a_workflow_that_loops_ends_the_request_naming_where_and_the_session_goes_on()
     ));
     assert!(out.response.is_ok(), "{:?}", out.response);
 }
+
+#[test]
+fn an_expression_over_too_much_of_the_switchs_data_ends_the_request_at_its_budget() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("w.yaml"),
+        "workflow: w\nstart: get\nstates:\n  get:\n    op: agent.reason_codes\n    args: { category: \"'logout'\" }\n    save: logout_reasons\n    on: { ok: pairs }\n    otherwise: done\n  pairs:\n    choice:\n      - when: session.logout_reasons.all(a, session.logout_reasons.all(b, a != '' && b != ''))\n        next: done\n    otherwise: done\n  done:\n    respond: { ok: {} }\n",
+    )
+    .unwrap();
+    let run = |reasons: usize| {
+        let mut state = SwitchState::default();
+        state.reason_codes.insert(
+            "logout".into(),
+            (0..reasons).map(|i| format!("reason {i}")).collect(),
+        );
+        let e = Engine::new(
+            Arc::new(logout_by_w(d.path())),
+            Arc::new(SimSwitch::new(state)),
+        );
+        let mut s = Session::new("s1", "a1");
+        rt().block_on(e.handle(
+            "session.request.logout",
+            &json!({}),
+            &mut s,
+            &mut NoObserver,
+        ))
+        .response
+    };
+    // 200 reasons, paired: 40,200 items visited, within the budget.
+    assert!(run(200).is_ok(), "{:?}", run(200));
+    // 400: 160,400, over it; the request ends naming the expression.
+    let over = run(400);
+    assert!(
+        matches!(&over, Response::Error { code, message } if code == "Internal"
+            && message.contains("over the evaluation budget")
+            && message.contains("session.logout_reasons.all(")),
+        "{over:?}"
+    );
+}

@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 use super::session::{Channel, Session};
 use crate::workflow::expr::CompiledExpr;
 use crate::workflow::native::{Inputs, V};
-use crate::workflow::record::{Record, SharedList, text, texts};
+use crate::workflow::record::{Record, SharedList, budgeted, text, texts};
 
 /// A CEL value from JSON.
 pub fn from_json(v: &Json) -> Box<dyn Val> {
@@ -382,10 +382,12 @@ pub fn eval_owned(
     vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Box<dyn Val>, String> {
-    if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
-        return native_owned(v);
-    }
-    with_value(env, expr, vars, item, to_owned_val)?
+    budgeted(expr.source(), || {
+        if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
+            return native_owned(v);
+        }
+        with_value(env, expr, vars, item, to_owned_val)?
+    })
 }
 
 /// A value as text, the way an operation argument takes it: `None` for null.
@@ -405,10 +407,12 @@ pub fn eval_json(
     vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Json, String> {
-    if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
-        return native_json(v);
-    }
-    with_value(env, expr, vars, item, to_json)?
+    budgeted(expr.source(), || {
+        if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
+            return native_json(v);
+        }
+        with_value(env, expr, vars, item, to_json)?
+    })
 }
 
 pub fn eval_bool(
@@ -417,17 +421,27 @@ pub fn eval_bool(
     vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<bool, String> {
-    if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&inputs(vars, item))) {
-        return Ok(b);
-    }
-    with_value(env, expr, vars, item, |v| {
-        v.downcast_ref::<CelBool>().map(|b| *b.inner())
-    })?
-    .ok_or_else(|| format!("`{}` is not a boolean", expr.source()))
+    budgeted(expr.source(), || {
+        if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&inputs(vars, item))) {
+            return Ok(b);
+        }
+        with_value(env, expr, vars, item, |v| {
+            v.downcast_ref::<CelBool>().map(|b| *b.inner())
+        })?
+        .ok_or_else(|| format!("`{}` is not a boolean", expr.source()))
+    })
 }
 
 /// The elements of a list value, each its own value.
 pub fn eval_items(
+    env: &Arc<Env>,
+    expr: &CompiledExpr,
+    vars: &Inputs<'_>,
+) -> Result<Vec<Box<dyn Val>>, String> {
+    budgeted(expr.source(), || eval_items_unbudgeted(env, expr, vars))
+}
+
+fn eval_items_unbudgeted(
     env: &Arc<Env>,
     expr: &CompiledExpr,
     vars: &Inputs<'_>,

@@ -460,6 +460,7 @@ fn compile_at(
         scope: scope.clone(),
         diags,
         ok: true,
+        iterations: 1,
     };
     let shape = checker.shape(program.expression());
     if !checker.ok {
@@ -507,6 +508,34 @@ struct Checker<'a, 'l> {
     scope: Scope,
     diags: &'a mut Diagnostics,
     ok: bool,
+    /// How many times the comprehensions around the node run, counting
+    /// the lists written in the expression itself (literals, `lists.range`);
+    /// lists of data are counted as they are iterated, at run time.
+    iterations: u64,
+}
+
+/// How many items a comprehension's range has, when the expression says:
+/// a list written out, or `lists.range` (at most CEL's million when its
+/// size is not written).
+fn written_size(range: &IdedExpr) -> Option<u64> {
+    match &range.expr {
+        Ast::List(l) => Some(l.elements.len() as u64),
+        Ast::Call(call) => {
+            let ranged = call.func_name == "lists.range"
+                || (call.func_name == "range"
+                    && matches!(call.target.as_deref().map(|t| &t.expr), Some(Ast::Ident(n)) if n == "lists"));
+            if !ranged {
+                return None;
+            }
+            Some(match call.args.first().map(|a| &a.expr) {
+                Some(Ast::Literal(cel::common::ast::LiteralValue::Int(n))) => {
+                    (*n.inner()).max(0) as u64
+                }
+                _ => 1_000_000,
+            })
+        }
+        _ => None,
+    }
 }
 
 impl Checker<'_, '_> {
@@ -539,6 +568,25 @@ impl Checker<'_, '_> {
             }
             Ast::Comprehension(c) => {
                 let range = self.shape(&c.iter_range);
+                let outer = self.iterations;
+                self.iterations = outer.saturating_mul(written_size(&c.iter_range).unwrap_or(1));
+                let budget = super::record::EVAL_BUDGET as u64;
+                if self.iterations > budget && outer <= budget {
+                    let (from, to) = self.range(&c.iter_range);
+                    self.diags.push(
+                        Diagnostic::new(
+                            Rule::TooDeep,
+                            self.loc.span(self.base + from, self.base + to),
+                            format!(
+                                "the comprehensions here run {} times over lists the expression writes, over the evaluation budget of {budget}",
+                                self.iterations
+                            ),
+                        )
+                        .label("iterated")
+                        .help("iterate over smaller lists, or give `lists.range` a written size"),
+                    );
+                    self.ok = false;
+                }
                 let elem = match &range {
                     Shape::List(elem) => (**elem).clone(),
                     _ => Shape::Any,
@@ -554,6 +602,7 @@ impl Checker<'_, '_> {
                 self.shape(&c.loop_step);
                 self.shape(&c.result);
                 self.scope = saved;
+                self.iterations = outer;
                 if is_filter(c) { range } else { Shape::Any }
             }
             Ast::Call(call) => {

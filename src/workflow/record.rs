@@ -12,6 +12,52 @@ use cel::common::traits::{Container, Indexer, Iterable, Iterator as CelIterator,
 use cel::common::types::{self, CelInt, CelList, CelString, Type};
 use cel::common::value::{CowVal, StaticVal, Val};
 
+/// How many list items one evaluation may visit, its comprehensions'
+/// inner loops included: an expression over the switch's data cannot hold
+/// a session's task for long, whatever that data holds.
+pub const EVAL_BUDGET: usize = 100_000;
+
+thread_local! {
+    /// Items the evaluation under way may still visit; `None` outside one.
+    static FUEL: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    static EXHAUSTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs one evaluation under [`EVAL_BUDGET`]. A list iterated past it
+/// yields nothing more, and the evaluation's result is this error instead.
+pub fn budgeted<R>(expr: &str, f: impl FnOnce() -> Result<R, String>) -> Result<R, String> {
+    if FUEL.get().is_some() {
+        // Inside an evaluation already: its budget holds.
+        return f();
+    }
+    FUEL.set(Some(EVAL_BUDGET));
+    EXHAUSTED.set(false);
+    let out = f();
+    FUEL.set(None);
+    if EXHAUSTED.replace(false) {
+        return Err(format!(
+            "`{expr}` visits more than {EVAL_BUDGET} list items: over the evaluation budget"
+        ));
+    }
+    out
+}
+
+/// Takes `n` items of the budget; false once it is spent.
+fn charge(n: usize) -> bool {
+    match FUEL.get() {
+        None => true,
+        Some(left) if left >= n => {
+            FUEL.set(Some(left - n));
+            true
+        }
+        Some(_) => {
+            FUEL.set(Some(0));
+            EXHAUSTED.set(true);
+            false
+        }
+    }
+}
+
 /// An object with a fixed set of named fields. CEL sees a map: `r.field`,
 /// `has(r.field)`, `size(r)`.
 #[derive(Debug, Clone)]
@@ -221,8 +267,9 @@ impl Iterable for SharedList {
     where
         Self: 'v,
     {
+        let items = self.0.inner();
         Box::new(Items {
-            items: self.0.inner(),
+            items: if charge(items.len()) { items } else { &[] },
             next: 0,
         })
     }
