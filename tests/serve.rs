@@ -688,3 +688,71 @@ async fn http_get(addr: &str, path: &str) -> String {
     tcp.read_to_end(&mut back).await.unwrap();
     String::from_utf8_lossy(&back).into_owned()
 }
+
+#[test]
+fn sigterm_stops_serve_while_a_workflow_loops_and_the_others_are_answered_meanwhile() {
+    // The reference platform, its Ready looping for ever.
+    let d = tempfile::tempdir().unwrap();
+    let platform = d.path().join("looping");
+    common::copy_tree(&common::root().join("workflows/reference"), &platform);
+    std::fs::write(
+        platform.join("go_ready.yaml"),
+        "workflow: go_ready\ninput:\n  channel: { type: string, required: true }\nstart: a\nstates:\n  a:\n    choice:\n      - when: size(session.channels) > 99\n        next: done\n    otherwise: b\n  b:\n    choice:\n      - when: size(session.channels) > 98\n        next: done\n    otherwise: a\n  done:\n    respond: { ok: {} }\n",
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(platform.join("scenarios"));
+    // A budget no loop reaches soon: only the stop can end it.
+    let mut served = Served::start(
+        &format!(
+            "platform: {}\nshutdown_grace: 1s\nlimits: {{ max_states_per_request: 1000000000 }}\n",
+            platform.display()
+        ),
+        "info",
+    );
+    let url = format!("ws://{}/ws", served.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut looping = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        send(
+            &mut looping,
+            "1",
+            "session.request.login",
+            json!({ "agent": "a", "channels": ["voice"] }),
+        )
+        .await;
+        assert_eq!(response(&mut looping).await["ok"], true);
+        send(
+            &mut looping,
+            "2",
+            "channel.request.ready",
+            json!({ "channel": "voice" }),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Another agent is served while the loop runs.
+        let mut other = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        send(
+            &mut other,
+            "1",
+            "session.request.login",
+            json!({ "agent": "b", "channels": ["voice"] }),
+        )
+        .await;
+        assert_eq!(response(&mut other).await["ok"], true);
+    });
+    served.signal("-TERM");
+    assert_eq!(
+        served.exit_code(),
+        Some(0),
+        "serve stops within its shutdown grace"
+    );
+    let abandoned = served.logs().iter().any(|l| {
+        l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("abandoned"))
+    });
+    assert!(abandoned, "the loop was still running: {:?}", served.logs());
+}

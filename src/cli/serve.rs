@@ -137,7 +137,7 @@ pub fn run(args: Args) -> ExitCode {
         idle_timeout: limits.idle_timeout.map_or(server::IDLE_TIMEOUT, |s| s.0),
         tls,
     };
-    let sim = Arc::new(SimSwitch::new(config::switch_for(&platform, cfg.switch)));
+    let sim = Arc::new(SimSwitch::new(config::switch_for(&platform, cfg.switch)).forgetful());
     let name = platform.name.clone();
     let his = His::new(Arc::new(platform), sim, options);
     let rt = match tokio::runtime::Builder::new_multi_thread()

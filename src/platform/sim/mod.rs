@@ -253,6 +253,10 @@ struct Inner {
     /// Accepted operations whose confirmation is still due, in the order
     /// they came.
     inflight: Vec<Inflight>,
+    /// Whether agents that logged out are forgotten ([`SimSwitch::forgetful`]).
+    forgetful: bool,
+    /// The agents the switch was described with, never forgotten.
+    configured: std::collections::BTreeSet<String>,
 }
 
 /// An operation the switch accepted and confirms later.
@@ -303,10 +307,19 @@ impl SimSwitch {
     pub fn new(state: SwitchState) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
+                configured: state.agents.keys().cloned().collect(),
                 state,
                 ..Inner::default()
             })),
         }
+    }
+
+    /// The switch a server runs: an agent that logged out, and that the
+    /// switch was not described with, is forgotten, as if it had never
+    /// logged in. Scenarios keep every agent, to assert on.
+    pub fn forgetful(self) -> Self {
+        self.lock().forgetful = true;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -447,6 +460,7 @@ impl SimSwitch {
                     "agent.event.loggedOut",
                     json!({ "reason": a.logout_reason, "cause": "pending" }),
                 ));
+                inner.forget_if_gone(agent);
             }
             Ok(())
         })
@@ -519,6 +533,7 @@ impl SimSwitch {
                 "agent.event.loggedOut",
                 json!({ "reason": reason, "cause": cause }),
             ));
+            inner.forget_if_gone(agent);
             Ok(())
         })
     }
@@ -765,6 +780,36 @@ impl Inner {
     }
 
     fn apply(&mut self, agent: &str, op: &Operation, events: &mut Vec<SwitchEvent>) -> OpOutcome {
+        let out = self.apply_op(agent, op, events);
+        if matches!(op, Operation::Logout { .. }) {
+            self.forget_if_gone(agent);
+        }
+        out
+    }
+
+    /// A long-running switch forgets an agent that logged out, unless its
+    /// configuration describes it: a server's memory stays flat however
+    /// many agents come and go. Faults and latencies are bounded apart.
+    fn forget_if_gone(&mut self, agent: &str) {
+        if !self.forgetful || self.configured.contains(agent) {
+            return;
+        }
+        let gone = self.state.agents.get(agent).is_some_and(|a| {
+            !a.logged_in
+                && !a.logout_pending
+                && a.channels.values().all(|c| c.interactions.is_empty())
+        });
+        if gone {
+            self.state.agents.remove(agent);
+        }
+    }
+
+    fn apply_op(
+        &mut self,
+        agent: &str,
+        op: &Operation,
+        events: &mut Vec<SwitchEvent>,
+    ) -> OpOutcome {
         if !self.state.connected {
             return Err(SwitchError::new(
                 "SwitchUnavailable",
