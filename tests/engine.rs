@@ -276,6 +276,12 @@ fn bad_params_are_refused_before_anything_runs() {
         let many: Vec<String> = (0..1000).map(|i| format!("c{i}")).collect();
         let out = e.handle("session.request.login", &json!({"agent": "a1", "channels": many}), &mut s, &mut NoObserver).await;
         assert!(matches!(&out.response, Response::Error { code, message } if code == "InvalidRequest" && message.contains("1000 items; at most 32")), "{:?}", out.response);
+        // Limits an operator sets.
+        let tight = engine("reference", sim.clone()).with_param_limits(hisflow::engine::ParamLimits { text: 8, list: 2 });
+        let out = tight.handle("session.request.logout", &json!({"reason": "End of shift"}), &mut s, &mut NoObserver).await;
+        assert!(matches!(&out.response, Response::Error { code, message } if code == "InvalidRequest" && message.contains("12 characters; at most 8")), "{:?}", out.response);
+        let out = tight.handle("session.request.login", &json!({"agent": "a1", "channels": ["voice", "email", "chat"]}), &mut s, &mut NoObserver).await;
+        assert!(matches!(&out.response, Response::Error { code, message } if code == "InvalidRequest" && message.contains("3 items; at most 2")), "{:?}", out.response);
         assert!(sim.calls().is_empty());
     });
 }

@@ -580,7 +580,28 @@ fn without_authentication_serve_stays_on_loopback() {
         "{err}"
     );
     // On loopback it starts, and says that agents are not authenticated.
-    let mut served = Served::start("", "info");
+    let mut served = Served::start("limits: { max_text_param: 8 }\n", "info");
+    let url = format!("ws://{}/ws", served.addr);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut ws = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        send(
+            &mut ws,
+            "1",
+            "session.request.login",
+            json!({ "agent": "a", "channels": ["a channel name"] }),
+        )
+        .await;
+        let r = response(&mut ws).await;
+        assert_eq!(r["error"]["code"], "InvalidRequest", "{r}");
+        assert!(
+            r.to_string().contains("at most 8"),
+            "the configured limit: {r}"
+        );
+    });
     let warned = served.logs().iter().any(|l| {
         l["level"] == "WARN"
             && l["fields"]["message"]

@@ -123,6 +123,10 @@ pub fn run(args: Args) -> ExitCode {
             .max_states_per_request
             .unwrap_or(defaults.max_states_per_request),
         auth: auth.clone(),
+        param_limits: hisflow::engine::ParamLimits {
+            text: limits.max_text_param.unwrap_or(defaults.param_limits.text),
+            list: limits.max_list_items.unwrap_or(defaults.param_limits.list),
+        },
     };
     let settings = server::Settings {
         max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),

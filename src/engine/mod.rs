@@ -12,5 +12,5 @@ pub mod values;
 pub use inbox::{Inbox, NoInbox};
 pub use observer::{Both, Coverage, NoObserver, Observer, Trace, TraceEntry};
 pub use outcome::{Event, Outcome, Response};
-pub use run::{Engine, STEP_BUDGET};
+pub use run::{Engine, ParamLimits, STEP_BUDGET};
 pub use session::{Channel, Interaction, Session};

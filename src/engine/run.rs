@@ -48,6 +48,7 @@ pub struct Engine {
     /// States one request (or event) may enter, its called workflows
     /// included: a loop the validator could not see ends there.
     step_budget: usize,
+    param_limits: ParamLimits,
 }
 
 /// States a request may enter by default. The shipped workflows need well
@@ -121,7 +122,18 @@ impl Engine {
             no_event: values::no_event(),
             env: expr::env().clone(),
             step_budget: STEP_BUDGET,
+            param_limits: ParamLimits::default(),
         }
+    }
+
+    /// The longest text and the most list items a request's parameters may
+    /// hold; more is refused with `InvalidRequest` before any state runs.
+    pub fn with_param_limits(mut self, limits: ParamLimits) -> Self {
+        self.param_limits = ParamLimits {
+            text: limits.text.max(1),
+            list: limits.list.max(1),
+        };
+        self
     }
 
     /// At most `states` states entered per request: a workflow that loops
@@ -203,7 +215,7 @@ impl Engine {
         inbox: &mut dyn Inbox,
         obs: &mut dyn Observer,
     ) -> Outcome {
-        if let Err(message) = check_params(workflow, params) {
+        if let Err(message) = check_params(workflow, params, self.param_limits) {
             return Outcome::refused("InvalidRequest", message);
         }
         let root = self.frame(workflow, values::from_json(params), obs);
@@ -1225,30 +1237,50 @@ pub const MAX_TEXT_PARAM: usize = 256;
 /// The most items a list parameter may hold.
 pub const MAX_LIST_PARAM: usize = 32;
 
+/// How much a request's parameters may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamLimits {
+    /// Characters of one text.
+    pub text: usize,
+    /// Items of one list.
+    pub list: usize,
+}
+
+impl Default for ParamLimits {
+    fn default() -> Self {
+        ParamLimits {
+            text: MAX_TEXT_PARAM,
+            list: MAX_LIST_PARAM,
+        }
+    }
+}
+
 /// Whether every text in `v` fits, and every list.
-fn bounded(name: &str, v: &Json) -> Result<(), String> {
+fn bounded(name: &str, v: &Json, limits: ParamLimits) -> Result<(), String> {
     match v {
-        Json::String(s) if s.chars().count() > MAX_TEXT_PARAM => Err(format!(
-            "parameter `{name}` has {} characters; at most {MAX_TEXT_PARAM}",
-            s.chars().count()
+        Json::String(s) if s.chars().count() > limits.text => Err(format!(
+            "parameter `{name}` has {} characters; at most {}",
+            s.chars().count(),
+            limits.text
         )),
-        Json::Array(items) if items.len() > MAX_LIST_PARAM => Err(format!(
-            "parameter `{name}` has {} items; at most {MAX_LIST_PARAM}",
-            items.len()
+        Json::Array(items) if items.len() > limits.list => Err(format!(
+            "parameter `{name}` has {} items; at most {}",
+            items.len(),
+            limits.list
         )),
-        Json::Array(items) => items.iter().try_for_each(|i| bounded(name, i)),
-        Json::Object(m) => m.values().try_for_each(|i| bounded(name, i)),
+        Json::Array(items) => items.iter().try_for_each(|i| bounded(name, i, limits)),
+        Json::Object(m) => m.values().try_for_each(|i| bounded(name, i, limits)),
         _ => Ok(()),
     }
 }
 
 /// A request's parameters against the workflow's declared inputs.
-fn check_params(w: &Workflow, params: &Json) -> Result<(), String> {
+fn check_params(w: &Workflow, params: &Json, limits: ParamLimits) -> Result<(), String> {
     let Some(map) = params.as_object() else {
         return Err("`params` must be an object".into());
     };
     for (k, v) in map {
-        bounded(k, v)?;
+        bounded(k, v, limits)?;
     }
     for k in map.keys() {
         if !w.inputs.iter().any(|i| &i.name == k) {

@@ -118,6 +118,8 @@ pub struct Options {
     pub simulator_controls: bool,
     /// How agents prove who they are; nobody is asked by default.
     pub auth: Arc<Authenticator>,
+    /// How much a request's parameters may hold.
+    pub param_limits: crate::engine::ParamLimits,
 }
 
 impl Default for Options {
@@ -130,6 +132,7 @@ impl Default for Options {
             max_states_per_request: crate::engine::STEP_BUDGET,
             simulator_controls: false,
             auth: Arc::new(Authenticator::None),
+            param_limits: crate::engine::ParamLimits::default(),
         }
     }
 }
@@ -191,7 +194,8 @@ impl His {
         let his = Arc::new_cyclic(|me| His {
             engine: Arc::new(
                 Engine::new(platform, adapter.clone())
-                    .with_step_budget(options.max_states_per_request),
+                    .with_step_budget(options.max_states_per_request)
+                    .with_param_limits(options.param_limits),
             ),
             adapter: adapter.clone(),
             options,

@@ -129,6 +129,13 @@ pub struct LimitsConfig {
     /// default).
     #[serde(default)]
     pub idle_timeout: Option<Span>,
+    /// The most characters a text parameter of a request may hold (a
+    /// reason, a channel …; 256 by default). Agent ids are 1 to 128.
+    #[serde(default)]
+    pub max_text_param: Option<usize>,
+    /// The most items a list parameter may hold (32 by default).
+    #[serde(default)]
+    pub max_list_items: Option<usize>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";
