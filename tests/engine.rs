@@ -911,7 +911,7 @@ fn an_expression_over_too_much_of_the_switchs_data_ends_the_request_at_its_budge
         "workflow: w\nstart: get\nstates:\n  get:\n    op: agent.reason_codes\n    args: { category: \"'logout'\" }\n    save: logout_reasons\n    on: { ok: pairs }\n    otherwise: done\n  pairs:\n    choice:\n      - when: session.logout_reasons.all(a, session.logout_reasons.all(b, a != '' && b != ''))\n        next: done\n    otherwise: done\n  done:\n    respond: { ok: {} }\n",
     )
     .unwrap();
-    let run = |reasons: usize| {
+    let run = |reasons: usize, budget: usize| {
         let mut state = SwitchState::default();
         state.reason_codes.insert(
             "logout".into(),
@@ -920,7 +920,8 @@ fn an_expression_over_too_much_of_the_switchs_data_ends_the_request_at_its_budge
         let e = Engine::new(
             Arc::new(logout_by_w(d.path())),
             Arc::new(SimSwitch::new(state)),
-        );
+        )
+        .with_eval_budget(budget);
         let mut s = Session::new("s1", "a1");
         rt().block_on(e.handle(
             "session.request.logout",
@@ -930,14 +931,21 @@ fn an_expression_over_too_much_of_the_switchs_data_ends_the_request_at_its_budge
         ))
         .response
     };
+    let default = hisflow::workflow::record::EVAL_BUDGET;
     // 200 reasons, paired: 40,200 items visited, within the budget.
-    assert!(run(200).is_ok(), "{:?}", run(200));
+    assert!(run(200, default).is_ok(), "{:?}", run(200, default));
     // 400: 160,400, over it; the request ends naming the expression.
-    let over = run(400);
+    let over = run(400, default);
     assert!(
         matches!(&over, Response::Error { code, message } if code == "Internal"
-            && message.contains("over the evaluation budget")
+            && message.contains("visits more than 100000 list items")
             && message.contains("session.logout_reasons.all(")),
+        "{over:?}"
+    );
+    // An operator's tighter budget.
+    let over = run(200, 30_000);
+    assert!(
+        matches!(&over, Response::Error { message, .. } if message.contains("more than 30000 list items")),
         "{over:?}"
     );
 }

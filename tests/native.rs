@@ -187,7 +187,7 @@ proptest! {
                 This::Channel => view.channel(0),
                 This::Session => Some(view.value()),
             };
-            let vars = Inputs { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref(), event: event.as_ref(), entity, vars: &no_vars, item: None };
+            let vars = Inputs { platform: platform.as_ref(), request: request.as_ref(), session: view.value(), error: error.as_ref(), event: event.as_ref(), entity, vars: &no_vars, item: None, budget: hisflow::workflow::record::EVAL_BUDGET };
             let cel = values::with_value(env(), &g, &vars, None, |v| v.downcast_ref::<cel::common::types::CelBool>().map(|b| *b.inner())).map(|b| b.unwrap_or(false));
             let lookup = vars;
             let Some(n) = g.native() else { continue };

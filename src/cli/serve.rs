@@ -127,6 +127,7 @@ pub fn run(args: Args) -> ExitCode {
             text: limits.max_text_param.unwrap_or(defaults.param_limits.text),
             list: limits.max_list_items.unwrap_or(defaults.param_limits.list),
         },
+        eval_budget: limits.max_eval_items.unwrap_or(defaults.eval_budget),
     };
     let settings = server::Settings {
         max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),

@@ -148,6 +148,7 @@ impl Engine {
             event,
             entity: Some(this),
             vars: self.empty.as_ref(),
+            budget: self.eval_budget,
             item: None,
         };
         let fault = |what: &str, source: &str, err: &str| {

@@ -49,6 +49,8 @@ pub struct Engine {
     /// included: a loop the validator could not see ends there.
     step_budget: usize,
     param_limits: ParamLimits,
+    /// List items one evaluation may visit.
+    pub(super) eval_budget: usize,
 }
 
 /// States a request may enter by default. The shipped workflows need well
@@ -123,7 +125,16 @@ impl Engine {
             env: expr::env().clone(),
             step_budget: STEP_BUDGET,
             param_limits: ParamLimits::default(),
+            eval_budget: crate::workflow::record::EVAL_BUDGET,
         }
+    }
+
+    /// At most `items` list items visited by one evaluation of an
+    /// expression: one over the switch's data that would hold the session
+    /// for long ends the request with `Internal`, naming it.
+    pub fn with_eval_budget(mut self, items: usize) -> Self {
+        self.eval_budget = items.max(1);
+        self
     }
 
     /// The longest text and the most list items a request's parameters may
@@ -363,6 +374,7 @@ impl Engine {
                         entity: None,
                         vars: current,
                         item: None,
+                        budget: self.eval_budget,
                     };
                     let initial = if first {
                         self.initial_vars(w, &inputs)
@@ -400,6 +412,7 @@ impl Engine {
                     .as_ref()
                     .map_or(self.empty.as_ref(), |v| v as &dyn Val),
                 item: None,
+                budget: self.eval_budget,
             };
             let mut dirty = false;
             let mut received = None;

@@ -382,7 +382,7 @@ pub fn eval_owned(
     vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Box<dyn Val>, String> {
-    budgeted(expr.source(), || {
+    budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
             return native_owned(v);
         }
@@ -407,7 +407,7 @@ pub fn eval_json(
     vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<Json, String> {
-    budgeted(expr.source(), || {
+    budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
             return native_json(v);
         }
@@ -421,7 +421,7 @@ pub fn eval_bool(
     vars: &Inputs<'_>,
     item: Option<(&str, &dyn Val)>,
 ) -> Result<bool, String> {
-    budgeted(expr.source(), || {
+    budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&inputs(vars, item))) {
             return Ok(b);
         }
@@ -438,7 +438,9 @@ pub fn eval_items(
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
 ) -> Result<Vec<Box<dyn Val>>, String> {
-    budgeted(expr.source(), || eval_items_unbudgeted(env, expr, vars))
+    budgeted(vars.budget, expr.source(), || {
+        eval_items_unbudgeted(env, expr, vars)
+    })
 }
 
 fn eval_items_unbudgeted(

@@ -120,6 +120,8 @@ pub struct Options {
     pub auth: Arc<Authenticator>,
     /// How much a request's parameters may hold.
     pub param_limits: crate::engine::ParamLimits,
+    /// List items one evaluation of an expression may visit.
+    pub eval_budget: usize,
 }
 
 impl Default for Options {
@@ -133,6 +135,7 @@ impl Default for Options {
             simulator_controls: false,
             auth: Arc::new(Authenticator::None),
             param_limits: crate::engine::ParamLimits::default(),
+            eval_budget: crate::workflow::record::EVAL_BUDGET,
         }
     }
 }
@@ -195,7 +198,8 @@ impl His {
             engine: Arc::new(
                 Engine::new(platform, adapter.clone())
                     .with_step_budget(options.max_states_per_request)
-                    .with_param_limits(options.param_limits),
+                    .with_param_limits(options.param_limits)
+                    .with_eval_budget(options.eval_budget),
             ),
             adapter: adapter.clone(),
             options,

@@ -136,6 +136,11 @@ pub struct LimitsConfig {
     /// The most items a list parameter may hold (32 by default).
     #[serde(default)]
     pub max_list_items: Option<usize>,
+    /// How many list items one evaluation of an expression may visit,
+    /// inner loops included (100,000 by default); past it the request ends
+    /// with `Internal`, naming the expression.
+    #[serde(default)]
+    pub max_eval_items: Option<usize>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7411";

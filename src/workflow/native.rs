@@ -101,6 +101,8 @@ pub struct Inputs<'a> {
     /// The workflow's variables, as a record (empty in a machine).
     pub vars: &'a dyn Val,
     pub item: Option<&'a dyn Val>,
+    /// List items one evaluation may visit ([`super::record::budgeted`]).
+    pub budget: usize,
 }
 
 impl Native {
@@ -186,6 +188,7 @@ fn settled(platform: &dyn Val) -> Inputs<'_> {
         entity: None,
         vars: platform,
         item: None,
+        budget: super::record::EVAL_BUDGET,
     }
 }
 

@@ -12,9 +12,9 @@ use cel::common::traits::{Container, Indexer, Iterable, Iterator as CelIterator,
 use cel::common::types::{self, CelInt, CelList, CelString, Type};
 use cel::common::value::{CowVal, StaticVal, Val};
 
-/// How many list items one evaluation may visit, its comprehensions'
-/// inner loops included: an expression over the switch's data cannot hold
-/// a session's task for long, whatever that data holds.
+/// How many list items one evaluation may visit by default, its
+/// comprehensions' inner loops included: an expression over the switch's
+/// data cannot hold a session's task for long, whatever that data holds.
 pub const EVAL_BUDGET: usize = 100_000;
 
 thread_local! {
@@ -23,20 +23,25 @@ thread_local! {
     static EXHAUSTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs one evaluation under [`EVAL_BUDGET`]. A list iterated past it
-/// yields nothing more, and the evaluation's result is this error instead.
-pub fn budgeted<R>(expr: &str, f: impl FnOnce() -> Result<R, String>) -> Result<R, String> {
+/// Runs one evaluation that may visit `budget` list items. A list iterated
+/// past it yields nothing more, and the evaluation's result is this error
+/// instead.
+pub fn budgeted<R>(
+    budget: usize,
+    expr: &str,
+    f: impl FnOnce() -> Result<R, String>,
+) -> Result<R, String> {
     if FUEL.get().is_some() {
         // Inside an evaluation already: its budget holds.
         return f();
     }
-    FUEL.set(Some(EVAL_BUDGET));
+    FUEL.set(Some(budget));
     EXHAUSTED.set(false);
     let out = f();
     FUEL.set(None);
     if EXHAUSTED.replace(false) {
         return Err(format!(
-            "`{expr}` visits more than {EVAL_BUDGET} list items: over the evaluation budget"
+            "`{expr}` visits more than {budget} list items: over the evaluation budget"
         ));
     }
     out
