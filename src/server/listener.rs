@@ -233,6 +233,49 @@ impl AsyncWrite for Guard {
     }
 }
 
+/// How long a connection that HIS ends goes on being read, its bytes
+/// dropped: bytes a client sent that nobody read make the kernel answer
+/// with a reset, which can destroy the close frame HIS sent before it is
+/// read (a client still sending an oversized frame).
+const LINGER: Duration = Duration::from_secs(2);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let io = std::mem::replace(&mut self.io, Stream::Failed);
+        if matches!(io, Stream::Plain(_) | Stream::Tls(_))
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(linger(io));
+        }
+    }
+}
+
+/// Ends the sending side, then reads and drops what comes for at most
+/// [`LINGER`].
+async fn linger(mut io: Stream) {
+    use tokio::io::AsyncReadExt;
+    let _ = std::future::poll_fn(|cx| match io.ready(cx) {
+        Poll::Ready(Ok(s)) => s.poll_shutdown(cx),
+        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+        Poll::Pending => Poll::Pending,
+    })
+    .await;
+    let mut buf = vec![0u8; 16 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        loop {
+            let n = match &mut io {
+                Stream::Plain(tcp) => tcp.read(&mut buf).await,
+                Stream::Tls(tls) => tls.read(&mut buf).await,
+                Stream::Handshake(_) | Stream::Failed => return,
+            };
+            if !matches!(n, Ok(n) if n > 0) {
+                return;
+            }
+        }
+    })
+    .await;
+}
+
 /// The TLS side of the server: the identity it presents.
 #[derive(Clone)]
 pub struct Tls(TlsAcceptor);

@@ -240,7 +240,28 @@ async fn connection(socket: WebSocket, mut app: App) {
             // A client that sends faster than it reads waits: its outbox
             // keeps room for what its next request sends.
             msg = rx.next(), if conn.has_room() => {
-                let Some(Ok(msg)) = msg else { break };
+                let msg = match msg {
+                    Some(Ok(msg)) => msg,
+                    // A frame the WebSocket layer would not read (over twice
+                    // the limit; the listener reads and drops the rest of it,
+                    // so that this close frame is not lost to a reset), or a
+                    // broken one.
+                    Some(Err(e)) => {
+                        let oversize = e.to_string().contains("too long");
+                        tracing::debug!("a client's frame could not be read: {e}");
+                        if oversize {
+                            let reason = format!("frame over the limit of {} bytes", app.max_frame);
+                            let _ = tx
+                                .send(Message::Close(Some(CloseFrame {
+                                    code: close_code::SIZE,
+                                    reason: reason.into(),
+                                })))
+                                .await;
+                        }
+                        break;
+                    }
+                    None => break,
+                };
                 heard = tokio::time::Instant::now();
                 let text = match msg {
                     Message::Text(t) => t,
