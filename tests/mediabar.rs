@@ -579,8 +579,14 @@ fn the_login_asks_for_what_his_requires() {
         p.wait_for("document.readyState === 'complete' && !!window.mediabar && !document.getElementById('jwt-field').hidden").await;
         assert_eq!(p.eval("document.getElementById('agent-id').hidden").await, json!(true), "the token names the agent");
         assert_eq!(p.eval("location.hash").await, json!(""), "the token leaves the address bar");
+        assert_eq!(
+            p.eval("document.getElementById('jwt-help').textContent").await,
+            json!("This token signs you in as agent-42."),
+            "the agent sees whom the token signs in"
+        );
         p.eval("document.getElementById('login-form').requestSubmit(); true").await;
         p.wait_for("!document.getElementById('bar').hidden").await;
         assert_eq!(p.eval("document.getElementById('agent').textContent").await, json!("agent-42"));
+        assert_eq!(p.eval("document.getElementById('jwt').value").await, json!(""), "the token is not kept in the page");
     });
 }

@@ -650,10 +650,31 @@ fn agents_added_by_the_cli_log_in_off_loopback_and_no_password_reaches_the_logs(
     assert!(text.starts_with("agent-1:$argon2id$"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 
+    // Passwords in clear text off loopback: refused, unless a proxy ends TLS.
+    let cfg = d.path().join("his.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen: 0.0.0.0:0\nauth: {{ kind: users, file: {} }}\n",
+            users.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hisflow"))
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("clear text") && err.contains("tls_by_proxy"),
+        "{err}"
+    );
+
     // Every level, the WebSocket library's frames asked for by name.
     let mut served = Served::start(
         &format!(
-            "listen: 0.0.0.0:0\nauth: {{ kind: users, file: {} }}\n",
+            "listen: 0.0.0.0:0\ntls_by_proxy: true\nauth: {{ kind: users, file: {} }}\n",
             users.display()
         ),
         "trace,tungstenite::protocol=trace,tokio_tungstenite=trace",

@@ -513,6 +513,19 @@ async fn a_page_of_another_origin_cannot_open_the_websocket() {
         Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
         other => panic!("expected 403, got {:?}", other.map(|(_, r)| r.status())),
     }
+    // A page whose name was rebound to this machine: agents are not
+    // authenticated here, so HIS answers only to its loopback names.
+    let mut rebound = format!("ws://{addr}/ws").into_client_request().unwrap();
+    rebound
+        .headers_mut()
+        .insert("Host", "evil.example:7411".parse().unwrap());
+    rebound
+        .headers_mut()
+        .insert("Origin", "http://evil.example:7411".parse().unwrap());
+    match tokio_tungstenite::connect_async(rebound).await {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|(_, r)| r.status())),
+    }
     // HIS's own page, a configured origin, and a client that is no browser.
     for origin in [
         Some(format!("http://{addr}")),

@@ -108,7 +108,8 @@ pub fn run(args: Args) -> ExitCode {
         },
         None => None,
     };
-    let scheme = if tls.is_some() { "s" } else { "" };
+    let has_tls = tls.is_some();
+    let scheme = if has_tls { "s" } else { "" };
     let limits = cfg.limits.unwrap_or_default();
     let defaults = Options::default();
     let options = Options {
@@ -158,10 +159,18 @@ pub fn run(args: Args) -> ExitCode {
             Err(e) => return fail(format!("cannot listen on {listen}: {e}")),
         };
         let local = listener.local_addr();
+        let loopback = local.as_ref().is_ok_and(|a| a.ip().is_loopback());
+        if !auth.is_none() && !loopback && !has_tls && !cfg.tls_by_proxy {
+            return fail(format!(
+                "agents would send their {} in clear text on {listen}: give HIS a certificate (`tls`, --tls-cert/--tls-key), \
+                 or set `tls_by_proxy: true` if a proxy in front of it ends TLS",
+                if auth.kind() == "jwt" { "tokens" } else { "passwords" }
+            ));
+        }
         if auth.is_none() {
             // Without authentication, whoever reaches HIS is any agent they
             // name: only this machine's users may reach it so.
-            if !local.as_ref().is_ok_and(|a| a.ip().is_loopback()) {
+            if !loopback {
                 return fail(format!(
                     "agents are not authenticated (auth: none), which HIS allows only on a loopback address, not {listen}: \
                      set `auth` in the configuration (users or jwt; see the README's \"Security and limits\")"

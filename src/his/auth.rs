@@ -101,6 +101,24 @@ pub enum AuthError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused(pub String);
 
+const BUSY: &str = "HIS is checking many logins at once: try again in a moment.";
+
+impl Refused {
+    /// No check could run in time: not a wrong credential.
+    pub fn busy() -> Refused {
+        Refused(BUSY.into())
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.0 == BUSY
+    }
+}
+
+/// The longest password and token HIS checks: longer ones are refused
+/// before any hash.
+pub const MAX_PASSWORD: usize = 1024;
+pub const MAX_JWT: usize = 16 * 1024;
+
 /// Checks a login's credentials.
 pub enum Authenticator {
     None,
@@ -149,6 +167,14 @@ impl Authenticator {
         }
     }
 
+    /// The token claim that names the agent, where tokens are taken.
+    pub fn agent_claim(&self) -> Option<&str> {
+        match self {
+            Authenticator::Jwt(jwt) => Some(&jwt.claim),
+            _ => None,
+        }
+    }
+
     pub fn is_none(&self) -> bool {
         matches!(self, Authenticator::None)
     }
@@ -175,6 +201,9 @@ impl Authenticator {
                             .into(),
                     ));
                 };
+                if token.len() > MAX_JWT {
+                    return Err(Refused("Your sign-in token is not a valid token.".into()));
+                }
                 let agent = jwt.verify(token)?;
                 match text("agent") {
                     Some(said) if said != agent => Err(Refused(format!(
@@ -209,10 +238,24 @@ pub struct Users {
     decoy: String,
 }
 
-/// The users file as read, and the modification time it had then.
+/// The users file as read, and how it looked then.
 struct Loaded {
-    modified: Option<SystemTime>,
+    modified: Option<Stamp>,
     table: Arc<HashMap<String, String>>,
+}
+
+/// What tells a file changed: its modification time alone can stay the
+/// same over two quick writes; `add-user` replaces the file, so its inode
+/// changes too.
+type Stamp = (SystemTime, u64, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    let m = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let ino = std::os::unix::fs::MetadataExt::ino(&m);
+    #[cfg(not(unix))]
+    let ino = 0;
+    Some((m.modified().ok()?, m.len(), ino))
 }
 
 impl Users {
@@ -248,9 +291,7 @@ impl Users {
     /// started keeps the table it had, and the log says why.
     fn table(&self) -> Arc<HashMap<String, String>> {
         let mut held = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let now = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
+        let now = stamp(&self.path);
         if now.is_some() && now != held.modified {
             match read_users(&self.path) {
                 Ok((modified, table)) => {
@@ -270,14 +311,14 @@ impl Users {
     }
 }
 
-type Table = (Option<SystemTime>, HashMap<String, String>);
+type Table = (Option<Stamp>, HashMap<String, String>);
 
 fn read_users(path: &Path) -> Result<Table, AuthError> {
     let io = |source| AuthError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let modified = stamp(path);
     let text = std::fs::read_to_string(path).map_err(io)?;
     Ok((modified, parse_users(path, &text)?))
 }
@@ -321,8 +362,8 @@ pub fn hash_password(password: &str) -> Result<String, AuthError> {
 }
 
 /// Writes `agent`'s password hash into the users file at `path`, replacing
-/// the agent's line if it has one; the file is created readable by its
-/// owner only.
+/// the agent's line if it has one. The new file, readable by its owner
+/// only, replaces the old one at once: HIS never reads half of it.
 pub fn add_user(path: &Path, agent: &str, password: &str) -> Result<(), AuthError> {
     if agent.is_empty() || agent.chars().any(|c| c.is_control()) {
         return Err(AuthError::UsersFile {
@@ -349,6 +390,9 @@ pub fn add_user(path: &Path, agent: &str, password: &str) -> Result<(), AuthErro
         .collect();
     out.push(format!("{agent}:{hash}"));
     let text = out.join("\n") + "\n";
+    let mut next = path.as_os_str().to_owned();
+    next.push(".new");
+    let next = PathBuf::from(next);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -358,8 +402,18 @@ pub fn add_user(path: &Path, agent: &str, password: &str) -> Result<(), AuthErro
     }
     use std::io::Write;
     options
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .open(&next)
+        .and_then(|mut f| {
+            // A file left by an earlier run keeps its mode: set it.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            }
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&next, path))
         .map_err(io)
 }
 

@@ -162,8 +162,18 @@ pub struct His {
     /// The switch's link, as its last `link.event.*` said: a resumed
     /// MediaBar is told.
     link_up: AtomicBool,
+    /// Credential checks that may run at once.
+    checks: Arc<tokio::sync::Semaphore>,
     me: Weak<His>,
 }
+
+/// Credential checks run at once: a password hash takes a core and 19 MiB
+/// for tens of milliseconds.
+pub const CHECKS_AT_ONCE: usize = 4;
+/// How long a login waits for its credentials' turn before `Busy`.
+pub const CHECK_WAIT: Duration = Duration::from_secs(10);
+/// How long a refused login waits for its answer.
+pub const REFUSAL_DELAY: Duration = Duration::from_millis(500);
 
 /// Requests HIS answers itself, beside the platform's workflows.
 pub const RESUME: &str = "session.request.resume";
@@ -212,6 +222,7 @@ impl His {
             idle: Notify::new(),
             closing: AtomicBool::new(false),
             link_up: AtomicBool::new(true),
+            checks: Arc::new(tokio::sync::Semaphore::new(CHECKS_AT_ONCE)),
             me: me.clone(),
         });
         let me = Arc::downgrade(&his);
@@ -230,6 +241,11 @@ impl His {
     /// What a login must carry: `none`, `password` or `jwt`.
     pub fn auth_kind(&self) -> &'static str {
         self.options.auth.kind()
+    }
+
+    /// The token claim that names the agent, where tokens are taken.
+    pub fn agent_claim(&self) -> Option<&str> {
+        self.options.auth.agent_claim()
     }
 
     /// Whether clients may use the simulated switch's controls.
@@ -273,8 +289,10 @@ impl His {
                 "HIS is shutting down; your session stays as the switch has it",
             );
         }
+        // A check of credentials speaks for the login right after it only.
+        let verified = conn.verified.take();
         match name {
-            LOGIN => self.login(conn, id, params),
+            LOGIN => self.login(conn, id, params, verified),
             RESUME => self.resume(conn, id, params),
             n if self
                 .adapter
@@ -294,22 +312,46 @@ impl His {
     /// connection's next login request goes ahead at once. Without it, the
     /// login checks them itself. Resolves at once where agents are not
     /// authenticated.
+    ///
+    /// At most [`CHECKS_AT_ONCE`] checks run at once (a password hash holds
+    /// 19 MiB and a core); a login that waits [`CHECK_WAIT`] for its turn
+    /// is refused `Busy`. A refusal is answered after [`REFUSAL_DELAY`]:
+    /// one connection guesses two passwords a second at most.
     pub async fn authenticate(&self, conn: &mut Connection, params: &Json) {
-        if self.options.auth.is_none() {
+        // A connection that is logged in is refused without a check.
+        if self.options.auth.is_none() || conn.live().is_some() {
             return;
         }
-        let auth = self.options.auth.clone();
-        let params = params.clone();
-        let verdict = tokio::task::spawn_blocking(move || auth.verify(&params))
-            .await
-            .unwrap_or_else(|_| Err(Refused("Your credentials could not be checked.".into())));
+        let turn = tokio::time::timeout(CHECK_WAIT, self.checks.clone().acquire_owned()).await;
+        let verdict = match turn {
+            Err(_) | Ok(Err(_)) => Err(Refused::busy()),
+            Ok(Ok(permit)) => {
+                let auth = self.options.auth.clone();
+                let params = params.clone();
+                tokio::task::spawn_blocking(move || {
+                    let _permit = permit;
+                    auth.verify(&params)
+                })
+                .await
+                .unwrap_or_else(|_| Err(Refused("Your credentials could not be checked.".into())))
+            }
+        };
+        if verdict.as_ref().is_err_and(|r| !r.is_busy()) {
+            tokio::time::sleep(REFUSAL_DELAY).await;
+        }
         conn.verified = Some(verdict);
     }
 
     /// The agent a login speaks for: the one its credentials prove, or
     /// where nobody is asked, the one it names.
-    fn who(&self, conn: &mut Connection, id: &str, params: &Json) -> Option<String> {
-        let verdict = match conn.verified.take() {
+    fn who(
+        &self,
+        conn: &mut Connection,
+        id: &str,
+        params: &Json,
+        verified: Option<Result<String, Refused>>,
+    ) -> Option<String> {
+        let verdict = match verified {
             _ if self.options.auth.is_none() => {
                 let Some(agent) = params.get("agent").and_then(Json::as_str) else {
                     conn.error(
@@ -326,10 +368,17 @@ impl His {
         };
         match verdict {
             Ok(agent) => Some(agent),
-            Err(Refused(why)) => {
+            Err(refused) => {
                 let claimed = params.get("agent").and_then(Json::as_str).unwrap_or("-");
-                tracing::warn!(target: "audit", agent = ?claimed, why = %why, "login refused");
-                conn.error(id, "Unauthenticated", why);
+                // What a client claims is logged, never at any length.
+                let claimed: String = claimed.chars().take(MAX_AGENT_ID).collect();
+                let code = if refused.is_busy() {
+                    "Busy"
+                } else {
+                    "Unauthenticated"
+                };
+                tracing::warn!(target: "audit", agent = ?claimed, why = %refused.0, "login refused");
+                conn.error(id, code, refused.0);
                 None
             }
         }
@@ -366,11 +415,17 @@ impl His {
         }
     }
 
-    fn login(&self, conn: &mut Connection, id: &str, params: &Json) {
+    fn login(
+        &self,
+        conn: &mut Connection,
+        id: &str,
+        params: &Json,
+        verified: Option<Result<String, Refused>>,
+    ) {
         if conn.live().is_some() {
             return conn.error(id, "InvalidState", "this connection is logged in already");
         }
-        let Some(agent) = self.who(conn, id, params) else {
+        let Some(agent) = self.who(conn, id, params, verified) else {
             return;
         };
         let agent = agent.as_str();

@@ -55,6 +55,10 @@ pub struct ServeConfig {
     /// Serve HTTPS and WSS with this certificate; plain HTTP without.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// HIS sits behind a proxy that ends TLS: it may then take passwords
+    /// and tokens over plain HTTP off loopback, which it otherwise refuses.
+    #[serde(default)]
+    pub tls_by_proxy: bool,
 }
 
 /// The certificate HIS presents.

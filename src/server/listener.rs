@@ -76,7 +76,7 @@ impl axum::serve::Listener for Guarded {
                     Some(Tls(tls)) => Stream::Handshake(Box::new(tls.accept(tcp))),
                     None => Stream::Plain(tcp),
                 },
-                _permit: permit,
+                permit: Some(permit),
                 head: Head::Reading {
                     deadline: Box::pin(tokio::time::sleep(self.header_timeout)),
                     tail: Vec::new(),
@@ -105,7 +105,8 @@ enum Head {
 /// A connection that holds its place under the cap while it lives.
 pub struct Guard {
     io: Stream,
-    _permit: OwnedSemaphorePermit,
+    /// Its place under the cap; a lingering close keeps it.
+    permit: Option<OwnedSemaphorePermit>,
     head: Head,
 }
 
@@ -236,22 +237,30 @@ impl AsyncWrite for Guard {
 /// How long a connection that HIS ends goes on being read, its bytes
 /// dropped: bytes a client sent that nobody read make the kernel answer
 /// with a reset, which can destroy the close frame HIS sent before it is
-/// read (a client still sending an oversized frame).
+/// read (a client still sending an oversized frame). The connection keeps
+/// its place under the cap meanwhile.
 const LINGER: Duration = Duration::from_secs(2);
 
 impl Drop for Guard {
     fn drop(&mut self) {
         let io = std::mem::replace(&mut self.io, Stream::Failed);
-        if matches!(io, Stream::Plain(_) | Stream::Tls(_))
+        let permit = self.permit.take();
+        // A client that never sent a whole request head has nothing to
+        // lose: it is dropped at once.
+        if matches!(self.head, Head::Done)
+            && matches!(io, Stream::Plain(_) | Stream::Tls(_))
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            rt.spawn(linger(io));
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(LINGER, linger(io)).await;
+                drop(permit);
+            });
         }
     }
 }
 
-/// Ends the sending side, then reads and drops what comes for at most
-/// [`LINGER`].
+/// Ends the sending side, then reads and drops what comes, until the
+/// client closes too.
 async fn linger(mut io: Stream) {
     use tokio::io::AsyncReadExt;
     let _ = std::future::poll_fn(|cx| match io.ready(cx) {
@@ -261,19 +270,16 @@ async fn linger(mut io: Stream) {
     })
     .await;
     let mut buf = vec![0u8; 16 * 1024];
-    let _ = tokio::time::timeout(LINGER, async {
-        loop {
-            let n = match &mut io {
-                Stream::Plain(tcp) => tcp.read(&mut buf).await,
-                Stream::Tls(tls) => tls.read(&mut buf).await,
-                Stream::Handshake(_) | Stream::Failed => return,
-            };
-            if !matches!(n, Ok(n) if n > 0) {
-                return;
-            }
+    loop {
+        let n = match &mut io {
+            Stream::Plain(tcp) => tcp.read(&mut buf).await,
+            Stream::Tls(tls) => tls.read(&mut buf).await,
+            Stream::Handshake(_) | Stream::Failed => return,
+        };
+        if !matches!(n, Ok(n) if n > 0) {
+            return;
         }
-    })
-    .await;
+    }
 }
 
 /// The TLS side of the server: the identity it presents.

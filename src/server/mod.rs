@@ -159,12 +159,17 @@ async fn index() -> Html<&'static str> {
 }
 
 /// What the MediaBar page shows: the fields a login must carry (`auth`:
-/// `none`, `password` or `jwt`), and whether the simulator's panel works.
+/// `none`, `password` or `jwt`, and the token claim naming the agent), and
+/// whether the simulator's panel works.
 async fn page_options(State(app): State<App>) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({
+    let mut options = serde_json::json!({
         "auth": app.his.auth_kind(),
         "simulator_controls": app.his.simulator_controls(),
-    }))
+    });
+    if let Some(claim) = app.his.agent_claim() {
+        options["agent_claim"] = claim.into();
+    }
+    axum::Json(options)
 }
 
 /// Whether a browser page of `origin` may open the WebSocket: HIS's own
@@ -193,11 +198,40 @@ fn origin_allowed(headers: &axum::http::HeaderMap, allowed: &[String]) -> bool {
     matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
 }
 
+/// Whether the request was sent to this machine by a name of its own. A
+/// page whose name an attacker rebinds to 127.0.0.1 sends its own name:
+/// where agents are not authenticated, that is the only thing that keeps
+/// it from acting as any agent.
+fn sent_to_loopback(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 async fn upgrade(
     ws: WebSocketUpgrade,
     headers: axum::http::HeaderMap,
     State(app): State<App>,
 ) -> axum::response::Response {
+    if app.his.auth_kind() == "none" && !sent_to_loopback(&headers) {
+        tracing::warn!(host = ?headers.get(axum::http::header::HOST), "WebSocket upgrade for another host name refused: agents are not authenticated");
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "without authentication, HIS answers only to localhost",
+        )
+            .into_response();
+    }
     if !origin_allowed(&headers, &app.allowed_origins) {
         tracing::warn!(origin = ?headers.get(axum::http::header::ORIGIN), "WebSocket upgrade from a page of another origin refused");
         return (

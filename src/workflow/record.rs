@@ -35,10 +35,19 @@ pub fn budgeted<R>(
         // Inside an evaluation already: its budget holds.
         return f();
     }
+    /// Ends the evaluation's budget even if it panics: the thread's next
+    /// evaluation must not inherit it.
+    struct Ended;
+    impl Drop for Ended {
+        fn drop(&mut self) {
+            FUEL.set(None);
+        }
+    }
     FUEL.set(Some(budget));
     EXHAUSTED.set(false);
+    let ended = Ended;
     let out = f();
-    FUEL.set(None);
+    drop(ended);
     if EXHAUSTED.replace(false) {
         return Err(format!(
             "`{expr}` visits more than {budget} list items: over the evaluation budget"
@@ -314,4 +323,35 @@ pub fn text(s: &str) -> Box<dyn Val> {
 
 pub fn texts(items: &[String]) -> SharedList {
     SharedList::new(items.iter().map(|s| text(s)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_evaluation_that_panics_leaves_no_budget_behind() {
+        let list = SharedList::new(
+            (0..10)
+                .map(|i| Box::new(CelInt::from(i)) as Box<dyn Val>)
+                .collect(),
+        );
+        let visit = || {
+            let mut it = list.iter();
+            let mut n = 0;
+            while it.next().is_some() {
+                n += 1;
+            }
+            Ok::<_, String>(n)
+        };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            budgeted(15, "first", || -> Result<(), String> {
+                let _ = visit();
+                panic!("a fault inside an evaluation")
+            })
+        }));
+        // A fresh budget, not the 5 items the first one left.
+        assert_eq!(budgeted(15, "second", visit), Ok(10));
+        assert!(budgeted(5, "third", visit).is_err());
+    }
 }
