@@ -412,3 +412,33 @@ fn comprehensions_over_lists_the_expression_writes_are_held_to_the_evaluation_bu
         validate_file(guard("lists.range(300).all(a, lists.range(300).all(b, true))").as_bytes());
     assert_eq!((code, codes), (Some(0), vec![]));
 }
+
+#[test]
+fn extends_names_a_sibling_folder_never_a_path() {
+    let d = tempfile::tempdir().unwrap();
+    // A platform outside the folder being validated.
+    common::copy_tree(
+        &common::root().join("workflows/reference"),
+        &d.path().join("outside/reference"),
+    );
+    let here = d.path().join("here/p");
+    fs::create_dir_all(&here).unwrap();
+    for bad in ["../../outside/reference", "/etc", ".."] {
+        fs::write(
+            here.join("platform.yaml"),
+            format!("platform: p\nextends: \"{bad}\"\n"),
+        )
+        .unwrap();
+        let out = run(
+            &d.path().join("here"),
+            &["validate", ".", "--format", "json"],
+        );
+        assert_eq!(out.status.code(), Some(1), "{bad}");
+        let found = positions(&stdout(&out));
+        assert_eq!(
+            found.iter().map(|f| f.3.as_str()).collect::<Vec<_>>(),
+            ["hisflow::unknown-platform"],
+            "{bad}: {found:?}"
+        );
+    }
+}

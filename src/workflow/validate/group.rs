@@ -627,7 +627,26 @@ impl Validator {
             let base = current
                 .parent()
                 .map_or_else(|| PathBuf::from(".."), Path::to_path_buf);
-            let next = base.join(parent.as_str());
+            let name = parent.as_str();
+            // A sibling's folder name, never a path: validating a platform
+            // reads nothing outside the folder that holds it and its
+            // siblings.
+            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\']) {
+                self.diags.push(
+                    Diagnostic::new(
+                        Rule::UnknownPlatform,
+                        parent_span,
+                        format!("`{name}` is not a platform's folder name"),
+                    )
+                    .label("a path, not a name")
+                    .help(format!(
+                        "name a platform next to this one: {}",
+                        sibling_platforms(&base).join(", ")
+                    )),
+                );
+                return Ok(None);
+            }
+            let next = base.join(name);
             if !next.join(MANIFEST).is_file() {
                 let siblings = sibling_platforms(&base);
                 self.diags.push(
