@@ -336,7 +336,11 @@ fn a_symlink_loop_is_entered_once_and_a_fifo_is_never_read() {
     assert!(made.success());
     for cmd in ["test", "validate"] {
         let out = run(d.path(), &[cmd, "."]);
-        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{cmd}: a file that cannot be read"
+        );
         assert!(
             stderr(&out).contains("not a regular file"),
             "{}",

@@ -318,3 +318,42 @@ fn rules_lists_every_code() {
         assert!(text.contains(&r.code()), "{} missing", r.code());
     }
 }
+
+#[test]
+fn short_and_github_formats_are_one_line_a_diagnostic() {
+    let mut args = vec![
+        "validate",
+        "--format",
+        "short",
+        "tests/fixtures/invalid/dead-end",
+        "tests/fixtures/invalid/cel-syntax",
+    ];
+    let out = run(&root(), &args);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!("validate_short", stdout(&out));
+    args[2] = "github";
+    let out = run(&root(), &args);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!("validate_github", stdout(&out));
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_that_cannot_be_read_exits_3_and_a_missing_path_2() {
+    let d = tempfile::tempdir().unwrap();
+    let fifo = d.path().join("w.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let out = run(&root(), &["validate", fifo.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&root(), &["validate", "no/such/path.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

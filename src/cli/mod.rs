@@ -55,9 +55,12 @@ enum Command {
     AddUser(users::Args),
 }
 
-/// Exit codes: 0 clean, 1 problems found, 2 usage or I/O error.
+/// Exit codes, as actionlint's: 0 clean, 1 problems found, 2 usage (a bad
+/// argument, a path that does not exist, a bad configuration), 3 a file
+/// that could not be read.
 pub const EXIT_PROBLEMS: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_FAILURE: u8 = 3;
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -98,7 +101,7 @@ pub fn validated(
     paths: &[std::path::PathBuf],
     refusal: Option<&str>,
 ) -> Result<hisflow::Report, ExitCode> {
-    let report = hisflow::validate_paths(paths).map_err(fail)?;
+    let report = hisflow::validate_paths(paths).map_err(failed)?;
     if report.diagnostics.has_errors() {
         emit(&report::human(report.diagnostics.iter(), &report.sources));
         if let Some(why) = refusal {
@@ -109,8 +112,22 @@ pub fn validated(
     Ok(report)
 }
 
-/// Prints a usage or I/O error and returns exit code 2.
+/// Prints a usage error and returns exit code 2.
 pub fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(EXIT_USAGE)
+}
+
+/// Prints the library's error and returns its exit code: 3 for a file that
+/// exists and could not be read (a FIFO, a folder named like a file, no
+/// permission), 2 for the rest, which the user's arguments caused.
+pub fn failed(e: hisflow::Error) -> ExitCode {
+    let code = match &e {
+        hisflow::Error::Io { source, .. } if source.kind() != std::io::ErrorKind::NotFound => {
+            EXIT_FAILURE
+        }
+        _ => EXIT_USAGE,
+    };
+    eprintln!("error: {e}");
+    ExitCode::from(code)
 }

@@ -233,3 +233,64 @@ pub fn json<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sourc
     s.push('\n');
     s
 }
+
+/// One `file:line:col: severity: message [code]` a line: what editors' and
+/// CI's problem matchers read (as gcc and actionlint print).
+pub fn short<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sources) -> String {
+    let mut out = String::new();
+    for d in diags {
+        let f = sources.get(d.span.file);
+        let (line, col) = f.line_col(d.span.range.start);
+        out.push_str(&format!(
+            "{}:{line}:{col}: {}: {} [{}]\n",
+            f.path().display(),
+            d.severity.as_str(),
+            one_line(&d.message),
+            d.rule.code()
+        ));
+    }
+    out
+}
+
+/// GitHub Actions workflow commands: each diagnostic an annotation on its
+/// file, lines and columns, titled with its rule.
+pub fn github<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sources) -> String {
+    let mut out = String::new();
+    for d in diags {
+        let f = sources.get(d.span.file);
+        let (line, col) = f.line_col(d.span.range.start);
+        let (end_line, end_col) = f.line_col(d.span.range.end);
+        let level = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut message = d.message.clone();
+        if let Some(h) = &d.help {
+            message.push_str("\nhelp: ");
+            message.push_str(h);
+        }
+        out.push_str(&format!(
+            "::{level} file={},line={line},col={col},endLine={end_line},endColumn={end_col},title={}::{}\n",
+            property(&f.path().display().to_string()),
+            property(&d.rule.code()),
+            data(&message)
+        ));
+    }
+    out
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A workflow command's message: `%`, CR and LF escaped.
+fn data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property value: `:` and `,` escaped too.
+fn property(text: &str) -> String {
+    data(text).replace(':', "%3A").replace(',', "%2C")
+}

@@ -11,7 +11,7 @@ use hisflow::workflow::expr::Programs;
 use hisflow::{Diagnostics, Platform};
 
 use super::test::{describe_failures, runtime};
-use super::{EXIT_PROBLEMS, emit, fail, report};
+use super::{EXIT_PROBLEMS, emit, failed, report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -67,7 +67,7 @@ pub fn run(args: Args) -> ExitCode {
             emit(&report::human(r.diagnostics.iter(), &r.sources));
             return ExitCode::from(EXIT_PROBLEMS);
         }
-        Err(e) => return fail(e),
+        Err(e) => return failed(e),
     };
     let platform: Arc<Platform> = Arc::new(platform);
     let mut diags = Diagnostics::new();
@@ -79,7 +79,7 @@ pub fn run(args: Args) -> ExitCode {
         &mut diags,
     ) {
         Ok(s) => s,
-        Err(e) => return fail(e),
+        Err(e) => return failed(e),
     };
     let Some(s) = loaded else {
         emit(&report::human(diags.iter(), &checked.sources));

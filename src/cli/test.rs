@@ -10,7 +10,7 @@ use hisflow::scenario::{self, CoverageReport, ScenarioResult};
 use hisflow::workflow::expr::Programs;
 use hisflow::{Diagnostics, Platform};
 
-use super::{EXIT_PROBLEMS, emit, fail, report, validated};
+use super::{EXIT_PROBLEMS, emit, failed, report, validated};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub fn run(args: Args) -> ExitCode {
     let found = match scenario::find(&args.paths) {
         Ok(f) => f,
-        Err(e) => return fail(e),
+        Err(e) => return failed(e),
     };
     let dirs: Vec<PathBuf> = found.keys().map(|d| d.join("platform.yaml")).collect();
     let mut checked = match validated(&dirs, Some("the platforms have errors; no scenario ran")) {
@@ -78,7 +78,7 @@ pub fn run(args: Args) -> ExitCode {
                 &mut diags,
             ) {
                 Ok(s) => s,
-                Err(e) => return fail(e),
+                Err(e) => return super::failed(e),
             };
             let Some(s) = loaded else {
                 let _ = writeln!(out, "  FAIL  {} (does not load)", file.display());

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::{EXIT_PROBLEMS, emit, fail, report};
+use super::{EXIT_PROBLEMS, emit, failed, report};
 use hisflow::Severity;
 
 #[derive(clap::Args)]
@@ -24,8 +24,14 @@ pub struct Args {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
+    /// Each diagnostic with its source, labelled, and a help line.
     Human,
+    /// `file:line:col: severity: message [code]`, one a line.
+    Short,
+    /// A JSON array (docs/workflow-language.md describes its fields).
     Json,
+    /// GitHub Actions annotations (`::error file=…,line=…::message`).
+    Github,
 }
 
 pub fn run(args: Args) -> ExitCode {
@@ -47,7 +53,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     let mut report = match hisflow::validate_paths(&paths) {
         Ok(r) => r,
-        Err(e) => return fail(e),
+        Err(e) => return failed(e),
     };
     // Every scenario of a platform when the platform's folder is validated.
     let checked = if args.paths.iter().any(|p| p.is_dir()) {
@@ -56,16 +62,18 @@ pub fn run(args: Args) -> ExitCode {
         hisflow::scenario::check_files(&mut report, &scenarios)
     };
     if let Err(e) = checked {
-        return fail(e);
+        return failed(e);
     }
     let diags = &report.diagnostics;
     let text = match args.format {
         Format::Human => report::human(diags.iter(), &report.sources),
+        Format::Short => report::short(diags.iter(), &report.sources),
         Format::Json => report::json(diags.iter(), &report.sources),
+        Format::Github => report::github(diags.iter(), &report.sources),
     };
     emit(&text);
     let (errors, warnings) = (diags.count(Severity::Error), diags.count(Severity::Warning));
-    if matches!(args.format, Format::Human) {
+    if matches!(args.format, Format::Human | Format::Short) {
         let _ = writeln!(
             std::io::stderr(),
             "{} file{} checked: {errors} error{}, {warnings} warning{}",

@@ -61,6 +61,14 @@ pub fn validate_paths(paths: &[PathBuf]) -> Result<Report, Error> {
             path: path.clone(),
             source,
         })?;
+        // A FIFO or a device given by name is never read, and never
+        // passed over in silence.
+        if !meta.is_dir() && !meta.is_file() {
+            return Err(Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+            });
+        }
         if meta.is_dir() {
             only = None;
             let before = dirs.len();
