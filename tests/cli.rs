@@ -357,3 +357,29 @@ fn a_file_that_cannot_be_read_exits_3_and_a_missing_path_2() {
     let out = run(&root(), &["validate", "no/such/path.yaml"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn a_rule_is_ignored_for_a_run_or_on_a_line() {
+    let fixture = root().join("tests/fixtures/invalid/dead-end");
+    let out = run(&fixture, &["validate", ".", "--ignore", "dead-end"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stderr(&out).contains("1 ignored"), "{}", stderr(&out));
+    let out = run(&fixture, &["validate", ".", "--ignore", "dead-ends"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no such rule"), "{}", stderr(&out));
+
+    let d = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture.join("w.yaml")).unwrap();
+    for (comment, code) in [
+        ("  # hisflow-ignore: dead-end\n  stuck:", 0),
+        (
+            "  stuck: # hisflow-ignore: unreachable-state, hisflow::dead-end",
+            0,
+        ),
+        ("  # hisflow-ignore: unreachable-state\n  stuck:", 1),
+    ] {
+        std::fs::write(d.path().join("w.yaml"), text.replace("  stuck:", comment)).unwrap();
+        let out = run(d.path(), &["validate", "."]);
+        assert_eq!(out.status.code(), Some(code), "{comment}: {}", stdout(&out));
+    }
+}

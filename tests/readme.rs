@@ -55,8 +55,10 @@ fn the_tour_shows_what_validate_and_test_print() {
 #[test]
 fn the_rule_count_is_the_number_of_rules() {
     let n = hisflow::Rule::ALL.len();
+    // Wherever the paragraph's lines break.
+    let words = readme().split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        readme().contains(&format!("`hisflow rules` lists the {n}\n  rules")),
+        words.contains(&format!("`hisflow rules` lists the {n} rules")),
         "README must say `hisflow rules` lists the {n} rules"
     );
 }

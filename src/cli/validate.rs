@@ -20,6 +20,11 @@ pub struct Args {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     deny_warnings: bool,
+    /// Leave out a rule's findings (`dead-end` or `hisflow::dead-end`);
+    /// repeatable. A comment `# hisflow-ignore: RULE` on a line, or the line
+    /// above, leaves them out there.
+    #[arg(long, value_name = "RULE")]
+    ignore: Vec<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -64,6 +69,15 @@ pub fn run(args: Args) -> ExitCode {
     if let Err(e) = checked {
         return failed(e);
     }
+    for rule in &args.ignore {
+        let name = rule.trim_start_matches("hisflow::");
+        if !hisflow::Rule::ALL.iter().any(|r| r.name() == name) {
+            return super::fail(format!(
+                "--ignore {rule}: no such rule (`hisflow rules` lists them)"
+            ));
+        }
+    }
+    let suppressed = report.diagnostics.suppress(&report.sources, &args.ignore);
     let diags = &report.diagnostics;
     let text = match args.format {
         Format::Human => report::human(diags.iter(), &report.sources),
@@ -76,11 +90,16 @@ pub fn run(args: Args) -> ExitCode {
     if matches!(args.format, Format::Human | Format::Short) {
         let _ = writeln!(
             std::io::stderr(),
-            "{} file{} checked: {errors} error{}, {warnings} warning{}",
+            "{} file{} checked: {errors} error{}, {warnings} warning{}{}",
             report.files,
             plural(report.files),
             plural(errors),
-            plural(warnings)
+            plural(warnings),
+            if suppressed > 0 {
+                format!(", {suppressed} ignored")
+            } else {
+                String::new()
+            }
         );
     }
     if errors > 0 || (args.deny_warnings && warnings > 0) {

@@ -287,6 +287,40 @@ impl Diagnostics {
     pub fn into_vec(self) -> Vec<Diagnostic> {
         self.items
     }
+
+    /// Drops the findings of the rules in `ignored` (names, `dead-end`, or
+    /// codes, `hisflow::dead-end`), and each finding whose line, or the
+    /// line above it, carries a comment `# hisflow-ignore: dead-end, …`
+    /// naming its rule. Returns how many were dropped. It only hides them
+    /// from a report: a workflow with an error still cannot run.
+    pub fn suppress(&mut self, sources: &crate::Sources, ignored: &[String]) -> usize {
+        let named = |list: &str, rule: Rule| {
+            list.split([',', ' ', '\t'])
+                .map(|n| n.trim().trim_start_matches("hisflow::"))
+                .any(|n| n == rule.name())
+        };
+        let before = self.items.len();
+        self.items.retain(|d| {
+            if ignored.iter().any(|i| named(i, d.rule)) {
+                return false;
+            }
+            let file = sources.get(d.span.file);
+            let (line, _) = file.line_col(d.span.range.start);
+            let marked = |n: usize| {
+                let text = file.text();
+                let start = file.offset_of(n, 1).min(text.len());
+                n >= 1
+                    && text[start..]
+                        .split('\n')
+                        .next()
+                        .and_then(|l| l.split_once("# hisflow-ignore:"))
+                        .is_some_and(|(_, list)| named(list, d.rule))
+            };
+            !(marked(line) || marked(line - 1))
+        });
+        self.seen = self.items.iter().cloned().collect();
+        before - self.items.len()
+    }
 }
 
 impl IntoIterator for Diagnostics {
