@@ -51,12 +51,17 @@ async fn a_users_file_lets_in_only_the_right_password_and_a_takeover_needs_it_to
 
     let (_, r) = login(&addr, json!({"agent": "agent-1", "channels": ["voice"]})).await;
     refused(&r, "password");
+    let asked = std::time::Instant::now();
     let (_, r) = login(
         &addr,
         json!({"agent": "agent-1", "password": "wrong", "channels": ["voice"]}),
     )
     .await;
     refused(&r, "Wrong agent ID or password");
+    assert!(
+        asked.elapsed() >= hisflow::his::REFUSAL_DELAY,
+        "a refusal waits: guesses are slow"
+    );
     // An agent the file does not list gets the same answer.
     let (_, r) = login(
         &addr,

@@ -560,6 +560,36 @@ mod tests {
         assert!(login("agent-2", "new one").is_err());
         assert!(login("nobody", "new one").is_err());
         assert!(auth.verify(&json!({"agent": "agent-1"})).is_err());
+        let long = "p".repeat(MAX_PASSWORD + 1);
+        assert!(login("agent-1", &long).is_err());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let path = dir.path().join("users.txt");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            add_user(&path, "agent-3", "x").unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o600,
+                "a rewrite makes the file its owner's alone"
+            );
+        }
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "a shared secret of more than thirty-two bytes").unwrap();
+        let jwt = Authenticator::from_config(&AuthConfig::Jwt {
+            issuer: "i".into(),
+            audience: "a".into(),
+            algorithm: "HS256".into(),
+            key_file: secret,
+            agent_claim: "sub".into(),
+            leeway: None,
+        })
+        .unwrap();
+        assert!(
+            jwt.verify(&json!({"jwt": "a".repeat(MAX_JWT + 1)}))
+                .is_err()
+        );
         let p = strip(
             &json!({"agent": "x", "password": "p", "channels": []}),
             "agent-1",
