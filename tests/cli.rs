@@ -383,3 +383,53 @@ fn a_rule_is_ignored_for_a_run_or_on_a_line() {
         assert_eq!(out.status.code(), Some(code), "{comment}: {}", stdout(&out));
     }
 }
+
+#[test]
+fn test_reports_for_ci_in_json_and_junit() {
+    let d = tempfile::tempdir().unwrap();
+    common::copy_tree(
+        &root().join("workflows/reference"),
+        &d.path().join("reference"),
+    );
+    let af1 = d.path().join("reference/scenarios/af1.yaml");
+    let text = std::fs::read_to_string(&af1).unwrap();
+    std::fs::write(&af1, text.replacen("code: NeedInfo", "code: NeedMore", 1)).unwrap();
+
+    let out = run(d.path(), &["test", "reference", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let failed: Vec<&serde_json::Value> =
+        scenarios.iter().filter(|s| s["passed"] == false).collect();
+    assert_eq!(failed.len(), 1, "{report:#}");
+    assert!(failed[0]["file"].as_str().unwrap().ends_with("af1.yaml"));
+    let why = failed[0]["failures"][0].as_str().unwrap();
+    assert!(
+        why.starts_with("line ") && why.contains("NeedMore"),
+        "{why}"
+    );
+    assert_eq!(report["failed"], 1);
+    assert_eq!(
+        report["passed"].as_u64().unwrap() as usize,
+        scenarios.len() - 1
+    );
+    assert!(report["coverage"]["total"].as_u64().unwrap() > 0);
+
+    let out = run(d.path(), &["test", "reference", "--format", "junit"]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = stdout(&out);
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), scenarios.len());
+    assert_eq!(xml.matches("<failure ").count(), 1);
+    assert!(
+        xml.contains(&format!(
+            "<testsuites name=\"hisflow\" tests=\"{}\" failures=\"1\">",
+            scenarios.len()
+        )),
+        "{xml}"
+    );
+    assert_eq!(
+        xml.matches("<testsuite ").count(),
+        xml.matches("</testsuite>").count()
+    );
+}

@@ -1,4 +1,4 @@
-//! `hisflow test PATH... [--require-coverage]`
+//! `hisflow test PATH... [--require-coverage] [--format human|json|junit]`
 
 use std::fmt::Write;
 use std::path::PathBuf;
@@ -20,6 +20,28 @@ pub struct Args {
     /// Fail unless every transition of every workflow was taken.
     #[arg(long)]
     require_coverage: bool,
+    /// Output format: the report for a person, or one for CI.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Format {
+    /// PASS/FAIL lines, failures with their lines, transition coverage.
+    Human,
+    /// One JSON object: every scenario with its failures, and coverage.
+    Json,
+    /// JUnit XML, as CI systems' test reports read it.
+    Junit,
+}
+
+/// One scenario's outcome, for the machine formats.
+struct Case {
+    platform: String,
+    name: String,
+    file: PathBuf,
+    /// `line N (step): what went wrong`; empty when it passed.
+    failures: Vec<String>,
 }
 
 /// A paused clock: timeouts and latency in scenarios cost no wall time.
@@ -50,6 +72,7 @@ pub fn run(args: Args) -> ExitCode {
     let coverage = Arc::new(Mutex::new(Coverage::default()));
     let mut out = String::new();
     let (mut passed, mut failed) = (0, 0);
+    let mut cases: Vec<Case> = Vec::new();
     let rt = runtime();
     for (dir, files) in &found {
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
@@ -83,9 +106,21 @@ pub fn run(args: Args) -> ExitCode {
             let Some(s) = loaded else {
                 let _ = writeln!(out, "  FAIL  {} (does not load)", file.display());
                 failed += 1;
+                cases.push(Case {
+                    platform: platform.name.clone(),
+                    name: file.display().to_string(),
+                    file: file.clone(),
+                    failures: vec!["the scenario does not load (see its diagnostics)".into()],
+                });
                 continue;
             };
             let result = rt.block_on(scenario::run_scenario(platform, &s, coverage.clone()));
+            cases.push(Case {
+                platform: platform.name.clone(),
+                name: result.name.clone(),
+                file: file.clone(),
+                failures: failures(&result),
+            });
             if result.passed() {
                 passed += 1;
                 let _ = writeln!(out, "  PASS  {}  ({})", result.name, file.display());
@@ -107,14 +142,24 @@ pub fn run(args: Args) -> ExitCode {
         }
     }
     if !diags.is_empty() {
-        emit(&report::human(diags.iter(), &checked.sources));
+        // A machine format owns standard output.
+        let text = report::human(diags.iter(), &checked.sources);
+        if args.format == Format::Human {
+            emit(&text);
+        } else {
+            eprint!("{text}");
+        }
     }
     let refs: Vec<&Platform> = platforms.iter().map(|p| p.as_ref()).collect();
     let coverage = coverage.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let cov = CoverageReport::of(&refs, &coverage, &checked.sources);
     write_coverage(&mut out, &cov);
     let _ = writeln!(out, "{passed} passed, {failed} failed");
-    emit(&out);
+    match args.format {
+        Format::Human => emit(&out),
+        Format::Json => emit(&json(&cases, &cov)),
+        Format::Junit => emit(&junit(&cases)),
+    }
     let incomplete = args.require_coverage && !cov.complete();
     if incomplete {
         eprintln!("--require-coverage: some transitions were never taken");
@@ -127,11 +172,127 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 pub fn describe_failures(out: &mut String, result: &ScenarioResult) {
-    for step in result.steps.iter().filter(|s| !s.failures.is_empty()) {
-        for f in &step.failures {
-            let _ = writeln!(out, "        line {} ({}): {f}", step.line, step.what);
-        }
+    for f in failures(result) {
+        let _ = writeln!(out, "        {f}");
     }
+}
+
+/// Each failed expectation of a scenario: `line N (step): what went wrong`.
+fn failures(result: &ScenarioResult) -> Vec<String> {
+    result
+        .steps
+        .iter()
+        .flat_map(|step| {
+            step.failures
+                .iter()
+                .map(move |f| format!("line {} ({}): {f}", step.line, step.what))
+        })
+        .collect()
+}
+
+/// `{"scenarios": [{platform, name, file, passed, failures}], "passed",
+/// "failed", "coverage": {covered, total, not_taken: [...]}}`.
+fn json(cases: &[Case], cov: &CoverageReport) -> String {
+    let (covered, total) = cov.totals();
+    let not_taken: Vec<serde_json::Value> = cov
+        .workflows
+        .iter()
+        .flat_map(|w| {
+            w.uncovered.iter().map(move |u| {
+                serde_json::json!({
+                    "file": u.file.display().to_string(),
+                    "line": u.line,
+                    "column": u.column,
+                    "from": u.from,
+                    "on": u.on,
+                    "to": u.to,
+                })
+            })
+        })
+        .collect();
+    let scenarios: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "platform": c.platform,
+                "name": c.name,
+                "file": c.file.display().to_string(),
+                "passed": c.failures.is_empty(),
+                "failures": c.failures,
+            })
+        })
+        .collect();
+    let failed = cases.iter().filter(|c| !c.failures.is_empty()).count();
+    let mut text = serde_json::to_string_pretty(&serde_json::json!({
+        "scenarios": scenarios,
+        "passed": cases.len() - failed,
+        "failed": failed,
+        "coverage": { "covered": covered, "total": total, "not_taken": not_taken },
+    }))
+    .unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// JUnit XML: a `testsuite` per platform, a `testcase` per scenario, a
+/// `failure` with every failed expectation.
+fn junit(cases: &[Case]) -> String {
+    let failed = cases.iter().filter(|c| !c.failures.is_empty()).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"hisflow\" tests=\"{}\" failures=\"{failed}\">",
+        cases.len()
+    );
+    let mut platforms: Vec<&str> = cases.iter().map(|c| c.platform.as_str()).collect();
+    platforms.dedup();
+    for p in platforms {
+        let mine: Vec<&Case> = cases.iter().filter(|c| c.platform == p).collect();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">",
+            xml(p),
+            mine.len(),
+            mine.iter().filter(|c| !c.failures.is_empty()).count()
+        );
+        for c in mine {
+            let _ = write!(
+                out,
+                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\"",
+                xml(p),
+                xml(&c.name),
+                xml(&c.file.display().to_string())
+            );
+            if c.failures.is_empty() {
+                out.push_str("/>\n");
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>",
+                xml(&c.failures[0]),
+                xml(&c.failures.join("\n"))
+            );
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// Text for an XML attribute or element.
+fn xml(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&apos;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn write_coverage(out: &mut String, cov: &CoverageReport) {
