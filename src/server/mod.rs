@@ -285,12 +285,7 @@ async fn connection(socket: WebSocket, mut app: App) {
                         tracing::debug!("a client's frame could not be read: {e}");
                         if oversize {
                             let reason = format!("frame over the limit of {} bytes", app.max_frame);
-                            let _ = tx
-                                .send(Message::Close(Some(CloseFrame {
-                                    code: close_code::SIZE,
-                                    reason: reason.into(),
-                                })))
-                                .await;
+                            close(&mut tx, close_code::SIZE, reason).await;
                         }
                         break;
                     }
@@ -312,12 +307,7 @@ async fn connection(socket: WebSocket, mut app: App) {
                         text.len(),
                         app.max_frame
                     );
-                    let _ = tx
-                        .send(Message::Close(Some(CloseFrame {
-                            code: close_code::SIZE,
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    close(&mut tx, close_code::SIZE, reason).await;
                     break;
                 }
                 match protocol::parse(&text) {
@@ -338,12 +328,7 @@ async fn connection(socket: WebSocket, mut app: App) {
             _ = ping.tick() => {
                 if heard.elapsed() >= app.idle {
                     let reason = format!("no frame for {} s: the connection is taken for dead", app.idle.as_secs());
-                    let _ = tx
-                        .send(Message::Close(Some(CloseFrame {
-                            code: close_code::AWAY,
-                            reason: reason.into(),
-                        })))
-                        .await;
+                    close(&mut tx, close_code::AWAY, reason).await;
                     break;
                 }
                 if tx.send(Message::Ping(Default::default())).await.is_err() {
@@ -371,6 +356,20 @@ async fn connection(socket: WebSocket, mut app: App) {
             }
         }
     }
+}
+
+/// Ends a connection from HIS's side with `code` and `reason`; a client
+/// already gone is no error.
+async fn close<S>(tx: &mut S, code: u16, reason: String)
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let _ = tx
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
 }
 
 /// Writes `first` and whatever else is queued, flushing once; false when
