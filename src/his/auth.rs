@@ -97,20 +97,22 @@ pub enum AuthError {
     Hash(String),
 }
 
-/// A login the credentials do not allow; the text is for the agent.
+/// A login that does not go ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused(pub String);
-
-const BUSY: &str = "HIS is checking many logins at once: try again in a moment.";
+pub enum Refused {
+    /// The credentials do not allow it; the text is for the agent.
+    Wrong(String),
+    /// No check could run in time: not a wrong credential.
+    Busy,
+}
 
 impl Refused {
-    /// No check could run in time: not a wrong credential.
-    pub fn busy() -> Refused {
-        Refused(BUSY.into())
-    }
-
-    pub fn is_busy(&self) -> bool {
-        self.0 == BUSY
+    /// What the agent reads.
+    pub fn message(&self) -> &str {
+        match self {
+            Refused::Wrong(why) => why,
+            Refused::Busy => "HIS is checking many logins at once: try again in a moment.",
+        }
     }
 }
 
@@ -184,29 +186,33 @@ impl Authenticator {
     pub fn verify(&self, params: &Json) -> Result<String, Refused> {
         let text = |key: &str| params.get(key).and_then(Json::as_str);
         match self {
-            Authenticator::None => text("agent")
-                .map(str::to_string)
-                .ok_or_else(|| Refused("parameter `agent` is required and must be text".into())),
+            Authenticator::None => text("agent").map(str::to_string).ok_or_else(|| {
+                Refused::Wrong("parameter `agent` is required and must be text".into())
+            }),
             Authenticator::Users(users) => {
                 let (Some(agent), Some(password)) = (text("agent"), text(PASSWORD)) else {
-                    return Err(Refused("This HIS needs your agent ID and password.".into()));
+                    return Err(Refused::Wrong(
+                        "This HIS needs your agent ID and password.".into(),
+                    ));
                 };
                 users.verify(agent, password)?;
                 Ok(agent.to_string())
             }
             Authenticator::Jwt(jwt) => {
                 let Some(token) = text(JWT) else {
-                    return Err(Refused(
+                    return Err(Refused::Wrong(
                         "This HIS needs a sign-in token from your identity provider (`jwt`)."
                             .into(),
                     ));
                 };
                 if token.len() > MAX_JWT {
-                    return Err(Refused("Your sign-in token is not a valid token.".into()));
+                    return Err(Refused::Wrong(
+                        "Your sign-in token is not a valid token.".into(),
+                    ));
                 }
                 let agent = jwt.verify(token)?;
                 match text("agent") {
-                    Some(said) if said != agent => Err(Refused(format!(
+                    Some(said) if said != agent => Err(Refused::Wrong(format!(
                         "Your sign-in token is agent {agent}'s, not {said}'s."
                     ))),
                     _ => Ok(agent),
@@ -272,7 +278,7 @@ impl Users {
     }
 
     fn verify(&self, agent: &str, password: &str) -> Result<(), Refused> {
-        let wrong = || Refused("Wrong agent ID or password.".into());
+        let wrong = || Refused::Wrong("Wrong agent ID or password.".into());
         let table = self.table();
         let hash = table.get(agent).map_or(self.decoy.as_str(), String::as_str);
         let ok = PasswordHash::new(hash).is_ok_and(|h| {
@@ -491,7 +497,7 @@ impl Jwt {
             &self.validation,
         )
         .map_err(|e| {
-            Refused(
+            Refused::Wrong(
                 match e.kind() {
                     ErrorKind::ExpiredSignature => "Your sign-in token has expired: sign in again.",
                     ErrorKind::ImmatureSignature => "Your sign-in token is not valid yet.",
@@ -511,7 +517,7 @@ impl Jwt {
         match claims.get(&self.claim) {
             Some(Json::String(s)) if !s.is_empty() => Ok(s.clone()),
             Some(Json::Number(n)) => Ok(n.to_string()),
-            _ => Err(Refused(format!(
+            _ => Err(Refused::Wrong(format!(
                 "Your sign-in token has no `{}` claim to name your agent.",
                 self.claim
             ))),

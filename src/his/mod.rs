@@ -324,7 +324,7 @@ impl His {
         }
         let turn = tokio::time::timeout(CHECK_WAIT, self.checks.clone().acquire_owned()).await;
         let verdict = match turn {
-            Err(_) | Ok(Err(_)) => Err(Refused::busy()),
+            Err(_) | Ok(Err(_)) => Err(Refused::Busy),
             Ok(Ok(permit)) => {
                 let auth = self.options.auth.clone();
                 let params = params.clone();
@@ -333,10 +333,14 @@ impl His {
                     auth.verify(&params)
                 })
                 .await
-                .unwrap_or_else(|_| Err(Refused("Your credentials could not be checked.".into())))
+                .unwrap_or_else(|_| {
+                    Err(Refused::Wrong(
+                        "Your credentials could not be checked.".into(),
+                    ))
+                })
             }
         };
-        if verdict.as_ref().is_err_and(|r| !r.is_busy()) {
+        if matches!(verdict, Err(Refused::Wrong(_))) {
             tokio::time::sleep(REFUSAL_DELAY).await;
         }
         conn.verified = Some(verdict);
@@ -372,13 +376,12 @@ impl His {
                 let claimed = params.get("agent").and_then(Json::as_str).unwrap_or("-");
                 // What a client claims is logged, never at any length.
                 let claimed: String = claimed.chars().take(MAX_AGENT_ID).collect();
-                let code = if refused.is_busy() {
-                    "Busy"
-                } else {
-                    "Unauthenticated"
+                let code = match refused {
+                    Refused::Busy => "Busy",
+                    Refused::Wrong(_) => "Unauthenticated",
                 };
-                tracing::warn!(target: "audit", agent = ?claimed, why = %refused.0, "login refused");
-                conn.error(id, code, refused.0);
+                tracing::warn!(target: "audit", agent = ?claimed, why = %refused.message(), "login refused");
+                conn.error(id, code, refused.message());
                 None
             }
         }
