@@ -208,11 +208,15 @@ fn new_tab(port: u16) -> String {
 }
 
 async fn open(url: String, addr: &str) -> Page {
+    open_at(url, &format!("http://{addr}/")).await
+}
+
+/// A tab of the DevTools target `url`, at `address`, with the MediaBar up.
+async fn open_at(url: String, address: &str) -> Page {
     let (cdp, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let mut p = Page { cdp, next: 0 };
     p.call("Page.enable", json!({})).await;
-    p.call("Page.navigate", json!({ "url": format!("http://{addr}/") }))
-        .await;
+    p.call("Page.navigate", json!({ "url": address })).await;
     p.wait_for("document.readyState === 'complete' && !!window.mediabar")
         .await;
     p
@@ -572,11 +576,8 @@ fn the_login_asks_for_what_his_requires() {
             &json!({"iss": "https://idp.example", "aud": "hisflow", "preferred_username": "agent-42", "exp": exp}),
             &jsonwebtoken::EncodingKey::from_secret(b"a shared secret of more than thirty-two bytes"),
         ).unwrap();
-        let (cdp, _) = tokio_tungstenite::connect_async(new_tab(port)).await.unwrap();
-        let mut p = Page { cdp, next: 0 };
-        p.call("Page.enable", json!({})).await;
-        p.call("Page.navigate", json!({ "url": format!("http://{addr}/#id_token={token}") })).await;
-        p.wait_for("document.readyState === 'complete' && !!window.mediabar && !document.getElementById('jwt-field').hidden").await;
+        let mut p = open_at(new_tab(port), &format!("http://{addr}/#id_token={token}")).await;
+        p.wait_for("!document.getElementById('jwt-field').hidden").await;
         assert_eq!(p.eval("document.getElementById('agent-id').hidden").await, json!(true), "the token names the agent");
         assert_eq!(p.eval("location.hash").await, json!(""), "the token leaves the address bar");
         assert_eq!(

@@ -43,16 +43,18 @@ fn serve_reads_its_config_answers_a_login_and_stops_on_sigterm() {
             break addr.to_string();
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.unwrap();
+    block_on(async {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+            .await
+            .unwrap();
         let login = json!({ "type": "request", "id": "1", "name": "session.request.login", "params": { "agent": "a", "channels": ["voice"] } });
-        ws.send(Message::Text(login.to_string().into())).await.unwrap();
+        ws.send(Message::Text(login.to_string().into()))
+            .await
+            .unwrap();
         loop {
-            let Some(Ok(Message::Text(t))) = ws.next().await else { panic!("no response") };
+            let Some(Ok(Message::Text(t))) = ws.next().await else {
+                panic!("no response")
+            };
             let v: Value = serde_json::from_str(&t).unwrap();
             if v["type"] == "response" {
                 assert_eq!(v["ok"], true, "{v}");
@@ -265,14 +267,10 @@ fn sigterm_lets_the_requests_under_way_finish_then_closes_every_connection_going
     // stop up.
     let mut half_open = std::net::TcpStream::connect(&served.addr).unwrap();
     std::io::Write::write_all(&mut half_open, b"GET /ws HTTP/1.1\r\nHost: x\r\n").unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let frames = rt.block_on(async {
-        let mut a = tokio_tungstenite::connect_async(&url).await.unwrap().0;
-        let mut b = tokio_tungstenite::connect_async(&url).await.unwrap().0;
-        let mut c = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    let frames = block_on(async {
+        let mut a = open(&url).await;
+        let mut b = open(&url).await;
+        let mut c = open(&url).await;
         for (ws, agent) in [(&mut a, "a"), (&mut b, "b"), (&mut c, "c")] {
             send(
                 ws,
@@ -367,12 +365,8 @@ fn the_audit_trail_has_a_line_per_login_resume_takeover_and_logout_and_never_a_t
         "trace,tungstenite::protocol=trace,tokio_tungstenite=trace",
     );
     let url = format!("ws://{}/ws", served.addr);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tokens = rt.block_on(async {
-        let connect = || async { tokio_tungstenite::connect_async(&url).await.unwrap().0 };
+    let tokens = block_on(async {
+        let connect = || async { open(&url).await };
         let mut tokens = Vec::new();
         let mut a = connect().await;
         send(
@@ -513,12 +507,8 @@ fn the_audit_trail_has_a_line_per_login_resume_takeover_and_logout_and_never_a_t
 fn a_request_still_running_after_the_shutdown_grace_is_abandoned() {
     let mut served = Served::start("shutdown_grace: 1s\n", "info");
     let url = format!("ws://{}/ws", served.addr);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let frames = rt.block_on(async {
-        let mut a = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    let frames = block_on(async {
+        let mut a = open(&url).await;
         send(
             &mut a,
             "in",
@@ -582,12 +572,8 @@ fn without_authentication_serve_stays_on_loopback() {
     // On loopback it starts, and says that agents are not authenticated.
     let mut served = Served::start("limits: { max_text_param: 8 }\n", "info");
     let url = format!("ws://{}/ws", served.addr);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut ws = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    block_on(async {
+        let mut ws = open(&url).await;
         send(
             &mut ws,
             "1",
@@ -681,17 +667,13 @@ fn agents_added_by_the_cli_log_in_off_loopback_and_no_password_reaches_the_logs(
     );
     let port = served.addr.rsplit_once(':').unwrap().1.to_string();
     let url = format!("ws://127.0.0.1:{port}/ws");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let page = http_get(&format!("127.0.0.1:{port}"), "/mediabar.json").await;
         assert!(
             page.contains(r#"{"auth":"password","simulator_controls":true}"#),
             "{page}"
         );
-        let mut ws = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        let mut ws = open(&url).await;
         for (id, password, ok) in [
             ("1", "wrong-pa55word", false),
             ("2", "s3cret-pa55word", true),
@@ -752,12 +734,8 @@ fn sigterm_stops_serve_while_a_workflow_loops_and_the_others_are_answered_meanwh
         "info",
     );
     let url = format!("ws://{}/ws", served.addr);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut looping = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    block_on(async {
+        let mut looping = open(&url).await;
         send(
             &mut looping,
             "1",
@@ -775,7 +753,7 @@ fn sigterm_stops_serve_while_a_workflow_loops_and_the_others_are_answered_meanwh
         .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         // Another agent is served while the loop runs.
-        let mut other = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        let mut other = open(&url).await;
         send(
             &mut other,
             "1",
@@ -797,4 +775,18 @@ fn sigterm_stops_serve_while_a_workflow_loops_and_the_others_are_answered_meanwh
             .is_some_and(|m| m.contains("abandoned"))
     });
     assert!(abandoned, "the loop was still running: {:?}", served.logs());
+}
+
+/// Runs a client's steps on a runtime of their own.
+fn block_on<F: std::future::Future>(steps: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(steps)
+}
+
+/// A WebSocket to `url`.
+async fn open(url: &str) -> Ws {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
 }
