@@ -70,8 +70,7 @@ pub fn run(args: Args) -> ExitCode {
         return failed(e);
     }
     for rule in &args.ignore {
-        let name = rule.trim_start_matches("hisflow::");
-        if !hisflow::Rule::ALL.iter().any(|r| r.name() == name) {
+        if hisflow::Rule::by_name(rule).is_none() {
             return super::fail(format!(
                 "--ignore {rule}: no such rule (`hisflow rules` lists them)"
             ));

@@ -162,7 +162,22 @@ impl Rule {
     pub fn code(self) -> String {
         format!("hisflow::{}", self.name())
     }
+
+    /// The rule's section of `docs/rules.md` in the repository, which
+    /// every output format links to.
+    pub fn url(self) -> String {
+        format!("{RULES_URL}#{}", self.name())
+    }
+
+    /// The rule named `name` (`dead-end`) or coded `code` (`hisflow::dead-end`).
+    pub fn by_name(name: &str) -> Option<Rule> {
+        let name = name.trim().trim_start_matches("hisflow::");
+        Rule::ALL.iter().copied().find(|r| r.name() == name)
+    }
 }
+
+/// Where `docs/rules.md` is published: the repository's copy on `main`.
+pub const RULES_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/rules.md");
 
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
