@@ -29,8 +29,8 @@ use std::path::PathBuf;
 
 pub use workflow::diagnostic::{Diagnostic, Diagnostics, Rule, Severity};
 pub use workflow::model::{Platform, Workflow};
-pub use workflow::source::{FileId, Sources, Span};
-pub use workflow::validate::{Report, load_platform, validate_paths};
+pub use workflow::source::{FileId, Overlay, Sources, Span};
+pub use workflow::validate::{Report, load_platform, validate_paths, validate_paths_with};
 
 /// What can go wrong before any diagnostic can be given: the paths themselves.
 #[derive(Debug, thiserror::Error)]

@@ -433,3 +433,165 @@ fn test_reports_for_ci_in_json_and_junit() {
         xml.matches("</testsuite>").count()
     );
 }
+
+/// `--format sarif` is a valid SARIF 2.1.0 log (checked against the OASIS
+/// schema kept in tests/sarif/), whose results point at the same regions
+/// as the JSON output and whose rules link to their docs.
+#[test]
+fn sarif_output_is_valid_sarif_2_1_0() {
+    let mut schema: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(root().join("tests/sarif/sarif-schema-2.1.0.json")).unwrap(),
+    )
+    .unwrap();
+    // The published schema's patterns for `language` have a stray `]`,
+    // which the validator's check of the schema itself refuses as a regex.
+    // hisflow writes no `language`; the patterns get their evident meaning.
+    fn mend(v: &mut serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut n = 0;
+                for (k, x) in m.iter_mut() {
+                    if k == "pattern" && x == "^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$" {
+                        *x = "^[a-zA-Z]{2}(-[a-zA-Z]{2})?$".into();
+                        n += 1;
+                    } else {
+                        n += mend(x);
+                    }
+                }
+                n
+            }
+            serde_json::Value::Array(a) => a.iter_mut().map(mend).sum(),
+            _ => 0,
+        }
+    }
+    assert!(mend(&mut schema) > 0);
+    let validator = jsonschema::validator_for(&schema).expect("the SARIF schema compiles");
+    let dir = root().join("tests/fixtures/invalid");
+    let mut results = 0;
+    for case in [
+        "undefined-target",
+        "duplicate-key",
+        "unused-flow",
+        "cel-syntax",
+    ] {
+        let path = format!("{case}/");
+        let sarif = run(&dir, &["validate", &path, "--format", "sarif"]);
+        let json = run(&dir, &["validate", &path, "--format", "json"]);
+        assert_eq!(sarif.status.code(), json.status.code(), "{case}");
+        let log: serde_json::Value = serde_json::from_str(&stdout(&sarif)).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&log)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{case}: {errors:#?}");
+
+        let run0 = &log["runs"][0];
+        let rules = run0["tool"]["driver"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), hisflow::Rule::ALL.len());
+        let plain: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+        let plain = plain.as_array().unwrap();
+        let found = run0["results"].as_array().unwrap();
+        assert_eq!(found.len(), plain.len(), "{case}");
+        assert!(!found.is_empty(), "{case}: the fixture finds nothing");
+        for (s, j) in found.iter().zip(plain) {
+            assert_eq!(s["ruleId"], j["code"]);
+            assert_eq!(s["level"], j["severity"]);
+            let rule = &rules[s["ruleIndex"].as_u64().unwrap() as usize];
+            assert_eq!(rule["id"], s["ruleId"]);
+            let code = j["code"].as_str().unwrap();
+            assert_eq!(
+                rule["helpUri"].as_str().unwrap(),
+                hisflow::Rule::by_name(code).unwrap().url()
+            );
+            let loc = &s["locations"][0]["physicalLocation"];
+            let file = j["file"].as_str().unwrap();
+            assert_eq!(
+                loc["artifactLocation"]["uri"],
+                file.trim_start_matches("./")
+            );
+            let region = &loc["region"];
+            assert_eq!(region["startLine"], j["line"]);
+            assert_eq!(region["startColumn"], j["column"]);
+            assert_eq!(region["endLine"], j["end_line"]);
+            assert_eq!(region["endColumn"], j["end_column"]);
+            results += 1;
+        }
+    }
+    assert!(results >= 4);
+}
+
+/// `-` validates a file read from stdin as if it were saved at
+/// `--stdin-filename`: against its platform folder, by that name.
+#[test]
+fn stdin_is_validated_in_place_of_the_named_file() {
+    use std::io::Write;
+    let feed = |args: &[&str], input: &[u8]| {
+        let mut child = common::hisflow(&root())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let name = "workflows/reference/go_ready.yaml";
+    let text = fs::read_to_string(root().join(name)).unwrap();
+    let args = [
+        "validate",
+        "--format",
+        "short",
+        "-",
+        "--stdin-filename",
+        name,
+    ];
+
+    let out = feed(&args, text.as_bytes());
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // A state the rest of the folder does not have: only the buffer
+    // changed, so the file on disk cannot be what was checked.
+    let broken = text.replacen("next: done", "next: donee", 1);
+    assert_ne!(broken, text);
+    let out = feed(&args, broken.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let first = stdout(&out);
+    assert!(
+        first.starts_with(&format!("{name}:"))
+            && first.contains("`donee`")
+            && first.contains("[hisflow::undefined-target]"),
+        "{first}"
+    );
+
+    // A file not yet on disk is checked in its folder, named as given.
+    let new = "workflows/reference/not_saved_yet.yaml";
+    let out = feed(
+        &[
+            "validate",
+            "--format",
+            "short",
+            "-",
+            "--stdin-filename",
+            new,
+        ],
+        b"workflow: x\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).starts_with(&format!("{new}:1:1:")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!root().join(new).exists());
+
+    let out = feed(&["validate", "-"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--stdin-filename"),
+        "{}",
+        stderr(&out)
+    );
+    let out = feed(&["validate", "workflows", "--stdin-filename", name], b"");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -10,6 +10,7 @@ mod diagrams;
 mod render;
 mod report;
 mod run;
+mod sarif;
 mod schema;
 mod serve;
 mod test;

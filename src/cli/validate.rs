@@ -11,9 +11,14 @@ use hisflow::Severity;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Workflow files, platform manifests or folders (searched recursively).
+    /// Workflow files, platform manifests or folders (searched recursively);
+    /// `-` reads one file from stdin, named by `--stdin-filename`.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// The path the file read from stdin stands for. It is checked in that
+    /// folder, against that platform, as if saved there.
+    #[arg(long, value_name = "PATH")]
+    stdin_filename: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -37,9 +42,43 @@ enum Format {
     Json,
     /// GitHub Actions annotations (`::error file=…,line=…::message`).
     Github,
+    /// A SARIF 2.1.0 log, for code-scanning dashboards.
+    Sarif,
 }
 
-pub fn run(args: Args) -> ExitCode {
+pub fn run(mut args: Args) -> ExitCode {
+    let mut overlay = hisflow::Overlay::new();
+    let dashes = args.paths.iter().filter(|p| p.as_os_str() == "-").count();
+    match (dashes, &args.stdin_filename) {
+        (0, None) => {}
+        (0, Some(_)) => return super::fail("--stdin-filename is for `-`, which is not given"),
+        (1, Some(name)) => {
+            let mut bytes = Vec::new();
+            let read = std::io::Read::read_to_end(
+                &mut std::io::Read::take(
+                    std::io::stdin().lock(),
+                    hisflow::workflow::load::MAX_FILE_BYTES as u64 + 1,
+                ),
+                &mut bytes,
+            );
+            if let Err(e) = read {
+                eprintln!("error: reading stdin: {e}");
+                return ExitCode::from(super::EXIT_FAILURE);
+            }
+            overlay.insert(name, bytes);
+            for p in &mut args.paths {
+                if p.as_os_str() == "-" {
+                    p.clone_from(name);
+                }
+            }
+        }
+        (1, None) => {
+            return super::fail(
+                "`-` needs --stdin-filename PATH: a workflow means what its platform folder makes it mean",
+            );
+        }
+        _ => return super::fail("`-` may be given once"),
+    }
     // A scenario file is checked against its platform, which is validated
     // for it.
     // A `scenarios` folder stands for its files.
@@ -48,15 +87,15 @@ pub fn run(args: Args) -> ExitCode {
         .iter()
         .flat_map(|p| hisflow::scenario::files_of_folder(p).unwrap_or_else(|| vec![p.clone()]))
         .collect();
-    let (scenarios, mut paths): (Vec<PathBuf>, Vec<PathBuf>) = given
-        .into_iter()
-        .partition(|p| p.is_file() && hisflow::scenario::platform_of(p).is_some());
+    let (scenarios, mut paths): (Vec<PathBuf>, Vec<PathBuf>) = given.into_iter().partition(|p| {
+        (p.is_file() || overlay.get(p).is_some()) && hisflow::scenario::platform_of(p).is_some()
+    });
     for s in &scenarios {
         if let Some(dir) = hisflow::scenario::platform_of(s) {
             paths.push(dir.join(hisflow::workflow::validate::MANIFEST));
         }
     }
-    let mut report = match hisflow::validate_paths(&paths) {
+    let mut report = match hisflow::validate_paths_with(&paths, overlay) {
         Ok(r) => r,
         Err(e) => return failed(e),
     };
@@ -83,6 +122,7 @@ pub fn run(args: Args) -> ExitCode {
         Format::Short => report::short(diags.iter(), &report.sources),
         Format::Json => report::json(diags.iter(), &report.sources),
         Format::Github => report::github(diags.iter(), &report.sources),
+        Format::Sarif => super::sarif::sarif(diags.iter(), &report.sources),
     };
     emit(&text);
     let (errors, warnings) = (diags.count(Severity::Error), diags.count(Severity::Warning));

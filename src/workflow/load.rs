@@ -104,23 +104,26 @@ pub fn read(
         path: path.to_path_buf(),
         source,
     };
-    // Size and kind first: a FIFO or /dev/zero is never read.
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(io(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        )));
-    }
-    let mut bytes = Vec::new();
-    {
+    let (bytes, size) = if let Some(bytes) = sources.overlay().get(path) {
+        (bytes.to_vec(), bytes.len() as u64)
+    } else {
+        // Size and kind first: a FIFO or /dev/zero is never read.
+        let meta = std::fs::metadata(path).map_err(io)?;
+        if !meta.is_file() {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        let mut bytes = Vec::new();
         use std::io::Read;
         std::fs::File::open(path)
             .map_err(io)?
             .take(MAX_FILE_BYTES as u64 + 1)
             .read_to_end(&mut bytes)
             .map_err(io)?;
-    }
+        (bytes, meta.len())
+    };
     if bytes.len() > MAX_FILE_BYTES {
         let file = sources.add(path.to_path_buf(), String::new());
         diags.push(
@@ -129,7 +132,7 @@ pub fn read(
                 Span { file, range: 0..0 },
                 format!(
                     "file is {} bytes; workflow files may have at most {MAX_FILE_BYTES}",
-                    meta.len().max(bytes.len() as u64)
+                    size.max(bytes.len() as u64)
                 ),
             )
             .help("split the workflow into smaller ones and `call` them"),

@@ -117,15 +117,100 @@ impl SourceFile {
     }
 }
 
+/// Texts that stand in for files: a buffer an editor has not saved, or a
+/// file read from stdin. The rest of its folder is still read from disk, so
+/// a workflow is checked against the platform it belongs to.
+#[derive(Debug, Default, Clone)]
+pub struct Overlay {
+    files: std::collections::HashMap<PathBuf, Vec<u8>>,
+}
+
+impl Overlay {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Puts `bytes` in place of the file at `path`, which need not exist.
+    pub fn insert(&mut self, path: &Path, bytes: impl Into<Vec<u8>>) {
+        self.files.insert(overlay_key(path), bytes.into());
+    }
+
+    pub fn remove(&mut self, path: &Path) {
+        self.files.remove(&overlay_key(path));
+    }
+
+    pub fn get(&self, path: &Path) -> Option<&[u8]> {
+        if self.files.is_empty() {
+            return None;
+        }
+        self.files.get(&overlay_key(path)).map(Vec::as_slice)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The overlaid files directly in `dir` that are not on disk: a new
+    /// file an editor has not saved yet still belongs to its folder.
+    pub fn new_files_in(&self, dir: &Path) -> Vec<PathBuf> {
+        if self.files.is_empty() {
+            return Vec::new();
+        }
+        let key = overlay_key(&dir.join("_"));
+        let resolved = key.parent().unwrap_or(&key);
+        // Named as the folder is spelt, like the files read from it.
+        let mut out: Vec<PathBuf> = self
+            .files
+            .keys()
+            .filter(|p| p.parent() == Some(resolved) && !p.exists())
+            .filter_map(|p| p.file_name().map(|n| dir.join(n)))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// One key for every spelling of a path (`./a/w.yaml`, `a/../a/w.yaml`,
+/// absolute): the folder resolved, the file name as written, since the
+/// file itself may not exist.
+pub(crate) fn overlay_key(path: &Path) -> PathBuf {
+    let name = path.file_name();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let parent = parent
+        .canonicalize()
+        .or_else(|_| std::path::absolute(parent))
+        .unwrap_or_else(|_| parent.to_path_buf());
+    match name {
+        Some(n) => parent.join(n),
+        None => parent,
+    }
+}
+
 /// Every file read in one run. Diagnostics refer to files by [`FileId`].
 #[derive(Debug, Default)]
 pub struct Sources {
     files: Vec<SourceFile>,
+    overlay: Overlay,
 }
 
 impl Sources {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sources that read `overlay`'s texts in place of their files.
+    pub fn with_overlay(overlay: Overlay) -> Self {
+        Self {
+            files: Vec::new(),
+            overlay,
+        }
+    }
+
+    pub fn overlay(&self) -> &Overlay {
+        &self.overlay
     }
 
     pub fn add(&mut self, path: PathBuf, text: String) -> FileId {
@@ -160,6 +245,20 @@ mod tests {
 
     fn file(text: &str) -> SourceFile {
         SourceFile::new(PathBuf::from("t.yaml"), text.to_string())
+    }
+
+    #[test]
+    fn an_overlay_finds_a_file_by_any_spelling_of_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("p")).unwrap();
+        let mut o = Overlay::new();
+        o.insert(&dir.path().join("p/../p/new.yaml"), "x: 1");
+        assert_eq!(o.get(&dir.path().join("p/./new.yaml")), Some(&b"x: 1"[..]));
+        assert_eq!(o.get(&dir.path().join("p/other.yaml")), None);
+        assert_eq!(
+            o.new_files_in(&dir.path().join("p")),
+            vec![dir.path().join("p/new.yaml")]
+        );
     }
 
     #[test]

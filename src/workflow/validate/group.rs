@@ -21,7 +21,7 @@ use crate::workflow::load::{
 };
 use crate::workflow::model::{Entity, EventRoute, Machine, Platform, SettingDecl, Workflow};
 use crate::workflow::raw::{IGNORE, Sp};
-use crate::workflow::source::{FileId, Sources, Span};
+use crate::workflow::source::{FileId, Overlay, Sources, Span};
 use crate::workflow::vocab::{self, ERROR_CODES, REQUESTS, Shape, States};
 
 /// How deep platforms may extend one another.
@@ -53,14 +53,50 @@ pub struct Report {
 /// Validates files and folders (recursively). A file inside a folder is
 /// checked in its folder's context, but only its own findings are kept.
 pub fn validate_paths(paths: &[PathBuf]) -> Result<Report, Error> {
-    let mut v = Validator::default();
+    validate_paths_with(paths, Overlay::new())
+}
+
+/// As [`validate_paths`], reading `overlay`'s texts in place of their files:
+/// an editor's unsaved buffers, or a file given on stdin.
+pub fn validate_paths_with(paths: &[PathBuf], overlay: Overlay) -> Result<Report, Error> {
+    let mut v = Validator {
+        sources: Sources::with_overlay(overlay),
+        ..Validator::default()
+    };
     let mut only: Option<Vec<PathBuf>> = Some(Vec::new());
     let mut dirs = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let overlaid = v.sources.overlay().get(path).is_some();
+        let meta = std::fs::metadata(path);
+        if overlaid && meta.as_ref().is_ok_and(|m| m.is_dir()) {
+            return Err(Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "is a folder"),
+            });
+        }
+        let meta = match meta {
+            Err(_) if overlaid => None,
+            m => Some(m.map_err(|source| Error::Io {
+                path: path.clone(),
+                source,
+            })?),
+        };
+        let Some(meta) = meta else {
+            if !is_yaml(path) {
+                return Err(Error::NoWorkflows { path: path.clone() });
+            }
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            if path.file_name().is_some_and(|n| n == MANIFEST) {
+                only = None;
+            } else if let Some(o) = &mut only {
+                o.push(path.clone());
+            }
+            dirs.push(dir);
+            continue;
+        };
         // A FIFO or a device given by name is never read, and never
         // passed over in silence.
         if !meta.is_dir() && !meta.is_file() {
@@ -324,7 +360,15 @@ impl Validator {
     /// The loaded workflows and machines of a folder.
     fn files_of(&mut self, dir: &Path) -> Result<Files, Error> {
         let mut files = Files::default();
-        for f in workflow_files(dir)? {
+        let mut paths = workflow_files(dir)?;
+        paths.extend(
+            self.sources
+                .overlay()
+                .new_files_in(dir)
+                .into_iter()
+                .filter(|p| is_yaml(p) && p.file_name().is_some_and(|n| n != MANIFEST)),
+        );
+        for f in paths {
             match self.raw_file(&f)? {
                 Some(Loaded::Workflow(w)) => {
                     files.broken += usize::from(w.header.is_none());
@@ -1346,7 +1390,8 @@ impl Validator {
 }
 
 fn canonical(p: &Path) -> PathBuf {
-    p.canonicalize().unwrap_or_else(|_| p.to_path_buf())
+    p.canonicalize()
+        .unwrap_or_else(|_| crate::workflow::source::overlay_key(p))
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
