@@ -595,3 +595,61 @@ fn stdin_is_validated_in_place_of_the_named_file() {
     let out = feed(&["validate", "workflows", "--stdin-filename", name], b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `run --trace` says where each state entered is written and why an
+/// operation failed: what a reader needs to go from a trace to the file.
+#[test]
+fn the_trace_points_at_states_and_tells_operation_errors() {
+    let out = run(
+        &root(),
+        &[
+            "run",
+            "workflows/avaya-cm",
+            "--scenario",
+            "workflows/avaya-cm/scenarios/ef2.yaml",
+            "--trace",
+        ],
+    );
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let mut files = std::collections::BTreeSet::new();
+    for entry in lines.iter().filter(|e| e["trace"] == "state_entered") {
+        let at = entry["at"].as_str().unwrap();
+        let (file, line) = at.rsplit_once(':').unwrap();
+        let text = fs::read_to_string(root().join(file)).unwrap();
+        let written = text
+            .lines()
+            .nth(line.parse::<usize>().unwrap() - 1)
+            .unwrap();
+        let state = entry["state"].as_str().unwrap();
+        assert_eq!(written.trim(), format!("{state}:"), "{at}");
+        files.insert(file.to_string());
+    }
+    // Avaya's own files and the reference files it inherits.
+    assert!(
+        files.contains("workflows/avaya-cm/go_not_ready.yaml"),
+        "{files:?}"
+    );
+    assert!(
+        files.contains("workflows/reference/logout.yaml"),
+        "{files:?}"
+    );
+
+    let failed = lines
+        .iter()
+        .find(|e| e["trace"] == "operation" && e["outcome"] == "error")
+        .expect("ef2 has an operation the switch refuses");
+    assert_eq!(failed["error"]["code"], "CS3/12");
+    assert_eq!(
+        failed["error"]["message"],
+        "Agent state inconsistent with request"
+    );
+    assert!(
+        lines
+            .iter()
+            .filter(|e| e["trace"] == "operation" && e["outcome"] == "ok")
+            .all(|e| e.get("error").is_none())
+    );
+}

@@ -22,9 +22,9 @@ pub struct Args {
     /// The scenario to run.
     #[arg(long)]
     scenario: PathBuf,
-    /// Print the execution trace as JSON lines: states, transitions,
-    /// operations with their arguments, outcomes and durations, events,
-    /// switch events, machine transitions.
+    /// Print the execution trace as JSON lines: states with their
+    /// `file:line`, transitions, operations with their arguments, outcomes,
+    /// errors and durations, events, switch events, machine transitions.
     #[arg(long)]
     trace: bool,
 }

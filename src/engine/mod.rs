@@ -10,7 +10,7 @@ mod session;
 pub mod values;
 
 pub use inbox::{Inbox, NoInbox};
-pub use observer::{Both, Coverage, NoObserver, Observer, Trace, TraceEntry};
-pub use outcome::{Event, Outcome, Response};
+pub use observer::{Both, Coverage, NoObserver, Observer, Trace, TraceEntry, TraceError};
+pub use outcome::{Event, Failure, Outcome, Response};
 pub use run::{Engine, ParamLimits, STEP_BUDGET};
 pub use session::{Channel, Interaction, Session};

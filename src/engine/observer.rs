@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use cel::common::value::Val;
 
-use super::outcome::{Event, Response};
+use super::outcome::{Event, Failure, Response};
 use super::values;
 use crate::platform::SwitchEvent;
 use crate::workflow::model::{Machine, StateId, Trigger, Workflow};
@@ -26,7 +26,18 @@ pub trait Observer: Send {
         _to: StateId,
     ) {
     }
-    fn operation(&mut self, _op: &str, _args: &dyn Val, _outcome: &str, _elapsed: Duration) {}
+    /// An operation ended with `outcome`; `error` is the failure a
+    /// workflow reads as `error` (code and message) when it did not
+    /// succeed.
+    fn operation(
+        &mut self,
+        _op: &str,
+        _args: &dyn Val,
+        _outcome: &str,
+        _error: Option<&Failure>,
+        _elapsed: Duration,
+    ) {
+    }
     fn event(&mut self, _event: &Event) {}
     fn run_finished(&mut self, _workflow: &Workflow, _response: &Response, _elapsed: Duration) {}
     /// A switch event reached the session (a wait took it, or HIS handles it).
@@ -63,6 +74,8 @@ pub enum TraceEntry {
     StateEntered {
         workflow: String,
         state: String,
+        /// Where the state is written: `file:line`.
+        at: String,
     },
     Transition {
         workflow: String,
@@ -74,6 +87,9 @@ pub enum TraceEntry {
         op: String,
         args: Value,
         outcome: String,
+        /// Why an operation did not succeed: the switch's code and message.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<TraceError>,
         micros: u64,
     },
     Event {
@@ -99,6 +115,12 @@ pub enum TraceEntry {
     },
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceError {
+    pub code: String,
+    pub message: String,
+}
+
 /// Records everything, for `hisflow run --trace` and tests.
 #[derive(Debug, Default)]
 pub struct Trace {
@@ -122,9 +144,11 @@ impl Observer for Trace {
         });
     }
     fn state_entered(&mut self, workflow: &Workflow, state: StateId) {
+        let s = workflow.state(state);
         self.entries.push(TraceEntry::StateEntered {
             workflow: workflow.name.clone(),
-            state: workflow.state(state).name.clone(),
+            state: s.name.clone(),
+            at: format!("{}:{}", s.file.display(), s.line),
         });
     }
     fn transition(&mut self, workflow: &Workflow, from: StateId, trigger: &Trigger, to: StateId) {
@@ -135,11 +159,22 @@ impl Observer for Trace {
             to: workflow.state(to).name.clone(),
         });
     }
-    fn operation(&mut self, op: &str, args: &dyn Val, outcome: &str, elapsed: Duration) {
+    fn operation(
+        &mut self,
+        op: &str,
+        args: &dyn Val,
+        outcome: &str,
+        error: Option<&Failure>,
+        elapsed: Duration,
+    ) {
         self.entries.push(TraceEntry::Operation {
             op: op.to_string(),
             args: values::to_json(args).unwrap_or(Value::Null),
             outcome: outcome.to_string(),
+            error: error.map(|f| TraceError {
+                code: f.code.clone(),
+                message: f.message.clone(),
+            }),
             micros: elapsed.as_micros() as u64,
         });
     }
@@ -212,9 +247,9 @@ impl<A: Observer, B: Observer> Observer for Both<A, B> {
         self.0.transition(w, f, t, to);
         self.1.transition(w, f, t, to);
     }
-    fn operation(&mut self, op: &str, a: &dyn Val, o: &str, e: Duration) {
-        self.0.operation(op, a, o, e);
-        self.1.operation(op, a, o, e);
+    fn operation(&mut self, op: &str, a: &dyn Val, o: &str, f: Option<&Failure>, e: Duration) {
+        self.0.operation(op, a, o, f, e);
+        self.1.operation(op, a, o, f, e);
     }
     fn event(&mut self, e: &Event) {
         self.0.event(e);
@@ -256,9 +291,16 @@ impl<O: Observer> Observer for Option<O> {
             o.transition(w, f, t, to);
         }
     }
-    fn operation(&mut self, op: &str, a: &dyn Val, outcome: &str, e: Duration) {
+    fn operation(
+        &mut self,
+        op: &str,
+        a: &dyn Val,
+        outcome: &str,
+        f: Option<&Failure>,
+        e: Duration,
+    ) {
         if let Some(o) = self {
-            o.operation(op, a, outcome, e);
+            o.operation(op, a, outcome, f, e);
         }
     }
     fn event(&mut self, e: &Event) {
@@ -301,8 +343,8 @@ impl<O: Observer + ?Sized> Observer for Arc<Mutex<O>> {
     fn transition(&mut self, w: &Workflow, f: StateId, t: &Trigger, to: StateId) {
         lock(self).transition(w, f, t, to);
     }
-    fn operation(&mut self, op: &str, a: &dyn Val, o: &str, e: Duration) {
-        lock(self).operation(op, a, o, e);
+    fn operation(&mut self, op: &str, a: &dyn Val, o: &str, f: Option<&Failure>, e: Duration) {
+        lock(self).operation(op, a, o, f, e);
     }
     fn event(&mut self, e: &Event) {
         lock(self).event(e);

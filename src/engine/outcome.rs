@@ -123,3 +123,23 @@ impl Outcome {
         }
     }
 }
+
+/// What went wrong in a step, as a workflow's `error` shows it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+    pub operation: String,
+    pub channel: Option<String>,
+}
+
+impl Failure {
+    pub(crate) fn to_val(&self) -> Box<dyn cel::common::value::Val> {
+        super::values::from_json(&serde_json::json!({
+            "code": self.code,
+            "message": self.message,
+            "operation": self.operation,
+            "channel": self.channel,
+        }))
+    }
+}

@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::inbox::{Inbox, NoInbox};
 use super::machine::Heard;
 use super::observer::Observer;
-use super::outcome::{Event, Outcome, Response};
+use super::outcome::{Event, Failure, Outcome, Response};
 use super::session::{Channel, Session};
 use super::values::{self, SessionView};
 use crate::platform::{
@@ -56,26 +56,6 @@ pub struct Engine {
 /// States a request may enter by default. The shipped workflows need well
 /// under a hundred for a login on three channels.
 pub const STEP_BUDGET: usize = 1_000;
-
-/// What went wrong in a step, as `error` shows it.
-#[derive(Debug, Clone)]
-struct Failure {
-    code: String,
-    message: String,
-    operation: String,
-    channel: Option<String>,
-}
-
-impl Failure {
-    fn to_val(&self) -> Box<dyn Val> {
-        values::from_json(&serde_json::json!({
-            "code": self.code,
-            "message": self.message,
-            "operation": self.operation,
-            "channel": self.channel,
-        }))
-    }
-}
 
 /// A foreach in progress.
 struct Loop {
@@ -977,7 +957,13 @@ impl Engine {
             }
             Err((outcome, f)) => (outcome, Some(f)),
         };
-        obs.operation(spec.name, args, outcome.0, started.elapsed());
+        obs.operation(
+            spec.name,
+            args,
+            outcome.0,
+            outcome.1.as_ref(),
+            started.elapsed(),
+        );
         Ok(outcome)
     }
 

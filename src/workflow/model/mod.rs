@@ -114,6 +114,10 @@ pub struct State {
     pub set: Vec<(usize, CompiledExpr)>,
     pub kind: StateKind,
     pub span: Span,
+    /// The file the state is written in, and the line of its name: what a
+    /// trace points a reader at, without the run's sources.
+    pub file: PathBuf,
+    pub line: usize,
     /// A profile's overrides wrote it (replaced or added).
     pub changed: bool,
 }

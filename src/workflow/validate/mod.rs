@@ -382,6 +382,7 @@ pub fn workflow(
             .states
             .get(node.name.as_str())
             .and_then(|s| s.raw.as_ref());
+        let span = cx.span_of(node.name);
         let id = g.add_node(State {
             name: node.name.to_string(),
             flow,
@@ -390,7 +391,9 @@ pub fn workflow(
                 .map(|d| d.to_string()),
             set,
             kind: kind?,
-            span: cx.span_of(node.name),
+            span: span.clone(),
+            file: cx.sources.get(span.file).path().to_path_buf(),
+            line: cx.sources.get(span.file).line_col(span.range.start).0,
             changed: false,
         });
         by_name.insert(node.name.to_string(), id);
