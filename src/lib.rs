@@ -18,6 +18,7 @@
 
 pub mod engine;
 pub mod his;
+pub mod lsp;
 pub mod platform;
 pub mod render;
 pub mod scenario;

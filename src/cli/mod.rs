@@ -54,6 +54,8 @@ enum Command {
     Rules,
     /// Add an agent to a users file, or change its password (read from stdin).
     AddUser(users::Args),
+    /// Serve the language server protocol on stdio, for editors.
+    Lsp,
 }
 
 /// Exit codes, as actionlint's: 0 clean, 1 problems found, 2 usage (a bad
@@ -84,6 +86,13 @@ pub fn main() -> ExitCode {
         Command::Functions => catalog::functions(),
         Command::Rules => catalog::rules(),
         Command::AddUser(a) => users::run(a),
+        Command::Lsp => match hisflow::lsp::run_stdio() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILURE)
+            }
+        },
     }
 }
 

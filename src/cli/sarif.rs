@@ -108,19 +108,12 @@ fn location(sources: &Sources, span: &hisflow::Span, id: Option<usize>, label: &
 fn uri(path: &std::path::Path) -> String {
     let text = path.to_string_lossy();
     let text = text.strip_prefix("./").unwrap_or(&text);
-    let mut out = String::with_capacity(text.len());
+    let encoded = hisflow::lsp::uri::encode_path(text);
     if path.is_absolute() {
-        out.push_str("file://");
+        format!("file://{encoded}")
+    } else {
+        encoded
     }
-    for b in text.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
-                out.push(b as char);
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
