@@ -84,6 +84,20 @@ fn a_single_file_is_checked_in_its_platform_and_reported_alone() {
     assert!(stderr(&out).contains("0 errors"));
 }
 
+/// A platform validated from inside its folder (`.`) has its scenarios
+/// checked, named as from there.
+#[test]
+fn validate_dot_in_a_platform_checks_its_scenarios() {
+    let dir = root().join("tests/fixtures/invalid/unknown-channel");
+    let out = run(&dir, &["validate", ".", "--format", "short"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("scenarios/s.yaml:6:29: error: `fax` is not a channel"),
+        "{}",
+        stdout(&out)
+    );
+}
+
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(run(&root(), &["validate"]).status.code(), Some(2));

@@ -206,11 +206,18 @@ pub fn check_report(report: &mut crate::Report) -> Result<usize, Error> {
     let cwd = std::env::current_dir().and_then(|d| d.canonicalize()).ok();
     let mut count = 0;
     for platform in &report.platforms {
-        // Paths read as the user would write them: relative to here.
+        // Paths read as the user would write them: relative to here. The
+        // platform that is here is `.`, which the walk can enter (an empty
+        // path it cannot); its files are then named without `./`.
         let dir = cwd
             .as_ref()
             .and_then(|c| platform.dir.strip_prefix(c).ok())
             .map_or_else(|| platform.dir.clone(), Path::to_path_buf);
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
         if !dir.join(SCENARIOS).is_dir() {
             continue;
         }
@@ -219,6 +226,9 @@ pub fn check_report(report: &mut crate::Report) -> Result<usize, Error> {
         };
         for files in found.get(&dir).into_iter() {
             for f in files {
+                let f = &f
+                    .strip_prefix(".")
+                    .map_or_else(|_| f.clone(), Path::to_path_buf);
                 let mut diags = crate::Diagnostics::new();
                 load_scenario(&mut report.sources, &programs, f, platform, &mut diags)?;
                 report.diagnostics.extend(diags);
