@@ -55,6 +55,7 @@ fn json_output_has_the_documented_fields() {
         "end_column",
         "severity",
         "code",
+        "url",
         "message",
         "help",
     ] {
@@ -71,6 +72,10 @@ fn json_output_has_the_documented_fields() {
     );
     assert_eq!(d["severity"], "error");
     assert_eq!(d["code"], "hisflow::undefined-target");
+    assert_eq!(
+        d["url"],
+        hisflow::Rule::by_name("undefined-target").unwrap().url()
+    );
     assert_eq!(d["help"], "did you mean `done`?");
 }
 
@@ -331,6 +336,31 @@ fn rules_lists_every_code() {
     for r in hisflow::Rule::ALL {
         assert!(text.contains(&r.code()), "{} missing", r.code());
     }
+}
+
+/// The fields docs/workflow-language.md lists for `--format json` are the
+/// ones it prints, no more.
+#[test]
+fn the_json_fields_are_the_documented_ones() {
+    let doc = fs::read_to_string(root().join("docs/workflow-language.md")).unwrap();
+    let words = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (_, after) = words
+        .split_once("`--format json` prints one array of `{")
+        .expect("the JSON output's paragraph");
+    let (list, _) = after.split_once("}`").unwrap();
+    let mut documented: Vec<&str> = list.split(", ").collect();
+    documented.sort_unstable();
+
+    let out = run(
+        &root().join("tests/fixtures/invalid"),
+        &["validate", "duplicate-key", "--format", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let d = v[0].as_object().unwrap();
+    let mut printed: Vec<&str> = d.keys().map(String::as_str).collect();
+    printed.sort_unstable();
+    assert_eq!(documented, printed);
+    assert_eq!(d["related"][0]["label"], "first defined here");
 }
 
 #[test]

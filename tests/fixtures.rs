@@ -93,6 +93,12 @@ fn each_fixture_renders_as_its_snapshot() {
     for name in fixtures() {
         let out = run(&dir, &["validate", &name]);
         let text = stdout(&out);
+        // Each diagnostic's header links the explanation of its rule.
+        let rule = Rule::by_name(&name).unwrap();
+        assert!(
+            text.contains(&format!("{} ({})\n", rule.code(), rule.url())),
+            "{name}: {text}"
+        );
         insta::with_settings!({ snapshot_suffix => name.clone(), prepend_module_to_snapshot => false }, {
             insta::assert_snapshot!("invalid", text);
         });

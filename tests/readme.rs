@@ -53,6 +53,28 @@ fn the_tour_shows_what_validate_and_test_print() {
 }
 
 #[test]
+fn the_tour_shows_what_validate_prints_for_a_broken_workflow() {
+    let prompt = "$ hisflow validate tests/fixtures/invalid/unknown-field";
+    let text = readme();
+    let shown: Vec<&str> = text
+        .lines()
+        .skip_while(|l| l.trim() != prompt)
+        .skip(1)
+        .take_while(|l| !l.starts_with("$ "))
+        .collect();
+    assert!(!shown.is_empty(), "no `{prompt}` in README.md");
+    let printed = stdout(&run(
+        &root(),
+        &["validate", "tests/fixtures/invalid/unknown-field"],
+    ));
+    assert_eq!(
+        shown.join("\n").trim_end(),
+        printed.trim_end(),
+        "README's tour"
+    );
+}
+
+#[test]
 fn the_rule_count_is_the_number_of_rules() {
     let n = hisflow::Rule::ALL.len();
     // Wherever the paragraph's lines break.

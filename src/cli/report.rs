@@ -13,6 +13,7 @@ use hisflow::{Diagnostic, Severity, Sources};
 struct Rendered {
     message: String,
     code: String,
+    url: String,
     severity: miette::Severity,
     help: Option<String>,
     source: NamedSource<String>,
@@ -40,6 +41,7 @@ impl Rendered {
                 related.push(Rendered {
                     message: r.label.clone(),
                     code: String::new(),
+                    url: String::new(),
                     severity: miette::Severity::Advice,
                     help: None,
                     source: NamedSource::new(
@@ -57,6 +59,7 @@ impl Rendered {
         Rendered {
             message: d.message.clone(),
             code: d.rule.code(),
+            url: d.rule.url(),
             severity: match d.severity {
                 Severity::Error => miette::Severity::Error,
                 Severity::Warning => miette::Severity::Warning,
@@ -90,6 +93,9 @@ impl std::error::Error for Rendered {}
 impl miette::Diagnostic for Rendered {
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         (!self.code.is_empty()).then(|| Box::new(&self.code) as Box<dyn fmt::Display>)
+    }
+    fn url<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        (!self.url.is_empty()).then(|| Box::new(&self.url) as Box<dyn fmt::Display>)
     }
     fn severity(&self) -> Option<miette::Severity> {
         Some(self.severity)
@@ -148,8 +154,9 @@ pub fn human<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sour
             let f = sources.get(d.span.file);
             let (line, col) = f.line_col(d.span.range.start);
             out.push_str(&format!(
-                "{}\n\n  × {}\n   at {}:{line}:{col} ({})\n",
+                "{} ({})\n\n  × {}\n   at {}:{line}:{col} ({})\n",
                 d.rule.code(),
+                d.rule.url(),
                 d.message,
                 f.path().display(),
                 d.label
@@ -180,6 +187,8 @@ pub struct JsonDiagnostic {
     pub end_column: usize,
     pub severity: &'static str,
     pub code: String,
+    /// The rule's section of docs/rules.md.
+    pub url: String,
     pub message: String,
     pub label: String,
     pub help: Option<String>,
@@ -209,6 +218,7 @@ pub fn json<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sourc
                 end_column,
                 severity: d.severity.as_str(),
                 code: d.rule.code(),
+                url: d.rule.url(),
                 message: d.message.clone(),
                 label: d.label.clone(),
                 help: d.help.clone(),
