@@ -45,9 +45,17 @@ macro_rules! rules {
                 match self { $(Rule::$variant => Severity::$sev,)* }
             }
 
-            /// One sentence on what the rule checks, for `docs/` and `--explain`.
+            /// One sentence on what the rule reports, for `hisflow rules`
+            /// and the table of docs/rules.md.
             pub fn summary(self) -> &'static str {
                 match self { $(Rule::$variant => concat!($($doc),*).trim_ascii(),)* }
+            }
+
+            /// The rule's explanation, `src/workflow/rules/<name>.md`
+            /// (see [`crate::workflow::rules`]): one file per rule, so that
+            /// the registry cannot gain a rule without one.
+            pub fn text(self) -> &'static str {
+                match self { $(Rule::$variant => include_str!(concat!("rules/", $code, ".md")),)* }
             }
         }
     };
@@ -82,7 +90,7 @@ rules! {
     UndefinedTarget = "undefined-target", Error;
     /// No path from `start` reaches the state.
     UnreachableState = "unreachable-state", Error;
-    /// A state from which no terminal (`respond`) state can be reached.
+    /// No path from `start` reaches a terminal (`respond`) state.
     NoTerminalPath = "no-terminal-path", Error;
     /// A non-terminal state with no transition out.
     DeadEnd = "dead-end", Error;
@@ -108,7 +116,7 @@ rules! {
     UnknownWorkflow = "unknown-workflow", Error;
     /// Workflows that call each other in a loop.
     RecursiveCall = "recursive-call", Error;
-    /// Two workflows of one platform share a name.
+    /// Two workflow files of one folder share a name.
     DuplicateWorkflow = "duplicate-workflow", Error;
     /// A request of the client protocol that no workflow of the platform handles.
     UnhandledRequest = "unhandled-request", Error;
@@ -130,7 +138,7 @@ rules! {
     ExtendsCycle = "extends-cycle", Error;
     /// `save` names a session field that workflows cannot write.
     UnknownSessionField = "unknown-session-field", Error;
-    /// A foreach binding or input name that hides a context variable.
+    /// A foreach binding that hides a name expressions read (`session`, …).
     ShadowedName = "shadowed-name", Error;
     /// A scenario names a channel that is not a media (`voice`, `email`, `chat`).
     UnknownChannel = "unknown-channel", Error;
@@ -152,8 +160,8 @@ rules! {
     /// A workflow variable is read where some path from `start` has not set
     /// it.
     UnassignedVariable = "unassigned-variable", Error;
-    /// An overrides file changes a workflow its platform inherits, from a
-    /// folder of its own, once; what it removes exists.
+    /// An overrides file that cannot apply: outside a platform, to no
+    /// inherited workflow, twice in a folder, or removing what is not there.
     BadOverride = "bad-override", Error;
 }
 

@@ -9,6 +9,7 @@ pub mod model;
 pub mod native;
 pub mod raw;
 pub mod record;
+pub mod rules;
 pub mod source;
 pub mod validate;
 pub mod vocab;

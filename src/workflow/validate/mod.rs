@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use indexmap::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-pub use group::{MANIFEST, Report, load_platform, validate_paths, validate_paths_with};
+pub use group::{
+    MANIFEST, MAX_EXTENDS, Report, load_platform, validate_paths, validate_paths_with,
+};
 pub use states::{DEFAULT_TIMEOUT, parse_duration, unknown_event};
 
 use super::diagnostic::{Diagnostic, Diagnostics, Rule, closest};
