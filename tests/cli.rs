@@ -338,6 +338,41 @@ fn rules_lists_every_code() {
     }
 }
 
+#[test]
+fn rules_explains_a_rule_named_or_coded_and_suggests_a_misspelt_one() {
+    use hisflow::workflow::rules::Explanation;
+    let rule = hisflow::Rule::by_name("dead-end").unwrap();
+    let section = Explanation::of(rule).markdown();
+    for name in ["dead-end", "hisflow::dead-end"] {
+        let out = run(&root(), &["rules", name]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_eq!(stdout(&out), format!("{section}{}\n", rule.url()));
+        assert!(stdout(&out).contains("```yaml\nworkflow: w\n"));
+    }
+    let out = run(&root(), &["rules", "dead-end", "--markdown"]);
+    assert_eq!(stdout(&out), section);
+
+    let out = run(&root(), &["rules", "dead-ends"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains("no rule `dead-ends`; did you mean `dead-end`?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn rules_markdown_prints_docs_rules_md() {
+    let out = run(&root(), &["rules", "--markdown"]);
+    assert_eq!(out.status.code(), Some(0));
+    let written = fs::read_to_string(root().join("docs/rules.md")).unwrap();
+    assert!(
+        stdout(&out) == written,
+        "`hisflow rules --markdown` is not docs/rules.md: regenerate it with `cargo run -- rules --markdown > docs/rules.md`"
+    );
+}
+
 /// The fields docs/workflow-language.md lists for `--format json` are the
 /// ones it prints, no more.
 #[test]

@@ -119,16 +119,46 @@ pub fn events(args: EventsArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-pub fn rules() -> ExitCode {
-    let mut out = String::new();
-    for r in Rule::ALL {
-        let _ = writeln!(
-            out,
-            "{:<34} {:<8} {}",
-            r.code(),
-            r.severity().as_str(),
-            r.summary()
-        );
+#[derive(clap::Args)]
+pub struct RulesArgs {
+    /// A rule's name (`dead-end`) or code (`hisflow::dead-end`): print its
+    /// explanation and the address of its documentation.
+    rule: Option<String>,
+    /// Print Markdown: docs/rules.md whole, or with RULE only its section.
+    #[arg(long)]
+    markdown: bool,
+}
+
+pub fn rules(args: RulesArgs) -> ExitCode {
+    use hisflow::workflow::rules;
+    let Some(name) = args.rule else {
+        if args.markdown {
+            emit(&rules::markdown());
+            return ExitCode::SUCCESS;
+        }
+        let mut out = String::new();
+        for r in Rule::ALL {
+            let _ = writeln!(
+                out,
+                "{:<34} {:<8} {}",
+                r.code(),
+                r.severity().as_str(),
+                r.summary()
+            );
+        }
+        emit(&out);
+        return ExitCode::SUCCESS;
+    };
+    let Some(rule) = Rule::by_name(&name) else {
+        let bare = name.trim().trim_start_matches("hisflow::");
+        let hint =
+            hisflow::workflow::diagnostic::did_you_mean(bare, Rule::ALL.iter().map(|r| r.name()))
+                .unwrap_or_else(|| "`hisflow rules` lists them".to_string());
+        return fail(format!("no rule `{name}`; {hint}"));
+    };
+    let mut out = rules::Explanation::of(rule).markdown();
+    if !args.markdown {
+        let _ = writeln!(out, "{}", rule.url());
     }
     emit(&out);
     ExitCode::SUCCESS

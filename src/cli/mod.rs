@@ -50,8 +50,9 @@ enum Command {
     Events(catalog::EventsArgs),
     /// List the functions and macros expressions may use, with examples.
     Functions,
-    /// List the validator's rules: code, severity, what each checks.
-    Rules,
+    /// List the validator's rules, or explain one: what it catches, why, and
+    /// a failing example next to the fixed one.
+    Rules(catalog::RulesArgs),
     /// Add an agent to a users file, or change its password (read from stdin).
     AddUser(users::Args),
     /// Serve the language server protocol on stdio, for editors.
@@ -84,7 +85,7 @@ pub fn main() -> ExitCode {
         Command::Operations(a) => catalog::operations(a),
         Command::Events(a) => catalog::events(a),
         Command::Functions => catalog::functions(),
-        Command::Rules => catalog::rules(),
+        Command::Rules(a) => catalog::rules(a),
         Command::AddUser(a) => users::run(a),
         Command::Lsp => match hisflow::lsp::run_stdio() {
             Ok(()) => ExitCode::SUCCESS,
