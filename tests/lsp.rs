@@ -303,6 +303,15 @@ fn definitions_lead_to_states_workflows_settings_and_platforms() {
     );
     assert_eq!(def["uri"], uri(&ws.join("reference/go_ready.yaml")));
 
+    // A setting a profile sets → where a platform it extends declares it.
+    let ptext = std::fs::read_to_string(ws.join("cisco-uccx/platform.yaml")).unwrap();
+    let def = c.at(
+        "textDocument/definition",
+        &ws.join("cisco-uccx/platform.yaml"),
+        find(&ptext, "  logout_reason: if_configured", 0, 3),
+    );
+    assert_eq!(def["uri"], uri(&manifest), "{def}");
+
     // `extends` → the platform it names.
     let profile = ws.join("cisco-uccx/platform.yaml");
     let ptext = std::fs::read_to_string(&profile).unwrap();

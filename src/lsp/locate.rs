@@ -208,6 +208,8 @@ impl<'a> File<'a> {
             (Kind::Platform, false, ["extends"]) => Some(Slot::Extends),
             (Kind::Platform, false, ["requests", _] | ["events", _]) => Some(Slot::Workflow),
             (Kind::Platform, true, ["events", _]) => Some(Slot::Event),
+            // A value set for a setting some platform of the chain declares.
+            (Kind::Platform, true, ["settings", _]) => Some(Slot::Setting),
             _ => None,
         }
     }
