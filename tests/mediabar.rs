@@ -7,88 +7,17 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
-use futures_util::{SinkExt, StreamExt};
+use common::chromium::{Page, chromium, new_tab, page_url};
 use hisflow::his::{His, Options};
 use hisflow::platform::sim::SimSwitch;
 use hisflow::server::{self, config};
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
-
-struct Browser {
-    child: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-type Cdp =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-struct Page {
-    cdp: Cdp,
-    next: u64,
-}
 
 impl Page {
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next += 1;
-        let id = self.next;
-        self.cdp
-            .send(Message::Text(
-                json!({ "id": id, "method": method, "params": params })
-                    .to_string()
-                    .into(),
-            ))
-            .await
-            .unwrap();
-        loop {
-            let next = tokio::time::timeout(Duration::from_secs(15), self.cdp.next())
-                .await
-                .unwrap_or_else(|_| panic!("Chromium did not answer {method} {params}"));
-            let Some(Ok(Message::Text(t))) = next else {
-                panic!("Chromium went away")
-            };
-            let v: Value = serde_json::from_str(&t).unwrap();
-            if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
-            }
-        }
-    }
-
-    async fn eval(&mut self, js: &str) -> Value {
-        let r = self
-            .call(
-                "Runtime.evaluate",
-                json!({ "expression": js, "awaitPromise": true, "returnByValue": true }),
-            )
-            .await;
-        assert!(r.get("exceptionDetails").is_none(), "{js}: {r}");
-        r["result"]["value"].clone()
-    }
-
-    async fn wait_for(&mut self, js: &str) {
-        let start = Instant::now();
-        while self.eval(js).await != json!(true) {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "timed out waiting for: {js}"
-            );
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
-    }
-
     async fn screenshot(&mut self, name: &str) {
         if std::env::var_os("HISFLOW_SCREENSHOTS").is_none() {
             return;
@@ -105,116 +34,13 @@ impl Page {
     }
 }
 
-/// Chromium, headless, with a DevTools port of its choosing.
-fn chromium() -> (Browser, u16) {
-    let profile = tempfile::tempdir().unwrap();
-    let child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--window-size=1280,800",
-            "--remote-debugging-port=0",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("about:blank")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromium is installed (apt-get install chromium)");
-    let file = profile.path().join("DevToolsActivePort");
-    let start = Instant::now();
-    let port = loop {
-        if let Some(port) = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| t.lines().next()?.parse().ok())
-        {
-            break port;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "Chromium did not open its DevTools port"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    (
-        Browser {
-            child,
-            _profile: profile,
-        },
-        port,
-    )
-}
-
-/// The DevTools WebSocket of Chromium's page.
-fn page_url(port: u16) -> String {
-    let start = Instant::now();
-    loop {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        // Chromium's DevTools HTTP server may keep the connection open.
-        s.set_read_timeout(Some(Duration::from_millis(500)))
-            .unwrap();
-        // Chromium builds the page's WebSocket address from the Host header.
-        s.write_all(
-            format!(
-                "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let mut bytes = Vec::new();
-        let _ = s.read_to_end(&mut bytes);
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-        if let Ok(Value::Array(targets)) = serde_json::from_str::<Value>(body)
-            && let Some(url) = targets
-                .iter()
-                .find(|t| t["type"] == "page")
-                .and_then(|t| t["webSocketDebuggerUrl"].as_str())
-        {
-            return url.to_string();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "no page target: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// A new tab: its DevTools WebSocket.
-fn new_tab(port: u16) -> String {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(2000)))
-        .unwrap();
-    s.write_all(
-        format!(
-            "PUT /json/new?about:blank HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let mut bytes = Vec::new();
-    let _ = s.read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    let target: Value = serde_json::from_str(body).unwrap_or_else(|_| panic!("{text}"));
-    target["webSocketDebuggerUrl"].as_str().unwrap().to_string()
-}
-
 async fn open(url: String, addr: &str) -> Page {
     open_at(url, &format!("http://{addr}/")).await
 }
 
 /// A tab of the DevTools target `url`, at `address`, with the MediaBar up.
 async fn open_at(url: String, address: &str) -> Page {
-    let (cdp, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    let mut p = Page { cdp, next: 0 };
+    let mut p = Page::connect(&url).await;
     p.call("Page.enable", json!({})).await;
     p.call("Page.navigate", json!({ "url": address })).await;
     p.wait_for("document.readyState === 'complete' && !!window.mediabar")
@@ -303,8 +129,7 @@ fn the_logout_use_case_in_the_browser() {
 
         let (_browser, port) = chromium();
         let url = page_url(port);
-        let (cdp, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        let mut p = Page { cdp, next: 0 };
+        let mut p = Page::connect(&url).await;
         p.call("Page.enable", json!({})).await;
         p.call("Page.navigate", json!({ "url": format!("http://{addr}/") })).await;
         p.wait_for("document.readyState === 'complete' && !!window.mediabar").await;

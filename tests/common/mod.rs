@@ -69,4 +69,5 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+pub mod chromium;
 pub mod ws;
