@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{flow_colour, flow_stroke, shorten, summary};
+use super::{DOT_LINE, flow_colour, flow_stroke, summary, wrap};
 use crate::workflow::model::{StateKind, Workflow};
 
 /// `Display` a workflow as a DOT digraph.
@@ -22,6 +22,27 @@ pub(super) fn quote(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// A quoted label of `text` wrapped into lines ([`wrap`]), each ended by
+/// `\l` so a wrapped expression reads left-aligned like code.
+pub(super) fn quote_wrapped(text: &str) -> String {
+    quote_lines(&wrap(text, DOT_LINE))
+}
+
+/// A quoted label of `lines`: more than one, each ended by `\l`.
+fn quote_lines(lines: &[String]) -> String {
+    if lines.len() < 2 {
+        return quote(&lines.concat());
+    }
+    let body: String = lines
+        .iter()
+        .map(|l| {
+            let q = quote(l);
+            format!("{}\\l", &q[1..q.len() - 1])
+        })
+        .collect();
+    format!("\"{body}\"")
 }
 
 impl fmt::Display for Dot<'_> {
@@ -104,7 +125,7 @@ impl fmt::Display for Dot<'_> {
                         "  n{} -> n{} [label={}];",
                         id.index(),
                         to.index(),
-                        quote(&shorten(&label))
+                        quote_wrapped(&label)
                     )?;
                 }
             }

@@ -5,9 +5,8 @@
 
 use std::fmt;
 
-use super::dot::quote;
-use super::mermaid::{state_id, text};
-use super::shorten;
+use super::dot::{quote, quote_wrapped};
+use super::mermaid::{state_id, text, text_wrapped};
 use crate::workflow::model::{Machine, MachineTransition, Target};
 
 /// `Display` a machine as a Mermaid state diagram.
@@ -26,7 +25,7 @@ fn label(m: &Machine, t: &MachineTransition) -> String {
     if let Some(e) = &t.emit {
         out.push_str(&format!(" / emit {}", e.event));
     }
-    shorten(&out)
+    out
 }
 
 const ANY: &str = "any_state";
@@ -86,7 +85,7 @@ impl fmt::Display for MachineMermaid<'_> {
                     dynamic(i)
                 }
             };
-            writeln!(f, "    {from} --> {to} : {}", text(&label(m, t)))?;
+            writeln!(f, "    {from} --> {to} : {}", text_wrapped(&label(m, t)))?;
         }
         Ok(())
     }
@@ -146,7 +145,11 @@ impl fmt::Display for MachineDot<'_> {
                     dynamic(i)
                 }
             };
-            writeln!(f, "  {from} -> {to} [label={}];", quote(&label(m, t)))?;
+            writeln!(
+                f,
+                "  {from} -> {to} [label={}];",
+                quote_wrapped(&label(m, t))
+            )?;
         }
         writeln!(f, "}}")
     }

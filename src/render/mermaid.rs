@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{flow_colour, flow_stroke, shorten, summary};
+use super::{MERMAID_LINE, flow_colour, flow_stroke, summary, wrap};
 use crate::workflow::model::{StateId, Workflow};
 
 /// `Display` a workflow as a Mermaid state diagram.
@@ -41,17 +41,38 @@ pub(super) fn state_id(name: &str, index: usize) -> String {
 }
 
 /// Text safe inside a Mermaid state description or edge label. Checked
-/// against mermaid 11: every character renders as written except `;`, which
-/// ends a statement (so it becomes a full-width `；`), and line breaks. Entity
-/// codes such as `#59;` are not decoded in state diagrams, so none are used.
+/// against mermaid 11: a label is HTML, so `<` before anything but a space
+/// would open a tag and swallow the rest; a zero-width space after it keeps
+/// it text without changing what the reader sees. `;` ends a statement (so
+/// it becomes a full-width `；`) and a line break ends the label. Entity
+/// codes cannot help: their `;` is a statement's end, and `#lt;` is not
+/// decoded in state diagrams.
 pub(super) fn text(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            ';' => '；',
-            '\n' | '\r' => ' ',
-            c => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            ';' => out.push('；'),
+            '\n' | '\r' => out.push(' '),
+            '<' => {
+                out.push('<');
+                if chars.peek().is_some_and(|n| !n.is_whitespace()) {
+                    out.push('\u{200B}');
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A label wrapped into lines ([`wrap`]): Mermaid breaks a label at `<br>`.
+pub(super) fn text_wrapped(s: &str) -> String {
+    wrap(s, MERMAID_LINE)
+        .iter()
+        .map(|l| text(l))
+        .collect::<Vec<_>>()
+        .join("<br>")
 }
 
 fn class(flow: &str) -> String {
@@ -106,7 +127,7 @@ impl fmt::Display for Mermaid<'_> {
                         "    {} --> {} : {}",
                         id(w, sid),
                         id(w, to),
-                        text(&shorten(&label))
+                        text_wrapped(&label)
                     )?;
                 }
             }
@@ -146,11 +167,23 @@ impl fmt::Display for Mermaid<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::text;
+    use super::{text, text_wrapped};
 
     #[test]
     fn labels_keep_their_characters_but_cannot_end_a_statement() {
         assert_eq!(text("size(x) > 0 && y: 'a'"), "size(x) > 0 && y: 'a'");
         assert_eq!(text("a; b\nc"), "a； b c");
+    }
+
+    #[test]
+    fn a_less_than_sign_cannot_open_a_tag() {
+        assert_eq!(text("a < b"), "a < b");
+        assert_eq!(text("a<b || x<br>"), "a<\u{200B}b || x<\u{200B}br>");
+    }
+
+    #[test]
+    fn wrapped_lines_break_at_br_only() {
+        let label = text_wrapped(&format!("{} && b < c", "a".repeat(30)));
+        assert_eq!(label, format!("{}<br>&& b < c", "a".repeat(30)));
     }
 }

@@ -71,17 +71,67 @@ pub(crate) fn summary(state: &State) -> String {
     }
 }
 
-/// Guards can be long; a diagram edge shows at most this many characters.
-pub(crate) const MAX_LABEL: usize = 60;
+/// A DOT label line holds about this many characters (at the edges' 9pt);
+/// longer labels (guards mostly) wrap onto more lines. They are never cut:
+/// half a guard reads as a different condition.
+pub(crate) const DOT_LINE: usize = 40;
 
-pub(crate) fn shorten(s: &str) -> String {
-    if s.chars().count() <= MAX_LABEL {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(MAX_LABEL - 1).collect();
-        out.push('…');
-        out
+/// A Mermaid label line: Mermaid itself rewraps a label wider than 200px,
+/// at any space, so lines are kept under that to break where [`wrap`] does.
+pub(crate) const MERMAID_LINE: usize = 26;
+
+/// `s` in lines of at most `width` characters, broken at spaces outside
+/// quoted strings; a longer word keeps a line of its own. Whitespace runs
+/// outside quotes (a folded YAML scalar's) read as one space; a quoted
+/// string keeps its own.
+pub(crate) fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in s.chars() {
+        match quote {
+            Some(q) => {
+                word.push(c);
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == q {
+                    quote = None;
+                }
+            }
+            None if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                }
+                word.push(c);
+            }
+        }
     }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for w in words {
+        if !line.is_empty() && line.chars().count() + 1 + w.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&w);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
 /// A file's path as the docs link it: `platform/file.yaml`.
@@ -153,4 +203,48 @@ pub fn machine_page(platform: &crate::Platform, m: &crate::workflow::model::Mach
     );
     let _ = writeln!(out, "```mermaid\n{}```", MachineMermaid(m));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap;
+
+    const LINE: usize = 40;
+
+    #[test]
+    fn a_long_guard_wraps_at_spaces_and_keeps_every_character() {
+        let guard = "platform.busy_logout != 'pending'\n  && session.channels.exists(c, c.active && size(c.interactions) > 0)";
+        let lines = wrap(guard, LINE);
+        assert!(lines.len() > 1, "{lines:?}");
+        assert!(lines.iter().all(|l| l.chars().count() <= LINE), "{lines:?}");
+        assert_eq!(
+            lines.join(" "),
+            guard.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+
+    #[test]
+    fn a_word_longer_than_a_line_is_not_cut() {
+        let word = "a".repeat(LINE * 2);
+        assert_eq!(
+            wrap(&format!("x {word} y"), LINE),
+            ["x", word.as_str(), "y"]
+        );
+    }
+
+    #[test]
+    fn quoted_strings_keep_their_spaces_and_are_not_broken() {
+        let guard = format!("{} == 'two  words here' && y", "x".repeat(LINE - 10));
+        let lines = wrap(&guard, LINE);
+        assert_eq!(lines[1], "'two  words here' && y", "{lines:?}");
+        assert_eq!(
+            wrap(r"a == 'it\'s  so' || b", LINE),
+            [r"a == 'it\'s  so' || b"]
+        );
+    }
+
+    #[test]
+    fn nothing_to_draw_is_no_line() {
+        assert!(wrap("  ", LINE).is_empty());
+    }
 }
