@@ -1,5 +1,8 @@
 //! Graphviz DOT. Each flow is a cluster, so `dot` lays the basic flow apart
-//! from the alternate and error flows.
+//! from the alternate and error flows. A cluster's title is a node of its
+//! own above the flow's states rather than the cluster's label: `dot` routes
+//! edges around nodes but straight across cluster labels, so failure edges
+//! would strike through the titles.
 
 use std::fmt;
 
@@ -84,12 +87,32 @@ impl fmt::Display for Dot<'_> {
                 continue;
             }
             writeln!(f, "  subgraph cluster_{i} {{")?;
-            writeln!(f, "    label={};", quote(&format!("{tag}: {title}")))?;
+            // Without a label of its own a cluster inherits the graph's.
             writeln!(
                 f,
-                "    style=\"rounded,dashed\"; color={};",
+                "    label=\"\"; style=\"rounded,dashed\"; color={};",
                 quote(flow_stroke(tag))
             )?;
+            writeln!(
+                f,
+                "    title_{i} [label={}, shape=plaintext, style=\"\", fontsize=13];",
+                quote(&format!("{tag}: {title}"))
+            )?;
+            // Invisible edges keep the title above every state of its flow;
+            // only those to the flow's entries pull it close, so the
+            // states' own layout is not stretched towards it.
+            for (id, _) in &members {
+                let entry = !w
+                    .graph
+                    .neighbors_directed(*id, petgraph::Direction::Incoming)
+                    .any(|from| w.state(from).flow == *tag);
+                let weight = if entry { 1 } else { 0 };
+                writeln!(
+                    f,
+                    "    title_{i} -> n{} [style=invis, weight={weight}];",
+                    id.index()
+                )?;
+            }
             for (id, s) in members {
                 let shape = match s.kind {
                     StateKind::Choice(_) => ", shape=diamond, style=filled",
