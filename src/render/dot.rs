@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::{DOT_LINE, flow_colour, flow_stroke, summary, wrap};
+use super::{DOT_LINE, flow_colour, flow_stroke, resubmissions, resubmitted, summary, wrap};
 use crate::workflow::model::{StateKind, Workflow};
 
 /// `Display` a workflow as a DOT digraph.
@@ -152,6 +152,18 @@ impl fmt::Display for Dot<'_> {
                     )?;
                 }
             }
+        }
+        // Back to the start, without pulling the start down to the
+        // response: `constraint=false` keeps the flow's ranks as they are.
+        for (id, field) in resubmissions(w) {
+            let stroke = quote(flow_stroke(&w.state(id).flow));
+            writeln!(
+                f,
+                "  n{} -> n{} [label={}, style=dashed, color={stroke}, fontcolor={stroke}, constraint=false];",
+                id.index(),
+                w.start.index(),
+                quote(&resubmitted(field))
+            )?;
         }
         writeln!(f, "}}")
     }

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::{MERMAID_LINE, flow_colour, flow_stroke, summary, wrap};
+use super::{MERMAID_LINE, flow_colour, flow_stroke, resubmissions, resubmitted, summary, wrap};
 use crate::workflow::model::{StateId, Workflow};
 
 /// `Display` a workflow as a Mermaid state diagram.
@@ -134,6 +134,15 @@ impl fmt::Display for Mermaid<'_> {
             if s.is_terminal() {
                 writeln!(f, "    {} --> [*]", id(w, sid))?;
             }
+        }
+        for (sid, field) in resubmissions(w) {
+            writeln!(
+                f,
+                "    {} --> {} : {}",
+                id(w, sid),
+                id(w, w.start),
+                text(&resubmitted(field))
+            )?;
         }
         let changed: Vec<String> = w
             .states()

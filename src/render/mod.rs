@@ -10,7 +10,7 @@ pub use dot::Dot;
 pub use machine::{MachineDot, MachineMermaid};
 pub use mermaid::Mermaid;
 
-use crate::workflow::model::{Body, Response, State, StateKind};
+use crate::workflow::model::{Body, Response, State, StateId, StateKind, Workflow};
 
 /// Fill colour of a flow's states: the basic flow blue, alternate flows
 /// green, error flows red, anything else grey, so a picture reads like the
@@ -134,6 +134,22 @@ pub(crate) fn wrap(s: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// The states whose `need_info` response a client answers by sending the
+/// request again with the field: a new run from the workflow's `start`. For
+/// Logout that is AF1's "the basic flow resumes at step 3" (Decision 1), so
+/// diagrams draw the edge rather than leave AF1 a dead end.
+pub(crate) fn resubmissions(w: &Workflow) -> impl Iterator<Item = (StateId, &str)> {
+    w.states().filter_map(|(id, s)| match &s.kind {
+        StateKind::Respond(Response::NeedInfo { field, .. }) => Some((id, field.as_str())),
+        _ => None,
+    })
+}
+
+/// The label of a resubmission edge.
+pub(crate) fn resubmitted(field: &str) -> String {
+    format!("resubmitted with {field}")
+}
+
 /// A file's path as the docs link it: `platform/file.yaml`.
 fn rel(path: &std::path::Path) -> String {
     path.iter()
@@ -175,6 +191,13 @@ pub fn diagram_page(platform: &crate::Platform, workflow: &crate::Workflow) -> S
         out,
         "Colours: basic flow blue, alternate flows green, error flows red.\n"
     );
+    if let Some((_, field)) = resubmissions(workflow).next() {
+        let _ = writeln!(
+            out,
+            "\"{}\": the client asks the agent and sends the request again, which runs the workflow from its start.\n",
+            resubmitted(field)
+        );
+    }
     let _ = writeln!(out, "```mermaid\n{}```", Mermaid(workflow));
     out
 }
