@@ -6,7 +6,9 @@
 
 use std::fmt;
 
-use super::{DOT_LINE, flow_colour, flow_stroke, resubmissions, resubmitted, summary, wrap};
+use super::{
+    DOT_LINE, flow_colour, flow_stroke, merge_loops, resubmissions, resubmitted, summary, wrap,
+};
 use crate::workflow::model::{StateKind, Workflow};
 
 /// `Display` a workflow as a DOT digraph.
@@ -29,7 +31,7 @@ pub(super) fn quote(s: &str) -> String {
 
 /// A quoted label of `text` wrapped into lines ([`wrap`]), each ended by
 /// `\l` so a wrapped expression reads left-aligned like code.
-pub(super) fn quote_wrapped(text: &str) -> String {
+fn quote_wrapped(text: &str) -> String {
     quote_lines(&wrap(text, DOT_LINE))
 }
 
@@ -46,6 +48,43 @@ fn quote_lines(lines: &[String]) -> String {
         })
         .collect();
     format!("\"{body}\"")
+}
+
+/// Writes each `(from, to, label)` as an edge; a node's loops as one edge
+/// listing each label (`• ` before every one), see [`merge_loops`]. A loop
+/// of a node no other edge enters (a machine's "any state") goes above it,
+/// its label clear of the edges leaving the node sideways and below.
+pub(super) fn edges(f: &mut fmt::Formatter<'_>, edges: &[(String, String, String)]) -> fmt::Result {
+    for (from, to, labels) in merge_loops(edges) {
+        let entered = edges.iter().any(|(a, b, _)| b == to && a != to);
+        let ports = if from == to && !entered {
+            ", tailport=n, headport=n"
+        } else {
+            ""
+        };
+        let label = match labels.as_slice() {
+            [] if ports.is_empty() => {
+                writeln!(f, "  {from} -> {to};")?;
+                continue;
+            }
+            [] => quote(""),
+            [one] => quote_wrapped(one),
+            many => {
+                let lines: Vec<String> = many
+                    .iter()
+                    .flat_map(|l| {
+                        wrap(l, DOT_LINE - 2)
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, line)| if i == 0 { format!("• {line}") } else { line })
+                    })
+                    .collect();
+                quote_lines(&lines)
+            }
+        };
+        writeln!(f, "  {from} -> {to} [label={label}{ports}];")?;
+    }
+    Ok(())
 }
 
 impl fmt::Display for Dot<'_> {
@@ -136,23 +175,21 @@ impl fmt::Display for Dot<'_> {
             }
             writeln!(f, "  }}")?;
         }
-        writeln!(f, "  __start -> n{};", w.start.index())?;
+        let mut plain = vec![(
+            "__start".into(),
+            format!("n{}", w.start.index()),
+            String::new(),
+        )];
         for (id, s) in w.states() {
             for (t, to) in w.transitions(id) {
-                let label = t.label(s);
-                if label.is_empty() {
-                    writeln!(f, "  n{} -> n{};", id.index(), to.index())?;
-                } else {
-                    writeln!(
-                        f,
-                        "  n{} -> n{} [label={}];",
-                        id.index(),
-                        to.index(),
-                        quote_wrapped(&label)
-                    )?;
-                }
+                plain.push((
+                    format!("n{}", id.index()),
+                    format!("n{}", to.index()),
+                    t.label(s),
+                ));
             }
         }
+        edges(f, &plain)?;
         // Back to the start, without pulling the start down to the
         // response: `constraint=false` keeps the flow's ranks as they are.
         for (id, field) in resubmissions(w) {

@@ -5,8 +5,8 @@
 
 use std::fmt;
 
-use super::dot::{quote, quote_wrapped};
-use super::mermaid::{state_id, text, text_wrapped};
+use super::dot::{edges, quote};
+use super::mermaid::{state_id, text, text_wrapped, transitions};
 use crate::workflow::model::{Machine, MachineTransition, Target};
 
 /// `Display` a machine as a Mermaid state diagram.
@@ -69,6 +69,7 @@ impl fmt::Display for MachineMermaid<'_> {
             writeln!(f, "    class {ANY} any")?;
         }
         writeln!(f, "    [*] --> {}", id(m.initial))?;
+        let mut edges = Vec::new();
         for (i, t) in m.transitions.iter().enumerate() {
             let from = t.from.map_or_else(|| ANY.to_string(), id);
             let to = match &t.to {
@@ -85,9 +86,9 @@ impl fmt::Display for MachineMermaid<'_> {
                     dynamic(i)
                 }
             };
-            writeln!(f, "    {from} --> {to} : {}", text_wrapped(&label(m, t)))?;
+            edges.push((from, to, text_wrapped(&label(m, t))));
         }
-        Ok(())
+        transitions(f, &edges)
     }
 }
 
@@ -129,7 +130,7 @@ impl fmt::Display for MachineDot<'_> {
                 "  {ANY} [label=\"(any state)\", style=\"rounded,dashed\", fillcolor=white];"
             )?;
         }
-        writeln!(f, "  __start -> n{};", m.initial)?;
+        let mut drawn = vec![("__start".into(), format!("n{}", m.initial), String::new())];
         for (i, t) in m.transitions.iter().enumerate() {
             let from = t.from.map_or_else(|| ANY.to_string(), |s| format!("n{s}"));
             let to = match &t.to {
@@ -145,12 +146,9 @@ impl fmt::Display for MachineDot<'_> {
                     dynamic(i)
                 }
             };
-            writeln!(
-                f,
-                "  {from} -> {to} [label={}];",
-                quote_wrapped(&label(m, t))
-            )?;
+            drawn.push((from, to, label(m, t)));
         }
+        edges(f, &drawn)?;
         writeln!(f, "}}")
     }
 }

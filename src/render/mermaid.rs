@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use super::{MERMAID_LINE, flow_colour, flow_stroke, resubmissions, resubmitted, summary, wrap};
+use super::{
+    MERMAID_LINE, flow_colour, flow_stroke, merge_loops, resubmissions, resubmitted, summary, wrap,
+};
 use crate::workflow::model::{StateId, Workflow};
 
 /// `Display` a workflow as a Mermaid state diagram.
@@ -75,6 +77,32 @@ pub(super) fn text_wrapped(s: &str) -> String {
         .join("<br>")
 }
 
+/// Writes each `(from, to, label)` as a transition, labels already [`text`];
+/// a state's loops as one transition listing each label (`• ` before every
+/// one), see [`merge_loops`].
+pub(super) fn transitions(
+    f: &mut fmt::Formatter<'_>,
+    edges: &[(String, String, String)],
+) -> fmt::Result {
+    for (from, to, labels) in merge_loops(edges) {
+        let label = match labels.as_slice() {
+            [] => String::new(),
+            [one] => one.to_string(),
+            many => many
+                .iter()
+                .map(|l| format!("• {l}"))
+                .collect::<Vec<_>>()
+                .join("<br>"),
+        };
+        if label.is_empty() {
+            writeln!(f, "    {from} --> {to}")?;
+        } else {
+            writeln!(f, "    {from} --> {to} : {label}")?;
+        }
+    }
+    Ok(())
+}
+
 fn class(flow: &str) -> String {
     let s: String = flow
         .chars()
@@ -116,34 +144,19 @@ impl fmt::Display for Mermaid<'_> {
             )?;
         }
         writeln!(f, "    [*] --> {}", id(w, w.start))?;
+        let mut edges = Vec::new();
         for (sid, s) in w.states() {
             for (t, to) in w.transitions(sid) {
-                let label = t.label(s);
-                if label.is_empty() {
-                    writeln!(f, "    {} --> {}", id(w, sid), id(w, to))?;
-                } else {
-                    writeln!(
-                        f,
-                        "    {} --> {} : {}",
-                        id(w, sid),
-                        id(w, to),
-                        text_wrapped(&label)
-                    )?;
-                }
+                edges.push((id(w, sid), id(w, to), text_wrapped(&t.label(s))));
             }
             if s.is_terminal() {
-                writeln!(f, "    {} --> [*]", id(w, sid))?;
+                edges.push((id(w, sid), "[*]".into(), String::new()));
             }
         }
         for (sid, field) in resubmissions(w) {
-            writeln!(
-                f,
-                "    {} --> {} : {}",
-                id(w, sid),
-                id(w, w.start),
-                text(&resubmitted(field))
-            )?;
+            edges.push((id(w, sid), id(w, w.start), text(&resubmitted(field))));
         }
+        transitions(f, &edges)?;
         let changed: Vec<String> = w
             .states()
             .filter(|(_, s)| s.changed)
@@ -176,12 +189,41 @@ impl fmt::Display for Mermaid<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{text, text_wrapped};
+    use super::{text, text_wrapped, transitions};
 
     #[test]
     fn labels_keep_their_characters_but_cannot_end_a_statement() {
         assert_eq!(text("size(x) > 0 && y: 'a'"), "size(x) > 0 && y: 'a'");
         assert_eq!(text("a; b\nc"), "a； b c");
+    }
+
+    struct Edges(Vec<(&'static str, &'static str, &'static str)>);
+
+    impl std::fmt::Display for Edges {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            let edges: Vec<_> = self
+                .0
+                .iter()
+                .map(|(a, b, l)| (a.to_string(), b.to_string(), l.to_string()))
+                .collect();
+            transitions(f, &edges)
+        }
+    }
+
+    #[test]
+    fn a_states_loops_are_one_edge_listing_each() {
+        let drawn = Edges(vec![
+            ("a", "a", "one"),
+            ("a", "b", "two"),
+            ("b", "b", "three"),
+            ("a", "a", "four<br>lines"),
+            ("a", "b", "five"),
+        ])
+        .to_string();
+        assert_eq!(
+            drawn,
+            "    a --> a : • one<br>• four<br>lines\n    a --> b : two\n    b --> b : three\n    a --> b : five\n"
+        );
     }
 
     #[test]

@@ -134,6 +134,32 @@ pub(crate) fn wrap(s: &str, width: usize) -> Vec<String> {
     lines
 }
 
+/// Edges `(from, to, label)` with the loops of each node made one, where its
+/// first loop was, with the labels of all (empty ones left out). Neither
+/// renderer draws several loops of one node legibly: `dot` lays them over
+/// one another, each label struck through by the next loop, and Mermaid 11
+/// keeps only the last label.
+pub(crate) fn merge_loops(edges: &[(String, String, String)]) -> Vec<(&str, &str, Vec<&str>)> {
+    let mut out: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+    for (from, to, label) in edges {
+        if from == to
+            && let Some(l) = out.iter_mut().find(|(a, b, _)| a == from && b == to)
+        {
+            if !label.is_empty() {
+                l.2.push(label);
+            }
+            continue;
+        }
+        let labels = if label.is_empty() {
+            Vec::new()
+        } else {
+            vec![label.as_str()]
+        };
+        out.push((from, to, labels));
+    }
+    out
+}
+
 /// The states whose `need_info` response a client answers by sending the
 /// request again with the field: a new run from the workflow's `start`. For
 /// Logout that is AF1's "the basic flow resumes at step 3" (Decision 1), so
