@@ -694,3 +694,20 @@ fn scenarios_are_checked_and_ignore_comments_honoured() {
     assert!(messages[0].contains("`donex`"), "{messages:?}");
     c.shutdown();
 }
+
+/// A client that asks to shut down twice (Neovim does, once per buffer it
+/// detaches) gets two answers, and the server exits cleanly on `exit`.
+#[test]
+fn shutdown_twice_then_exit_is_a_clean_exit() {
+    let (_d, ws) = workspace();
+    let mut c = Client::start(&ws);
+    c.request("shutdown", Value::Null);
+    c.request("shutdown", Value::Null);
+    assert!(
+        c.try_request("textDocument/hover", json!({ "textDocument": { "uri": uri(&ws.join("reference/logout.yaml")) }, "position": { "line": 0, "character": 0 } }))
+            .is_err()
+    );
+    c.notify("exit", Value::Null);
+    let status = c.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+}

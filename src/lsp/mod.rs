@@ -64,6 +64,10 @@ pub fn serve(conn: &Connection) -> Result<(), LspError> {
         }),
     )?;
     let mut server = Server::default();
+    // After `shutdown` only `exit` ends the loop; a client may ask to shut
+    // down twice (one per buffer it detaches), which is answered, not an
+    // error.
+    let mut shutting_down = false;
     loop {
         let msg = match server.due {
             Some(due) => {
@@ -85,13 +89,24 @@ pub fn serve(conn: &Connection) -> Result<(), LspError> {
             },
         };
         match msg {
+            Message::Request(req) if req.method == "shutdown" => {
+                shutting_down = true;
+                send(conn, Response::new_ok(req.id, Value::Null).into());
+            }
+            Message::Request(req) if shutting_down => send(
+                conn,
+                Response::new_err(
+                    req.id,
+                    ErrorCode::InvalidRequest as i32,
+                    "the server is shutting down".into(),
+                )
+                .into(),
+            ),
             Message::Request(req) => {
-                if conn.handle_shutdown(&req)? {
-                    return Ok(());
-                }
                 let resp = server.request(req);
                 send(conn, resp.into());
             }
+            Message::Notification(n) if n.method == "exit" => return Ok(()),
             Message::Notification(n) => server.notify(n),
             Message::Response(_) => {}
         }
