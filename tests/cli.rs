@@ -612,7 +612,8 @@ fn stdin_is_validated_in_place_of_the_named_file() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
+        // A refusal may come before stdin is read: a closed pipe is fine.
+        let _ = child.stdin.take().unwrap().write_all(input);
         child.wait_with_output().unwrap()
     };
     let name = "workflows/reference/go_ready.yaml";
@@ -663,6 +664,54 @@ fn stdin_is_validated_in_place_of_the_named_file() {
         stdout(&out)
     );
     assert!(!root().join(new).exists());
+
+    // A platform not yet saved is a platform: its manifest is checked.
+    let d = tempfile::tempdir().unwrap();
+    common::copy_tree(
+        &root().join("workflows/reference"),
+        &d.path().join("reference"),
+    );
+    std::fs::create_dir(d.path().join("newplat")).unwrap();
+    let mut child = common::hisflow(d.path())
+        .args([
+            "validate",
+            "--format",
+            "short",
+            "-",
+            "--stdin-filename",
+            "newplat/platform.yaml",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"platform: newplat\nextends: reference\nadapter:\n  kind: bogus\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("[hisflow::unknown-adapter]"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Stdin stands for one file, never a folder's files.
+    let out = feed(
+        &[
+            "validate",
+            "-",
+            "--stdin-filename",
+            "workflows/reference/scenarios",
+        ],
+        b"x: 1\n",
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a folder"), "{}", stderr(&out));
 
     let out = feed(&["validate", "-"], b"");
     assert_eq!(out.status.code(), Some(2));

@@ -443,6 +443,29 @@ fn hover_tells_what_a_name_means() {
         md.starts_with("setting `platform.busy_logout` (enum"),
         "{md}"
     );
+
+    // Columns count UTF-16 code units: `é` is one, `𝄞` two.
+    let wide = text.replacen(
+        "platform.busy_logout == 'pending' && session.state",
+        "'é𝄞' != '' && platform.busy_logout == 'pending' && session.state",
+        1,
+    );
+    assert_ne!(wide, text);
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri(&path), "version": 2 }, "contentChanges": [{ "text": wide }] }),
+    );
+    let (line, byte) = find(&wide, "platform.busy_logout == 'pending' && session", 0, 9);
+    let line_text = wide.split('\n').nth(line).unwrap();
+    let units = line_text[..byte].encode_utf16().count();
+    assert_eq!(byte - units, 3, "é is 2 bytes and 1 unit, 𝄞 4 bytes and 2");
+    let hover = c.at("textDocument/hover", &path, (line, units));
+    assert_eq!(hover["range"]["start"]["character"], units, "{hover}");
+    assert_eq!(
+        hover["range"]["end"]["character"],
+        units + "busy_logout".len(),
+        "{hover}"
+    );
     c.shutdown();
 }
 
@@ -535,11 +558,12 @@ fn odd_requests_get_answers_not_a_crash() {
     }
     let gone = ws.join("reference/never_written.yaml");
     assert!(c.at("textDocument/hover", &gone, (0, 0)).is_null());
-    let other = c.try_request(
+    // A buffer that is no file has nothing to say, which is no error.
+    let other = c.request(
         "textDocument/hover",
         json!({ "textDocument": { "uri": "untitled:Untitled-1" }, "position": { "line": 0, "character": 0 } }),
     );
-    assert!(other.is_err());
+    assert!(other.is_null());
     assert!(
         c.try_request("workspace/symbol", json!({ "query": "x" }))
             .is_err()
@@ -582,7 +606,7 @@ fn each_documented_place_completes_and_hovers() {
     let mtext = std::fs::read_to_string(&manifest).unwrap();
     let channel = ws.join("reference/channel.yaml");
     let ctext = std::fs::read_to_string(&channel).unwrap();
-    let cases: [(&Path, &str, &str, usize, &str, &str); 7] = [
+    let cases: [(&Path, &str, &str, usize, &str, &str); 8] = [
         // (file, text, needle, offset, a label offered, what hover says)
         (
             &logout,
@@ -625,6 +649,14 @@ fn each_documented_place_completes_and_hovers() {
             7,
             "reason",
             "`reject_pending` of `agent.set_not_ready`",
+        ),
+        (
+            &manifest,
+            &mtext,
+            "  logout_reason: if_configured",
+            3,
+            "media",
+            "setting `platform.logout_reason`",
         ),
     ];
     for (path, text, needle, offset, label, hover) in cases {
@@ -710,4 +742,214 @@ fn shutdown_twice_then_exit_is_a_clean_exit() {
     c.notify("exit", Value::Null);
     let status = c.child.wait().unwrap();
     assert!(status.success(), "{status}");
+}
+
+/// Renaming a state of a workflow renames it in the overrides files of the
+/// platforms that extend it; an overrides file cannot rename a state it
+/// replaces; a file the outline cannot read whole is refused.
+#[test]
+fn rename_reaches_the_platforms_that_extend_the_workflow() {
+    let (_d, ws) = workspace();
+    let mut c = Client::start(&ws);
+    let base = ws.join("reference/logout.yaml");
+    let over = ws.join("avaya-cm/logout.yaml");
+    let btext = std::fs::read_to_string(&base).unwrap();
+    let otext = std::fs::read_to_string(&over).unwrap();
+    assert!(otext.contains("\n  already_pending:"));
+    c.open(&base, &btext);
+    let at = find(&btext, "  already_pending:", 0, 3);
+    let edit = c.request(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": uri(&base) }, "position": { "line": at.0, "character": at.1 }, "newName": "held_already" }),
+    );
+    for (path, text) in [(&base, &btext), (&over, &otext)] {
+        let edits = edit["changes"][uri(path)]
+            .as_array()
+            .unwrap_or_else(|| panic!("no edits for {}: {edit}", path.display()));
+        let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+        let mut sorted: Vec<&Value> = edits.iter().collect();
+        sorted.sort_by_key(|e| {
+            std::cmp::Reverse((
+                e["range"]["start"]["line"].as_u64(),
+                e["range"]["start"]["character"].as_u64(),
+            ))
+        });
+        for e in sorted {
+            let l = e["range"]["start"]["line"].as_u64().unwrap() as usize;
+            let s = e["range"]["start"]["character"].as_u64().unwrap() as usize;
+            let t = e["range"]["end"]["character"].as_u64().unwrap() as usize;
+            assert_eq!(&lines[l][s..t], "already_pending");
+            lines[l].replace_range(s..t, "held_already");
+        }
+        std::fs::write(path, lines.join("\n")).unwrap();
+    }
+    let out = common::run(&ws, &["validate", "reference", "avaya-cm", "cisco-uccx"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::stdout(&out));
+    // The editor applied the edit to the open buffer.
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri(&base), "version": 2 }, "contentChanges": [{ "text": std::fs::read_to_string(&base).unwrap() }] }),
+    );
+
+    // In the overrides file, the replaced state's name is the base's.
+    let otext = std::fs::read_to_string(&over).unwrap();
+    c.open(&over, &otext);
+    let at = find(&otext, "  held_already:", 0, 3);
+    let refused = c.try_request(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": uri(&over) }, "position": { "line": at.0, "character": at.1 }, "newName": "x" }),
+    );
+    assert!(refused.unwrap_err().contains("rename it there"));
+
+    // A flow mapping over two lines: refused rather than half done.
+    let btext = std::fs::read_to_string(&base).unwrap();
+    let tangled = btext.replacen(
+        "      - when: platform.busy_logout == 'pending' && session.state == 'LogoutPending'\n        next: held_already",
+        "      - { when: \"platform.busy_logout == 'pending'\",\n          next: held_already }",
+        1,
+    );
+    assert_ne!(tangled, btext);
+    c.notify(
+        "textDocument/didChange",
+        json!({ "textDocument": { "uri": uri(&base), "version": 3 }, "contentChanges": [{ "text": tangled }] }),
+    );
+    let at = find(&tangled, "  held_already:", 0, 3);
+    let refused = c.try_request(
+        "textDocument/rename",
+        json!({ "textDocument": { "uri": uri(&base) }, "position": { "line": at.0, "character": at.1 }, "newName": "y" }),
+    );
+    assert!(refused.unwrap_err().contains("rename by hand"));
+    c.shutdown();
+}
+
+/// Only hisflow's files are judged: a Compose file beside a loose
+/// workflow, or another tool's file that starts with `platform:`, get no
+/// diagnostics; a platform that extends a changed one is checked again.
+#[test]
+fn only_hisflow_files_are_judged_and_dependents_follow() {
+    let (_d, ws) = workspace();
+    let loose = ws.join("loose");
+    std::fs::create_dir_all(loose.join("sub")).unwrap();
+    let w = loose.join("w.yaml");
+    let wtext = "workflow: w\nstart: a\nstates:\n  a:\n    next: b\n";
+    std::fs::write(&w, wtext).unwrap();
+    std::fs::write(loose.join("compose.yaml"), "services:\n  web: {}\n").unwrap();
+    std::fs::write(loose.join("sub/k8s.yaml"), "apiVersion: v1\n").unwrap();
+    let task = ws.join("ci/task.yml");
+    std::fs::create_dir_all(task.parent().unwrap()).unwrap();
+    std::fs::write(&task, "platform: linux\nrun: {path: make}\n").unwrap();
+
+    let mut c = Client::start(&ws);
+    c.open(&task, "platform: linux\nrun: {path: make}\n");
+    c.open(&w, wtext);
+    let diags = c.diagnostics(&uri(&w));
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["code"] == "hisflow::undefined-target"),
+        "{diags:#?}"
+    );
+
+    // avaya-cm overrides reference's Logout: breaking the base in its
+    // buffer is reported in the profile's file too.
+    let over = ws.join("avaya-cm/logout.yaml");
+    c.open(&over, &std::fs::read_to_string(&over).unwrap());
+    let base = ws.join("reference/logout.yaml");
+    let btext = std::fs::read_to_string(&base).unwrap();
+    // The base's state renamed everywhere in its own file: the profile's
+    // replacement of it now replaces nothing and is unreachable.
+    c.open(&base, &btext.replace("already_pending", "pending_already"));
+    let diags = c.diagnostics(&uri(&over));
+    assert!(
+        diags
+            .iter()
+            .any(|d| d["code"] == "hisflow::unreachable-state"),
+        "{diags:#?}"
+    );
+
+    for other in [
+        loose.join("compose.yaml"),
+        loose.join("sub/k8s.yaml"),
+        task.clone(),
+    ] {
+        assert!(
+            !c.notes.iter().any(|n| is_for(n, &uri(&other))),
+            "{} was judged",
+            other.display()
+        );
+    }
+    c.shutdown();
+}
+
+/// Go to definition from each place docs/editors.md names.
+#[test]
+fn each_documented_place_leads_to_its_definition() {
+    let (_d, ws) = workspace();
+    let mut c = Client::start(&ws);
+    let r = |p: &str| ws.join(p);
+    // (file, needle, offset into it, file defined in, line written there)
+    let cases = [
+        (
+            "reference/logout.yaml",
+            "start: check_interactions",
+            7,
+            "reference/logout.yaml",
+            "  check_interactions:",
+        ),
+        (
+            "reference/channel.yaml",
+            "initial: LoggedOff",
+            9,
+            "reference/channel.yaml",
+            "  LoggedOff:",
+        ),
+        (
+            "reference/channel.yaml",
+            "to: NotReady",
+            4,
+            "reference/channel.yaml",
+            "  NotReady:",
+        ),
+        (
+            "avaya-cm/logout.yaml",
+            "overrides: logout",
+            11,
+            "reference/logout.yaml",
+            "workflow: logout",
+        ),
+        (
+            "avaya-cm/go_not_ready.yaml",
+            "remove: [need_reason]",
+            9,
+            "reference/go_not_ready.yaml",
+            "  need_reason:",
+        ),
+        (
+            "reference/platform.yaml",
+            "agent.event.loggedOut: switch_logout",
+            23,
+            "reference/switch_logout.yaml",
+            "workflow: switch_logout",
+        ),
+    ];
+    for (file, needle, offset, target, written) in cases {
+        let text = std::fs::read_to_string(r(file)).unwrap();
+        c.open(&r(file), &text);
+        let def = c.at(
+            "textDocument/definition",
+            &r(file),
+            find(&text, needle, 0, offset),
+        );
+        assert_eq!(def["uri"], uri(&r(target)), "{needle}: {def}");
+        let ttext = std::fs::read_to_string(r(target)).unwrap();
+        let line = find(
+            &ttext,
+            &format!("\n{}", written.trim_start_matches('\n')),
+            0,
+            0,
+        )
+        .0 + 1;
+        assert_eq!(def["range"]["start"]["line"], line, "{needle}");
+    }
+    c.shutdown();
 }

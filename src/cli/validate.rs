@@ -53,6 +53,12 @@ pub fn run(mut args: Args) -> ExitCode {
         (0, None) => {}
         (0, Some(_)) => return super::fail("--stdin-filename is for `-`, which is not given"),
         (1, Some(name)) => {
+            // Checked before a folder's files stand in for it: stdin can
+            // only take the place of one file.
+            if name.is_dir() {
+                eprintln!("error: --stdin-filename {}: is a folder", name.display());
+                return ExitCode::from(super::EXIT_FAILURE);
+            }
             let mut bytes = Vec::new();
             let read = std::io::Read::read_to_end(
                 &mut std::io::Read::take(

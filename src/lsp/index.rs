@@ -58,20 +58,21 @@ pub enum Kind {
     Unknown,
 }
 
+/// What kind of file an outline is, by the top-level key that names it,
+/// wherever in the file it is written.
 pub fn kind(outline: &Outline) -> Kind {
-    let first = outline
-        .entries
-        .iter()
-        .find(|e| e.parent.is_none())
-        .and_then(|e| e.key.as_ref());
-    match first.map(|k| k.text.as_str()) {
-        Some("workflow") => Kind::Workflow,
-        Some("overrides") => Kind::Overrides,
-        Some("machine") => Kind::Machine,
-        Some("platform") => Kind::Platform,
-        Some("scenario") => Kind::Scenario,
-        _ => Kind::Unknown,
-    }
+    outline
+        .children(None)
+        .filter_map(|i| outline.entries[i].key.as_ref())
+        .find_map(|k| match k.text.as_str() {
+            "workflow" => Some(Kind::Workflow),
+            "overrides" => Some(Kind::Overrides),
+            "machine" => Some(Kind::Machine),
+            "platform" => Some(Kind::Platform),
+            "scenario" => Some(Kind::Scenario),
+            _ => None,
+        })
+        .unwrap_or(Kind::Unknown)
 }
 
 /// The folders whose files a file in `dir` sees: its own, then those of
@@ -108,7 +109,7 @@ pub fn chain(docs: &Docs, dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn yaml_files(dir: &Path, docs: &Docs) -> Vec<PathBuf> {
+pub fn yaml_files(dir: &Path, docs: &Docs) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))

@@ -79,6 +79,11 @@ impl<'a> File<'a> {
         own
     }
 
+    /// Whether the workflow an overrides file changes has a state `name`.
+    pub fn base_has(&self, name: &str) -> bool {
+        self.base().is_some_and(|b| b.contains_key(name))
+    }
+
     /// The states of the workflow an overrides file changes.
     fn base(&self) -> Option<indexmap::IndexMap<String, Declared>> {
         if self.kind != Kind::Overrides {
@@ -120,7 +125,6 @@ impl<'a> File<'a> {
         let mut path: Vec<String> = o.path(i).iter().map(|s| s.to_string()).collect();
         if let Some(k) = &e.key
             && k.contains(col)
-            && col < k.end.max(k.start + 1)
         {
             let slot = self.classify(&path, true, e.parent)?;
             return Some(At {
@@ -140,7 +144,7 @@ impl<'a> File<'a> {
         };
         if value.text.starts_with('{') {
             for (k, v) in flow_pairs(&value) {
-                if k.contains(col) && col < k.end {
+                if k.contains(col) {
                     path.push(k.text.clone());
                     let slot = self.classify(&path, true, Some(i))?;
                     return Some(At { slot, token: k });

@@ -137,8 +137,10 @@ impl Server {
         };
         let delay = match n.method.as_str() {
             "textDocument/didOpen" => {
-                let text = doc["text"].as_str().unwrap_or_default().to_string();
-                self.docs.open.insert(path.clone(), text);
+                let Some(text) = doc["text"].as_str() else {
+                    return;
+                };
+                self.docs.open.insert(path.clone(), text.to_string());
                 Duration::ZERO
             }
             "textDocument/didChange" => {
@@ -163,12 +165,7 @@ impl Server {
         if let Some(dir) = folder_of(&path) {
             // An editor starts the server for every YAML file; a folder is
             // validated only for hisflow's own files.
-            let ours = self.published.contains_key(&dir)
-                || dir.join(MANIFEST).is_file()
-                || self.docs.open.get(&path).is_some_and(|t| {
-                    index::kind(&outline::Outline::parse(t)) != index::Kind::Unknown
-                });
-            if !ours {
+            if !self.published.contains_key(&dir) && !ours(&self.docs, &path) {
                 return;
             }
             self.pending.insert(dir);
@@ -185,7 +182,26 @@ impl Server {
     /// Validates the pending folders and publishes their diagnostics.
     fn validate(&mut self, conn: &Connection) {
         self.due = None;
-        for dir in std::mem::take(&mut self.pending) {
+        let mut dirs = std::mem::take(&mut self.pending);
+        // A platform that extends a changed one changes with it.
+        let open: BTreeSet<PathBuf> = self
+            .docs
+            .open
+            .keys()
+            .filter_map(|p| folder_of(p))
+            .filter(|f| self.published.contains_key(f) || f.join(MANIFEST).is_file())
+            .collect();
+        for f in open {
+            if !dirs.contains(&f)
+                && index::chain(&self.docs, &f)
+                    .iter()
+                    .skip(1)
+                    .any(|c| dirs.contains(c))
+            {
+                dirs.insert(f);
+            }
+        }
+        for dir in dirs {
             let by_file = diagnostics(&self.docs, &dir);
             let before = self.published.remove(&dir).unwrap_or_default();
             for path in before.iter().filter(|p| !by_file.contains_key(*p)) {
@@ -203,12 +219,23 @@ impl Server {
     fn request(&mut self, req: Request) -> Response {
         let id = req.id.clone();
         let doc = &req.params["textDocument"];
-        let Some(path) = doc["uri"].as_str().and_then(uri::to_path) else {
+        let known = [
+            "textDocument/definition",
+            "textDocument/hover",
+            "textDocument/completion",
+            "textDocument/prepareRename",
+            "textDocument/rename",
+        ];
+        if !known.contains(&req.method.as_str()) {
             return Response::new_err(
                 id,
                 ErrorCode::MethodNotFound as i32,
                 format!("{} is not served", req.method),
             );
+        }
+        // A buffer that is no file (`untitled:`) has nothing to say.
+        let Some(path) = doc["uri"].as_str().and_then(uri::to_path) else {
+            return Response::new_ok(id, Value::Null);
         };
         let Some(file) = File::new(&self.docs, &path) else {
             return Response::new_ok(id, Value::Null);
@@ -241,14 +268,21 @@ impl Server {
             "textDocument/rename" => {
                 let new = req.params["newName"].as_str().unwrap_or_default();
                 match navigate::rename(&file, line, col, new) {
-                    Ok(tokens) => {
-                        let edits: Vec<Value> = tokens
-                            .iter()
-                            .map(
-                                |t| json!({ "range": range(file.line(t.line), t), "newText": new }),
-                            )
-                            .collect();
-                        json!({ "changes": { uri::from_path(&file.path): edits } })
+                    Ok(files) => {
+                        let mut changes = serde_json::Map::new();
+                        for (path, tokens) in files {
+                            let text = self.docs.text(&path).unwrap_or_default();
+                            let lines: Vec<&str> = text.split('\n').collect();
+                            let edits: Vec<Value> = tokens
+                                .iter()
+                                .map(|t| {
+                                    let line = lines.get(t.line).copied().unwrap_or("");
+                                    json!({ "range": range(line, t), "newText": new })
+                                })
+                                .collect();
+                            changes.insert(uri::from_path(&path), Value::Array(edits));
+                        }
+                        json!({ "changes": changes })
                     }
                     Err(e) => {
                         return Response::new_err(
@@ -284,20 +318,55 @@ fn folder_of(path: &Path) -> Option<PathBuf> {
     Some(dir.to_path_buf())
 }
 
-/// The folder's diagnostics as the protocol has them, by file.
+/// Whether `path` is one of hisflow's files: an editor starts the server
+/// for every YAML file, and a Compose or CI file is not hisflow's to judge.
+fn ours(docs: &Docs, path: &Path) -> bool {
+    let platform = path
+        .parent()
+        .is_some_and(|d| d.join(MANIFEST).is_file() || docs.open.contains_key(&d.join(MANIFEST)));
+    platform
+        || docs.text(path).is_some_and(|t| {
+            match index::kind(&outline::Outline::parse(&t)) {
+                index::Kind::Unknown => false,
+                // Other tools' files start with `platform:` too.
+                index::Kind::Platform => path.file_name().is_some_and(|n| n == MANIFEST),
+                _ => true,
+            }
+        })
+}
+
+/// The folder's diagnostics as the protocol has them, by file. A platform
+/// folder is validated as `hisflow validate` validates its manifest: its
+/// files, the platforms it extends and its scenarios, and no subfolder.
+/// Elsewhere only hisflow's own files of the folder are checked.
 fn diagnostics(docs: &Docs, dir: &Path) -> BTreeMap<PathBuf, Vec<Value>> {
     let mut overlay = crate::Overlay::new();
     for (path, text) in &docs.open {
         overlay.insert(path, text.as_bytes());
     }
     let mut out: BTreeMap<PathBuf, Vec<Value>> = BTreeMap::new();
-    let Ok(mut report) = crate::validate_paths_with(&[dir.to_path_buf()], overlay) else {
-        // A folder without workflow files, or one that went away: nothing
-        // to say about its files.
+    let manifest = dir.join(MANIFEST);
+    let platform = manifest.is_file() || docs.open.contains_key(&manifest);
+    let paths: Vec<PathBuf> = if platform {
+        vec![manifest]
+    } else {
+        index::yaml_files(dir, docs)
+            .into_iter()
+            .filter(|p| ours(docs, p))
+            .collect()
+    };
+    if paths.is_empty() {
+        return out;
+    }
+    let Ok(mut report) = crate::validate_paths_with(&paths, overlay) else {
+        // A folder that went away: nothing to say about its files.
         return out;
     };
-    // Scenario files are checked against their platform, as `validate` does.
-    let _ = crate::scenario::check_report(&mut report);
+    if platform {
+        // Scenario files are checked against their platform, as `validate`
+        // does.
+        let _ = crate::scenario::check_report(&mut report);
+    }
     report.diagnostics.suppress(&report.sources, &[]);
     let sources = &report.sources;
     for d in report.diagnostics.iter() {

@@ -1,6 +1,8 @@
 //! Go-to-definition and rename.
 
-use super::index::{self, Place};
+use std::path::PathBuf;
+
+use super::index::{self, Kind, Place};
 use super::locate::{File, Slot};
 use super::outline::{Token, flow_items, flow_pairs};
 use crate::workflow::validate::MANIFEST;
@@ -35,20 +37,26 @@ pub enum RenameError {
     NotAState,
     #[error("`{0}` is not a state name: use letters, digits and `_`")]
     BadName(String),
-    #[error("this workflow already has a state `{0}`")]
+    #[error("`{0}` already names a state of this workflow")]
     Taken(String),
-    #[error("`{0}` is declared in another file; rename it there")]
+    #[error("`{0}` is declared in the workflow this file overrides; rename it there")]
     Elsewhere(String),
+    #[error(
+        "{0} writes a flow mapping or list over several lines, or one inside another, \
+         where a rename could miss a transition; rename by hand"
+    )]
+    Unsure(String),
 }
 
-/// The edits that rename the state under the cursor to `new`: its key and
-/// every target in the file that names it.
+/// The edits that rename the state under the cursor to `new`, by file: its
+/// key and every transition that names it, in this file and in the
+/// overrides files of the platforms that extend this one.
 pub fn rename(
     file: &File<'_>,
     line: usize,
     col: usize,
     new: &str,
-) -> Result<Vec<Token>, RenameError> {
+) -> Result<Vec<(PathBuf, Vec<Token>)>, RenameError> {
     let at = file.at(line, col).ok_or(RenameError::NotAState)?;
     if !matches!(at.slot, Slot::StateKey | Slot::StateTarget) {
         return Err(RenameError::NotAState);
@@ -58,13 +66,89 @@ pub fn rename(
         return Err(RenameError::BadName(new.to_string()));
     }
     let own = index::states(&file.path, &file.text, &file.outline);
-    if !own.contains_key(&old) {
+    // A key of an overrides file that the base also has replaces that
+    // state: its name is the base's.
+    if !own.contains_key(&old) || (file.kind == Kind::Overrides && file.base_has(&old)) {
         return Err(RenameError::Elsewhere(old));
     }
+    let mut files = vec![(file.path.clone(), references(file, &old))];
     if new != old && file.states().contains_key(new) {
         return Err(RenameError::Taken(new.to_string()));
     }
-    Ok(references(file, &old))
+    check_flows(file)?;
+    if file.kind == Kind::Workflow {
+        for other in overriding(file) {
+            let Some(o) = File::new(file.docs, &other) else {
+                continue;
+            };
+            if new != old && o.states().contains_key(new) {
+                return Err(RenameError::Taken(new.to_string()));
+            }
+            let refs = references(&o, &old);
+            if !refs.is_empty() {
+                check_flows(&o)?;
+                files.push((other, refs));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// The overrides files, in the folders beside this workflow's, of the
+/// platforms that extend this one and change this workflow.
+fn overriding(file: &File<'_>) -> Vec<PathBuf> {
+    let (Some(name), Some(dir)) = (file.outline.top("workflow"), file.path.parent()) else {
+        return Vec::new();
+    };
+    let Some(base) = dir.parent() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(base) else {
+        return out;
+    };
+    let mut folders: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && p.as_path() != dir)
+        .collect();
+    folders.sort();
+    for folder in folders {
+        if !index::chain(file.docs, &folder)
+            .iter()
+            .skip(1)
+            .any(|c| c == dir)
+        {
+            continue;
+        }
+        for path in index::yaml_files(&folder, file.docs) {
+            let Some(text) = file.docs.text(&path) else {
+                continue;
+            };
+            let o = super::outline::Outline::parse(&text);
+            if index::kind(&o) == Kind::Overrides && o.top("overrides") == Some(name) {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Refuses a file whose transitions the outline may not all see.
+fn check_flows(file: &File<'_>) -> Result<(), RenameError> {
+    let tangled = file.outline.entries.iter().any(|e| {
+        e.value.as_ref().is_some_and(|v| {
+            (v.text.starts_with('{') || v.text.starts_with('['))
+                && !super::outline::flat_flow(&v.text)
+        })
+    });
+    if tangled {
+        let name = file
+            .path
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        return Err(RenameError::Unsure(name));
+    }
+    Ok(())
 }
 
 /// The tokens in `file` that name the state `name`: its key and each target.

@@ -74,6 +74,10 @@ pub struct Outline {
     pub entries: Vec<Entry>,
     /// The entry on each line, if any.
     by_line: Vec<Option<usize>>,
+    /// The entries under each entry, and at the top: every look-up walks
+    /// these, so a request stays linear in the file's size.
+    kids: Vec<Vec<usize>>,
+    roots: Vec<usize>,
 }
 
 impl Outline {
@@ -111,6 +115,12 @@ impl Outline {
                 stack.pop();
             }
             entry.parent = stack.last().copied();
+            let index = out.entries.len();
+            match entry.parent {
+                Some(p) => out.kids[p].push(index),
+                None => out.roots.push(index),
+            }
+            out.kids.push(Vec::new());
             if entry.opens_block() {
                 block = Some(entry.content);
             }
@@ -140,7 +150,10 @@ impl Outline {
     }
 
     pub fn children(&self, entry: Option<usize>) -> impl Iterator<Item = usize> + '_ {
-        (0..self.entries.len()).filter(move |&i| self.entries[i].parent == entry)
+        match entry {
+            Some(e) => self.kids[e].iter().copied(),
+            None => self.roots.iter().copied(),
+        }
     }
 
     /// The entry at `path` (keys from the top).
@@ -294,6 +307,25 @@ pub fn flow_items(token: &Token) -> Vec<Token> {
         .filter(|(p, _)| !p.is_empty())
         .map(|(p, at)| Token::new(token.line, p, at))
         .collect()
+}
+
+/// Whether a flow collection written as `text` closes on its line and holds
+/// no other inside it: the ones the outline reads whole.
+pub fn flat_flow(text: &str) -> bool {
+    let (mut depth, mut deepest, mut quote) = (0i32, 0i32, None);
+    for c in text.chars() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, '{' | '[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, '}' | ']') => depth -= 1,
+            _ => {}
+        }
+    }
+    depth == 0 && deepest == 1
 }
 
 /// Splits at commas outside brackets and quotes; each part trimmed, with

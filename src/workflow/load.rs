@@ -104,6 +104,7 @@ pub fn read(
         path: path.to_path_buf(),
         source,
     };
+    let overlaid = sources.overlay().get(path).is_some();
     let (bytes, size) = if let Some(bytes) = sources.overlay().get(path) {
         (bytes.to_vec(), bytes.len() as u64)
     } else {
@@ -132,7 +133,13 @@ pub fn read(
                 Span { file, range: 0..0 },
                 format!(
                     "file is {} bytes; workflow files may have at most {MAX_FILE_BYTES}",
-                    size.max(bytes.len() as u64)
+                    // Text given in place of a file (stdin) is read only one
+                    // byte past the limit: its true size is not known.
+                    if overlaid {
+                        format!("more than {MAX_FILE_BYTES}")
+                    } else {
+                        size.max(bytes.len() as u64).to_string()
+                    }
                 ),
             )
             .help("split the workflow into smaller ones and `call` them"),

@@ -459,7 +459,8 @@ impl Validator {
 
     fn group(&mut self, dir: &Path) -> Result<(), Error> {
         let manifest = dir.join(MANIFEST);
-        if manifest.is_file() {
+        // A manifest not yet saved makes a folder a platform too.
+        if manifest.is_file() || self.sources.overlay().get(&manifest).is_some() {
             return self.platform(dir);
         }
         let files = self.files_of(dir)?;
@@ -699,7 +700,8 @@ impl Validator {
                 return Ok(None);
             }
             let next = base.join(name);
-            if !next.join(MANIFEST).is_file() {
+            let manifest = next.join(MANIFEST);
+            if !manifest.is_file() && self.sources.overlay().get(&manifest).is_none() {
                 let siblings = sibling_platforms(&base);
                 self.diags.push(
                     Diagnostic::new(
