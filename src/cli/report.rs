@@ -270,10 +270,8 @@ pub fn github<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sou
         let f = sources.get(d.span.file);
         let (line, col) = f.line_col(d.span.range.start);
         let (end_line, end_col) = f.line_col(d.span.range.end);
-        let level = match d.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
+        // SARIF and GitHub name the levels as the severities are named.
+        let level = d.severity.as_str();
         let mut message = d.message.clone();
         if let Some(h) = &d.help {
             message.push_str("\nhelp: ");

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use hisflow::{Diagnostic, Rule, Severity, Sources};
+use hisflow::{Diagnostic, Rule, Sources};
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -18,7 +18,7 @@ pub fn sarif<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sour
                 "name": r.name(),
                 "shortDescription": { "text": r.summary() },
                 "helpUri": r.url(),
-                "defaultConfiguration": { "level": level(r.severity()) },
+                "defaultConfiguration": { "level": r.severity().as_str() },
             })
         })
         .collect();
@@ -33,7 +33,7 @@ pub fn sarif<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sour
             }
             let mut result = json!({
                 "ruleId": d.rule.code(),
-                "level": level(d.severity),
+                "level": d.severity.as_str(),
                 "message": { "text": text },
                 "locations": [location(sources, &d.span, None, &d.label)],
             });
@@ -69,13 +69,6 @@ pub fn sarif<'a>(diags: impl IntoIterator<Item = &'a Diagnostic>, sources: &Sour
     let mut s = serde_json::to_string_pretty(&log).expect("a JSON value serializes");
     s.push('\n');
     s
-}
-
-fn level(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-    }
 }
 
 fn location(sources: &Sources, span: &hisflow::Span, id: Option<usize>, label: &str) -> Value {

@@ -93,9 +93,9 @@ pub fn run(mut args: Args) -> ExitCode {
         .iter()
         .flat_map(|p| hisflow::scenario::files_of_folder(p).unwrap_or_else(|| vec![p.clone()]))
         .collect();
-    let (scenarios, mut paths): (Vec<PathBuf>, Vec<PathBuf>) = given.into_iter().partition(|p| {
-        (p.is_file() || overlay.get(p).is_some()) && hisflow::scenario::platform_of(p).is_some()
-    });
+    let (scenarios, mut paths): (Vec<PathBuf>, Vec<PathBuf>) = given
+        .into_iter()
+        .partition(|p| overlay.is_file(p) && hisflow::scenario::platform_of(p).is_some());
     for s in &scenarios {
         if let Some(dir) = hisflow::scenario::platform_of(s) {
             paths.push(dir.join(hisflow::workflow::validate::MANIFEST));

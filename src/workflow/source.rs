@@ -150,6 +150,12 @@ impl Overlay {
         self.files.is_empty()
     }
 
+    /// Whether `path` is a file: overlaid, or a regular file on disk. What
+    /// an unsaved manifest or a file given on stdin needs to count.
+    pub fn is_file(&self, path: &Path) -> bool {
+        self.get(path).is_some() || path.is_file()
+    }
+
     /// The overlaid files directly in `dir` that are not on disk: a new
     /// file an editor has not saved yet still belongs to its folder.
     pub fn new_files_in(&self, dir: &Path) -> Vec<PathBuf> {

@@ -460,7 +460,7 @@ impl Validator {
     fn group(&mut self, dir: &Path) -> Result<(), Error> {
         let manifest = dir.join(MANIFEST);
         // A manifest not yet saved makes a folder a platform too.
-        if manifest.is_file() || self.sources.overlay().get(&manifest).is_some() {
+        if self.sources.overlay().is_file(&manifest) {
             return self.platform(dir);
         }
         let files = self.files_of(dir)?;
@@ -701,7 +701,7 @@ impl Validator {
             }
             let next = base.join(name);
             let manifest = next.join(MANIFEST);
-            if !manifest.is_file() && self.sources.overlay().get(&manifest).is_none() {
+            if !self.sources.overlay().is_file(&manifest) {
                 let siblings = sibling_platforms(&base);
                 self.diags.push(
                     Diagnostic::new(
