@@ -49,6 +49,9 @@ pub struct File<'a> {
     pub outline: Outline,
     pub kind: Kind,
     pub chain: Vec<PathBuf>,
+    /// Where each line starts: a rename asks for a line per entry, which
+    /// must not rescan the text each time.
+    line_starts: Vec<usize>,
 }
 
 impl<'a> File<'a> {
@@ -57,10 +60,14 @@ impl<'a> File<'a> {
         let outline = Outline::parse(&text);
         let kind = index::kind(&outline);
         let dir = path.parent()?;
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         Some(File {
             docs,
             path: path.to_path_buf(),
             chain: index::chain(docs, dir),
+            line_starts,
             text,
             outline,
             kind,
@@ -97,7 +104,10 @@ impl<'a> File<'a> {
     }
 
     pub fn line(&self, n: usize) -> &str {
-        let l = self.text.split('\n').nth(n).unwrap_or("");
+        let Some(&start) = self.line_starts.get(n) else {
+            return "";
+        };
+        let l = self.text[start..].split('\n').next().unwrap_or("");
         l.strip_suffix('\r').unwrap_or(l)
     }
 

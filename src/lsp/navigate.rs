@@ -72,7 +72,9 @@ pub fn rename(
         return Err(RenameError::Elsewhere(old));
     }
     let mut files = vec![(file.path.clone(), references(file, &old))];
-    if new != old && file.states().contains_key(new) {
+    // The base's states, for an overrides file, are its own too.
+    let taken = file.kind == Kind::Overrides && file.base_has(new) || own.contains_key(new);
+    if new != old && taken {
         return Err(RenameError::Taken(new.to_string()));
     }
     check_flows(file)?;
