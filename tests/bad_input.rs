@@ -446,3 +446,34 @@ fn extends_names_a_sibling_folder_never_a_path() {
         );
     }
 }
+
+/// A workflow that is one long chain of states validates on a 2 MiB
+/// thread: the graph checks walk it without recursing once per state
+/// (a recursive SCC search overflowed the stack of `hisflow lsp`).
+#[test]
+fn a_long_chain_of_states_does_not_overflow_the_stack() {
+    let n = 12_000;
+    let mut text = String::from("workflow: chain\nstart: s0\nstates:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  s{i}:\n    emit: channel.event.stateChanged\n    next: s{}\n",
+            i + 1
+        ));
+    }
+    text.push_str(&format!("  s{n}:\n    respond:\n      ok: {{}}\n"));
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("chain.yaml");
+    std::fs::write(&path, text).unwrap();
+    let report = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || hisflow::validate_paths(&[path]).unwrap())
+        .unwrap()
+        .join()
+        .expect("validation finishes without overflowing its stack");
+    let errors: Vec<String> = report
+        .diagnostics
+        .iter()
+        .map(|d| d.message.clone())
+        .collect();
+    assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(3)]);
+}

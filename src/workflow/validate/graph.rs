@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use petgraph::Direction;
-use petgraph::algo::tarjan_scc;
+// Kosaraju, not Tarjan: petgraph's Tarjan recurses once per state, and a
+// long chain of states overflowed the stack.
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, EdgeRef, Reversed};
 
@@ -171,15 +173,18 @@ pub fn check(
         }
     }
 
-    for scc in tarjan_scc(&graph) {
-        let members: Vec<usize> = scc.iter().map(|n| n.index()).collect();
+    for scc in kosaraju_scc(&graph) {
+        // In file order, whatever order the algorithm found them in.
+        let mut members: Vec<usize> = scc.iter().map(|n| n.index()).collect();
+        members.sort_unstable();
         let looped = members.len() > 1 || graph.contains_edge(scc[0], scc[0]);
         if !looped || members.iter().any(|&m| can_finish[m]) {
             continue;
         }
+        let inside: std::collections::HashSet<_> = scc.iter().copied().collect();
         let exits = scc
             .iter()
-            .any(|&n| graph.edges(n).any(|e| !scc.contains(&e.target())));
+            .any(|&n| graph.edges(n).any(|e| !inside.contains(&e.target())));
         if exits {
             continue;
         }

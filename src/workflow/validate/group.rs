@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::DiGraph;
 
 use super::{Callee, Env, Vocab, settings};
@@ -1365,7 +1365,7 @@ impl Validator {
                 }
             }
         }
-        for scc in tarjan_scc(&g) {
+        for scc in kosaraju_scc(&g) {
             let looped = scc.len() > 1 || g.contains_edge(scc[0], scc[0]);
             if !looped {
                 continue;
