@@ -124,6 +124,26 @@ impl Client {
         );
     }
 
+    /// The whole new text of an open document, as full sync sends it.
+    fn change(&mut self, path: &Path, version: i32, text: &str) {
+        self.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": uri(path), "version": version }, "contentChanges": [{ "text": text }] }),
+        );
+    }
+
+    fn rename(
+        &mut self,
+        path: &Path,
+        (line, character): (usize, usize),
+        new: &str,
+    ) -> Result<Value, String> {
+        self.try_request(
+            "textDocument/rename",
+            json!({ "textDocument": { "uri": uri(path) }, "position": { "line": line, "character": character }, "newName": new }),
+        )
+    }
+
     fn at(&mut self, method: &str, path: &Path, (line, character): (usize, usize)) -> Value {
         self.request(
             method,
@@ -137,6 +157,26 @@ impl Client {
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{status}");
     }
+}
+
+/// `text` with a rename's `edits` applied, last first as an editor does;
+/// each must cover `old`.
+fn apply(text: &str, edits: &[Value], old: &str, new: &str) -> String {
+    let at = |e: &Value, end: &str, k: &str| e["range"][end][k].as_u64().unwrap() as usize;
+    let mut sorted: Vec<&Value> = edits.iter().collect();
+    sorted
+        .sort_by_key(|e| std::cmp::Reverse((at(e, "start", "line"), at(e, "start", "character"))));
+    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
+    for e in sorted {
+        let (l, s, t) = (
+            at(e, "start", "line"),
+            at(e, "start", "character"),
+            at(e, "end", "character"),
+        );
+        assert_eq!(&lines[l][s..t], old);
+        lines[l].replace_range(s..t, new);
+    }
+    lines.join("\n")
 }
 
 fn is_for(n: &Notification, uri: &str) -> bool {
@@ -375,10 +415,7 @@ fn completion_offers_what_may_be_written_there() {
         1,
     );
     assert_ne!(typing, edited);
-    c.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&path), "version": 2 }, "contentChanges": [{ "text": typing }] }),
-    );
+    c.change(&path, 2, &typing);
     let args = c.at(
         "textDocument/completion",
         &path,
@@ -391,10 +428,7 @@ fn completion_offers_what_may_be_written_there() {
     // A setting's name deleted from an expression.
     let with_setting = edited.replacen("platform.status_scope ==", "platform. ==", 1);
     assert_ne!(with_setting, edited);
-    c.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&path), "version": 3 }, "contentChanges": [{ "text": with_setting }] }),
-    );
+    c.change(&path, 3, &with_setting);
     let settings = c.at(
         "textDocument/completion",
         &path,
@@ -451,10 +485,7 @@ fn hover_tells_what_a_name_means() {
         1,
     );
     assert_ne!(wide, text);
-    c.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&path), "version": 2 }, "contentChanges": [{ "text": wide }] }),
-    );
+    c.change(&path, 2, &wide);
     let (line, byte) = find(&wide, "platform.busy_logout == 'pending' && session", 0, 9);
     let line_text = wide.split('\n').nth(line).unwrap();
     let units = line_text[..byte].encode_utf16().count();
@@ -480,30 +511,10 @@ fn rename_changes_a_state_and_every_transition_to_it() {
     let prepared = c.at("textDocument/prepareRename", &path, at);
     assert_eq!(prepared["placeholder"], "need_reason");
 
-    let edit = c.request(
-        "textDocument/rename",
-        json!({ "textDocument": { "uri": uri(&path) }, "position": { "line": at.0, "character": at.1 }, "newName": "ask_reason" }),
-    );
+    let edit = c.rename(&path, at, "ask_reason").unwrap();
     let edits = edit["changes"][uri(&path)].as_array().unwrap();
-    // Apply the edits as an editor would, last first, and validate.
-    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
-    let mut sorted: Vec<&Value> = edits.iter().collect();
-    sorted.sort_by_key(|e| {
-        std::cmp::Reverse((
-            e["range"]["start"]["line"].as_u64(),
-            e["range"]["start"]["character"].as_u64(),
-        ))
-    });
-    for e in &sorted {
-        let l = e["range"]["start"]["line"].as_u64().unwrap() as usize;
-        let (s, t) = (
-            e["range"]["start"]["character"].as_u64().unwrap() as usize,
-            e["range"]["end"]["character"].as_u64().unwrap() as usize,
-        );
-        assert_eq!(&lines[l][s..t], "need_reason");
-        lines[l].replace_range(s..t, "ask_reason");
-    }
-    let renamed = lines.join("\n");
+    // Apply the edits as an editor would, and validate.
+    let renamed = apply(&text, edits, "need_reason", "ask_reason");
     assert_eq!(
         edits.len(),
         text.matches("need_reason").count(),
@@ -513,17 +524,11 @@ fn rename_changes_a_state_and_every_transition_to_it() {
     let out = common::run(&ws, &["validate", "reference"]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stdout(&out));
 
-    c.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&path), "version": 2 }, "contentChanges": [{ "text": renamed }] }),
-    );
+    c.change(&path, 2, &renamed);
     // A name another state has, or one that is not a name, is refused.
     for bad in ["pending", "two words"] {
         let at = find(&renamed, "  ask_reason:", 0, 3);
-        let refused = c.try_request(
-            "textDocument/rename",
-            json!({ "textDocument": { "uri": uri(&path) }, "position": { "line": at.0, "character": at.1 }, "newName": bad }),
-        );
+        let refused = c.rename(&path, at, bad);
         assert!(refused.is_err(), "{bad}");
     }
     c.shutdown();
@@ -582,10 +587,7 @@ fn odd_requests_get_answers_not_a_crash() {
     assert!(!diags.is_empty());
     c.open(&ci, "on: push\njobs: {}\n");
     // A change published after the CI file's open would have been.
-    c.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&path), "version": 2 }, "contentChanges": [{ "text": half.replace("a:", "b:") }] }),
-    );
+    c.change(&path, 2, &half.replace("a:", "b:"));
     assert!(!c.diagnostics(&uri(&path)).is_empty());
     assert!(
         !c.notes.iter().any(|n| is_for(n, &uri(&ci))),
@@ -758,47 +760,23 @@ fn rename_reaches_the_platforms_that_extend_the_workflow() {
     assert!(otext.contains("\n  already_pending:"));
     c.open(&base, &btext);
     let at = find(&btext, "  already_pending:", 0, 3);
-    let edit = c.request(
-        "textDocument/rename",
-        json!({ "textDocument": { "uri": uri(&base) }, "position": { "line": at.0, "character": at.1 }, "newName": "held_already" }),
-    );
+    let edit = c.rename(&base, at, "held_already").unwrap();
     for (path, text) in [(&base, &btext), (&over, &otext)] {
         let edits = edit["changes"][uri(path)]
             .as_array()
             .unwrap_or_else(|| panic!("no edits for {}: {edit}", path.display()));
-        let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
-        let mut sorted: Vec<&Value> = edits.iter().collect();
-        sorted.sort_by_key(|e| {
-            std::cmp::Reverse((
-                e["range"]["start"]["line"].as_u64(),
-                e["range"]["start"]["character"].as_u64(),
-            ))
-        });
-        for e in sorted {
-            let l = e["range"]["start"]["line"].as_u64().unwrap() as usize;
-            let s = e["range"]["start"]["character"].as_u64().unwrap() as usize;
-            let t = e["range"]["end"]["character"].as_u64().unwrap() as usize;
-            assert_eq!(&lines[l][s..t], "already_pending");
-            lines[l].replace_range(s..t, "held_already");
-        }
-        std::fs::write(path, lines.join("\n")).unwrap();
+        std::fs::write(path, apply(text, edits, "already_pending", "held_already")).unwrap();
     }
     let out = common::run(&ws, &["validate", "reference", "avaya-cm", "cisco-uccx"]);
     assert_eq!(out.status.code(), Some(0), "{}", common::stdout(&out));
     // The editor applied the edit to the open buffer.
-    c.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&base), "version": 2 }, "contentChanges": [{ "text": std::fs::read_to_string(&base).unwrap() }] }),
-    );
+    c.change(&base, 2, &std::fs::read_to_string(&base).unwrap());
 
     // In the overrides file, the replaced state's name is the base's.
     let otext = std::fs::read_to_string(&over).unwrap();
     c.open(&over, &otext);
     let at = find(&otext, "  held_already:", 0, 3);
-    let refused = c.try_request(
-        "textDocument/rename",
-        json!({ "textDocument": { "uri": uri(&over) }, "position": { "line": at.0, "character": at.1 }, "newName": "x" }),
-    );
+    let refused = c.rename(&over, at, "x");
     assert!(refused.unwrap_err().contains("rename it there"));
 
     // A flow mapping over two lines: refused rather than half done.
@@ -809,15 +787,9 @@ fn rename_reaches_the_platforms_that_extend_the_workflow() {
         1,
     );
     assert_ne!(tangled, btext);
-    c.notify(
-        "textDocument/didChange",
-        json!({ "textDocument": { "uri": uri(&base), "version": 3 }, "contentChanges": [{ "text": tangled }] }),
-    );
+    c.change(&base, 3, &tangled);
     let at = find(&tangled, "  held_already:", 0, 3);
-    let refused = c.try_request(
-        "textDocument/rename",
-        json!({ "textDocument": { "uri": uri(&base) }, "position": { "line": at.0, "character": at.1 }, "newName": "y" }),
-    );
+    let refused = c.rename(&base, at, "y");
     assert!(refused.unwrap_err().contains("rename by hand"));
     c.shutdown();
 }
