@@ -148,18 +148,8 @@ fn describe(what: &str, name: &str, d: &Declared) -> String {
 
 fn operation_doc(op: &catalog::OperationSpec) -> String {
     let mut out = format!("operation `{}`\n\n{}", op.name, op.summary);
-    if !op.args.is_empty() {
-        out.push_str("\n\nArguments:");
-        for a in op.args {
-            let _ = write!(
-                out,
-                "\n- `{}`{}: {}",
-                a.name,
-                if a.required { "" } else { " (optional)" },
-                a.summary
-            );
-        }
-    }
+    let args = op.args.iter().map(|a| (a.name, a.required, a.summary));
+    bullets(&mut out, "Arguments", args);
     let _ = write!(out, "\n\nOutcomes: {}", op.outcomes.join(", "));
     if let Some(r) = op.result {
         let _ = write!(out, "\n\nReturns: {r}");
@@ -169,19 +159,25 @@ fn operation_doc(op: &catalog::OperationSpec) -> String {
 
 fn event_doc(e: &events::EventSpec) -> String {
     let mut out = format!("switch event `{}`\n\n{}", e.name, e.summary);
-    if !e.fields.is_empty() {
-        out.push_str("\n\nData:");
-        for f in e.fields {
-            let _ = write!(
-                out,
-                "\n- `{}`{}: {}",
-                f.name,
-                if f.required { "" } else { " (optional)" },
-                f.summary
-            );
-        }
-    }
+    let fields = e.fields.iter().map(|f| (f.name, f.required, f.summary));
+    bullets(&mut out, "Data", fields);
     out
+}
+
+/// A titled list of names, each marked optional unless required.
+fn bullets<'a>(
+    out: &mut String,
+    title: &str,
+    items: impl ExactSizeIterator<Item = (&'a str, bool, &'a str)>,
+) {
+    if items.len() == 0 {
+        return;
+    }
+    let _ = write!(out, "\n\n{title}:");
+    for (name, required, summary) in items {
+        let optional = if required { "" } else { " (optional)" };
+        let _ = write!(out, "\n- `{name}`{optional}: {summary}");
+    }
 }
 
 fn event_items() -> Vec<Item> {

@@ -273,11 +273,7 @@ fn strip_comment(s: &str) -> &str {
 /// The `key: value` pairs of a flow mapping (`{ ok: done, error: failed }`)
 /// written as `token`, each with its columns; nested brackets are skipped.
 pub fn flow_pairs(token: &Token) -> Vec<(Token, Token)> {
-    let Some(inner) = token
-        .text
-        .strip_prefix('{')
-        .and_then(|t| t.strip_suffix('}'))
-    else {
+    let Some(inner) = inside(&token.text, '{', '}') else {
         return Vec::new();
     };
     split_top(inner, token.start + 1)
@@ -295,11 +291,7 @@ pub fn flow_pairs(token: &Token) -> Vec<(Token, Token)> {
 
 /// The items of a flow sequence (`[a, b]`) written as `token`.
 pub fn flow_items(token: &Token) -> Vec<Token> {
-    let Some(inner) = token
-        .text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-    else {
+    let Some(inner) = inside(&token.text, '[', ']') else {
         return Vec::new();
     };
     split_top(inner, token.start + 1)
@@ -326,6 +318,11 @@ pub fn flat_flow(text: &str) -> bool {
         }
     }
     depth == 0 && deepest == 1
+}
+
+/// The text between a collection's brackets, if `text` is one.
+fn inside(text: &str, open: char, close: char) -> Option<&str> {
+    text.strip_prefix(open)?.strip_suffix(close)
 }
 
 /// Splits at commas outside brackets and quotes; each part trimmed, with
