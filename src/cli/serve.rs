@@ -11,7 +11,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use hisflow::his::auth::Authenticator;
 use hisflow::his::{His, Options};
-use hisflow::platform::sim::SimSwitch;
+use hisflow::platform::deploy;
 use hisflow::server::{self, MAX_FRAME_BYTES, config};
 
 use super::{EXIT_PROBLEMS, emit, fail, report};
@@ -83,12 +83,6 @@ pub fn run(args: Args) -> ExitCode {
         }
         Err(e) => return fail(e),
     };
-    if platform.adapter != "sim" {
-        return fail(format!(
-            "adapter `{}` is not built into this hisflow; only `sim` is",
-            platform.adapter
-        ));
-    }
     let listen = args
         .listen
         .or(cfg.listen)
@@ -142,10 +136,8 @@ pub fn run(args: Args) -> ExitCode {
             .map_or(server::listener::HEADER_TIMEOUT, |s| s.0),
         idle_timeout: limits.idle_timeout.map_or(server::IDLE_TIMEOUT, |s| s.0),
         tls,
+        inbound: None,
     };
-    let sim = Arc::new(SimSwitch::new(config::switch_for(&platform, cfg.switch)).forgetful());
-    let name = platform.name.clone();
-    let his = His::new(Arc::new(platform), sim, options);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -153,6 +145,24 @@ pub fn run(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
+    let switch = cfg.switch.clone();
+    let started = rt.block_on(deploy::start(
+        &platform,
+        cfg.adapter.as_ref(),
+        || config::switch_for(&platform, switch),
+        |name| std::env::var(name).ok(),
+    ));
+    let started = match started {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    tracing::info!(switch = %started.description, "switch ready");
+    let settings = server::Settings {
+        inbound: started.inbound,
+        ..settings
+    };
+    let name = platform.name.clone();
+    let his = His::new(Arc::new(platform), started.adapter, options);
     let code = rt.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(&listen).await {
             Ok(l) => l,

@@ -232,7 +232,9 @@ pub struct AdapterSpec {
 
 /// The adapter kinds this build of hisflow has. A platform names one in its
 /// manifest; its workflows may call that adapter's operations and HIS's own.
-pub const ADAPTERS: &[AdapterSpec] = &[AdapterSpec {
+pub const ADAPTERS: &[AdapterSpec] = &[SIM, super::twilio::SPEC];
+
+const SIM: AdapterSpec = AdapterSpec {
     kind: "sim",
     summary: "The simulated switch: in memory, deterministic, with fault injection.",
     operations: &[
@@ -256,30 +258,35 @@ pub const ADAPTERS: &[AdapterSpec] = &[AdapterSpec {
         "link.event.down",
         "link.event.up",
     ],
-    switch: Some(|v| {
-        let state: super::sim::SwitchState =
-            serde_path_to_error::deserialize(v.clone()).map_err(|e| {
-                let mut keys: Vec<String> = e
-                    .path()
-                    .iter()
-                    .filter_map(|s| match s {
-                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                // An unknown key is named by the message, not the path.
-                let message = e.inner().to_string();
-                if let Some(k) = message
-                    .strip_prefix("unknown field `")
-                    .and_then(|r| r.split('`').next())
-                {
-                    keys.push(k.to_string());
-                }
-                (keys, message)
-            })?;
-        state.check()
-    }),
-}];
+    switch: Some(sim_switch),
+};
+
+/// Checks a description of the simulated switch (`adapter.switch:`). A
+/// platform on a real switch may have one too: the simulated switch stands
+/// in for the real one in its scenarios.
+pub fn sim_switch(v: &serde_json::Value) -> Result<(), (Vec<String>, String)> {
+    let state: super::sim::SwitchState =
+        serde_path_to_error::deserialize(v.clone()).map_err(|e| {
+            let mut keys: Vec<String> = e
+                .path()
+                .iter()
+                .filter_map(|s| match s {
+                    serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                    _ => None,
+                })
+                .collect();
+            // An unknown key is named by the message, not the path.
+            let message = e.inner().to_string();
+            if let Some(k) = message
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+            {
+                keys.push(k.to_string());
+            }
+            (keys, message)
+        })?;
+    state.check()
+}
 
 pub fn adapter(kind: &str) -> Option<&'static AdapterSpec> {
     ADAPTERS.iter().find(|a| a.kind == kind)

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::his::auth::AuthConfig;
+use crate::platform::deploy::AdapterConfig;
 use crate::platform::sim::SwitchState;
 
 /// HIS's configuration. Every key is optional: with none, HIS serves the
@@ -22,6 +23,11 @@ pub struct ServeConfig {
     /// Address and port to listen on.
     #[serde(default)]
     pub listen: Option<String>,
+    /// The switch HIS drives, when the platform's adapter is not the
+    /// simulated one (`kind: twilio-taskrouter` and its Workspace), or
+    /// `kind: sim` to run any platform on the simulated switch.
+    #[serde(default)]
+    pub adapter: Option<AdapterConfig>,
     /// The simulated switch's state at start: reason codes, agents.
     #[serde(default)]
     pub switch: Option<SwitchState>,

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use crate::his::{Closing, His, Messages, Out};
+use crate::platform::{Inbound, InboundRequest};
 
 /// The largest text frame a client may send; larger ones close the connection.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
@@ -52,6 +53,9 @@ pub struct Settings {
     /// Serve HTTPS and WSS: the TLS side of the listener
     /// ([`listener::tls_acceptor`]).
     pub tls: Option<listener::Tls>,
+    /// The switch's webhook endpoint (TaskRouter's Event Callbacks), served
+    /// at its own path beside the MediaBar's.
+    pub inbound: Option<Arc<dyn Inbound>>,
 }
 
 /// [`Settings::idle_timeout`] by default.
@@ -67,6 +71,7 @@ impl Default for Settings {
             header_timeout: listener::HEADER_TIMEOUT,
             idle_timeout: IDLE_TIMEOUT,
             tls: None,
+            inbound: None,
         }
     }
 }
@@ -97,18 +102,27 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (going_tx, going_away) = watch::channel(false);
     let (alive, mut all_gone) = mpsc::channel::<()>(1);
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/", get(index))
         .route("/ws", get(upgrade))
-        .route("/mediabar.json", get(page_options))
-        .with_state(App {
-            his: his.clone(),
-            max_frame: settings.max_frame,
-            idle: settings.idle_timeout.max(Duration::from_millis(30)),
-            allowed_origins: settings.allowed_origins.clone().into(),
-            going_away,
-            alive,
-        });
+        .route("/mediabar.json", get(page_options));
+    if let Some(inbound) = settings.inbound.clone() {
+        app = app.route(
+            inbound.path(),
+            axum::routing::post({
+                let inbound = inbound.clone();
+                move |req: axum::extract::Request| webhook(inbound, req)
+            }),
+        );
+    }
+    let app = app.with_state(App {
+        his: his.clone(),
+        max_frame: settings.max_frame,
+        idle: settings.idle_timeout.max(Duration::from_millis(30)),
+        allowed_origins: settings.allowed_origins.clone().into(),
+        going_away,
+        alive,
+    });
     let listener = listener::Guarded::new(
         listener,
         settings.max_connections,
@@ -152,6 +166,27 @@ pub async fn serve(
         server.abort();
     }
     Ok(())
+}
+
+/// A request of the switch: its body read up to the endpoint's limit, then
+/// handed to the adapter, which checks and answers it.
+async fn webhook(
+    inbound: Arc<dyn Inbound>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, inbound.max_body()).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
+        }
+    };
+    let reply = inbound.receive(InboundRequest {
+        uri: &parts.uri,
+        headers: &parts.headers,
+        body: &body,
+    });
+    (reply.status, reply.body).into_response()
 }
 
 async fn index() -> Html<&'static str> {

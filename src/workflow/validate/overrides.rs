@@ -97,6 +97,29 @@ pub(super) fn merge(
     for (name, state) in &ov.states {
         replace(&mut states, name.clone(), state.clone());
     }
+    // A flow whose every state the profile removed is one its switch does
+    // not have (TaskRouter never defers a logout): its declaration goes
+    // with them, unless the profile declares it again.
+    let flows_of = |states: &IndexMap<_, std::rc::Rc<crate::workflow::load::LoadedState>>| {
+        states
+            .values()
+            .filter_map(|s| {
+                s.raw
+                    .as_ref()?
+                    .flow
+                    .as_ref()
+                    .map(|f| f.as_str().to_string())
+            })
+            .collect::<std::collections::HashSet<String>>()
+    };
+    if !oh.remove.is_empty() {
+        let before = flows_of(&base.states);
+        let after = flows_of(&states);
+        header.flows.retain(|tag, _| {
+            let gone = before.contains(tag.as_str()) && !after.contains(tag.as_str());
+            !gone || oh.flows.contains_key(tag)
+        });
+    }
     Some(RawWorkflow {
         file: base.file,
         header: Some(header),
