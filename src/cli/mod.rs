@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod catalog;
 mod diagrams;
+mod doctor;
 mod render;
 mod report;
 mod run;
@@ -38,8 +39,12 @@ enum Command {
     Test(test::Args),
     /// Run one scenario and print its events and responses, or its trace.
     Run(run::Args),
-    /// Run HIS: the WebSocket server for MediaBars, on the simulated switch.
+    /// Run HIS: the WebSocket server for MediaBars, driving the platform's
+    /// switch (the simulated one by default).
     Serve(serve::Args),
+    /// Check a deployment before agents arrive: its platform, and its switch
+    /// reached with its credentials; one line per check.
+    Doctor(doctor::Args),
     /// Write the JSON Schemas of workflow and platform files.
     Schema(schema::Args),
     /// Write the Mermaid diagram page of every platform's Logout workflow.
@@ -80,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Test(a) => test::run(a),
         Command::Run(a) => run::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Doctor(a) => doctor::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Diagrams(a) => diagrams::run(a),
         Command::Operations(a) => catalog::operations(a),

@@ -119,3 +119,69 @@ fn simulated(state: SwitchState) -> Started {
         description: "the simulated switch".into(),
     }
 }
+
+/// How a check of `hisflow doctor` came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// Works, but likely not as meant.
+    Warn,
+    Fail,
+}
+
+/// One line of `hisflow doctor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub status: Status,
+    pub name: &'static str,
+    pub detail: String,
+}
+
+/// Checks the switch a deployment would drive, against the real service,
+/// as far as its adapter can tell without changing anything.
+pub async fn doctor(
+    platform: &Platform,
+    configured: Option<&AdapterConfig>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Vec<Check> {
+    let line = |status, detail: String| Check {
+        status,
+        name: "switch",
+        detail,
+    };
+    match configured {
+        None if platform.adapter == "sim" => vec![line(
+            Status::Ok,
+            "the simulated switch: nothing to reach".into(),
+        )],
+        Some(AdapterConfig::Sim) => vec![line(
+            Status::Ok,
+            format!(
+                "the simulated switch stands in for `{}`: nothing to reach",
+                platform.adapter
+            ),
+        )],
+        None => vec![line(
+            Status::Fail,
+            DeployError::Undescribed {
+                platform: platform.name.clone(),
+                kind: platform.adapter.clone(),
+            }
+            .to_string(),
+        )],
+        Some(AdapterConfig::TwilioTaskrouter(config)) => {
+            if platform.adapter != twilio::KIND {
+                return vec![line(
+                    Status::Fail,
+                    DeployError::Mismatch {
+                        platform: platform.name.clone(),
+                        kind: platform.adapter.clone(),
+                        configured: twilio::KIND,
+                    }
+                    .to_string(),
+                )];
+            }
+            twilio::doctor::run(config, env, &media_of(platform)).await
+        }
+    }
+}

@@ -7,22 +7,7 @@ use std::net::IpAddr;
 use super::config::Config;
 use super::rest::{Failure, Rest};
 use super::{Directory, EVENT_TYPES, roles};
-
-/// How a check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Ok,
-    /// Works, but likely not as meant.
-    Warn,
-    Fail,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Check {
-    pub status: Status,
-    pub name: &'static str,
-    pub detail: String,
-}
+use crate::platform::deploy::{Check, Status};
 
 fn check(status: Status, name: &'static str, detail: impl Into<String>) -> Check {
     Check {

@@ -1,0 +1,593 @@
+//! The `twilio-taskrouter` adapter over real HTTP, against the contract fake
+//! of TaskRouter (tests/common/taskrouter): HIS serves the twilio-taskrouter
+//! profile, MediaBars speak the WebSocket protocol, the fake answers REST
+//! calls and sends signed Event Callbacks to HIS's webhook. Every Logout flow
+//! of the use case, a supervisor's forced logout, forged events, throttling
+//! and a service that does not answer.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::taskrouter::{ACCOUNT_SID, AUTH_TOKEN, Fake, Refusal, WORKSPACE_SID};
+use common::ws::Client;
+use hisflow::his::{His, Options};
+use hisflow::platform::deploy::{self, AdapterConfig};
+use hisflow::server;
+use serde_json::{Value, json};
+
+const AGENT: &str = "agent-1";
+
+/// HIS on the twilio-taskrouter profile, driving the fake.
+struct Rig {
+    fake: Fake,
+    worker: String,
+    addr: String,
+    webhook: String,
+    his: Arc<His>,
+}
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "TEST_TWILIO_ACCOUNT_SID" => Some(ACCOUNT_SID.to_string()),
+        "TEST_TWILIO_AUTH_TOKEN" => Some(AUTH_TOKEN.to_string()),
+        _ => None,
+    }
+}
+
+/// The adapter's configuration for the fake at `base`, its webhook at `webhook`.
+fn config(base: &str, webhook: &str) -> AdapterConfig {
+    let yaml = format!(
+        "kind: twilio-taskrouter\n\
+         workspace_sid: {WORKSPACE_SID}\n\
+         base_url: {base}\n\
+         credentials: {{ account_sid_env: TEST_TWILIO_ACCOUNT_SID, auth_token_env: TEST_TWILIO_AUTH_TOKEN }}\n\
+         worker: {{ attribute: contact_uri, value: 'client:{{agent}}' }}\n\
+         webhook: {{ url: '{webhook}' }}\n\
+         request_timeout: 2s\n"
+    );
+    marked_yaml::from_yaml(0, &yaml).unwrap()
+}
+
+async fn rig() -> Rig {
+    let fake = Fake::start().await;
+    let worker = fake.add_worker("Agent One", json!({ "contact_uri": format!("client:{AGENT}") }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let webhook = format!("http://{addr}/taskrouter/events");
+    fake.set_callback(&webhook);
+    let (platform, _) =
+        hisflow::load_platform(&common::root().join("workflows/twilio-taskrouter")).unwrap();
+    let started = deploy::start(
+        &platform,
+        Some(&config(&fake.base_url, &webhook)),
+        Default::default,
+        env,
+    )
+    .await
+    .unwrap();
+    let his = His::new(Arc::new(platform), started.adapter, Options::default());
+    tokio::spawn(server::serve(
+        listener,
+        his.clone(),
+        server::Settings {
+            inbound: started.inbound,
+            ..Default::default()
+        },
+        std::future::pending(),
+    ));
+    Rig {
+        fake,
+        worker,
+        addr,
+        webhook,
+        his,
+    }
+}
+
+impl Rig {
+    async fn login(&self, channels: &[&str]) -> Client {
+        let mut c = Client::new(&self.addr).await;
+        c.login(AGENT, channels).await;
+        self.fake.settled().await;
+        c
+    }
+
+    fn activity(&self) -> String {
+        self.fake.worker(&self.worker).activity_name
+    }
+
+    fn channel_available(&self, channel: &str) -> bool {
+        self.fake.worker(&self.worker).channels[channel]
+    }
+
+    /// The REST calls made so far that changed something.
+    fn updates(&self) -> Vec<(String, Vec<(String, String)>)> {
+        self.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST")
+            .map(|r| (r.path, r.form))
+            .collect()
+    }
+}
+
+fn error_of(response: &Value) -> (&str, &str) {
+    assert_eq!(response["ok"], false, "{response}");
+    (
+        response["error"]["code"].as_str().unwrap(),
+        response["error"]["message"].as_str().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_flow_login_ready_and_logout() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice", "email"]).await;
+    // Logging in takes the Worker out of Offline, into the Not Ready Activity.
+    assert_eq!(rig.activity(), "Unavailable");
+
+    let (events, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(rig.activity(), "Available");
+    // The Activity is the Worker's: both channels went Ready, by the event.
+    let ready: Vec<&str> = events
+        .iter()
+        .filter(|e| e["name"] == "channel.event.stateChanged" && e["data"]["state"] == "Ready")
+        .map(|e| e["data"]["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(ready.len(), 2, "{events:?}");
+
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    let (code, _) = c.closed().await;
+    assert_eq!(code, 1000);
+    rig.fake.settled().await;
+    assert_eq!(rig.activity(), "Offline");
+    assert!(!rig.channel_available("voice"));
+    assert!(!rig.channel_available("email"));
+    // The move to Offline rejects the work on offer.
+    let offline: Vec<_> = rig
+        .updates()
+        .into_iter()
+        .filter(|(p, f)| p.ends_with(&rig.worker) && f.iter().any(|(k, _)| k == "ActivitySid"))
+        .collect();
+    assert!(
+        offline
+            .iter()
+            .any(|(_, f)| f.contains(&("RejectPendingReservations".into(), "true".into()))),
+        "{offline:?}"
+    );
+    assert_eq!(rig.his.session_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_reasons_are_the_workspace_s_unavailable_activities() {
+    let rig = rig().await;
+    let mut c = Client::new(&rig.addr).await;
+    let r = c.login(AGENT, &["voice"]).await;
+    let reasons = &r["result"]["not_ready_reasons"];
+    assert_eq!(reasons, &json!(["Unavailable", "Break"]), "{r}");
+    // TaskRouter takes no logout reason (AF1 does not apply): none offered.
+    assert_eq!(r["result"]["logout_reasons"], json!([]));
+
+    let (_, r) = c
+        .request(
+            "channel.request.notReady",
+            json!({ "channel": "voice", "reason": "Break" }),
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(rig.activity(), "Break");
+
+    let (_, r) = c
+        .request(
+            "channel.request.notReady",
+            json!({ "channel": "voice", "reason": "Lunch" }),
+        )
+        .await;
+    let (code, message) = error_of(&r);
+    assert_eq!(code, "NotReadyFailed", "{r}");
+    assert!(message.contains("Lunch"), "{message}");
+    assert_eq!(rig.activity(), "Break", "a refused reason changes nothing");
+
+    // A reason the agent gives at logout is not passed on.
+    let (_, r) = c
+        .request("session.request.logout", json!({ "reason": "End of shift" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(rig.activity(), "Offline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ef1_a_reservation_in_progress_refuses_the_logout() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice", "email"]).await;
+    let (task, reservation) = rig.fake.offer(&rig.worker, "voice");
+    let e = c.pushed().await;
+    assert_eq!(e["data"]["state"], "Reserved", "{e}");
+    rig.fake.accept(&reservation);
+    let e = c.pushed().await;
+    assert_eq!(e["name"], "channel.event.interactionStarted", "{e}");
+    assert_eq!(e["data"]["interaction"], json!(task));
+    rig.fake.settled().await;
+
+    let before = rig.updates().len();
+    let (events, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(error_of(&r).0, "OngoingInteraction");
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(rig.updates().len(), before, "nothing was asked of TaskRouter");
+    assert_eq!(rig.activity(), "Unavailable");
+
+    // Once the task is done, the logout goes through.
+    rig.fake.complete(&reservation);
+    rig.fake.settled().await;
+    let mut ended = false;
+    while !ended {
+        let e = c.pushed().await;
+        ended = e["name"] == "channel.event.interactionEnded";
+    }
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(rig.activity(), "Offline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ef2_a_refused_activity_update_keeps_the_agent_logged_in() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice", "email"]).await;
+    rig.fake.refuse(Refusal {
+        method: "POST".into(),
+        path_ends_with: format!("/Workers/{}", rig.worker),
+        status: 400,
+        code: 20001,
+        message: "Worker cannot move to this Activity now".into(),
+        times: 1,
+    });
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    let (code, message) = error_of(&r);
+    assert_eq!(code, "NotReadyFailed");
+    assert!(
+        message.contains("Worker cannot move to this Activity now") && message.contains("20001"),
+        "the switch's own words reach the agent: {message}"
+    );
+    rig.fake.settled().await;
+    assert_eq!(rig.activity(), "Unavailable");
+    assert!(rig.channel_available("voice") && rig.channel_available("email"));
+    // Still logged in: the next request is served.
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ef3_a_refused_channel_update_keeps_the_agent_logged_in() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice", "email"]).await;
+    rig.fake.refuse(Refusal {
+        method: "POST".into(),
+        path_ends_with: "/Channels/email".into(),
+        status: 400,
+        code: 20001,
+        message: "Worker Channel cannot be updated".into(),
+        times: 1,
+    });
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    let (code, message) = error_of(&r);
+    assert_eq!(code, "DeactivationFailed");
+    assert!(
+        message.contains("email") && message.contains("Worker Channel cannot be updated"),
+        "{message}"
+    );
+    rig.fake.settled().await;
+    // Channels are deactivated in order: voice, made unavailable before
+    // email failed, stays so; the Worker stays in the Activity logout set.
+    assert!(!rig.channel_available("voice"));
+    assert!(rig.channel_available("email"));
+    assert_eq!(rig.activity(), "Offline");
+    assert_eq!(rig.his.session_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_moving_the_worker_offline_logs_the_agent_out() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    rig.fake.set_activity(&rig.worker, "Offline");
+    let (code, reason) = c.closed().await;
+    assert_eq!(code, 1000);
+    assert!(reason.contains("supervisor"), "{reason}");
+    assert_eq!(rig.his.session_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_event_is_refused_and_changes_nothing() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    let params = [
+        ("EventType", "worker.activity.update"),
+        ("AccountSid", ACCOUNT_SID),
+        ("WorkspaceSid", WORKSPACE_SID),
+        ("WorkerSid", rig.worker.as_str()),
+        ("WorkerActivityName", "Offline"),
+    ];
+    let offline_sid = rig
+        .fake
+        .requests()
+        .iter()
+        .flat_map(|r| r.form.clone())
+        .find(|(k, _)| k == "ActivitySid")
+        .map(|(_, v)| v);
+    let mut forged = params.to_vec();
+    if let Some(sid) = &offline_sid {
+        forged.push(("WorkerActivitySid", sid.as_str()));
+    }
+    for signature in [None, Some("bm90IGEgc2lnbmF0dXJl"), Some("")] {
+        let status = rig.fake.send_event_raw(&rig.webhook, &forged, signature).await;
+        assert_eq!(status, 403, "signature {signature:?}");
+    }
+    // Signed with another token: refused too.
+    let owned: Vec<(String, String)> = forged
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let wrong = Fake::sign(&rig.webhook, &owned, "not-the-auth-token");
+    assert_eq!(
+        rig.fake.send_event_raw(&rig.webhook, &forged, Some(&wrong)).await,
+        403
+    );
+    // Nothing happened: the session is there and answers.
+    assert_eq!(rig.his.session_count(), 1);
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    // The same event signed as TaskRouter signs it is taken.
+    let right = Fake::sign(&rig.webhook, &owned, AUTH_TOKEN);
+    assert_eq!(
+        rig.fake.send_event_raw(&rig.webhook, &forged, Some(&right)).await,
+        204
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_requests_are_tried_again_after_retry_after() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    let from = rig.fake.requests().len();
+    rig.fake.throttle(1, Some(1));
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(rig.activity(), "Available");
+    let seen = rig.fake.requests();
+    let seen = &seen[from..];
+    assert_eq!(seen[0].status, 429);
+    assert_eq!(seen[1].path, seen[0].path, "the same request, again");
+    let waited = seen[1].at.duration_since(seen[0].at);
+    assert!(waited >= Duration::from_millis(950), "Retry-After: 1 honoured, waited {waited:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_does_not_answer_times_out_with_a_clear_error() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    rig.fake.hang(true);
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    let (code, message) = error_of(&r);
+    assert_eq!(code, "ReadyFailed", "{r}");
+    assert!(message.contains("Ready on voice"), "{message}");
+    rig.fake.hang(false);
+    // The service is back: so is the agent.
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_is_down_stops_hisflow_from_starting_with_a_clear_error() {
+    // A port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{closed}");
+    let (platform, _) =
+        hisflow::load_platform(&common::root().join("workflows/twilio-taskrouter")).unwrap();
+    let err = deploy::start(
+        &platform,
+        Some(&config(&base, "https://his.example.com/taskrouter/events")),
+        Default::default,
+        env,
+    )
+    .await
+    .err()
+    .expect("no service, no start")
+    .to_string();
+    assert!(err.contains("could not be reached") && err.contains(&base), "{err}");
+    assert!(!err.contains(AUTH_TOKEN));
+
+    // Wrong credentials are told apart from a missing service.
+    let fake = Fake::start().await;
+    let bad = |name: &str| match name {
+        "TEST_TWILIO_AUTH_TOKEN" => Some("wrong".to_string()),
+        other => env(other),
+    };
+    let err = deploy::start(
+        &platform,
+        Some(&config(&fake.base_url, "https://his.example.com/taskrouter/events")),
+        Default::default,
+        bad,
+    )
+    .await
+    .err()
+    .expect("refused credentials, no start")
+    .to_string();
+    assert!(err.contains("401") && err.contains("20003"), "{err}");
+}
+
+/// A port free a moment ago, for a webhook URL that must be written before
+/// HIS listens on it.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The configuration file `hisflow serve` and `hisflow doctor` read, for the
+/// fake at `base`.
+fn config_file(dir: &std::path::Path, base: &str, port: u16) -> std::path::PathBuf {
+    let path = dir.join("his.yaml");
+    let platform = common::root().join("workflows/twilio-taskrouter");
+    std::fs::write(
+        &path,
+        format!(
+            "platform: {}\nlisten: 127.0.0.1:{port}\nadapter:\n  kind: twilio-taskrouter\n  workspace_sid: {WORKSPACE_SID}\n  base_url: {base}\n  worker: {{ attribute: contact_uri, value: 'client:{{agent}}' }}\n  webhook: {{ url: 'http://127.0.0.1:{port}/taskrouter/events' }}\n",
+            platform.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_drives_taskrouter_through_the_websocket_protocol() {
+    use std::io::{BufRead, BufReader};
+    let fake = Fake::start().await;
+    let worker = fake.add_worker("Agent One", json!({ "contact_uri": format!("client:{AGENT}") }));
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config_file(dir.path(), &fake.base_url, port);
+    fake.set_callback(&format!("http://127.0.0.1:{port}/taskrouter/events"));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hisflow"))
+        .args(["serve", "--config", cfg.to_str().unwrap(), "--log-json"])
+        .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+        .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+        // Every trace, to show none holds a credential.
+        .env("RUST_LOG", "trace")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut logs = Vec::new();
+    let started = std::time::Instant::now();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("serve listens in time");
+        let listening = line.contains("HIS listening");
+        logs.push(line);
+        if listening {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+    let addr = format!("127.0.0.1:{port}");
+    let mut c = Client::new(&addr).await;
+    c.login(AGENT, &["voice", "chat"]).await;
+    assert_eq!(fake.worker(&worker).activity_name, "Unavailable");
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "chat" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    fake.settled().await;
+    assert_eq!(fake.worker(&worker).activity_name, "Offline");
+    // Every event reached HIS and was taken.
+    assert!(
+        fake.deliveries().iter().all(|d| d.status == Some(204)),
+        "{:?}",
+        fake.deliveries()
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        logs.push(line);
+    }
+    let all = logs.join("\n");
+    assert!(all.contains("TaskRouter Workspace"), "the log names the switch");
+    assert!(!all.contains(AUTH_TOKEN), "a credential reached the log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_a_deployment_one_line_per_check() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = config_file(dir.path(), &fake.base_url, port);
+    fake.set_callback(&format!("http://127.0.0.1:{port}/taskrouter/events"));
+    let run = |token: &'static str, cfg: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            common::hisflow(&common::root())
+                .args(["doctor", "--config", cfg.to_str().unwrap()])
+                .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+                .env("TWILIO_AUTH_TOKEN", token)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(AUTH_TOKEN, cfg.clone()).await.unwrap();
+    let text = common::stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    for (status, name) in [
+        ("ok", "platform"),
+        ("ok", "configuration"),
+        ("ok", "credentials"),
+        ("ok", "workspace"),
+        ("ok", "activities"),
+        ("ok", "not ready reasons"),
+        ("ok", "task channel"),
+        ("ok", "event callback"),
+        // Plain http on loopback: TaskRouter could not call it.
+        ("warn", "webhook"),
+    ] {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(status) && l[4..].trim_start().starts_with(&format!("{name}:"))),
+            "no `{status} {name}` line in:\n{text}"
+        );
+    }
+    assert!(text.contains("Unavailable, Break"), "{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(!text.contains(AUTH_TOKEN));
+
+    let out = run("wrong-token", cfg.clone()).await.unwrap();
+    let text = common::stdout(&out);
+    assert!(
+        text.lines().any(|l| l.starts_with("FAIL  credentials: refused")),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+
+    // The Workspace sends its events elsewhere: HIS would hear nothing.
+    fake.set_callback("https://elsewhere.example.com/events");
+    let out = run(AUTH_TOKEN, cfg).await.unwrap();
+    let text = common::stdout(&out);
+    assert!(
+        text.lines().any(|l| l.starts_with("FAIL  event callback")),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
