@@ -70,4 +70,5 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 pub mod chromium;
+pub mod taskrouter;
 pub mod ws;
