@@ -52,7 +52,10 @@ fn config(base: &str, webhook: &str) -> AdapterConfig {
 
 async fn rig() -> Rig {
     let fake = Fake::start().await;
-    let worker = fake.add_worker("Agent One", json!({ "contact_uri": format!("client:{AGENT}") }));
+    let worker = fake.add_worker(
+        "Agent One",
+        json!({ "contact_uri": format!("client:{AGENT}") }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let webhook = format!("http://{addr}/taskrouter/events");
@@ -196,7 +199,10 @@ async fn not_ready_reasons_are_the_workspace_s_unavailable_activities() {
 
     // A reason the agent gives at logout is not passed on.
     let (_, r) = c
-        .request("session.request.logout", json!({ "reason": "End of shift" }))
+        .request(
+            "session.request.logout",
+            json!({ "reason": "End of shift" }),
+        )
         .await;
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(rig.activity(), "Offline");
@@ -213,13 +219,19 @@ async fn ef1_a_reservation_in_progress_refuses_the_logout() {
     let e = c.pushed().await;
     assert_eq!(e["name"], "channel.event.interactionStarted", "{e}");
     assert_eq!(e["data"]["interaction"], json!(task));
+    let e = c.pushed().await;
+    assert_eq!(e["data"]["state"], "Talking", "{e}");
     rig.fake.settled().await;
 
     let before = rig.updates().len();
     let (events, r) = c.request("session.request.logout", json!({})).await;
     assert_eq!(error_of(&r).0, "OngoingInteraction");
     assert!(events.is_empty(), "{events:?}");
-    assert_eq!(rig.updates().len(), before, "nothing was asked of TaskRouter");
+    assert_eq!(
+        rig.updates().len(),
+        before,
+        "nothing was asked of TaskRouter"
+    );
     assert_eq!(rig.activity(), "Unavailable");
 
     // Once the task is done, the logout goes through.
@@ -326,7 +338,10 @@ async fn a_forged_event_is_refused_and_changes_nothing() {
         forged.push(("WorkerActivitySid", sid.as_str()));
     }
     for signature in [None, Some("bm90IGEgc2lnbmF0dXJl"), Some("")] {
-        let status = rig.fake.send_event_raw(&rig.webhook, &forged, signature).await;
+        let status = rig
+            .fake
+            .send_event_raw(&rig.webhook, &forged, signature)
+            .await;
         assert_eq!(status, 403, "signature {signature:?}");
     }
     // Signed with another token: refused too.
@@ -336,7 +351,9 @@ async fn a_forged_event_is_refused_and_changes_nothing() {
         .collect();
     let wrong = Fake::sign(&rig.webhook, &owned, "not-the-auth-token");
     assert_eq!(
-        rig.fake.send_event_raw(&rig.webhook, &forged, Some(&wrong)).await,
+        rig.fake
+            .send_event_raw(&rig.webhook, &forged, Some(&wrong))
+            .await,
         403
     );
     // Nothing happened: the session is there and answers.
@@ -348,7 +365,9 @@ async fn a_forged_event_is_refused_and_changes_nothing() {
     // The same event signed as TaskRouter signs it is taken.
     let right = Fake::sign(&rig.webhook, &owned, AUTH_TOKEN);
     assert_eq!(
-        rig.fake.send_event_raw(&rig.webhook, &forged, Some(&right)).await,
+        rig.fake
+            .send_event_raw(&rig.webhook, &forged, Some(&right))
+            .await,
         204
     );
 }
@@ -366,10 +385,13 @@ async fn throttled_requests_are_tried_again_after_retry_after() {
     assert_eq!(rig.activity(), "Available");
     let seen = rig.fake.requests();
     let seen = &seen[from..];
-    assert_eq!(seen[0].status, 429);
+    assert_eq!(seen[0].status, Some(429));
     assert_eq!(seen[1].path, seen[0].path, "the same request, again");
     let waited = seen[1].at.duration_since(seen[0].at);
-    assert!(waited >= Duration::from_millis(950), "Retry-After: 1 honoured, waited {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(950),
+        "Retry-After: 1 honoured, waited {waited:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,7 +433,10 @@ async fn a_service_that_is_down_stops_hisflow_from_starting_with_a_clear_error()
     .err()
     .expect("no service, no start")
     .to_string();
-    assert!(err.contains("could not be reached") && err.contains(&base), "{err}");
+    assert!(
+        err.contains("could not be reached") && err.contains(&base),
+        "{err}"
+    );
     assert!(!err.contains(AUTH_TOKEN));
 
     // Wrong credentials are told apart from a missing service.
@@ -422,7 +447,10 @@ async fn a_service_that_is_down_stops_hisflow_from_starting_with_a_clear_error()
     };
     let err = deploy::start(
         &platform,
-        Some(&config(&fake.base_url, "https://his.example.com/taskrouter/events")),
+        Some(&config(
+            &fake.base_url,
+            "https://his.example.com/taskrouter/events",
+        )),
         Default::default,
         bad,
     )
@@ -463,7 +491,10 @@ fn config_file(dir: &std::path::Path, base: &str, port: u16) -> std::path::PathB
 async fn serve_drives_taskrouter_through_the_websocket_protocol() {
     use std::io::{BufRead, BufReader};
     let fake = Fake::start().await;
-    let worker = fake.add_worker("Agent One", json!({ "contact_uri": format!("client:{AGENT}") }));
+    let worker = fake.add_worker(
+        "Agent One",
+        json!({ "contact_uri": format!("client:{AGENT}") }),
+    );
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let cfg = config_file(dir.path(), &fake.base_url, port);
@@ -526,7 +557,10 @@ async fn serve_drives_taskrouter_through_the_websocket_protocol() {
         logs.push(line);
     }
     let all = logs.join("\n");
-    assert!(all.contains("TaskRouter Workspace"), "the log names the switch");
+    assert!(
+        all.contains("TaskRouter Workspace"),
+        "the log names the switch"
+    );
     assert!(!all.contains(AUTH_TOKEN), "a credential reached the log");
 }
 
@@ -565,7 +599,8 @@ async fn doctor_checks_a_deployment_one_line_per_check() {
         assert!(
             lines
                 .iter()
-                .any(|l| l.starts_with(status) && l[4..].trim_start().starts_with(&format!("{name}:"))),
+                .any(|l| l.starts_with(status)
+                    && l[4..].trim_start().starts_with(&format!("{name}:"))),
             "no `{status} {name}` line in:\n{text}"
         );
     }
@@ -576,7 +611,8 @@ async fn doctor_checks_a_deployment_one_line_per_check() {
     let out = run("wrong-token", cfg.clone()).await.unwrap();
     let text = common::stdout(&out);
     assert!(
-        text.lines().any(|l| l.starts_with("FAIL  credentials: refused")),
+        text.lines()
+            .any(|l| l.starts_with("FAIL  credentials: refused")),
         "{text}"
     );
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -590,4 +626,58 @@ async fn doctor_checks_a_deployment_one_line_per_check() {
         "{text}"
     );
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_gone_mid_session_is_told_to_the_agent() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    let Rig { fake, .. } = rig;
+    drop(fake);
+    let (events, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    let (code, message) = error_of(&r);
+    assert_eq!(code, "ReadyFailed", "{r}");
+    assert!(
+        message.contains("TaskRouter could not be reached"),
+        "the agent reads why: {message}"
+    );
+    // The link is down for every session: the MediaBar shows it.
+    let mut told = events
+        .iter()
+        .any(|e| e["name"] == "session.event.switchUnavailable");
+    while !told {
+        told = c.pushed().await["name"] == "session.event.switchUnavailable";
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_are_tried_again() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    rig.fake.refuse(Refusal {
+        method: "POST".into(),
+        path_ends_with: format!("/Workers/{}", rig.worker),
+        status: 503,
+        code: 20503,
+        message: "Service Unavailable".into(),
+        times: 2,
+    });
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(rig.activity(), "Available");
+    let answered: Vec<Option<u16>> = rig
+        .fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.status)
+        .collect();
+    assert!(
+        answered.ends_with(&[Some(503), Some(503), Some(200)]),
+        "{answered:?}"
+    );
 }

@@ -484,11 +484,11 @@ async fn refusals_and_throttling_answer_errors_and_change_nothing() {
     let alice = fake.add_worker("Alice", json!({}));
     let path = format!("/Workers/{alice}/Channels/voice");
     fake.refuse(Refusal {
-        method: "POST",
-        path_ends_with: "/Channels/voice",
+        method: "POST".into(),
+        path_ends_with: "/Channels/voice".into(),
         status: 400,
         code: 20001,
-        message: "Invalid channel",
+        message: "Invalid channel".into(),
         times: 1,
     });
     let (status, body) = post(&fake, &path, &[("Available", "false")]).await;

@@ -44,11 +44,11 @@ pub const WORKSPACE_SID: &str = "WS00000000000000000000000000f4ce00";
 /// with `path_ends_with` answer, before they reach the Workspace.
 #[derive(Debug, Clone)]
 pub struct Refusal {
-    pub method: &'static str,
-    pub path_ends_with: &'static str,
+    pub method: String,
+    pub path_ends_with: String,
     pub status: u16,
     pub code: u32,
-    pub message: &'static str,
+    pub message: String,
     pub times: usize,
 }
 

@@ -214,12 +214,12 @@ fn answer(s: &mut State, incoming: &Incoming) -> Answer {
     let refusal = s.refusals.iter().position(|r| {
         r.times > 0
             && r.method.eq_ignore_ascii_case(&incoming.method)
-            && incoming.path.ends_with(r.path_ends_with)
+            && incoming.path.ends_with(r.path_ends_with.as_str())
     });
     if let Some(i) = refusal {
         let r = &mut s.refusals[i];
         r.times -= 1;
-        return ApiError::new(r.status, r.code, r.message).answer();
+        return ApiError::new(r.status, r.code, r.message.clone()).answer();
     }
     route(s, incoming).unwrap_or_else(ApiError::answer)
 }
