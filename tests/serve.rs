@@ -19,7 +19,8 @@ fn serve_reads_its_config_answers_a_login_and_stops_on_sigterm() {
     std::fs::write(
         &cfg,
         format!(
-            "platform: {}\nlisten: 127.0.0.1:0\nlimits: {{ max_frame_bytes: 8192 }}\n",
+            // The simulated switch stands in for TaskRouter.
+            "platform: {}\nlisten: 127.0.0.1:0\nadapter: {{ kind: sim }}\nlimits: {{ max_frame_bytes: 8192 }}\n",
             platform.display()
         ),
     )

@@ -474,12 +474,26 @@ fn free_port() -> u16 {
 /// The configuration file `hisflow serve` and `hisflow doctor` read, for the
 /// fake at `base`.
 fn config_file(dir: &std::path::Path, base: &str, port: u16) -> std::path::PathBuf {
+    config_file_with(
+        dir,
+        base,
+        port,
+        &format!("http://127.0.0.1:{port}/taskrouter/events"),
+    )
+}
+
+fn config_file_with(
+    dir: &std::path::Path,
+    base: &str,
+    port: u16,
+    webhook: &str,
+) -> std::path::PathBuf {
     let path = dir.join("his.yaml");
     let platform = common::root().join("workflows/twilio-taskrouter");
     std::fs::write(
         &path,
         format!(
-            "platform: {}\nlisten: 127.0.0.1:{port}\nadapter:\n  kind: twilio-taskrouter\n  workspace_sid: {WORKSPACE_SID}\n  base_url: {base}\n  worker: {{ attribute: contact_uri, value: 'client:{{agent}}' }}\n  webhook: {{ url: 'http://127.0.0.1:{port}/taskrouter/events' }}\n",
+            "platform: {}\nlisten: 127.0.0.1:{port}\nadapter:\n  kind: twilio-taskrouter\n  workspace_sid: {WORKSPACE_SID}\n  base_url: {base}\n  worker: {{ attribute: contact_uri, value: 'client:{{agent}}' }}\n  webhook: {{ url: '{webhook}' }}\n",
             platform.display()
         ),
     )
@@ -680,4 +694,161 @@ async fn server_errors_are_tried_again() {
         answered.ends_with(&[Some(503), Some(503), Some(200)]),
         "{answered:?}"
     );
+}
+
+#[test]
+fn the_example_configuration_in_docs_is_one_serve_takes() {
+    let path = common::root().join("docs/examples/taskrouter.yaml");
+    let cfg = hisflow::server::config::read(&path).unwrap();
+    let Some(AdapterConfig::TwilioTaskrouter(adapter)) = &cfg.adapter else {
+        panic!("the example describes a TaskRouter Workspace");
+    };
+    adapter.check().unwrap();
+    assert_eq!(adapter.worker.value_for("alice"), "client:alice");
+    let (platform, _) = hisflow::load_platform(cfg.platform.as_ref().unwrap()).unwrap();
+    assert_eq!(platform.adapter, "twilio-taskrouter");
+    // And the schema editors complete it from agrees.
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::root().join("schemas/config.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let value = hisflow::workflow::load::yaml_to_json(&text).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_fails_a_webhook_taskrouter_cannot_reach() {
+    let fake = Fake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let webhook = format!("https://127.0.0.1:{port}/taskrouter/events");
+    let cfg = config_file_with(dir.path(), &fake.base_url, port, &webhook);
+    fake.set_callback(&webhook);
+    let out = tokio::task::spawn_blocking(move || {
+        common::hisflow(&common::root())
+            .args(["doctor", "--config", cfg.to_str().unwrap()])
+            .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
+            .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = common::stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("FAIL  webhook") && l.contains("cannot reach from the Internet")),
+        "{text}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_must_describe_the_switch_its_platform_names() {
+    let fake = Fake::start().await;
+    let twilio = hisflow::load_platform(&common::root().join("workflows/twilio-taskrouter"))
+        .unwrap()
+        .0;
+    let reference = hisflow::load_platform(&common::root().join("workflows/reference"))
+        .unwrap()
+        .0;
+    let described = config(&fake.base_url, "https://his.example.com/taskrouter/events");
+    let err =
+        |r: Result<deploy::Started, deploy::DeployError>| r.err().expect("refused").to_string();
+
+    let none = err(deploy::start(&twilio, None, Default::default, env).await);
+    assert!(
+        none.contains("adapter: { kind: sim }") && none.contains("docs/adapters.md"),
+        "{none}"
+    );
+    let other = err(deploy::start(&reference, Some(&described), Default::default, env).await);
+    assert!(other.contains("written for `sim`"), "{other}");
+    // The simulated switch may stand in for TaskRouter.
+    let sim: AdapterConfig = marked_yaml::from_yaml(0, "kind: sim").unwrap();
+    let started = deploy::start(&twilio, Some(&sim), Default::default, env)
+        .await
+        .unwrap();
+    assert_eq!(started.adapter.kind(), "sim");
+    assert!(started.inbound.is_none());
+
+    // An Activity the Workspace lacks stops it, naming those it has.
+    let AdapterConfig::TwilioTaskrouter(mut c) = described else {
+        unreachable!()
+    };
+    c.activities.ready = "Ready".into();
+    let missing = err(deploy::start(
+        &twilio,
+        Some(&AdapterConfig::TwilioTaskrouter(c)),
+        Default::default,
+        env,
+    )
+    .await);
+    assert!(
+        missing.contains("no Activity `Ready`") && missing.contains("Available"),
+        "{missing}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_canceled_at_the_switch_ends_the_interaction() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    let (task, reservation) = rig.fake.offer(&rig.worker, "voice");
+    rig.fake.accept(&reservation);
+    rig.fake.settled().await;
+    let mut talking = false;
+    while !talking {
+        talking = c.pushed().await["data"]["state"] == "Talking";
+    }
+    rig.fake.wrapup(&reservation);
+    let e = c.pushed().await;
+    assert_eq!(e["name"], "channel.event.interactionEnded", "{e}");
+    assert_eq!(e["data"]["interaction"], json!(task));
+    let e = c.pushed().await;
+    assert_eq!(e["data"]["state"], "WorkingAfterCall", "{e}");
+    rig.fake.complete(&reservation);
+    let e = c.pushed().await;
+    assert_eq!(
+        e["data"]["state"], "NotReady",
+        "back to the Activity's state: {e}"
+    );
+
+    // A Task that ends with no word of its reservation (completed through
+    // the REST API by another application) ends the interaction too.
+    let (task, reservation) = rig.fake.offer(&rig.worker, "voice");
+    rig.fake.accept(&reservation);
+    rig.fake.settled().await;
+    let mut talking = false;
+    while !talking {
+        talking = c.pushed().await["data"]["state"] == "Talking";
+    }
+    let params = [
+        ("EventType", "task.completed"),
+        ("AccountSid", ACCOUNT_SID),
+        ("WorkspaceSid", WORKSPACE_SID),
+        ("TaskSid", task.as_str()),
+    ];
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let signature = Fake::sign(&rig.webhook, &owned, AUTH_TOKEN);
+    assert_eq!(
+        rig.fake
+            .send_event_raw(&rig.webhook, &params, Some(&signature))
+            .await,
+        204
+    );
+    let mut ended = false;
+    while !ended {
+        let e = c.pushed().await;
+        ended = e["name"] == "channel.event.interactionEnded"
+            && e["data"]["interaction"] == json!(task);
+    }
+    // A logout is no longer refused.
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
 }

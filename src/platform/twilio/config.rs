@@ -46,8 +46,26 @@ pub struct Config {
     pub request_timeout: Option<Span>,
     /// How often a request TaskRouter answered with 429 or 5xx, or could
     /// not be sent, is tried in all (`4`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "count")]
     pub attempts: Option<u32>,
+}
+
+/// A count written as a number or, as YAML read through the adapter's
+/// `kind:` tag arrives, as its text.
+fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u32),
+        Text(String),
+    }
+    match Option::<Either>::deserialize(d)? {
+        None => Ok(None),
+        Some(Either::Number(n)) => Ok(Some(n)),
+        Some(Either::Text(t)) => t.trim().parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!("`{t}` is not a count (a whole number, e.g. 4)"))
+        }),
+    }
 }
 
 fn default_base_url() -> String {
@@ -376,6 +394,11 @@ mod tests {
         assert!(clear.check().unwrap_err().0.contains("clear text"));
         let local = config(&format!("{MINIMAL}base_url: http://127.0.0.1:9999\n"));
         local.check().unwrap();
+        let counted = config(&format!("{MINIMAL}attempts: '6'\n"));
+        assert_eq!(counted.attempts(), 6);
+        let wrong: Result<Config, _> =
+            marked_yaml::from_yaml(0, &format!("{MINIMAL}attempts: four\n"));
+        assert!(wrong.unwrap_err().to_string().contains("not a count"));
         let v6 = config(&format!("{MINIMAL}base_url: 'http://[::1]:9999'\n"));
         v6.check().unwrap();
         let sneaky = config(&format!(
