@@ -852,3 +852,115 @@ async fn a_task_canceled_at_the_switch_ends_the_interaction() {
     let (_, r) = c.request("session.request.logout", json!({})).await;
     assert_eq!(r["ok"], true, "{r}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_in_wrap_up_goes_ready_and_logs_out() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    let (_, reservation) = rig.fake.offer(&rig.worker, "voice");
+    rig.fake.accept(&reservation);
+    rig.fake.wrapup(&reservation);
+    rig.fake.settled().await;
+    let mut wrapping = false;
+    while !wrapping {
+        wrapping = c.pushed().await["data"]["state"] == "WorkingAfterCall";
+    }
+    // Ready leaves wrap-up: TaskRouter's event confirms it on voice.
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(rig.activity(), "Available");
+
+    // Back into wrap-up, then logout: the change is confirmed there too.
+    let (_, reservation) = rig.fake.offer(&rig.worker, "voice");
+    rig.fake.accept(&reservation);
+    rig.fake.wrapup(&reservation);
+    rig.fake.settled().await;
+    let mut wrapping = false;
+    while !wrapping {
+        wrapping = c.pushed().await["data"]["state"] == "WorkingAfterCall";
+    }
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(rig.activity(), "Offline");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_or_stale_event_changes_nothing() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    // A supervisor's Offline, recorded on its way to an earlier session…
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+    rig.fake.settled().await;
+    let recorded = rig
+        .fake
+        .deliveries()
+        .into_iter()
+        .rev()
+        .find(|d| {
+            d.event_type == "worker.activity.update"
+                && d.param("WorkerActivityName") == Some("Offline")
+        })
+        .expect("TaskRouter said the Worker went Offline");
+    // …is sent again to the next session: taken once already, it is
+    // acknowledged and changes nothing.
+    let mut c = rig.login(&["voice"]).await;
+    let params: Vec<(&str, &str)> = recorded
+        .params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        rig.fake
+            .send_event_raw(&rig.webhook, &params, Some(&recorded.signature))
+            .await,
+        204
+    );
+    // A signed event sent ten minutes ago is refused.
+    let old = (std::time::SystemTime::now() - Duration::from_secs(600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let (secs, ms) = (old.as_secs().to_string(), old.as_millis().to_string());
+    let mut stale: Vec<(String, String)> = recorded
+        .params
+        .iter()
+        .filter(|(k, _)| !["Sid", "Timestamp", "TimestampMs"].contains(&k.as_str()))
+        .cloned()
+        .collect();
+    stale.push(("Timestamp".into(), secs));
+    stale.push(("TimestampMs".into(), ms));
+    let signature = Fake::sign(&rig.webhook, &stale, AUTH_TOKEN);
+    let borrowed: Vec<(&str, &str)> = stale
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        rig.fake
+            .send_event_raw(&rig.webhook, &borrowed, Some(&signature))
+            .await,
+        403
+    );
+    assert_eq!(rig.his.session_count(), 1, "the session is still there");
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_activity_is_no_not_ready_reason() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    let (_, r) = c
+        .request(
+            "channel.request.notReady",
+            json!({ "channel": "voice", "reason": "Offline" }),
+        )
+        .await;
+    let (code, message) = error_of(&r);
+    assert_eq!(code, "NotReadyFailed");
+    assert!(message.contains("log out instead"), "{message}");
+    assert_eq!(rig.activity(), "Unavailable");
+}

@@ -168,6 +168,9 @@ pub async fn serve(
     Ok(())
 }
 
+/// How long a webhook's body may take to arrive.
+const WEBHOOK_BODY_TIME: Duration = Duration::from_secs(10);
+
 /// A request of the switch: its body read up to the endpoint's limit, then
 /// handed to the adapter, which checks and answers it.
 async fn webhook(
@@ -175,10 +178,19 @@ async fn webhook(
     req: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = req.into_parts();
-    let body = match axum::body::to_bytes(body, inbound.max_body()).await {
-        Ok(b) => b,
-        Err(_) => {
+    // Unauthenticated until the adapter checked it: a body sent slowly
+    // must not hold a connection for long.
+    let read = tokio::time::timeout(
+        WEBHOOK_BODY_TIME,
+        axum::body::to_bytes(body, inbound.max_body()),
+    );
+    let body = match read.await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
             return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
+        }
+        Err(_) => {
+            return (axum::http::StatusCode::REQUEST_TIMEOUT, "body too slow").into_response();
         }
     };
     let reply = inbound.receive(InboundRequest {

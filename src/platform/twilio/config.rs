@@ -237,15 +237,36 @@ impl Config {
     /// The webhook URL's path, which HIS serves.
     pub fn webhook_path(&self) -> Result<String, ConfigError> {
         let url = &self.webhook.url;
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| ConfigError(format!("webhook.url `{url}` is not an http(s) URL")))?;
-        let path = rest.find('/').map_or("/", |i| &rest[i..]);
-        let path = path.split(['?', '#']).next().unwrap_or("/");
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ConfigError(format!("webhook.url `{url}` is not a URL: {e}")))?;
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_loopback(&parsed) => {}
+            "http" => {
+                return Err(ConfigError(format!(
+                    "webhook.url `{url}` is plain http: TaskRouter's signed events could be read and replayed on the way; use https (a proxy in front of HIS may end TLS)"
+                )));
+            }
+            other => {
+                return Err(ConfigError(format!(
+                    "webhook.url `{url}` is not an http(s) URL but {other}"
+                )));
+            }
+        }
+        let path = parsed.path();
         if path == "/" || path == "/ws" || path == "/mediabar.json" {
             return Err(ConfigError(format!(
                 "webhook.url `{url}` must have a path of its own (e.g. /taskrouter/events), not `{path}`"
+            )));
+        }
+        // The server routes on it: no pattern characters, nothing a
+        // router would read as a parameter.
+        if !path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c))
+        {
+            return Err(ConfigError(format!(
+                "webhook.url's path `{path}` may hold only letters, digits and / - . _ ~"
             )));
         }
         Ok(path.to_string())
@@ -270,37 +291,47 @@ impl Config {
             )));
         }
         let a = &self.activities;
-        if a.ready == a.not_ready || a.ready == a.offline {
+        if a.ready == a.not_ready || a.ready == a.offline || a.not_ready == a.offline {
             return Err(ConfigError(
-                "activities.ready must differ from not_ready and offline".into(),
+                "activities.ready, not_ready and offline must be three different Activities".into(),
             ));
         }
         self.webhook_path()?;
         let base = self.base_url.trim_end_matches('/');
-        let plain = base.strip_prefix("http://");
-        if let Some(rest) = plain {
-            if !is_loopback(rest.split('/').next().unwrap_or("")) {
+        let parsed = reqwest::Url::parse(base)
+            .map_err(|e| ConfigError(format!("base_url `{base}` is not a URL: {e}")))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(ConfigError(format!(
+                "base_url `{base}` holds a user: credentials come from the environment, never the URL"
+            )));
+        }
+        match parsed.scheme() {
+            "https" => {}
+            "http" if is_loopback(&parsed) => {}
+            "http" => {
                 return Err(ConfigError(format!(
                     "base_url `{base}` is plain http: credentials would cross the network in clear text; use https"
                 )));
             }
-        } else if !base.starts_with("https://") {
-            return Err(ConfigError(format!(
-                "base_url `{base}` is not an https URL"
-            )));
+            _ => {
+                return Err(ConfigError(format!(
+                    "base_url `{base}` is not an https URL"
+                )));
+            }
         }
         Ok(())
     }
 }
 
-/// Whether an URL's authority (`host:port`) names this machine.
-fn is_loopback(authority: &str) -> bool {
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
+/// Whether a URL's host is this machine.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
     };
     host == "localhost"
         || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
@@ -375,7 +406,7 @@ mod tests {
         marked_yaml::from_yaml(0, yaml).unwrap()
     }
 
-    const MINIMAL: &str = "workspace_sid: WSaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nwebhook: { url: https://his.example.com/taskrouter/events }\n";
+    const MINIMAL: &str = "workspace_sid: WSaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\nwebhook: { url: 'https://his.example.com/taskrouter/events' }\n";
 
     #[test]
     fn defaults_and_checks() {
@@ -401,10 +432,28 @@ mod tests {
         assert!(wrong.unwrap_err().to_string().contains("not a count"));
         let v6 = config(&format!("{MINIMAL}base_url: 'http://[::1]:9999'\n"));
         v6.check().unwrap();
-        let sneaky = config(&format!(
-            "{MINIMAL}base_url: http://127.0.0.1.example.com\n"
-        ));
-        assert!(sneaky.check().is_err());
+        for sneaky in [
+            "http://127.0.0.1.example.com",
+            "http://localhost:1@evil.example",
+            "http://127.0.0.1:80@evil.example",
+            "'http://[::1]@evil.example'",
+            "https://user:pass@taskrouter.twilio.com",
+        ] {
+            let c = config(&format!("{MINIMAL}base_url: {sneaky}\n"));
+            assert!(c.check().is_err(), "{sneaky}");
+        }
+        let clear_hook =
+            config(&MINIMAL.replace("https://his.example.com", "http://his.example.com"));
+        assert!(clear_hook.check().unwrap_err().0.contains("replayed"));
+        let local_hook =
+            config(&MINIMAL.replace("https://his.example.com", "http://127.0.0.1:7411"));
+        local_hook.check().unwrap();
+        for pattern in ["/events/{x}", "/events/*rest", "/a/:b"] {
+            let c = config(&MINIMAL.replace("/taskrouter/events", pattern));
+            assert!(c.check().is_err(), "{pattern}");
+        }
+        let same = config(&format!("{MINIMAL}activities: {{ not_ready: Offline }}\n"));
+        assert!(same.check().unwrap_err().0.contains("three different"));
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! answered 204 at once (TaskRouter waits 15 seconds at most), whether or
 //! not HIS has a session for its Worker.
 
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::StatusCode;
 use serde_json::json;
@@ -16,7 +18,58 @@ use super::track::{Asked, state_changed};
 use crate::platform::events::SwitchEvent;
 use crate::platform::inbound::{Inbound, InboundReply, InboundRequest};
 
+/// How old an event may be (or how far ahead of this clock): TaskRouter
+/// sends at once, and clocks differ by less.
+const MAX_AGE_MS: u64 = 5 * 60 * 1000;
+
+/// How many events are remembered to take each once.
+const REMEMBERED: usize = 10_000;
+
+/// The events taken lately, by their SID.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    keys: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Seen {
+    /// Whether `key` is new; it is remembered.
+    fn first_time(&mut self, key: String) -> bool {
+        if self.keys.contains(&key) {
+            return false;
+        }
+        if self.order.len() >= REMEMBERED
+            && let Some(old) = self.order.pop_front()
+        {
+            self.keys.remove(&old);
+        }
+        self.keys.insert(key.clone());
+        self.order.push_back(key);
+        true
+    }
+}
+
+/// When TaskRouter sent an event, in ms since the epoch (`TimestampMs`,
+/// else `Timestamp` in seconds), if it says.
+fn sent_at<'a>(get: &impl Fn(&str) -> Option<&'a str>) -> Option<u64> {
+    get("TimestampMs")
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .or_else(|| {
+            get("Timestamp")
+                .and_then(|t| t.trim().parse::<u64>().ok())
+                .map(|s| s.saturating_mul(1000))
+        })
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 pub(super) struct Webhook {
+    /// Forged requests refused so far.
+    forged: AtomicU64,
     inner: Arc<Inner>,
     path: String,
     /// Scheme and authority of the configured URL: TaskRouter signs the URL
@@ -36,6 +89,7 @@ impl Webhook {
             .and_then(|i| url[i + 3..].find('/').map(|j| url[..i + 3 + j].to_string()))
             .unwrap_or(url);
         Webhook {
+            forged: AtomicU64::new(0),
             inner,
             path,
             origin,
@@ -89,13 +143,50 @@ impl Inbound for Webhook {
                 )
             });
         if !signed {
-            tracing::warn!(%url, "TaskRouter webhook refused: its X-Twilio-Signature does not hold");
+            // Whoever can reach the webhook can send these: a line for the
+            // first and then one per hundred, not one each.
+            let n = self.forged.fetch_add(1, Ordering::Relaxed);
+            if n.is_multiple_of(100) {
+                tracing::warn!(%url, refused = n + 1, "TaskRouter webhook refused: its X-Twilio-Signature does not hold");
+            }
             return InboundReply::new(StatusCode::FORBIDDEN, "signature does not hold");
         }
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let workspace = get("WorkspaceSid");
         if workspace.is_some_and(|w| w != self.inner.config.workspace_sid) {
             return InboundReply::new(StatusCode::FORBIDDEN, "another Workspace's event");
+        }
+        // A signature has no time in it: an event recorded on its way could
+        // be sent again. An old one, or one already taken, changes nothing.
+        let at = sent_at(&get);
+        if let Some(at) = at {
+            let now = now_ms();
+            if at + MAX_AGE_MS < now || at > now + MAX_AGE_MS {
+                tracing::warn!(
+                    event = get("EventType").unwrap_or(""),
+                    "TaskRouter event refused: sent too long ago"
+                );
+                return InboundReply::new(StatusCode::FORBIDDEN, "event too old");
+            }
+        }
+        let key = match get("Sid") {
+            Some(sid) => sid.to_string(),
+            None => format!(
+                "{}/{}/{}",
+                get("EventType").unwrap_or(""),
+                get("ResourceSid").unwrap_or(""),
+                at.map(|a| a.to_string()).unwrap_or_default()
+            ),
+        };
+        if !self
+            .inner
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .first_time(key)
+        {
+            // Taken already: TaskRouter is told so, and sends it no more.
+            return InboundReply::new(StatusCode::NO_CONTENT, "");
         }
         let events = self.inner.map(&get);
         tracing::debug!(
@@ -125,7 +216,13 @@ impl Inner {
             attributes.get(&lookup.attribute)?.as_str()?.to_string()
         };
         let agent = lookup.agent_of(&value)?.to_string();
-        self.agents().meet(&agent, worker);
+        let mut agents = self.agents();
+        // An agent HIS knows keeps its Worker: only a lookup of HIS's own,
+        // which refuses two Workers for one agent, may change it.
+        if agents.worker_of(&agent).is_some_and(|w| w != worker) {
+            return None;
+        }
+        agents.meet(&agent, worker);
         Some(agent)
     }
 
@@ -152,14 +249,26 @@ impl Inner {
             return Vec::new();
         };
         let name = get("WorkerActivityName").unwrap_or_default().to_string();
-        let available = match self.activity(sid) {
+        // An Activity added since HIS read the Workspace's is known by
+        // name only if at all; unknown, it counts as unavailable.
+        let available = match self.activity(sid).or_else(|| self.activity_named(&name)) {
             Some(a) => a.available,
             None => sid == self.roles.ready.sid,
         };
+        let at = sent_at(get);
         let mut agents = self.agents();
         let Some(a) = agents.get_mut(&agent) else {
             return Vec::new();
         };
+        // Each event is its own request: an older one may arrive after a
+        // newer, and must not undo it.
+        if let (Some(at), Some(last)) = (at, a.activity_at)
+            && at < last
+        {
+            return Vec::new();
+        }
+        a.activity_at = at.or(a.activity_at);
+        a.epoch += 1;
         a.activity = Some((sid.to_string(), available, name.clone()));
         let asked = a.take_asked(sid);
         if sid == self.roles.offline.sid && asked != Some(Asked::NotReady) {
@@ -175,7 +284,7 @@ impl Inner {
                 json!({ "cause": cause, "reason": name }),
             )];
         }
-        a.idle_changes(&agent, None)
+        a.follow_activity(&agent, None)
     }
 
     fn channel_availability<'a>(&self, get: &impl Fn(&str) -> Option<&'a str>) -> Vec<SwitchEvent> {
@@ -192,6 +301,12 @@ impl Inner {
             "agent.event.channelDeactivated"
         };
         let media = self.config.media_of(unique);
+        // A channel HIS did not log the agent in on is not HIS's.
+        let mut agents = self.agents();
+        match agents.get_mut(&agent) {
+            Some(a) if a.channels.contains_key(media) => a.epoch += 1,
+            _ => return Vec::new(),
+        }
         vec![SwitchEvent::new(
             Some(&agent),
             name,
@@ -218,13 +333,20 @@ impl Inner {
         };
         let mut agents = self.agents();
         let what = kind.trim_start_matches("reservation.");
+        // Work on a channel HIS did not log the agent in on is not HIS's.
+        if !agents
+            .get(&agent)
+            .is_some_and(|a| a.channels.contains_key(&media))
+        {
+            return Vec::new();
+        }
         if matches!(what, "created" | "accepted" | "wrapup") {
             agents.note_task(task, &agent, &media);
         }
         let Some(a) = agents.get_mut(&agent) else {
             return Vec::new();
         };
-        // Work on a channel HIS did not log the agent in on is not HIS's.
+        a.epoch += 1;
         let Some(c) = a.channels.get_mut(&media) else {
             return Vec::new();
         };
@@ -268,11 +390,8 @@ impl Inner {
             "completed" | "rejected" | "timeout" | "canceled" | "rescinded" | "failed"
         );
         let state = a.state_of(&media);
-        let reason = match (&a.activity, state) {
-            (Some((_, false, name)), "NotReady") => Some(name.clone()),
-            _ => None,
-        };
-        out.push(state_changed(&agent, &media, state, reason.as_deref()));
+        let reason = (state == "NotReady").then(|| a.reason()).flatten();
+        out.push(state_changed(&agent, &media, state, reason));
         if finished {
             // A task ended or never started: it is no longer tracked once
             // its channel holds nothing of it.
@@ -301,6 +420,7 @@ impl Inner {
         let Some(a) = agents.get_mut(&agent) else {
             return Vec::new();
         };
+        a.epoch += 1;
         let Some(c) = a.channels.get_mut(&media) else {
             return Vec::new();
         };
@@ -313,14 +433,17 @@ impl Inner {
                 json!({ "channel": media, "interaction": task }),
             ));
         }
-        if kind == "task.wrapup" {
-            c.wrapping.insert(task.to_string());
+        // TaskRouter also sends the reservation's own event: whichever
+        // comes second changes nothing and says nothing.
+        let changed = if kind == "task.wrapup" {
+            c.wrapping.insert(task.to_string())
         } else {
-            c.wrapping.remove(task);
-        }
-        if was_live || kind != "task.wrapup" {
+            c.wrapping.remove(task)
+        };
+        if was_live || changed {
             let state = a.state_of(&media);
-            out.push(state_changed(&agent, &media, state, None));
+            let reason = (state == "NotReady").then(|| a.reason()).flatten();
+            out.push(state_changed(&agent, &media, state, reason));
         }
         if kind != "task.wrapup" {
             agents.forget_task(task);

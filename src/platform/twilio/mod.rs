@@ -22,7 +22,7 @@ pub mod signature;
 mod track;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Instant;
 
 use serde_json::json;
@@ -34,6 +34,9 @@ use super::inbound::Inbound;
 pub use config::{Config, ConfigError};
 use rest::{Activity, Failure, Rest};
 use track::{Agents, Asked, state_changed};
+
+/// How often a link that is down is tried.
+const LINK_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The adapter kind, as platform manifests name it.
 pub const KIND: &str = "twilio-taskrouter";
@@ -153,6 +156,10 @@ struct Inner {
     sink: RwLock<EventSink>,
     /// Whether HIS was told the link is down.
     down: AtomicBool,
+    /// Itself, for the task that watches for the link's return.
+    me: Weak<Inner>,
+    /// Recent Event Callbacks, to take each once.
+    seen: Mutex<events::Seen>,
 }
 
 impl TaskRouter {
@@ -201,7 +208,7 @@ impl TaskRouter {
             }
         }
         Ok(TaskRouter {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|me| Inner {
                 config,
                 rest,
                 roles,
@@ -209,6 +216,8 @@ impl TaskRouter {
                 agents: Mutex::new(Agents::default()),
                 sink: RwLock::new(EventSink::none()),
                 down: AtomicBool::new(false),
+                me: me.clone(),
+                seen: Mutex::new(events::Seen::default()),
             }),
         })
     }
@@ -312,22 +321,37 @@ impl Inner {
         self.agents.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Tells HIS when TaskRouter stops or starts answering.
+    /// Tells HIS when TaskRouter stops or starts answering. While it does
+    /// not, a task asks it every few seconds, so that HIS hears of its
+    /// return without waiting for an agent's request.
     fn link(&self, reachable: bool, why: Option<&Failure>) {
         let was_down = self.down.swap(!reachable, Ordering::SeqCst);
-        if was_down == reachable {
-            let event = if reachable {
-                tracing::info!("TaskRouter answers again");
-                SwitchEvent::new(None, "link.event.up", json!({}))
-            } else {
-                let reason = why.map(ToString::to_string);
-                tracing::warn!(
-                    reason = reason.as_deref().unwrap_or(""),
-                    "TaskRouter cannot be reached"
-                );
-                SwitchEvent::new(None, "link.event.down", json!({ "reason": reason }))
-            };
-            self.deliver(vec![event]);
+        if was_down != reachable {
+            return;
+        }
+        let event = if reachable {
+            tracing::info!("TaskRouter answers again");
+            SwitchEvent::new(None, "link.event.up", json!({}))
+        } else {
+            let reason = why.map(ToString::to_string);
+            tracing::warn!(
+                reason = reason.as_deref().unwrap_or(""),
+                "TaskRouter cannot be reached"
+            );
+            if let (Some(me), Ok(rt)) = (self.me.upgrade(), tokio::runtime::Handle::try_current()) {
+                rt.spawn(async move { me.watch_link().await });
+            }
+            SwitchEvent::new(None, "link.event.down", json!({ "reason": reason }))
+        };
+        self.deliver(vec![event]);
+    }
+
+    async fn watch_link(self: Arc<Self>) {
+        while self.down.load(Ordering::SeqCst) {
+            tokio::time::sleep(LINK_PROBE).await;
+            if let Ok(()) = self.heard(self.rest.workspace().await).map(drop) {
+                return;
+            }
         }
     }
 
@@ -364,7 +388,7 @@ impl Inner {
             } => {
                 let target = match reason.as_deref().filter(|r| !r.is_empty()) {
                     None => self.roles.not_ready.clone(),
-                    Some(r) => self.reason_activity(r).await?,
+                    Some(r) => self.reason_activity(r, *reject_pending).await?,
                 };
                 self.change_activity(
                     agent,
@@ -448,7 +472,22 @@ impl Inner {
     /// The unavailable Activity a Not Ready reason names; the directory is
     /// read again once before a reason is refused (an administrator may
     /// have added it).
-    async fn reason_activity(&self, reason: &str) -> Result<Activity, SwitchError> {
+    ///
+    /// The offline Activity is a logout, not a reason: only logout's own
+    /// step, which rejects the pending reservations, may name it.
+    async fn reason_activity(
+        &self,
+        reason: &str,
+        rejecting: bool,
+    ) -> Result<Activity, SwitchError> {
+        if reason == self.roles.offline.friendly_name && !rejecting {
+            return Err(SwitchError::new(
+                "ReasonCodeOutOfRange",
+                format!(
+                    "`{reason}` is the Activity of a logged-out Worker, not a Not Ready reason: log out instead"
+                ),
+            ));
+        }
         for fresh in [false, true] {
             if fresh {
                 let list = self.heard(self.rest.activities().await)?;
@@ -528,37 +567,57 @@ impl Inner {
         let worker = self.worker(agent).await?;
         let before = self.current_activity(agent, &worker).await?;
         let already = before.as_deref() == Some(target.sid.as_str());
-        if !already {
-            let mut agents = self.agents();
-            let a = agents.meet(agent, &worker);
-            a.asked = Some((asked.clone(), target.sid.clone(), Instant::now()));
-        }
+        // Marked whatever `before` said: someone else may change the
+        // Activity between that reading and this update, and TaskRouter's
+        // event must then still read as HIS's.
+        self.ask(agent, &worker, asked.clone(), &target.sid);
         // RejectPendingReservations is only valid towards an unavailable
         // Activity; TaskRouter refuses it otherwise.
         let reject = reject_pending && !target.available;
-        let updated = self.heard(self.rest.set_activity(&worker, &target.sid, reject).await);
-        if updated.is_err()
-            && let Some(a) = self.agents().get_mut(agent)
-        {
-            a.asked = None;
-        }
-        updated?;
+        let updated = self.rest.set_activity(&worker, &target.sid, reject).await;
+        self.unask_if_refused(agent, &target.sid, &updated);
+        self.heard(updated)?;
         if already {
+            // TaskRouter sends no event for an Activity the Worker is in
+            // already: the adapter confirms the change itself.
             let events = {
-                let agents = self.agents();
-                match (asked, agents.get(agent)) {
-                    (Asked::Logout, _) => vec![SwitchEvent::new(
-                        Some(agent),
-                        "agent.event.loggedOut",
-                        json!({ "cause": "requested" }),
-                    )],
-                    (_, Some(a)) => a.idle_changes(agent, channel),
-                    (_, None) => Vec::new(),
+                let mut agents = self.agents();
+                match asked {
+                    Asked::Logout => {
+                        agents.logged_out(agent);
+                        vec![SwitchEvent::new(
+                            Some(agent),
+                            "agent.event.loggedOut",
+                            json!({ "cause": "requested" }),
+                        )]
+                    }
+                    _ => agents
+                        .get_mut(agent)
+                        .map(|a| a.follow_activity(agent, channel))
+                        .unwrap_or_default(),
                 }
             };
             self.deliver(events);
         }
         Ok(OpResult::Done)
+    }
+
+    /// Marks the change HIS is about to ask for.
+    fn ask(&self, agent: &str, worker: &str, asked: Asked, target: &str) {
+        self.agents().meet(agent, worker).asked = Some((asked, target.to_string(), Instant::now()));
+    }
+
+    /// Unmarks it when TaskRouter refused it for certain (a 4xx): after a
+    /// 5xx or no answer the change may have been made, and its event must
+    /// still read as HIS's.
+    fn unask_if_refused<T>(&self, agent: &str, target: &str, outcome: &Result<T, Failure>) {
+        let refused = matches!(outcome, Err(Failure::Refused { status, .. }) if *status < 500);
+        if refused
+            && let Some(a) = self.agents().get_mut(agent)
+            && a.asked.as_ref().is_some_and(|(_, t, _)| t == target)
+        {
+            a.asked = None;
+        }
     }
 
     async fn logout(&self, agent: &str) -> OpOutcome {
@@ -588,21 +647,20 @@ impl Inner {
         let before = self.current_activity(agent, &worker).await?;
         if before.as_deref() == Some(self.roles.offline.sid.as_str()) || before.is_none() {
             let target = self.roles.not_ready.clone();
-            self.agents().meet(agent, &worker).asked =
-                Some((Asked::Login, target.sid.clone(), Instant::now()));
-            let updated = self.heard(self.rest.set_activity(&worker, &target.sid, false).await);
-            if updated.is_err() {
-                self.agents().meet(agent, &worker).asked = None;
-            }
-            updated?;
+            self.ask(agent, &worker, Asked::Login, &target.sid);
+            let updated = self.rest.set_activity(&worker, &target.sid, false).await;
+            self.unask_if_refused(agent, &target.sid, &updated);
+            self.heard(updated)?;
         } else {
             // Logged in already (another channel, an earlier session): no
             // event will come; the state it is in confirms the login.
             let event = {
                 let agents = self.agents();
-                agents
-                    .get(agent)
-                    .map(|a| state_changed(agent, media, a.state_of(media), None))
+                agents.get(agent).map(|a| {
+                    let state = a.state_of(media);
+                    let reason = (state == "NotReady").then(|| a.reason()).flatten();
+                    state_changed(agent, media, state, reason)
+                })
             };
             self.deliver(event.into_iter().collect());
         }
@@ -638,6 +696,7 @@ impl Inner {
     /// the Worker Channel, and the reservations on that channel.
     async fn state(&self, agent: &str, media: &str) -> OpOutcome {
         let worker = self.worker(agent).await?;
+        let epoch = self.agents().meet(agent, &worker).epoch;
         let activity = self.current_activity(agent, &worker).await?;
         let unique = self.config.task_channel(media).to_string();
         let channel = self.heard(self.rest.worker_channel(&worker, &unique).await)?;
@@ -664,13 +723,18 @@ impl Inner {
             agents.note_task(t, agent, media);
         }
         let a = agents.meet(agent, &worker);
-        let state = if offline {
-            "LoggedOff".to_string()
-        } else {
-            let c = a.channels.entry(media.to_string()).or_default();
+        let c = a.channels.entry(media.to_string()).or_default();
+        if a.epoch == epoch {
             c.offers = offers.into_iter().collect();
             c.tasks = tasks.iter().cloned().collect();
             c.wrapping = wrapping.iter().cloned().collect();
+        }
+        // Events came while the switch was read: what they said is newer
+        // than the reading, and stands.
+        let interactions: Vec<String> = c.tasks.iter().cloned().collect();
+        let state = if offline {
+            "LoggedOff".to_string()
+        } else {
             a.state_of(media).to_string()
         };
         // A task in wrap-up is no interaction any more: its reservation's
@@ -678,18 +742,26 @@ impl Inner {
         Ok(OpResult::State(ChannelReport {
             state,
             active: channel.available,
-            interactions: tasks,
+            interactions,
         }))
     }
 }
 
-/// The directory's Activity of a SID, for events.
+/// The directory's Activities, for events.
 impl Inner {
     fn activity(&self, sid: &str) -> Option<Activity> {
         self.directory
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .by_sid(sid)
+            .cloned()
+    }
+
+    fn activity_named(&self, name: &str) -> Option<Activity> {
+        self.directory
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .named(name)
             .cloned()
     }
 }

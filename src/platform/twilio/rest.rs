@@ -301,7 +301,7 @@ impl Rest {
                 .get("meta")
                 .and_then(|m| serde_json::from_value(m.clone()).ok());
             match meta.and_then(|m| m.next_page_url) {
-                Some(next) if !next.is_empty() => url = self.follow(&next),
+                Some(next) if !next.is_empty() => url = self.follow(&next)?,
                 _ => return Ok(out),
             }
         }
@@ -309,11 +309,15 @@ impl Rest {
     }
 
     /// A next page's URL, kept on the configured host: TaskRouter names
-    /// its own, which a test's fake or a proxy may not be.
-    fn follow(&self, next: &str) -> String {
+    /// its own, which a proxy may not be; and the credentials go nowhere
+    /// else.
+    fn follow(&self, next: &str) -> Result<String, Failure> {
         match next.find("/v1/") {
-            Some(i) => format!("{}{}", self.base, &next[i..]),
-            None => next.to_string(),
+            Some(i) => Ok(format!("{}{}", self.base, &next[i..])),
+            None => Err(Failure::Unreadable {
+                what: "a list".into(),
+                reason: format!("its next page `{next}` is not one of TaskRouter's"),
+            }),
         }
     }
 

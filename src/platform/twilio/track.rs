@@ -58,6 +58,12 @@ pub struct Agent {
     pub channels: BTreeMap<String, Channel>,
     /// The change asked for, its Activity and when.
     pub asked: Option<(Asked, String, Instant)>,
+    /// Counts the events applied: a reading of the switch that spans
+    /// events keeps what they said rather than its older picture.
+    pub epoch: u64,
+    /// When the Activity last heard of was set (TaskRouter's `TimestampMs`):
+    /// an older event that arrives late does not undo a newer one.
+    pub activity_at: Option<u64>,
 }
 
 impl Agent {
@@ -67,6 +73,8 @@ impl Agent {
             activity: None,
             channels: BTreeMap::new(),
             asked: None,
+            epoch: 0,
+            activity_at: None,
         }
     }
 
@@ -98,18 +106,31 @@ impl Agent {
         }
     }
 
-    /// `stateChanged` for every channel with no work (or `only` that one),
-    /// in the Activity's state.
-    pub fn idle_changes(&self, agent: &str, only: Option<&str>) -> Vec<SwitchEvent> {
-        let state = self.idle_state();
-        let reason = match &self.activity {
-            Some((_, false, name)) => Some(name.clone()),
+    /// The reason a channel in the Activity's state carries: an
+    /// unavailable Activity's name.
+    pub fn reason(&self) -> Option<&str> {
+        match &self.activity {
+            Some((_, false, name)) => Some(name),
             _ => None,
-        };
+        }
+    }
+
+    /// The Activity changed: every channel (or `only` that one) takes it,
+    /// but those offered or handling work, which keep it — as the
+    /// simulated switch does for an agent-wide change. A channel in
+    /// wrap-up leaves it. The `stateChanged` of each.
+    pub fn follow_activity(&mut self, agent: &str, only: Option<&str>) -> Vec<SwitchEvent> {
+        let state = self.idle_state();
+        let reason = self.reason().map(str::to_string);
         self.channels
-            .iter()
-            .filter(|(m, c)| only.is_none_or(|o| o == *m) && c.busy().is_none())
-            .map(|(m, _)| state_changed(agent, m, state, reason.as_deref()))
+            .iter_mut()
+            .filter(|(m, c)| {
+                only.is_none_or(|o| o == *m) && c.offers.is_empty() && c.tasks.is_empty()
+            })
+            .map(|(m, c)| {
+                c.wrapping.clear();
+                state_changed(agent, m, state, reason.as_deref())
+            })
             .collect()
     }
 }
