@@ -51,6 +51,11 @@ fn config(base: &str, webhook: &str) -> AdapterConfig {
 }
 
 async fn rig() -> Rig {
+    rig_via(None).await
+}
+
+/// The rig, HIS reaching the fake at `base` when given (a proxy).
+async fn rig_via(base: Option<&str>) -> Rig {
     let fake = Fake::start().await;
     let worker = fake.add_worker(
         "Agent One",
@@ -64,7 +69,7 @@ async fn rig() -> Rig {
         hisflow::load_platform(&common::root().join("workflows/twilio-taskrouter")).unwrap();
     let started = deploy::start(
         &platform,
-        Some(&config(&fake.base_url, &webhook)),
+        Some(&config(base.unwrap_or(&fake.base_url), &webhook)),
         Default::default,
         env,
     )
@@ -963,4 +968,95 @@ async fn the_offline_activity_is_no_not_ready_reason() {
     assert_eq!(code, "NotReadyFailed");
     assert!(message.contains("log out instead"), "{message}");
     assert_eq!(rig.activity(), "Unavailable");
+}
+
+/// A TCP proxy to `to` on a port of its own, which can be stopped (its
+/// port then refuses connections) and started again on the same port.
+struct Proxy {
+    port: u16,
+    to: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(to: &str) -> Proxy {
+        let mut p = Proxy {
+            port: 0,
+            to: to.trim_start_matches("http://").to_string(),
+            task: None,
+        };
+        p.resume().await;
+        p
+    }
+
+    async fn resume(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        self.port = listener.local_addr().unwrap().port();
+        let to = self.to.clone();
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with this task: stopping the proxy ends the
+            // connections it holds too.
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let to = to.clone();
+                conns.spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(&to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_link_is_down_while_taskrouter_cannot_be_reached_and_up_when_it_answers() {
+    let fake = Fake::start().await;
+    let mut proxy = Proxy::start(&fake.base_url).await;
+    let base = format!("http://127.0.0.1:{}", proxy.port);
+    // The rig's own fake is not used: HIS reaches `fake` through the proxy.
+    let rig = rig_via(Some(&base)).await;
+    let worker = fake.add_worker(
+        "Agent One",
+        json!({ "contact_uri": format!("client:{AGENT}") }),
+    );
+    fake.set_callback(&rig.webhook);
+    let mut c = Client::new(&rig.addr).await;
+    c.login(AGENT, &["voice"]).await;
+    assert_eq!(fake.worker(&worker).activity_name, "Unavailable");
+
+    proxy.stop();
+    let (events, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(error_of(&r).0, "ReadyFailed", "{r}");
+    let mut down = events
+        .iter()
+        .any(|e| e["name"] == "session.event.switchUnavailable");
+    while !down {
+        down = c.pushed().await["name"] == "session.event.switchUnavailable";
+    }
+    // TaskRouter is back: HIS notices by itself, with no request of the
+    // agent's, and reads the channel again.
+    proxy.resume().await;
+    let mut up = false;
+    while !up {
+        up = c.pushed().await["name"] == "session.event.switchAvailable";
+    }
+    let (_, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(fake.worker(&worker).activity_name, "Available");
 }
