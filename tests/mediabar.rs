@@ -173,7 +173,7 @@ fn the_logout_use_case_in_the_browser() {
         p.eval("document.getElementById('logout').click(); true").await;
         p.wait_for("!document.getElementById('reasons').hidden").await;
         p.eval("document.getElementById('checkmark').click(); true").await;
-        p.wait_for("document.getElementById('message').textContent.includes('could not be made Not Ready')").await;
+        p.wait_for("document.getElementById('message').textContent.includes('The switch did not make you Not Ready on voice')").await;
         assert_eq!(p.eval("!document.getElementById('bar').hidden").await, json!(true));
         assert_eq!(state_of(&mut p, "voice").await, json!("Ready"), "voice stays Ready: the Not Ready was refused");
         p.screenshot("ef2").await;

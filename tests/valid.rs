@@ -466,3 +466,37 @@ fn the_documented_functions_are_the_ones_that_work() {
     let report = hisflow::validate_paths(&[d.path().join("w.yaml")]).unwrap();
     assert!(!report.diagnostics.has_errors(), "{:?}", report.diagnostics);
 }
+
+/// What HIS tells an agent reads as plain sentences: a switch's or an
+/// inner workflow's message is never nested in brackets inside another, and
+/// a message that ends with one ends the sentence.
+#[test]
+fn messages_to_the_agent_nest_no_message_in_brackets() {
+    let mut checked = 0;
+    for dir in std::fs::read_dir(common::root().join("workflows")).unwrap() {
+        let dir = dir.unwrap().path();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let Some(msg) = line.trim().strip_prefix("message:") else {
+                    continue;
+                };
+                let msg = msg.trim().trim_matches('"');
+                checked += 1;
+                let at = format!("{}:{}", f.display(), i + 1);
+                assert!(!msg.contains("(${error.message})"), "{at}: {msg}");
+                if let Some(rest) = msg.split("${error.message}").nth(1) {
+                    assert!(
+                        rest.starts_with('.') || rest.starts_with(" You"),
+                        "{at}: the sentence with the switch's message must end there: {msg}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked > 30, "only {checked} messages found");
+}
