@@ -121,6 +121,25 @@ impl Rig {
     }
 }
 
+/// TaskRouter answers the next `times` POSTs to a path ending in `path`
+/// with a Twilio error.
+fn refusal(
+    path: impl Into<String>,
+    status: u16,
+    code: u32,
+    message: &str,
+    times: usize,
+) -> Refusal {
+    Refusal {
+        method: "POST".into(),
+        path_ends_with: path.into(),
+        status,
+        code,
+        message: message.into(),
+        times,
+    }
+}
+
 fn error_of(response: &Value) -> (&str, &str) {
     assert_eq!(response["ok"], false, "{response}");
     (
@@ -256,14 +275,13 @@ async fn ef1_a_reservation_in_progress_refuses_the_logout() {
 async fn ef2_a_refused_activity_update_keeps_the_agent_logged_in() {
     let rig = rig().await;
     let mut c = rig.login(&["voice", "email"]).await;
-    rig.fake.refuse(Refusal {
-        method: "POST".into(),
-        path_ends_with: format!("/Workers/{}", rig.worker),
-        status: 400,
-        code: 20001,
-        message: "Worker cannot move to this Activity now".into(),
-        times: 1,
-    });
+    rig.fake.refuse(refusal(
+        format!("/Workers/{}", rig.worker),
+        400,
+        20001,
+        "Worker cannot move to this Activity now",
+        1,
+    ));
     let (_, r) = c.request("session.request.logout", json!({})).await;
     let (code, message) = error_of(&r);
     assert_eq!(code, "NotReadyFailed");
@@ -285,14 +303,13 @@ async fn ef2_a_refused_activity_update_keeps_the_agent_logged_in() {
 async fn ef3_a_refused_channel_update_keeps_the_agent_logged_in() {
     let rig = rig().await;
     let mut c = rig.login(&["voice", "email"]).await;
-    rig.fake.refuse(Refusal {
-        method: "POST".into(),
-        path_ends_with: "/Channels/email".into(),
-        status: 400,
-        code: 20001,
-        message: "Worker Channel cannot be updated".into(),
-        times: 1,
-    });
+    rig.fake.refuse(refusal(
+        "/Channels/email",
+        400,
+        20001,
+        "Worker Channel cannot be updated",
+        1,
+    ));
     let (_, r) = c.request("session.request.logout", json!({})).await;
     let (code, message) = error_of(&r);
     assert_eq!(code, "DeactivationFailed");
@@ -675,14 +692,13 @@ async fn a_service_gone_mid_session_is_told_to_the_agent() {
 async fn server_errors_are_tried_again() {
     let rig = rig().await;
     let mut c = rig.login(&["voice"]).await;
-    rig.fake.refuse(Refusal {
-        method: "POST".into(),
-        path_ends_with: format!("/Workers/{}", rig.worker),
-        status: 503,
-        code: 20503,
-        message: "Service Unavailable".into(),
-        times: 2,
-    });
+    rig.fake.refuse(refusal(
+        format!("/Workers/{}", rig.worker),
+        503,
+        20503,
+        "Service Unavailable",
+        2,
+    ));
     let (_, r) = c
         .request("channel.request.ready", json!({ "channel": "voice" }))
         .await;

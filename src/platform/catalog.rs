@@ -234,19 +234,22 @@ pub struct AdapterSpec {
 /// manifest; its workflows may call that adapter's operations and HIS's own.
 pub const ADAPTERS: &[AdapterSpec] = &[SIM, super::twilio::SPEC];
 
+/// Every switch operation of the catalog, for an adapter that has them all.
+pub const ALL_SWITCH_OPERATIONS: &[&str] = &[
+    "agent.login",
+    "agent.logout",
+    "agent.set_ready",
+    "agent.set_not_ready",
+    "agent.reason_codes",
+    "agent.state",
+    "channel.activate",
+    "channel.deactivate",
+];
+
 const SIM: AdapterSpec = AdapterSpec {
     kind: "sim",
     summary: "The simulated switch: in memory, deterministic, with fault injection.",
-    operations: &[
-        "agent.login",
-        "agent.logout",
-        "agent.set_ready",
-        "agent.set_not_ready",
-        "agent.reason_codes",
-        "agent.state",
-        "channel.activate",
-        "channel.deactivate",
-    ],
+    operations: ALL_SWITCH_OPERATIONS,
     events: &[
         "agent.event.loggedOut",
         "agent.event.logoutPending",

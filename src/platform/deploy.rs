@@ -56,20 +56,6 @@ pub enum DeployError {
     TaskRouter(#[from] twilio::StartError),
 }
 
-/// The media a platform's agents log in on (its `media` setting).
-pub fn media_of(platform: &Platform) -> Vec<String> {
-    platform
-        .settings
-        .get("media")
-        .and_then(|m| m.as_array())
-        .map(|m| {
-            m.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Starts the switch for `platform`: `configured` when the configuration
 /// has an `adapter:` entry, else the simulated switch `sim` for a platform
 /// on `sim`. Credentials come from `env`.
@@ -102,7 +88,7 @@ pub async fn start(
                 config.workspace_sid, config.base_url
             );
             let adapter =
-                twilio::TaskRouter::connect((**config).clone(), env, &media_of(platform)).await?;
+                twilio::TaskRouter::connect((**config).clone(), env, &platform.media()).await?;
             Ok(Started {
                 inbound: Some(adapter.inbound()),
                 adapter: Arc::new(adapter),
@@ -181,7 +167,7 @@ pub async fn doctor(
                     .to_string(),
                 )];
             }
-            twilio::doctor::run(config, env, &media_of(platform)).await
+            twilio::doctor::run(config, env, &platform.media()).await
         }
     }
 }

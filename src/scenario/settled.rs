@@ -24,16 +24,7 @@ pub struct Impossible {
 /// The transitions of `w` that cannot happen on `platform`.
 pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
     let settings = values::settings(platform);
-    let media: Vec<String> = platform
-        .settings
-        .get("media")
-        .and_then(|m| m.as_array())
-        .map(|m| {
-            m.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let media = platform.media();
     let name = &platform.name;
     // Edge → why the settings rule it out.
     let mut ruled_out: HashMap<petgraph::graph::EdgeIndex, String> = HashMap::new();

@@ -41,18 +41,6 @@ const LINK_PROBE: std::time::Duration = std::time::Duration::from_secs(5);
 /// The adapter kind, as platform manifests name it.
 pub const KIND: &str = "twilio-taskrouter";
 
-/// The catalog operations the adapter carries out.
-pub const OPERATIONS: &[&str] = &[
-    "agent.login",
-    "agent.logout",
-    "agent.set_ready",
-    "agent.set_not_ready",
-    "agent.reason_codes",
-    "agent.state",
-    "channel.activate",
-    "channel.deactivate",
-];
-
 /// The catalog events it delivers.
 pub const EVENTS: &[&str] = &[
     "agent.event.loggedOut",
@@ -70,7 +58,7 @@ pub const EVENTS: &[&str] = &[
 pub const SPEC: AdapterSpec = AdapterSpec {
     kind: KIND,
     summary: "Twilio TaskRouter (Flex): Workers, Activities and Worker Channels over its REST API, its Event Callbacks as switch events.",
-    operations: OPERATIONS,
+    operations: super::catalog::ALL_SWITCH_OPERATIONS,
     events: EVENTS,
     switch: Some(super::catalog::sim_switch),
 };

@@ -329,6 +329,19 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// The media its agents log in on (its `media` setting).
+    pub fn media(&self) -> Vec<String> {
+        self.settings
+            .get("media")
+            .and_then(|m| m.as_array())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn workflow(&self, name: &str) -> Option<&Arc<Workflow>> {
         self.workflows.get(name)
     }
