@@ -671,7 +671,7 @@ fn agents_added_by_the_cli_log_in_off_loopback_and_no_password_reaches_the_logs(
     block_on(async {
         let page = http_get(&format!("127.0.0.1:{port}"), "/mediabar.json").await;
         assert!(
-            page.contains(r#"{"auth":"password","simulator_controls":true}"#),
+            page.contains(r#"{"auth":"password","simulator_controls":true,"deactivatable_media":["voice","email","chat"],"not_ready_reason":"optional"}"#),
             "{page}"
         );
         let mut ws = open(&url).await;

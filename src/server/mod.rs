@@ -206,12 +206,25 @@ async fn index() -> Html<&'static str> {
 }
 
 /// What the MediaBar page shows: the fields a login must carry (`auth`:
-/// `none`, `password` or `jwt`, and the token claim naming the agent), and
-/// whether the simulator's panel works.
+/// `none`, `password` or `jwt`, and the token claim naming the agent),
+/// whether the simulator's panel works, and what the platform lets an agent
+/// do: the media whose channels it can (de)activate
+/// (`deactivatable_media`), and whether Not Ready may go without a reason
+/// (`not_ready_reason`: `optional` or `if_configured`).
 async fn page_options(State(app): State<App>) -> axum::Json<serde_json::Value> {
+    let settings = &app.his.platform().settings;
     let mut options = serde_json::json!({
         "auth": app.his.auth_kind(),
         "simulator_controls": app.his.simulator_controls(),
+        "deactivatable_media": settings
+            .get("deactivatable_media")
+            .filter(|m| m.is_array())
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!([])),
+        "not_ready_reason": settings
+            .get("not_ready_reason")
+            .and_then(|r| r.as_str())
+            .unwrap_or("optional"),
     });
     if let Some(claim) = app.his.agent_claim() {
         options["agent_claim"] = claim.into();
