@@ -883,3 +883,44 @@ fn a_platform_without_logout_reasons_or_deactivation() {
         assert_eq!(p.eval("document.getElementById('message').textContent").await, json!("You are logged out."));
     });
 }
+
+#[test]
+fn a_session_that_expired_while_the_connection_was_down_is_explained() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (platform, _) =
+            hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+        // HIS logs out a session left without a connection for 50 ms:
+        // shorter than the page takes to reconnect.
+        let addr = his_options(
+            platform,
+            config::default_switch(),
+            Options {
+                detach_grace: Duration::from_millis(50),
+                ..Default::default()
+            },
+        )
+        .await;
+        let (_browser, port) = chromium();
+        let mut p = open(page_url(port), &addr).await;
+        login(&mut p, "agent-9").await;
+        p.eval("window.mediabar.state.ws.close(); true").await;
+        p.wait_for("!document.getElementById('login').hidden").await;
+        assert_eq!(
+            p.eval("document.getElementById('message').textContent")
+                .await,
+            json!("Your session ended while the connection was lost: log in again.")
+        );
+        assert_eq!(
+            p.eval("sessionStorage.getItem('hisflow.session')").await,
+            Value::Null,
+            "the spent token is forgotten"
+        );
+        axe(&mut p, "the notice of a session that expired").await;
+        // Basic Login works from there.
+        login(&mut p, "agent-9").await;
+    });
+}
