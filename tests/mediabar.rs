@@ -605,16 +605,21 @@ fn the_logout_use_case_by_keyboard_alone() {
         // The toolbar's order: each channel's controls, left to right, then
         // the simulator; Log out comes first, in the upper right corner.
         let mut order = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..9 {
             press(&mut p, "Tab", false).await;
             order.push(focused(&mut p).await);
         }
         assert_eq!(
             order,
-            ["Deactivate voice", "Ready on email", "Deactivate email", "Ready on chat", "Deactivate chat", "Simulator"],
-            "Not Ready is not offered on channels that are Not Ready"
+            [
+                "Not Ready on voice", "Deactivate voice",
+                "Ready on email", "Not Ready on email", "Deactivate email",
+                "Ready on chat", "Not Ready on chat", "Deactivate chat",
+                "Simulator",
+            ],
+            "each channel's controls in turn; Not Ready stays offered on a Not Ready channel, to change its reason"
         );
-        for _ in 0..6 {
+        for _ in 0..9 {
             press(&mut p, "Tab", true).await;
         }
         assert_eq!(focused(&mut p).await, "Ready on voice");
@@ -745,6 +750,13 @@ fn the_toolbar_shows_what_the_switch_has_and_offers_what_the_agent_needs() {
         p.eval("document.querySelector('#reason-list input[value=Lunch]').checked = true; document.getElementById('checkmark').click(); true").await;
         p.wait_for("document.querySelector('[data-channel=chat] .state').textContent === 'Not Ready'").await;
         assert_eq!(p.eval("document.querySelector('[data-channel=chat] .reason').textContent").await, json!("Lunch"));
+        // Not Ready again, with another reason: the reason changes.
+        assert_eq!(p.eval("document.querySelector('[data-channel=chat] [data-action=notReady]').disabled").await, json!(false));
+        p.eval("document.querySelector('[data-channel=chat] [data-action=notReady]').click(); true").await;
+        p.wait_for("!document.getElementById('reasons').hidden").await;
+        p.eval("document.querySelector('#reason-list input[value=Break]').checked = true; document.getElementById('checkmark').click(); true").await;
+        p.wait_for("document.querySelector('[data-channel=chat] .reason').textContent === 'Break'").await;
+        assert_eq!(p.eval("document.querySelector('[data-channel=chat] .state').textContent").await, json!("Not Ready"));
         p.eval("document.querySelector('[data-channel=chat] [data-action=ready]').click(); true").await;
         p.wait_for("document.querySelector('[data-channel=chat] .state').textContent === 'Ready'").await;
         p.eval("document.querySelector('[data-channel=chat] [data-action=notReady]').click(); true").await;
