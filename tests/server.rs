@@ -634,3 +634,79 @@ async fn a_client_that_answers_nothing_is_closed_and_its_session_waits() {
     // Its session waits for a resume, as after any dropped connection.
     assert!(his.settle("agent-2").await.is_some());
 }
+
+/// HIS on the reference platform with its switch counted, as `serve` runs
+/// it.
+async fn metered() -> String {
+    use hisflow::his::metrics::{Metered, Metrics};
+    use hisflow::his::{His, Options};
+    use std::sync::Arc;
+    let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+    let metrics = Metrics::new();
+    let switch = Arc::new(hisflow::platform::sim::SimSwitch::new(
+        config::default_switch(),
+    ));
+    let his = His::new(
+        Arc::new(p),
+        Arc::new(Metered::new(switch, metrics.clone())),
+        Options::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(hisflow::server::serve(
+        listener,
+        his,
+        hisflow::server::Settings {
+            metrics,
+            ..Default::default()
+        },
+        std::future::pending(),
+    ));
+    addr
+}
+
+async fn get(addr: &str, path: &str) -> (u16, String) {
+    let r = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics_for_operators() {
+    let addr = metered().await;
+    assert_eq!(get(&addr, "/healthz").await, (200, "ok\n".to_string()));
+    assert_eq!(get(&addr, "/readyz").await, (200, "ready\n".to_string()));
+
+    let mut c = Client::new(&addr).await;
+    c.login("agent-1", &["voice", "chat"]).await;
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["error"]["code"], "NeedInfo");
+    // A name nobody handles is counted, but not under its own name.
+    let (_, r) = c.request("made.request.up", json!({})).await;
+    assert_eq!(r["ok"], false);
+    let (_, r) = c
+        .request("session.request.logout", json!({ "reason": "Lunch" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+
+    let (status, text) = get(&addr, "/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "hisflow_sessions 0",
+        "hisflow_requests_total{request=\"session.request.login\",outcome=\"ok\"} 1",
+        "hisflow_requests_total{request=\"session.request.logout\",outcome=\"NeedInfo\"} 1",
+        "hisflow_requests_total{request=\"session.request.logout\",outcome=\"ok\"} 1",
+        "hisflow_request_duration_seconds_count{request=\"session.request.logout\"} 2",
+        "hisflow_request_duration_seconds_bucket{request=\"session.request.login\",le=\"+Inf\"} 1",
+        "hisflow_switch_operations_total{operation=\"agent.login\",outcome=\"ok\"} 2",
+        "hisflow_switch_operations_total{operation=\"agent.logout\",outcome=\"ok\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("hisflow_requests_total{request=\"other\"")),
+        "{text}"
+    );
+    assert!(!text.contains("made.request.up"), "{text}");
+}

@@ -1063,6 +1063,18 @@ async fn the_link_is_down_while_taskrouter_cannot_be_reached_and_up_when_it_answ
     while !down {
         down = c.pushed().await["name"] == "session.event.switchUnavailable";
     }
+    let readyz = |addr: String| async move {
+        reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        readyz(rig.addr.clone()).await,
+        503,
+        "not ready without its switch"
+    );
     // TaskRouter is back: HIS notices by itself, with no request of the
     // agent's, and reads the channel again.
     proxy.resume().await;
@@ -1070,6 +1082,7 @@ async fn the_link_is_down_while_taskrouter_cannot_be_reached_and_up_when_it_answ
     while !up {
         up = c.pushed().await["name"] == "session.event.switchAvailable";
     }
+    assert_eq!(readyz(rig.addr.clone()).await, 200);
     let (_, r) = c
         .request("channel.request.ready", json!({ "channel": "voice" }))
         .await;

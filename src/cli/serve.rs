@@ -10,6 +10,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use hisflow::his::auth::Authenticator;
+use hisflow::his::metrics::{Metered, Metrics};
 use hisflow::his::{His, Options};
 use hisflow::platform::deploy;
 use hisflow::server::{self, MAX_FRAME_BYTES, config};
@@ -137,6 +138,7 @@ pub fn run(args: Args) -> ExitCode {
         idle_timeout: limits.idle_timeout.map_or(server::IDLE_TIMEOUT, |s| s.0),
         tls,
         inbound: None,
+        metrics: Metrics::new(),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -162,7 +164,9 @@ pub fn run(args: Args) -> ExitCode {
         ..settings
     };
     let name = platform.name.clone();
-    let his = His::new(Arc::new(platform), started.adapter, options);
+    // The switch's answers counted for /metrics.
+    let adapter = Arc::new(Metered::new(started.adapter, settings.metrics.clone()));
+    let his = His::new(Arc::new(platform), adapter, options);
     let code = rt.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(&listen).await {
             Ok(l) => l,

@@ -14,6 +14,7 @@
 //! and HIS logs out one left alone too long.
 
 pub mod auth;
+pub mod metrics;
 mod outbox;
 mod session;
 
@@ -251,6 +252,25 @@ impl His {
     /// Whether clients may use the simulated switch's controls.
     pub fn simulator_controls(&self) -> bool {
         self.options.simulator_controls && self.adapter.controls().is_some()
+    }
+
+    /// Whether the switch answers, as far as its adapter knows.
+    pub fn switch_reachable(&self) -> Option<bool> {
+        self.adapter.reachable()
+    }
+
+    /// The name metrics count a request under: its own for HIS's requests
+    /// and the platform's, the prefix for the adapter's controls
+    /// (`sim.request.*`), `other` for the rest — a client's made-up names
+    /// must not make series without end.
+    pub fn request_label(&self, name: &str) -> String {
+        if [LOGIN, RESUME, LOGOUT].contains(&name) || self.platform().requests.contains_key(name) {
+            return name.to_string();
+        }
+        match self.adapter.controls() {
+            Some(c) if name.starts_with(c.prefix()) => format!("{}*", c.prefix()),
+            _ => "other".to_string(),
+        }
     }
 
     pub fn session_count(&self) -> usize {

@@ -186,6 +186,13 @@ pub trait Adapter: Send + Sync {
     fn controls(&self) -> Option<&dyn Controls> {
         None
     }
+
+    /// Whether the switch answers, as far as the adapter knows: `/readyz`
+    /// says HIS is not ready while it does not. `None` when the adapter
+    /// cannot tell (or its switch never goes away, as the simulated one).
+    fn reachable(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Requests an adapter answers itself, beside the platform's workflows: the

@@ -5,9 +5,11 @@ pub mod config;
 pub mod listener;
 pub mod protocol;
 
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
@@ -18,6 +20,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
+use crate::his::metrics::Metrics;
 use crate::his::{Closing, His, Messages, Out};
 use crate::platform::{Inbound, InboundRequest};
 
@@ -56,6 +59,9 @@ pub struct Settings {
     /// The switch's webhook endpoint (TaskRouter's Event Callbacks), served
     /// at its own path beside the MediaBar's.
     pub inbound: Option<Arc<dyn Inbound>>,
+    /// What `/metrics` reports; the adapter HIS drives may count into it
+    /// too ([`crate::his::metrics::Metered`]).
+    pub metrics: Arc<Metrics>,
 }
 
 /// [`Settings::idle_timeout`] by default.
@@ -72,6 +78,7 @@ impl Default for Settings {
             idle_timeout: IDLE_TIMEOUT,
             tls: None,
             inbound: None,
+            metrics: Metrics::new(),
         }
     }
 }
@@ -88,6 +95,9 @@ struct App {
     going_away: watch::Receiver<bool>,
     /// Held by every connection's task: the server knows when all ended.
     alive: mpsc::Sender<()>,
+    metrics: Arc<Metrics>,
+    /// Open connections, for `/metrics`.
+    connections: Arc<AtomicUsize>,
 }
 
 /// Serves HIS on `listener` until `shutdown` completes. Then it accepts no
@@ -105,7 +115,10 @@ pub async fn serve(
     let mut app = Router::new()
         .route("/", get(index))
         .route("/ws", get(upgrade))
-        .route("/mediabar.json", get(page_options));
+        .route("/mediabar.json", get(page_options))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics));
     if let Some(inbound) = settings.inbound.clone() {
         app = app.route(
             inbound.path(),
@@ -122,6 +135,8 @@ pub async fn serve(
         allowed_origins: settings.allowed_origins.clone().into(),
         going_away,
         alive,
+        metrics: settings.metrics.clone(),
+        connections: Arc::new(AtomicUsize::new(0)),
     });
     let listener = listener::Guarded::new(
         listener,
@@ -199,6 +214,42 @@ async fn webhook(
         body: &body,
     });
     (reply.status, reply.body).into_response()
+}
+
+/// Alive: the process serves HTTP.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready for agents: not stopping, and the switch answers as far as its
+/// adapter can tell.
+async fn readyz(State(app): State<App>) -> axum::response::Response {
+    if *app.going_away.borrow() {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    if app.his.switch_reachable() == Some(false) {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the switch cannot be reached\n",
+        )
+            .into_response();
+    }
+    "ready\n".into_response()
+}
+
+async fn metrics(State(app): State<App>) -> axum::response::Response {
+    let text = app.metrics.render(
+        app.his.session_count(),
+        app.connections.load(Ordering::Relaxed),
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn index() -> Html<&'static str> {
@@ -315,8 +366,48 @@ async fn upgrade(
 /// How many queued messages go out in one write.
 const BATCH: usize = 64;
 
+/// The requests of one connection still to be answered, for the metrics:
+/// the name they count under and when their frame came.
+struct Asked<'a> {
+    metrics: &'a Metrics,
+    waiting: HashMap<String, (String, Instant)>,
+}
+
+impl Asked<'_> {
+    fn answered(&mut self, out: &Out) {
+        let Out::Response { id: Some(id), body } = out else {
+            return;
+        };
+        let Some((name, at)) = self.waiting.remove(id) else {
+            return;
+        };
+        let outcome = if body["ok"] == true {
+            "ok"
+        } else {
+            body["error"]["code"].as_str().unwrap_or("error")
+        };
+        self.metrics.request(&name, outcome, at.elapsed());
+    }
+}
+
+/// Counts a connection while it lasts.
+struct Open(Arc<AtomicUsize>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn connection(socket: WebSocket, mut app: App) {
     let _alive = app.alive.clone();
+    app.connections.fetch_add(1, Ordering::Relaxed);
+    let _open = Open(app.connections.clone());
+    let metrics = app.metrics.clone();
+    let mut asked = Asked {
+        metrics: &metrics,
+        waiting: HashMap::new(),
+    };
     let (mut tx, mut rx) = socket.split();
     let (mut conn, mut outbox) = app.his.connect();
     if *app.going_away.borrow() {
@@ -374,6 +465,9 @@ async fn connection(socket: WebSocket, mut app: App) {
                     Err((id, message)) => conn.reply(id.as_deref(), invalid(&message)),
                     Ok(req) => {
                         tracing::debug!(agent = ?conn.agent().unwrap_or("-"), name = ?req.name, id = ?req.id, "request");
+                        asked
+                            .waiting
+                            .insert(req.id.clone(), (app.his.request_label(&req.name), Instant::now()));
                         if req.name == crate::his::LOGIN {
                             app.his.authenticate(&mut conn, &req.params).await;
                         }
@@ -397,7 +491,7 @@ async fn connection(socket: WebSocket, mut app: App) {
             }
             out = outbox.recv() => {
                 let Some(out) = out else { break };
-                if !write(&mut tx, out, &mut outbox).await {
+                if !write(&mut tx, out, &mut outbox, &mut asked).await {
                     break;
                 }
             }
@@ -406,7 +500,7 @@ async fn connection(socket: WebSocket, mut app: App) {
                     // What the requests that finished sent goes first.
                     let mut open = true;
                     while open && let Some(out) = outbox.try_recv() {
-                        open = write(&mut tx, out, &mut outbox).await;
+                        open = write(&mut tx, out, &mut outbox, &mut asked).await;
                     }
                     if open {
                         let _ = tx.send(encode(Out::Close(Closing::GoingAway))).await;
@@ -434,13 +528,14 @@ where
 
 /// Writes `first` and whatever else is queued, flushing once; false when
 /// the connection is over (a close frame went out, or the client is gone).
-async fn write<S>(tx: &mut S, first: Out, outbox: &mut Messages) -> bool
+async fn write<S>(tx: &mut S, first: Out, outbox: &mut Messages, asked: &mut Asked<'_>) -> bool
 where
     S: futures_util::Sink<Message> + Unpin,
 {
     let mut next = Some(first);
     let mut n = 0;
     while let Some(out) = next.take() {
+        asked.answered(&out);
         let msg = encode(out);
         let last = matches!(msg, Message::Close(_));
         if tx.feed(msg).await.is_err() {

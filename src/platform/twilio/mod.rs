@@ -266,6 +266,10 @@ impl Adapter for TaskRouter {
     fn subscribe(&self, events: EventSink) {
         *self.inner.sink.write().unwrap_or_else(|e| e.into_inner()) = events;
     }
+
+    fn reachable(&self) -> Option<bool> {
+        Some(!self.inner.down.load(Ordering::SeqCst))
+    }
 }
 
 /// A failure of TaskRouter as the switch's error.
