@@ -221,12 +221,9 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready for agents: not stopping, and the switch answers as far as its
-/// adapter can tell.
+/// Ready for agents: the switch answers, as far as its adapter can tell.
+/// (A stopping HIS takes no new connection at all.)
 async fn readyz(State(app): State<App>) -> axum::response::Response {
-    if *app.going_away.borrow() {
-        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
-    }
     if app.his.switch_reachable() == Some(false) {
         return (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
