@@ -679,6 +679,12 @@ async fn health_readiness_and_metrics_for_operators() {
 
     let mut c = Client::new(&addr).await;
     c.login("agent-1", &["voice", "chat"]).await;
+    let (_, text) = get(&addr, "/metrics").await;
+    assert!(
+        text.lines().any(|l| l == "hisflow_connections 1")
+            && text.lines().any(|l| l == "hisflow_sessions 1"),
+        "{text}"
+    );
     let (_, r) = c.request("session.request.logout", json!({})).await;
     assert_eq!(r["error"]["code"], "NeedInfo");
     // A name nobody handles is counted, but not under its own name.
