@@ -1089,3 +1089,34 @@ async fn the_link_is_down_while_taskrouter_cannot_be_reached_and_up_when_it_answ
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(fake.worker(&worker).activity_name, "Available");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_must_be_exactly_one_worker() {
+    let rig = rig().await;
+    for name in ["Agent Two", "Agent Two Again"] {
+        rig.fake
+            .add_worker(name, json!({ "contact_uri": "client:agent-2" }));
+    }
+    for (agent, says) in [
+        (
+            "agent-2",
+            "TaskRouter has 2 Workers whose `contact_uri` is `client:agent-2`",
+        ),
+        (
+            "agent-3",
+            "TaskRouter has no Worker whose `contact_uri` is `client:agent-3`",
+        ),
+    ] {
+        let mut c = Client::new(&rig.addr).await;
+        let (_, r) = c
+            .request(
+                "session.request.login",
+                json!({ "agent": agent, "channels": ["voice"] }),
+            )
+            .await;
+        let (code, message) = error_of(&r);
+        assert_eq!(code, "LoginFailed", "{r}");
+        assert!(message.contains(says), "{message}");
+    }
+    assert_eq!(rig.his.session_count(), 0);
+}
