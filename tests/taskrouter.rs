@@ -1120,3 +1120,57 @@ async fn an_agent_must_be_exactly_one_worker() {
     }
     assert_eq!(rig.his.session_count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activity_event_older_than_one_taken_changes_nothing() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let send = |activity: &'static str, at: u128, sid: &'static str| {
+        let rig = &rig;
+        async move {
+            let params: Vec<(String, String)> = [
+                ("EventType", "worker.activity.update".to_string()),
+                ("AccountSid", ACCOUNT_SID.to_string()),
+                ("WorkspaceSid", WORKSPACE_SID.to_string()),
+                ("Sid", sid.to_string()),
+                ("WorkerSid", rig.worker.clone()),
+                ("WorkerActivitySid", rig.fake.activity_sid(activity)),
+                ("WorkerActivityName", activity.to_string()),
+                ("TimestampMs", at.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            let signature = Fake::sign(&rig.webhook, &params, AUTH_TOKEN);
+            let borrowed: Vec<(&str, &str)> = params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            rig.fake
+                .send_event_raw(&rig.webhook, &borrowed, Some(&signature))
+                .await
+        }
+    };
+    // A supervisor made the Worker Available, then (later) Break; the
+    // Offline said before both arrives last: it is taken for what it is,
+    // an old word, and logs nobody out.
+    assert_eq!(send("Available", now, "EV01").await, 204);
+    let mut ready = false;
+    while !ready {
+        ready = c.pushed().await["data"]["state"] == "Ready";
+    }
+    assert_eq!(send("Offline", now - 1_000, "EV02").await, 204);
+    assert_eq!(send("Break", now + 1_000, "EV03").await, 204);
+    let e = c.pushed().await;
+    assert_eq!(e["data"]["state"], "NotReady", "{e}");
+    assert_eq!(e["data"]["reason"], "Break", "{e}");
+    assert_eq!(
+        rig.his.session_count(),
+        1,
+        "the old Offline logged nobody out"
+    );
+}
