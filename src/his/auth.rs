@@ -61,7 +61,7 @@ pub enum AuthConfig {
         /// How far a token's `exp` may lie in the past and still count, for
         /// clocks that disagree (`60s` by default).
         #[serde(default)]
-        leeway: Option<crate::server::config::Span>,
+        leeway: Option<crate::workflow::duration::Span>,
     },
 }
 

@@ -2,6 +2,7 @@
 //! compiled (`validate`) into the model (`model`) that the engine runs.
 
 pub mod diagnostic;
+pub mod duration;
 pub mod expr;
 pub mod functions;
 pub mod load;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::server::config::Span;
+use crate::workflow::duration::Span;
 
 /// TaskRouter's REST API.
 pub const DEFAULT_BASE_URL: &str = "https://taskrouter.twilio.com";
