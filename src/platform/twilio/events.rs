@@ -303,9 +303,12 @@ impl Inner {
         let media = self.config.media_of(unique);
         // A channel HIS did not log the agent in on is not HIS's.
         let mut agents = self.agents();
-        match agents.get_mut(&agent) {
-            Some(a) if a.channels.contains_key(media) => a.epoch += 1,
-            _ => return Vec::new(),
+        if agents
+            .get_mut(&agent)
+            .and_then(|a| a.heard_on(media))
+            .is_none()
+        {
+            return Vec::new();
         }
         vec![SwitchEvent::new(
             Some(&agent),
@@ -346,8 +349,7 @@ impl Inner {
         let Some(a) = agents.get_mut(&agent) else {
             return Vec::new();
         };
-        a.epoch += 1;
-        let Some(c) = a.channels.get_mut(&media) else {
+        let Some(c) = a.heard_on(&media) else {
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -420,8 +422,7 @@ impl Inner {
         let Some(a) = agents.get_mut(&agent) else {
             return Vec::new();
         };
-        a.epoch += 1;
-        let Some(c) = a.channels.get_mut(&media) else {
+        let Some(c) = a.heard_on(&media) else {
             return Vec::new();
         };
         let mut out = Vec::new();

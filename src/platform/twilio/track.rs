@@ -106,6 +106,13 @@ impl Agent {
         }
     }
 
+    /// The channel `media` an event speaks of, the event counted (see
+    /// [`Agent::epoch`]); `None` when HIS did not log the agent in on it.
+    pub fn heard_on(&mut self, media: &str) -> Option<&mut Channel> {
+        self.epoch += 1;
+        self.channels.get_mut(media)
+    }
+
     /// The reason a channel in the Activity's state carries: an
     /// unavailable Activity's name.
     pub fn reason(&self) -> Option<&str> {
