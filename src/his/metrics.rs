@@ -40,11 +40,19 @@ impl Latency {
     }
 }
 
+/// One request name's answers.
+#[derive(Debug, Default)]
+struct Answers {
+    /// By outcome (`ok` or the error code).
+    outcomes: BTreeMap<String, u64>,
+    latency: Latency,
+}
+
 #[derive(Debug, Default)]
 struct Counts {
-    /// By request name and outcome (`ok` or the error code).
-    requests: BTreeMap<(String, String), u64>,
-    latency: BTreeMap<String, Latency>,
+    /// By request name. Looked up by `&str`: a key is made only the first
+    /// time a name or outcome is seen, not at every response.
+    requests: BTreeMap<String, Answers>,
     /// By operation and outcome (`ok`, `error`, `abandoned`).
     operations: BTreeMap<(&'static str, &'static str), u64>,
 }
@@ -68,10 +76,19 @@ impl Metrics {
     /// A request answered after `took`; `outcome` is `ok` or its error code.
     pub fn request(&self, name: &str, outcome: &str, took: Duration) {
         let mut c = self.counts();
-        *c.requests
-            .entry((name.to_string(), outcome.to_string()))
-            .or_default() += 1;
-        c.latency.entry(name.to_string()).or_default().observe(took);
+        if !c.requests.contains_key(name) {
+            c.requests.insert(name.to_string(), Answers::default());
+        }
+        let Some(a) = c.requests.get_mut(name) else {
+            return;
+        };
+        match a.outcomes.get_mut(outcome) {
+            Some(n) => *n += 1,
+            None => {
+                a.outcomes.insert(outcome.to_string(), 1);
+            }
+        }
+        a.latency.observe(took);
     }
 
     fn operation(&self, op: &'static str, outcome: &'static str) {
@@ -96,20 +113,23 @@ impl Metrics {
             "# HELP hisflow_requests_total Requests answered, by request and outcome (ok, or the error code)."
         );
         let _ = writeln!(out, "# TYPE hisflow_requests_total counter");
-        for ((name, outcome), n) in &c.requests {
-            let _ = writeln!(
-                out,
-                "hisflow_requests_total{{request=\"{}\",outcome=\"{}\"}} {n}",
-                escape(name),
-                escape(outcome)
-            );
+        for (name, a) in &c.requests {
+            for (outcome, n) in &a.outcomes {
+                let _ = writeln!(
+                    out,
+                    "hisflow_requests_total{{request=\"{}\",outcome=\"{}\"}} {n}",
+                    escape(name),
+                    escape(outcome)
+                );
+            }
         }
         let _ = writeln!(
             out,
             "# HELP hisflow_request_duration_seconds Time from a request's frame to its response."
         );
         let _ = writeln!(out, "# TYPE hisflow_request_duration_seconds histogram");
-        for (name, l) in &c.latency {
+        for (name, a) in &c.requests {
+            let l = &a.latency;
             let name = escape(name);
             for (bound, n) in BUCKETS.iter().zip(l.buckets) {
                 let _ = writeln!(
