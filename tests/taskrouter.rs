@@ -110,6 +110,19 @@ impl Rig {
         self.fake.worker(&self.worker).channels[channel]
     }
 
+    /// Sends HIS's webhook an Event Callback of `params`, signed with
+    /// `token` as TaskRouter signs; HIS's answer.
+    async fn send_signed(&self, params: &[(&str, &str)], token: &str) -> u16 {
+        let owned: Vec<(String, String)> = params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let signature = Fake::sign(&self.webhook, &owned, token);
+        self.fake
+            .send_event_raw(&self.webhook, params, Some(&signature))
+            .await
+    }
+
     /// The REST calls made so far that changed something.
     fn updates(&self) -> Vec<(String, Vec<(String, String)>)> {
         self.fake
@@ -367,17 +380,7 @@ async fn a_forged_event_is_refused_and_changes_nothing() {
         assert_eq!(status, 403, "signature {signature:?}");
     }
     // Signed with another token: refused too.
-    let owned: Vec<(String, String)> = forged
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let wrong = Fake::sign(&rig.webhook, &owned, "not-the-auth-token");
-    assert_eq!(
-        rig.fake
-            .send_event_raw(&rig.webhook, &forged, Some(&wrong))
-            .await,
-        403
-    );
+    assert_eq!(rig.send_signed(&forged, "not-the-auth-token").await, 403);
     // Nothing happened: the session is there and answers.
     assert_eq!(rig.his.session_count(), 1);
     let (_, r) = c
@@ -385,13 +388,7 @@ async fn a_forged_event_is_refused_and_changes_nothing() {
         .await;
     assert_eq!(r["ok"], true, "{r}");
     // The same event signed as TaskRouter signs it is taken.
-    let right = Fake::sign(&rig.webhook, &owned, AUTH_TOKEN);
-    assert_eq!(
-        rig.fake
-            .send_event_raw(&rig.webhook, &forged, Some(&right))
-            .await,
-        204
-    );
+    assert_eq!(rig.send_signed(&forged, AUTH_TOKEN).await, 204);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -852,17 +849,7 @@ async fn a_task_canceled_at_the_switch_ends_the_interaction() {
         ("WorkspaceSid", WORKSPACE_SID),
         ("TaskSid", task.as_str()),
     ];
-    let owned: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let signature = Fake::sign(&rig.webhook, &owned, AUTH_TOKEN);
-    assert_eq!(
-        rig.fake
-            .send_event_raw(&rig.webhook, &params, Some(&signature))
-            .await,
-        204
-    );
+    assert_eq!(rig.send_signed(&params, AUTH_TOKEN).await, 204);
     let mut ended = false;
     while !ended {
         let e = c.pushed().await;
@@ -952,17 +939,11 @@ async fn a_replayed_or_stale_event_changes_nothing() {
         .collect();
     stale.push(("Timestamp".into(), secs));
     stale.push(("TimestampMs".into(), ms));
-    let signature = Fake::sign(&rig.webhook, &stale, AUTH_TOKEN);
     let borrowed: Vec<(&str, &str)> = stale
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    assert_eq!(
-        rig.fake
-            .send_event_raw(&rig.webhook, &borrowed, Some(&signature))
-            .await,
-        403
-    );
+    assert_eq!(rig.send_signed(&borrowed, AUTH_TOKEN).await, 403);
     assert_eq!(rig.his.session_count(), 1, "the session is still there");
     let (_, r) = c
         .request("channel.request.ready", json!({ "channel": "voice" }))
@@ -1145,14 +1126,11 @@ async fn an_activity_event_older_than_one_taken_changes_nothing() {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-            let signature = Fake::sign(&rig.webhook, &params, AUTH_TOKEN);
             let borrowed: Vec<(&str, &str)> = params
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            rig.fake
-                .send_event_raw(&rig.webhook, &borrowed, Some(&signature))
-                .await
+            rig.send_signed(&borrowed, AUTH_TOKEN).await
         }
     };
     // A supervisor made the Worker Available, then (later) Break; the
