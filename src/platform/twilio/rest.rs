@@ -118,13 +118,6 @@ impl Failure {
             _ => None,
         }
     }
-
-    pub fn code(&self) -> Option<i64> {
-        match self {
-            Failure::Refused { error, .. } => error.code,
-            _ => None,
-        }
-    }
 }
 
 /// The REST client of one Workspace.
@@ -161,10 +154,6 @@ impl Rest {
 
     pub fn keys(&self) -> &Keys {
         &self.keys
-    }
-
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     fn url(&self, path: &str) -> String {
