@@ -1152,3 +1152,31 @@ async fn an_activity_event_older_than_one_taken_changes_nothing() {
         "the old Offline logged nobody out"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_on_a_channel_his_did_not_log_in_on_is_not_reported() {
+    let rig = rig().await;
+    let mut c = rig.login(&["voice"]).await;
+    let (_, reservation) = rig.fake.offer(&rig.worker, "chat");
+    rig.fake.accept(&reservation);
+    rig.fake.settled().await;
+    assert!(
+        rig.fake
+            .deliveries()
+            .iter()
+            .any(|d| d.event_type == "reservation.accepted"),
+        "TaskRouter did send the events"
+    );
+    // Whatever HIS sent meanwhile comes before this response.
+    let (events, r) = c
+        .request("channel.request.ready", json!({ "channel": "voice" }))
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        events.iter().all(|e| e["data"]["channel"] != "chat"),
+        "{events:?}"
+    );
+    // Nor does the interaction on chat hold the logout back.
+    let (_, r) = c.request("session.request.logout", json!({})).await;
+    assert_eq!(r["ok"], true, "{r}");
+}
