@@ -27,6 +27,8 @@ fn serve_reads_its_config_answers_a_login_and_stops_on_sigterm() {
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_hisflow"))
         .args(["serve", "--config", cfg.to_str().unwrap(), "--log-json"])
+        // Its data directory in the test's own.
+        .current_dir(d.path())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -153,6 +155,7 @@ impl Served {
         std::fs::write(&cfg, format!("{listen}simulator_controls: true\n{config}")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_hisflow"))
             .args(["serve", "--config", cfg.to_str().unwrap(), "--log-json"])
+            .current_dir(dir.path())
             .env("RUST_LOG", rust_log)
             .stderr(Stdio::piped())
             .spawn()

@@ -534,6 +534,7 @@ async fn serve_drives_taskrouter_through_the_websocket_protocol() {
     fake.set_callback(&format!("http://127.0.0.1:{port}/taskrouter/events"));
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hisflow"))
         .args(["serve", "--config", cfg.to_str().unwrap(), "--log-json"])
+        .current_dir(dir.path())
         .env("TWILIO_ACCOUNT_SID", ACCOUNT_SID)
         .env("TWILIO_AUTH_TOKEN", AUTH_TOKEN)
         // Every trace, to show none holds a credential.

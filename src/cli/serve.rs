@@ -11,6 +11,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use hisflow::his::auth::Authenticator;
 use hisflow::his::metrics::{Metered, Metrics};
+use hisflow::his::store::{DEFAULT_DATA_DIR, Store};
 use hisflow::his::{His, Options};
 use hisflow::platform::deploy;
 use hisflow::server::{self, MAX_FRAME_BYTES, config};
@@ -25,6 +26,11 @@ pub struct Args {
     /// Address to listen on; overrides the configuration's `listen`.
     #[arg(long)]
     listen: Option<String>,
+    /// Where sessions are kept across a restart; overrides the
+    /// configuration's `data_dir`. Default: `hisflow-data` in the current
+    /// directory.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -124,7 +130,12 @@ pub fn run(args: Args) -> ExitCode {
             list: limits.max_list_items.unwrap_or(defaults.param_limits.list),
         },
         eval_budget: limits.max_eval_items.unwrap_or(defaults.eval_budget),
+        store: None,
     };
+    let data_dir = args
+        .data_dir
+        .or(cfg.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let settings = server::Settings {
         max_frame: limits.max_frame_bytes.unwrap_or(MAX_FRAME_BYTES),
         shutdown_grace: cfg.shutdown_grace.map_or(server::SHUTDOWN_GRACE, |s| s.0),
@@ -166,7 +177,6 @@ pub fn run(args: Args) -> ExitCode {
     let name = platform.name.clone();
     // The switch's answers counted for /metrics.
     let adapter = Arc::new(Metered::new(started.adapter, settings.metrics.clone()));
-    let his = His::new(Arc::new(platform), adapter, options);
     let code = rt.block_on(async move {
         let listener = match tokio::net::TcpListener::bind(&listen).await {
             Ok(l) => l,
@@ -192,6 +202,23 @@ pub fn run(args: Args) -> ExitCode {
             }
             tracing::warn!("agents are not authenticated (auth: none): anyone who can reach this address can act as any agent");
         }
+        // Opened once HIS is sure to start: a refused start leaves no data
+        // directory behind.
+        let (store, records) = match Store::open(&data_dir, settings.metrics.clone()) {
+            Ok(s) => s,
+            Err(e) => return fail(e),
+        };
+        tracing::info!(data_dir = %data_dir.display(), sessions = records.len(), "session store open");
+        let options = Options {
+            store: Some(store),
+            ..options
+        };
+        let his = His::new(Arc::new(platform), adapter, options);
+        if !records.is_empty() {
+            let n = his.restore(records);
+            tracing::info!(sessions = n, "sessions restored; each reads the switch's state again");
+        }
+        tokio::spawn(His::watch_expiries(his.weak()));
         let addr = local.map(|a| a.to_string()).unwrap_or(listen);
         tracing::info!(platform = %name, %addr, auth = auth.kind(), "HIS listening: MediaBar at http{scheme}://{addr}/, WebSocket at ws{scheme}://{addr}/ws");
         match server::serve(listener, his, settings, shutdown()).await {

@@ -1,11 +1,11 @@
 //! The session data a workflow reads (`session.*`) and HIS operations change.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An agent's session: its channel group's channels and the reasons collected
 /// at login. HIS owns one per logged-in agent; the engine borrows it for the
 /// length of a request.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     pub id: String,
     pub agent: String,
@@ -21,7 +21,7 @@ pub struct Session {
 }
 
 /// One channel of the session; its id is its media.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
     pub id: String,
     pub media: String,
@@ -32,7 +32,7 @@ pub struct Channel {
     pub interactions: Vec<Interaction>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Interaction {
     pub id: String,
     pub media: String,

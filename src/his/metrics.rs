@@ -55,6 +55,8 @@ struct Counts {
     requests: BTreeMap<String, Answers>,
     /// By operation and outcome (`ok`, `error`, `abandoned`).
     operations: BTreeMap<(&'static str, &'static str), u64>,
+    /// The session store's commits: how long each took, and how many failed.
+    store: Option<(Latency, u64)>,
 }
 
 /// HIS's counters. Shared by the server, which sees requests and their
@@ -89,6 +91,16 @@ impl Metrics {
             }
         }
         a.latency.observe(took);
+    }
+
+    /// A commit of the session store, which took `took`.
+    pub fn store_commit(&self, took: Duration, ok: bool) {
+        let mut c = self.counts();
+        let (latency, errors) = c.store.get_or_insert_with(Default::default);
+        latency.observe(took);
+        if !ok {
+            *errors += 1;
+        }
     }
 
     fn operation(&self, op: &'static str, outcome: &'static str) {
@@ -129,28 +141,12 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE hisflow_request_duration_seconds histogram");
         for (name, a) in &c.requests {
-            let l = &a.latency;
-            let name = escape(name);
-            for (bound, n) in BUCKETS.iter().zip(l.buckets) {
-                let _ = writeln!(
-                    out,
-                    "hisflow_request_duration_seconds_bucket{{request=\"{name}\",le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "hisflow_request_duration_seconds_bucket{{request=\"{name}\",le=\"+Inf\"}} {}",
-                l.count
-            );
-            let _ = writeln!(
-                out,
-                "hisflow_request_duration_seconds_sum{{request=\"{name}\"}} {}",
-                l.sum
-            );
-            let _ = writeln!(
-                out,
-                "hisflow_request_duration_seconds_count{{request=\"{name}\"}} {}",
-                l.count
+            let labels = format!("request=\"{}\",", escape(name));
+            histogram(
+                &mut out,
+                "hisflow_request_duration_seconds",
+                &labels,
+                &a.latency,
             );
         }
         let _ = writeln!(
@@ -164,8 +160,36 @@ impl Metrics {
                 "hisflow_switch_operations_total{{operation=\"{op}\",outcome=\"{outcome}\"}} {n}"
             );
         }
+        if let Some((latency, errors)) = &c.store {
+            let _ = writeln!(
+                out,
+                "# HELP hisflow_store_commit_seconds Time of each commit of the session store (one transaction for what every session queued)."
+            );
+            let _ = writeln!(out, "# TYPE hisflow_store_commit_seconds histogram");
+            histogram(&mut out, "hisflow_store_commit_seconds", "", latency);
+            let _ = writeln!(
+                out,
+                "# HELP hisflow_store_errors_total Commits of the session store that failed."
+            );
+            let _ = writeln!(out, "# TYPE hisflow_store_errors_total counter");
+            let _ = writeln!(out, "hisflow_store_errors_total {errors}");
+        }
         out
     }
+}
+
+/// The series of one histogram; `labels` is empty or ends with a comma.
+fn histogram(out: &mut String, name: &str, labels: &str, l: &Latency) {
+    for (bound, n) in BUCKETS.iter().zip(l.buckets) {
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {n}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", l.count);
+    let bare = match labels.trim_end_matches(',') {
+        "" => String::new(),
+        l => format!("{{{l}}}"),
+    };
+    let _ = writeln!(out, "{name}_sum{bare} {}", l.sum);
+    let _ = writeln!(out, "{name}_count{bare} {}", l.count);
 }
 
 /// A label value as the text format writes it.

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod metrics;
 mod outbox;
 mod session;
+pub mod store;
 
 pub use outbox::{Closing, Messages, OUTBOX_CAPACITY, Out, Outbox, RESERVE};
 pub use session::{DETACH_GRACE, SessionHandle};
@@ -36,6 +37,7 @@ use crate::workflow::model::Platform;
 use crate::workflow::vocab;
 use auth::{Authenticator, Refused};
 use session::{Attach, Refusal, Target, Work};
+use store::{Record, Store, token_hash};
 
 /// An observer shared by every session's task (scenarios' coverage and
 /// traces).
@@ -123,6 +125,8 @@ pub struct Options {
     pub param_limits: crate::engine::ParamLimits,
     /// List items one evaluation of an expression may visit.
     pub eval_budget: usize,
+    /// Where sessions are kept across a restart; in memory only without.
+    pub store: Option<Arc<Store>>,
 }
 
 impl Default for Options {
@@ -137,6 +141,7 @@ impl Default for Options {
             auth: Arc::new(Authenticator::None),
             param_limits: crate::engine::ParamLimits::default(),
             eval_budget: crate::workflow::record::EVAL_BUDGET,
+            store: None,
         }
     }
 }
@@ -146,7 +151,8 @@ pub struct His {
     engine: Arc<Engine>,
     adapter: Arc<dyn Adapter>,
     options: Options,
-    /// Sessions by token.
+    /// Sessions by their token's hash ([`store::token_hash`]): a session
+    /// restored from the store has no token, only its hash.
     sessions: Mutex<HashMap<String, Arc<SessionHandle>>>,
     /// Sessions by agent: one session per agent, and where its switch
     /// events go.
@@ -296,6 +302,12 @@ impl His {
         let a = self.keys.hash_one((n, 0u8));
         let b = self.keys.hash_one((n, 1u8));
         format!("{a:016x}{b:016x}")
+    }
+
+    /// The next session id (`session-7`). Restored sessions move the count
+    /// past theirs ([`His::restore`]).
+    fn session_id(&self) -> String {
+        format!("session-{}", self.counter.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Takes one request of a connection. It never waits: the response (and
@@ -473,27 +485,28 @@ impl His {
             // resumes it.
             // (The new token first: the session answers with it.)
             let token = self.token();
+            let key = token_hash(&token);
             {
                 let mut sessions = lock(&self.sessions);
-                sessions.remove(&s.token());
-                s.set_token(token.clone());
-                sessions.insert(token, s.clone());
+                sessions.remove(&s.key());
+                s.set_key(key.clone());
+                sessions.insert(key, s.clone());
             }
-            if s.attach(conn.outbox.clone(), id, Attach::Login).is_ok() {
+            if s.attach(conn.outbox.clone(), id, Attach::Login, token)
+                .is_ok()
+            {
                 conn.session = Some(s);
                 return;
             }
             // It ended as we came: a login like any other.
-            lock(&self.sessions).remove(&s.token());
+            lock(&self.sessions).remove(&s.key());
         }
         if self.session_count() >= self.options.max_sessions {
             return conn.error(id, "Busy", "HIS has as many sessions as it may hold");
         }
         let token = self.token();
-        let session = self.engine.new_session(
-            format!("session-{}", self.counter.fetch_add(1, Ordering::Relaxed)),
-            agent,
-        );
+        let key = token_hash(&token);
+        let session = self.engine.new_session(self.session_id(), agent);
         let work = Work {
             target: Target::Request(LOGIN.into()),
             params: params.clone(),
@@ -504,11 +517,11 @@ impl His {
         // Registered before the login runs, so the switch's events for the
         // agent — a login confirmed by event — reach its queue, and a second
         // login of the agent is refused meanwhile.
-        let handle = session::start(&me, token.clone(), session, work);
+        let handle = session::start(&me, token, key.clone(), session, work);
         agents.insert(agent.to_string(), handle.clone());
         // Under the agents' lock: a login failing at once cannot be
         // forgotten before it is registered.
-        lock(&self.sessions).insert(token, handle.clone());
+        lock(&self.sessions).insert(key, handle.clone());
         drop(agents);
         conn.session = Some(handle);
     }
@@ -525,18 +538,25 @@ impl His {
             );
         };
         let Some(session) = lock(&self.sessions)
-            .get(token)
+            .get(&token_hash(token))
             .filter(|s| !s.is_ended())
             .cloned()
         else {
             return conn.error(id, "NotLoggedIn", "no session has this token");
         };
-        self.attach(conn, session, id, Attach::Resume);
+        self.attach(conn, session, id, Attach::Resume, token.to_string());
     }
 
     /// Makes `conn` the connection of `session`; the session answers `id`.
-    fn attach(&self, conn: &mut Connection, session: Arc<SessionHandle>, id: &str, how: Attach) {
-        match session.attach(conn.outbox.clone(), id, how) {
+    fn attach(
+        &self,
+        conn: &mut Connection,
+        session: Arc<SessionHandle>,
+        id: &str,
+        how: Attach,
+        token: String,
+    ) {
+        match session.attach(conn.outbox.clone(), id, how, token) {
             Ok(()) => conn.session = Some(session),
             Err(_) => conn.error(id, "NotLoggedIn", "the session has ended; log in again"),
         }
@@ -608,6 +628,99 @@ impl His {
         session.settle().await
     }
 
+    /// Takes back the sessions `records` kept when HIS last stopped, each
+    /// detached, with the grace it had left (the full grace for one a
+    /// connection was attached to). HIS's downtime is a lost link: each
+    /// session then hears `link.event.up`, and the platform's workflow for
+    /// it reads every channel's state again, disposing of a session the
+    /// switch logged out meanwhile. Returns how many sessions it took.
+    pub fn restore(&self, records: Vec<Record>) -> usize {
+        let Some(me) = self.me.upgrade() else {
+            return 0;
+        };
+        let mut taken = Vec::new();
+        for r in records {
+            if let Some(u) = &r.under_way {
+                tracing::warn!(target: "audit", agent = ?r.session.agent, session = %r.session.id, request = %u.request, id = %u.id,
+                    "a request was under way when HIS stopped; it is not run again: its outcome is what the switch now says");
+            }
+            if r.session.disposed {
+                if let Some(store) = &self.options.store {
+                    store.commit_later(store::Change::Remove(r.session.id.clone()));
+                }
+                continue;
+            }
+            let mut agents = lock(&self.agents);
+            if agents.contains_key(&r.session.agent) {
+                continue;
+            }
+            // A new session's id must not be a restored one's.
+            if let Some(n) = r
+                .session
+                .id
+                .strip_prefix("session-")
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                self.counter
+                    .fetch_max(n.saturating_add(1), Ordering::Relaxed);
+            }
+            let (agent, key) = (r.session.agent.clone(), r.token_hash.clone());
+            let handle = session::restore(&me, r);
+            agents.insert(agent, handle.clone());
+            lock(&self.sessions).insert(key, handle.clone());
+            taken.push(handle);
+        }
+        for h in &taken {
+            h.deliver(SwitchEvent::new(
+                None,
+                "link.event.up",
+                Json::Object(Default::default()),
+            ));
+        }
+        taken.len()
+    }
+
+    /// Expires the sessions operators mark in the store (`hisflow sessions
+    /// expire`), looking every [`store::EXPIRY_POLL`]; ends with HIS.
+    pub async fn watch_expiries(me: Weak<His>) {
+        loop {
+            tokio::time::sleep(store::EXPIRY_POLL).await;
+            let Some(his) = me.upgrade() else { return };
+            let Some(store) = his.options.store.clone() else {
+                return;
+            };
+            let ids = match store.take_expiries().await {
+                Ok(ids) => ids,
+                Err(e) => {
+                    tracing::error!("cannot read operators' expiries from the session store: {e}");
+                    continue;
+                }
+            };
+            for id in ids {
+                let found = lock(&his.agents).values().find(|s| s.id == id).cloned();
+                match found {
+                    Some(s) => {
+                        tracing::info!(target: "audit", agent = ?s.agent, session = %id, "an operator expired the session");
+                        s.expire_now();
+                    }
+                    None => {
+                        tracing::info!(session = %id, "an operator expired a session HIS no longer has")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the session store, if any, took its last change.
+    pub fn store_healthy(&self) -> bool {
+        self.options.store.as_ref().is_none_or(|s| s.healthy())
+    }
+
+    /// A handle on this HIS that does not keep it alive.
+    pub fn weak(&self) -> Weak<His> {
+        self.me.clone()
+    }
+
     /// From now on every request is refused (`ShuttingDown`); the ones under
     /// way go on. See [`His::drain`].
     pub fn shut(&self) {
@@ -661,7 +774,7 @@ impl His {
         let mut agents = lock(&self.agents);
         if let Some(s) = agents.get(agent).filter(|s| s.id == session).cloned() {
             agents.remove(agent);
-            lock(&self.sessions).remove(&s.token());
+            lock(&self.sessions).remove(&s.key());
         }
     }
 }

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::outbox::{Closing, Out, Outbox};
+use super::store::{Change, Record, Store, UnderWay, now_ms};
 use super::{His, LOGOUT, Options, SharedObserver, lock};
 use crate::engine::{Engine, Event, Inbox, Observer, Outcome, Response, Session};
 use crate::platform::SwitchEvent;
@@ -42,12 +43,17 @@ pub(super) enum Control {
         reply: Outbox,
         id: String,
         how: Attach,
+        /// The token the connection resumes with from now on.
+        token: String,
         /// The connection it took the session from: closed once the work
         /// under way — perhaps its request — has answered.
         before: Option<Outbox>,
     },
     /// The attached connection went away.
     Detached,
+    /// An operator expired the session: its connection is closed and HIS
+    /// logs the agent out now.
+    Expire,
 }
 
 /// How a connection came to attach.
@@ -118,9 +124,10 @@ pub struct SessionHandle {
     /// The session's id (`session-7`), for logs and for HIS's maps.
     pub(super) id: String,
     pub(super) agent: String,
-    /// The secret a connection resumes the session with; a login that takes
-    /// the session over replaces it. Changed under HIS's maps' locks.
-    token: Mutex<String>,
+    /// The hash of the secret a connection resumes the session with
+    /// ([`super::store::token_hash`]); a login that takes the session over
+    /// replaces it. Changed under HIS's maps' locks.
+    key: Mutex<String>,
     events: mpsc::Sender<Inbound>,
     requests: mpsc::Sender<Box<Work>>,
     shared: Arc<Shared>,
@@ -141,12 +148,17 @@ impl SessionHandle {
         self.shared.logged_in.load(Ordering::Acquire)
     }
 
-    pub(super) fn token(&self) -> String {
-        lock(&self.token).clone()
+    pub(super) fn key(&self) -> String {
+        lock(&self.key).clone()
     }
 
-    pub(super) fn set_token(&self, token: String) {
-        *lock(&self.token) = token;
+    pub(super) fn set_key(&self, key: String) {
+        *lock(&self.key) = key;
+    }
+
+    /// An operator expired the session.
+    pub(super) fn expire_now(&self) {
+        let _ = self.tell(Control::Expire);
     }
 
     /// Whether `outbox`'s connection speaks for the session.
@@ -190,22 +202,28 @@ impl SessionHandle {
     /// Makes `reply`'s connection the one that speaks for the session; the
     /// one before it is closed. The session answers request `id` with itself
     /// as it is once the work under way is done.
-    pub(super) fn attach(&self, reply: Outbox, id: &str, how: Attach) -> Result<(), Outbox> {
+    pub(super) fn attach(
+        &self,
+        reply: Outbox,
+        id: &str,
+        how: Attach,
+        token: String,
+    ) -> Result<(), Outbox> {
         // Under the attached lock: the connection that had the session is
         // the one the session closes, and the task sees the new one before
         // it answers.
         let mut attached = lock(&self.shared.attached);
         let before = attached.clone().filter(|b| !b.same(&reply));
-        self.tell(Control::Attached {
+        if let Err(c) = self.tell(Control::Attached {
             reply: reply.clone(),
             id: id.to_string(),
             how,
+            token,
             before,
-        })
-        .map_err(|c| match c {
-            Control::Attached { reply, .. } => reply,
-            Control::Detached => unreachable!("told an attach"),
-        })?;
+        }) {
+            drop(c);
+            return Err(reply);
+        }
         // From now on the new connection speaks for the session; the old
         // one's requests get `NotLoggedIn`, its request under way its
         // response, and then its close.
@@ -248,25 +266,64 @@ impl SessionHandle {
 pub(super) fn start(
     his: &Arc<His>,
     token: String,
+    key: String,
     session: Session,
     login: Work,
 ) -> Arc<SessionHandle> {
+    let attached = login.reply.clone();
+    let (handle, mut task) = spawnable(his, key, session, attached);
+    task.shared.busy.store(true, Ordering::Release);
+    task.token = Some(token);
+    tokio::spawn(task.run(Some(login)));
+    handle
+}
+
+/// Starts the task of a session the store kept when HIS last stopped:
+/// logged in, detached, with the grace it had left.
+pub(super) fn restore(his: &Arc<His>, record: Record) -> Arc<SessionHandle> {
+    // What the store has: an end removes it.
+    let written = serde_json::to_string(&record).ok();
+    let (handle, mut task) = spawnable(his, record.token_hash.clone(), record.session, None);
+    task.written = written;
+    task.shared.logged_in.store(true, Ordering::Release);
+    task.logged_in_at = record.logged_in_at;
+    // One that had a connection lost it when HIS stopped: it has the
+    // whole grace to come back.
+    let detached_at = record.detached_at.unwrap_or_else(now_ms);
+    task.detached_at = Some(detached_at);
+    let gone = Duration::from_millis(now_ms().saturating_sub(detached_at));
+    task.expire_at = Some(Instant::now() + task.options.detach_grace.saturating_sub(gone));
+    tokio::spawn(task.run(None));
+    handle
+}
+
+fn spawnable(
+    his: &Arc<His>,
+    key: String,
+    session: Session,
+    attached: Option<Outbox>,
+) -> (Arc<SessionHandle>, Task) {
     let options = his.options.clone();
     let queue = options.max_queued_events.max(1);
     let (events, events_rx) = mpsc::channel(queue);
     let (requests, requests_rx) = mpsc::channel(1);
     let shared = Arc::new(Shared::default());
-    *lock(&shared.attached) = login.reply.clone();
-    shared.busy.store(true, Ordering::Release);
+    *lock(&shared.attached) = attached;
     let handle = Arc::new(SessionHandle {
         id: session.id.clone(),
         agent: session.agent.clone(),
-        token: Mutex::new(token),
+        key: Mutex::new(key),
         events,
         requests,
         shared: shared.clone(),
     });
     let task = Task {
+        store: options.store.clone(),
+        token: None,
+        logged_in_at: 0,
+        detached_at: None,
+        under_way: None,
+        written: None,
         his: Arc::downgrade(his),
         engine: his.engine.clone(),
         observer: his.observer.clone(),
@@ -282,8 +339,7 @@ pub(super) fn start(
         expiry_refused: false,
         working: false,
     };
-    tokio::spawn(task.run(login));
-    handle
+    (handle, task)
 }
 
 struct Task {
@@ -307,6 +363,18 @@ struct Task {
     expiry_refused: bool,
     /// A request (or HIS's expiry) counted as under way is running.
     working: bool,
+    /// Where the session is kept across a restart.
+    store: Option<Arc<Store>>,
+    /// The token the login answers with; kept only until then.
+    token: Option<String>,
+    /// When the login succeeded (ms since the Unix epoch).
+    logged_in_at: u64,
+    /// When the last connection left (ms since the Unix epoch).
+    detached_at: Option<u64>,
+    /// The request running, as the store records it.
+    under_way: Option<UnderWay>,
+    /// The record last written: one that would not change is not written.
+    written: Option<String>,
 }
 
 /// A switch event the session still has to handle.
@@ -383,12 +451,14 @@ impl Inbox for Queue<'_> {
 }
 
 impl Task {
-    async fn run(mut self, login: Work) {
+    async fn run(mut self, first: Option<Work>) {
         let mut later = VecDeque::new();
         // The work is boxed: an idle session's task then holds only this
         // loop's state, not the largest state a workflow run can reach
         // (benches/load.rs measures a connected session's memory).
-        Box::pin(self.request(login, &mut later)).await;
+        if let Some(login) = first {
+            Box::pin(self.request(login, &mut later)).await;
+        }
         let mut streak = 0;
         loop {
             while let Some(e) = later.pop_front() {
@@ -442,9 +512,15 @@ impl Task {
             match next {
                 Next::Control => {
                     let items = std::mem::take(&mut lock(&self.shared.control).items);
+                    // A connection that attached is answered with a token
+                    // the store already has.
+                    if items.iter().any(|c| matches!(c, Control::Attached { .. })) {
+                        Box::pin(self.persist()).await;
+                    }
                     for c in items {
                         self.on_control(c);
                     }
+                    Box::pin(self.persist()).await;
                 }
                 Next::Work(work) => {
                     streak = 0;
@@ -523,6 +599,7 @@ impl Task {
                 reply,
                 id,
                 how,
+                token,
                 before,
             } => {
                 if let Some(before) = before {
@@ -534,7 +611,6 @@ impl Task {
                 }
                 self.expire_at = None;
                 self.expiry_refused = false;
-                let token = self.handle.upgrade().map(|h| h.token());
                 let what = match how {
                     Attach::Resume => "session resumed",
                     Attach::Login => "session taken over by a login",
@@ -571,6 +647,58 @@ impl Task {
                 let grace = self.options.detach_grace;
                 self.expire_at = Some(Instant::now() + grace);
                 tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, grace_s = grace.as_secs_f64(), "session detached");
+            }
+            Control::Expire => {
+                if !self.logged_in() {
+                    return;
+                }
+                if let Some(p) = lock(&self.shared.attached).take() {
+                    p.send(Out::Close(Closing::Ended(
+                        "An operator ended your session; HIS logs you out.".into(),
+                    )));
+                }
+                self.expiry_refused = false;
+                self.expire_at = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Writes the session's record to the store if it changed since the
+    /// last write; waits until it is on disk. A session not logged in, or
+    /// over, has none.
+    async fn persist(&mut self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        if !self.logged_in() || self.is_over() || self.session.disposed {
+            return;
+        }
+        let attached = lock(&self.shared.attached).is_some();
+        self.detached_at = match (attached, self.detached_at) {
+            (true, _) => None,
+            (false, Some(at)) => Some(at),
+            (false, None) => Some(now_ms()),
+        };
+        let Some(key) = self.handle.upgrade().map(|h| h.key()) else {
+            return;
+        };
+        let record = Record {
+            session: self.session.clone(),
+            token_hash: key,
+            logged_in_at: self.logged_in_at,
+            detached_at: self.detached_at,
+            under_way: self.under_way.clone(),
+        };
+        let Ok(json) = serde_json::to_string(&record) else {
+            return;
+        };
+        if self.written.as_deref() == Some(json.as_str()) {
+            return;
+        }
+        match store.commit(Change::Put(Box::new(record))).await {
+            Ok(()) => self.written = Some(json),
+            Err(e) => {
+                tracing::error!(agent = %self.session.agent, session = %self.session.id, "the session could not be stored; a restart of HIS would not restore this change: {e}");
             }
         }
     }
@@ -622,7 +750,9 @@ impl Task {
     async fn request(&mut self, work: Work, later: &mut VecDeque<Later>) {
         self.working = true;
         let started = Instant::now();
+        self.begin(&work.target, &work.id).await;
         let out = self.run_work(&work.target, &work.params, later).await;
+        self.under_way = None;
         let mut body = out.response.to_protocol();
         if !self.logged_in() {
             let ok = out.response.is_ok() && !self.session.disposed;
@@ -634,7 +764,8 @@ impl Task {
             tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, outcome, code, duration_ms = started.elapsed().as_secs_f64() * 1e3, "login");
             if ok {
                 self.shared.logged_in.store(true, Ordering::Release);
-                let token = self.handle.upgrade().map(|h| h.token());
+                self.logged_in_at = now_ms();
+                let token = self.token.take();
                 if let Some(r) = body.get_mut("result").and_then(Json::as_object_mut) {
                     r.insert("token".into(), json!(token));
                 }
@@ -642,6 +773,8 @@ impl Task {
                 self.end();
             }
         }
+        // What the response tells, the store holds first.
+        self.persist().await;
         let lost = self.lost(work.reply.as_ref());
         self.shared.busy.store(false, Ordering::Release);
         let ended = self.logged_in() && self.session.disposed;
@@ -663,6 +796,23 @@ impl Task {
 
     /// The detached session's grace is over: HIS logs the agent out with
     /// the platform's logout workflow, as the agent would.
+    /// Marks the request under way in the store before it runs: after a
+    /// crash HIS reports it, and does not run it again.
+    async fn begin(&mut self, target: &Target, id: &str) {
+        if self.store.is_none() || !self.logged_in() {
+            return;
+        }
+        let request = match target {
+            Target::Request(n) | Target::Workflow(n) => n.clone(),
+        };
+        self.under_way = Some(UnderWay {
+            request,
+            id: id.to_string(),
+            since: now_ms(),
+        });
+        self.persist().await;
+    }
+
     async fn expire(&mut self, later: &mut VecDeque<Later>) {
         // A connection attached; or HIS is stopping, and leaves the agents
         // as the switch has them.
@@ -685,6 +835,7 @@ impl Task {
         }
         self.working = true;
         let target = Target::Request(LOGOUT.into());
+        self.begin(&target, "-").await;
         let configured = self.options.expiry_reason.clone();
         let params = configured
             .as_ref()
@@ -716,6 +867,8 @@ impl Task {
                 .run_work(&target, &json!({ "reason": first }), later)
                 .await;
         }
+        self.under_way = None;
+        self.persist().await;
         let lost = self.lost(None);
         self.shared.busy.store(false, Ordering::Release);
         self.tell(lost.into_iter().chain(out.events), None);
@@ -782,6 +935,7 @@ impl Task {
         if ended {
             self.audit_end(Ender::Switch, Some(&e));
         }
+        self.persist().await;
         let lost = self.lost(None);
         let close = out.response.close().map(str::to_string);
         self.tell(lost.into_iter().chain(out.events), None);
@@ -893,8 +1047,20 @@ impl Task {
         }
     }
 
-    /// The session is over: HIS forgets it; what is queued is dropped.
+    /// The session is over: HIS forgets it, and so does the store; what is
+    /// queued is dropped.
     fn end(&mut self) {
+        if let Some(store) = &self.store
+            && self.written.take().is_some()
+        {
+            store.commit_later(Change::Remove(self.session.id.clone()));
+        }
+        self.stop();
+    }
+
+    /// HIS forgets the session; the store keeps what it has (a task that
+    /// stops with HIS, or by a panic, is restored at the next start).
+    fn stop(&mut self) {
         self.shared.ended.store(true, Ordering::Release);
         self.expire_at = None;
         if let Some(his) = self.his.upgrade() {
@@ -922,7 +1088,7 @@ impl Drop for Task {
             self.done();
         }
         if !self.is_over() {
-            self.end();
+            self.stop();
         }
         if !lock(&self.shared.control).closed {
             self.close_queues();

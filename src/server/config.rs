@@ -23,6 +23,11 @@ pub struct ServeConfig {
     /// Address and port to listen on.
     #[serde(default)]
     pub listen: Option<String>,
+    /// Where HIS keeps its sessions across a restart (`--data-dir`);
+    /// relative to the configuration file. `hisflow-data` in the directory
+    /// HIS is started from when absent.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
     /// The switch HIS drives, when the platform's adapter is not the
     /// simulated one (`kind: twilio-taskrouter` and its Workspace), or
     /// `kind: sim` to run any platform on the simulated switch.
@@ -153,6 +158,9 @@ pub fn read(path: &Path) -> Result<ServeConfig, crate::Error> {
         }
     };
     if let Some(p) = &mut config.platform {
+        rebase(p);
+    }
+    if let Some(p) = &mut config.data_dir {
         rebase(p);
     }
     match &mut config.auth {

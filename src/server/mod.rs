@@ -231,6 +231,13 @@ async fn readyz(State(app): State<App>) -> axum::response::Response {
         )
             .into_response();
     }
+    if !app.his.store_healthy() {
+        return (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the session store cannot be written\n",
+        )
+            .into_response();
+    }
     "ready\n".into_response()
 }
 

@@ -73,8 +73,13 @@ pub async fn serve_exactly(
     switch: hisflow::platform::sim::SwitchState,
     options: Options,
 ) -> Served {
+    serve_on(platform, Arc::new(SimSwitch::new(switch)), options).await
+}
+
+/// HIS for a platform folder of workflows/ on the switch `sim`, which may
+/// outlive it, with `options` as they are.
+pub async fn serve_on(platform: &str, sim: Arc<SimSwitch>, options: Options) -> Served {
     let (p, _) = hisflow::load_platform(&super::root().join("workflows").join(platform)).unwrap();
-    let sim = Arc::new(SimSwitch::new(switch));
     let his = His::new(Arc::new(p), sim.clone(), options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
