@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::ws::{Client, Served, serve_on};
 use hisflow::his::metrics::Metrics;
-use hisflow::his::store::{self, Record, Store, StoreError};
+use hisflow::his::store::{self, Embedded, Record, StoreError};
 use hisflow::his::{His, Options};
 use hisflow::platform::sim::SimSwitch;
 use hisflow::server::config;
@@ -40,9 +40,9 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// Opens the store of `dir`, waiting for a dead HIS's writer to let go of
 /// the directory.
-fn open(dir: &Path, metrics: Arc<Metrics>) -> (Arc<Store>, Vec<Record>) {
+fn open(dir: &Path, metrics: Arc<Metrics>) -> (Arc<Embedded>, Vec<Record>) {
     for _ in 0..100 {
-        match Store::open(dir, metrics.clone()) {
+        match Embedded::open(dir, metrics.clone()) {
             Err(StoreError::InUse { .. }) => std::thread::sleep(Duration::from_millis(20)),
             other => return other.unwrap(),
         }
@@ -272,8 +272,8 @@ fn a_restored_session_nobody_resumes_expires_after_the_grace_it_had_left() {
 #[test]
 fn a_second_his_may_not_share_a_data_directory() {
     let d = tempfile::tempdir().unwrap();
-    let (_store, _) = Store::open(d.path(), Metrics::new()).unwrap();
-    let err = Store::open(d.path(), Metrics::new()).unwrap_err();
+    let (_store, _) = Embedded::open(d.path(), Metrics::new()).unwrap();
+    let err = Embedded::open(d.path(), Metrics::new()).unwrap_err();
     assert!(matches!(err, StoreError::InUse { .. }), "{err}");
     let out = Command::new(env!("CARGO_BIN_EXE_hisflow"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -323,7 +323,7 @@ fn a_damaged_store_stops_his_from_starting_until_it_is_recovered() {
     )
     .unwrap();
     drop(db);
-    let err = Store::open(d.path(), Metrics::new()).unwrap_err();
+    let err = Embedded::open(d.path(), Metrics::new()).unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     let (code, _, err) = hisflow(&["serve", "--listen", "127.0.0.1:0"], d.path());
     assert_eq!(code, Some(2), "{err}");
@@ -347,7 +347,7 @@ fn a_damaged_store_stops_his_from_starting_until_it_is_recovered() {
         .filter(|n| n.contains(".damaged-"))
         .collect();
     assert!(!kept.is_empty(), "the damaged file is kept");
-    let (_s, records) = Store::open(d.path(), Metrics::new()).unwrap();
+    let (_s, records) = Embedded::open(d.path(), Metrics::new()).unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].session.agent, "a1");
 }
@@ -368,7 +368,7 @@ fn a_file_that_is_not_a_store_is_refused_not_overwritten() {
     let (code, out, err) = hisflow(&["sessions", "recover"], d.path());
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("0 session(s) saved"), "{out}");
-    assert!(Store::open(d.path(), Metrics::new()).is_ok());
+    assert!(Embedded::open(d.path(), Metrics::new()).is_ok());
 }
 
 #[test]
@@ -377,7 +377,7 @@ fn operators_list_show_and_expire_the_sessions_of_a_running_his() {
     let sim = sim();
     let metrics = Metrics::new();
     let rt = runtime();
-    let (store, _) = Store::open(d.path(), metrics.clone()).unwrap();
+    let (store, _) = Embedded::open(d.path(), metrics.clone()).unwrap();
     let options = Options {
         store: Some(store),
         ..Options::default()

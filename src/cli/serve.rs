@@ -10,8 +10,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use hisflow::his::auth::Authenticator;
+use hisflow::his::cluster::{Cluster, ClusterConfig};
 use hisflow::his::metrics::{Metered, Metrics};
-use hisflow::his::store::{DEFAULT_DATA_DIR, Store};
+use hisflow::his::store::{DEFAULT_DATA_DIR, Embedded, Store};
 use hisflow::his::{His, Options};
 use hisflow::platform::deploy;
 use hisflow::server::{self, MAX_FRAME_BYTES, config};
@@ -29,8 +30,22 @@ pub struct Args {
     /// Where sessions are kept across a restart; overrides the
     /// configuration's `data_dir`. Default: `hisflow-data` in the current
     /// directory.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "nats")]
     data_dir: Option<PathBuf>,
+    /// Run as a node of a cluster sharing its sessions through NATS
+    /// JetStream at URL (`nats://host:4222`), instead of --data-dir;
+    /// overrides the configuration's `cluster.nats`.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// A NATS credentials file (user JWT and NKey seed).
+    #[arg(long, requires = "nats")]
+    nats_creds: Option<PathBuf>,
+    /// CA certificate (PEM) for NATS' TLS; TLS is then required.
+    #[arg(long, requires = "nats")]
+    nats_tls_ca: Option<PathBuf>,
+    /// This node's name in the cluster; a fresh one at each start without.
+    #[arg(long, requires = "nats")]
+    node: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -131,6 +146,24 @@ pub fn run(args: Args) -> ExitCode {
         },
         eval_budget: limits.max_eval_items.unwrap_or(defaults.eval_budget),
         store: None,
+        cluster: None,
+    };
+    let cluster = match (args.nats, cfg.cluster.clone()) {
+        (Some(url), _) => Some(ClusterConfig {
+            url,
+            creds: args.nats_creds,
+            tls_ca: args.nats_tls_ca,
+            node: args.node,
+            bucket: None,
+        }),
+        (None, Some(c)) => Some(ClusterConfig {
+            url: c.nats,
+            creds: c.creds,
+            tls_ca: c.tls_ca,
+            node: c.node,
+            bucket: c.bucket,
+        }),
+        (None, None) => None,
     };
     let data_dir = args
         .data_dir
@@ -204,14 +237,23 @@ pub fn run(args: Args) -> ExitCode {
         }
         // Opened once HIS is sure to start: a refused start leaves no data
         // directory behind.
-        let (store, records) = match Store::open(&data_dir, settings.metrics.clone()) {
-            Ok(s) => s,
-            Err(e) => return fail(e),
-        };
-        tracing::info!(data_dir = %data_dir.display(), sessions = records.len(), "session store open");
-        let options = Options {
-            store: Some(store),
-            ..options
+        let (options, records) = match &cluster {
+            Some(config) => match Cluster::join(config, settings.metrics.clone()).await {
+                Ok(c) => {
+                    tracing::info!(node = %c.node(), nats = %config.url, "joined the cluster");
+                    let store: Arc<dyn Store> = c.clone();
+                    (Options { store: Some(store), cluster: Some(c), ..options }, Vec::new())
+                }
+                Err(e) => return fail(e),
+            },
+            None => match Embedded::open(&data_dir, settings.metrics.clone()) {
+                Ok((store, records)) => {
+                    tracing::info!(data_dir = %data_dir.display(), sessions = records.len(), "session store open");
+                    let store: Arc<dyn Store> = store;
+                    (Options { store: Some(store), ..options }, records)
+                }
+                Err(e) => return fail(e),
+            },
         };
         let his = His::new(Arc::new(platform), adapter, options);
         if !records.is_empty() {
@@ -219,6 +261,7 @@ pub fn run(args: Args) -> ExitCode {
             tracing::info!(sessions = n, "sessions restored; each reads the switch's state again");
         }
         tokio::spawn(His::watch_expiries(his.weak()));
+        his.start_cluster();
         let addr = local.map(|a| a.to_string()).unwrap_or(listen);
         tracing::info!(platform = %name, %addr, auth = auth.kind(), "HIS listening: MediaBar at http{scheme}://{addr}/, WebSocket at ws{scheme}://{addr}/ws");
         match server::serve(listener, his, settings, shutdown()).await {

@@ -14,6 +14,7 @@
 //! and HIS logs out one left alone too long.
 
 pub mod auth;
+pub mod cluster;
 pub mod metrics;
 mod outbox;
 mod session;
@@ -36,6 +37,7 @@ use crate::platform::{Adapter, EventSink, SwitchEvent};
 use crate::workflow::model::Platform;
 use crate::workflow::vocab;
 use auth::{Authenticator, Refused};
+use cluster::{Cluster, Release};
 use session::{Attach, Refusal, Target, Work};
 use store::{Record, Store, token_hash};
 
@@ -52,6 +54,8 @@ pub struct Connection {
     /// What [`His::authenticate`] found of the login about to be
     /// requested.
     verified: Option<Result<String, Refused>>,
+    /// [`His::locate`] found the session busy on another node.
+    elsewhere_busy: bool,
 }
 
 impl Connection {
@@ -126,7 +130,9 @@ pub struct Options {
     /// List items one evaluation of an expression may visit.
     pub eval_budget: usize,
     /// Where sessions are kept across a restart; in memory only without.
-    pub store: Option<Arc<Store>>,
+    pub store: Option<Arc<dyn Store>>,
+    /// The cluster this HIS is a node of; its sessions' store too.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Default for Options {
@@ -142,6 +148,7 @@ impl Default for Options {
             param_limits: crate::engine::ParamLimits::default(),
             eval_budget: crate::workflow::record::EVAL_BUDGET,
             store: None,
+            cluster: None,
         }
     }
 }
@@ -291,17 +298,23 @@ impl His {
                 outbox,
                 session: None,
                 verified: None,
+                elsewhere_busy: false,
             },
             rx,
         )
     }
 
-    /// A token nobody can guess: 128 bits from a randomly keyed hash.
-    fn token(&self) -> String {
+    /// A token nobody can guess: 128 bits from a randomly keyed hash. In a
+    /// cluster it begins with the agent's bucket key, so that any node
+    /// finds the session it resumes.
+    fn token(&self, agent: &str) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let a = self.keys.hash_one((n, 0u8));
         let b = self.keys.hash_one((n, 1u8));
-        format!("{a:016x}{b:016x}")
+        match &self.options.cluster {
+            Some(_) => format!("{}.{a:016x}{b:016x}", &cluster::key(agent)[2..]),
+            None => format!("{a:016x}{b:016x}"),
+        }
     }
 
     /// The next session id (`session-7`). Restored sessions move the count
@@ -323,6 +336,13 @@ impl His {
         }
         // A check of credentials speaks for the login right after it only.
         let verified = conn.verified.take();
+        if std::mem::take(&mut conn.elsewhere_busy) {
+            return conn.error(
+                id,
+                "Busy",
+                "another request of this session is running on another HIS node",
+            );
+        }
         match name {
             LOGIN => self.login(conn, id, params, verified),
             RESUME => self.resume(conn, id, params),
@@ -484,7 +504,7 @@ impl His {
             // as a second sign-in does on Finesse. The old token no longer
             // resumes it.
             // (The new token first: the session answers with it.)
-            let token = self.token();
+            let token = self.token(agent);
             let key = token_hash(&token);
             {
                 let mut sessions = lock(&self.sessions);
@@ -504,7 +524,7 @@ impl His {
         if self.session_count() >= self.options.max_sessions {
             return conn.error(id, "Busy", "HIS has as many sessions as it may hold");
         }
-        let token = self.token();
+        let token = self.token(agent);
         let key = token_hash(&token);
         let session = self.engine.new_session(self.session_id(), agent);
         let work = Work {
@@ -646,13 +666,33 @@ impl His {
             }
             if r.session.disposed {
                 if let Some(store) = &self.options.store {
-                    store.commit_later(store::Change::Remove(r.session.id.clone()));
+                    store.commit_later(store::Change::Remove {
+                        session: r.session.id.clone(),
+                        agent: r.session.agent.clone(),
+                    });
                 }
                 continue;
             }
+            if let Some(h) = self.take_back(&me, r) {
+                taken.push(h);
+            }
+        }
+        for h in &taken {
+            h.deliver(SwitchEvent::new(
+                None,
+                "link.event.up",
+                Json::Object(Default::default()),
+            ));
+        }
+        taken.len()
+    }
+
+    /// Starts the task of a kept session, unless the agent has one here.
+    fn take_back(&self, me: &Arc<His>, r: Record) -> Option<Arc<SessionHandle>> {
+        {
             let mut agents = lock(&self.agents);
             if agents.contains_key(&r.session.agent) {
-                continue;
+                return None;
             }
             // A new session's id must not be a restored one's.
             if let Some(n) = r
@@ -665,19 +705,176 @@ impl His {
                     .fetch_max(n.saturating_add(1), Ordering::Relaxed);
             }
             let (agent, key) = (r.session.agent.clone(), r.token_hash.clone());
-            let handle = session::restore(&me, r);
+            let handle = session::restore(me, r);
             agents.insert(agent, handle.clone());
             lock(&self.sessions).insert(key, handle.clone());
-            taken.push(handle);
+            Some(handle)
         }
-        for h in &taken {
+    }
+
+    /// In a cluster, brings the session a resume or login names to this
+    /// node before it is requested: from its owner, which hands it over
+    /// unless a request of it runs (the request is then answered `Busy`),
+    /// or from a dead node, by taking it over. Does nothing outside a
+    /// cluster, or when the session is here or nowhere.
+    pub async fn locate(&self, conn: &mut Connection, name: &str, params: &Json) {
+        let Some(cluster) = self.options.cluster.clone() else {
+            return;
+        };
+        if conn.live().is_some() {
+            return;
+        }
+        let agent = match name {
+            RESUME => params
+                .get("token")
+                .and_then(Json::as_str)
+                .and_then(|t| t.split_once('.'))
+                .and_then(|(hex, _)| cluster::agent_of(hex)),
+            LOGIN => match &conn.verified {
+                Some(Ok(agent)) => Some(agent.clone()),
+                Some(Err(_)) => None,
+                None if self.options.auth.is_none() => params
+                    .get("agent")
+                    .and_then(Json::as_str)
+                    .map(str::to_string),
+                None => None,
+            },
+            _ => None,
+        };
+        let Some(agent) = agent else { return };
+        if agent_id(&agent).is_err() {
+            return;
+        }
+        // An owner that answered `Gone` but is still named: it died, its
+        // heartbeat not yet.
+        let mut gone: Option<String> = None;
+        for _ in 0..3 {
+            if lock(&self.agents).contains_key(&agent) {
+                return;
+            }
+            let found = match cluster.entry(&agent).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::error!(agent = ?agent, "cannot read the cluster's sessions: {e}");
+                    return;
+                }
+            };
+            let Some((entry, revision)) = found else {
+                return;
+            };
+            if entry.owner != cluster.node()
+                && gone.as_deref() != Some(entry.owner.as_str())
+                && cluster.alive(&entry.owner).await
+            {
+                match cluster.ask_release(&entry.owner, &agent).await {
+                    // The entry names this node now: read it again.
+                    Release::Released => continue,
+                    Release::Gone => {
+                        gone = Some(entry.owner.clone());
+                        continue;
+                    }
+                    Release::Busy => {
+                        conn.elsewhere_busy = true;
+                        return;
+                    }
+                }
+            }
+            if entry.owner != cluster.node() {
+                match cluster.claim(&entry, revision).await {
+                    Ok(()) => {}
+                    Err(store::StoreError::Lost) => continue,
+                    Err(e) => {
+                        tracing::error!(agent = ?agent, "cannot take the session over: {e}");
+                        return;
+                    }
+                }
+            } else {
+                cluster.own(&agent, revision);
+            }
+            tracing::info!(target: "audit", agent = ?agent, session = %entry.record.session.id, from = %entry.owner, "session taken on this node");
+            self.adopt(entry.record);
+            return;
+        }
+    }
+
+    /// Runs a session this node just took in the cluster; it reads the
+    /// switch's state again, as after a restart.
+    fn adopt(&self, record: Record) {
+        let Some(me) = self.me.upgrade() else { return };
+        if let Some(h) = self.take_back(&me, record) {
             h.deliver(SwitchEvent::new(
                 None,
                 "link.event.up",
                 Json::Object(Default::default()),
             ));
         }
-        taken.len()
+    }
+
+    /// Another node asks for the agent's session: it gets it unless a
+    /// request of it runs here.
+    pub async fn release(&self, agent: &str, to: &str) -> Release {
+        let Some(s) = lock(&self.agents).get(agent).cloned() else {
+            return Release::Gone;
+        };
+        s.release(to).await
+    }
+
+    /// Starts this node's part in its cluster: its heartbeat, its answers to
+    /// other nodes' asks for sessions, and its look for dead nodes'
+    /// sessions. Does nothing outside a cluster.
+    pub fn start_cluster(&self) {
+        let Some(cluster) = self.options.cluster.clone() else {
+            return;
+        };
+        tokio::spawn(Cluster::heartbeats(Arc::downgrade(&cluster)));
+        tokio::spawn(His::sweep(self.me.clone()));
+        let me = self.me.clone();
+        tokio::spawn(Cluster::serve_releases(
+            Arc::downgrade(&cluster),
+            move |agent, to| {
+                let me = me.clone();
+                async move {
+                    match me.upgrade() {
+                        Some(his) => his.release(&agent, &to).await,
+                        None => Release::Gone,
+                    }
+                }
+            },
+        ));
+    }
+
+    /// Takes over, every [`cluster::SWEEP`], the sessions of nodes that
+    /// died; ends with HIS.
+    pub async fn sweep(me: Weak<His>) {
+        loop {
+            tokio::time::sleep(cluster::SWEEP).await;
+            let Some(his) = me.upgrade() else { return };
+            let Some(cluster) = his.options.cluster.clone() else {
+                return;
+            };
+            if his.is_closing() {
+                return;
+            }
+            let all = match cluster.all().await {
+                Ok(all) => all,
+                Err(e) => {
+                    tracing::error!("cannot read the cluster's sessions: {e}");
+                    continue;
+                }
+            };
+            for (entry, revision) in all {
+                if entry.owner == cluster.node()
+                    || lock(&his.agents).contains_key(&entry.record.session.agent)
+                    || cluster.alive(&entry.owner).await
+                {
+                    continue;
+                }
+                if cluster.claim(&entry, revision).await.is_ok() {
+                    tracing::info!(target: "audit", agent = ?entry.record.session.agent, session = %entry.record.session.id, from = %entry.owner, "session of a dead node taken over");
+                    his.adopt(entry.record);
+                }
+            }
+        }
     }
 
     /// Expires the sessions operators mark in the store (`hisflow sessions
@@ -697,7 +894,10 @@ impl His {
                 }
             };
             for id in ids {
-                let found = lock(&his.agents).values().find(|s| s.id == id).cloned();
+                let found = lock(&his.agents)
+                    .values()
+                    .find(|s| s.id == id || s.agent == id)
+                    .cloned();
                 match found {
                     Some(s) => {
                         tracing::info!(target: "audit", agent = ?s.agent, session = %id, "an operator expired the session");

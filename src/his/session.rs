@@ -19,8 +19,9 @@ use serde_json::{Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::cluster::{Cluster, Release};
 use super::outbox::{Closing, Out, Outbox};
-use super::store::{Change, Record, Store, UnderWay, now_ms};
+use super::store::{Change, Record, Store, StoreError, UnderWay, now_ms};
 use super::{His, LOGOUT, Options, SharedObserver, lock};
 use crate::engine::{Engine, Event, Inbox, Observer, Outcome, Response, Session};
 use crate::platform::SwitchEvent;
@@ -54,6 +55,11 @@ pub(super) enum Control {
     /// An operator expired the session: its connection is closed and HIS
     /// logs the agent out now.
     Expire,
+    /// Another node of the cluster asks for the session.
+    Release {
+        to: String,
+        answer: oneshot::Sender<Release>,
+    },
 }
 
 /// How a connection came to attach.
@@ -159,6 +165,25 @@ impl SessionHandle {
     /// An operator expired the session.
     pub(super) fn expire_now(&self) {
         let _ = self.tell(Control::Expire);
+    }
+
+    /// Hands the session to node `to`, unless a request of it is queued or
+    /// running.
+    pub(super) async fn release(&self, to: &str) -> Release {
+        if self.shared.busy.load(Ordering::Acquire) || !self.is_logged_in() {
+            return Release::Busy;
+        }
+        let (answer, rx) = oneshot::channel();
+        if self
+            .tell(Control::Release {
+                to: to.to_string(),
+                answer,
+            })
+            .is_err()
+        {
+            return Release::Gone;
+        }
+        rx.await.unwrap_or(Release::Gone)
     }
 
     /// Whether `outbox`'s connection speaks for the session.
@@ -319,6 +344,7 @@ fn spawnable(
     });
     let task = Task {
         store: options.store.clone(),
+        cluster: options.cluster.clone(),
         token: None,
         logged_in_at: 0,
         detached_at: None,
@@ -364,7 +390,9 @@ struct Task {
     /// A request (or HIS's expiry) counted as under way is running.
     working: bool,
     /// Where the session is kept across a restart.
-    store: Option<Arc<Store>>,
+    store: Option<Arc<dyn Store>>,
+    /// The cluster, when HIS is a node of one.
+    cluster: Option<Arc<Cluster>>,
     /// The token the login answers with; kept only until then.
     token: Option<String>,
     /// When the login succeeded (ms since the Unix epoch).
@@ -518,7 +546,13 @@ impl Task {
                         Box::pin(self.persist()).await;
                     }
                     for c in items {
-                        self.on_control(c);
+                        match c {
+                            Control::Release { to, answer } => {
+                                let released = Box::pin(self.hand_over(&to)).await;
+                                let _ = answer.send(released);
+                            }
+                            c => self.on_control(c),
+                        }
                     }
                     Box::pin(self.persist()).await;
                 }
@@ -648,6 +682,9 @@ impl Task {
                 self.expire_at = Some(Instant::now() + grace);
                 tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, grace_s = grace.as_secs_f64(), "session detached");
             }
+            Control::Release { answer, .. } => {
+                let _ = answer.send(Release::Gone);
+            }
             Control::Expire => {
                 if !self.logged_in() {
                     return;
@@ -679,16 +716,7 @@ impl Task {
             (false, Some(at)) => Some(at),
             (false, None) => Some(now_ms()),
         };
-        let Some(key) = self.handle.upgrade().map(|h| h.key()) else {
-            return;
-        };
-        let record = Record {
-            session: self.session.clone(),
-            token_hash: key,
-            logged_in_at: self.logged_in_at,
-            detached_at: self.detached_at,
-            under_way: self.under_way.clone(),
-        };
+        let Some(record) = self.record() else { return };
         let Ok(json) = serde_json::to_string(&record) else {
             return;
         };
@@ -697,8 +725,75 @@ impl Task {
         }
         match store.commit(Change::Put(Box::new(record))).await {
             Ok(()) => self.written = Some(json),
+            Err(StoreError::Lost) => {
+                tracing::warn!(target: "audit", agent = ?self.session.agent, session = %self.session.id, "another HIS node took the session over; this one lets go of it");
+                self.let_go("Your session moved to another HIS node.");
+            }
             Err(e) => {
                 tracing::error!(agent = %self.session.agent, session = %self.session.id, "the session could not be stored; a restart of HIS would not restore this change: {e}");
+            }
+        }
+    }
+
+    /// The session as the store keeps it.
+    fn record(&self) -> Option<Record> {
+        let key = self.handle.upgrade().map(|h| h.key())?;
+        Some(Record {
+            session: self.session.clone(),
+            token_hash: key,
+            logged_in_at: self.logged_in_at,
+            detached_at: self.detached_at,
+            under_way: self.under_way.clone(),
+        })
+    }
+
+    /// Another node runs the session from now on: this one forgets it
+    /// without logging anyone out, and closes its connection.
+    fn let_go(&mut self, why: &str) {
+        self.written = None;
+        if let Some(p) = lock(&self.shared.attached).take() {
+            p.send(Out::Close(Closing::TakenOver(why.into())));
+        }
+        if let Some(c) = &self.cluster {
+            c.forget(&self.session.agent);
+        }
+        self.stop();
+    }
+
+    /// Hands the session to node `to` (between two pieces of work: none
+    /// runs).
+    async fn hand_over(&mut self, to: &str) -> Release {
+        let Some(cluster) = self.cluster.clone() else {
+            return Release::Gone;
+        };
+        if self.shared.busy.load(Ordering::Acquire) {
+            return Release::Busy;
+        }
+        if self.is_over() || !self.logged_in() {
+            return Release::Gone;
+        }
+        // Its connection is about to be closed: the session is detached as
+        // of now where it goes.
+        let mut record = match self.record() {
+            Some(r) => r,
+            None => return Release::Gone,
+        };
+        record.detached_at = Some(self.detached_at.unwrap_or_else(now_ms));
+        match cluster.hand_over(&record, to).await {
+            Ok(()) => {
+                tracing::info!(target: "audit", agent = ?self.session.agent, session = %self.session.id, to, "session handed to another node");
+                self.let_go("Your session was resumed on another connection.");
+                Release::Released
+            }
+            Err(StoreError::Lost) => {
+                self.let_go("Your session moved to another HIS node.");
+                Release::Gone
+            }
+            // NATS failed: the session stays here, and the asker is told
+            // to try again.
+            Err(e) => {
+                tracing::warn!(agent = %self.session.agent, to, "the session could not be handed over: {e}");
+                Release::Busy
             }
         }
     }
@@ -1053,7 +1148,10 @@ impl Task {
         if let Some(store) = &self.store
             && self.written.take().is_some()
         {
-            store.commit_later(Change::Remove(self.session.id.clone()));
+            store.commit_later(Change::Remove {
+                session: self.session.id.clone(),
+                agent: self.session.agent.clone(),
+            });
         }
         self.stop();
     }

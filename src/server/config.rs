@@ -28,6 +28,10 @@ pub struct ServeConfig {
     /// HIS is started from when absent.
     #[serde(default)]
     pub data_dir: Option<PathBuf>,
+    /// Run as a node of a cluster that shares its sessions through NATS
+    /// JetStream, instead of keeping them in `data_dir`.
+    #[serde(default)]
+    pub cluster: Option<ClusterSettings>,
     /// The switch HIS drives, when the platform's adapter is not the
     /// simulated one (`kind: twilio-taskrouter` and its Workspace), or
     /// `kind: sim` to run any platform on the simulated switch.
@@ -70,6 +74,30 @@ pub struct ServeConfig {
     /// and tokens over plain HTTP off loopback, which it otherwise refuses.
     #[serde(default)]
     pub tls_by_proxy: bool,
+}
+
+/// How a node reaches the cluster's NATS.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// NATS server URL(s), `nats://host:4222` or `tls://host:4222`, several
+    /// separated by commas.
+    pub nats: String,
+    /// A NATS credentials file (user JWT and NKey seed); relative to the
+    /// configuration file.
+    #[serde(default)]
+    pub creds: Option<PathBuf>,
+    /// CA certificate (PEM) for NATS' TLS certificate; TLS is then
+    /// required. Relative to the configuration file.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// This node's name (letters, digits, `-`, `_`); a fresh one at each
+    /// start when absent.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// The JetStream key-value bucket of sessions (`hisflow_sessions`).
+    #[serde(default)]
+    pub bucket: Option<String>,
 }
 
 /// The certificate HIS presents.
@@ -162,6 +190,11 @@ pub fn read(path: &Path) -> Result<ServeConfig, crate::Error> {
     }
     if let Some(p) = &mut config.data_dir {
         rebase(p);
+    }
+    if let Some(c) = &mut config.cluster {
+        for p in [&mut c.creds, &mut c.tls_ca].into_iter().flatten() {
+            rebase(p);
+        }
     }
     match &mut config.auth {
         AuthConfig::None => {}

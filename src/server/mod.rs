@@ -475,6 +475,9 @@ async fn connection(socket: WebSocket, mut app: App) {
                         if req.name == crate::his::LOGIN {
                             app.his.authenticate(&mut conn, &req.params).await;
                         }
+                        if req.name == crate::his::LOGIN || req.name == crate::his::RESUME {
+                            app.his.locate(&mut conn, &req.name, &req.params).await;
+                        }
                         // HIS queues the request and answers through the
                         // outbox: the next frame is read meanwhile, and a
                         // request runs to its end even if the client goes

@@ -14,7 +14,9 @@
 
 mod sqlite;
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -71,8 +73,11 @@ pub struct UnderWay {
 #[derive(Debug, Clone)]
 pub enum Change {
     Put(Box<Record>),
-    /// The session (by id) is over.
-    Remove(String),
+    /// The session is over.
+    Remove {
+        session: String,
+        agent: String,
+    },
 }
 
 /// Why the store could not do what was asked.
@@ -107,6 +112,33 @@ pub enum StoreError {
     Failed(String),
     #[error("the session store has stopped")]
     Stopped,
+    /// Another HIS node took the session over: this one may no longer
+    /// change it.
+    #[error("another HIS node has the session now")]
+    Lost,
+}
+
+/// What a store's asynchronous answers look like.
+pub type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Where sessions are kept: the embedded database of one HIS
+/// ([`Embedded`]), or the key-value bucket a cluster of them shares
+/// (`his::cluster`).
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Commits `change`; resolves once it is durable. [`StoreError::Lost`]
+    /// when another node owns the session now.
+    fn commit(&self, change: Change) -> Pending<'_, ()>;
+
+    /// Queues `change` without waiting for it: what the same session
+    /// commits after it is committed after it.
+    fn commit_later(&self, change: Change);
+
+    /// The sessions (by id) an operator asked to expire since the last
+    /// call, of those this HIS holds; the marks are taken.
+    fn take_expiries(&self) -> Pending<'_, Vec<String>>;
+
+    /// Whether the last commit succeeded.
+    fn healthy(&self) -> bool;
 }
 
 /// The resume token as the store keeps it.
@@ -137,16 +169,16 @@ enum Job {
 /// SQLite rather than a single-process engine: `hisflow sessions` reads it
 /// (and marks expiries) while HIS runs, and every operator has a tool that
 /// opens it.
-pub struct Store {
+pub struct Embedded {
     jobs: mpsc::Sender<Job>,
     dir: PathBuf,
     /// The last commit failed: `/readyz` says HIS is not ready.
     failing: Arc<AtomicBool>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for Embedded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("dir", &self.dir).finish()
+        f.debug_struct("Embedded").field("dir", &self.dir).finish()
     }
 }
 
@@ -154,14 +186,14 @@ impl std::fmt::Debug for Store {
 /// the first sessions soon.
 const BATCH: usize = 512;
 
-impl Store {
+impl Embedded {
     /// Opens (or creates) the store in `dir` and reads every session it
     /// holds. A store that cannot be read whole is refused: HIS must not
     /// start and overwrite what it could not restore.
     pub fn open(
         dir: &Path,
         metrics: Arc<Metrics>,
-    ) -> Result<(Arc<Store>, Vec<Record>), StoreError> {
+    ) -> Result<(Arc<Embedded>, Vec<Record>), StoreError> {
         let (db, lock) = sqlite::Db::open_exclusive(dir)?;
         let records = db.load()?;
         let (jobs, rx) = mpsc::channel::<Job>();
@@ -176,7 +208,7 @@ impl Store {
             })
             .map_err(|e| StoreError::Failed(format!("cannot start the store's writer: {e}")))?;
         Ok((
-            Arc::new(Store {
+            Arc::new(Embedded {
                 jobs,
                 dir: dir.to_path_buf(),
                 failing,
@@ -188,34 +220,32 @@ impl Store {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
 
-    /// Commits `change`; resolves once it is on disk.
-    pub async fn commit(&self, change: Change) -> Result<(), StoreError> {
+impl Store for Embedded {
+    fn commit(&self, change: Change) -> Pending<'_, ()> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::Commit(change, Some(tx)))
-            .map_err(|_| StoreError::Stopped)?;
-        rx.await.unwrap_or(Err(StoreError::Stopped))
+        let sent = self.jobs.send(Job::Commit(change, Some(tx)));
+        Box::pin(async move {
+            sent.map_err(|_| StoreError::Stopped)?;
+            rx.await.unwrap_or(Err(StoreError::Stopped))
+        })
     }
 
-    /// Queues `change` without waiting for it: what comes after it in this
-    /// thread is committed after it.
-    pub fn commit_later(&self, change: Change) {
+    fn commit_later(&self, change: Change) {
         let _ = self.jobs.send(Job::Commit(change, None));
     }
 
-    /// The sessions an operator asked to expire (`hisflow sessions expire`)
-    /// since the last call; the marks are taken.
-    pub async fn take_expiries(&self) -> Result<Vec<String>, StoreError> {
+    fn take_expiries(&self) -> Pending<'_, Vec<String>> {
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Job::TakeExpiries(tx))
-            .map_err(|_| StoreError::Stopped)?;
-        rx.await.unwrap_or(Err(StoreError::Stopped))
+        let sent = self.jobs.send(Job::TakeExpiries(tx));
+        Box::pin(async move {
+            sent.map_err(|_| StoreError::Stopped)?;
+            rx.await.unwrap_or(Err(StoreError::Stopped))
+        })
     }
 
-    /// Whether the last commit succeeded.
-    pub fn healthy(&self) -> bool {
+    fn healthy(&self) -> bool {
         !self.failing.load(Ordering::Acquire)
     }
 }

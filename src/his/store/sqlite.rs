@@ -222,8 +222,10 @@ impl Db {
                         put.execute(params![r.session.id, r.session.agent, json, now])
                             .map_err(|e| e.to_string())?;
                     }
-                    Change::Remove(id) => {
-                        remove.execute(params![id]).map_err(|e| e.to_string())?;
+                    Change::Remove { session, .. } => {
+                        remove
+                            .execute(params![session])
+                            .map_err(|e| e.to_string())?;
                     }
                 }
             }

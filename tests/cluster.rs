@@ -1,0 +1,376 @@
+//! Cluster mode: HIS nodes sharing their sessions through a real
+//! `nats-server` with JetStream. The nodes run in this process, each with
+//! its own runtime (so that one can die with everything in it), over one
+//! simulated switch whose events reach every node, as the switch's events
+//! reach every node of a deployment. tests/cluster_serve.rs runs the real
+//! binary.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::nats::Nats;
+use common::ws::Client;
+use hisflow::his::cluster::{self, Cluster, ClusterConfig};
+use hisflow::his::metrics::Metrics;
+use hisflow::his::store::Store;
+use hisflow::his::{His, Options};
+use hisflow::platform::sim::SimSwitch;
+use hisflow::platform::{Adapter, Controls, EventSink, Operation, Reply};
+use hisflow::server::{self, config};
+use serde_json::json;
+
+/// The simulated switch, its events delivered to every node.
+struct Shared {
+    sim: Arc<SimSwitch>,
+    sinks: Arc<Mutex<Vec<EventSink>>>,
+}
+
+impl Shared {
+    fn new() -> Arc<Shared> {
+        let sim = Arc::new(SimSwitch::new(config::default_switch()));
+        let sinks: Arc<Mutex<Vec<EventSink>>> = Arc::default();
+        let all = sinks.clone();
+        sim.subscribe(EventSink::new(move |e| {
+            for s in all.lock().unwrap().iter() {
+                s.deliver(e.clone());
+            }
+        }));
+        Arc::new(Shared { sim, sinks })
+    }
+}
+
+impl Adapter for Shared {
+    fn kind(&self) -> &str {
+        "sim"
+    }
+    fn call(&self, agent: &str, op: &Operation) -> Reply {
+        self.sim.call(agent, op)
+    }
+    fn subscribe(&self, events: EventSink) {
+        self.sinks.lock().unwrap().push(events);
+    }
+    fn controls(&self) -> Option<&dyn Controls> {
+        self.sim.controls()
+    }
+}
+
+struct Node {
+    rt: tokio::runtime::Runtime,
+    addr: String,
+    his: Arc<His>,
+    cluster: Arc<Cluster>,
+}
+
+fn node(nats: &Nats, name: &str, switch: &Arc<Shared>, grace: Duration) -> Node {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = ClusterConfig {
+        url: nats.url.clone(),
+        node: Some(name.into()),
+        ..ClusterConfig::default()
+    };
+    let (addr, his, cluster) = rt.block_on(async {
+        let cluster = Cluster::join(&config, Metrics::new()).await.unwrap();
+        let store: Arc<dyn Store> = cluster.clone();
+        let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
+        let his = His::new(
+            Arc::new(p),
+            switch.clone(),
+            Options {
+                store: Some(store),
+                cluster: Some(cluster.clone()),
+                detach_grace: grace,
+                ..Options::default()
+            },
+        );
+        his.start_cluster();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(server::serve(
+            listener,
+            his.clone(),
+            server::Settings::default(),
+            std::future::pending(),
+        ));
+        (addr, his, cluster)
+    });
+    Node {
+        rt,
+        addr,
+        his,
+        cluster,
+    }
+}
+
+impl Node {
+    /// Dies at once, as `kill -9` would: its connections to NATS and to
+    /// clients drop, nothing is cleaned up.
+    fn die(self) {
+        let Node {
+            rt, his, cluster, ..
+        } = self;
+        rt.shutdown_background();
+        drop((his, cluster));
+    }
+
+    fn has(&self, agent: &str) -> bool {
+        self.rt.block_on(self.his.settle(agent)).is_some()
+    }
+}
+
+fn three(nats: &Nats, switch: &Arc<Shared>, grace: Duration) -> Vec<Node> {
+    ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| node(nats, n, switch, grace))
+        .collect()
+}
+
+fn logged_in(switch: &Shared, agent: &str) -> bool {
+    switch
+        .sim
+        .state()
+        .agents
+        .get(agent)
+        .is_some_and(|a| a.logged_in)
+}
+
+fn calls(switch: &Shared, agent: &str, op: &str) -> usize {
+    switch
+        .sim
+        .calls()
+        .iter()
+        .filter(|c| c.agent == agent && c.op == op)
+        .count()
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not happen");
+}
+
+fn entries(nats: &Nats) -> Vec<cluster::Entry> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = ClusterConfig {
+            url: nats.url.clone(),
+            ..ClusterConfig::default()
+        };
+        let c = Cluster::observe(&config, Metrics::new()).await.unwrap();
+        c.all().await.unwrap().into_iter().map(|(e, _)| e).collect()
+    })
+}
+
+#[test]
+fn agents_spread_over_three_nodes_resume_and_log_out_on_any_other() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let nodes = three(&nats, &switch, Duration::from_secs(120));
+    let mut tokens = Vec::new();
+    for (i, agent) in ["a1", "a2", "a3"].iter().enumerate() {
+        let n = &nodes[i];
+        let token = n.rt.block_on(async {
+            let mut c = Client::new(&n.addr).await;
+            let t = c.login_token(agent, &["voice", "email"]).await;
+            let (_, r) = c
+                .request("channel.request.ready", json!({ "channel": "voice" }))
+                .await;
+            assert_eq!(r["ok"], true, "{r}");
+            t
+        });
+        tokens.push(token);
+    }
+    let owners: Vec<String> = {
+        let mut e = entries(&nats);
+        e.sort_by(|a, b| a.record.session.agent.cmp(&b.record.session.agent));
+        e.into_iter().map(|e| e.owner).collect()
+    };
+    assert_eq!(owners, ["n1", "n2", "n3"]);
+
+    // Each MediaBar comes back on the next node.
+    for i in 0..3 {
+        let agent = format!("a{}", i + 1);
+        let there = &nodes[(i + 1) % 3];
+        there.rt.block_on(async {
+            let mut c = Client::new(&there.addr).await;
+            let (_, r) = c
+                .request("session.request.resume", json!({ "token": tokens[i] }))
+                .await;
+            assert_eq!(r["ok"], true, "{r}");
+            assert_eq!(r["result"]["channels"][0]["state"], "Ready", "{r}");
+            let (_, r) = c
+                .request("session.request.logout", json!({ "reason": "Lunch" }))
+                .await;
+            assert_eq!(r["ok"], true, "{r}");
+        });
+        assert!(!nodes[i].has(&agent), "{agent} left its first node");
+        assert!(!logged_in(&switch, &agent));
+        assert_eq!(calls(&switch, &agent, "agent.logout"), 1);
+    }
+    eventually("every entry removed", || entries(&nats).is_empty());
+    for n in nodes {
+        n.die();
+    }
+}
+
+#[test]
+fn one_request_at_a_time_holds_across_nodes() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let nodes = three(&nats, &switch, Duration::from_secs(120));
+    let (n1, n2) = (&nodes[0], &nodes[1]);
+    let (mut first, token) = n1.rt.block_on(async {
+        let mut c = Client::new(&n1.addr).await;
+        let t = c.login_token("a1", &["voice"]).await;
+        (c, t)
+    });
+    switch
+        .sim
+        .set_latency("agent.set_ready", Duration::from_millis(1500));
+    n1.rt.block_on(first.send_raw(
+        &json!({ "type": "request", "id": "slow", "name": "channel.request.ready", "params": { "channel": "voice" } }).to_string(),
+    ));
+    eventually("the switch asked", || {
+        calls(&switch, "a1", "agent.set_ready") == 1
+    });
+    // The same session on another node, while its request runs: Busy.
+    n2.rt.block_on(async {
+        let mut c = Client::new(&n2.addr).await;
+        let (_, r) = c
+            .request("session.request.resume", json!({ "token": token }))
+            .await;
+        assert_eq!(r["error"]["code"], "Busy", "{r}");
+    });
+    let (_, r) = n1.rt.block_on(first.recv_until_response());
+    assert_eq!(r["ok"], true, "{r}");
+    // Once it is done, the other node gets the session, and the first
+    // MediaBar is told.
+    n2.rt.block_on(async {
+        let mut c = Client::new(&n2.addr).await;
+        let (_, r) = c
+            .request("session.request.resume", json!({ "token": token }))
+            .await;
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["result"]["channels"][0]["state"], "Ready", "{r}");
+    });
+    let (code, reason) = n1.rt.block_on(first.closed());
+    assert_eq!(code, 4001, "{reason}");
+    assert_eq!(calls(&switch, "a1", "agent.set_ready"), 1);
+    for n in nodes {
+        n.die();
+    }
+}
+
+#[test]
+fn a_node_killed_under_load_loses_no_session_and_runs_no_logout_twice() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let mut nodes = three(&nats, &switch, Duration::from_secs(120));
+    let agents: Vec<String> = (1..=9).map(|i| format!("a{i}")).collect();
+    let mut tokens = Vec::new();
+    for (i, agent) in agents.iter().enumerate() {
+        let n = &nodes[i % 3];
+        tokens.push(n.rt.block_on(async {
+            Client::new(&n.addr)
+                .await
+                .login_token(agent, &["voice"])
+                .await
+        }));
+    }
+    // Load on n1's agents: Ready, Not Ready, over and over, from clients
+    // that stay connected.
+    let n1 = nodes.remove(0);
+    let busy: Vec<_> = (0..3)
+        .map(|k| {
+            let (addr, token) = (n1.addr.clone(), tokens[k * 3].clone());
+            n1.rt.spawn(async move {
+                let mut c = Client::new(&addr).await;
+                let (_, r) = c
+                    .request("session.request.resume", json!({ "token": token }))
+                    .await;
+                assert_eq!(r["ok"], true, "{r}");
+                for round in 0.. {
+                    let name = if round % 2 == 0 {
+                        "channel.request.ready"
+                    } else {
+                        "channel.request.notReady"
+                    };
+                    c.request(name, json!({ "channel": "voice", "reason": "Break" }))
+                        .await;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    n1.die();
+    drop(busy);
+
+    // Every agent logs out through a node that lives; n1's agents too,
+    // once their sessions are taken over.
+    for (i, agent) in agents.iter().enumerate() {
+        let n = &nodes[i % 2];
+        n.rt.block_on(async {
+            let mut c = Client::new(&n.addr).await;
+            let (_, r) = c
+                .request("session.request.resume", json!({ "token": tokens[i] }))
+                .await;
+            assert_eq!(r["ok"], true, "{agent}: {r}");
+            let (_, r) = c
+                .request(
+                    "session.request.logout",
+                    json!({ "reason": "End of shift" }),
+                )
+                .await;
+            assert_eq!(r["ok"], true, "{agent}: {r}");
+        });
+        assert!(!logged_in(&switch, agent), "{agent}");
+        assert_eq!(calls(&switch, agent, "agent.logout"), 1, "{agent}");
+    }
+    eventually("every entry removed", || entries(&nats).is_empty());
+    for n in nodes {
+        n.die();
+    }
+}
+
+#[test]
+fn a_dead_nodes_detached_sessions_expire_exactly_once_elsewhere() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let mut nodes = three(&nats, &switch, Duration::from_secs(2));
+    let n1 = nodes.remove(0);
+    n1.rt.block_on(async {
+        for agent in ["a1", "a2"] {
+            Client::new(&n1.addr).await.login(agent, &["voice"]).await;
+        }
+    });
+    eventually("both detached", || {
+        entries(&nats)
+            .iter()
+            .filter(|e| e.record.detached_at.is_some())
+            .count()
+            == 2
+    });
+    n1.die();
+    // The survivors take the sessions over once n1's heartbeat is gone,
+    // and the grace runs out on one of them.
+    eventually("a1 and a2 logged out by expiry", || {
+        !logged_in(&switch, "a1") && !logged_in(&switch, "a2")
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    for agent in ["a1", "a2"] {
+        assert_eq!(calls(&switch, agent, "agent.logout"), 1, "{agent}");
+    }
+    eventually("every entry removed", || entries(&nats).is_empty());
+    for n in nodes {
+        n.die();
+    }
+}
