@@ -89,6 +89,7 @@ fn node(nats: &Nats, name: &str, switch: &Arc<Shared>, grace: Duration) -> Node 
             },
         );
         his.start_cluster();
+        tokio::spawn(His::watch_expiries(his.weak()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(server::serve(
@@ -370,6 +371,106 @@ fn a_dead_nodes_detached_sessions_expire_exactly_once_elsewhere() {
         assert_eq!(calls(&switch, agent, "agent.logout"), 1, "{agent}");
     }
     eventually("every entry removed", || entries(&nats).is_empty());
+    for n in nodes {
+        n.die();
+    }
+}
+
+fn sessions_cli(nats: &Nats, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hisflow"))
+        .arg("sessions")
+        .args(args)
+        .args(["--nats", &nats.url])
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn operators_list_show_and_expire_the_clusters_sessions() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let nodes = three(&nats, &switch, Duration::from_secs(120));
+    let mut a2 = None;
+    for (i, agent) in ["a1", "a2"].iter().enumerate() {
+        let n = &nodes[i];
+        let c = n.rt.block_on(async {
+            let mut c = Client::new(&n.addr).await;
+            c.login(agent, &["voice"]).await;
+            c
+        });
+        if i == 1 {
+            a2 = Some(c);
+        }
+    }
+    let (code, out, err) = sessions_cli(&nats, &["list"]);
+    assert_eq!(code, Some(0), "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[1].starts_with("a1 ") && lines[1].contains("on n1"), "{out}");
+    assert!(lines[2].starts_with("a2 ") && lines[2].contains("on n2"), "{out}");
+    let (code, out, _) = sessions_cli(&nats, &["show", "a2"]);
+    assert_eq!(code, Some(0));
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["node"], "n2");
+
+    let (code, out, err) = sessions_cli(&nats, &["expire", "a2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("marked for expiry"), "{out}");
+    let mut a2 = a2.unwrap();
+    let (_, reason) = nodes[1].rt.block_on(a2.closed());
+    assert!(reason.contains("An operator ended your session"), "{reason}");
+    eventually("a2 logged out", || !logged_in(&switch, "a2"));
+    assert!(logged_in(&switch, "a1"));
+    assert_eq!(calls(&switch, "a2", "agent.logout"), 1);
+    let (code, _, err) = sessions_cli(&nats, &["expire", "nobody"]);
+    assert_eq!(code, Some(1), "{err}");
+    for n in nodes {
+        n.die();
+    }
+}
+
+#[test]
+fn two_logins_of_one_agent_on_two_nodes_at_once_leave_one_session() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let nodes = three(&nats, &switch, Duration::from_secs(120));
+    switch
+        .sim
+        .set_latency("agent.login", Duration::from_millis(300));
+    let answers: Vec<serde_json::Value> = std::thread::scope(|s| {
+        let asks: Vec<_> = nodes[..2]
+            .iter()
+            .map(|n| {
+                s.spawn(move || {
+                    n.rt.block_on(async {
+                        let mut c = Client::new(&n.addr).await;
+                        let (_, r) = c
+                            .request(
+                                "session.request.login",
+                                json!({ "agent": "a1", "channels": ["voice"] }),
+                            )
+                            .await;
+                        r
+                    })
+                })
+            })
+            .collect();
+        asks.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = answers.iter().filter(|r| r["ok"] == true).count();
+    assert_eq!(ok, 1, "{answers:?}");
+    let refused = answers.iter().find(|r| r["ok"] != true).unwrap();
+    assert_eq!(refused["error"]["code"], "InvalidState", "{refused}");
+    let e = entries(&nats);
+    assert_eq!(e.len(), 1);
+    let owner = &e[0].owner;
+    let winner = if owner == "n1" { &nodes[0] } else { &nodes[1] };
+    let loser = if owner == "n1" { &nodes[1] } else { &nodes[0] };
+    assert!(winner.has("a1") && !loser.has("a1"));
     for n in nodes {
         n.die();
     }

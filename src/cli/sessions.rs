@@ -7,6 +7,10 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use std::sync::Arc;
+
+use hisflow::his::cluster::{self, Cluster, ClusterConfig};
+use hisflow::his::metrics::Metrics;
 use hisflow::his::store::{self, DEFAULT_DATA_DIR, Listed, StoreError, Unreadable, now_ms};
 
 use super::{EXIT_FAILURE, EXIT_PROBLEMS, EXIT_USAGE, emit};
@@ -22,6 +26,83 @@ struct Dir {
     /// HIS's data directory (as `serve --data-dir`).
     #[arg(long, default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// The cluster's NATS (as `serve --nats`), instead of a data directory.
+    #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+    nats: Option<String>,
+    /// A NATS credentials file.
+    #[arg(long, requires = "nats")]
+    nats_creds: Option<PathBuf>,
+    /// CA certificate (PEM) for NATS' TLS.
+    #[arg(long, requires = "nats")]
+    nats_tls_ca: Option<PathBuf>,
+    /// The cluster's bucket of sessions.
+    #[arg(long, requires = "nats", default_value = cluster::SESSIONS_BUCKET)]
+    bucket: String,
+}
+
+impl Dir {
+    fn cluster(&self) -> Option<ClusterConfig> {
+        self.nats.as_ref().map(|url| ClusterConfig {
+            url: url.clone(),
+            creds: self.nats_creds.clone(),
+            tls_ca: self.nats_tls_ca.clone(),
+            node: None,
+            bucket: Some(self.bucket.clone()),
+        })
+    }
+
+    /// Where the sessions are, for messages.
+    fn place(&self) -> String {
+        match &self.nats {
+            Some(url) => format!("the cluster at {url}"),
+            None => self.data_dir.display().to_string(),
+        }
+    }
+
+    /// Every session, with the records that cannot be read.
+    fn list(&self) -> Result<(Vec<Listed>, Vec<Unreadable>), Failure> {
+        let Some(config) = self.cluster() else {
+            return store::list(&self.data_dir).map_err(Failure::Store);
+        };
+        in_cluster(&config, |c| async move {
+            let all = c.all().await.map_err(|e| e.to_string())?;
+            let rows = all
+                .into_iter()
+                .map(|(e, _)| Listed {
+                    record: e.record,
+                    expire_requested: false,
+                    updated_at: 0,
+                    owner: Some(e.owner),
+                })
+                .collect();
+            Ok((rows, Vec::new()))
+        })
+        .map_err(Failure::Nats)
+    }
+}
+
+/// Why sessions could not be read or marked.
+enum Failure {
+    Store(StoreError),
+    Nats(String),
+}
+
+/// Runs `f` on the cluster `config` names, as an observer.
+fn in_cluster<T, F, Fut>(config: &ClusterConfig, f: F) -> Result<T, String>
+where
+    F: FnOnce(Arc<Cluster>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let c = Cluster::observe(config, Metrics::new())
+            .await
+            .map_err(|e| e.to_string())?;
+        f(c).await
+    })
 }
 
 #[derive(clap::Subcommand)]
@@ -60,7 +141,7 @@ enum Command {
 
 pub fn run(args: Args) -> ExitCode {
     match args.command {
-        Command::List { dir, json } => match store::list(&dir.data_dir) {
+        Command::List { dir, json } => match dir.list() {
             Ok((rows, bad)) => {
                 if json {
                     let all: Vec<Value> = rows.iter().map(public).collect();
@@ -70,9 +151,9 @@ pub fn run(args: Args) -> ExitCode {
                 }
                 unreadable(&bad)
             }
-            Err(e) => store_failed(&e),
+            Err(e) => failed(&e),
         },
-        Command::Show { who, dir } => match store::list(&dir.data_dir) {
+        Command::Show { who, dir } => match dir.list() {
             Ok((rows, _)) => match rows
                 .iter()
                 .find(|l| l.record.session.agent == who || l.record.session.id == who)
@@ -82,12 +163,44 @@ pub fn run(args: Args) -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 None => {
-                    eprintln!("no session of `{who}` in {}", dir.data_dir.display());
+                    eprintln!("no session of `{who}` in {}", dir.place());
                     ExitCode::from(EXIT_PROBLEMS)
                 }
             },
-            Err(e) => store_failed(&e),
+            Err(e) => failed(&e),
         },
+        Command::Expire { who, dir } if dir.nats.is_some() => {
+            let Some(config) = dir.cluster() else {
+                return ExitCode::from(EXIT_USAGE);
+            };
+            let asked = who.clone();
+            let marked = in_cluster(&config, |c| async move {
+                let all = c.all().await.map_err(|e| e.to_string())?;
+                let Some((e, _)) = all
+                    .into_iter()
+                    .find(|(e, _)| e.record.session.agent == who || e.record.session.id == who)
+                else {
+                    return Ok(None);
+                };
+                c.mark_expiry(&e.record.session.agent)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Some((e.record.session.id, e.record.session.agent, e.owner)))
+            });
+            match marked {
+                Ok(Some((id, agent, owner))) => {
+                    emit(&format!(
+                        "{agent} ({id}): marked for expiry; its node {owner}, or the node that takes it over, logs the agent out within a second\n"
+                    ));
+                    ExitCode::SUCCESS
+                }
+                Ok(None) => {
+                    eprintln!("no session of `{asked}` in {}", dir.place());
+                    ExitCode::from(EXIT_PROBLEMS)
+                }
+                Err(e) => failed(&Failure::Nats(e)),
+            }
+        }
         Command::Expire { who, dir } => match store::mark_expiry(&dir.data_dir, &who) {
             Ok(Some((id, agent))) => {
                 emit(&format!(
@@ -99,7 +212,7 @@ pub fn run(args: Args) -> ExitCode {
                 eprintln!("no session of `{who}` in {}", dir.data_dir.display());
                 ExitCode::from(EXIT_PROBLEMS)
             }
-            Err(e) => store_failed(&e),
+            Err(e) => failed(&Failure::Store(e)),
         },
         Command::Recover { dir } => match store::recover(&dir.data_dir) {
             Ok(r) => {
@@ -119,16 +232,24 @@ pub fn run(args: Args) -> ExitCode {
                 emit(&out);
                 ExitCode::SUCCESS
             }
-            Err(e) => store_failed(&e),
+            Err(e) => failed(&Failure::Store(e)),
         },
     }
 }
 
-fn store_failed(e: &StoreError) -> ExitCode {
-    eprintln!("error: {e}");
+fn failed(e: &Failure) -> ExitCode {
     match e {
-        StoreError::Missing { .. } | StoreError::InUse { .. } => ExitCode::from(EXIT_USAGE),
-        _ => ExitCode::from(EXIT_FAILURE),
+        Failure::Store(e) => {
+            eprintln!("error: {e}");
+            match e {
+                StoreError::Missing { .. } | StoreError::InUse { .. } => ExitCode::from(EXIT_USAGE),
+                _ => ExitCode::from(EXIT_FAILURE),
+            }
+        }
+        Failure::Nats(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
     }
 }
 
@@ -163,6 +284,7 @@ fn public(l: &Listed) -> Value {
         "under_way": r.under_way,
         "expire_requested": l.expire_requested,
         "updated_at_ms": l.updated_at,
+        "node": l.owner,
     })
 }
 
@@ -198,6 +320,9 @@ fn table(rows: &[Listed]) -> String {
             Some(at) => format!("detached {} ago", ago(now.saturating_sub(at))),
         };
         let mut note = Vec::new();
+        if let Some(owner) = &l.owner {
+            note.push(format!("on {owner}"));
+        }
         if let Some(u) = &r.under_way {
             note.push(format!("{} under way", u.request));
         }

@@ -725,6 +725,12 @@ impl Task {
         }
         match store.commit(Change::Put(Box::new(record))).await {
             Ok(()) => self.written = Some(json),
+            Err(StoreError::Lost) if self.written.is_none() => {
+                // A login that another node's login of the agent beat: its
+                // request answers why; the connection stays for another try.
+                tracing::warn!(target: "audit", agent = ?self.session.agent, session = %self.session.id, "another HIS node logged the agent in first");
+                self.stop();
+            }
             Err(StoreError::Lost) => {
                 tracing::warn!(target: "audit", agent = ?self.session.agent, session = %self.session.id, "another HIS node took the session over; this one lets go of it");
                 self.let_go("Your session moved to another HIS node.");
@@ -869,7 +875,20 @@ impl Task {
             }
         }
         // What the response tells, the store holds first.
+        let first = self.written.is_none();
         self.persist().await;
+        if first && self.is_over() && self.logged_in() {
+            // Another node logged the agent in at the same moment, and
+            // stored its session first: that one is the agent's.
+            body = Response::error(
+                "InvalidState",
+                format!(
+                    "agent {} is logging in on another connection",
+                    self.session.agent
+                ),
+            )
+            .to_protocol();
+        }
         let lost = self.lost(work.reply.as_ref());
         self.shared.busy.store(false, Ordering::Release);
         let ended = self.logged_in() && self.session.disposed;

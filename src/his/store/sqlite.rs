@@ -185,6 +185,7 @@ impl Db {
                     record,
                     expire_requested: row.get::<_, i64>(2)? != 0,
                     updated_at: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
+                    owner: None,
                 }),
                 Ok(_) => bad.push(unreadable(id, "it names another session")),
                 Err(e) => bad.push(unreadable(id, e)),
@@ -273,6 +274,8 @@ pub struct Listed {
     pub expire_requested: bool,
     /// When HIS last wrote it (ms since the Unix epoch).
     pub updated_at: u64,
+    /// The node that runs it, in a cluster.
+    pub owner: Option<String>,
 }
 
 /// The sessions of the store in `dir`, read beside the HIS that may be
