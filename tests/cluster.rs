@@ -410,8 +410,14 @@ fn operators_list_show_and_expire_the_clusters_sessions() {
     let (code, out, err) = sessions_cli(&nats, &["list"]);
     assert_eq!(code, Some(0), "{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[1].starts_with("a1 ") && lines[1].contains("on n1"), "{out}");
-    assert!(lines[2].starts_with("a2 ") && lines[2].contains("on n2"), "{out}");
+    assert!(
+        lines[1].starts_with("a1 ") && lines[1].contains("on n1"),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with("a2 ") && lines[2].contains("on n2"),
+        "{out}"
+    );
     let (code, out, _) = sessions_cli(&nats, &["show", "a2"]);
     assert_eq!(code, Some(0));
     let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -422,7 +428,10 @@ fn operators_list_show_and_expire_the_clusters_sessions() {
     assert!(out.contains("marked for expiry"), "{out}");
     let mut a2 = a2.unwrap();
     let (_, reason) = nodes[1].rt.block_on(a2.closed());
-    assert!(reason.contains("An operator ended your session"), "{reason}");
+    assert!(
+        reason.contains("An operator ended your session"),
+        "{reason}"
+    );
     eventually("a2 logged out", || !logged_in(&switch, "a2"));
     assert!(logged_in(&switch, "a1"));
     assert_eq!(calls(&switch, "a2", "agent.logout"), 1);

@@ -3,9 +3,10 @@
 //! show, expire and recover them.
 //!
 //! A HIS "dies" here by its runtime being torn down with every task in it,
-//! as `kill -9` would leave things: nothing runs after it, and the switch
-//! (which outlives it) keeps what it had. tests/durable_serve.rs does the
-//! same with the real binary and a real `kill -9`.
+//! as close to `kill -9` as one process allows: no task runs after it, and
+//! the switch (which outlives it) keeps what it had. tests/restart.rs does
+//! the same with the real binary, a switch in its own process, and a real
+//! `kill -9`.
 
 mod common;
 
@@ -453,4 +454,118 @@ fn operators_list_show_and_expire_the_sessions_of_a_running_his() {
     assert!(commits >= 4, "{text}");
     assert!(text.contains("hisflow_store_errors_total 0"), "{text}");
     rt.shutdown_background();
+}
+
+#[test]
+fn a_graceful_stop_does_not_start_the_grace() {
+    let d = tempfile::tempdir().unwrap();
+    let sim = sim();
+    let first = live(d.path(), &sim, Duration::from_secs(120));
+    let addr = first.served.addr.clone();
+    let client = first.rt.block_on(async {
+        let mut c = Client::new(&addr).await;
+        c.login("a1", &["voice"]).await;
+        c
+    });
+    // HIS stops: its connections close, as SIGTERM has them.
+    first.served.his.shut();
+    drop(client);
+    std::thread::sleep(Duration::from_millis(300));
+    let rows = listed(d.path());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].record.detached_at, None,
+        "the MediaBar's grace starts after the restart"
+    );
+    first.die();
+}
+
+#[test]
+fn a_session_that_heard_many_events_keeps_its_record_when_his_dies() {
+    let d = tempfile::tempdir().unwrap();
+    let sim = sim();
+    let first = live(d.path(), &sim, Duration::from_secs(120));
+    let addr = first.served.addr.clone();
+    let _client = first.rt.block_on(async {
+        let mut c = Client::new(&addr).await;
+        c.login("a1", &["voice"]).await;
+        c
+    });
+    for i in 0..80 {
+        let state = if i % 2 == 0 { "Ready" } else { "NotReady" };
+        sim.set_state("a1", "voice", state, None).unwrap();
+    }
+    assert!(first.rt.block_on(first.served.his.settle("a1")).is_some());
+    first.die();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(listed(d.path()).len(), 1, "the record outlives HIS");
+}
+
+#[test]
+fn after_a_takeover_and_a_restart_only_the_new_token_resumes() {
+    let d = tempfile::tempdir().unwrap();
+    let sim = sim();
+    let first = live(d.path(), &sim, Duration::from_secs(120));
+    let addr = first.served.addr.clone();
+    let (old, new) = first.rt.block_on(async {
+        let old = Client::new(&addr).await.login_token("a1", &["voice"]).await;
+        let new = Client::new(&addr).await.login_token("a1", &["voice"]).await;
+        (old, new)
+    });
+    assert_ne!(old, new);
+    first.die();
+    let second = live(d.path(), &sim, Duration::from_secs(120));
+    let addr = second.served.addr.clone();
+    second.rt.block_on(async {
+        let mut c = Client::new(&addr).await;
+        let (_, r) = c
+            .request("session.request.resume", json!({ "token": old }))
+            .await;
+        assert_eq!(r["error"]["code"], "NotLoggedIn", "{r}");
+        let (_, r) = c
+            .request("session.request.resume", json!({ "token": new }))
+            .await;
+        assert_eq!(r["ok"], true, "{r}");
+    });
+    second.die();
+}
+
+#[test]
+fn a_store_of_a_newer_hisflow_or_a_log_without_its_database_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    drop(Embedded::open(d.path(), Metrics::new()).unwrap());
+    std::thread::sleep(Duration::from_millis(100));
+    let db = rusqlite::Connection::open(d.path().join(store::STORE_FILE)).unwrap();
+    db.execute_batch("PRAGMA user_version = 9").unwrap();
+    drop(db);
+    let err = open_err(d.path());
+    assert!(matches!(err, StoreError::Newer { found: 9, .. }), "{err}");
+    let (code, _, err) = hisflow(&["sessions", "recover"], d.path());
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("newer hisflow"), "{err}");
+
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join(store::STORE_FILE), "").unwrap();
+    std::fs::write(
+        d.path().join(format!("{}-wal", store::STORE_FILE)),
+        [1u8; 64],
+    )
+    .unwrap();
+    let err = open_err(d.path());
+    assert!(
+        matches!(err, StoreError::Corrupt { .. }) && err.to_string().contains("holds changes"),
+        "{err}"
+    );
+}
+
+/// The error opening the store of `dir`, once no dead HIS holds it.
+fn open_err(dir: &Path) -> StoreError {
+    for _ in 0..100 {
+        match Embedded::open(dir, Metrics::new()) {
+            Err(StoreError::InUse { .. }) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return e,
+            Ok(_) => panic!("the store opened"),
+        }
+    }
+    panic!("the data directory stayed locked");
 }

@@ -5,7 +5,10 @@ use serde::{Deserialize, Serialize};
 /// An agent's session: its channel group's channels and the reasons collected
 /// at login. HIS owns one per logged-in agent; the engine borrows it for the
 /// length of a request.
+// Defaults for what a record written by an earlier hisflow lacks: a field
+// added here must not make a kept session unreadable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Session {
     pub id: String,
     pub agent: String,

@@ -238,6 +238,11 @@ impl SessionHandle {
         // the one the session closes, and the task sees the new one before
         // it answers.
         let mut attached = lock(&self.shared.attached);
+        // A login that took the session over since the resume found it
+        // gave it a new token: the old one no longer resumes it.
+        if how == Attach::Resume && super::store::token_hash(&token) != self.key() {
+            return Err(reply);
+        }
         let before = attached.clone().filter(|b| !b.same(&reply));
         if let Err(c) = self.tell(Control::Attached {
             reply: reply.clone(),
@@ -350,6 +355,7 @@ fn spawnable(
         detached_at: None,
         under_way: None,
         written: None,
+        unsaved: false,
         his: Arc::downgrade(his),
         engine: his.engine.clone(),
         observer: his.observer.clone(),
@@ -403,6 +409,8 @@ struct Task {
     under_way: Option<UnderWay>,
     /// The record last written: one that would not change is not written.
     written: Option<String>,
+    /// The store refused the last write: it is tried again.
+    unsaved: bool,
 }
 
 /// A switch event the session still has to handle.
@@ -423,6 +431,8 @@ enum Next {
     Inbound(Option<Inbound>),
     Work(Option<Box<Work>>),
     Expire,
+    /// The store refused the last write: try it again.
+    Store,
 }
 
 /// How a piece of work ended the session, for the audit trail.
@@ -517,6 +527,13 @@ impl Task {
                     None => std::future::pending().await,
                 }
             };
+            let unsaved = self.unsaved;
+            let retry = async move {
+                match unsaved {
+                    true => tokio::time::sleep(STORE_RETRY).await,
+                    false => std::future::pending().await,
+                }
+            };
             // Events first — one that came before a request is handled
             // before it — unless a long stream of them would starve the
             // request. What HIS says of connections comes before both.
@@ -527,6 +544,7 @@ impl Task {
                     inbound = self.events.recv() => Next::Inbound(inbound),
                     work = self.requests.recv() => Next::Work(work),
                     () = expiry => Next::Expire,
+                    () = retry => Next::Store,
                 }
             } else {
                 tokio::select! {
@@ -535,6 +553,7 @@ impl Task {
                     work = self.requests.recv() => Next::Work(work),
                     inbound = self.events.recv() => Next::Inbound(inbound),
                     () = expiry => Next::Expire,
+                    () = retry => Next::Store,
                 }
             };
             match next {
@@ -560,7 +579,9 @@ impl Task {
                     streak = 0;
                     match work {
                         Some(w) => Box::pin(self.request(*w, &mut later)).await,
-                        None => self.end(),
+                        // Every handle is gone: HIS went away. The session
+                        // stays in the store, to be restored.
+                        None => break,
                     }
                 }
                 Next::Inbound(None) => break,
@@ -572,6 +593,7 @@ impl Task {
                     let _ = tx.send(Some(self.session.clone()));
                 }
                 Next::Expire => Box::pin(self.expire(&mut later)).await,
+                Next::Store => Box::pin(self.persist()).await,
             }
         }
         self.close_queues();
@@ -714,6 +736,10 @@ impl Task {
         self.detached_at = match (attached, self.detached_at) {
             (true, _) => None,
             (false, Some(at)) => Some(at),
+            // HIS closing its connections as it stops is no agent leaving:
+            // the grace starts when the MediaBar cannot come back, after
+            // the restart.
+            (false, None) if self.his_closing() => None,
             (false, None) => Some(now_ms()),
         };
         let Some(record) = self.record() else { return };
@@ -723,6 +749,7 @@ impl Task {
         if self.written.as_deref() == Some(json.as_str()) {
             return;
         }
+        self.unsaved = false;
         match store.commit(Change::Put(Box::new(record))).await {
             Ok(()) => self.written = Some(json),
             Err(StoreError::Lost) if self.written.is_none() => {
@@ -736,7 +763,8 @@ impl Task {
                 self.let_go("Your session moved to another HIS node.");
             }
             Err(e) => {
-                tracing::error!(agent = %self.session.agent, session = %self.session.id, "the session could not be stored; a restart of HIS would not restore this change: {e}");
+                tracing::error!(agent = %self.session.agent, session = %self.session.id, "the session could not be stored; HIS tries again every {} s: {e}", STORE_RETRY.as_secs());
+                self.unsaved = true;
             }
         }
     }
@@ -908,8 +936,6 @@ impl Task {
         self.done();
     }
 
-    /// The detached session's grace is over: HIS logs the agent out with
-    /// the platform's logout workflow, as the agent would.
     /// Marks the request under way in the store before it runs: after a
     /// crash HIS reports it, and does not run it again.
     async fn begin(&mut self, target: &Target, id: &str) {
@@ -927,6 +953,8 @@ impl Task {
         self.persist().await;
     }
 
+    /// The detached session's grace is over: HIS logs the agent out with
+    /// the platform's logout workflow, as the agent would.
     async fn expire(&mut self, later: &mut VecDeque<Later>) {
         // A connection attached; or HIS is stopping, and leaves the agents
         // as the switch has them.
@@ -1212,6 +1240,9 @@ impl Drop for Task {
         }
     }
 }
+
+/// How long a session whose write the store refused waits to try again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// How long a detached session lives by default.
 pub const DETACH_GRACE: Duration = Duration::from_secs(120);

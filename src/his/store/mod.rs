@@ -4,9 +4,12 @@
 //!
 //! A session's task writes its [`Record`] at each change it commits (a
 //! login, a request's or an event's outcome, a connection attaching or
-//! leaving) and waits for the write before it answers, so a MediaBar never
-//! holds a token or a state the store could lose. A request is marked under
-//! way before it runs: after a crash it is reported, never run again.
+//! leaving) and waits for the write before it answers, so a MediaBar holds
+//! no token or state the store has not. A write the store refuses (a full
+//! disk) does not undo what the switch did: the answer goes out, `/readyz`
+//! says HIS is not ready, and the session writes itself again every second
+//! until the store takes it. A request of a logged-in session is marked
+//! under way before it runs: after a crash it is reported, never run again.
 //!
 //! Writes go through one thread that owns the database and commits what
 //! every session queued meanwhile in one transaction (group commit), so the

@@ -44,6 +44,19 @@ fn corrupt(path: &Path, dir: &Path, detail: impl std::fmt::Display) -> StoreErro
     }
 }
 
+/// What SQLite refused: the file's damage, or anything else (permissions,
+/// a read-only disk, a lock held too long), which `recover` would not mend.
+fn failed(path: &Path, dir: &Path, e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match e.sqlite_error_code() {
+        Some(NotADatabase | DatabaseCorrupt) => corrupt(path, dir, e),
+        _ => StoreError::Dir {
+            dir: dir.to_path_buf(),
+            detail: format!("{}: {e}", path.display()),
+        },
+    }
+}
+
 /// Takes the data directory's lock, creating the directory (private to
 /// its owner) if needed.
 fn lock(dir: &Path) -> Result<File, StoreError> {
@@ -78,6 +91,21 @@ impl Db {
     /// lock, the schema created or checked, the file checked whole.
     pub(super) fn open_exclusive(dir: &Path) -> Result<(Db, File), StoreError> {
         let lock = lock(dir)?;
+        // A write-ahead log without its database is the store's last
+        // changes: SQLite would drop them and start empty.
+        let path = dir.join(STORE_FILE);
+        let wal = dir.join(format!("{STORE_FILE}-wal"));
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        if size(&wal) > 0 && size(&path) == 0 {
+            return Err(corrupt(
+                &path,
+                dir,
+                format!(
+                    "{} holds changes but the database is missing or empty",
+                    wal.display()
+                ),
+            ));
+        }
         let db = Db::open(dir, true)?;
         let check: String = db
             .conn
@@ -92,7 +120,10 @@ impl Db {
     /// Opens the store of `dir`; `create` makes an empty one where there is
     /// none.
     fn open(dir: &Path, create: bool) -> Result<Db, StoreError> {
-        let path = dir.join(STORE_FILE);
+        Db::open_at(dir.join(STORE_FILE), dir, create)
+    }
+
+    fn open_at(path: PathBuf, dir: &Path, create: bool) -> Result<Db, StoreError> {
         if !create && !path.exists() {
             return Err(StoreError::Missing {
                 dir: dir.to_path_buf(),
@@ -105,30 +136,42 @@ impl Db {
             } else {
                 OpenFlags::empty()
             };
-        let conn = Connection::open_with_flags(&path, flags).map_err(|e| corrupt(&path, dir, e))?;
+        let conn = Connection::open_with_flags(&path, flags).map_err(|e| failed(&path, dir, e))?;
         let db = Db {
             conn,
             path,
             dir: dir.to_path_buf(),
         };
-        db.conn.busy_timeout(BUSY).map_err(|e| db.corrupt(e))?;
+        db.conn.busy_timeout(BUSY).map_err(|e| db.failed(e))?;
         // A file that is not a database fails at its first read: here.
         let version: i64 = db
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| db.corrupt(e))?;
-        db.conn
+            .map_err(|e| db.failed(e))?;
+        let mode = db
+            .conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
-            .map_err(|e| db.corrupt(e))?;
+            .map_err(|e| db.failed(e))?;
+        // Without a write-ahead log, `hisflow sessions` would wait for HIS's
+        // writer and hold it up.
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Dir {
+                dir: dir.to_path_buf(),
+                detail: format!(
+                    "{} cannot keep a write-ahead log here (journal mode {mode}); put the data directory on a local file system",
+                    db.path.display()
+                ),
+            });
+        }
         db.conn
             .pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| db.corrupt(e))?;
+            .map_err(|e| db.failed(e))?;
         match version {
             0 => {
                 let tables: i64 = db
                     .conn
                     .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-                    .map_err(|e| db.corrupt(e))?;
+                    .map_err(|e| db.failed(e))?;
                 if tables > 0 {
                     return Err(db.corrupt("it has tables but no hisflow version"));
                 }
@@ -136,7 +179,7 @@ impl Db {
                     .execute_batch(&format!(
                         "BEGIN; {SCHEMA} PRAGMA user_version = {VERSION}; COMMIT;"
                     ))
-                    .map_err(|e| db.corrupt(e))?;
+                    .map_err(|e| db.failed(e))?;
             }
             VERSION => {}
             v if v > VERSION => {
@@ -153,6 +196,10 @@ impl Db {
 
     fn corrupt(&self, detail: impl std::fmt::Display) -> StoreError {
         corrupt(&self.path, &self.dir, detail)
+    }
+
+    fn failed(&self, e: rusqlite::Error) -> StoreError {
+        failed(&self.path, &self.dir, e)
     }
 
     /// Every session, each record read whole; one that is not is the
@@ -236,18 +283,12 @@ impl Db {
 
     /// The sessions marked for expiry, their marks cleared.
     pub(super) fn take_expiries(&mut self) -> rusqlite::Result<Vec<String>> {
-        let tx = self.conn.transaction()?;
-        let ids = {
-            let mut stmt =
-                tx.prepare_cached("SELECT id FROM sessions WHERE expire_requested <> 0")?;
-            stmt.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?
-        };
-        if !ids.is_empty() {
-            tx.execute("UPDATE sessions SET expire_requested = 0", [])?;
-        }
-        tx.commit()?;
-        Ok(ids)
+        // One statement: a mark made meanwhile is taken or kept whole.
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE sessions SET expire_requested = 0 WHERE expire_requested <> 0 RETURNING id",
+        )?;
+        stmt.query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()
     }
 }
 
@@ -299,7 +340,7 @@ pub fn mark_expiry(dir: &Path, who: &str) -> Result<Option<(String, String)>, St
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
-        .map_err(|e| db.corrupt(e))?;
+        .map_err(|e| db.failed(e))?;
     Ok(found)
 }
 
@@ -317,36 +358,65 @@ pub struct Recovered {
 /// Moves a damaged store aside and saves into a new one every session it
 /// can read. Refused while a HIS uses the directory.
 pub fn recover(dir: &Path) -> Result<Recovered, StoreError> {
-    let _lock = lock(dir)?;
-    let path = dir.join(STORE_FILE);
-    if !path.exists() {
+    if !dir.join(STORE_FILE).exists() {
         return Err(StoreError::Missing {
             dir: dir.to_path_buf(),
         });
     }
-    let kept = dir.join(format!("{STORE_FILE}.damaged-{}", now_ms()));
-    let moved = |from: &Path, to: &Path| {
-        std::fs::rename(from, to).map_err(|e| StoreError::Dir {
-            dir: dir.to_path_buf(),
-            detail: format!("cannot move {} aside: {e}", from.display()),
-        })
+    let _lock = lock(dir)?;
+    let path = dir.join(STORE_FILE);
+    if let Some(found) = version_of(&path).filter(|v| *v > VERSION) {
+        return Err(StoreError::Newer {
+            path,
+            found,
+            known: VERSION,
+        });
+    }
+    let io = |what: &str, e: std::io::Error| StoreError::Dir {
+        dir: dir.to_path_buf(),
+        detail: format!("{what}: {e}"),
     };
-    moved(&path, &kept)?;
+    let (saved, lost) = salvage(&path);
+    // The new store is whole before the damaged one is moved: an
+    // interruption leaves the damaged store in place, never none.
+    let fresh = dir.join(format!("{STORE_FILE}.new"));
+    for side in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{side}", fresh.display()));
+    }
+    {
+        let mut db = Db::open_at(fresh.clone(), dir, true)?;
+        let changes: Vec<Change> = saved
+            .iter()
+            .cloned()
+            .map(|r| Change::Put(Box::new(r)))
+            .collect();
+        db.apply(&changes).map_err(StoreError::Failed)?;
+        db.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+            .map_err(|e| db.failed(e))?;
+    }
     for side in ["-wal", "-shm"] {
-        let from = dir.join(format!("{STORE_FILE}{side}"));
+        let _ = std::fs::remove_file(format!("{}{side}", fresh.display()));
+    }
+    let kept = dir.join(format!("{STORE_FILE}.damaged-{}", now_ms()));
+    for side in ["-wal", "-shm", ""] {
+        let from = PathBuf::from(format!("{}{side}", path.display()));
         if from.exists() {
-            moved(&from, &PathBuf::from(format!("{}{side}", kept.display())))?;
+            std::fs::rename(&from, format!("{}{side}", kept.display()))
+                .map_err(|e| io(&format!("cannot move {} aside", from.display()), e))?;
         }
     }
-    let (saved, lost) = salvage(&kept);
-    let mut db = Db::open(dir, true)?;
-    let changes: Vec<Change> = saved
-        .iter()
-        .cloned()
-        .map(|r| Change::Put(Box::new(r)))
-        .collect();
-    db.apply(&changes).map_err(StoreError::Failed)?;
+    std::fs::rename(&fresh, &path).map_err(|e| io("cannot put the new store in place", e))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(Recovered { kept, saved, lost })
+}
+
+/// The store version a file says it has, if it can be read.
+fn version_of(path: &Path) -> Option<i64> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0)).ok()
 }
 
 /// What can be read of a damaged file, row by row.
