@@ -7,6 +7,11 @@
 //! The server runs in this process; the clients in a child process of the
 //! same binary, so each side has its own file-descriptor limit.
 //!
+//! Then the same load, 1,000 agents, three ways side by side: sessions in
+//! memory only, in the embedded store (`--data-dir`), and shared by three
+//! nodes over NATS JetStream (a `nats-server` this bench starts; the agents
+//! spread over the nodes) — the per-request cost of the store and of NATS.
+//!
 //! Run: `cargo bench --bench load` (10,000 agents; 200 without `--bench`).
 
 use std::io::{BufRead, BufReader, Write};
@@ -16,6 +21,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use hisflow::his::cluster::{Cluster, ClusterConfig};
+use hisflow::his::store::{Embedded, Store};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -34,39 +41,99 @@ fn main() {
         let n: usize = args[i + 2].parse().unwrap();
         return client(&addr, n);
     }
-    let agents = if args.iter().any(|a| a == "--bench") {
-        10_000
-    } else {
-        200
-    };
-    server(agents);
+    let full = args.iter().any(|a| a == "--bench");
+    let agents = if full { 10_000 } else { 200 };
+    let stats = server(agents, &Mode::Memory, true);
+    report(agents, &stats);
+    let agents = if full { 1_000 } else { 100 };
+    let nats = Nats::start();
+    let data = tempfile_dir();
+    let runs = [
+        ("in memory", server(agents, &Mode::Memory, false)),
+        (
+            "embedded store",
+            server(agents, &Mode::Embedded(data.clone()), false),
+        ),
+        (
+            "3 nodes, NATS",
+            server(agents, &Mode::Cluster(nats.url.clone()), false),
+        ),
+    ];
+    let _ = std::fs::remove_dir_all(&data);
+    compare(agents, &runs);
 }
 
-fn server(agents: usize) {
+/// Where the server keeps its sessions.
+enum Mode {
+    Memory,
+    Embedded(std::path::PathBuf),
+    /// Three nodes over the NATS at this URL.
+    Cluster(String),
+}
+
+/// Runs the load against HIS kept as `mode` says; returns the client's
+/// figures, with the server's memory per session when `measure`.
+fn server(agents: usize, mode: &Mode, measure: bool) -> Value {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/reference");
     let (platform, _) = hisflow::load_platform(&dir).unwrap();
+    let platform = Arc::new(platform);
     let sim = Arc::new(hisflow::platform::sim::SimSwitch::new(
         hisflow::server::config::default_switch(),
     ));
-    let limits = hisflow::his::Options {
-        max_sessions: agents * 2,
-        ..Default::default()
+    let metrics = hisflow::his::metrics::Metrics::new();
+    let nodes = if matches!(mode, Mode::Cluster(_)) {
+        3
+    } else {
+        1
     };
-    let his = hisflow::his::His::new(Arc::new(platform), sim, limits);
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    rt.spawn(hisflow::server::serve(
-        listener,
-        his.clone(),
-        hisflow::server::Settings::default(),
-        std::future::pending(),
-    ));
+    let mut hiss = Vec::new();
+    let mut addrs = Vec::new();
+    for n in 0..nodes {
+        let (store, cluster): (Option<Arc<dyn Store>>, _) = match mode {
+            Mode::Memory => (None, None),
+            Mode::Embedded(dir) => {
+                let (s, _) = Embedded::open(dir, metrics.clone()).unwrap();
+                (Some(s), None)
+            }
+            Mode::Cluster(url) => {
+                let config = ClusterConfig {
+                    url: url.clone(),
+                    node: Some(format!("n{n}")),
+                    bucket: Some(format!("load_{}", std::process::id())),
+                    ..ClusterConfig::default()
+                };
+                let c = rt
+                    .block_on(Cluster::join(&config, metrics.clone()))
+                    .unwrap();
+                (Some(c.clone() as Arc<dyn Store>), Some(c))
+            }
+        };
+        let limits = hisflow::his::Options {
+            max_sessions: agents * 2,
+            store,
+            cluster,
+            ..Default::default()
+        };
+        let his = hisflow::his::His::new(platform.clone(), sim.clone(), limits);
+        let _guard = rt.enter();
+        his.start_cluster();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        addrs.push(listener.local_addr().unwrap().to_string());
+        rt.spawn(hisflow::server::serve(
+            listener,
+            his.clone(),
+            hisflow::server::Settings::default(),
+            std::future::pending(),
+        ));
+        hiss.push(his);
+    }
+    let addr = addrs.join(",");
 
     let before = LIVE.load(Ordering::Relaxed);
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -82,13 +149,32 @@ fn server(agents: usize) {
     // Every agent is connected and logged in: what does each cost the server?
     std::thread::sleep(Duration::from_millis(200));
     let per_session = (LIVE.load(Ordering::Relaxed) - before) / agents as isize;
-    let sessions = his.session_count();
+    let sessions: usize = hiss.iter().map(|h| h.session_count()).sum();
     writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
     line.clear();
     out.read_line(&mut line).unwrap();
-    let stats: Value = serde_json::from_str(&line).unwrap();
+    let mut stats: Value = serde_json::from_str(&line).unwrap();
     child.wait().unwrap();
+    if measure {
+        stats["sessions"] = json!(sessions);
+        stats["per_session"] = json!(per_session);
+    }
+    assert_eq!(stats["failures"], 0, "every request succeeded");
+    drop(hiss);
+    rt.shutdown_timeout(Duration::from_secs(1));
+    stats
+}
 
+const KINDS: [&str; 4] = [
+    "session.request.login",
+    "channel.request.ready",
+    "channel.request.notReady",
+    "session.request.logout",
+];
+
+fn report(agents: usize, stats: &Value) {
+    let sessions = &stats["sessions"];
+    let per_session = &stats["per_session"];
     println!(
         "HIS under load: {agents} agents connected at once on loopback (2 cores, clients included)"
     );
@@ -102,12 +188,7 @@ fn server(agents: usize) {
         "  requests/s:                {:.0}",
         stats["requests_per_s"].as_f64().unwrap()
     );
-    for kind in [
-        "session.request.login",
-        "channel.request.ready",
-        "channel.request.notReady",
-        "session.request.logout",
-    ] {
+    for kind in KINDS {
         let k = &stats["latency"][kind];
         println!(
             "  {kind:<28} p50 {:>7.2} ms   p99 {:>7.2} ms   ({} requests)",
@@ -116,7 +197,87 @@ fn server(agents: usize) {
             k["count"]
         );
     }
-    assert_eq!(stats["failures"], 0, "every request succeeded");
+}
+
+/// The runs side by side, with each one's cost over the first.
+fn compare(agents: usize, runs: &[(&str, Value)]) {
+    println!();
+    println!(
+        "Where sessions are kept: {agents} agents, the same load, in one run (p50 / p99 in ms; + over in memory)"
+    );
+    let ms = |v: &Value, kind: &str, p: &str| v["latency"][kind][p].as_f64().unwrap();
+    for kind in KINDS {
+        println!("  {kind}");
+        for (name, v) in runs {
+            let (p50, p99) = (ms(v, kind, "p50_ms"), ms(v, kind, "p99_ms"));
+            let (b50, b99) = (
+                ms(&runs[0].1, kind, "p50_ms"),
+                ms(&runs[0].1, kind, "p99_ms"),
+            );
+            println!(
+                "    {name:<16} {p50:>7.2} / {p99:>7.2}    {:>+7.2} / {:>+7.2}",
+                p50 - b50,
+                p99 - b99
+            );
+        }
+    }
+    for (name, v) in runs {
+        println!(
+            "  {name:<16} requests/s {:.0}",
+            v["requests_per_s"].as_f64().unwrap()
+        );
+    }
+}
+
+/// A data directory of this run's own.
+fn tempfile_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("hisflow-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// A `nats-server` with JetStream on a loopback port, for the cluster run.
+struct Nats {
+    child: std::process::Child,
+    url: String,
+    dir: std::path::PathBuf,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = std::env::temp_dir().join(format!("hisflow-load-nats-{}", std::process::id()));
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server runs (Debian's package nats-server)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            dir,
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The client side: connect and log everyone in, report, wait for `go`, then
@@ -126,12 +287,13 @@ fn client(addr: &str, n: usize) {
         .enable_all()
         .build()
         .unwrap();
+    let urls: Vec<String> = addr.split(',').map(|a| format!("ws://{a}/ws")).collect();
     rt.block_on(async move {
-        let url = format!("ws://{addr}/ws");
         let gate = Arc::new(tokio::sync::Semaphore::new(256));
         let mut logins = Vec::new();
         for i in 0..n {
-            let url = url.clone();
+            // Agents spread over the nodes.
+            let url = urls[i % urls.len()].clone();
             let gate = gate.clone();
             logins.push(tokio::spawn(async move {
                 let _permit = gate.acquire().await.unwrap();

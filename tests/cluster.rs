@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::nats::Nats;
@@ -17,42 +17,20 @@ use hisflow::his::metrics::Metrics;
 use hisflow::his::store::Store;
 use hisflow::his::{His, Options};
 use hisflow::platform::sim::SimSwitch;
-use hisflow::platform::{Adapter, Controls, EventSink, Operation, Reply};
 use hisflow::server::{self, config};
 use serde_json::json;
 
-/// The simulated switch, its events delivered to every node.
+/// One simulated switch for every node: each subscribes, and each hears
+/// every event, as each node of a deployment hears the switch.
 struct Shared {
     sim: Arc<SimSwitch>,
-    sinks: Arc<Mutex<Vec<EventSink>>>,
 }
 
 impl Shared {
     fn new() -> Arc<Shared> {
-        let sim = Arc::new(SimSwitch::new(config::default_switch()));
-        let sinks: Arc<Mutex<Vec<EventSink>>> = Arc::default();
-        let all = sinks.clone();
-        sim.subscribe(EventSink::new(move |e| {
-            for s in all.lock().unwrap().iter() {
-                s.deliver(e.clone());
-            }
-        }));
-        Arc::new(Shared { sim, sinks })
-    }
-}
-
-impl Adapter for Shared {
-    fn kind(&self) -> &str {
-        "sim"
-    }
-    fn call(&self, agent: &str, op: &Operation) -> Reply {
-        self.sim.call(agent, op)
-    }
-    fn subscribe(&self, events: EventSink) {
-        self.sinks.lock().unwrap().push(events);
-    }
-    fn controls(&self) -> Option<&dyn Controls> {
-        self.sim.controls()
+        Arc::new(Shared {
+            sim: Arc::new(SimSwitch::new(config::default_switch())),
+        })
     }
 }
 
@@ -80,7 +58,7 @@ fn node(nats: &Nats, name: &str, switch: &Arc<Shared>, grace: Duration) -> Node 
         let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
         let his = His::new(
             Arc::new(p),
-            switch.clone(),
+            switch.sim.clone(),
             Options {
                 store: Some(store),
                 cluster: Some(cluster.clone()),

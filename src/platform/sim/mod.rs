@@ -247,7 +247,9 @@ struct Inner {
     agent_latency: BTreeMap<(String, String), Duration>,
     /// The last [`MAX_CALLS`] calls.
     calls: std::collections::VecDeque<Call>,
-    sink: Option<EventSink>,
+    /// Everyone who subscribed: several HIS nodes may drive one switch, and
+    /// each hears what it does.
+    sinks: Vec<EventSink>,
     /// For interaction ids the caller does not give.
     counter: u64,
     /// Accepted operations whose confirmation is still due, in the order
@@ -291,9 +293,9 @@ fn with<R>(inner: &Mutex<Inner>, f: impl FnOnce(&mut Inner, &mut Vec<SwitchEvent
     if !guard.state.connected {
         events.retain(|e| e.agent.is_none());
     }
-    if let Some(sink) = &guard.sink {
-        for e in events {
-            sink.deliver(e);
+    for e in events {
+        for sink in &guard.sinks {
+            sink.deliver(e.clone());
         }
     }
     r
@@ -955,7 +957,7 @@ impl Adapter for SimSwitch {
     }
 
     fn subscribe(&self, events: EventSink) {
-        self.lock().sink = Some(events);
+        self.lock().sinks.push(events);
     }
 
     fn controls(&self) -> Option<&dyn Controls> {
