@@ -6,49 +6,58 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::events::EventSink;
 
 /// One primitive operation, with its arguments, as the engine asks for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// As JSON (the simulated switch's own protocol, docs/adapters.md) it is
+/// tagged with its catalog name:
+/// `{"op":"agent.set_not_ready","channel":"voice","reason":"Break"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", deny_unknown_fields)]
 pub enum Operation {
     /// Log the agent in on a channel (a media).
-    Login {
-        channel: String,
-    },
+    #[serde(rename = "agent.login")]
+    Login { channel: String },
     /// Log the agent out of the switch.
+    #[serde(rename = "agent.logout")]
     Logout {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// Make the agent Ready on a channel, or on all of them where the
     /// switch's state is the agent's (TaskRouter's Activity).
+    #[serde(rename = "agent.set_ready")]
     SetReady {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
     },
     /// Make the agent Not Ready on a channel, or on all of them.
+    #[serde(rename = "agent.set_not_ready")]
     SetNotReady {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         /// Reject the work the switch is offering the agent, instead of
         /// leaving it pending (TaskRouter's `RejectPendingReservations`).
+        #[serde(default)]
         reject_pending: bool,
     },
     /// The reason codes configured for `logout` or `not_ready`.
-    ReasonCodes {
-        category: String,
-    },
-    Activate {
-        channel: String,
-    },
-    Deactivate {
-        channel: String,
-    },
+    #[serde(rename = "agent.reason_codes")]
+    ReasonCodes { category: String },
+    #[serde(rename = "channel.activate")]
+    Activate { channel: String },
+    #[serde(rename = "channel.deactivate")]
+    Deactivate { channel: String },
     /// The agent's state on a channel as the switch has it (CSTA's
     /// GetAgentState, Finesse's `GET /User/{id}`).
-    State {
-        channel: String,
-    },
+    #[serde(rename = "agent.state")]
+    State { channel: String },
 }
 
 impl Operation {
@@ -82,7 +91,8 @@ impl Operation {
 }
 
 /// What a switch says when it refuses an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SwitchError {
     /// The switch's code, in the protocol's vocabulary where one fits
     /// (`InvalidState`, `ReasonCodeOutOfRange`, …).
@@ -105,8 +115,11 @@ impl fmt::Display for SwitchError {
     }
 }
 
-/// What a successful operation returns.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What a successful operation returns. As JSON it is what expressions
+/// read ([`OpResult::to_json`]): `null`, a list of texts, or a channel's
+/// report — each kind of JSON one kind of result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum OpResult {
     #[default]
     Done,
@@ -117,7 +130,8 @@ pub enum OpResult {
 }
 
 /// What a switch says of an agent's channel.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChannelReport {
     /// One of the catalog's [agent states](super::events::AGENT_STATES);
     /// `LoggedOff` when the agent is not logged in on the channel.
