@@ -159,22 +159,47 @@ impl OpResult {
 
 pub type OpOutcome = Result<OpResult, SwitchError>;
 
-/// The answer to an operation: already there, or to be awaited. A switch
-/// that answers synchronously (the simulated one, a cache) pays no boxed
-/// future.
-pub enum Reply {
-    Ready(OpOutcome),
-    Pending(Pin<Box<dyn Future<Output = OpOutcome> + Send>>),
+/// An answer already there, or to be awaited. A switch that answers
+/// synchronously (the simulated one, a cache) pays no boxed future; one in
+/// another process answers later.
+pub enum Answer<T> {
+    Ready(T),
+    Pending(Pin<Box<dyn Future<Output = T> + Send>>),
 }
 
-impl fmt::Debug for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl<T: 'static> Answer<T> {
+    /// The answer, once it is there.
+    pub async fn wait(self) -> T {
         match self {
-            Reply::Ready(o) => f.debug_tuple("Ready").field(o).finish(),
-            Reply::Pending(_) => f.write_str("Pending"),
+            Answer::Ready(v) => v,
+            Answer::Pending(fut) => fut.await,
+        }
+    }
+
+    /// The answer turned by `f`, when it comes.
+    pub fn map<U: 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Answer<U> {
+        match self {
+            Answer::Ready(v) => Answer::Ready(f(v)),
+            Answer::Pending(fut) => Answer::Pending(Box::pin(async move { f(fut.await) })),
         }
     }
 }
+
+impl<T: fmt::Debug> fmt::Debug for Answer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Ready(o) => f.debug_tuple("Ready").field(o).finish(),
+            Answer::Pending(_) => f.write_str("Pending"),
+        }
+    }
+}
+
+/// The answer to an operation.
+pub type Reply = Answer<OpOutcome>;
+
+/// The answer to a control: the response's `result`, or the switch's
+/// refusal.
+pub type ControlReply = Answer<Result<Json, SwitchError>>;
 
 /// A switch. The engine calls [`Adapter::call`] for every switch operation a
 /// workflow reaches, bounds it with the state's timeout, and turns the answer
@@ -219,6 +244,6 @@ pub trait Controls: Send + Sync {
     fn prefix(&self) -> &str;
 
     /// Carries out one control request for `agent`; the result is the
-    /// response's `result`.
-    fn control(&self, agent: &str, name: &str, params: &Json) -> Result<Json, SwitchError>;
+    /// response's `result`. A switch in another process answers later.
+    fn control(&self, agent: &str, name: &str, params: &Json) -> ControlReply;
 }
