@@ -14,6 +14,7 @@ mod run;
 mod sarif;
 mod schema;
 mod serve;
+mod switch;
 mod test;
 mod users;
 mod validate;
@@ -42,6 +43,9 @@ enum Command {
     /// Run HIS: the WebSocket server for MediaBars, driving the platform's
     /// switch (the simulated one by default).
     Serve(serve::Args),
+    /// Run the simulated switch alone, in a process of its own, for HIS
+    /// nodes configured with `adapter: { kind: sim, url: … }`.
+    Switch(switch::Args),
     /// Check a deployment before agents arrive: its platform, and its switch
     /// reached with its credentials; one line per check.
     Doctor(doctor::Args),
@@ -85,6 +89,7 @@ pub fn main() -> ExitCode {
         Command::Test(a) => test::run(a),
         Command::Run(a) => run::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Switch(a) => switch::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Diagrams(a) => diagrams::run(a),
