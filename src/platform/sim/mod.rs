@@ -6,6 +6,7 @@
 //! reply, as Finesse and CSTA switches do.
 
 mod controls;
+pub mod remote;
 pub mod wire;
 
 pub use controls::{CONTROLS, MAX_FAULTS, PREFIX};
