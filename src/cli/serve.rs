@@ -170,6 +170,11 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     let switch = cfg.switch.clone();
+    if let (Some(_), Some(deploy::AdapterConfig::Sim(deploy::SimConfig { url: Some(url) }))) =
+        (&switch, &cfg.adapter)
+    {
+        tracing::warn!(%url, "the configuration's `switch:` is not used: the simulated switch at the adapter's url has its own (`hisflow switch` reads it)");
+    }
     let started = rt.block_on(deploy::start(
         &platform,
         cfg.adapter.as_ref(),
