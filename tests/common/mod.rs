@@ -70,5 +70,6 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 pub mod chromium;
+pub mod process;
 pub mod taskrouter;
 pub mod ws;
