@@ -5,6 +5,8 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+
+use common::process::{block_on, http_get, serve};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -134,90 +136,6 @@ fn a_bad_config_is_a_usage_error_before_anything_listens() {
     );
 }
 
-/// `hisflow serve` in a child process, its logs collected as it writes them.
-struct Served {
-    child: std::process::Child,
-    addr: String,
-    logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Served {
-    fn start(config: &str, rust_log: &str) -> Served {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("his.yaml");
-        // The tests drive the simulated switch through its controls.
-        let listen = if config.contains("listen:") {
-            ""
-        } else {
-            "listen: 127.0.0.1:0\n"
-        };
-        std::fs::write(&cfg, format!("{listen}simulator_controls: true\n{config}")).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hisflow"))
-            .args(["serve", "--config", cfg.to_str().unwrap(), "--log-json"])
-            .current_dir(dir.path())
-            .env("RUST_LOG", rust_log)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut line = String::new();
-        let addr = loop {
-            line.clear();
-            assert!(
-                stderr.read_line(&mut line).unwrap() > 0,
-                "serve exited before listening"
-            );
-            logs.lock().unwrap().push(line.clone());
-            if let Ok(log) = serde_json::from_str::<Value>(&line)
-                && let Some(addr) = log["fields"]["addr"].as_str()
-            {
-                break addr.to_string();
-            }
-        };
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in stderr.lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Served {
-            child,
-            addr,
-            logs,
-            _dir: dir,
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn exit_code(&mut self) -> Option<i32> {
-        (0..100)
-            .find_map(|_| {
-                std::thread::sleep(Duration::from_millis(100));
-                self.child.try_wait().unwrap()
-            })
-            .and_then(|s| s.code())
-    }
-
-    fn logs(&self) -> Vec<Value> {
-        self.logs
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-}
-
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -265,7 +183,7 @@ async fn response(ws: &mut Ws) -> Value {
 
 #[test]
 fn sigterm_lets_the_requests_under_way_finish_then_closes_every_connection_going_away() {
-    let mut served = Served::start("", "info");
+    let mut served = serve("", "info");
     let url = format!("ws://{}/ws", served.addr);
     // A client that never finishes its request's headers does not hold the
     // stop up.
@@ -364,7 +282,7 @@ fn sigterm_lets_the_requests_under_way_finish_then_closes_every_connection_going
 #[test]
 fn the_audit_trail_has_a_line_per_login_resume_takeover_and_logout_and_never_a_token() {
     // Every level, and the WebSocket library's frames asked for by name.
-    let mut served = Served::start(
+    let mut served = serve(
         "detach_grace: 1s\nexpiry_reason: Lunch\n",
         "trace,tungstenite::protocol=trace,tokio_tungstenite=trace",
     );
@@ -509,7 +427,7 @@ fn the_audit_trail_has_a_line_per_login_resume_takeover_and_logout_and_never_a_t
 
 #[test]
 fn a_request_still_running_after_the_shutdown_grace_is_abandoned() {
-    let mut served = Served::start("shutdown_grace: 1s\n", "info");
+    let mut served = serve("shutdown_grace: 1s\n", "info");
     let url = format!("ws://{}/ws", served.addr);
     let frames = block_on(async {
         let mut a = open(&url).await;
@@ -574,7 +492,7 @@ fn without_authentication_serve_stays_on_loopback() {
         "{err}"
     );
     // On loopback it starts, and says that agents are not authenticated.
-    let mut served = Served::start("limits: { max_text_param: 8 }\n", "info");
+    let mut served = serve("limits: { max_text_param: 8 }\n", "info");
     let url = format!("ws://{}/ws", served.addr);
     block_on(async {
         let mut ws = open(&url).await;
@@ -662,7 +580,7 @@ fn agents_added_by_the_cli_log_in_off_loopback_and_no_password_reaches_the_logs(
     );
 
     // Every level, the WebSocket library's frames asked for by name.
-    let mut served = Served::start(
+    let mut served = serve(
         &format!(
             "listen: 0.0.0.0:0\ntls_by_proxy: true\nauth: {{ kind: users, file: {} }}\n",
             users.display()
@@ -703,20 +621,6 @@ fn agents_added_by_the_cli_log_in_off_loopback_and_no_password_reaches_the_logs(
     assert!(!logs.contains("pa55word"), "a password reached the logs");
 }
 
-/// A plain HTTP GET, its whole answer as text.
-async fn http_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut back = Vec::new();
-    tcp.read_to_end(&mut back).await.unwrap();
-    String::from_utf8_lossy(&back).into_owned()
-}
-
 #[test]
 fn sigterm_stops_serve_while_a_workflow_loops_and_the_others_are_answered_meanwhile() {
     // The reference platform, its Ready looping for ever.
@@ -730,7 +634,7 @@ fn sigterm_stops_serve_while_a_workflow_loops_and_the_others_are_answered_meanwh
     .unwrap();
     let _ = std::fs::remove_dir_all(platform.join("scenarios"));
     // A budget no loop reaches soon: only the stop can end it.
-    let mut served = Served::start(
+    let mut served = serve(
         &format!(
             "platform: {}\nshutdown_grace: 1s\nlimits: {{ max_states_per_request: 1000000000 }}\n",
             platform.display()
@@ -779,15 +683,6 @@ fn sigterm_stops_serve_while_a_workflow_loops_and_the_others_are_answered_meanwh
             .is_some_and(|m| m.contains("abandoned"))
     });
     assert!(abandoned, "the loop was still running: {:?}", served.logs());
-}
-
-/// Runs a client's steps on a runtime of their own.
-fn block_on<F: std::future::Future>(steps: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(steps)
 }
 
 /// A WebSocket to `url`.

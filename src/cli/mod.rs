@@ -15,6 +15,7 @@ mod sarif;
 mod schema;
 mod serve;
 mod sessions;
+mod switch;
 mod test;
 mod users;
 mod validate;
@@ -46,6 +47,9 @@ enum Command {
     /// The sessions HIS keeps in its data directory: list, show, expire,
     /// or recover a damaged store.
     Sessions(sessions::Args),
+    /// Run the simulated switch alone, in a process of its own, for HIS
+    /// nodes configured with `adapter: { kind: sim, url: … }`.
+    Switch(switch::Args),
     /// Check a deployment before agents arrive: its platform, and its switch
     /// reached with its credentials; one line per check.
     Doctor(doctor::Args),
@@ -90,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Sessions(a) => sessions::run(a),
+        Command::Switch(a) => switch::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Schema(a) => schema::run(a),
         Command::Diagrams(a) => diagrams::run(a),

@@ -3,12 +3,13 @@
 
 use std::io::IsTerminal;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+use hisflow::Platform;
 use hisflow::his::auth::Authenticator;
 use hisflow::his::cluster::{Cluster, ClusterConfig};
 use hisflow::his::metrics::{Metered, Metrics};
@@ -62,48 +63,69 @@ pub struct Args {
     tls_key: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> ExitCode {
+/// Logs to stderr, as text or (`json`) JSON lines, at `RUST_LOG`'s levels
+/// (`info` by default).
+pub(super) fn init_logs(json: bool) {
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
-    if args.log_json {
+    if json {
         logs.json().finish().with(no_frames()).init();
     } else {
         logs.with_ansi(colour).finish().with(no_frames()).init();
     }
-    let cfg = match &args.config {
-        Some(path) => match config::read(path) {
-            Ok(c) => c,
-            Err(e) => return fail(e),
-        },
-        None => config::ServeConfig::default(),
+}
+
+/// The configuration at `path`, or the default one.
+pub(super) fn read_config(path: Option<&Path>) -> Result<config::ServeConfig, ExitCode> {
+    match path {
+        Some(path) => config::read(path).map_err(fail),
+        None => Ok(config::ServeConfig::default()),
+    }
+}
+
+/// The configuration's platform, or the built-in one, written to
+/// `builtin` first; `who` is what does not start if it has errors.
+pub(super) fn load_platform(
+    cfg: &config::ServeConfig,
+    builtin: &Path,
+    who: &str,
+) -> Result<Platform, ExitCode> {
+    let dir = match &cfg.platform {
+        Some(p) => p.clone(),
+        None => config::extract_reference(builtin).map_err(|e| {
+            fail(format!(
+                "cannot write the built-in platform to {}: {e}",
+                builtin.display()
+            ))
+        })?,
+    };
+    match hisflow::load_platform(&dir) {
+        Ok((p, _)) => Ok(p),
+        Err(hisflow::Error::Invalid(r)) => {
+            emit(&report::human(r.diagnostics.iter(), &r.sources));
+            eprintln!("the platform has errors; {who} does not start");
+            Err(ExitCode::from(EXIT_PROBLEMS))
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+pub fn run(args: Args) -> ExitCode {
+    init_logs(args.log_json);
+    let cfg = match read_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     // The built-in platform is written to a folder of this process's own,
     // removed when HIS stops.
     let builtin = std::env::temp_dir().join(format!("hisflow-{}", std::process::id()));
-    let dir = match &cfg.platform {
-        Some(p) => p.clone(),
-        None => match config::extract_reference(&builtin) {
-            Ok(d) => d,
-            Err(e) => {
-                return fail(format!(
-                    "cannot write the built-in platform to {}: {e}",
-                    builtin.display()
-                ));
-            }
-        },
-    };
-    let platform = match hisflow::load_platform(&dir) {
-        Ok((p, _)) => p,
-        Err(hisflow::Error::Invalid(r)) => {
-            emit(&report::human(r.diagnostics.iter(), &r.sources));
-            eprintln!("the platform has errors; HIS does not start");
-            return ExitCode::from(EXIT_PROBLEMS);
-        }
-        Err(e) => return fail(e),
+    let platform = match load_platform(&cfg, &builtin, "HIS") {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let listen = args
         .listen
@@ -192,6 +214,11 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
     let switch = cfg.switch.clone();
+    if let (Some(_), Some(deploy::AdapterConfig::Sim(deploy::SimConfig { url: Some(url) }))) =
+        (&switch, &cfg.adapter)
+    {
+        tracing::warn!(%url, "the configuration's `switch:` is not used: the simulated switch at the adapter's url has its own (`hisflow switch` reads it)");
+    }
     let started = rt.block_on(deploy::start(
         &platform,
         cfg.adapter.as_ref(),
@@ -264,7 +291,8 @@ pub fn run(args: Args) -> ExitCode {
         his.start_cluster();
         let addr = local.map(|a| a.to_string()).unwrap_or(listen);
         tracing::info!(platform = %name, %addr, auth = auth.kind(), "HIS listening: MediaBar at http{scheme}://{addr}/, WebSocket at ws{scheme}://{addr}/ws");
-        match server::serve(listener, his, settings, shutdown()).await {
+        let stop = shutdown("shutting down: finishing the requests under way");
+        match server::serve(listener, his, settings, stop).await {
             Ok(()) => {
                 tracing::info!("HIS stopped");
                 ExitCode::SUCCESS
@@ -288,8 +316,8 @@ fn no_frames<S: tracing::Subscriber>() -> impl tracing_subscriber::Layer<S> {
     })
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown() {
+/// Completes on SIGINT or SIGTERM, saying `what` happens then.
+pub(super) async fn shutdown(what: &'static str) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -308,5 +336,5 @@ async fn shutdown() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-    tracing::info!("shutting down: finishing the requests under way");
+    tracing::info!("{what}");
 }

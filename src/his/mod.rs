@@ -33,7 +33,7 @@ use serde_json::Value as Json;
 use tokio::sync::Notify;
 
 use crate::engine::{Engine, Observer, Response, Session};
-use crate::platform::{Adapter, EventSink, SwitchEvent};
+use crate::platform::{Adapter, Answer, EventSink, SwitchError, SwitchEvent};
 use crate::workflow::model::Platform;
 use crate::workflow::vocab;
 use auth::{Authenticator, Refused};
@@ -599,11 +599,18 @@ impl His {
             return;
         };
         match controls.control(&session.agent, name, params) {
-            Ok(result) => conn.reply(
-                Some(id),
-                serde_json::json!({ "ok": true, "result": result }),
-            ),
-            Err(e) => conn.error(id, &e.code, e.message),
+            Answer::Ready(done) => conn.reply(Some(id), control_response(done)),
+            // A switch in another process answers later; the connection
+            // reads its next frame meanwhile, as for any request.
+            Answer::Pending(later) => {
+                let (outbox, id) = (conn.outbox.clone(), id.to_string());
+                tokio::spawn(async move {
+                    outbox.send(Out::Response {
+                        id: Some(id),
+                        body: control_response(later.await),
+                    });
+                });
+            }
         }
     }
 
@@ -976,6 +983,14 @@ impl His {
             agents.remove(agent);
             lock(&self.sessions).remove(&s.key());
         }
+    }
+}
+
+/// The response to a control, in the protocol's shape.
+fn control_response(done: Result<Json, SwitchError>) -> Json {
+    match done {
+        Ok(result) => serde_json::json!({ "ok": true, "result": result }),
+        Err(e) => Response::error(e.code, e.message).to_protocol(),
     }
 }
 

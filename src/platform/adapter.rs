@@ -6,49 +6,58 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::events::EventSink;
 
 /// One primitive operation, with its arguments, as the engine asks for it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// As JSON (the simulated switch's own protocol, docs/adapters.md) it is
+/// tagged with its catalog name:
+/// `{"op":"agent.set_not_ready","channel":"voice","reason":"Break"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", deny_unknown_fields)]
 pub enum Operation {
     /// Log the agent in on a channel (a media).
-    Login {
-        channel: String,
-    },
+    #[serde(rename = "agent.login")]
+    Login { channel: String },
     /// Log the agent out of the switch.
+    #[serde(rename = "agent.logout")]
     Logout {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
     /// Make the agent Ready on a channel, or on all of them where the
     /// switch's state is the agent's (TaskRouter's Activity).
+    #[serde(rename = "agent.set_ready")]
     SetReady {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
     },
     /// Make the agent Not Ready on a channel, or on all of them.
+    #[serde(rename = "agent.set_not_ready")]
     SetNotReady {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
         /// Reject the work the switch is offering the agent, instead of
         /// leaving it pending (TaskRouter's `RejectPendingReservations`).
+        #[serde(default)]
         reject_pending: bool,
     },
     /// The reason codes configured for `logout` or `not_ready`.
-    ReasonCodes {
-        category: String,
-    },
-    Activate {
-        channel: String,
-    },
-    Deactivate {
-        channel: String,
-    },
+    #[serde(rename = "agent.reason_codes")]
+    ReasonCodes { category: String },
+    #[serde(rename = "channel.activate")]
+    Activate { channel: String },
+    #[serde(rename = "channel.deactivate")]
+    Deactivate { channel: String },
     /// The agent's state on a channel as the switch has it (CSTA's
     /// GetAgentState, Finesse's `GET /User/{id}`).
-    State {
-        channel: String,
-    },
+    #[serde(rename = "agent.state")]
+    State { channel: String },
 }
 
 impl Operation {
@@ -82,7 +91,8 @@ impl Operation {
 }
 
 /// What a switch says when it refuses an operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SwitchError {
     /// The switch's code, in the protocol's vocabulary where one fits
     /// (`InvalidState`, `ReasonCodeOutOfRange`, …).
@@ -105,8 +115,11 @@ impl fmt::Display for SwitchError {
     }
 }
 
-/// What a successful operation returns.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What a successful operation returns. As JSON it is what expressions
+/// read ([`OpResult::to_json`]): `null`, a list of texts, or a channel's
+/// report — each kind of JSON one kind of result.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum OpResult {
     #[default]
     Done,
@@ -117,7 +130,8 @@ pub enum OpResult {
 }
 
 /// What a switch says of an agent's channel.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ChannelReport {
     /// One of the catalog's [agent states](super::events::AGENT_STATES);
     /// `LoggedOff` when the agent is not logged in on the channel.
@@ -145,22 +159,47 @@ impl OpResult {
 
 pub type OpOutcome = Result<OpResult, SwitchError>;
 
-/// The answer to an operation: already there, or to be awaited. A switch
-/// that answers synchronously (the simulated one, a cache) pays no boxed
-/// future.
-pub enum Reply {
-    Ready(OpOutcome),
-    Pending(Pin<Box<dyn Future<Output = OpOutcome> + Send>>),
+/// An answer already there, or to be awaited. A switch that answers
+/// synchronously (the simulated one, a cache) pays no boxed future; one in
+/// another process answers later.
+pub enum Answer<T> {
+    Ready(T),
+    Pending(Pin<Box<dyn Future<Output = T> + Send>>),
 }
 
-impl fmt::Debug for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl<T: 'static> Answer<T> {
+    /// The answer, once it is there.
+    pub async fn wait(self) -> T {
         match self {
-            Reply::Ready(o) => f.debug_tuple("Ready").field(o).finish(),
-            Reply::Pending(_) => f.write_str("Pending"),
+            Answer::Ready(v) => v,
+            Answer::Pending(fut) => fut.await,
+        }
+    }
+
+    /// The answer turned by `f`, when it comes.
+    pub fn map<U: 'static>(self, f: impl FnOnce(T) -> U + Send + 'static) -> Answer<U> {
+        match self {
+            Answer::Ready(v) => Answer::Ready(f(v)),
+            Answer::Pending(fut) => Answer::Pending(Box::pin(async move { f(fut.await) })),
         }
     }
 }
+
+impl<T: fmt::Debug> fmt::Debug for Answer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Answer::Ready(o) => f.debug_tuple("Ready").field(o).finish(),
+            Answer::Pending(_) => f.write_str("Pending"),
+        }
+    }
+}
+
+/// The answer to an operation.
+pub type Reply = Answer<OpOutcome>;
+
+/// The answer to a control: the response's `result`, or the switch's
+/// refusal.
+pub type ControlReply = Answer<Result<Json, SwitchError>>;
 
 /// A switch. The engine calls [`Adapter::call`] for every switch operation a
 /// workflow reaches, bounds it with the state's timeout, and turns the answer
@@ -205,6 +244,6 @@ pub trait Controls: Send + Sync {
     fn prefix(&self) -> &str;
 
     /// Carries out one control request for `agent`; the result is the
-    /// response's `result`.
-    fn control(&self, agent: &str, name: &str, params: &Json) -> Result<Json, SwitchError>;
+    /// response's `result`. A switch in another process answers later.
+    fn control(&self, agent: &str, name: &str, params: &Json) -> ControlReply;
 }

@@ -3,12 +3,14 @@
 //! the simulated switch standing in for it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::adapter::Adapter;
+use super::adapter::{Adapter, OpResult, Operation};
 use super::inbound::Inbound;
+use super::sim::remote::{RemoteError, RemoteSim};
 use super::sim::{SimSwitch, SwitchState};
 use super::twilio;
 use crate::workflow::model::Platform;
@@ -20,11 +22,31 @@ pub enum AdapterConfig {
     /// The simulated switch, whatever adapter the platform names: for
     /// demonstrations, and for trying a real switch's profile without it.
     #[serde(rename = "sim")]
-    Sim,
+    Sim(SimConfig),
     /// A Twilio TaskRouter Workspace (docs/adapters.md).
     #[serde(rename = "twilio-taskrouter")]
     TwilioTaskrouter(Box<twilio::Config>),
 }
+
+/// Where the simulated switch runs.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SimConfig {
+    /// The WebSocket of a simulated switch in its own process (`hisflow
+    /// switch`), such as `ws://127.0.0.1:7412/switch`: it outlives HIS, and
+    /// several HIS may share it. Without it HIS runs the switch itself, as
+    /// the configuration's `switch:` describes it.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// How long `hisflow serve` waits for the simulated switch at `url` to
+/// answer before it refuses to start: one started at the same time has
+/// that long to listen.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long `hisflow doctor` waits for it.
+const DOCTOR_WITHIN: Duration = Duration::from_secs(3);
 
 /// The switch started for a platform.
 pub struct Started {
@@ -54,6 +76,8 @@ pub enum DeployError {
     Unknown(String),
     #[error("twilio-taskrouter: {0}")]
     TaskRouter(#[from] twilio::StartError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
 }
 
 /// Starts the switch for `platform`: `configured` when the configuration
@@ -74,7 +98,15 @@ pub async fn start(
             })
         }
         None => Err(DeployError::Unknown(platform.adapter.clone())),
-        Some(AdapterConfig::Sim) => Ok(simulated(sim())),
+        Some(AdapterConfig::Sim(SimConfig { url: None })) => Ok(simulated(sim())),
+        Some(AdapterConfig::Sim(SimConfig { url: Some(url) })) => {
+            let adapter = RemoteSim::connect(url, CONNECT_WITHIN).await?;
+            Ok(Started {
+                adapter: Arc::new(adapter),
+                inbound: None,
+                description: format!("the simulated switch at {url}"),
+            })
+        }
         Some(AdapterConfig::TwilioTaskrouter(config)) => {
             if platform.adapter != twilio::KIND {
                 return Err(DeployError::Mismatch {
@@ -103,6 +135,47 @@ fn simulated(state: SwitchState) -> Started {
         adapter: Arc::new(SimSwitch::new(state).forgetful()),
         inbound: None,
         description: "the simulated switch".into(),
+    }
+}
+
+/// Whether the simulated switch at `url` answers: a read of its logout
+/// reason codes, which changes nothing.
+async fn remote_doctor(url: &str) -> (Status, String) {
+    let sim = match RemoteSim::connect(url, DOCTOR_WITHIN).await {
+        Ok(s) => s,
+        Err(e) => return (Status::Fail, e.to_string()),
+    };
+    let read = sim.call(
+        "hisflow-doctor",
+        &Operation::ReasonCodes {
+            category: "logout".into(),
+        },
+    );
+    match tokio::time::timeout(DOCTOR_WITHIN, read.wait()).await {
+        Ok(Ok(OpResult::List(codes))) => (
+            Status::Ok,
+            format!(
+                "the simulated switch at {url} answers ({} logout reason codes)",
+                codes.len()
+            ),
+        ),
+        Ok(Ok(other)) => (
+            Status::Fail,
+            format!(
+                "the switch at {url} answers a read of reason codes with {other:?}: is it `hisflow switch`?"
+            ),
+        ),
+        Ok(Err(e)) => (
+            Status::Fail,
+            format!("the simulated switch at {url} refused to read its reason codes: {e}"),
+        ),
+        Err(_) => (
+            Status::Fail,
+            format!(
+                "the simulated switch at {url} did not answer within {} s",
+                DOCTOR_WITHIN.as_secs()
+            ),
+        ),
     }
 }
 
@@ -140,13 +213,17 @@ pub async fn doctor(
             Status::Ok,
             "the simulated switch: nothing to reach".into(),
         )],
-        Some(AdapterConfig::Sim) => vec![line(
+        Some(AdapterConfig::Sim(SimConfig { url: None })) => vec![line(
             Status::Ok,
             format!(
                 "the simulated switch stands in for `{}`: nothing to reach",
                 platform.adapter
             ),
         )],
+        Some(AdapterConfig::Sim(SimConfig { url: Some(url) })) => {
+            let (status, detail) = remote_doctor(url).await;
+            vec![line(status, detail)]
+        }
         None => vec![line(
             Status::Fail,
             DeployError::Undescribed {

@@ -10,7 +10,8 @@ pub mod sim;
 pub mod twilio;
 
 pub use adapter::{
-    Adapter, ChannelReport, Controls, OpOutcome, OpResult, Operation, Reply, SwitchError,
+    Adapter, Answer, ChannelReport, ControlReply, Controls, OpOutcome, OpResult, Operation, Reply,
+    SwitchError,
 };
 pub use catalog::{ADAPTERS, AdapterSpec, ArgSpec, OPERATIONS, OperationSpec, Provider};
 pub use events::{EVENTS, EventSink, EventSpec, SwitchEvent};

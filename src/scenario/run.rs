@@ -13,7 +13,6 @@ use serde_json::Value as Json;
 use super::load::{Expect, MAIN, Scenario, StepKind};
 use crate::engine::{Both, Event, Observer, Session};
 use crate::his::{Connection, His, Messages, Options, Out, SharedObserver};
-use crate::platform::Controls;
 use crate::platform::sim::SimSwitch;
 use crate::workflow::model::Platform;
 
@@ -272,7 +271,7 @@ pub async fn run_scenario(
             }
             StepKind::Control { name, params } => {
                 result.what = name.clone();
-                if let Err(e) = sim.control(&scenario.agent, name, params) {
+                if let Err(e) = sim.run_control(&scenario.agent, name, params) {
                     result
                         .failures
                         .push(format!("the simulated switch refused: {e}"));

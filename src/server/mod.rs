@@ -4,6 +4,7 @@
 pub mod config;
 pub mod listener;
 pub mod protocol;
+pub mod switch;
 
 use std::collections::HashMap;
 use std::future::{Future, IntoFuture};

@@ -71,5 +71,6 @@ pub fn copy_tree(from: &Path, to: &Path) {
 }
 pub mod chromium;
 pub mod nats;
+pub mod process;
 pub mod taskrouter;
 pub mod ws;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use super::{Fault, MAX_LATENCIES, SimSwitch};
-use crate::platform::adapter::{Controls, SwitchError};
+use crate::platform::adapter::{Answer, ControlReply, Controls, SwitchError};
 use crate::platform::catalog;
 use crate::workflow::validate::parse_duration;
 
@@ -80,7 +80,15 @@ impl Controls for SimSwitch {
         PREFIX
     }
 
-    fn control(&self, agent: &str, name: &str, params: &Json) -> Result<Json, SwitchError> {
+    fn control(&self, agent: &str, name: &str, params: &Json) -> ControlReply {
+        Answer::Ready(self.run_control(agent, name, params))
+    }
+}
+
+impl SimSwitch {
+    /// Carries out one control for `agent` at once; the result is the
+    /// response's `result`.
+    pub fn run_control(&self, agent: &str, name: &str, params: &Json) -> Result<Json, SwitchError> {
         let control = name.strip_prefix(PREFIX).unwrap_or(name);
         match control {
             "startInteraction" => {

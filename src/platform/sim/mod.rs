@@ -6,6 +6,8 @@
 //! reply, as Finesse and CSTA switches do.
 
 mod controls;
+pub mod remote;
+pub mod wire;
 
 pub use controls::{CONTROLS, MAX_FAULTS, PREFIX};
 
@@ -1124,19 +1126,18 @@ mod tests {
 
     #[test]
     fn the_latencies_clients_set_are_bounded() {
-        use crate::platform::Controls;
         let sim = SimSwitch::default();
         let p = json!({ "op": "agent.logout", "delay": "1s" });
         for i in 0..MAX_LATENCIES {
-            sim.control(&format!("a{i}"), "sim.request.latency", &p)
+            sim.run_control(&format!("a{i}"), "sim.request.latency", &p)
                 .unwrap();
         }
         let refused = sim
-            .control("one-more", "sim.request.latency", &p)
+            .run_control("one-more", "sim.request.latency", &p)
             .unwrap_err();
         assert_eq!(refused.code, "InvalidRequest");
         // One already held may change.
-        sim.control(
+        sim.run_control(
             "a0",
             "sim.request.latency",
             &json!({ "op": "agent.logout", "delay": "2s" }),
