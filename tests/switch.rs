@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use hisflow::platform::sim::remote::RemoteSim;
 use hisflow::platform::sim::{SimSwitch, SwitchState};
 use hisflow::platform::{Adapter, EventSink, OpResult, Operation, SwitchEvent};
@@ -17,107 +17,9 @@ use hisflow::server::switch;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
+use common::direct::Direct;
 use common::process::{Spawned, block_on, http_get, serve};
-use common::ws::{Client, Ws};
-
-/// A client of the switch's own protocol, as a test speaks it.
-struct Direct {
-    ws: Ws,
-    next: u64,
-    /// Events that came while a reply was awaited.
-    events: Vec<Value>,
-}
-
-impl Direct {
-    async fn open(addr: &str) -> Direct {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/switch"))
-            .await
-            .unwrap();
-        Direct {
-            ws,
-            next: 0,
-            events: Vec::new(),
-        }
-    }
-
-    async fn send_raw(&mut self, text: &str) {
-        self.ws.send(Message::Text(text.into())).await.unwrap();
-    }
-
-    /// The next frame, as JSON.
-    async fn frame(&mut self) -> Value {
-        loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("the connection is open")
-                .unwrap();
-            if let Message::Text(t) = msg {
-                return serde_json::from_str(&t).unwrap();
-            }
-        }
-    }
-
-    /// The reply to request `id`.
-    async fn reply(&mut self, id: u64) -> Value {
-        loop {
-            let f = self.frame().await;
-            if f.get("event").is_some() {
-                self.events.push(f["event"].clone());
-                continue;
-            }
-            assert_eq!(f["id"], id, "{f}");
-            return f;
-        }
-    }
-
-    async fn ask(&mut self, body: Value) -> Value {
-        self.next += 1;
-        let mut frame = json!({ "id": self.next });
-        frame
-            .as_object_mut()
-            .unwrap()
-            .extend(body.as_object().unwrap().clone());
-        self.send_raw(&frame.to_string()).await;
-        self.reply(self.next).await
-    }
-
-    async fn call(&mut self, agent: &str, op: Value) -> Value {
-        self.ask(json!({ "call": { "agent": agent, "op": op } }))
-            .await
-    }
-
-    async fn control(&mut self, agent: &str, name: &str, params: Value) -> Value {
-        self.ask(json!({ "control": { "agent": agent, "name": name, "params": params } }))
-            .await
-    }
-
-    /// The agent's state on `channel`, as the switch has it.
-    async fn state(&mut self, agent: &str, channel: &str) -> String {
-        let r = self
-            .call(agent, json!({ "op": "agent.state", "channel": channel }))
-            .await;
-        r["ok"]["state"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{r}"))
-            .to_string()
-    }
-
-    /// The close frame's code and reason, once the switch ends the
-    /// connection.
-    async fn closed(&mut self) -> (u16, String) {
-        loop {
-            match tokio::time::timeout(Duration::from_secs(10), self.ws.next())
-                .await
-                .expect("closed in time")
-            {
-                Some(Ok(Message::Close(Some(f)))) => return (f.code.into(), f.reason.to_string()),
-                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return (0, String::new()),
-                Some(Ok(_)) => continue,
-            }
-        }
-    }
-}
+use common::ws::Client;
 
 /// HIS on the switch at `addr`, with `more` configuration.
 fn his_on(addr: &str, more: &str) -> Spawned {

@@ -70,6 +70,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
     }
 }
 pub mod chromium;
+pub mod direct;
 pub mod nats;
 pub mod process;
 pub mod taskrouter;
