@@ -221,12 +221,6 @@ fn compare(agents: usize, runs: &[(&str, Value)]) {
             );
         }
     }
-    for (name, v) in runs {
-        println!(
-            "  {name:<16} requests/s {:.0}",
-            v["requests_per_s"].as_f64().unwrap()
-        );
-    }
 }
 
 /// A data directory of this run's own.

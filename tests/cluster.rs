@@ -462,3 +462,58 @@ fn two_logins_of_one_agent_on_two_nodes_at_once_leave_one_session() {
         n.die();
     }
 }
+
+#[test]
+fn a_node_whose_session_was_taken_meanwhile_lets_it_go_at_its_next_write() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let nodes = three(&nats, &switch, Duration::from_secs(120));
+    let (n1, n2) = (&nodes[0], &nodes[1]);
+    let mut c = n1.rt.block_on(async {
+        let mut c = Client::new(&n1.addr).await;
+        c.login("a1", &["voice"]).await;
+        c
+    });
+    // n2 takes a1's session as it would from a node it believed dead (n1
+    // cut off from NATS long enough for its heartbeat to lapse).
+    n2.rt.block_on(async {
+        let (entry, revision) = n2.cluster.entry("a1").await.unwrap().unwrap();
+        assert_eq!(entry.owner, "n1");
+        n2.cluster.claim(&entry, revision).await.unwrap();
+    });
+    // n1 finds the session is no longer its own before it runs the next
+    // request: nothing reaches the switch, and its MediaBar is told.
+    let (_, r) = n1
+        .rt
+        .block_on(c.request("channel.request.ready", json!({ "channel": "voice" })));
+    assert_eq!(r["error"]["code"], "NotLoggedIn", "{r}");
+    assert_eq!(calls(&switch, "a1", "agent.set_ready"), 0);
+    let (code, reason) = n1.rt.block_on(c.closed());
+    assert_eq!(code, 4001, "{reason}");
+    assert!(reason.contains("moved to another HIS node"), "{reason}");
+    assert!(!n1.has("a1"));
+    for n in nodes {
+        n.die();
+    }
+}
+
+#[test]
+fn a_node_that_cannot_write_to_nats_says_it_is_not_ready() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let n1 = node(&nats, "n1", &switch, Duration::from_secs(120));
+    let mut c = n1.rt.block_on(async {
+        let mut c = Client::new(&n1.addr).await;
+        c.login("a1", &["voice"]).await;
+        c
+    });
+    assert!(n1.his.store_healthy());
+    drop(nats);
+    // The request is done at the switch and answered; its write fails.
+    let (_, r) = n1
+        .rt
+        .block_on(c.request("channel.request.ready", json!({ "channel": "voice" })));
+    assert_eq!(r["ok"], true, "{r}");
+    eventually("the node says it is not ready", || !n1.his.store_healthy());
+    n1.die();
+}

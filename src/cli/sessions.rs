@@ -66,6 +66,8 @@ impl Dir {
         };
         in_cluster(&config, |c| async move {
             let all = c.all().await.map_err(|e| e.to_string())?;
+            let mut all = all;
+            all.sort_by(|(a, _), (b, _)| a.record.session.agent.cmp(&b.record.session.agent));
             let rows = all
                 .into_iter()
                 .map(|(e, _)| Listed {

@@ -43,6 +43,8 @@ pub const NODE_TTL: Duration = Duration::from_secs(5);
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often a node looks for sessions of dead nodes.
 pub const SWEEP: Duration = Duration::from_secs(2);
+/// How long a session's write may take before it counts as failed.
+pub const WRITE_WAIT: Duration = Duration::from_secs(2);
 /// How long a node waits for an owner to hand a session over.
 pub const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
@@ -426,22 +428,34 @@ impl Cluster {
     ) -> Result<u64, StoreError> {
         let bytes = serde_json::to_vec(entry).map_err(|e| StoreError::Failed(e.to_string()))?;
         let started = Instant::now();
-        let written = match revision {
-            Some(r) => self.sessions.update(k, bytes.into(), r).await.map_err(|e| {
-                if e.kind() == kv::UpdateErrorKind::WrongLastRevision {
-                    StoreError::Lost
-                } else {
-                    nats(e)
-                }
-            }),
-            None => self.sessions.create(k, bytes.into()).await.map_err(|e| {
-                if e.kind() == kv::CreateErrorKind::AlreadyExists {
-                    StoreError::Lost
-                } else {
-                    nats(e)
-                }
-            }),
+        let write = async {
+            match revision {
+                Some(r) => self.sessions.update(k, bytes.into(), r).await.map_err(|e| {
+                    if e.kind() == kv::UpdateErrorKind::WrongLastRevision {
+                        StoreError::Lost
+                    } else {
+                        nats(e)
+                    }
+                }),
+                None => self.sessions.create(k, bytes.into()).await.map_err(|e| {
+                    if e.kind() == kv::CreateErrorKind::AlreadyExists {
+                        StoreError::Lost
+                    } else {
+                        nats(e)
+                    }
+                }),
+            }
         };
+        // A session's answer waits for its write: NATS gone must not hold
+        // it for the client's reconnection attempts.
+        let written = tokio::time::timeout(WRITE_WAIT, write)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Failed(format!(
+                    "NATS did not take the write within {} s",
+                    WRITE_WAIT.as_secs()
+                )))
+            });
         self.counted(started, &written);
         written
     }

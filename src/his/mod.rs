@@ -320,7 +320,12 @@ impl His {
     /// The next session id (`session-7`). Restored sessions move the count
     /// past theirs ([`His::restore`]).
     fn session_id(&self) -> String {
-        format!("session-{}", self.counter.fetch_add(1, Ordering::Relaxed))
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        match &self.options.cluster {
+            // Unique across the nodes' counters.
+            Some(c) => format!("session-{}-{n}", c.node()),
+            None => format!("session-{n}"),
+        }
     }
 
     /// Takes one request of a connection. It never waits: the response (and
@@ -705,8 +710,8 @@ impl His {
             if let Some(n) = r
                 .session
                 .id
-                .strip_prefix("session-")
-                .and_then(|n| n.parse::<u64>().ok())
+                .rsplit_once('-')
+                .and_then(|(_, n)| n.parse::<u64>().ok())
             {
                 self.counter
                     .fetch_max(n.saturating_add(1), Ordering::Relaxed);
@@ -870,10 +875,18 @@ impl His {
                 }
             };
             for (entry, revision) in all {
-                if entry.owner == cluster.node()
-                    || lock(&his.agents).contains_key(&entry.record.session.agent)
-                    || cluster.alive(&entry.owner).await
-                {
+                if lock(&his.agents).contains_key(&entry.record.session.agent) {
+                    continue;
+                }
+                // This node's own, from before it restarted under the same
+                // name.
+                if entry.owner == cluster.node() {
+                    cluster.own(&entry.record.session.agent, revision);
+                    tracing::info!(target: "audit", agent = ?entry.record.session.agent, session = %entry.record.session.id, "session of this node's earlier run taken back");
+                    his.adopt(entry.record);
+                    continue;
+                }
+                if cluster.alive(&entry.owner).await {
                     continue;
                 }
                 if cluster.claim(&entry, revision).await.is_ok() {

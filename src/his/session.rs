@@ -356,6 +356,7 @@ fn spawnable(
         under_way: None,
         written: None,
         unsaved: false,
+        moved: false,
         his: Arc::downgrade(his),
         engine: his.engine.clone(),
         observer: his.observer.clone(),
@@ -411,6 +412,8 @@ struct Task {
     written: Option<String>,
     /// The store refused the last write: it is tried again.
     unsaved: bool,
+    /// Another node took the session over: its connection is to be closed.
+    moved: bool,
 }
 
 /// A switch event the session still has to handle.
@@ -596,6 +599,7 @@ impl Task {
                 Next::Store => Box::pin(self.persist()).await,
             }
         }
+        self.close_if_moved();
         self.close_queues();
     }
 
@@ -760,7 +764,14 @@ impl Task {
             }
             Err(StoreError::Lost) => {
                 tracing::warn!(target: "audit", agent = ?self.session.agent, session = %self.session.id, "another HIS node took the session over; this one lets go of it");
-                self.let_go("Your session moved to another HIS node.");
+                // The work that made the change answers first; its
+                // connection is closed after (`close_if_moved`).
+                self.moved = true;
+                if let Some(c) = &self.cluster {
+                    c.forget(&self.session.agent);
+                }
+                self.written = None;
+                self.stop();
             }
             Err(e) => {
                 tracing::error!(agent = %self.session.agent, session = %self.session.id, "the session could not be stored; HIS tries again every {} s: {e}", STORE_RETRY.as_secs());
@@ -779,6 +790,18 @@ impl Task {
             detached_at: self.detached_at,
             under_way: self.under_way.clone(),
         })
+    }
+
+    /// Closes the connection of a session another node took over, once the
+    /// work that found out has answered.
+    fn close_if_moved(&mut self) {
+        if std::mem::take(&mut self.moved)
+            && let Some(p) = lock(&self.shared.attached).take()
+        {
+            p.send(Out::Close(Closing::TakenOver(
+                "Your session moved to another HIS node.".into(),
+            )));
+        }
     }
 
     /// Another node runs the session from now on: this one forgets it
@@ -879,7 +902,25 @@ impl Task {
     async fn request(&mut self, work: Work, later: &mut VecDeque<Later>) {
         self.working = true;
         let started = Instant::now();
+        let login = !self.logged_in();
         self.begin(&work.target, &work.id).await;
+        if self.is_over() {
+            // Marking it under way found the session another node's: that
+            // node runs it now; this one does nothing at the switch.
+            self.shared.busy.store(false, Ordering::Release);
+            if let Some(r) = &work.reply {
+                r.send(Out::Response {
+                    id: Some(work.id),
+                    body: Response::error(
+                        "NotLoggedIn",
+                        "Your session moved to another HIS node; resume it there.",
+                    )
+                    .to_protocol(),
+                });
+            }
+            self.done();
+            return;
+        }
         let out = self.run_work(&work.target, &work.params, later).await;
         self.under_way = None;
         let mut body = out.response.to_protocol();
@@ -903,9 +944,8 @@ impl Task {
             }
         }
         // What the response tells, the store holds first.
-        let first = self.written.is_none();
         self.persist().await;
-        if first && self.is_over() && self.logged_in() {
+        if login && self.is_over() && self.logged_in() {
             // Another node logged the agent in at the same moment, and
             // stored its session first: that one is the agent's.
             body = Response::error(
