@@ -498,7 +498,7 @@ fn a_node_whose_session_was_taken_meanwhile_lets_it_go_at_its_next_write() {
 }
 
 #[test]
-fn a_node_that_cannot_write_to_nats_says_it_is_not_ready() {
+fn a_node_that_cannot_write_to_nats_says_so_and_writes_again_once_it_can() {
     let nats = Nats::start();
     let switch = Shared::new();
     let n1 = node(&nats, "n1", &switch, Duration::from_secs(120));
@@ -508,12 +508,75 @@ fn a_node_that_cannot_write_to_nats_says_it_is_not_ready() {
         c
     });
     assert!(n1.his.store_healthy());
-    drop(nats);
-    // The request is done at the switch and answered; its write fails.
-    let (_, r) = n1
-        .rt
-        .block_on(c.request("channel.request.ready", json!({ "channel": "voice" })));
-    assert_eq!(r["ok"], true, "{r}");
-    eventually("the node says it is not ready", || !n1.his.store_healthy());
+    let mut nats = nats;
+    std::thread::scope(|s| {
+        // NATS is away for 8 s, then back with what it had.
+        let away = s.spawn(|| nats.restart_after(Duration::from_secs(8)));
+        std::thread::sleep(Duration::from_millis(300));
+        // The request is done at the switch and answered; its write fails.
+        let (_, r) = n1
+            .rt
+            .block_on(c.request("channel.request.ready", json!({ "channel": "voice" })));
+        assert_eq!(r["ok"], true, "{r}");
+        assert!(!n1.his.store_healthy(), "the node says it is not ready");
+        away.join().unwrap();
+    });
+    // The session writes itself again until NATS takes it.
+    eventually("the entry caught up", || {
+        entries(&nats)
+            .first()
+            .is_some_and(|e| e.record.session.channels[0].state == "Ready")
+    });
+    eventually("the node is ready again", || n1.his.store_healthy());
     n1.die();
+}
+
+/// Joins the cluster at `url` with `tls_ca`, as a node would.
+fn join(url: &str, tls_ca: Option<std::path::PathBuf>) -> Result<(), String> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = ClusterConfig {
+            url: url.to_string(),
+            tls_ca,
+            node: Some("n1".into()),
+            ..ClusterConfig::default()
+        };
+        Cluster::join(&config, Metrics::new())
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+}
+
+#[test]
+fn a_node_reaches_nats_over_tls_and_with_a_password() {
+    let d = tempfile::tempdir().unwrap();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (c, k) = (d.path().join("cert.pem"), d.path().join("key.pem"));
+    std::fs::write(&c, cert.pem()).unwrap();
+    std::fs::write(&k, signing_key.serialize_pem()).unwrap();
+    let tls = Nats::start_with(&[
+        "--tls",
+        "--tlscert",
+        c.to_str().unwrap(),
+        "--tlskey",
+        k.to_str().unwrap(),
+    ]);
+    let url = tls.url.replace("nats://127.0.0.1", "tls://localhost");
+    join(&url, Some(c.clone())).unwrap();
+    let refused = join(&url, None).unwrap_err();
+    assert!(refused.contains("cannot connect to NATS"), "{refused}");
+
+    let guarded = Nats::start_with(&["--user", "hisflow", "--pass", "s3cret"]);
+    let with = guarded.url.replace("nats://", "nats://hisflow:s3cret@");
+    join(&with, None).unwrap();
+    let refused = join(&guarded.url, None).unwrap_err();
+    assert!(refused.contains("cannot connect to NATS"), "{refused}");
+    let wrong = guarded.url.replace("nats://", "nats://hisflow:guess@");
+    let refused = join(&wrong, None).unwrap_err();
+    assert!(
+        refused.contains("authorization") && !refused.contains("guess"),
+        "{refused}"
+    );
 }

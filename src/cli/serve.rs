@@ -267,7 +267,7 @@ pub fn run(args: Args) -> ExitCode {
         let (options, records) = match &cluster {
             Some(config) => match Cluster::join(config, settings.metrics.clone()).await {
                 Ok(c) => {
-                    tracing::info!(node = %c.node(), nats = %config.url, "joined the cluster");
+                    tracing::info!(node = %c.node(), nats = %hisflow::his::cluster::credentials(&config.url).0, "joined the cluster");
                     let store: Arc<dyn Store> = c.clone();
                     (Options { store: Some(store), cluster: Some(c), ..options }, Vec::new())
                 }
@@ -292,7 +292,9 @@ pub fn run(args: Args) -> ExitCode {
         let addr = local.map(|a| a.to_string()).unwrap_or(listen);
         tracing::info!(platform = %name, %addr, auth = auth.kind(), "HIS listening: MediaBar at http{scheme}://{addr}/, WebSocket at ws{scheme}://{addr}/ws");
         let stop = shutdown("shutting down: finishing the requests under way");
-        match server::serve(listener, his, settings, stop).await {
+        let served = server::serve(listener, his.clone(), settings, stop).await;
+        his.flush_store().await;
+        match served {
             Ok(()) => {
                 tracing::info!("HIS stopped");
                 ExitCode::SUCCESS

@@ -54,7 +54,7 @@ impl Dir {
     /// Where the sessions are, for messages.
     fn place(&self) -> String {
         match &self.nats {
-            Some(url) => format!("the cluster at {url}"),
+            Some(url) => format!("the cluster at {}", cluster::credentials(url).0),
             None => self.data_dir.display().to_string(),
         }
     }

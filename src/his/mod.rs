@@ -931,6 +931,16 @@ impl His {
         }
     }
 
+    /// Waits until the store has every change queued so far (HIS stopping:
+    /// sessions that ended are removed before the process exits).
+    pub async fn flush_store(&self) {
+        if let Some(store) = &self.options.store
+            && let Err(e) = store.flush().await
+        {
+            tracing::error!("the session store could not take its last changes: {e}");
+        }
+    }
+
     /// Whether the session store, if any, took its last change.
     pub fn store_healthy(&self) -> bool {
         self.options.store.as_ref().is_none_or(|s| s.healthy())

@@ -355,7 +355,7 @@ fn spawnable(
         detached_at: None,
         under_way: None,
         written: None,
-        unsaved: false,
+        retry_at: None,
         moved: false,
         his: Arc::downgrade(his),
         engine: his.engine.clone(),
@@ -410,8 +410,8 @@ struct Task {
     under_way: Option<UnderWay>,
     /// The record last written: one that would not change is not written.
     written: Option<String>,
-    /// The store refused the last write: it is tried again.
-    unsaved: bool,
+    /// The store refused the last write: it is tried again then.
+    retry_at: Option<Instant>,
     /// Another node took the session over: its connection is to be closed.
     moved: bool,
 }
@@ -433,9 +433,8 @@ enum Next {
     Control,
     Inbound(Option<Inbound>),
     Work(Option<Box<Work>>),
-    Expire,
-    /// The store refused the last write: try it again.
-    Store,
+    /// The expiry is due, or the store's retry.
+    Timer,
 }
 
 /// How a piece of work ended the session, for the audit trail.
@@ -524,17 +523,13 @@ impl Task {
                 Box::pin(self.expire(&mut later)).await;
                 continue;
             }
-            let expiry = async move {
-                match due {
+            // One timer for the expiry and the store's retry: an idle
+            // session's task holds one.
+            let wake = [due, self.retry_at].into_iter().flatten().min();
+            let timer = async move {
+                match wake {
                     Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
-                }
-            };
-            let unsaved = self.unsaved;
-            let retry = async move {
-                match unsaved {
-                    true => tokio::time::sleep(STORE_RETRY).await,
-                    false => std::future::pending().await,
                 }
             };
             // Events first — one that came before a request is handled
@@ -546,8 +541,7 @@ impl Task {
                     () = self.shared.woken.notified() => Next::Control,
                     inbound = self.events.recv() => Next::Inbound(inbound),
                     work = self.requests.recv() => Next::Work(work),
-                    () = expiry => Next::Expire,
-                    () = retry => Next::Store,
+                    () = timer => Next::Timer,
                 }
             } else {
                 tokio::select! {
@@ -555,8 +549,7 @@ impl Task {
                     () = self.shared.woken.notified() => Next::Control,
                     work = self.requests.recv() => Next::Work(work),
                     inbound = self.events.recv() => Next::Inbound(inbound),
-                    () = expiry => Next::Expire,
-                    () = retry => Next::Store,
+                    () = timer => Next::Timer,
                 }
             };
             match next {
@@ -595,8 +588,12 @@ impl Task {
                 Next::Inbound(Some(Inbound::Settle(tx))) => {
                     let _ = tx.send(Some(self.session.clone()));
                 }
-                Next::Expire => Box::pin(self.expire(&mut later)).await,
-                Next::Store => Box::pin(self.persist()).await,
+                // A due expiry is taken at the loop's top.
+                Next::Timer => {
+                    if self.retry_at.is_some_and(|at| at <= Instant::now()) {
+                        Box::pin(self.persist()).await;
+                    }
+                }
             }
         }
         self.close_if_moved();
@@ -753,7 +750,7 @@ impl Task {
         if self.written.as_deref() == Some(json.as_str()) {
             return;
         }
-        self.unsaved = false;
+        self.retry_at = None;
         match store.commit(Change::Put(Box::new(record))).await {
             Ok(()) => self.written = Some(json),
             Err(StoreError::Lost) if self.written.is_none() => {
@@ -775,7 +772,7 @@ impl Task {
             }
             Err(e) => {
                 tracing::error!(agent = %self.session.agent, session = %self.session.id, "the session could not be stored; HIS tries again every {} s: {e}", STORE_RETRY.as_secs());
-                self.unsaved = true;
+                self.retry_at = Some(Instant::now() + STORE_RETRY);
             }
         }
     }

@@ -477,7 +477,11 @@ async fn connection(socket: WebSocket, mut app: App) {
                             app.his.authenticate(&mut conn, &req.params).await;
                         }
                         if req.name == crate::his::LOGIN || req.name == crate::his::RESUME {
-                            app.his.locate(&mut conn, &req.name, &req.params).await;
+                            // Boxed: a connection's task holds what NATS'
+                            // calls need only while they run, not for as
+                            // long as it lives (benches/load.rs measures
+                            // a connection's memory).
+                            Box::pin(app.his.locate(&mut conn, &req.name, &req.params)).await;
                         }
                         // HIS queues the request and answers through the
                         // outbox: the next frame is read meanwhile, and a

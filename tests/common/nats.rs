@@ -8,6 +8,8 @@ use std::time::Duration;
 pub struct Nats {
     child: Child,
     pub url: String,
+    port: u16,
+    extra: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -22,29 +24,51 @@ pub fn free_port() -> u16 {
 
 impl Nats {
     pub fn start() -> Nats {
+        Nats::start_with(&[])
+    }
+
+    /// With more of nats-server's flags (TLS, users).
+    pub fn start_with(extra: &[&str]) -> Nats {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server runs (Debian's package nats-server; .ci/run installs it)");
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Nats {
-                    child,
-                    url: format!("nats://127.0.0.1:{port}"),
-                    _dir: dir,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        let child = spawn(port, dir.path(), extra);
+        Nats {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            _dir: dir,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nats-server did not listen on {port}");
     }
+
+    /// Kills the server and starts it again on the same port and store.
+    pub fn restart_after(&mut self, down: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        self.child = spawn(self.port, self._dir.path(), &extra);
+    }
+}
+
+fn spawn(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
+    let mut child = Command::new("nats-server")
+        .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+        .arg(dir)
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nats-server runs (Debian's package nats-server; .ci/run installs it)");
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("nats-server did not listen on {port}");
 }
 
 impl Drop for Nats {

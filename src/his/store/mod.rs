@@ -142,6 +142,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Whether the last commit succeeded.
     fn healthy(&self) -> bool;
+
+    /// Resolves once every change queued so far is durable (HIS stopping).
+    fn flush(&self) -> Pending<'_, ()>;
 }
 
 /// The resume token as the store keeps it.
@@ -165,6 +168,8 @@ pub fn now_ms() -> u64 {
 enum Job {
     Commit(Change, Option<oneshot::Sender<Result<(), StoreError>>>),
     TakeExpiries(oneshot::Sender<Result<Vec<String>, StoreError>>),
+    /// Answered once what was queued before it is committed.
+    Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// The embedded store of one HIS: a SQLite database in its data directory.
@@ -251,12 +256,22 @@ impl Store for Embedded {
     fn healthy(&self) -> bool {
         !self.failing.load(Ordering::Acquire)
     }
+
+    fn flush(&self) -> Pending<'_, ()> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self.jobs.send(Job::Flush(tx));
+        Box::pin(async move {
+            sent.map_err(|_| StoreError::Stopped)?;
+            rx.await.unwrap_or(Err(StoreError::Stopped))
+        })
+    }
 }
 
 /// The writer thread: one transaction for whatever is queued.
 fn write(mut db: sqlite::Db, rx: &mpsc::Receiver<Job>, metrics: &Metrics, failing: &AtomicBool) {
     let mut changes = Vec::new();
     let mut acks = Vec::new();
+    let mut flushes = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
         while let Some(job) = next.take() {
@@ -268,12 +283,20 @@ fn write(mut db: sqlite::Db, rx: &mpsc::Receiver<Job>, metrics: &Metrics, failin
                 Job::TakeExpiries(tx) => {
                     let _ = tx.send(db.take_expiries().map_err(failed));
                 }
+                // Acknowledged with the batch it closes.
+                Job::Flush(tx) => {
+                    flushes.push(tx);
+                    break;
+                }
             }
             if changes.len() < BATCH {
                 next = rx.try_recv().ok();
             }
         }
         if changes.is_empty() {
+            for f in flushes.drain(..) {
+                let _ = f.send(Ok(()));
+            }
             continue;
         }
         let started = Instant::now();
@@ -286,7 +309,7 @@ fn write(mut db: sqlite::Db, rx: &mpsc::Receiver<Job>, metrics: &Metrics, failin
                 "the session store could not commit: {e}"
             );
         }
-        for ack in acks.drain(..) {
+        for ack in acks.drain(..).chain(flushes.drain(..)) {
             let _ = ack.send(outcome.as_ref().map(|_| ()).map_err(|e| failed(e.clone())));
         }
         changes.clear();
