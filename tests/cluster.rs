@@ -580,3 +580,45 @@ fn a_node_reaches_nats_over_tls_and_with_a_password() {
         "{refused}"
     );
 }
+
+#[test]
+fn a_made_up_token_with_an_agents_prefix_moves_nothing() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let nodes = three(&nats, &switch, Duration::from_secs(120));
+    let (n1, n2) = (&nodes[0], &nodes[1]);
+    let (mut real, token) = n1.rt.block_on(async {
+        let mut c = Client::new(&n1.addr).await;
+        let t = c.login_token("a1", &["voice"]).await;
+        (c, t)
+    });
+    let (prefix, _) = token.split_once('.').unwrap();
+    let forged = format!("{prefix}.{}", "0".repeat(32));
+    n2.rt.block_on(async {
+        let mut c = Client::new(&n2.addr).await;
+        let (_, r) = c
+            .request("session.request.resume", json!({ "token": forged }))
+            .await;
+        assert_eq!(r["error"]["code"], "NotLoggedIn", "{r}");
+    });
+    // The session stays on n1, its MediaBar attached and working.
+    assert_eq!(entries(&nats)[0].owner, "n1");
+    assert!(n1.has("a1") && !n2.has("a1"));
+    let (_, r) = n1
+        .rt
+        .block_on(real.request("channel.request.ready", json!({ "channel": "voice" })));
+    assert_eq!(r["ok"], true, "{r}");
+    for n in nodes {
+        n.die();
+    }
+}
+
+#[test]
+fn a_second_node_under_a_running_nodes_name_is_refused() {
+    let nats = Nats::start();
+    let switch = Shared::new();
+    let n1 = node(&nats, "n1", &switch, Duration::from_secs(120));
+    let refused = join(&nats.url, None).unwrap_err();
+    assert!(refused.contains("named `n1` already"), "{refused}");
+    n1.die();
+}

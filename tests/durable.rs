@@ -324,7 +324,7 @@ fn a_damaged_store_stops_his_from_starting_until_it_is_recovered() {
     )
     .unwrap();
     drop(db);
-    let err = Embedded::open(d.path(), Metrics::new()).unwrap_err();
+    let err = open_err(d.path());
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
     let (code, _, err) = hisflow(&["serve", "--listen", "127.0.0.1:0"], d.path());
     assert_eq!(code, Some(2), "{err}");
@@ -534,7 +534,7 @@ fn after_a_takeover_and_a_restart_only_the_new_token_resumes() {
 fn a_store_of_a_newer_hisflow_or_a_log_without_its_database_is_refused() {
     let d = tempfile::tempdir().unwrap();
     drop(Embedded::open(d.path(), Metrics::new()).unwrap());
-    std::thread::sleep(Duration::from_millis(100));
+    unlocked(d.path());
     let db = rusqlite::Connection::open(d.path().join(store::STORE_FILE)).unwrap();
     db.execute_batch("PRAGMA user_version = 9").unwrap();
     drop(db);
@@ -566,6 +566,49 @@ fn open_err(dir: &Path) -> StoreError {
             Err(e) => return e,
             Ok(_) => panic!("the store opened"),
         }
+    }
+    panic!("the data directory stayed locked");
+}
+
+#[test]
+fn recover_leaves_a_sound_store_alone_and_mends_a_log_without_its_database() {
+    let d = tempfile::tempdir().unwrap();
+    drop(Embedded::open(d.path(), Metrics::new()).unwrap());
+    unlocked(d.path());
+    let (code, out, err) = hisflow(&["sessions", "recover"], d.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("not damaged"), "{out}");
+    assert!(
+        !std::fs::read_dir(d.path()).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("damaged-")),
+        "nothing moved"
+    );
+
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join(format!("{}-wal", store::STORE_FILE)),
+        [1u8; 64],
+    )
+    .unwrap();
+    assert!(matches!(open_err(d.path()), StoreError::Corrupt { .. }));
+    let (code, out, err) = hisflow(&["sessions", "recover"], d.path());
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("0 session(s) saved"), "{out}");
+    assert!(Embedded::open(d.path(), Metrics::new()).is_ok());
+}
+
+/// Waits until no store's writer holds `dir`'s lock.
+fn unlocked(dir: &Path) {
+    let file = std::fs::File::open(dir.join(store::LOCK_FILE)).unwrap();
+    for _ in 0..200 {
+        if file.try_lock().is_ok() {
+            let _ = file.unlock();
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     panic!("the data directory stayed locked");
 }

@@ -44,8 +44,8 @@ enum Command {
     /// Run HIS: the WebSocket server for MediaBars, driving the platform's
     /// switch (the simulated one by default).
     Serve(serve::Args),
-    /// The sessions HIS keeps in its data directory: list, show, expire,
-    /// or recover a damaged store.
+    /// The sessions HIS keeps, in its data directory or its cluster's NATS:
+    /// list, show, expire, or recover a damaged store.
     Sessions(sessions::Args),
     /// Run the simulated switch alone, in a process of its own, for HIS
     /// nodes configured with `adapter: { kind: sim, url: … }`.

@@ -184,7 +184,7 @@ pub fn run(args: Args) -> ExitCode {
                 else {
                     return Ok(None);
                 };
-                c.mark_expiry(&e.record.session.agent)
+                c.mark_expiry(&e.record.session.agent, &e.record.session.id)
                     .await
                     .map_err(|e| e.to_string())?;
                 Ok(Some((e.record.session.id, e.record.session.agent, e.owner)))
@@ -216,6 +216,12 @@ pub fn run(args: Args) -> ExitCode {
             }
             Err(e) => failed(&Failure::Store(e)),
         },
+        Command::Recover { dir } if dir.nats.is_some() => {
+            eprintln!(
+                "error: `recover` mends a data directory's store; a cluster's sessions live in NATS"
+            );
+            ExitCode::from(EXIT_USAGE)
+        }
         Command::Recover { dir } => match store::recover(&dir.data_dir) {
             Ok(r) => {
                 let mut out = format!(
@@ -232,6 +238,10 @@ pub fn run(args: Args) -> ExitCode {
                     );
                 }
                 emit(&out);
+                ExitCode::SUCCESS
+            }
+            Err(e @ StoreError::Sound { .. }) => {
+                emit(&format!("{e}\n"));
                 ExitCode::SUCCESS
             }
             Err(e) => failed(&Failure::Store(e)),

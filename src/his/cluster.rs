@@ -43,6 +43,9 @@ pub const NODE_TTL: Duration = Duration::from_secs(5);
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// How often a node looks for sessions of dead nodes.
 pub const SWEEP: Duration = Duration::from_secs(2);
+/// How long a node waits to read a session again when its owner had none
+/// to hand over.
+pub const RELEASE_RETRY: Duration = Duration::from_millis(200);
 /// How long a session's write may take before it counts as failed.
 pub const WRITE_WAIT: Duration = Duration::from_secs(2);
 /// How long a node waits for an owner to hand a session over.
@@ -79,14 +82,16 @@ pub enum ClusterError {
         "cannot open the JetStream bucket `{bucket}` (is JetStream enabled on the server?): {detail}"
     )]
     Bucket { bucket: String, detail: String },
-    #[error("node name `{0}` may only hold letters, digits, `-` and `_`")]
+    #[error("node name `{0}` may only hold letters, digits, `-` and `_` (64 at most)")]
     NodeName(String),
+    #[error("a running node of the cluster is named `{0}` already; give each node its own name")]
+    NodeInUse(String),
     #[error("NATS: {0}")]
     Nats(String),
 }
 
 /// A session's entry in the bucket.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     /// The node that runs the session.
@@ -104,6 +109,8 @@ pub enum Release {
     Busy,
     /// The owner has no such session (it ended, or was handed on).
     Gone,
+    /// Nobody answers for the owner: it is dead.
+    Unreachable,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -121,6 +128,8 @@ pub struct Cluster {
     /// The revision this node last wrote of each session it owns, by key.
     revisions: Mutex<HashMap<String, u64>>,
     failing: AtomicBool,
+    /// The last heartbeat could not be written.
+    unheard: AtomicBool,
     metrics: Arc<Metrics>,
 }
 
@@ -156,6 +165,14 @@ pub fn agent_of(hex: &str) -> Option<String> {
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect();
     String::from_utf8(bytes?).ok()
+}
+
+/// A node name: what may stand in a NATS subject and a bucket key.
+fn valid_node(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -231,17 +248,19 @@ pub fn credentials(urls: &str) -> (String, Option<(String, String)>) {
 }
 
 /// The sessions' and the nodes' buckets, created where missing.
+/// `create`: a node makes them; an operator's command only reads.
 pub async fn buckets(
     client: &async_nats::Client,
     config: &ClusterConfig,
+    create: bool,
 ) -> Result<(kv::Store, kv::Store), ClusterError> {
     let js = async_nats::jetstream::new(client.clone());
     let name = config
         .bucket
         .clone()
         .unwrap_or_else(|| SESSIONS_BUCKET.into());
-    let sessions = bucket(&js, &name, Duration::ZERO).await?;
-    let nodes = bucket(&js, &format!("{name}_nodes"), NODE_TTL).await?;
+    let sessions = bucket(&js, &name, Duration::ZERO, create).await?;
+    let nodes = bucket(&js, &format!("{name}_nodes"), NODE_TTL, create).await?;
     Ok((sessions, nodes))
 }
 
@@ -255,14 +274,22 @@ async fn bucket(
     js: &async_nats::jetstream::Context,
     name: &str,
     max_age: Duration,
+    create: bool,
 ) -> Result<kv::Store, ClusterError> {
     use async_nats::jetstream::stream;
     let failed = |e: &dyn std::fmt::Display| ClusterError::Bucket {
         bucket: name.to_string(),
         detail: e.to_string(),
     };
-    if let Ok(kv) = js.get_key_value(name).await {
-        return Ok(kv);
+    match js.get_key_value(name).await {
+        Ok(kv) => return Ok(kv),
+        Err(e) if !create => {
+            return Err(ClusterError::Bucket {
+                bucket: name.to_string(),
+                detail: format!("no such bucket ({e}); is `--bucket` the nodes' one?"),
+            });
+        }
+        Err(_) => {}
     }
     let two_minutes = Duration::from_secs(120);
     js.get_or_create_stream(stream::Config {
@@ -298,13 +325,7 @@ impl Cluster {
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Cluster>, ClusterError> {
         let node = match &config.node {
-            Some(n)
-                if !n.is_empty()
-                    && n.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
-            {
-                n.clone()
-            }
+            Some(n) if valid_node(n) => n.clone(),
             Some(n) => return Err(ClusterError::NodeName(n.clone())),
             None => {
                 use std::hash::BuildHasher;
@@ -314,7 +335,17 @@ impl Cluster {
             }
         };
         let client = client(config, &format!("hisflow {node}")).await?;
-        let (sessions, nodes) = buckets(&client, config).await?;
+        // Two processes under one name would each take the other's
+        // sessions for its own.
+        let probe = tokio::time::timeout(
+            Duration::from_secs(1),
+            client.request(format!("hisflow.node.{node}.release"), "{}".into()),
+        )
+        .await;
+        if matches!(probe, Ok(Ok(_))) {
+            return Err(ClusterError::NodeInUse(node));
+        }
+        let (sessions, nodes) = buckets(&client, config, true).await?;
         let cluster = Arc::new(Cluster {
             node,
             client,
@@ -322,6 +353,7 @@ impl Cluster {
             nodes,
             revisions: Mutex::default(),
             failing: AtomicBool::new(false),
+            unheard: AtomicBool::new(false),
             metrics,
         });
         cluster
@@ -338,7 +370,7 @@ impl Cluster {
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Cluster>, ClusterError> {
         let client = client(config, "hisflow sessions").await?;
-        let (sessions, nodes) = buckets(&client, config).await?;
+        let (sessions, nodes) = buckets(&client, config, false).await?;
         Ok(Arc::new(Cluster {
             node: String::new(),
             client,
@@ -346,6 +378,7 @@ impl Cluster {
             nodes,
             revisions: Mutex::default(),
             failing: AtomicBool::new(false),
+            unheard: AtomicBool::new(false),
             metrics,
         }))
     }
@@ -356,11 +389,16 @@ impl Cluster {
     }
 
     async fn beat(&self) -> Result<(), StoreError> {
-        self.nodes
-            .put(&self.node, crate::his::store::now_ms().to_string().into())
-            .await
-            .map(|_| ())
-            .map_err(nats)
+        let put = self
+            .nodes
+            .put(&self.node, crate::his::store::now_ms().to_string().into());
+        let beat = match tokio::time::timeout(WRITE_WAIT, put).await {
+            Ok(r) => r.map(|_| ()).map_err(nats),
+            Err(_) => Err(StoreError::Failed("NATS did not take the heartbeat".into())),
+        };
+        // An idle node cut off from NATS is not ready either.
+        self.unheard.store(beat.is_err(), Ordering::Release);
+        beat
     }
 
     /// Writes this node's heartbeat every [`HEARTBEAT`]; ends with the
@@ -381,7 +419,8 @@ impl Cluster {
         if node == self.node {
             return true;
         }
-        if node.is_empty() {
+        // An owner no node could be named (a hand-made entry) is nobody.
+        if !valid_node(node) {
             return false;
         }
         match self.nodes.entry(node).await {
@@ -396,7 +435,10 @@ impl Cluster {
 
     /// The agent's entry and its revision.
     pub async fn entry(&self, agent: &str) -> Result<Option<(Entry, u64)>, StoreError> {
-        let Some(e) = self.sessions.entry(key(agent)).await.map_err(nats)? else {
+        let read = tokio::time::timeout(WRITE_WAIT, self.sessions.entry(key(agent)))
+            .await
+            .map_err(|_| StoreError::Failed("NATS did not answer a read".into()))?;
+        let Some(e) = read.map_err(nats)? else {
             return Ok(None);
         };
         if e.operation != kv::Operation::Put {
@@ -411,22 +453,44 @@ impl Cluster {
     }
 
     /// Every session in the bucket, with its revision.
+    /// An entry that cannot be read (a newer hisflow's, a hand-made one) is
+    /// logged and left out: it stops no look at the others.
     pub async fn all(&self) -> Result<Vec<(Entry, u64)>, StoreError> {
-        let mut keys = self.sessions.keys().await.map_err(nats)?;
-        let mut agents = Vec::new();
-        while let Some(k) = keys.next().await {
-            let k = k.map_err(nats)?;
-            if let Some(agent) = k.strip_prefix("s.").and_then(agent_of) {
-                agents.push(agent);
-            }
-        }
+        let keys = self.keys("s.").await?;
         let mut all = Vec::new();
-        for agent in agents {
-            if let Some(e) = self.entry(&agent).await? {
-                all.push(e);
+        for k in keys {
+            let Some(agent) = agent_of(&k[2..]) else {
+                continue;
+            };
+            match self.entry(&agent).await {
+                Ok(Some(e)) => all.push(e),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(key = %k, "a session in the cluster cannot be read; it is left alone: {e}")
+                }
             }
         }
         Ok(all)
+    }
+
+    /// The bucket's keys that start with `prefix`, within [`WRITE_WAIT`]
+    /// per key listed.
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let listed = async {
+            let mut keys = self.sessions.keys().await.map_err(nats)?;
+            let mut found = Vec::new();
+            while let Some(k) = tokio::time::timeout(WRITE_WAIT, keys.next())
+                .await
+                .map_err(|_| StoreError::Failed("NATS stopped listing the sessions".into()))?
+            {
+                let k = k.map_err(nats)?;
+                if k.starts_with(prefix) {
+                    found.push(k);
+                }
+            }
+            Ok(found)
+        };
+        listed.await
     }
 
     /// Takes the agent's session, found at `revision`, for this node.
@@ -440,12 +504,6 @@ impl Cluster {
         let rev = self.write(&k, &mine, Some(revision)).await?;
         lock(&self.revisions).insert(k, rev);
         Ok(())
-    }
-
-    /// This node runs the agent's session, found at `revision`, already
-    /// (another node handed it over).
-    pub fn own(&self, agent: &str, revision: u64) {
-        lock(&self.revisions).insert(key(agent), revision);
     }
 
     /// This node no longer runs the agent's session.
@@ -491,6 +549,15 @@ impl Cluster {
                     WRITE_WAIT.as_secs()
                 )))
             });
+        // A write that timed out may have landed after all: the entry is
+        // then exactly what was written, and no other node took anything.
+        let written = match written {
+            Err(StoreError::Lost) => match self.entry(&entry.record.session.agent).await {
+                Ok(Some((found, rev))) if found == *entry => Ok(rev),
+                _ => Err(StoreError::Lost),
+            },
+            other => other,
+        };
         self.counted(started, &written);
         written
     }
@@ -522,7 +589,7 @@ impl Cluster {
             Ok(Ok(m)) => serde_json::from_slice(&m.payload).unwrap_or(Release::Busy),
             // Nobody listens: the owner is gone, its heartbeat not yet.
             Ok(Err(e)) if e.kind() == async_nats::client::RequestErrorKind::NoResponders => {
-                Release::Gone
+                Release::Unreachable
             }
             Ok(Err(e)) => {
                 tracing::warn!(%owner, %agent, "asking for a session failed: {e}");
@@ -539,28 +606,40 @@ impl Cluster {
         F: Fn(String, String) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Release> + Send,
     {
-        let Some(c) = me.upgrade() else { return };
-        let subject = format!("hisflow.node.{}.release", c.node);
-        let mut asks = match c.client.subscribe(subject).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!("cannot take other nodes' asks for sessions: {e}");
-                return;
-            }
-        };
-        drop(c);
-        while let Some(m) = asks.next().await {
-            let Some(reply) = m.reply.clone() else {
-                continue;
-            };
-            let answer = match serde_json::from_slice::<ReleaseAsk>(&m.payload) {
-                Ok(ask) => release(ask.agent, ask.to).await,
-                Err(_) => Release::Busy,
-            };
+        let release = Arc::new(release);
+        // A subscription that ends (NATS lost it) is made again: without
+        // it, other nodes would take this one for dead.
+        loop {
             let Some(c) = me.upgrade() else { return };
-            if let Ok(body) = serde_json::to_vec(&answer) {
-                let _ = c.client.publish(reply, body.into()).await;
+            let subject = format!("hisflow.node.{}.release", c.node);
+            let subscribed = c.client.subscribe(subject).await;
+            drop(c);
+            let mut asks = match subscribed {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("cannot take other nodes' asks for sessions: {e}");
+                    tokio::time::sleep(HEARTBEAT).await;
+                    continue;
+                }
+            };
+            while let Some(m) = asks.next().await {
+                let Some(reply) = m.reply.clone() else {
+                    continue;
+                };
+                // One ask waiting for its session holds up no other.
+                let (me, release) = (me.clone(), release.clone());
+                tokio::spawn(async move {
+                    let answer = match serde_json::from_slice::<ReleaseAsk>(&m.payload) {
+                        Ok(ask) => release(ask.agent, ask.to).await,
+                        Err(_) => Release::Busy,
+                    };
+                    let Some(c) = me.upgrade() else { return };
+                    if let Ok(body) = serde_json::to_vec(&answer) {
+                        let _ = c.client.publish(reply, body.into()).await;
+                    }
+                });
             }
+            tokio::time::sleep(HEARTBEAT).await;
         }
     }
 
@@ -580,9 +659,11 @@ impl Cluster {
 
     /// Marks the agent's session for expiry by its owner (`hisflow
     /// sessions expire --nats`).
-    pub async fn mark_expiry(&self, agent: &str) -> Result<(), StoreError> {
+    /// The mark names the session: one that ends first leaves a mark that
+    /// expires no later session of the agent.
+    pub async fn mark_expiry(&self, agent: &str, session: &str) -> Result<(), StoreError> {
         self.sessions
-            .put(expiry_key(agent), "1".into())
+            .put(expiry_key(agent), session.to_string().into())
             .await
             .map(|_| ())
             .map_err(nats)
@@ -647,30 +728,24 @@ impl Store for Cluster {
 
     fn take_expiries(&self) -> Pending<'_, Vec<String>> {
         Box::pin(async move {
-            let mut keys = self.sessions.keys().await.map_err(nats)?;
-            let mut marked = Vec::new();
-            while let Some(k) = keys.next().await {
-                let k = k.map_err(nats)?;
-                if let Some(hex) = k.strip_prefix("x.") {
-                    marked.push((k.clone(), hex.to_string()));
-                }
-            }
             let mut mine = Vec::new();
-            for (k, hex) in marked {
-                if !lock(&self.revisions).contains_key(&format!("s.{hex}")) {
+            for k in self.keys("x.").await? {
+                if !lock(&self.revisions).contains_key(&format!("s.{}", &k[2..])) {
                     continue;
                 }
-                let _ = self.sessions.purge(&k).await;
-                if let Some(agent) = agent_of(&hex) {
-                    mine.push(agent);
+                // The session the mark names; HIS expires it only if it is
+                // the one it runs.
+                if let Ok(Some(session)) = self.sessions.get(&k).await {
+                    mine.push(String::from_utf8_lossy(&session).into_owned());
                 }
+                let _ = self.sessions.purge(&k).await;
             }
             Ok(mine)
         })
     }
 
     fn healthy(&self) -> bool {
-        !self.failing.load(Ordering::Acquire)
+        !self.failing.load(Ordering::Acquire) && !self.unheard.load(Ordering::Acquire)
     }
 
     fn flush(&self) -> Pending<'_, ()> {

@@ -218,6 +218,11 @@ impl His {
         options: Options,
         observer: Option<SharedObserver>,
     ) -> Arc<His> {
+        let first_id = if options.store.is_some() {
+            store::now_ms()
+        } else {
+            0
+        };
         let his = Arc::new_cyclic(|me| His {
             engine: Arc::new(
                 Engine::new(platform, adapter.clone())
@@ -229,7 +234,10 @@ impl His {
             options,
             sessions: Mutex::default(),
             agents: Mutex::default(),
-            counter: AtomicU64::new(0),
+            // Where sessions outlive the process, ids start from the
+            // clock: a restarted HIS (or node of the same name) gives no
+            // id a kept session has.
+            counter: AtomicU64::new(first_id),
             keys: RandomState::new(),
             observer,
             under_way: AtomicUsize::new(0),
@@ -689,13 +697,6 @@ impl His {
                 taken.push(h);
             }
         }
-        for h in &taken {
-            h.deliver(SwitchEvent::new(
-                None,
-                "link.event.up",
-                Json::Object(Default::default()),
-            ));
-        }
         taken.len()
     }
 
@@ -757,10 +758,13 @@ impl His {
         if agent_id(&agent).is_err() {
             return;
         }
-        // An owner that answered `Gone` but is still named: it died, its
-        // heartbeat not yet.
-        let mut gone: Option<String> = None;
-        for _ in 0..3 {
+        // A resume must hold the session's token before anything moves:
+        // the agent's id alone (the token's prefix) takes nothing.
+        let presented = match name {
+            RESUME => params.get("token").and_then(Json::as_str).map(token_hash),
+            _ => None,
+        };
+        for _ in 0..5 {
             if lock(&self.agents).contains_key(&agent) {
                 return;
             }
@@ -774,34 +778,40 @@ impl His {
             let Some((entry, revision)) = found else {
                 return;
             };
-            if entry.owner != cluster.node()
-                && gone.as_deref() != Some(entry.owner.as_str())
-                && cluster.alive(&entry.owner).await
+            if presented
+                .as_ref()
+                .is_some_and(|h| *h != entry.record.token_hash)
             {
+                return;
+            }
+            if entry.owner != cluster.node() && cluster.alive(&entry.owner).await {
                 match cluster.ask_release(&entry.owner, &agent).await {
                     // The entry names this node now: read it again.
                     Release::Released => continue,
+                    // The owner is alive but has no such session yet (it is
+                    // taking it) or any more: read again, a little later.
                     Release::Gone => {
-                        gone = Some(entry.owner.clone());
+                        tokio::time::sleep(cluster::RELEASE_RETRY).await;
                         continue;
                     }
+                    // Nobody listens for the owner: it died, its heartbeat
+                    // not yet.
+                    Release::Unreachable => {}
                     Release::Busy => {
                         conn.elsewhere_busy = true;
                         return;
                     }
                 }
             }
-            if entry.owner != cluster.node() {
-                match cluster.claim(&entry, revision).await {
-                    Ok(()) => {}
-                    Err(store::StoreError::Lost) => continue,
-                    Err(e) => {
-                        tracing::error!(agent = ?agent, "cannot take the session over: {e}");
-                        return;
-                    }
+            // Taken by a compare-and-set even when the entry names this
+            // node: what was read may be stale.
+            match cluster.claim(&entry, revision).await {
+                Ok(()) => {}
+                Err(store::StoreError::Lost) => continue,
+                Err(e) => {
+                    tracing::error!(agent = ?agent, "cannot take the session over: {e}");
+                    return;
                 }
-            } else {
-                cluster.own(&agent, revision);
             }
             tracing::info!(target: "audit", agent = ?agent, session = %entry.record.session.id, from = %entry.owner, "session taken on this node");
             self.adopt(entry.record);
@@ -813,13 +823,7 @@ impl His {
     /// switch's state again, as after a restart.
     fn adopt(&self, record: Record) {
         let Some(me) = self.me.upgrade() else { return };
-        if let Some(h) = self.take_back(&me, record) {
-            h.deliver(SwitchEvent::new(
-                None,
-                "link.event.up",
-                Json::Object(Default::default()),
-            ));
-        }
+        self.take_back(&me, record);
     }
 
     /// Another node asks for the agent's session: it gets it unless a
@@ -880,13 +884,10 @@ impl His {
                 }
                 // This node's own, from before it restarted under the same
                 // name.
-                if entry.owner == cluster.node() {
-                    cluster.own(&entry.record.session.agent, revision);
-                    tracing::info!(target: "audit", agent = ?entry.record.session.agent, session = %entry.record.session.id, "session of this node's earlier run taken back");
-                    his.adopt(entry.record);
-                    continue;
-                }
-                if cluster.alive(&entry.owner).await {
+                // This node's own from before it restarted under the same
+                // name, or a dead node's; each taken by a compare-and-set on
+                // what was read, so a stale read takes nothing.
+                if entry.owner != cluster.node() && cluster.alive(&entry.owner).await {
                     continue;
                 }
                 if cluster.claim(&entry, revision).await.is_ok() {
@@ -914,10 +915,7 @@ impl His {
                 }
             };
             for id in ids {
-                let found = lock(&his.agents)
-                    .values()
-                    .find(|s| s.id == id || s.agent == id)
-                    .cloned();
+                let found = lock(&his.agents).values().find(|s| s.id == id).cloned();
                 match found {
                     Some(s) => {
                         tracing::info!(target: "audit", agent = ?s.agent, session = %id, "an operator expired the session");

@@ -496,8 +496,16 @@ impl Task {
         // The work is boxed: an idle session's task then holds only this
         // loop's state, not the largest state a workflow run can reach
         // (benches/load.rs measures a connected session's memory).
-        if let Some(login) = first {
-            Box::pin(self.request(login, &mut later)).await;
+        match first {
+            Some(login) => Box::pin(self.request(login, &mut later)).await,
+            // A session taken back (a restart, a dead node's) reads the
+            // switch before anything else, a due expiry included: HIS was
+            // away, as if its link had been down.
+            None => later.push_back(Later::Fresh(SwitchEvent::new(
+                None,
+                "link.event.up",
+                Json::Object(Default::default()),
+            ))),
         }
         let mut streak = 0;
         loop {
@@ -1015,6 +1023,12 @@ impl Task {
         self.working = true;
         let target = Target::Request(LOGOUT.into());
         self.begin(&target, "-").await;
+        if self.is_over() {
+            // Another node has the session now: its expiry is that node's.
+            self.shared.busy.store(false, Ordering::Release);
+            self.done();
+            return;
+        }
         let configured = self.options.expiry_reason.clone();
         let params = configured
             .as_ref()

@@ -111,6 +111,8 @@ pub enum StoreError {
     },
     #[error("no session store in {dir}")]
     Missing { dir: PathBuf },
+    #[error("the session store in {dir} is not damaged: nothing to recover")]
+    Sound { dir: PathBuf },
     #[error("the session store failed: {0}")]
     Failed(String),
     #[error("the session store has stopped")]

@@ -219,7 +219,7 @@ impl Db {
     /// with why.
     fn rows(&self) -> rusqlite::Result<(Vec<Listed>, Vec<Unreadable>)> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, record, expire_requested, updated_at FROM sessions ORDER BY agent",
+            "SELECT id, record, expire_requested, updated_at, agent FROM sessions ORDER BY agent",
         )?;
         let mut rows = stmt.query([])?;
         let mut good = Vec::new();
@@ -227,6 +227,11 @@ impl Db {
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
             let text: String = row.get(1)?;
+            // Named with its agent: whom an operator logs out at the switch.
+            let who = || {
+                let agent: String = row.get(4).unwrap_or_else(|_| "?".into());
+                format!("{id} (agent {agent})")
+            };
             match serde_json::from_str::<Record>(&text) {
                 Ok(record) if record.session.id == id => good.push(Listed {
                     record,
@@ -234,8 +239,8 @@ impl Db {
                     updated_at: u64::try_from(row.get::<_, i64>(3)?).unwrap_or(0),
                     owner: None,
                 }),
-                Ok(_) => bad.push(unreadable(id, "it names another session")),
-                Err(e) => bad.push(unreadable(id, e)),
+                Ok(_) => bad.push(unreadable(who(), "it names another session")),
+                Err(e) => bad.push(unreadable(who(), e)),
             }
         }
         Ok((good, bad))
@@ -358,13 +363,32 @@ pub struct Recovered {
 /// Moves a damaged store aside and saves into a new one every session it
 /// can read. Refused while a HIS uses the directory.
 pub fn recover(dir: &Path) -> Result<Recovered, StoreError> {
-    if !dir.join(STORE_FILE).exists() {
+    let path = dir.join(STORE_FILE);
+    let wal = dir.join(format!("{STORE_FILE}-wal"));
+    // A log without its database is damage too: it is kept aside.
+    if !path.exists() && !wal.exists() {
         return Err(StoreError::Missing {
             dir: dir.to_path_buf(),
         });
     }
     let _lock = lock(dir)?;
-    let path = dir.join(STORE_FILE);
+    if path.exists() {
+        let sound = Db::open(dir, false).and_then(|db| {
+            let check: String = db
+                .conn
+                .query_row("PRAGMA quick_check", [], |r| r.get(0))
+                .map_err(|e| db.failed(e))?;
+            if check != "ok" {
+                return Err(db.corrupt(check));
+            }
+            db.load()
+        });
+        if sound.is_ok() {
+            return Err(StoreError::Sound {
+                dir: dir.to_path_buf(),
+            });
+        }
+    }
     if let Some(found) = version_of(&path).filter(|v| *v > VERSION) {
         return Err(StoreError::Newer {
             path,
@@ -401,7 +425,7 @@ pub fn recover(dir: &Path) -> Result<Recovered, StoreError> {
     let kept = dir.join(format!("{STORE_FILE}.damaged-{}", now_ms()));
     for side in ["-wal", "-shm", ""] {
         let from = PathBuf::from(format!("{}{side}", path.display()));
-        if from.exists() {
+        if from.exists() || from.is_symlink() {
             std::fs::rename(&from, format!("{}{side}", kept.display()))
                 .map_err(|e| io(&format!("cannot move {} aside", from.display()), e))?;
         }
@@ -427,18 +451,23 @@ fn salvage(path: &Path) -> (Vec<Record>, Vec<Unreadable>) {
     };
     let mut saved = Vec::new();
     let mut lost = Vec::new();
-    let stmt = conn.prepare("SELECT id, record FROM sessions");
+    let stmt = conn.prepare("SELECT id, record, agent FROM sessions");
     let mut stmt = match stmt {
         Ok(s) => s,
         Err(e) => return (Vec::new(), vec![unreadable("?", e)]),
     };
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0), r.get::<_, String>(1))));
+    let rows = stmt.query_map([], |r| {
+        let id: rusqlite::Result<String> = r.get(0);
+        let agent: String = r.get(2).unwrap_or_else(|_| "?".into());
+        let id = id.map(|id| format!("{id} (agent {agent})"));
+        Ok((id, r.get::<_, String>(1)))
+    });
     match rows {
         Ok(rows) => {
             for row in rows {
                 match row {
                     Ok((Ok(id), Ok(text))) => match serde_json::from_str::<Record>(&text) {
-                        Ok(r) if r.session.id == id => saved.push(r),
+                        Ok(r) if id.starts_with(&format!("{} ", r.session.id)) => saved.push(r),
                         Ok(_) => lost.push(unreadable(id, "it names another session")),
                         Err(e) => lost.push(unreadable(id, e)),
                     },
