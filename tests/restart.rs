@@ -64,7 +64,7 @@ fn his_killed_and_restarted_on_its_data_directory_gives_every_agent_back() {
     let mut first = his(d.path(), &url(&sw), "");
     let tokens: Vec<String> = block_on(async {
         let mut tokens = Vec::new();
-        for agent in ["a1", "a2", "a3"] {
+        for agent in ["a1", "a2", "a3", "a4"] {
             let mut c = Client::new(&first.addr).await;
             tokens.push(c.login_token(agent, &["voice", "email"]).await);
             if agent == "a1" {
@@ -77,15 +77,15 @@ fn his_killed_and_restarted_on_its_data_directory_gives_every_agent_back() {
         tokens
     });
     let listed = sessions(&["list", "--data-dir", data.to_str().unwrap()]);
-    assert!(listed.contains("3 session(s)"), "{listed}");
+    assert!(listed.contains("4 session(s)"), "{listed}");
     first.kill();
 
-    // While HIS is down, a supervisor logs a2 out at the switch.
+    // While HIS is down, a supervisor logs a4 out at the switch.
     block_on(async {
         let mut s = Direct::open(&sw.addr).await;
         let r = s
             .control(
-                "a2",
+                "a4",
                 "sim.request.forceLogout",
                 json!({ "cause": "supervisor" }),
             )
@@ -99,26 +99,26 @@ fn his_killed_and_restarted_on_its_data_directory_gives_every_agent_back() {
         "sessions restored; each reads the switch's state again",
     );
     assert_eq!(restored.len(), 1, "{:#?}", second.logs());
-    assert_eq!(restored[0]["fields"]["sessions"], 3);
+    assert_eq!(restored[0]["fields"]["sessions"], 4);
     block_on(async {
-        let mut a1 = Client::new(&second.addr).await;
-        let (_, r) = a1
-            .request("session.request.resume", json!({ "token": tokens[0] }))
-            .await;
-        assert_eq!(r["ok"], true, "{r}");
-        assert_eq!(r["result"]["channels"][0]["state"], "Ready", "{r}");
-        let mut a3 = Client::new(&second.addr).await;
-        let (_, r) = a3
-            .request("session.request.resume", json!({ "token": tokens[2] }))
-            .await;
-        assert_eq!(r["ok"], true, "{r}");
-        // a2's session read LoggedOff at the switch and was disposed of.
-        let mut a2 = Client::new(&second.addr).await;
-        let (_, r) = a2
-            .request("session.request.resume", json!({ "token": tokens[1] }))
+        // Every MediaBar of an agent still logged in resumes with its token.
+        let mut bars = Vec::new();
+        for token in &tokens[..3] {
+            let mut c = Client::new(&second.addr).await;
+            let (_, r) = c
+                .request("session.request.resume", json!({ "token": token }))
+                .await;
+            assert_eq!(r["ok"], true, "{r}");
+            bars.push((c, r));
+        }
+        assert_eq!(bars[0].1["result"]["channels"][0]["state"], "Ready");
+        // a4's session read LoggedOff at the switch and was disposed of.
+        let mut a4 = Client::new(&second.addr).await;
+        let (_, r) = a4
+            .request("session.request.resume", json!({ "token": tokens[3] }))
             .await;
         assert_eq!(r["error"]["code"], "NotLoggedIn", "{r}");
-        for c in [&mut a1, &mut a3] {
+        for (c, _) in &mut bars {
             let (_, r) = c
                 .request(
                     "session.request.logout",
@@ -128,7 +128,7 @@ fn his_killed_and_restarted_on_its_data_directory_gives_every_agent_back() {
             assert_eq!(r["ok"], true, "{r}");
         }
         let mut s = Direct::open(&sw.addr).await;
-        for agent in ["a1", "a2", "a3"] {
+        for agent in ["a1", "a2", "a3", "a4"] {
             assert_eq!(s.state(agent, "voice").await, "LoggedOff", "{agent}");
         }
     });
