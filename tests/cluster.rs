@@ -10,6 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::eventually;
 use common::nats::Nats;
 use common::ws::Client;
 use hisflow::his::cluster::{self, Cluster, ClusterConfig};
@@ -125,16 +126,6 @@ fn calls(switch: &Shared, agent: &str, op: &str) -> usize {
         .iter()
         .filter(|c| c.agent == agent && c.op == op)
         .count()
-}
-
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not happen");
 }
 
 fn entries(nats: &Nats) -> Vec<cluster::Entry> {

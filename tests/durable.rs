@@ -15,6 +15,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::eventually;
 use common::ws::{Client, Served, serve_on};
 use hisflow::his::metrics::Metrics;
 use hisflow::his::store::{self, Embedded, Record, StoreError};
@@ -86,17 +87,6 @@ fn sim() -> Arc<SimSwitch> {
 
 fn listed(dir: &Path) -> Vec<store::Listed> {
     store::list(dir).unwrap().0
-}
-
-/// Waits until `f` holds, for up to 10 s.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not happen");
 }
 
 fn logged_in_at_switch(sim: &SimSwitch, agent: &str) -> bool {

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::direct::Direct;
+use common::eventually;
 use common::nats::Nats;
 use common::process::{Spawned, block_on, serve_in, switch};
 use common::ws::Client;
@@ -33,16 +34,6 @@ fn logged(s: &Spawned, message: &str) -> Vec<Value> {
         .into_iter()
         .filter(|l| l["fields"]["message"] == message)
         .collect()
-}
-
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{what} did not happen");
 }
 
 /// `hisflow sessions ARGS`' output.

@@ -346,16 +346,7 @@ impl Cluster {
             return Err(ClusterError::NodeInUse(node));
         }
         let (sessions, nodes) = buckets(&client, config, true).await?;
-        let cluster = Arc::new(Cluster {
-            node,
-            client,
-            sessions,
-            nodes,
-            revisions: Mutex::default(),
-            failing: AtomicBool::new(false),
-            unheard: AtomicBool::new(false),
-            metrics,
-        });
+        let cluster = Cluster::new(node, client, (sessions, nodes), metrics);
         cluster
             .beat()
             .await
@@ -370,9 +361,18 @@ impl Cluster {
         metrics: Arc<Metrics>,
     ) -> Result<Arc<Cluster>, ClusterError> {
         let client = client(config, "hisflow sessions").await?;
-        let (sessions, nodes) = buckets(&client, config, false).await?;
-        Ok(Arc::new(Cluster {
-            node: String::new(),
+        let buckets = buckets(&client, config, false).await?;
+        Ok(Cluster::new(String::new(), client, buckets, metrics))
+    }
+
+    fn new(
+        node: String,
+        client: async_nats::Client,
+        (sessions, nodes): (kv::Store, kv::Store),
+        metrics: Arc<Metrics>,
+    ) -> Arc<Cluster> {
+        Arc::new(Cluster {
+            node,
             client,
             sessions,
             nodes,
@@ -380,7 +380,7 @@ impl Cluster {
             failing: AtomicBool::new(false),
             unheard: AtomicBool::new(false),
             metrics,
-        }))
+        })
     }
 
     /// This node's name.

@@ -69,6 +69,17 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+/// Waits until `f` holds, for up to 15 s.
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("{what} did not happen");
+}
+
 pub mod chromium;
 pub mod direct;
 pub mod nats;
