@@ -291,6 +291,16 @@ fn three_his_processes_share_sessions_over_nats_and_survive_one_killed() {
             assert_eq!(s.state(agent, "voice").await, "LoggedOff", "{agent}");
         }
     });
+    // a2 was on n2, alive, and resumed on n3: n3's audit names n2.
+    let taken = nodes[2].logs().into_iter().find(|l| {
+        l["fields"]["message"] == "session taken on this node" && l["fields"]["agent"] == "\"a2\""
+    });
+    assert_eq!(
+        taken.as_ref().map(|l| l["fields"]["from"].clone()),
+        Some(json!("n2")),
+        "{:#?}",
+        nodes[2].logs()
+    );
     // No logout ran twice: each agent's one logout is in the audit log of
     // exactly one node.
     for agent in &agents {

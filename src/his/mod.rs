@@ -678,7 +678,7 @@ impl His {
         let Some(me) = self.me.upgrade() else {
             return 0;
         };
-        let mut taken = Vec::new();
+        let mut taken = 0;
         for r in records {
             if let Some(u) = &r.under_way {
                 tracing::warn!(target: "audit", agent = ?r.session.agent, session = %r.session.id, request = %u.request, id = %u.id,
@@ -693,11 +693,11 @@ impl His {
                 }
                 continue;
             }
-            if let Some(h) = self.take_back(&me, r) {
-                taken.push(h);
+            if self.take_back(&me, r).is_some() {
+                taken += 1;
             }
         }
-        taken.len()
+        taken
     }
 
     /// Starts the task of a kept session, unless the agent has one here.
@@ -764,6 +764,9 @@ impl His {
             RESUME => params.get("token").and_then(Json::as_str).map(token_hash),
             _ => None,
         };
+        // The node that had the session, for the audit: a hand-over
+        // rewrites the entry with this node's name before it is read again.
+        let mut from: Option<String> = None;
         for _ in 0..5 {
             if lock(&self.agents).contains_key(&agent) {
                 return;
@@ -785,6 +788,7 @@ impl His {
                 return;
             }
             if entry.owner != cluster.node() && cluster.alive(&entry.owner).await {
+                from = Some(entry.owner.clone());
                 match cluster.ask_release(&entry.owner, &agent).await {
                     // The entry names this node now: read it again.
                     Release::Released => continue,
@@ -813,7 +817,8 @@ impl His {
                     return;
                 }
             }
-            tracing::info!(target: "audit", agent = ?agent, session = %entry.record.session.id, from = %entry.owner, "session taken on this node");
+            let from = from.unwrap_or_else(|| entry.owner.clone());
+            tracing::info!(target: "audit", agent = ?agent, session = %entry.record.session.id, %from, "session taken on this node");
             self.adopt(entry.record);
             return;
         }

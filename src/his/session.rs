@@ -317,6 +317,9 @@ pub(super) fn restore(his: &Arc<His>, record: Record) -> Arc<SessionHandle> {
     task.written = written;
     task.shared.logged_in.store(true, Ordering::Release);
     task.logged_in_at = record.logged_in_at;
+    // The audit's duration counts from the login, not from the restore.
+    let ago = Duration::from_millis(now_ms().saturating_sub(record.logged_in_at));
+    task.since = Instant::now().checked_sub(ago).unwrap_or_else(Instant::now);
     // One that had a connection lost it when HIS stopped: it has the
     // whole grace to come back.
     let detached_at = record.detached_at.unwrap_or_else(now_ms);
