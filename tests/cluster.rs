@@ -23,16 +23,8 @@ use serde_json::json;
 
 /// One simulated switch for every node: each subscribes, and each hears
 /// every event, as each node of a deployment hears the switch.
-struct Shared {
-    sim: Arc<SimSwitch>,
-}
-
-impl Shared {
-    fn new() -> Arc<Shared> {
-        Arc::new(Shared {
-            sim: Arc::new(SimSwitch::new(config::default_switch())),
-        })
-    }
+fn shared_switch() -> Arc<SimSwitch> {
+    Arc::new(SimSwitch::new(config::default_switch()))
 }
 
 struct Node {
@@ -42,7 +34,7 @@ struct Node {
     cluster: Arc<Cluster>,
 }
 
-fn node(nats: &Nats, name: &str, switch: &Arc<Shared>, grace: Duration) -> Node {
+fn node(nats: &Nats, name: &str, switch: &Arc<SimSwitch>, grace: Duration) -> Node {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -59,7 +51,7 @@ fn node(nats: &Nats, name: &str, switch: &Arc<Shared>, grace: Duration) -> Node 
         let (p, _) = hisflow::load_platform(&common::root().join("workflows/reference")).unwrap();
         let his = His::new(
             Arc::new(p),
-            switch.sim.clone(),
+            switch.clone(),
             Options {
                 store: Some(store),
                 cluster: Some(cluster.clone()),
@@ -103,47 +95,56 @@ impl Node {
     }
 }
 
-fn three(nats: &Nats, switch: &Arc<Shared>, grace: Duration) -> Vec<Node> {
+fn three(nats: &Nats, switch: &Arc<SimSwitch>, grace: Duration) -> Vec<Node> {
     ["n1", "n2", "n3"]
         .iter()
         .map(|n| node(nats, n, switch, grace))
         .collect()
 }
 
-fn logged_in(switch: &Shared, agent: &str) -> bool {
+fn logged_in(switch: &SimSwitch, agent: &str) -> bool {
     switch
-        .sim
         .state()
         .agents
         .get(agent)
         .is_some_and(|a| a.logged_in)
 }
 
-fn calls(switch: &Shared, agent: &str, op: &str) -> usize {
+fn calls(switch: &SimSwitch, agent: &str, op: &str) -> usize {
     switch
-        .sim
         .calls()
         .iter()
         .filter(|c| c.agent == agent && c.op == op)
         .count()
 }
 
+/// The cluster's entries, as an operator reads them; a NATS just started
+/// again may need a few tries.
 fn entries(nats: &Nats) -> Vec<cluster::Entry> {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let config = ClusterConfig {
-            url: nats.url.clone(),
-            ..ClusterConfig::default()
-        };
-        let c = Cluster::observe(&config, Metrics::new()).await.unwrap();
-        c.all().await.unwrap().into_iter().map(|(e, _)| e).collect()
-    })
+    let config = ClusterConfig {
+        url: nats.url.clone(),
+        ..ClusterConfig::default()
+    };
+    for _ in 0..20 {
+        let read = rt.block_on(async {
+            let c = Cluster::observe(&config, Metrics::new())
+                .await
+                .map_err(|e| e.to_string())?;
+            c.all().await.map_err(|e| e.to_string())
+        });
+        match read {
+            Ok(all) => return all.into_iter().map(|(e, _)| e).collect(),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+    panic!("the cluster's entries could not be read");
 }
 
 #[test]
 fn agents_spread_over_three_nodes_resume_and_log_out_on_any_other() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let nodes = three(&nats, &switch, Duration::from_secs(120));
     let mut tokens = Vec::new();
     for (i, agent) in ["a1", "a2", "a3"].iter().enumerate() {
@@ -195,7 +196,7 @@ fn agents_spread_over_three_nodes_resume_and_log_out_on_any_other() {
 #[test]
 fn one_request_at_a_time_holds_across_nodes() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let nodes = three(&nats, &switch, Duration::from_secs(120));
     let (n1, n2) = (&nodes[0], &nodes[1]);
     let (mut first, token) = n1.rt.block_on(async {
@@ -203,9 +204,7 @@ fn one_request_at_a_time_holds_across_nodes() {
         let t = c.login_token("a1", &["voice"]).await;
         (c, t)
     });
-    switch
-        .sim
-        .set_latency("agent.set_ready", Duration::from_millis(1500));
+    switch.set_latency("agent.set_ready", Duration::from_millis(1500));
     n1.rt.block_on(first.send_raw(
         &json!({ "type": "request", "id": "slow", "name": "channel.request.ready", "params": { "channel": "voice" } }).to_string(),
     ));
@@ -243,7 +242,7 @@ fn one_request_at_a_time_holds_across_nodes() {
 #[test]
 fn a_node_killed_under_load_loses_no_session_and_runs_no_logout_twice() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let mut nodes = three(&nats, &switch, Duration::from_secs(120));
     let agents: Vec<String> = (1..=9).map(|i| format!("a{i}")).collect();
     let mut tokens = Vec::new();
@@ -314,7 +313,7 @@ fn a_node_killed_under_load_loses_no_session_and_runs_no_logout_twice() {
 #[test]
 fn a_dead_nodes_detached_sessions_expire_exactly_once_elsewhere() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let mut nodes = three(&nats, &switch, Duration::from_secs(2));
     let n1 = nodes.remove(0);
     n1.rt.block_on(async {
@@ -362,7 +361,7 @@ fn sessions_cli(nats: &Nats, args: &[&str]) -> (Option<i32>, String, String) {
 #[test]
 fn operators_list_show_and_expire_the_clusters_sessions() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let nodes = three(&nats, &switch, Duration::from_secs(120));
     let mut a2 = None;
     for (i, agent) in ["a1", "a2"].iter().enumerate() {
@@ -414,11 +413,9 @@ fn operators_list_show_and_expire_the_clusters_sessions() {
 #[test]
 fn two_logins_of_one_agent_on_two_nodes_at_once_leave_one_session() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let nodes = three(&nats, &switch, Duration::from_secs(120));
-    switch
-        .sim
-        .set_latency("agent.login", Duration::from_millis(300));
+    switch.set_latency("agent.login", Duration::from_millis(300));
     let answers: Vec<serde_json::Value> = std::thread::scope(|s| {
         let asks: Vec<_> = nodes[..2]
             .iter()
@@ -457,7 +454,7 @@ fn two_logins_of_one_agent_on_two_nodes_at_once_leave_one_session() {
 #[test]
 fn a_node_whose_session_was_taken_meanwhile_lets_it_go_at_its_next_write() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let nodes = three(&nats, &switch, Duration::from_secs(120));
     let (n1, n2) = (&nodes[0], &nodes[1]);
     let mut c = n1.rt.block_on(async {
@@ -491,7 +488,7 @@ fn a_node_whose_session_was_taken_meanwhile_lets_it_go_at_its_next_write() {
 #[test]
 fn a_node_that_cannot_write_to_nats_says_so_and_writes_again_once_it_can() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let n1 = node(&nats, "n1", &switch, Duration::from_secs(120));
     let mut c = n1.rt.block_on(async {
         let mut c = Client::new(&n1.addr).await;
@@ -575,7 +572,7 @@ fn a_node_reaches_nats_over_tls_and_with_a_password() {
 #[test]
 fn a_made_up_token_with_an_agents_prefix_moves_nothing() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let nodes = three(&nats, &switch, Duration::from_secs(120));
     let (n1, n2) = (&nodes[0], &nodes[1]);
     let (mut real, token) = n1.rt.block_on(async {
@@ -607,7 +604,7 @@ fn a_made_up_token_with_an_agents_prefix_moves_nothing() {
 #[test]
 fn a_second_node_under_a_running_nodes_name_is_refused() {
     let nats = Nats::start();
-    let switch = Shared::new();
+    let switch = shared_switch();
     let n1 = node(&nats, "n1", &switch, Duration::from_secs(120));
     let refused = join(&nats.url, None).unwrap_err();
     assert!(refused.contains("named `n1` already"), "{refused}");
