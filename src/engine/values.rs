@@ -15,42 +15,12 @@ use crate::workflow::expr::CompiledExpr;
 use crate::workflow::native::{Inputs, V};
 use crate::workflow::record::{Record, SharedList, budgeted, text, texts};
 
-/// A CEL value from JSON.
-pub fn from_json(v: &Json) -> Box<dyn Val> {
-    cel::to_value(v)
-        .ok()
-        .and_then(|v| Box::<dyn Val>::try_from(v).ok())
-        .unwrap_or_else(|| Box::new(CelNull))
-}
-
-/// A CEL value from JSON that keeps the order mappings are written in:
-/// mappings become records, lists shared lists. For the platform's
-/// settings, whose maps read in file order.
-pub fn from_json_ordered(v: &Json) -> Box<dyn Val> {
-    match v {
-        Json::Object(m) => Box::new(Record::new(
-            m.iter()
-                .map(|(k, v)| (k.clone().into(), from_json_ordered(v)))
-                .collect(),
-        )),
-        Json::Array(items) => Box::new(SharedList::new(
-            items.iter().map(from_json_ordered).collect(),
-        )),
-        Json::String(s) => text(s),
-        other => from_json(other),
-    }
-}
+pub use crate::workflow::record::{from_json, from_json_ordered};
 
 /// A platform's settings as expressions read them (`platform.*`), in
 /// declaration order.
 pub fn settings(platform: &crate::workflow::model::Platform) -> Box<dyn Val> {
-    from_json_ordered(&Json::Object(
-        platform
-            .settings
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    ))
+    platform.settings_value()
 }
 
 /// JSON from a CEL value, the engine's own record and list types included.

@@ -82,6 +82,14 @@ impl CompiledExpr {
         self.native.as_deref()
     }
 
+    /// Works out, for the native evaluator, what the platform's settings
+    /// alone decide of the expression ([`super::native::Native::specialised`]).
+    pub(crate) fn specialise(&mut self, platform: &dyn cel::common::value::Val) {
+        if let Some(n) = &self.native {
+            self.native = Some(Arc::new(n.specialised(platform)));
+        }
+    }
+
     /// Where the expression is written.
     pub fn span(&self) -> &Span {
         &self.span

@@ -22,7 +22,7 @@ use super::record::Record;
 #[derive(Debug)]
 pub struct Native(N);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum N {
     Null,
     Bool(bool),
@@ -174,6 +174,84 @@ impl Native {
             decided(pred, &inputs, &mut bound) == Some(false)
         })
     }
+}
+
+/// The same expression for one platform: every part its settings alone
+/// decide is worked out once, at validation, instead of at every
+/// evaluation. A guard like `platform.confirmation == 'event' && …` becomes
+/// `false` on a platform that confirms by reply.
+impl Native {
+    pub fn specialised(&self, platform: &dyn Val) -> Native {
+        Native(fold(&self.0, &settled(platform)))
+    }
+}
+
+/// `n` with its parts that read only the platform replaced by their values.
+/// Only what the native evaluator itself would answer is folded, so the
+/// result agrees with CEL wherever the original did.
+fn fold(n: &N, inputs: &Inputs<'_>) -> N {
+    if reads_only_known(n, 0)
+        && let Ok(v) = eval(n, inputs, &mut Vec::new())
+    {
+        match v {
+            V::Null => return N::Null,
+            V::Bool(b) => return N::Bool(b),
+            V::Int(i) => return N::Int(i),
+            V::Str(s) => return N::Str(s.into()),
+            V::Val(_) => {}
+        }
+    }
+    if let Some(b) = decided(n, inputs, &mut Vec::new()) {
+        return N::Bool(b);
+    }
+    let f = |x: &N| Box::new(fold(x, inputs));
+    match n {
+        N::Field(a, name) => N::Field(f(a), name.clone()),
+        N::Has(a, name) => N::Has(f(a), name.clone()),
+        N::Not(a) => N::Not(f(a)),
+        N::And(a, b) => N::And(f(a), f(b)),
+        N::Or(a, b) => N::Or(f(a), f(b)),
+        N::Cmp(op, a, b) => N::Cmp(*op, f(a), f(b)),
+        // A platform's list on the right of `in` becomes a list written
+        // out: compared item by item without reading the settings.
+        N::In(a, b) => N::In(
+            f(a),
+            Box::new(literal_list(b, inputs).unwrap_or_else(|| fold(b, inputs))),
+        ),
+        N::Size(a) => N::Size(f(a)),
+        N::Cond(c, a, b) => match fold(c, inputs) {
+            N::Bool(true) => fold(a, inputs),
+            N::Bool(false) => fold(b, inputs),
+            c => N::Cond(Box::new(c), f(a), f(b)),
+        },
+        N::Exists(r, p) => N::Exists(f(r), f(p)),
+        N::All(r, p) => N::All(f(r), f(p)),
+        N::Filter(r, p) => N::Filter(f(r), f(p)),
+        N::List(items) => N::List(items.iter().map(|i| fold(i, inputs)).collect()),
+        leaf @ (N::Null | N::Bool(_) | N::Int(_) | N::Str(_) | N::Root(_) | N::Bound(_)) => {
+            leaf.clone()
+        }
+    }
+}
+
+/// A list of the platform's, of texts, numbers and booleans only, as a list
+/// written out.
+fn literal_list(n: &N, inputs: &Inputs<'_>) -> Option<N> {
+    if !reads_only_known(n, 0) {
+        return None;
+    }
+    let list = list_of(eval(n, inputs, &mut Vec::new()).ok()?).ok()?;
+    let mut items = Vec::new();
+    let mut it = list.as_iterable()?.iter();
+    while let Some(x) = it.next() {
+        items.push(match leaf(x) {
+            V::Str(s) => N::Str(s.into()),
+            V::Int(i) => N::Int(i),
+            V::Bool(b) => N::Bool(b),
+            _ => return None,
+        });
+    }
+    Some(N::List(items))
 }
 
 /// Inputs where only the platform is known; a read of anything else is

@@ -325,6 +325,32 @@ pub fn texts(items: &[String]) -> SharedList {
     SharedList::new(items.iter().map(|s| text(s)).collect())
 }
 
+/// A CEL value from JSON.
+pub fn from_json(v: &serde_json::Value) -> Box<dyn Val> {
+    cel::to_value(v)
+        .ok()
+        .and_then(|v| Box::<dyn Val>::try_from(v).ok())
+        .unwrap_or_else(|| Box::new(types::CelNull))
+}
+
+/// A CEL value from JSON that keeps the order mappings are written in:
+/// mappings become records, lists shared lists. For the platform's
+/// settings, whose maps read in file order.
+pub fn from_json_ordered(v: &serde_json::Value) -> Box<dyn Val> {
+    match v {
+        serde_json::Value::Object(m) => Box::new(Record::new(
+            m.iter()
+                .map(|(k, v)| (k.clone().into(), from_json_ordered(v)))
+                .collect(),
+        )),
+        serde_json::Value::Array(items) => Box::new(SharedList::new(
+            items.iter().map(from_json_ordered).collect(),
+        )),
+        serde_json::Value::String(s) => text(s),
+        other => from_json(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

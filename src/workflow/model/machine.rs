@@ -109,6 +109,20 @@ impl Machine {
         self.transitions.iter().any(|t| t.trigger.name() == trigger)
     }
 
+    /// Every expression of the machine, to change in place.
+    pub(crate) fn exprs_mut(&mut self, f: &mut dyn FnMut(&mut CompiledExpr)) {
+        for t in &mut self.transitions {
+            t.guard.iter_mut().for_each(&mut *f);
+            super::args_mut(&mut t.set, f);
+            if let Target::Dynamic(tpl) = &mut t.to {
+                super::template_mut(tpl, f);
+            }
+            if let Some(e) = &mut t.emit {
+                super::args_mut(&mut e.data, f);
+            }
+        }
+    }
+
     /// The label renders and reports give a transition: trigger and guard.
     pub fn label(&self, t: &MachineTransition) -> String {
         match &t.guard {

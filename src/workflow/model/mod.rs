@@ -93,6 +93,59 @@ impl Workflow {
     pub fn state_count(&self) -> usize {
         self.graph.node_count()
     }
+
+    /// Every expression of the workflow, to change in place.
+    pub(crate) fn exprs_mut(&mut self, f: &mut dyn FnMut(&mut CompiledExpr)) {
+        for v in &mut self.vars {
+            v.initial.iter_mut().for_each(&mut *f);
+        }
+        for s in self.graph.node_weights_mut() {
+            s.set.iter_mut().for_each(|(_, e)| f(e));
+            match &mut s.kind {
+                StateKind::Op(call) => args_mut(&mut call.args, f),
+                StateKind::Choice(guards) => guards.iter_mut().for_each(&mut *f),
+                StateKind::Foreach(each) => {
+                    f(&mut each.items);
+                    match &mut each.body {
+                        Body::Op(call) => args_mut(&mut call.args, f),
+                        Body::Call(call) => args_mut(&mut call.args, f),
+                    }
+                }
+                StateKind::Call(call) => args_mut(&mut call.args, f),
+                StateKind::Emit(e) => args_mut(&mut e.data, f),
+                StateKind::Wait(w) => w.guard.iter_mut().for_each(&mut *f),
+                StateKind::Respond(Response::Ok { result, close }) => {
+                    args_mut(result, f);
+                    close.iter_mut().for_each(|t| template_mut(t, f));
+                }
+                StateKind::Respond(Response::Error { message, .. }) => template_mut(message, f),
+                StateKind::Respond(Response::NeedInfo {
+                    message,
+                    choices,
+                    free_text,
+                    optional,
+                    ..
+                }) => {
+                    message.iter_mut().for_each(|t| template_mut(t, f));
+                    for e in [choices, free_text, optional].into_iter().flatten() {
+                        f(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn args_mut(args: &mut Args, f: &mut dyn FnMut(&mut CompiledExpr)) {
+    args.iter_mut().for_each(|(_, e)| f(e));
+}
+
+pub(crate) fn template_mut(t: &mut Template, f: &mut dyn FnMut(&mut CompiledExpr)) {
+    for part in &mut t.parts {
+        if let super::expr::TemplatePart::Expr(e) = part {
+            f(e);
+        }
+    }
 }
 
 /// A request parameter the workflow reads.
@@ -364,5 +417,34 @@ impl Platform {
     /// The machine of an entity, when the platform has one.
     pub fn machine(&self, entity: Entity) -> Option<&Arc<Machine>> {
         self.machines.iter().find(|m| m.entity == entity)
+    }
+
+    /// Its settings as expressions read them (`platform.*`), in
+    /// declaration order.
+    pub fn settings_value(&self) -> Box<dyn cel::common::value::Val> {
+        super::record::from_json_ordered(&serde_json::Value::Object(
+            self.settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ))
+    }
+
+    /// Works out, in every expression of its workflows and machines, what
+    /// its settings alone decide: done once, when the validator builds it.
+    pub(crate) fn specialise(&mut self) {
+        let settings = self.settings_value();
+        let mut f = |e: &mut CompiledExpr| e.specialise(settings.as_ref());
+        for w in self.workflows.values_mut() {
+            // Each platform's workflows are its own until it is handed out.
+            if let Some(w) = Arc::get_mut(w) {
+                w.exprs_mut(&mut f);
+            }
+        }
+        for m in &mut self.machines {
+            if let Some(m) = Arc::get_mut(m) {
+                m.exprs_mut(&mut f);
+            }
+        }
     }
 }

@@ -1019,7 +1019,7 @@ impl Validator {
         let machines = self.check_machines(&machines, &env);
         let complete = valid.len() == workflows.len() && adapter_spec.is_some() && broken == 0;
         if let (true, Some(machines)) = (complete, machines) {
-            self.platforms.push(Platform {
+            let mut platform = Platform {
                 name,
                 description: own_header.description.as_ref().map(|d| d.to_string()),
                 dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
@@ -1041,7 +1041,9 @@ impl Validator {
                 events: routes,
                 workflows: valid,
                 machines,
-            });
+            };
+            platform.specialise();
+            self.platforms.push(platform);
         }
         Ok(())
     }
