@@ -14,14 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use hisflow::engine::values::{self, SessionView};
+use hisflow::engine::values;
 use hisflow::engine::{Channel, Coverage, Interaction, Session};
 use hisflow::his::{His, Options, Out};
 use hisflow::platform::sim::SimSwitch;
 use hisflow::server::{config, protocol};
 use hisflow::workflow::expr::{self, Programs, Scope};
 use hisflow::workflow::load::Ctx;
-use hisflow::workflow::native::Inputs;
+use hisflow::workflow::native::{Inputs, V};
 use hisflow::workflow::raw::Sp;
 use hisflow::workflow::record::Record;
 use hisflow::workflow::vocab::{Shape, States};
@@ -321,7 +321,6 @@ pub fn expression(data: &[u8]) {
             interactions: Vec::new(),
         },
     ];
-    let view = SessionView::new(&session);
     let settings = values::settings(&platform);
     let error = values::no_error();
     let event = values::no_event();
@@ -332,7 +331,7 @@ pub fn expression(data: &[u8]) {
     ]);
     let inputs = Inputs {
         request: request.as_ref(),
-        session: view.value(),
+        session: V::Obj(&session),
         platform: settings.as_ref(),
         error: error.as_ref(),
         event: event.as_ref(),
@@ -345,7 +344,7 @@ pub fn expression(data: &[u8]) {
     let env = expr::env();
     let mut out = String::new();
     if let Some((e, _shape)) = &compiled {
-        let item = Some(("item", item.as_ref()));
+        let item = Some(("item", V::Val(item.as_ref())));
         let _ = write!(out, "{:?}", values::eval_bool(env, e, &inputs, item));
         let _ = write!(out, "{:?}", values::eval_json(env, e, &inputs, item));
         if let Ok(v) = values::eval_owned(env, e, &inputs, item) {

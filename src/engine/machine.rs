@@ -1,7 +1,7 @@
 //! Machines hearing what happened: a switch operation that succeeded, or a
 //! switch event. Every machine instance decides on the session as it was
-//! before (the engine's view of it, refreshed only after), so the order in
-//! which instances hear changes nothing.
+//! before, and the changes are applied only once all have decided, so the
+//! order in which instances hear changes nothing.
 
 use std::sync::Arc;
 
@@ -12,10 +12,10 @@ use super::observer::Observer;
 use super::outcome::{Event, Response};
 use super::run::Engine;
 use super::session::{Channel, Interaction, Session};
-use super::values::{self, SessionView};
+use super::values;
 use crate::platform::{EventSpec, OperationSpec, SwitchEvent};
 use crate::workflow::model::{Entity, Machine, Target};
-use crate::workflow::native::Inputs;
+use crate::workflow::native::{Inputs, V};
 use crate::workflow::record::Record;
 
 /// What a machine can hear.
@@ -79,7 +79,6 @@ impl Engine {
         &self,
         heard: &Heard<'_>,
         session: &mut Session,
-        view: &SessionView,
         events: &mut Vec<Event>,
         obs: &mut dyn Observer,
     ) -> Result<(), String> {
@@ -100,32 +99,42 @@ impl Engine {
             Heard::Op { args, .. } => *args,
             Heard::Event { value, .. } => *value,
         };
-        // Each instance decides on the view (the session as it was), so
-        // applying one's change before the next decides changes nothing.
-        if let Some(m) = channel_m {
-            let only = heard.channel();
-            for i in 0..session.channels.len() {
-                let c = &session.channels[i];
-                if only.as_deref().is_some_and(|id| id != c.id) {
-                    continue;
-                }
-                let Some(this) = view.channel(i) else {
-                    continue;
-                };
-                if let Some(ch) =
-                    self.decide(m, name, &c.state, this, event, view, Instance::Channel(i))?
-                {
-                    apply(ch, session, events, obs)?;
+        // Every instance decides on the session as it was; the changes are
+        // applied after. A fault leaves the changes decided before it.
+        let mut changes = Vec::new();
+        let decided = (|| {
+            let now: &Session = session;
+            if let Some(m) = channel_m {
+                let only = heard.channel();
+                for (i, c) in now.channels.iter().enumerate() {
+                    if only.as_deref().is_some_and(|id| id != c.id) {
+                        continue;
+                    }
+                    if let Some(ch) = self.decide(
+                        m,
+                        name,
+                        &c.state,
+                        V::Obj(c),
+                        event,
+                        now,
+                        Instance::Channel(i),
+                    )? {
+                        changes.push(ch);
+                    }
                 }
             }
-        }
-        if let (Some(m), Some(state)) = (session_m, session.state.as_deref())
-            && let Some(ch) =
-                self.decide(m, name, state, view.value(), event, view, Instance::Session)?
-        {
+            if let (Some(m), Some(state)) = (session_m, now.state.as_deref())
+                && let Some(ch) =
+                    self.decide(m, name, state, V::Obj(now), event, now, Instance::Session)?
+            {
+                changes.push(ch);
+            }
+            Ok::<(), String>(())
+        })();
+        for ch in changes {
             apply(ch, session, events, obs)?;
         }
-        Ok(())
+        decided
     }
 
     /// The transition `m` takes in `state` for `trigger`, if any.
@@ -135,14 +144,14 @@ impl Engine {
         m: &'m Arc<Machine>,
         trigger: &str,
         state: &str,
-        this: &dyn Val,
+        this: V<'_>,
         event: &dyn Val,
-        view: &SessionView,
+        session: &Session,
         instance: Instance,
     ) -> Result<Option<Change<'m>>, String> {
         let vars = Inputs {
             request: self.empty.as_ref(),
-            session: view.value(),
+            session: V::Obj(session),
             platform: self.settings.as_ref(),
             error: self.no_error.as_ref(),
             event,

@@ -20,7 +20,7 @@ use super::machine::Heard;
 use super::observer::Observer;
 use super::outcome::{Event, Failure, Outcome, Response};
 use super::session::{Channel, Session};
-use super::values::{self, SessionView};
+use super::values::{self, Item};
 use crate::platform::{
     Adapter, OpOutcome, OpResult, Operation, Provider, Reply, SwitchError, SwitchEvent,
 };
@@ -29,7 +29,7 @@ use crate::workflow::model::{
     Args, Body, Entity, FailurePolicy, InputType, OpCall, Platform, Response as Respond, StateId,
     StateKind, Trigger, Wait, Workflow,
 };
-use crate::workflow::native::Inputs;
+use crate::workflow::native::{Inputs, V};
 use crate::workflow::record::{Fields, Record};
 use crate::workflow::vocab::MEDIA;
 
@@ -59,7 +59,7 @@ pub const STEP_BUDGET: usize = 1_000;
 
 /// A foreach in progress.
 struct Loop {
-    items: Vec<Box<dyn Val>>,
+    items: Vec<Item>,
     next: usize,
     failure: Option<Failure>,
 }
@@ -232,13 +232,12 @@ impl Engine {
         let value = values::event_record(spec, &event.data);
         let mut events = Vec::new();
         {
-            let view = SessionView::new(session);
             let heard = Heard::Event {
                 spec,
                 event,
                 value: value.as_ref(),
             };
-            if let Err(fault) = self.hear(&heard, session, &view, &mut events, obs) {
+            if let Err(fault) = self.hear(&heard, session, &mut events, obs) {
                 return Outcome {
                     events,
                     response: Response::error("Internal", fault),
@@ -307,7 +306,6 @@ impl Engine {
     ) -> Outcome {
         let mut events = Vec::new();
         let mut stack = vec![root];
-        let mut view = SessionView::new(session);
         // The last switch event the run received, as `event` shows it.
         let mut event = first_event;
         // Events a wait saw but did not take: a later wait may, else the
@@ -348,7 +346,7 @@ impl Engine {
                     let inputs = Inputs {
                         platform: self.settings.as_ref(),
                         request: frame.request.as_ref(),
-                        session: view.value(),
+                        session: V::Obj(&*session),
                         error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
                         event: event.as_deref().unwrap_or(self.no_event.as_ref()),
                         entity: None,
@@ -380,10 +378,12 @@ impl Engine {
                 frame.entered = true;
             }
             let span = tracing::trace_span!(parent: &frame.span, "state", name = %state.name);
+            // The session is lent to each evaluation on its own
+            // (`with_session`): an operation changes it between two.
             let vars = Inputs {
                 platform: self.settings.as_ref(),
                 request: frame.request.as_ref(),
-                session: view.value(),
+                session: V::Null,
                 error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
                 event: event.as_deref().unwrap_or(self.no_event.as_ref()),
                 entity: None,
@@ -394,11 +394,11 @@ impl Engine {
                 item: None,
                 budget: self.eval_budget,
             };
-            let mut dirty = false;
             let mut received = None;
             let step = match &state.kind {
                 StateKind::Choice(guards) => {
                     let _in = span.enter();
+                    let vars = with_session(&vars, session);
                     let mut step = Step::Go(Trigger::Otherwise);
                     for (i, g) in guards.iter().enumerate() {
                         match values::eval_bool(&self.env, g, &vars, None) {
@@ -422,37 +422,29 @@ impl Engine {
                     {
                         Ok(Some(value)) => {
                             received = Some(value);
-                            dirty = true;
                             Step::Go(Trigger::Outcome("received"))
                         }
                         Ok(None) => Step::Go(Trigger::Outcome("timeout")),
                         Err(fault) => Step::Abort(Response::error("Internal", fault)),
                     }
                 }
-                StateKind::Emit(e) => match self.object(&e.data, &vars, None) {
-                    Ok(data) => {
-                        let event = Event {
-                            name: e.event.clone(),
-                            data,
-                        };
-                        obs.event(&event);
-                        events.push(event);
-                        Step::Go(Trigger::Next)
+                StateKind::Emit(e) => {
+                    match self.object(&e.data, &with_session(&vars, session), None) {
+                        Ok(data) => {
+                            let event = Event {
+                                name: e.event.clone(),
+                                data,
+                            };
+                            obs.event(&event);
+                            events.push(event);
+                            Step::Go(Trigger::Next)
+                        }
+                        Err(r) => Step::Abort(r),
                     }
-                    Err(r) => Step::Abort(r),
-                },
+                }
                 StateKind::Op(call) => {
                     match self
-                        .operation(
-                            call,
-                            &vars,
-                            None,
-                            session,
-                            &view,
-                            &mut events,
-                            &mut dirty,
-                            obs,
-                        )
+                        .operation(call, &vars, None, session, &mut events, obs)
                         .await
                     {
                         Ok((outcome, failure)) => {
@@ -464,19 +456,22 @@ impl Engine {
                         Err(r) => Step::Abort(r),
                     }
                 }
-                StateKind::Call(c) => match self.record(&c.args, &vars, None) {
-                    Ok(args) => match self.platform.workflow(&c.workflow) {
-                        Some(callee) => Step::Push(self.frame(callee, args, obs)),
-                        None => Step::Abort(Response::error(
-                            "Internal",
-                            format!("workflow `{}` is not loaded", c.workflow),
-                        )),
-                    },
-                    Err(r) => Step::Abort(r),
-                },
+                StateKind::Call(c) => {
+                    match self.record(&c.args, &with_session(&vars, session), None) {
+                        Ok(args) => match self.platform.workflow(&c.workflow) {
+                            Some(callee) => Step::Push(self.frame(callee, args, obs)),
+                            None => Step::Abort(Response::error(
+                                "Internal",
+                                format!("workflow `{}` is not loaded", c.workflow),
+                            )),
+                        },
+                        Err(r) => Step::Abort(r),
+                    }
+                }
                 StateKind::Foreach(f) => {
                     if frame.looping.is_none() {
-                        match values::eval_items(&self.env, &f.items, &vars) {
+                        match values::eval_items(&self.env, &f.items, &with_session(&vars, session))
+                        {
                             Ok(items) => {
                                 frame.looping = Some(Loop {
                                     items,
@@ -493,7 +488,7 @@ impl Engine {
                     let looping = frame.looping.as_mut().expect("loop started");
                     let mut step = None;
                     while looping.next < looping.items.len() {
-                        let item = looping.items[looping.next].as_ref();
+                        let item = looping.items[looping.next].value();
                         looping.next += 1;
                         match &f.body {
                             Body::Op(call) => {
@@ -503,9 +498,7 @@ impl Engine {
                                         &vars,
                                         Some((&f.binding, item)),
                                         session,
-                                        &view,
                                         &mut events,
-                                        &mut dirty,
                                         obs,
                                     )
                                     .await
@@ -524,7 +517,11 @@ impl Engine {
                                 }
                             }
                             Body::Call(c) => {
-                                match self.record(&c.args, &vars, Some((&f.binding, item))) {
+                                match self.record(
+                                    &c.args,
+                                    &with_session(&vars, session),
+                                    Some((&f.binding, item)),
+                                ) {
                                     Ok(args) => match self.platform.workflow(&c.workflow) {
                                         Some(callee) => {
                                             step = Some(Step::Push(self.frame(callee, args, obs)));
@@ -544,10 +541,6 @@ impl Engine {
                                     }
                                 }
                             }
-                        }
-                        if dirty {
-                            // The next item's arguments must see what this one changed.
-                            break;
                         }
                     }
                     match step {
@@ -570,16 +563,13 @@ impl Engine {
                         }
                     }
                 }
-                StateKind::Respond(r) => match self.respond(w, r, &vars) {
+                StateKind::Respond(r) => match self.respond(w, r, &with_session(&vars, session)) {
                     Ok(response) => Step::Finish(response),
                     Err(fault) => Step::Abort(fault),
                 },
             };
             if let Some(value) = received {
                 event = Some(value);
-            }
-            if dirty {
-                view.refresh(session);
             }
             match step {
                 Step::Stay => {}
@@ -732,13 +722,12 @@ impl Engine {
             let value = values::event_record(spec, &e.data);
             if !heard {
                 obs.switch_event(&e);
-                let now = SessionView::new(session);
                 let h = Heard::Event {
                     spec,
                     event: &e,
                     value: value.as_ref(),
                 };
-                if let Err(fault) = self.hear(&h, session, &now, events, obs) {
+                if let Err(fault) = self.hear(&h, session, events, obs) {
                     keep(deferred, e, inbox.limit());
                     deferred.extend(earlier);
                     return Err(fault);
@@ -750,7 +739,7 @@ impl Engine {
                     Some(g) => {
                         let candidate = Inputs {
                             event: value.as_ref(),
-                            ..*vars
+                            ..with_session(vars, session)
                         };
                         match values::eval_bool(&self.env, g, &candidate, None) {
                             Ok(b) => b,
@@ -776,7 +765,7 @@ impl Engine {
         &self,
         args: &Args,
         vars: &Inputs<'_>,
-        item: Option<(&str, &dyn Val)>,
+        item: Option<(&str, V<'_>)>,
     ) -> Result<Box<dyn Val>, Response> {
         let mut fields: Fields = Vec::with_capacity(args.len());
         for (k, e) in args {
@@ -793,7 +782,7 @@ impl Engine {
         &self,
         args: &Args,
         vars: &Inputs<'_>,
-        item: Option<(&str, &dyn Val)>,
+        item: Option<(&str, V<'_>)>,
     ) -> Result<Json, Response> {
         let mut out = Map::with_capacity(args.len());
         for (k, e) in args {
@@ -886,18 +875,16 @@ impl Engine {
         &self,
         call: &OpCall,
         vars: &Inputs<'_>,
-        item: Option<(&str, &dyn Val)>,
+        item: Option<(&str, V<'_>)>,
         session: &mut Session,
-        view: &SessionView,
         events: &mut Vec<Event>,
-        dirty: &mut bool,
         obs: &mut dyn Observer,
     ) -> Result<(&'static str, Option<Failure>), Response> {
         let spec = call.op;
         let started = Instant::now();
         // An argument that cannot be evaluated is a fault of the workflow,
         // not of the switch: the request ends, as for any other expression.
-        let args = self.record(&call.args, vars, item)?;
+        let args = self.record(&call.args, &with_session(vars, session), item)?;
         let args = args.as_ref();
         let channel = channel_of(args);
         let fail = |code: &str, message: String| Failure {
@@ -942,7 +929,7 @@ impl Engine {
                         .to_json()
                         .map(|result| values::with_field(args, "result", &result));
                     let args = with_result.as_deref().unwrap_or(args);
-                    self.hear(&Heard::Op { spec, args }, session, view, events, obs)
+                    self.hear(&Heard::Op { spec, args }, session, events, obs)
                         .map_err(|fault| Response::error("Internal", fault))?;
                 }
                 if let (Some(field), OpResult::List(list)) = (&call.save, &r) {
@@ -952,7 +939,6 @@ impl Engine {
                         _ => {}
                     }
                 }
-                *dirty = true;
                 ("ok", None)
             }
             Err((outcome, f)) => (outcome, Some(f)),
@@ -1049,6 +1035,14 @@ impl Engine {
             },
         };
         outcome.map_err(|e| ("error", e))
+    }
+}
+
+/// `vars` reading the session as it is now.
+fn with_session<'a>(vars: &Inputs<'a>, session: &'a Session) -> Inputs<'a> {
+    Inputs {
+        session: V::Obj(session),
+        ..*vars
     }
 }
 

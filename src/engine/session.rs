@@ -1,6 +1,10 @@
 //! The session data a workflow reads (`session.*`) and HIS operations change.
 
+use cel::common::value::Val;
 use serde::{Deserialize, Serialize};
+
+use crate::workflow::native::{Items, Object, V};
+use crate::workflow::record::{Record, SharedList, text, texts};
 
 /// An agent's session: its channel group's channels and the reasons collected
 /// at login. HIS owns one per logged-in agent; the engine borrows it for the
@@ -56,5 +60,115 @@ impl Session {
 
     pub fn channel_mut(&mut self, id: &str) -> Option<&mut Channel> {
         self.channels.iter_mut().find(|c| c.id == id)
+    }
+}
+
+/// Expressions read the session in place (`session.*`): only the fields
+/// below, as the CEL value [`Object::to_val`] builds has them.
+impl Object for Session {
+    fn field(&self, name: &str) -> Option<V<'_>> {
+        Some(match name {
+            "id" => V::Str(&self.id),
+            "agent" => V::Str(&self.agent),
+            "state" => self.state.as_deref().map_or(V::Null, V::Str),
+            "channels" => V::Items(&self.channels),
+            "logout_reasons" => V::Items(&self.logout_reasons),
+            "not_ready_reasons" => V::Items(&self.not_ready_reasons),
+            _ => return None,
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn to_val(&self) -> Box<dyn Val> {
+        Box::new(Record::new(vec![
+            ("id".into(), text(&self.id)),
+            ("agent".into(), text(&self.agent)),
+            (
+                "state".into(),
+                self.state.as_deref().map_or(V::Null, V::Str).to_val(),
+            ),
+            ("channels".into(), self.channels.to_val()),
+            ("logout_reasons".into(), self.logout_reasons.to_val()),
+            ("not_ready_reasons".into(), self.not_ready_reasons.to_val()),
+        ]))
+    }
+}
+
+impl Object for Channel {
+    fn field(&self, name: &str) -> Option<V<'_>> {
+        Some(match name {
+            "id" => V::Str(&self.id),
+            "media" => V::Str(&self.media),
+            "state" => V::Str(&self.state),
+            "active" => V::Bool(self.active),
+            "interactions" => V::Items(&self.interactions),
+            _ => return None,
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn to_val(&self) -> Box<dyn Val> {
+        Box::new(Record::new(vec![
+            ("id".into(), text(&self.id)),
+            ("media".into(), text(&self.media)),
+            ("state".into(), text(&self.state)),
+            ("active".into(), V::Bool(self.active).to_val()),
+            ("interactions".into(), self.interactions.to_val()),
+        ]))
+    }
+}
+
+impl Object for Interaction {
+    fn field(&self, name: &str) -> Option<V<'_>> {
+        Some(match name {
+            "id" => V::Str(&self.id),
+            "media" => V::Str(&self.media),
+            _ => return None,
+        })
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn to_val(&self) -> Box<dyn Val> {
+        Box::new(Record::new(vec![
+            ("id".into(), text(&self.id)),
+            ("media".into(), text(&self.media)),
+        ]))
+    }
+}
+
+impl<T: Object> Items for Vec<T> {
+    fn len(&self) -> usize {
+        self.len()
+    }
+
+    fn get(&self, i: usize) -> V<'_> {
+        V::Obj(&self[i])
+    }
+
+    fn to_val(&self) -> Box<dyn Val> {
+        Box::new(SharedList::new(self.iter().map(Object::to_val).collect()))
+    }
+}
+
+impl Items for Vec<String> {
+    fn len(&self) -> usize {
+        self.len()
+    }
+
+    fn get(&self, i: usize) -> V<'_> {
+        V::Str(&self[i])
+    }
+
+    fn to_val(&self) -> Box<dyn Val> {
+        Box::new(texts(self))
     }
 }

@@ -10,12 +10,12 @@ use cel::context::VariableResolver;
 use cel::{Context, Env, Value};
 use serde_json::Value as Json;
 
-use super::session::{Channel, Session};
+use super::session::Channel;
 use crate::workflow::expr::CompiledExpr;
 use crate::workflow::native::{Inputs, V};
-use crate::workflow::record::{Record, SharedList, budgeted, text, texts};
+use crate::workflow::record::{Record, SharedList, budgeted, text};
 
-pub use crate::workflow::record::{from_json, from_json_ordered};
+pub use crate::workflow::record::{from_json, from_json_ordered, to_owned_val};
 
 /// A platform's settings as expressions read them (`platform.*`), in
 /// declaration order.
@@ -64,170 +64,6 @@ pub fn to_json(v: &dyn Val) -> Result<Json, String> {
     value.json().map_err(|e| e.to_string())
 }
 
-/// A value that outlives the evaluation it came from. The engine's records
-/// are shared, everything else is copied.
-pub fn to_owned_val(v: &dyn Val) -> Result<Box<dyn Val>, String> {
-    if let Some(r) = v.downcast_ref::<Record>() {
-        return Ok(Box::new(r.clone()));
-    }
-    if let Some(l) = v.downcast_ref::<SharedList>() {
-        return Ok(Box::new(l.clone()));
-    }
-    let owned = Value::try_from(v).map_err(|e| e.to_string())?;
-    Box::<dyn Val>::try_from(owned).map_err(|e| e.to_string())
-}
-
-/// The session as CEL values, kept in step with the session: after a
-/// change, only the channels that changed are built again.
-pub struct SessionView {
-    channels: Vec<(Channel, Record)>,
-    state: Option<String>,
-    logout_reasons: (Vec<String>, SharedList),
-    not_ready_reasons: (Vec<String>, SharedList),
-    value: Record,
-}
-
-fn channel_record(c: &Channel) -> Record {
-    let interactions = c
-        .interactions
-        .iter()
-        .map(|i| {
-            Box::new(Record::new(vec![
-                ("id".into(), text(&i.id)),
-                ("media".into(), text(&i.media)),
-            ])) as Box<dyn Val>
-        })
-        .collect();
-    Record::new(vec![
-        ("id".into(), text(&c.id)),
-        ("media".into(), text(&c.media)),
-        ("state".into(), text(&c.state)),
-        ("active".into(), Box::new(CelBool::from(c.active))),
-        (
-            "interactions".into(),
-            Box::new(SharedList::new(interactions)),
-        ),
-    ])
-}
-
-impl SessionView {
-    pub fn new(s: &Session) -> Self {
-        let channels = s
-            .channels
-            .iter()
-            .map(|c| (c.clone(), channel_record(c)))
-            .collect();
-        let logout_reasons = (s.logout_reasons.clone(), texts(&s.logout_reasons));
-        let not_ready_reasons = (s.not_ready_reasons.clone(), texts(&s.not_ready_reasons));
-        let mut view = SessionView {
-            channels,
-            state: s.state.clone(),
-            logout_reasons,
-            not_ready_reasons,
-            value: Record::new(Vec::new()),
-        };
-        view.value = view.build(s);
-        view
-    }
-
-    fn build(&self, s: &Session) -> Record {
-        let channels = self
-            .channels
-            .iter()
-            .map(|(_, r)| Box::new(r.clone()) as Box<dyn Val>)
-            .collect();
-        Record::new(vec![
-            ("id".into(), text(&s.id)),
-            ("agent".into(), text(&s.agent)),
-            ("state".into(), optional_text(s.state.as_deref())),
-            ("channels".into(), Box::new(SharedList::new(channels))),
-            (
-                "logout_reasons".into(),
-                Box::new(self.logout_reasons.1.clone()),
-            ),
-            (
-                "not_ready_reasons".into(),
-                Box::new(self.not_ready_reasons.1.clone()),
-            ),
-        ])
-    }
-
-    /// Brings the view in step with `s` after a change. Builds only what
-    /// changed, and changes the session's value in place.
-    pub fn refresh(&mut self, s: &Session) {
-        let mut channels_changed = false;
-        let same_ids = self.channels.len() == s.channels.len()
-            && self
-                .channels
-                .iter()
-                .zip(&s.channels)
-                .all(|((a, _), b)| a.id == b.id);
-        if same_ids {
-            for ((old, rec), new) in self.channels.iter_mut().zip(&s.channels) {
-                if old != new {
-                    *old = new.clone();
-                    *rec = channel_record(new);
-                    channels_changed = true;
-                }
-            }
-        } else {
-            self.channels = s
-                .channels
-                .iter()
-                .map(|c| (c.clone(), channel_record(c)))
-                .collect();
-            channels_changed = true;
-        }
-        let mut updates: Vec<(&str, Box<dyn Val>)> = Vec::new();
-        if channels_changed {
-            let list = self
-                .channels
-                .iter()
-                .map(|(_, r)| Box::new(r.clone()) as Box<dyn Val>)
-                .collect();
-            updates.push(("channels", Box::new(SharedList::new(list))));
-        }
-        if self.logout_reasons.0 != s.logout_reasons {
-            self.logout_reasons = (s.logout_reasons.clone(), texts(&s.logout_reasons));
-            updates.push(("logout_reasons", Box::new(self.logout_reasons.1.clone())));
-        }
-        if self.state != s.state {
-            self.state = s.state.clone();
-            updates.push(("state", optional_text(s.state.as_deref())));
-        }
-        if self.not_ready_reasons.0 != s.not_ready_reasons {
-            self.not_ready_reasons = (s.not_ready_reasons.clone(), texts(&s.not_ready_reasons));
-            updates.push((
-                "not_ready_reasons",
-                Box::new(self.not_ready_reasons.1.clone()),
-            ));
-        }
-        for (name, value) in updates {
-            if !self.value.set(name, value) {
-                // Someone holds the old value (a call's argument): build anew.
-                self.value = self.build(s);
-                return;
-            }
-        }
-    }
-
-    pub fn value(&self) -> &dyn Val {
-        &self.value
-    }
-
-    /// The `i`-th channel as expressions see it (`self` in its machine).
-    pub fn channel(&self, i: usize) -> Option<&dyn Val> {
-        self.channels.get(i).map(|(_, r)| r as &dyn Val)
-    }
-}
-
-fn optional_text(s: Option<&str>) -> Box<dyn Val> {
-    match s {
-        Some(s) => text(s),
-        None => Box::new(CelNull),
-    }
-}
-
 /// `record`'s fields and one more, `name: value`: an operation's arguments
 /// with what it answered.
 pub fn with_field(record: &dyn Val, name: &'static str, value: &Json) -> Box<dyn Val> {
@@ -273,15 +109,24 @@ impl VariableResolver for Inputs<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
         let v: &'b dyn Val = match variable {
             "request" => self.request,
-            "session" => self.session,
+            "session" => return Some(cel_value(self.session)),
             "platform" => self.platform,
             "error" => self.error,
             "event" => self.event,
-            "self" => self.entity?,
+            "self" => return Some(cel_value(self.entity?)),
             "vars" => self.vars,
             _ => return None,
         };
         Some(CowVal::Borrowed(v))
+    }
+}
+
+/// A value as CEL reads it: the engine's own are built as CEL values, for
+/// the few expressions the native evaluator leaves to CEL.
+fn cel_value(v: V<'_>) -> CowVal<'_, '_> {
+    match v {
+        V::Val(v) => CowVal::Borrowed(v),
+        other => CowVal::Owned(other.to_val()),
     }
 }
 
@@ -298,7 +143,7 @@ pub fn with_value<R>(
     env: &Arc<Env>,
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
-    item: Option<(&str, &dyn Val)>,
+    item: Option<(&str, V<'_>)>,
     f: impl FnOnce(&dyn Val) -> R,
 ) -> Result<R, String> {
     let mut root = Context::with_env(env.clone());
@@ -308,7 +153,7 @@ pub fn with_value<R>(
         None => &root,
         Some((name, val)) => {
             let mut inner = root.new_inner_scope();
-            inner.add_variable_as_val(name, val.clone_as_boxed());
+            inner.add_variable_as_val(name, val.to_val());
             scoped = inner;
             &scoped
         }
@@ -318,7 +163,7 @@ pub fn with_value<R>(
 }
 
 /// The inputs with a foreach item, for the native evaluator.
-fn inputs<'a>(vars: &'a Inputs<'_>, item: Option<(&'a str, &'a dyn Val)>) -> Inputs<'a> {
+fn inputs<'a>(vars: &'a Inputs<'_>, item: Option<(&'a str, V<'a>)>) -> Inputs<'a> {
     Inputs {
         item: item.map(|(_, v)| v),
         ..*vars
@@ -332,6 +177,8 @@ fn native_json(v: V<'_>) -> Result<Json, String> {
         V::Int(i) => Json::from(i),
         V::Str(s) => Json::String(s.to_string()),
         V::Val(v) => to_json(v)?,
+        V::Obj(o) => to_json(o.to_val().as_ref())?,
+        V::Items(i) => to_json(i.to_val().as_ref())?,
     })
 }
 
@@ -342,6 +189,7 @@ fn native_owned(v: V<'_>) -> Result<Box<dyn Val>, String> {
         V::Int(i) => Box::new(CelInt::from(i)),
         V::Str(s) => text(s),
         V::Val(v) => to_owned_val(v)?,
+        other => other.to_val(),
     })
 }
 
@@ -350,7 +198,7 @@ pub fn eval_owned(
     env: &Arc<Env>,
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
-    item: Option<(&str, &dyn Val)>,
+    item: Option<(&str, V<'_>)>,
 ) -> Result<Box<dyn Val>, String> {
     budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
@@ -375,7 +223,7 @@ pub fn eval_json(
     env: &Arc<Env>,
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
-    item: Option<(&str, &dyn Val)>,
+    item: Option<(&str, V<'_>)>,
 ) -> Result<Json, String> {
     budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
@@ -389,7 +237,7 @@ pub fn eval_bool(
     env: &Arc<Env>,
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
-    item: Option<(&str, &dyn Val)>,
+    item: Option<(&str, V<'_>)>,
 ) -> Result<bool, String> {
     budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&inputs(vars, item))) {
@@ -402,12 +250,13 @@ pub fn eval_bool(
     })
 }
 
-/// The elements of a list value, each its own value.
+/// The elements of a list value, each its own value: they outlive the
+/// session as it was (a foreach's body changes it).
 pub fn eval_items(
     env: &Arc<Env>,
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
-) -> Result<Vec<Box<dyn Val>>, String> {
+) -> Result<Vec<Item>, String> {
     budgeted(vars.budget, expr.source(), || {
         eval_items_unbudgeted(env, expr, vars)
     })
@@ -417,9 +266,9 @@ fn eval_items_unbudgeted(
     env: &Arc<Env>,
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
-) -> Result<Vec<Box<dyn Val>>, String> {
+) -> Result<Vec<Item>, String> {
     if let Some(Ok(items)) = expr.native().map(|n| n.eval_list(&inputs(vars, None))) {
-        return items.into_iter().map(to_owned_val).collect();
+        return items.into_iter().map(Item::of).collect();
     }
     with_value(env, expr, vars, None, |v| {
         let iterable = v
@@ -430,8 +279,33 @@ fn eval_items_unbudgeted(
         while let Some(item) = it.next() {
             // An element may borrow from the variables, which the loop
             // outlives.
-            items.push(to_owned_val(item)?);
+            items.push(Item::Val(to_owned_val(item)?));
         }
         Ok(items)
     })?
+}
+
+/// A foreach's item, kept while the loop runs.
+pub enum Item {
+    /// A channel of the session, as it was when the loop began.
+    Channel(Channel),
+    Val(Box<dyn Val>),
+}
+
+impl Item {
+    fn of(v: V<'_>) -> Result<Item, String> {
+        if let V::Obj(o) = v
+            && let Some(c) = o.as_any().downcast_ref::<Channel>()
+        {
+            return Ok(Item::Channel(c.clone()));
+        }
+        native_owned(v).map(Item::Val)
+    }
+
+    pub fn value(&self) -> V<'_> {
+        match self {
+            Item::Channel(c) => V::Obj(c),
+            Item::Val(v) => V::Val(v.as_ref()),
+        }
+    }
 }

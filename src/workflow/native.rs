@@ -79,13 +79,67 @@ enum Cmp {
 pub struct Unsure;
 
 /// A value while evaluating: primitives by value, the rest borrowed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub enum V<'a> {
     Null,
     Bool(bool),
     Int(i64),
     Str(&'a str),
     Val(&'a dyn Val),
+    /// One of the engine's own values (the session, a channel), read in
+    /// place rather than copied into CEL's.
+    Obj(&'a dyn Object),
+    /// A list the engine keeps in its own types.
+    Items(&'a dyn Items),
+}
+
+impl std::fmt::Debug for V<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            V::Null => f.write_str("null"),
+            V::Bool(b) => write!(f, "{b}"),
+            V::Int(i) => write!(f, "{i}"),
+            V::Str(s) => write!(f, "{s:?}"),
+            V::Val(v) => write!(f, "{v:?}"),
+            V::Obj(_) => f.write_str("<object>"),
+            V::Items(i) => write!(f, "<{} items>", i.len()),
+        }
+    }
+}
+
+/// A value of the engine's own that expressions read: its fields by name,
+/// and the same value built as CEL's for the expressions CEL evaluates.
+pub trait Object: Sync {
+    /// The field `name`; `None` when there is no such field.
+    fn field(&self, name: &str) -> Option<V<'_>>;
+    fn to_val(&self) -> Box<dyn Val>;
+    /// What it is, for the engine that kept it.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// A list of the engine's own.
+pub trait Items: Sync {
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn get(&self, i: usize) -> V<'_>;
+    fn to_val(&self) -> Box<dyn Val>;
+}
+
+impl<'a> V<'a> {
+    /// The value as CEL's, for what the native evaluator hands on.
+    pub fn to_val(self) -> Box<dyn Val + 'static> {
+        match self {
+            V::Null => Box::new(CelNull),
+            V::Bool(b) => Box::new(CelBool::from(b)),
+            V::Int(i) => Box::new(CelInt::from(i)),
+            V::Str(s) => super::record::text(s),
+            V::Val(v) => super::record::to_owned_val(v).unwrap_or_else(|_| Box::new(CelNull)),
+            V::Obj(o) => o.to_val(),
+            V::Items(i) => i.to_val(),
+        }
+    }
 }
 
 /// What an evaluation reads: the context and, inside a foreach, its item;
@@ -93,14 +147,14 @@ pub enum V<'a> {
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
     pub request: &'a dyn Val,
-    pub session: &'a dyn Val,
+    pub session: V<'a>,
     pub platform: &'a dyn Val,
     pub error: &'a dyn Val,
     pub event: &'a dyn Val,
-    pub entity: Option<&'a dyn Val>,
+    pub entity: Option<V<'a>>,
     /// The workflow's variables, as a record (empty in a machine).
     pub vars: &'a dyn Val,
-    pub item: Option<&'a dyn Val>,
+    pub item: Option<V<'a>>,
     /// List items one evaluation may visit ([`super::record::budgeted`]).
     pub budget: usize,
 }
@@ -126,19 +180,18 @@ impl Native {
     }
 
     /// The elements of the list the expression gives (a foreach's items).
-    pub fn eval_list<'a>(&'a self, inputs: &Inputs<'a>) -> Result<Vec<&'a dyn Val>, Unsure> {
+    pub fn eval_list<'a>(&'a self, inputs: &Inputs<'a>) -> Result<Vec<V<'a>>, Unsure> {
         let mut bound = Vec::new();
         let (range, keep) = match &self.0 {
             N::Filter(range, pred) => (range.as_ref(), Some(pred)),
             other => (other, None),
         };
-        let list = list_of(eval(range, inputs, &mut bound)?)?;
+        let list = eval(range, inputs, &mut bound)?;
         let mut out = Vec::new();
-        let mut it = list.as_iterable().ok_or(Unsure)?.iter();
-        while let Some(x) = it.next() {
+        each(list, |x| {
             let Some(pred) = keep else {
                 out.push(x);
-                continue;
+                return Ok(false);
             };
             bound.push(x);
             let kept = eval(pred, inputs, &mut bound).and_then(bool_of);
@@ -146,7 +199,8 @@ impl Native {
             if kept? {
                 out.push(x);
             }
-        }
+            Ok(false)
+        })?;
         Ok(out)
     }
 }
@@ -170,7 +224,7 @@ impl Native {
         let inputs = settled(platform);
         media.iter().all(|m| {
             let item = Record::new(vec![("media".into(), super::record::text(m))]);
-            let mut bound: Vec<&dyn Val> = vec![&item];
+            let mut bound = vec![V::Val(&item)];
             decided(pred, &inputs, &mut bound) == Some(false)
         })
     }
@@ -198,7 +252,7 @@ fn fold(n: &N, inputs: &Inputs<'_>) -> N {
             V::Bool(b) => return N::Bool(b),
             V::Int(i) => return N::Int(i),
             V::Str(s) => return N::Str(s.into()),
-            V::Val(_) => {}
+            V::Val(_) | V::Obj(_) | V::Items(_) => {}
         }
     }
     if let Some(b) = decided(n, inputs, &mut Vec::new()) {
@@ -240,17 +294,18 @@ fn literal_list(n: &N, inputs: &Inputs<'_>) -> Option<N> {
     if !reads_only_known(n, 0) {
         return None;
     }
-    let list = list_of(eval(n, inputs, &mut Vec::new()).ok()?).ok()?;
+    let list = eval(n, inputs, &mut Vec::new()).ok()?;
     let mut items = Vec::new();
-    let mut it = list.as_iterable()?.iter();
-    while let Some(x) = it.next() {
-        items.push(match leaf(x) {
+    each(list, |x| {
+        items.push(match x {
             V::Str(s) => N::Str(s.into()),
             V::Int(i) => N::Int(i),
             V::Bool(b) => N::Bool(b),
-            _ => return None,
+            _ => return Err(Unsure),
         });
-    }
+        Ok(false)
+    })
+    .ok()?;
     Some(N::List(items))
 }
 
@@ -259,7 +314,7 @@ fn literal_list(n: &N, inputs: &Inputs<'_>) -> Option<N> {
 fn settled(platform: &dyn Val) -> Inputs<'_> {
     Inputs {
         request: platform,
-        session: platform,
+        session: V::Val(platform),
         platform,
         error: platform,
         event: platform,
@@ -293,7 +348,7 @@ fn reads_only_known(n: &N, bound: usize) -> bool {
 
 /// Kleene's three-valued reading, as CEL's own `&&` and `||` absorb an
 /// unknown side when the other decides.
-fn decided<'a>(n: &'a N, inputs: &Inputs<'a>, bound: &mut Vec<&'a dyn Val>) -> Option<bool> {
+fn decided<'a>(n: &'a N, inputs: &Inputs<'a>, bound: &mut Vec<V<'a>>) -> Option<bool> {
     // A bound item may lack a field it is asked for: then the parts decide.
     if reads_only_known(n, bound.len())
         && let Ok(b) = eval(n, inputs, bound).and_then(bool_of)
@@ -486,15 +541,45 @@ fn list_of(v: V<'_>) -> Result<&dyn Val, Unsure> {
     }
 }
 
+/// Visits the items of a list, CEL's or the engine's, until `f` says stop;
+/// each visit counts against the evaluation's budget.
+fn each<'a>(list: V<'a>, mut f: impl FnMut(V<'a>) -> Result<bool, Unsure>) -> Result<(), Unsure> {
+    match list {
+        V::Items(items) => {
+            let n = items.len();
+            let n = if super::record::charge(n) { n } else { 0 };
+            for i in 0..n {
+                if f(items.get(i))? {
+                    break;
+                }
+            }
+        }
+        other => {
+            let list = list_of(other)?;
+            let mut it = list.as_iterable().ok_or(Unsure)?.iter();
+            while let Some(x) = it.next() {
+                if f(leaf(x))? {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `base.name`, borrowed in place; `None` when there is no such field.
-fn field<'a>(base: V<'a>, name: &str) -> Result<Option<&'a dyn Val>, Unsure> {
-    let V::Val(v) = base else { return Err(Unsure) };
+fn field<'a>(base: V<'a>, name: &str) -> Result<Option<V<'a>>, Unsure> {
+    let v = match base {
+        V::Obj(o) => return Ok(o.field(name)),
+        V::Val(v) => v,
+        _ => return Err(Unsure),
+    };
     if let Some(r) = v.downcast_ref::<Record>() {
-        return Ok(r.field(name).map(|f| f as &dyn Val));
+        return Ok(r.field(name).map(|f| leaf(f)));
     }
     let indexer = v.as_indexer().ok_or(Unsure)?;
     match indexer.get(&CelString::from(name)) {
-        Ok(CowVal::Borrowed(f)) => Ok(Some(f)),
+        Ok(CowVal::Borrowed(f)) => Ok(Some(leaf(f))),
         Ok(CowVal::Owned(_)) => Err(Unsure),
         Err(cel::ExecutionError::NoSuchKey(_)) => Ok(None),
         Err(_) => Err(Unsure),
@@ -518,30 +603,26 @@ fn bool_of(v: V<'_>) -> Result<bool, Unsure> {
     }
 }
 
-fn eval<'a>(
-    node: &'a N,
-    inputs: &Inputs<'a>,
-    bound: &mut Vec<&'a dyn Val>,
-) -> Result<V<'a>, Unsure> {
+fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Vec<V<'a>>) -> Result<V<'a>, Unsure> {
     Ok(match node {
         N::Null => V::Null,
         N::Bool(b) => V::Bool(*b),
         N::Int(i) => V::Int(*i),
         N::Str(s) => V::Str(s),
-        N::Root(r) => leaf(match r {
-            Root::Request => inputs.request,
+        N::Root(r) => match r {
+            Root::Request => leaf(inputs.request),
             Root::Session => inputs.session,
-            Root::Platform => inputs.platform,
-            Root::Error => inputs.error,
-            Root::Event => inputs.event,
+            Root::Platform => leaf(inputs.platform),
+            Root::Error => leaf(inputs.error),
+            Root::Event => leaf(inputs.event),
             Root::Entity => inputs.entity.ok_or(Unsure)?,
-            Root::Vars => inputs.vars,
+            Root::Vars => leaf(inputs.vars),
             Root::Item => inputs.item.ok_or(Unsure)?,
-        }),
-        N::Bound(depth) => leaf(*bound.iter().rev().nth(*depth).ok_or(Unsure)?),
+        },
+        N::Bound(depth) => *bound.iter().rev().nth(*depth).ok_or(Unsure)?,
         N::Field(base, name) => {
             let base = eval(base, inputs, bound)?;
-            leaf(field(base, name)?.ok_or(Unsure)?)
+            field(base, name)?.ok_or(Unsure)?
         }
         N::Has(base, name) => {
             let base = eval(base, inputs, bound)?;
@@ -585,20 +666,17 @@ fn eval<'a>(
                     }
                 }
             } else {
-                let list = list_of(eval(list, inputs, bound)?)?;
-                let mut it = list.as_iterable().ok_or(Unsure)?.iter();
-                while let Some(x) = it.next() {
-                    if eq(item, leaf(x))? {
-                        found = true;
-                        break;
-                    }
-                }
+                each(eval(list, inputs, bound)?, |x| {
+                    found = eq(item, x)?;
+                    Ok(found)
+                })?;
             }
             V::Bool(found)
         }
         N::Size(a) => match eval(a, inputs, bound)? {
             V::Str(s) => V::Int(s.chars().count() as i64),
             V::Val(v) => V::Int(*v.as_sizer().ok_or(Unsure)?.size().inner()),
+            V::Items(i) => V::Int(i.len() as i64),
             _ => return Err(Unsure),
         },
         N::Cond(c, a, b) => {
@@ -611,18 +689,18 @@ fn eval<'a>(
         N::Filter(..) | N::List(_) => return Err(Unsure),
         N::Exists(range, pred) | N::All(range, pred) => {
             let exists = matches!(node, N::Exists(..));
-            let list = list_of(eval(range, inputs, bound)?)?;
-            let mut it = list.as_iterable().ok_or(Unsure)?.iter();
+            let list = eval(range, inputs, bound)?;
             let mut result = !exists;
-            while let Some(x) = it.next() {
+            each(list, |x| {
                 bound.push(x);
                 let r = eval(pred, inputs, bound).and_then(bool_of);
                 bound.pop();
                 if r? == exists {
                     result = exists;
-                    break;
+                    return Ok(true);
                 }
-            }
+                Ok(false)
+            })?;
             V::Bool(result)
         }
     })

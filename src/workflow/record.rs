@@ -57,7 +57,7 @@ pub fn budgeted<R>(
 }
 
 /// Takes `n` items of the budget; false once it is spent.
-fn charge(n: usize) -> bool {
+pub(crate) fn charge(n: usize) -> bool {
     match FUEL.get() {
         None => true,
         Some(left) if left >= n => {
@@ -349,6 +349,19 @@ pub fn from_json_ordered(v: &serde_json::Value) -> Box<dyn Val> {
         serde_json::Value::String(s) => text(s),
         other => from_json(other),
     }
+}
+
+/// A value that outlives the evaluation it came from. The engine's records
+/// are shared, everything else is copied.
+pub fn to_owned_val(v: &dyn Val) -> Result<Box<dyn Val>, String> {
+    if let Some(r) = v.downcast_ref::<Record>() {
+        return Ok(Box::new(r.clone()));
+    }
+    if let Some(l) = v.downcast_ref::<SharedList>() {
+        return Ok(Box::new(l.clone()));
+    }
+    let owned = cel::Value::try_from(v).map_err(|e| e.to_string())?;
+    Box::<dyn Val>::try_from(owned).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
