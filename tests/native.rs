@@ -172,7 +172,7 @@ proptest! {
         let mut req = serde_json::Map::new();
         if let Some(r) = reason { req.insert("reason".into(), json!(r)); }
         if let Some(c) = ch { req.insert("channel".into(), json!(c)); }
-        let request = values::from_json(&serde_json::Value::Object(req));
+        let request = values::request(&serde_json::Value::Object(req));
         let error = values::no_error();
         // Every field a switch event can have, so that any machine's
         // expression finds its own.

@@ -135,11 +135,18 @@ pub struct Failure {
 
 impl Failure {
     pub(crate) fn to_val(&self) -> Box<dyn cel::common::value::Val> {
-        super::values::from_json(&serde_json::json!({
-            "code": self.code,
-            "message": self.message,
-            "operation": self.operation,
-            "channel": self.channel,
-        }))
+        use crate::workflow::record::{Record, text};
+        Box::new(Record::new(vec![
+            ("code".into(), text(&self.code)),
+            ("message".into(), text(&self.message)),
+            ("operation".into(), text(&self.operation)),
+            (
+                "channel".into(),
+                match &self.channel {
+                    Some(c) => text(c),
+                    None => Box::new(cel::common::types::CelNull),
+                },
+            ),
+        ]))
     }
 }

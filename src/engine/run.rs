@@ -209,7 +209,7 @@ impl Engine {
         if let Err(message) = check_params(workflow, params, self.param_limits) {
             return Outcome::refused("InvalidRequest", message);
         }
-        let root = self.frame(workflow, values::from_json(params), obs);
+        let root = self.frame(workflow, values::request(params), obs);
         self.drive(root, session, inbox, None, obs).await
     }
 
@@ -269,7 +269,7 @@ impl Engine {
             };
         };
         let span = tracing::info_span!("switch event", name = %event.name, agent = %session.agent);
-        let root = self.frame(workflow, values::from_json(&serde_json::json!({})), obs);
+        let root = self.frame(workflow, self.empty.clone_as_boxed(), obs);
         let value = values::event_record(spec, &event.data);
         self.drive(root, session, inbox, Some(value), obs)
             .instrument(span)
@@ -292,7 +292,13 @@ impl Engine {
             looping: None,
             entered: false,
             started: Instant::now(),
-            span: tracing::debug_span!("workflow", name = %workflow.name),
+            // A span costs even with no one listening: a request enters
+            // dozens of states.
+            span: if tracing::level_enabled!(tracing::Level::DEBUG) {
+                tracing::debug_span!("workflow", name = %workflow.name)
+            } else {
+                tracing::Span::none()
+            },
         }
     }
 
@@ -377,7 +383,11 @@ impl Engine {
                 obs.state_entered(w, sid);
                 frame.entered = true;
             }
-            let span = tracing::trace_span!(parent: &frame.span, "state", name = %state.name);
+            let span = if tracing::level_enabled!(tracing::Level::TRACE) {
+                tracing::trace_span!(parent: &frame.span, "state", name = %state.name)
+            } else {
+                tracing::Span::none()
+            };
             // The session is lent to each evaluation on its own
             // (`with_session`): an operation changes it between two.
             let vars = Inputs {
@@ -458,7 +468,7 @@ impl Engine {
                 }
                 StateKind::Call(c) => {
                     match self.record(&c.args, &with_session(&vars, session), None) {
-                        Ok(args) => match self.platform.workflow(&c.workflow) {
+                        Ok(args) => match self.platform.callee(c) {
                             Some(callee) => Step::Push(self.frame(callee, args, obs)),
                             None => Step::Abort(Response::error(
                                 "Internal",
@@ -522,7 +532,7 @@ impl Engine {
                                     &with_session(&vars, session),
                                     Some((&f.binding, item)),
                                 ) {
-                                    Ok(args) => match self.platform.workflow(&c.workflow) {
+                                    Ok(args) => match self.platform.callee(c) {
                                         Some(callee) => {
                                             step = Some(Step::Push(self.frame(callee, args, obs)));
                                             break;

@@ -132,9 +132,18 @@ fn cel_value(v: V<'_>) -> CowVal<'_, '_> {
 
 /// The `error` variable when nothing failed yet: every field null.
 pub fn no_error() -> Box<dyn Val> {
-    from_json(
-        &serde_json::json!({ "code": null, "message": null, "operation": null, "channel": null }),
-    )
+    Box::new(Record::new(
+        ["code", "message", "operation", "channel"]
+            .into_iter()
+            .map(|n| (n.into(), Box::new(CelNull) as Box<dyn Val>))
+            .collect(),
+    ))
+}
+
+/// A request's parameters as expressions read them (`request.*`): a record
+/// in the order the client wrote them, read in place.
+pub fn request(params: &Json) -> Box<dyn Val> {
+    from_json_ordered(params)
 }
 
 /// Evaluates `expr` with `vars` and, inside a foreach, the item bound to its
@@ -200,12 +209,20 @@ pub fn eval_owned(
     vars: &Inputs<'_>,
     item: Option<(&str, V<'_>)>,
 ) -> Result<Box<dyn Val>, String> {
+    if let Some(v) = constant(expr) {
+        return native_owned(v);
+    }
     budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
             return native_owned(v);
         }
         with_value(env, expr, vars, item, to_owned_val)?
     })
+}
+
+/// The expression's value, when it is known before any evaluation.
+fn constant(expr: &CompiledExpr) -> Option<V<'_>> {
+    expr.native().and_then(|n| n.constant())
 }
 
 /// A value as text, the way an operation argument takes it: `None` for null.
@@ -225,6 +242,9 @@ pub fn eval_json(
     vars: &Inputs<'_>,
     item: Option<(&str, V<'_>)>,
 ) -> Result<Json, String> {
+    if let Some(v) = constant(expr) {
+        return native_json(v);
+    }
     budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
             return native_json(v);
@@ -239,6 +259,9 @@ pub fn eval_bool(
     vars: &Inputs<'_>,
     item: Option<(&str, V<'_>)>,
 ) -> Result<bool, String> {
+    if let Some(V::Bool(b)) = constant(expr) {
+        return Ok(b);
+    }
     budgeted(vars.budget, expr.source(), || {
         if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&inputs(vars, item))) {
             return Ok(b);

@@ -175,6 +175,18 @@ impl Native {
         eval(&self.0, inputs, &mut Vec::new())
     }
 
+    /// Its value when nothing at run time changes it: a literal, or what
+    /// the platform's settings decided ([`Native::specialised`]).
+    pub fn constant(&self) -> Option<V<'_>> {
+        Some(match &self.0 {
+            N::Null => V::Null,
+            N::Bool(b) => V::Bool(*b),
+            N::Int(i) => V::Int(*i),
+            N::Str(s) => V::Str(s),
+            _ => return None,
+        })
+    }
+
     pub fn eval_bool<'a>(&'a self, inputs: &Inputs<'a>) -> Result<bool, Unsure> {
         bool_of(self.eval(inputs)?)
     }

@@ -256,6 +256,9 @@ pub enum Body {
 pub struct WorkflowCall {
     pub workflow: String,
     pub args: Args,
+    /// Where the callee sits among its platform's workflows, once the
+    /// platform is built: a call finds it without looking its name up.
+    pub index: Option<usize>,
 }
 
 /// A state that waits for a switch event.
@@ -399,6 +402,14 @@ impl Platform {
         self.workflows.get(name)
     }
 
+    /// The workflow a call runs.
+    pub fn callee(&self, call: &WorkflowCall) -> Option<&Arc<Workflow>> {
+        match call.index.and_then(|i| self.workflows.get_index(i)) {
+            Some((name, w)) if *name == call.workflow => Some(w),
+            _ => self.workflow(&call.workflow),
+        }
+    }
+
     /// The workflow that handles a request.
     pub fn handler(&self, request: &str) -> Option<&Arc<Workflow>> {
         self.requests
@@ -435,10 +446,27 @@ impl Platform {
     pub(crate) fn specialise(&mut self) {
         let settings = self.settings_value();
         let mut f = |e: &mut CompiledExpr| e.specialise(settings.as_ref());
+        let index: HashMap<String, usize> = self
+            .workflows
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect();
         for w in self.workflows.values_mut() {
             // Each platform's workflows are its own until it is handed out.
             if let Some(w) = Arc::get_mut(w) {
                 w.exprs_mut(&mut f);
+                for s in w.graph.node_weights_mut() {
+                    let call = match &mut s.kind {
+                        StateKind::Call(c) => c,
+                        StateKind::Foreach(Foreach {
+                            body: Body::Call(c),
+                            ..
+                        }) => c,
+                        _ => continue,
+                    };
+                    call.index = index.get(&call.workflow).copied();
+                }
             }
         }
         for m in &mut self.machines {

@@ -770,6 +770,7 @@ impl StateCheck<'_, '_> {
             WorkflowCall {
                 workflow: w.to_string(),
                 args: compiled,
+                index: None,
             },
             callee.outcomes.clone(),
         ))
