@@ -2,9 +2,7 @@
 //! every identifier and field checked against the context the engine will
 //! provide, and every problem reported at its column in the YAML file.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
+use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 use cel::common::ast::{Expr as Ast, SourceInfo};
@@ -36,34 +34,13 @@ pub fn env() -> &'static Arc<Env> {
     })
 }
 
-/// Programs already parsed in one validation run, by source text. Parsing
-/// costs tens of µs per expression, most of validation, and the same
-/// expressions recur: platforms that extend another re-check its workflows in
-/// their own context. Programs are pure functions of their text.
-#[derive(Debug, Default)]
-pub struct Programs(RefCell<HashMap<Box<str>, Arc<Program>>>);
-
-impl Programs {
-    fn parse(&self, source: &str) -> std::thread::Result<Result<Arc<Program>, cel::ParseErrors>> {
-        if let Some(p) = self.0.borrow().get(source) {
-            return Ok(Ok(p.clone()));
-        }
-        // The parser is third-party code fed user input: a panic in it must
-        // become a diagnostic, not take the validator down.
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| env().compile(source)))?;
-        Ok(parsed.map(|p| {
-            let p = Arc::new(p);
-            self.0.borrow_mut().insert(source.into(), p.clone());
-            p
-        }))
-    }
-}
+pub use super::parser::Programs;
 
 /// A compiled CEL expression, shared by every run of the workflow.
 #[derive(Debug, Clone)]
 pub struct CompiledExpr {
     source: Arc<str>,
-    program: Arc<Program>,
+    parsed: Arc<super::parser::Parsed>,
     /// The same expression for the native evaluator, when it is in its subset.
     native: Option<Arc<super::native::Native>>,
     span: Span,
@@ -74,8 +51,15 @@ impl CompiledExpr {
         &self.source
     }
 
+    /// The expression as a cel [`Program`], built on first use when the
+    /// fast parser read it: [`CompiledExpr::expression`] costs nothing.
     pub fn program(&self) -> &Program {
-        &self.program
+        self.parsed.program()
+    }
+
+    /// The expression's tree, as the engine evaluates it.
+    pub fn expression(&self) -> &IdedExpr {
+        self.parsed.expression()
     }
 
     pub fn native(&self) -> Option<&super::native::Native> {
@@ -326,7 +310,7 @@ pub const MAX_COMPREHENSION_DEPTH: usize = 3;
 
 /// Where `source` nests deeper than the parser should see, and why; checked
 /// before parsing, quoted text skipped.
-fn too_deep(source: &str) -> Option<(usize, String)> {
+pub(crate) fn too_deep(source: &str) -> Option<(usize, String)> {
     const MACROS: &[&str] = &["all", "exists", "exists_one", "map", "filter"];
     // Each open bracket, and whether it opened a comprehension.
     let mut open: Vec<bool> = Vec::new();
@@ -422,8 +406,58 @@ fn compile_at(
         );
         return None;
     }
-    let program = match loc.cx.programs.parse(source) {
-        Ok(Ok(p)) => p,
+    let mut parsed = tree(loc, source, base, &whole, diags, |s| {
+        loc.cx.programs.parse(s)
+    })?;
+    // Read by the fast parser, the expression is checked without positions;
+    // if it needs them, for a finding or a variable read, it is read again
+    // by the exact parser and checked again.
+    if parsed.positions().is_none() {
+        let mut findings = Diagnostics::new();
+        let mut checker = Checker::new(loc, base, source, None, scope, &mut findings);
+        let shape = checker.shape(parsed.expression());
+        if checker.ok && !checker.needs_positions.get() {
+            return Some((compiled(source, parsed, scope, whole), shape));
+        }
+        parsed = tree(loc, source, base, &whole, diags, |s| {
+            loc.cx.programs.parse_exact(s)
+        })?;
+    }
+    let mut checker = Checker::new(loc, base, source, parsed.positions(), scope, diags);
+    let shape = checker.shape(parsed.expression());
+    if !checker.ok {
+        return None;
+    }
+    Some((compiled(source, parsed, scope, whole), shape))
+}
+
+fn compiled(
+    source: &str,
+    parsed: Arc<super::parser::Parsed>,
+    scope: &Scope,
+    span: Span,
+) -> CompiledExpr {
+    CompiledExpr {
+        source: source.into(),
+        native: super::native::Native::compile(parsed.expression(), scope.binding()).map(Arc::new),
+        parsed,
+        span,
+    }
+}
+
+/// The tree `parse` gives for `source`, or its syntax errors reported.
+fn tree(
+    loc: &Locator<'_>,
+    source: &str,
+    base: usize,
+    whole: &Span,
+    diags: &mut Diagnostics,
+    parse: impl FnOnce(
+        &str,
+    ) -> std::thread::Result<Result<Arc<super::parser::Parsed>, cel::ParseErrors>>,
+) -> Option<Arc<super::parser::Parsed>> {
+    match parse(source) {
+        Ok(Ok(p)) => Some(p),
         Ok(Err(errors)) => {
             for e in errors.errors.iter().take(3) {
                 let off = line_col_offset(source, e.pos.0, e.pos.1);
@@ -437,42 +471,21 @@ fn compile_at(
                         .help("see https://github.com/google/cel-spec for the expression syntax; text must be quoted: 'like this'"),
                 );
             }
-            return None;
+            None
         }
         Err(_) => {
             diags.push(
                 Diagnostic::new(
                     Rule::CelSyntax,
-                    whole,
+                    whole.clone(),
                     "the CEL parser could not handle this expression",
                 )
                 .label("here")
                 .help("simplify the expression"),
             );
-            return None;
+            None
         }
-    };
-    let mut checker = Checker {
-        loc,
-        base,
-        source,
-        info: program.source_info(),
-        scope: scope.clone(),
-        diags,
-        ok: true,
-        iterations: 1,
-    };
-    let shape = checker.shape(program.expression());
-    if !checker.ok {
-        return None;
     }
-    let compiled = CompiledExpr {
-        source: source.into(),
-        native: super::native::Native::compile(program.expression(), scope.binding()).map(Arc::new),
-        program,
-        span: whole,
-    };
-    Some((compiled, shape))
 }
 
 /// Shortens ANTLR's "expecting {…}" lists, which name every token class.
@@ -504,7 +517,11 @@ struct Checker<'a, 'l> {
     loc: &'a Locator<'l>,
     base: usize,
     source: &'a str,
-    info: &'a SourceInfo,
+    /// Where the nodes are written; `None` from the fast parser.
+    info: Option<&'a SourceInfo>,
+    /// Whether a position was asked for without `info`: the check must be
+    /// done again with it.
+    needs_positions: Cell<bool>,
     scope: Scope,
     diags: &'a mut Diagnostics,
     ok: bool,
@@ -538,11 +555,35 @@ fn written_size(range: &IdedExpr) -> Option<u64> {
     }
 }
 
-impl Checker<'_, '_> {
+impl<'a, 'l> Checker<'a, 'l> {
+    fn new(
+        loc: &'a Locator<'l>,
+        base: usize,
+        source: &'a str,
+        info: Option<&'a SourceInfo>,
+        scope: &Scope,
+        diags: &'a mut Diagnostics,
+    ) -> Self {
+        Checker {
+            loc,
+            base,
+            source,
+            info,
+            needs_positions: Cell::new(false),
+            scope: scope.clone(),
+            diags,
+            ok: true,
+            iterations: 1,
+        }
+    }
+
     /// Byte range of a node's token inside the expression.
     fn range(&self, e: &IdedExpr) -> (usize, usize) {
-        self.info
-            .offset_for(e.id)
+        let Some(info) = self.info else {
+            self.needs_positions.set(true);
+            return (0, self.source.len());
+        };
+        info.offset_for(e.id)
             .map_or((0, self.source.len()), |(s, t)| {
                 (s as usize, (t as usize + 1).min(self.source.len()))
             })
@@ -562,7 +603,9 @@ impl Checker<'_, '_> {
                     && let Some(reads) = &self.scope.reads
                 {
                     let span = self.field_span(&sel.operand, &sel.field);
-                    reads.borrow_mut().push((sel.field.clone(), span));
+                    if self.info.is_some() {
+                        reads.borrow_mut().push((sel.field.clone(), span));
+                    }
                 }
                 self.field(&sel.operand, &operand, &sel.field)
             }
@@ -861,6 +904,9 @@ impl Checker<'_, '_> {
         };
         let at = self.field_at(operand, field);
         let what = describe(self.source, operand, self.info);
+        if self.info.is_none() {
+            self.needs_positions.set(true);
+        }
         let help = did_you_mean(field, known.iter().map(String::as_str)).unwrap_or_else(|| {
             let have = if known.is_empty() {
                 format!("`{what}` has no fields here")
@@ -890,12 +936,12 @@ impl Checker<'_, '_> {
 }
 
 /// The written text of a node, e.g. `session.channels`, for messages.
-fn describe(source: &str, e: &IdedExpr, info: &SourceInfo) -> String {
+fn describe(source: &str, e: &IdedExpr, info: Option<&SourceInfo>) -> String {
     match &e.expr {
         Ast::Ident(n) => n.clone(),
         Ast::Select(s) => format!("{}.{}", describe(source, &s.operand, info), s.field),
         _ => info
-            .offset_for(e.id)
+            .and_then(|i| i.offset_for(e.id))
             .and_then(|(s, t)| source.get(s as usize..=t as usize))
             .unwrap_or("value")
             .to_string(),
