@@ -163,7 +163,7 @@ fn event_fields(fields: Vec<&'static str>) -> Shape {
             "run `hisflow events` for the catalog",
         ),
     ));
-    Shape::Record(out)
+    Shape::record(out)
 }
 
 impl Scope {
@@ -174,7 +174,7 @@ impl Scope {
     pub fn new(inputs: Vec<String>, platform: Shape, session: Shape) -> Self {
         Scope {
             vars: vec![
-                ("request".into(), Shape::Open(inputs)),
+                ("request".into(), Shape::Open(inputs.into())),
                 ("session".into(), session),
                 ("platform".into(), platform),
                 ("error".into(), Shape::Object(ERROR)),
@@ -206,7 +206,7 @@ impl Scope {
     pub fn with_vars(&self, names: &[String]) -> Scope {
         let mut s = self.with(
             "vars",
-            Shape::Record(names.iter().map(|n| (n.clone(), Shape::Any)).collect()),
+            Shape::record(names.iter().map(|n| (n.clone(), Shape::Any)).collect()),
         );
         s.workflow_vars = Some(s.vars.len() - 1);
         s
@@ -522,7 +522,9 @@ struct Checker<'a, 'l> {
     /// Whether a position was asked for without `info`: the check must be
     /// done again with it.
     needs_positions: Cell<bool>,
-    scope: Scope,
+    scope: &'a Scope,
+    /// The comprehensions' variables around the node, innermost last.
+    locals: Vec<(&'a str, Shape)>,
     diags: &'a mut Diagnostics,
     ok: bool,
     /// How many times the comprehensions around the node run, counting
@@ -561,7 +563,7 @@ impl<'a, 'l> Checker<'a, 'l> {
         base: usize,
         source: &'a str,
         info: Option<&'a SourceInfo>,
-        scope: &Scope,
+        scope: &'a Scope,
         diags: &'a mut Diagnostics,
     ) -> Self {
         Checker {
@@ -570,11 +572,22 @@ impl<'a, 'l> Checker<'a, 'l> {
             source,
             info,
             needs_positions: Cell::new(false),
-            scope: scope.clone(),
+            scope,
+            locals: Vec::new(),
             diags,
             ok: true,
             iterations: 1,
         }
+    }
+
+    /// What `name` reads as: the innermost binding of it.
+    fn get(&self, name: &str) -> Option<&Shape> {
+        self.locals
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+            .or_else(|| self.scope.get(name))
     }
 
     /// Byte range of a node's token inside the expression.
@@ -590,7 +603,7 @@ impl<'a, 'l> Checker<'a, 'l> {
     }
 
     /// Checks `e` and returns what is known of its value's shape.
-    fn shape(&mut self, e: &IdedExpr) -> Shape {
+    fn shape(&mut self, e: &'a IdedExpr) -> Shape {
         match &e.expr {
             Ast::Ident(name) => self.ident(e, name),
             Ast::Select(sel) => {
@@ -598,6 +611,7 @@ impl<'a, 'l> Checker<'a, 'l> {
                 if !sel.test
                     && matches!(&sel.operand.expr, Ast::Ident(n) if n == "vars")
                     && self.scope.workflow_vars.is_some()
+                    && !self.locals.iter().any(|(n, _)| *n == "vars")
                     && self.scope.vars.iter().rposition(|(n, _)| n == "vars")
                         == self.scope.workflow_vars
                     && let Some(reads) = &self.scope.reads
@@ -634,17 +648,17 @@ impl<'a, 'l> Checker<'a, 'l> {
                     Shape::List(elem) => (**elem).clone(),
                     _ => Shape::Any,
                 };
-                let saved = self.scope.clone();
-                self.scope = self.scope.with(&c.iter_var, elem);
+                let outer_locals = self.locals.len();
+                self.locals.push((&c.iter_var, elem));
                 if let Some(v2) = &c.iter_var2 {
-                    self.scope = self.scope.with(v2, Shape::Any);
+                    self.locals.push((v2, Shape::Any));
                 }
-                self.scope = self.scope.with(&c.accu_var, Shape::Any);
+                self.locals.push((&c.accu_var, Shape::Any));
                 self.shape(&c.accu_init);
                 self.shape(&c.loop_cond);
                 self.shape(&c.loop_step);
                 self.shape(&c.result);
-                self.scope = saved;
+                self.locals.truncate(outer_locals);
                 self.iterations = outer;
                 if is_filter(c) { range } else { Shape::Any }
             }
@@ -652,7 +666,7 @@ impl<'a, 'l> Checker<'a, 'l> {
                 // `math.abs(x)`: a namespace, not a value to check.
                 let namespace = match call.target.as_ref().map(|t| &t.expr) {
                     Some(Ast::Ident(ns))
-                        if NAMESPACES.contains(&ns.as_str()) && self.scope.get(ns).is_none() =>
+                        if NAMESPACES.contains(&ns.as_str()) && self.get(ns).is_none() =>
                     {
                         Some(ns.as_str())
                     }
@@ -846,7 +860,7 @@ impl<'a, 'l> Checker<'a, 'l> {
     }
 
     fn ident(&mut self, e: &IdedExpr, name: &str) -> Shape {
-        if let Some(shape) = self.scope.get(name) {
+        if let Some(shape) = self.get(name) {
             return shape.clone();
         }
         let (from, to) = self.range(e);
@@ -854,8 +868,10 @@ impl<'a, 'l> Checker<'a, 'l> {
             .scope
             .vars
             .iter()
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.as_str())
+            .chain(self.locals.iter().map(|(n, _)| *n))
             .filter(|n| !n.starts_with('@'))
+            .map(str::to_string)
             .collect();
         let help = did_you_mean(name, names.iter().map(String::as_str)).unwrap_or_else(|| {
             format!(
@@ -898,7 +914,7 @@ impl<'a, 'l> Checker<'a, 'l> {
                 if fields.iter().any(|n| n == field) {
                     return Shape::Any;
                 }
-                fields.clone()
+                fields.to_vec()
             }
             _ => return Shape::Any,
         };
@@ -1044,7 +1060,7 @@ mod tests {
         let mut diags = Diagnostics::new();
         let scope = Scope::new(
             vec!["reason".into()],
-            Shape::Record(vec![("logout_reason".into(), Shape::Scalar)]),
+            Shape::record(vec![("logout_reason".into(), Shape::Scalar)]),
             crate::workflow::vocab::States::default().session(),
         );
         compile(cx, &expr, &scope, &mut diags);

@@ -985,7 +985,7 @@ impl Validator {
             adapter: adapter_spec,
             lacks: &lack_names,
             vocab: Vocab {
-                platform: Some(Shape::Record(
+                platform: Some(Shape::record(
                     typed
                         .declared
                         .iter()
