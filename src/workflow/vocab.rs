@@ -144,7 +144,7 @@ impl Shape {
 
 /// What a platform names: the states of its machines. `None`: not known
 /// (no machine for the entity).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct States {
     pub channel: Option<Vec<String>>,
     pub session: Option<Vec<String>>,
