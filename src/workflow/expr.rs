@@ -286,6 +286,17 @@ impl Locator<'_> {
         if token.is_empty() {
             return self.cx.span_bytes(self.start + from.min(text.len()), 0);
         }
+        // The whole value, which is where it starts, or just inside its
+        // quote: the first occurrence, found without searching.
+        if from == 0 {
+            let quoted = text.starts_with(['"', '\'']) && text[1..].starts_with(token);
+            if text.starts_with(token) || quoted {
+                return self.cx.span_bytes(
+                    self.start + usize::from(!text.starts_with(token)),
+                    token.len(),
+                );
+            }
+        }
         let nth = self.value[..from].matches(token).count();
         match text.match_indices(token).nth(nth) {
             Some((i, _)) => self.cx.span_bytes(self.start + i, token.len()),
