@@ -1187,18 +1187,27 @@ impl Validator {
             })
         };
         let heard = |e: &str| triggers().any(|t| t == e);
+        let unhandled = |meant: &[&str]| {
+            adapter
+                .events
+                .iter()
+                .any(|e| !events.contains_key(*e) && !heard(e) && !meant.contains(e))
+        };
         // A misspelt trigger is reported at the machine; the event it meant
-        // is not reported again as unhandled.
-        meant.extend(
-            triggers()
-                .filter(|t| crate::platform::events::event(t).is_none())
-                .filter_map(|t| {
-                    crate::workflow::diagnostic::closest(
-                        t,
-                        crate::platform::EVENTS.iter().map(|e| e.name),
-                    )
-                }),
-        );
+        // is not reported again as unhandled. Looking for it is only worth
+        // it when some event is.
+        if unhandled(&meant) {
+            meant.extend(
+                triggers()
+                    .filter(|t| crate::platform::events::event(t).is_none())
+                    .filter_map(|t| {
+                        crate::workflow::diagnostic::closest(
+                            t,
+                            crate::platform::EVENTS.iter().map(|e| e.name),
+                        )
+                    }),
+            );
+        }
         let unhandled: Vec<&str> = adapter
             .events
             .iter()
