@@ -4,6 +4,12 @@
 //! the printed ratio (validation cost / parse cost) means something on a
 //! shared, noisy machine where absolute figures drift.
 //!
+//! Then four series show that validation is linear in what a workflow is
+//! made of: states, the size of its expressions, `${…}` template holes and
+//! the depth of `extends` chains. Each line gives the cost per unit and the
+//! marginal cost of the units added since the line before, which stays flat
+//! when the cost is linear, and the ratio to the baseline.
+//!
 //! Run: `cargo bench --bench validate`
 
 use std::hint::black_box;
@@ -46,15 +52,27 @@ fn parse_only(files: &[PathBuf]) {
 }
 
 /// A workflow of `n` states: choices over the session, switch operations with
-/// every outcome handled, events, and a response at the end.
-fn generated(n: usize) -> String {
+/// every outcome handled, events, and a response at the end. Each guard is
+/// `terms` comparisons long.
+fn generated(n: usize, terms: usize) -> String {
     let mut s = String::from("workflow: big\nstart: s0\nstates:\n");
     for i in 0..n - 1 {
         let next = format!("s{}", i + 1);
         match i % 3 {
-            0 => s.push_str(&format!(
-                "  s{i}:\n    choice:\n      - when: session.channels.exists(c, c.active && size(c.interactions) > {i})\n        next: {next}\n    otherwise: {next}\n"
-            )),
+            0 => {
+                let guard = (0..terms)
+                    .map(|t| {
+                        format!(
+                            "session.channels.exists(c, c.active && size(c.interactions) > {})",
+                            i + t
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" && ");
+                s.push_str(&format!(
+                    "  s{i}:\n    choice:\n      - when: {guard}\n        next: {next}\n    otherwise: {next}\n"
+                ))
+            }
             1 => s.push_str(&format!(
                 "  s{i}:\n    op: agent.set_not_ready\n    args: {{ channel: \"'voice'\", reason: \"'r{i}'\" }}\n    timeout: 2s\n    on: {{ ok: {next} }}\n    otherwise: {next}\n"
             )),
@@ -63,6 +81,65 @@ fn generated(n: usize) -> String {
     }
     s.push_str(&format!("  s{}:\n    respond:\n      ok: {{}}\n", n - 1));
     s
+}
+
+/// A workflow whose 64 answers are errors with messages of `holes` `${…}`
+/// holes each, every hole a different expression.
+fn with_holes(holes: usize) -> String {
+    const ANSWERS: usize = 64;
+    let mut s = String::from(
+        "workflow: holes\ninput:\n  reason: { type: string, required: false }\nstart: pick\nstates:\n  pick:\n    choice:\n",
+    );
+    for a in 0..ANSWERS {
+        s.push_str(&format!(
+            "      - when: size(session.channels) == {a}\n        next: a{a}\n"
+        ));
+    }
+    s.push_str("    otherwise: a0\n");
+    for a in 0..ANSWERS {
+        let message: String = (0..holes)
+            .map(|h| format!("${{size(session.channels) + {}}} ", a * holes + h))
+            .collect();
+        s.push_str(&format!(
+            "  a{a}:\n    respond:\n      error:\n        code: Internal\n        message: \"{message}\"\n"
+        ));
+    }
+    s
+}
+
+/// `depth` platforms, each extending the one before, the first extending a
+/// copy of workflows/reference; returns the last one's folder and every file
+/// validating it reads.
+fn chain(root: &Path, depth: usize) -> (PathBuf, Vec<PathBuf>) {
+    let reference = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows/reference");
+    let base = root.join("p0");
+    std::fs::create_dir_all(&base).unwrap();
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(&reference).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "yaml") {
+            let to = base.join(p.file_name().unwrap());
+            std::fs::copy(&p, &to).unwrap();
+            files.push(to);
+        }
+    }
+    let mut last = base;
+    for d in 1..=depth {
+        let dir = root.join(format!("p{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let manifest = dir.join("platform.yaml");
+        std::fs::write(
+            &manifest,
+            format!(
+                "platform: p{d}\ndescription: level {d}\nextends: p{}\nsettings:\n  media: [voice, chat]\n",
+                d - 1
+            ),
+        )
+        .unwrap();
+        files.push(manifest);
+        last = dir;
+    }
+    (last, files)
 }
 
 fn report(name: &str, files: usize, states: usize, validate: Duration, parse: Duration) {
@@ -84,13 +161,78 @@ fn report(name: &str, files: usize, states: usize, validate: Duration, parse: Du
     );
 }
 
+/// One point of a series: `units` of what grows, the paths to validate and
+/// the files they read.
+struct Point {
+    units: usize,
+    paths: Vec<PathBuf>,
+    files: Vec<PathBuf>,
+}
+
+fn series(title: &str, unit: &str, budget: Duration, points: &[Point]) {
+    println!("{title}");
+    println!(
+        "  {:>6}  {:>11}  {:>11}  {:>11}  {:>11}  {:>11}  {:>6}",
+        format!("{unit}s"),
+        "validate ms",
+        format!("µs/{unit}"),
+        "marginal µs",
+        "baseline ms",
+        format!("µs/{unit}"),
+        "ratio"
+    );
+    let mut previous: Option<(usize, Duration)> = None;
+    for p in points {
+        let check = hisflow::validate_paths(&p.paths).unwrap();
+        assert!(!check.diagnostics.has_errors(), "{:?}", check.diagnostics);
+        let validate = measure(budget, || {
+            black_box(hisflow::validate_paths(&p.paths).unwrap());
+        });
+        let parse = measure(budget, || parse_only(&p.files));
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / p.units as f64;
+        // The cost of one more unit, from the point before: flat when
+        // linear, whatever the fixed cost.
+        let marginal = previous.map_or(String::from("-"), |(u, d)| {
+            format!(
+                "{:.2}",
+                (validate.as_secs_f64() - d.as_secs_f64()) * 1e6 / (p.units - u) as f64
+            )
+        });
+        println!(
+            "  {:>6}  {:>11.3}  {:>11.2}  {:>11}  {:>11.3}  {:>11.2}  {:>6.2}",
+            p.units,
+            validate.as_secs_f64() * 1e3,
+            per(validate),
+            marginal,
+            parse.as_secs_f64() * 1e3,
+            per(parse),
+            validate.as_secs_f64() / parse.as_secs_f64()
+        );
+        previous = Some((p.units, validate));
+    }
+}
+
+/// A workflow alone in a folder of its own: a file is validated in its
+/// folder's context, with every other file there.
+fn write(dir: &Path, name: &str, text: &str) -> Point {
+    let folder = dir.join(name.trim_end_matches(".yaml"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let path = folder.join(name);
+    std::fs::write(&path, text).unwrap();
+    Point {
+        units: 0,
+        paths: vec![path.clone()],
+        files: vec![path],
+    }
+}
+
 fn main() {
     // `cargo test --benches` runs bench binaries with `--bench`-less args; keep it quick then.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let budget = if quick {
-        Duration::from_millis(50)
+    let (budget, point_budget) = if quick {
+        (Duration::from_millis(50), Duration::from_millis(20))
     } else {
-        Duration::from_secs(3)
+        (Duration::from_secs(3), Duration::from_secs(1))
     };
 
     let tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows");
@@ -112,7 +254,7 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.yaml");
-    std::fs::write(&big, generated(1000)).unwrap();
+    std::fs::write(&big, generated(1000, 1)).unwrap();
     let check = hisflow::validate_paths(std::slice::from_ref(&big)).unwrap();
     assert!(!check.diagnostics.has_errors(), "{:?}", check.diagnostics);
     assert_eq!(check.states, 1000);
@@ -122,4 +264,69 @@ fn main() {
     });
     let parse = measure(budget, || parse_only(&big_files));
     report("generated workflow, 1,000 states", 1, 1000, validate, parse);
+    println!();
+
+    let points: Vec<Point> = [250, 500, 1000, 2000]
+        .into_iter()
+        .map(|n| Point {
+            units: n,
+            ..write(dir.path(), &format!("states{n}.yaml"), &generated(n, 1))
+        })
+        .collect();
+    series(
+        "states: generated workflows of n states",
+        "state",
+        point_budget,
+        &points,
+    );
+
+    let points: Vec<Point> = [1, 2, 4, 8]
+        .into_iter()
+        .map(|terms| {
+            let text = generated(300, terms);
+            Point {
+                units: text.len().div_ceil(1024),
+                ..write(dir.path(), &format!("size{terms}.yaml"), &text)
+            }
+        })
+        .collect();
+    series(
+        "file size: 300 states, guards of 1, 2, 4 and 8 terms",
+        "KiB",
+        point_budget,
+        &points,
+    );
+
+    let points: Vec<Point> = [4, 8, 16, 32]
+        .into_iter()
+        .map(|h| Point {
+            units: 64 * h,
+            ..write(dir.path(), &format!("holes{h}.yaml"), &with_holes(h))
+        })
+        .collect();
+    series(
+        "holes: 64 messages of 4, 8, 16 and 32 `${…}` holes",
+        "hole",
+        point_budget,
+        &points,
+    );
+
+    let points: Vec<Point> = [1, 2, 4, 8]
+        .into_iter()
+        .map(|depth| {
+            let root = dir.path().join(format!("chain{depth}"));
+            let (last, files) = chain(&root, depth);
+            Point {
+                units: depth,
+                paths: vec![last],
+                files,
+            }
+        })
+        .collect();
+    series(
+        "extends: a platform at depth 1, 2, 4 and 8 above a copy of workflows/reference",
+        "level",
+        point_budget,
+        &points,
+    );
 }

@@ -2,9 +2,7 @@
 //! every identifier and field checked against the context the engine will
 //! provide, and every problem reported at its column in the YAML file.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-use std::panic::AssertUnwindSafe;
+use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 
 use cel::common::ast::{Expr as Ast, SourceInfo};
@@ -36,34 +34,13 @@ pub fn env() -> &'static Arc<Env> {
     })
 }
 
-/// Programs already parsed in one validation run, by source text. Parsing
-/// costs tens of µs per expression, most of validation, and the same
-/// expressions recur: platforms that extend another re-check its workflows in
-/// their own context. Programs are pure functions of their text.
-#[derive(Debug, Default)]
-pub struct Programs(RefCell<HashMap<Box<str>, Arc<Program>>>);
-
-impl Programs {
-    fn parse(&self, source: &str) -> std::thread::Result<Result<Arc<Program>, cel::ParseErrors>> {
-        if let Some(p) = self.0.borrow().get(source) {
-            return Ok(Ok(p.clone()));
-        }
-        // The parser is third-party code fed user input: a panic in it must
-        // become a diagnostic, not take the validator down.
-        let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| env().compile(source)))?;
-        Ok(parsed.map(|p| {
-            let p = Arc::new(p);
-            self.0.borrow_mut().insert(source.into(), p.clone());
-            p
-        }))
-    }
-}
+pub use super::parser::Programs;
 
 /// A compiled CEL expression, shared by every run of the workflow.
 #[derive(Debug, Clone)]
 pub struct CompiledExpr {
     source: Arc<str>,
-    program: Arc<Program>,
+    parsed: Arc<super::parser::Parsed>,
     /// The same expression for the native evaluator, when it is in its subset.
     native: Option<Arc<super::native::Native>>,
     span: Span,
@@ -74,8 +51,15 @@ impl CompiledExpr {
         &self.source
     }
 
+    /// The expression as a cel [`Program`], built on first use when the
+    /// fast parser read it: [`CompiledExpr::expression`] costs nothing.
     pub fn program(&self) -> &Program {
-        &self.program
+        self.parsed.program()
+    }
+
+    /// The expression's tree, as the engine evaluates it.
+    pub fn expression(&self) -> &IdedExpr {
+        self.parsed.expression()
     }
 
     pub fn native(&self) -> Option<&super::native::Native> {
@@ -187,7 +171,7 @@ fn event_fields(fields: Vec<&'static str>) -> Shape {
             "run `hisflow events` for the catalog",
         ),
     ));
-    Shape::Record(out)
+    Shape::record(out)
 }
 
 impl Scope {
@@ -198,7 +182,7 @@ impl Scope {
     pub fn new(inputs: Vec<String>, platform: Shape, session: Shape) -> Self {
         Scope {
             vars: vec![
-                ("request".into(), Shape::Open(inputs)),
+                ("request".into(), Shape::Open(inputs.into())),
                 ("session".into(), session),
                 ("platform".into(), platform),
                 ("error".into(), Shape::Object(ERROR)),
@@ -230,7 +214,7 @@ impl Scope {
     pub fn with_vars(&self, names: &[String]) -> Scope {
         let mut s = self.with(
             "vars",
-            Shape::Record(names.iter().map(|n| (n.clone(), Shape::Any)).collect()),
+            Shape::record(names.iter().map(|n| (n.clone(), Shape::Any)).collect()),
         );
         s.workflow_vars = Some(s.vars.len() - 1);
         s
@@ -310,6 +294,17 @@ impl Locator<'_> {
         if token.is_empty() {
             return self.cx.span_bytes(self.start + from.min(text.len()), 0);
         }
+        // The whole value, which is where it starts, or just inside its
+        // quote: the first occurrence, found without searching.
+        if from == 0 {
+            let quoted = text.starts_with(['"', '\'']) && text[1..].starts_with(token);
+            if text.starts_with(token) || quoted {
+                return self.cx.span_bytes(
+                    self.start + usize::from(!text.starts_with(token)),
+                    token.len(),
+                );
+            }
+        }
         let nth = self.value[..from].matches(token).count();
         match text.match_indices(token).nth(nth) {
             Some((i, _)) => self.cx.span_bytes(self.start + i, token.len()),
@@ -334,7 +329,7 @@ pub const MAX_COMPREHENSION_DEPTH: usize = 3;
 
 /// Where `source` nests deeper than the parser should see, and why; checked
 /// before parsing, quoted text skipped.
-fn too_deep(source: &str) -> Option<(usize, String)> {
+pub(crate) fn too_deep(source: &str) -> Option<(usize, String)> {
     const MACROS: &[&str] = &["all", "exists", "exists_one", "map", "filter"];
     // Each open bracket, and whether it opened a comprehension.
     let mut open: Vec<bool> = Vec::new();
@@ -430,8 +425,58 @@ fn compile_at(
         );
         return None;
     }
-    let program = match loc.cx.programs.parse(source) {
-        Ok(Ok(p)) => p,
+    let mut parsed = tree(loc, source, base, &whole, diags, |s| {
+        loc.cx.programs.parse(s)
+    })?;
+    // Read by the fast parser, the expression is checked without positions;
+    // if it needs them, for a finding or a variable read, it is read again
+    // by the exact parser and checked again.
+    if parsed.positions().is_none() {
+        let mut findings = Diagnostics::new();
+        let mut checker = Checker::new(loc, base, source, None, scope, &mut findings);
+        let shape = checker.shape(parsed.expression());
+        if checker.ok && !checker.needs_positions.get() {
+            return Some((compiled(source, parsed, scope, whole), shape));
+        }
+        parsed = tree(loc, source, base, &whole, diags, |s| {
+            loc.cx.programs.parse_exact(s)
+        })?;
+    }
+    let mut checker = Checker::new(loc, base, source, parsed.positions(), scope, diags);
+    let shape = checker.shape(parsed.expression());
+    if !checker.ok {
+        return None;
+    }
+    Some((compiled(source, parsed, scope, whole), shape))
+}
+
+fn compiled(
+    source: &str,
+    parsed: Arc<super::parser::Parsed>,
+    scope: &Scope,
+    span: Span,
+) -> CompiledExpr {
+    CompiledExpr {
+        source: source.into(),
+        native: super::native::Native::compile(parsed.expression(), scope.binding()).map(Arc::new),
+        parsed,
+        span,
+    }
+}
+
+/// The tree `parse` gives for `source`, or its syntax errors reported.
+fn tree(
+    loc: &Locator<'_>,
+    source: &str,
+    base: usize,
+    whole: &Span,
+    diags: &mut Diagnostics,
+    parse: impl FnOnce(
+        &str,
+    ) -> std::thread::Result<Result<Arc<super::parser::Parsed>, cel::ParseErrors>>,
+) -> Option<Arc<super::parser::Parsed>> {
+    match parse(source) {
+        Ok(Ok(p)) => Some(p),
         Ok(Err(errors)) => {
             for e in errors.errors.iter().take(3) {
                 let off = line_col_offset(source, e.pos.0, e.pos.1);
@@ -445,42 +490,21 @@ fn compile_at(
                         .help("see https://github.com/google/cel-spec for the expression syntax; text must be quoted: 'like this'"),
                 );
             }
-            return None;
+            None
         }
         Err(_) => {
             diags.push(
                 Diagnostic::new(
                     Rule::CelSyntax,
-                    whole,
+                    whole.clone(),
                     "the CEL parser could not handle this expression",
                 )
                 .label("here")
                 .help("simplify the expression"),
             );
-            return None;
+            None
         }
-    };
-    let mut checker = Checker {
-        loc,
-        base,
-        source,
-        info: program.source_info(),
-        scope: scope.clone(),
-        diags,
-        ok: true,
-        iterations: 1,
-    };
-    let shape = checker.shape(program.expression());
-    if !checker.ok {
-        return None;
     }
-    let compiled = CompiledExpr {
-        source: source.into(),
-        native: super::native::Native::compile(program.expression(), scope.binding()).map(Arc::new),
-        program,
-        span: whole,
-    };
-    Some((compiled, shape))
 }
 
 /// Shortens ANTLR's "expecting {…}" lists, which name every token class.
@@ -512,8 +536,14 @@ struct Checker<'a, 'l> {
     loc: &'a Locator<'l>,
     base: usize,
     source: &'a str,
-    info: &'a SourceInfo,
-    scope: Scope,
+    /// Where the nodes are written; `None` from the fast parser.
+    info: Option<&'a SourceInfo>,
+    /// Whether a position was asked for without `info`: the check must be
+    /// done again with it.
+    needs_positions: Cell<bool>,
+    scope: &'a Scope,
+    /// The comprehensions' variables around the node, innermost last.
+    locals: Vec<(&'a str, Shape)>,
     diags: &'a mut Diagnostics,
     ok: bool,
     /// How many times the comprehensions around the node run, counting
@@ -546,18 +576,53 @@ fn written_size(range: &IdedExpr) -> Option<u64> {
     }
 }
 
-impl Checker<'_, '_> {
+impl<'a, 'l> Checker<'a, 'l> {
+    fn new(
+        loc: &'a Locator<'l>,
+        base: usize,
+        source: &'a str,
+        info: Option<&'a SourceInfo>,
+        scope: &'a Scope,
+        diags: &'a mut Diagnostics,
+    ) -> Self {
+        Checker {
+            loc,
+            base,
+            source,
+            info,
+            needs_positions: Cell::new(false),
+            scope,
+            locals: Vec::new(),
+            diags,
+            ok: true,
+            iterations: 1,
+        }
+    }
+
+    /// What `name` reads as: the innermost binding of it.
+    fn get(&self, name: &str) -> Option<&Shape> {
+        self.locals
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| s)
+            .or_else(|| self.scope.get(name))
+    }
+
     /// Byte range of a node's token inside the expression.
     fn range(&self, e: &IdedExpr) -> (usize, usize) {
-        self.info
-            .offset_for(e.id)
+        let Some(info) = self.info else {
+            self.needs_positions.set(true);
+            return (0, self.source.len());
+        };
+        info.offset_for(e.id)
             .map_or((0, self.source.len()), |(s, t)| {
                 (s as usize, (t as usize + 1).min(self.source.len()))
             })
     }
 
     /// Checks `e` and returns what is known of its value's shape.
-    fn shape(&mut self, e: &IdedExpr) -> Shape {
+    fn shape(&mut self, e: &'a IdedExpr) -> Shape {
         match &e.expr {
             Ast::Ident(name) => self.ident(e, name),
             Ast::Select(sel) => {
@@ -565,12 +630,15 @@ impl Checker<'_, '_> {
                 if !sel.test
                     && matches!(&sel.operand.expr, Ast::Ident(n) if n == "vars")
                     && self.scope.workflow_vars.is_some()
+                    && !self.locals.iter().any(|(n, _)| *n == "vars")
                     && self.scope.vars.iter().rposition(|(n, _)| n == "vars")
                         == self.scope.workflow_vars
                     && let Some(reads) = &self.scope.reads
                 {
                     let span = self.field_span(&sel.operand, &sel.field);
-                    reads.borrow_mut().push((sel.field.clone(), span));
+                    if self.info.is_some() {
+                        reads.borrow_mut().push((sel.field.clone(), span));
+                    }
                 }
                 self.field(&sel.operand, &operand, &sel.field)
             }
@@ -599,17 +667,17 @@ impl Checker<'_, '_> {
                     Shape::List(elem) => (**elem).clone(),
                     _ => Shape::Any,
                 };
-                let saved = self.scope.clone();
-                self.scope = self.scope.with(&c.iter_var, elem);
+                let outer_locals = self.locals.len();
+                self.locals.push((&c.iter_var, elem));
                 if let Some(v2) = &c.iter_var2 {
-                    self.scope = self.scope.with(v2, Shape::Any);
+                    self.locals.push((v2, Shape::Any));
                 }
-                self.scope = self.scope.with(&c.accu_var, Shape::Any);
+                self.locals.push((&c.accu_var, Shape::Any));
                 self.shape(&c.accu_init);
                 self.shape(&c.loop_cond);
                 self.shape(&c.loop_step);
                 self.shape(&c.result);
-                self.scope = saved;
+                self.locals.truncate(outer_locals);
                 self.iterations = outer;
                 if is_filter(c) { range } else { Shape::Any }
             }
@@ -617,7 +685,7 @@ impl Checker<'_, '_> {
                 // `math.abs(x)`: a namespace, not a value to check.
                 let namespace = match call.target.as_ref().map(|t| &t.expr) {
                     Some(Ast::Ident(ns))
-                        if NAMESPACES.contains(&ns.as_str()) && self.scope.get(ns).is_none() =>
+                        if NAMESPACES.contains(&ns.as_str()) && self.get(ns).is_none() =>
                     {
                         Some(ns.as_str())
                     }
@@ -811,7 +879,7 @@ impl Checker<'_, '_> {
     }
 
     fn ident(&mut self, e: &IdedExpr, name: &str) -> Shape {
-        if let Some(shape) = self.scope.get(name) {
+        if let Some(shape) = self.get(name) {
             return shape.clone();
         }
         let (from, to) = self.range(e);
@@ -819,8 +887,10 @@ impl Checker<'_, '_> {
             .scope
             .vars
             .iter()
-            .map(|(n, _)| n.clone())
+            .map(|(n, _)| n.as_str())
+            .chain(self.locals.iter().map(|(n, _)| *n))
             .filter(|n| !n.starts_with('@'))
+            .map(str::to_string)
             .collect();
         let help = did_you_mean(name, names.iter().map(String::as_str)).unwrap_or_else(|| {
             format!(
@@ -863,12 +933,15 @@ impl Checker<'_, '_> {
                 if fields.iter().any(|n| n == field) {
                     return Shape::Any;
                 }
-                fields.clone()
+                fields.to_vec()
             }
             _ => return Shape::Any,
         };
         let at = self.field_at(operand, field);
         let what = describe(self.source, operand, self.info);
+        if self.info.is_none() {
+            self.needs_positions.set(true);
+        }
         let help = did_you_mean(field, known.iter().map(String::as_str)).unwrap_or_else(|| {
             let have = if known.is_empty() {
                 format!("`{what}` has no fields here")
@@ -898,12 +971,12 @@ impl Checker<'_, '_> {
 }
 
 /// The written text of a node, e.g. `session.channels`, for messages.
-fn describe(source: &str, e: &IdedExpr, info: &SourceInfo) -> String {
+fn describe(source: &str, e: &IdedExpr, info: Option<&SourceInfo>) -> String {
     match &e.expr {
         Ast::Ident(n) => n.clone(),
         Ast::Select(s) => format!("{}.{}", describe(source, &s.operand, info), s.field),
         _ => info
-            .offset_for(e.id)
+            .and_then(|i| i.offset_for(e.id))
             .and_then(|(s, t)| source.get(s as usize..=t as usize))
             .unwrap_or("value")
             .to_string(),
@@ -1006,7 +1079,7 @@ mod tests {
         let mut diags = Diagnostics::new();
         let scope = Scope::new(
             vec!["reason".into()],
-            Shape::Record(vec![("logout_reason".into(), Shape::Scalar)]),
+            Shape::record(vec![("logout_reason".into(), Shape::Scalar)]),
             crate::workflow::vocab::States::default().session(),
         );
         compile(cx, &expr, &scope, &mut diags);

@@ -466,6 +466,12 @@ pub fn from_node<T: DeserializeOwned>(
     what: &str,
     diags: &mut Diagnostics,
 ) -> Option<T> {
+    // Tracking the path to each value, for a diagnostic to name it, costs
+    // as much as the rest of deserializing: only a node that fails is read
+    // again with it.
+    if let Ok(v) = T::deserialize(marked_yaml::spanned_serde::NodeDeserializer::new(node)) {
+        return Some(v);
+    }
     match marked_yaml::from_node::<T>(node) {
         Ok(v) => Some(v),
         Err(e) => {

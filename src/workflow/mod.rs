@@ -8,6 +8,7 @@ pub mod functions;
 pub mod load;
 pub mod model;
 pub mod native;
+pub mod parser;
 pub mod raw;
 pub mod record;
 pub mod rules;

@@ -1,6 +1,8 @@
 //! The names workflows share with the client protocol and with HIS: requests,
 //! error codes, and the shape of the data expressions can read.
 
+use std::sync::Arc;
+
 /// Every request of the client protocol, with its parameters. A platform must
 /// map each to a workflow.
 pub const REQUESTS: &[(&str, &str)] = &[
@@ -95,20 +97,21 @@ pub const NEED_INFO: &str = "NeedInfo";
 
 /// A typed view of the data expressions read, used to check field names at
 /// validation time. `Any` stops checking (e.g. platform settings of a lone file).
+/// Shared, not owned: every expression's check passes shapes around.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Shape {
     Any,
     Scalar,
     /// Text that is one of a declared set of values: a literal compared with
     /// it must be one of them.
-    Enum(std::sync::Arc<Vocabulary>),
-    List(Box<Shape>),
+    Enum(Arc<Vocabulary>),
+    List(Arc<Shape>),
     Object(&'static [(&'static str, ShapeRef)]),
     /// Fields known only at validation time: request inputs.
-    Open(Vec<String>),
+    Open(Arc<[String]>),
     /// Fields with shapes known only at validation time: the platform's
     /// settings, a record setting, the session with its platform's states.
-    Record(Vec<(String, Shape)>),
+    Record(Arc<[(String, Shape)]>),
 }
 
 /// A declared set of values, and what declares it, for diagnostics.
@@ -122,8 +125,16 @@ pub struct Vocabulary {
 }
 
 impl Shape {
+    pub fn record(fields: Vec<(String, Shape)>) -> Shape {
+        Shape::Record(fields.into())
+    }
+
+    pub fn list(of: Shape) -> Shape {
+        Shape::List(Arc::new(of))
+    }
+
     pub fn enumeration(values: Vec<String>, what: &str, declare: &str) -> Shape {
-        Shape::Enum(std::sync::Arc::new(Vocabulary {
+        Shape::Enum(Arc::new(Vocabulary {
             values,
             what: what.to_string(),
             declare: declare.to_string(),
@@ -133,7 +144,7 @@ impl Shape {
 
 /// What a platform names: the states of its machines. `None`: not known
 /// (no machine for the entity).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct States {
     pub channel: Option<Vec<String>>,
     pub session: Option<Vec<String>>,
@@ -162,7 +173,7 @@ impl States {
 
     /// A channel of the session.
     pub fn channel(&self) -> Shape {
-        Shape::Record(vec![
+        Shape::record(vec![
             ("id".into(), Shape::Scalar),
             (
                 "media".into(),
@@ -188,11 +199,11 @@ impl States {
             ),
             None => Shape::Scalar,
         };
-        Shape::Record(vec![
+        Shape::record(vec![
             ("id".into(), Shape::Scalar),
             ("agent".into(), Shape::Scalar),
             ("state".into(), state),
-            ("channels".into(), Shape::List(Box::new(self.channel()))),
+            ("channels".into(), Shape::list(self.channel())),
             ("logout_reasons".into(), ShapeRef::ListOfScalar.shape()),
             ("not_ready_reasons".into(), ShapeRef::ListOfScalar.shape()),
         ])
@@ -213,8 +224,8 @@ impl ShapeRef {
     pub fn shape(self) -> Shape {
         match self {
             ShapeRef::Scalar => Shape::Scalar,
-            ShapeRef::ListOf(f) => Shape::List(Box::new(Shape::Object(f))),
-            ShapeRef::ListOfScalar => Shape::List(Box::new(Shape::Scalar)),
+            ShapeRef::ListOf(f) => Shape::list(Shape::Object(f)),
+            ShapeRef::ListOfScalar => Shape::list(Shape::Scalar),
             ShapeRef::Object(f) => Shape::Object(f),
             ShapeRef::Any => Shape::Any,
         }

@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::DiGraph;
 
+use super::reuse::{Checked, WorkflowTerms};
 use super::{Callee, Env, Vocab, settings};
 use crate::Error;
 use crate::platform::catalog;
@@ -248,6 +249,7 @@ struct Validator {
     loose_machines: Vec<Arc<Machine>>,
     /// `extends` loops already reported, by their sorted folders.
     extends_loops: Vec<Vec<PathBuf>>,
+    checked: Checked,
     files: usize,
     states: usize,
 }
@@ -423,13 +425,28 @@ impl Validator {
         let mut out = Vec::new();
         let mut complete = true;
         for (path, raw) in machines.values() {
+            if let Some(m) = self.checked.machine(raw.file, &env.vocab) {
+                out.push(m);
+                continue;
+            }
             let cx = Ctx {
                 sources: &self.sources,
                 file: raw.file,
                 programs: &self.programs,
             };
-            match super::machine::machine(cx, raw, env, path.clone(), &mut self.diags) {
-                Some(m) => out.push(Arc::new(m)),
+            let mut diags = Diagnostics::new();
+            let checked = super::machine::machine(cx, raw, env, path.clone(), &mut diags);
+            let clean = diags.is_empty();
+            self.diags.extend(diags);
+            match checked {
+                Some(m) => {
+                    let m = Arc::new(m);
+                    if clean {
+                        self.checked
+                            .add_machine(raw.file, env.vocab.clone(), m.clone());
+                    }
+                    out.push(m);
+                }
                 None => complete = false,
             }
         }
@@ -985,7 +1002,7 @@ impl Validator {
             adapter: adapter_spec,
             lacks: &lack_names,
             vocab: Vocab {
-                platform: Some(Shape::Record(
+                platform: Some(Shape::record(
                     typed
                         .declared
                         .iter()
@@ -1001,19 +1018,36 @@ impl Validator {
         self.recursion(&workflows);
         let mut valid = IndexMap::new();
         for (wname, (path, raw)) in &workflows {
+            // A profile's merge is a workflow of this platform alone.
+            let terms = (!bases.contains_key(wname)).then(|| WorkflowTerms::of(raw, &env));
+            if let Some(w) = terms
+                .as_ref()
+                .and_then(|t| self.checked.workflow(raw.file, t))
+            {
+                valid.insert(wname.clone(), w);
+                continue;
+            }
             let cx = Ctx {
                 sources: &self.sources,
                 file: raw.file,
                 programs: &self.programs,
             };
-            if let Some(mut w) = super::workflow(cx, raw, &env, path.clone(), &mut self.diags) {
+            let mut diags = Diagnostics::new();
+            let checked = super::workflow(cx, raw, &env, path.clone(), &mut diags);
+            let clean = diags.is_empty();
+            self.diags.extend(diags);
+            if let Some(mut w) = checked {
                 if let Some(base) = bases.get(wname) {
                     w.base = Some(base.clone());
                     for s in w.graph.node_weights_mut() {
                         s.changed = s.span.file != raw.file;
                     }
                 }
-                valid.insert(wname.clone(), Arc::new(w));
+                let w = Arc::new(w);
+                if let (Some(terms), true) = (terms, clean) {
+                    self.checked.add_workflow(raw.file, terms, w.clone());
+                }
+                valid.insert(wname.clone(), w);
             }
         }
         let machines = self.check_machines(&machines, &env);
@@ -1155,18 +1189,27 @@ impl Validator {
             })
         };
         let heard = |e: &str| triggers().any(|t| t == e);
+        let unhandled = |meant: &[&str]| {
+            adapter
+                .events
+                .iter()
+                .any(|e| !events.contains_key(*e) && !heard(e) && !meant.contains(e))
+        };
         // A misspelt trigger is reported at the machine; the event it meant
-        // is not reported again as unhandled.
-        meant.extend(
-            triggers()
-                .filter(|t| crate::platform::events::event(t).is_none())
-                .filter_map(|t| {
-                    crate::workflow::diagnostic::closest(
-                        t,
-                        crate::platform::EVENTS.iter().map(|e| e.name),
-                    )
-                }),
-        );
+        // is not reported again as unhandled. Looking for it is only worth
+        // it when some event is.
+        if unhandled(&meant) {
+            meant.extend(
+                triggers()
+                    .filter(|t| crate::platform::events::event(t).is_none())
+                    .filter_map(|t| {
+                        crate::workflow::diagnostic::closest(
+                            t,
+                            crate::platform::EVENTS.iter().map(|e| e.name),
+                        )
+                    }),
+            );
+        }
         let unhandled: Vec<&str> = adapter
             .events
             .iter()

@@ -164,7 +164,7 @@ impl Check<'_> {
         let trigger = self.resolve(&t.trigger);
         let event = match trigger {
             Some(MachineTrigger::Event(e)) => expr::event_shape(e),
-            Some(MachineTrigger::Op(o)) => Shape::Record(
+            Some(MachineTrigger::Op(o)) => Shape::record(
                 o.args
                     .iter()
                     .map(|a| (a.name.to_string(), Shape::Scalar))
@@ -414,7 +414,7 @@ impl Check<'_> {
 /// `event.result`.
 fn result_shape(op: &str) -> Shape {
     match op {
-        "agent.state" => Shape::Record(vec![
+        "agent.state" => Shape::record(vec![
             (
                 "state".into(),
                 Shape::enumeration(
@@ -427,9 +427,9 @@ fn result_shape(op: &str) -> Shape {
                 ),
             ),
             ("active".into(), Shape::Scalar),
-            ("interactions".into(), Shape::List(Box::new(Shape::Scalar))),
+            ("interactions".into(), Shape::list(Shape::Scalar)),
         ]),
-        "agent.reason_codes" => Shape::List(Box::new(Shape::Scalar)),
+        "agent.reason_codes" => Shape::list(Shape::Scalar),
         _ => Shape::Any,
     }
 }

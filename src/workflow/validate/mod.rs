@@ -5,6 +5,7 @@ mod graph;
 mod group;
 mod machine;
 mod overrides;
+mod reuse;
 mod settings;
 mod states;
 mod vars;
@@ -30,7 +31,7 @@ use super::vocab::{Shape, States};
 use crate::platform::AdapterSpec;
 
 /// What a workflow calling another needs to know of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Callee {
     /// Input name, required.
     pub inputs: Vec<(String, bool)>,
@@ -65,7 +66,7 @@ impl Callee {
 
 /// The names a platform adds to the language, for checking expressions and
 /// responses.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Vocab {
     /// `platform`: its settings and their shapes; `None` for a folder
     /// without a manifest (anything goes).

@@ -471,13 +471,13 @@ pub fn value(
 /// What an expression reading a value of type `ty` may do with it.
 pub fn shape(ty: &SettingType, setting: &str) -> Shape {
     match ty {
-        SettingType::List(of) => Shape::List(Box::new(shape(of, setting))),
+        SettingType::List(of) => Shape::list(shape(of, setting)),
         SettingType::Enum(values) => Shape::enumeration(
             values.clone(),
             &format!("a value of `platform.{setting}`"),
             "declare the value under the setting's `values:`",
         ),
-        SettingType::Record(fields) => Shape::Record(
+        SettingType::Record(fields) => Shape::record(
             fields
                 .iter()
                 .map(|(n, t)| (n.clone(), shape(t, setting)))
