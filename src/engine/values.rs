@@ -167,7 +167,7 @@ pub fn with_value<R>(
             &scoped
         }
     };
-    let out = Value::resolve_val(expr.program().expression(), ctx).map_err(|e| e.to_string())?;
+    let out = Value::resolve_val(expr.expression(), ctx).map_err(|e| e.to_string())?;
     Ok(f(out.as_ref()))
 }
 

@@ -11,7 +11,7 @@ use crate::workflow::source::Span;
 
 pub use crate::workflow::raw::Entity;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Machine {
     pub name: String,
     pub description: Option<String>,
@@ -24,7 +24,7 @@ pub struct Machine {
     pub transitions: Vec<MachineTransition>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MachineState {
     pub name: String,
     pub description: Option<String>,
@@ -50,7 +50,7 @@ impl MachineTrigger {
 }
 
 /// Where a transition leads.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Target {
     /// The state stays; only `set` and `emit` happen.
     Stay,
@@ -59,7 +59,7 @@ pub enum Target {
     Dynamic(Template),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MachineTransition {
     /// The state it is written under; `None` for the machine's own `on`,
     /// which applies in every state.

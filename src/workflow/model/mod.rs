@@ -28,7 +28,7 @@ pub use settings::{SettingDecl, SettingType, TYPE_NAMES};
 pub type StateId = NodeIndex;
 
 /// One request's workflow, validated.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Workflow {
     pub name: String,
     pub description: Option<String>,
@@ -157,7 +157,7 @@ pub struct Input {
     pub description: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct State {
     pub name: String,
     pub flow: String,
@@ -176,7 +176,7 @@ pub struct State {
 }
 
 /// A workflow variable.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Var {
     pub name: String,
     pub description: Option<String>,
@@ -191,7 +191,7 @@ impl State {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum StateKind {
     Op(OpCall),
     /// Guards in order; guard `i` leads along the edge `Trigger::Guard(i)`.
@@ -220,7 +220,7 @@ impl StateKind {
 /// Arguments, each a compiled expression, in the order written.
 pub type Args = Vec<(String, CompiledExpr)>;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OpCall {
     pub op: &'static OperationSpec,
     pub args: Args,
@@ -238,7 +238,7 @@ pub struct Retry {
     pub outcomes: Vec<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Foreach {
     pub items: CompiledExpr,
     pub binding: String,
@@ -246,13 +246,13 @@ pub struct Foreach {
     pub policy: FailurePolicy,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Body {
     Op(OpCall),
     Call(WorkflowCall),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct WorkflowCall {
     pub workflow: String,
     pub args: Args,
@@ -262,7 +262,7 @@ pub struct WorkflowCall {
 }
 
 /// A state that waits for a switch event.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Wait {
     pub event: &'static EventSpec,
     /// Events it refuses are left for after the request.
@@ -270,13 +270,13 @@ pub struct Wait {
     pub timeout: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Emit {
     pub event: String,
     pub data: Args,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Response {
     Ok {
         result: Args,
@@ -453,8 +453,10 @@ impl Platform {
             .map(|(i, k)| (k.clone(), i))
             .collect();
         for w in self.workflows.values_mut() {
-            // Each platform's workflows are its own until it is handed out.
-            if let Some(w) = Arc::get_mut(w) {
+            // A check another platform reuses holds the same workflow: each
+            // is specialised for its own platform's settings.
+            {
+                let w = Arc::make_mut(w);
                 w.exprs_mut(&mut f);
                 for s in w.graph.node_weights_mut() {
                     let call = match &mut s.kind {
@@ -470,9 +472,7 @@ impl Platform {
             }
         }
         for m in &mut self.machines {
-            if let Some(m) = Arc::get_mut(m) {
-                m.exprs_mut(&mut f);
-            }
+            Arc::make_mut(m).exprs_mut(&mut f);
         }
     }
 }
