@@ -2,9 +2,11 @@
 //! through the reference Logout workflow against the in-memory simulated
 //! switch, and the same logic hand-written as Rust against the same switch,
 //! in the same run; and the memory an idle session costs, counted by the
-//! allocator over 100,000 sessions.
+//! allocator over 100,000 sessions. Then, in the same run, the same logout
+//! written as XState 5 machines (benches/xstate), when its packages are
+//! installed, with the ratio of the two.
 //!
-//! Run: `cargo bench --bench engine`
+//! Run: `npm ci --prefix benches/xstate && cargo bench --bench engine`
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -263,6 +265,8 @@ fn main() {
         "  allocations:  {engine_allocs:>9} per logout interpreted, {direct_allocs} hand-written"
     );
 
+    xstate(quick, interpreted);
+
     let count = 100_000;
     let before = LIVE.load(Ordering::Relaxed);
     let idle: Vec<Session> = (0..count).map(session).collect();
@@ -273,4 +277,67 @@ fn main() {
         (after - before) / count as isize
     );
     black_box(idle);
+}
+
+/// The same logout in XState, measured by its own script in this run, next
+/// to the interpreter's figure.
+fn xstate(quick: bool, interpreted: Duration) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/xstate");
+    if !dir.join("node_modules/xstate").exists() {
+        println!("XState: not installed; run `npm ci --prefix benches/xstate` to compare");
+        return;
+    }
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(dir.join("logout.mjs")).arg("--json");
+    if quick {
+        cmd.arg("--quick");
+    }
+    let out = match cmd.stderr(std::process::Stdio::inherit()).output() {
+        Ok(o) if o.status.success() => o,
+        Ok(o) => {
+            println!("XState: the script failed ({})", o.status);
+            return;
+        }
+        Err(e) => {
+            println!("XState: cannot run node: {e}");
+            return;
+        }
+    };
+    let line = String::from_utf8_lossy(&out.stdout);
+    let figures: serde_json::Value = match line.lines().last().map(serde_json::from_str) {
+        Some(Ok(v)) => v,
+        _ => {
+            println!("XState: unreadable output: {line}");
+            return;
+        }
+    };
+    let Some(us) = figures["us_per_logout"].as_f64() else {
+        println!("XState: no figure in {figures}");
+        return;
+    };
+    let ours = interpreted.as_secs_f64() * 1e6;
+    println!(
+        "the same logout in XState {} on node {}",
+        figures["xstate"].as_str().unwrap_or("?"),
+        figures["node"].as_str().unwrap_or("?")
+    );
+    if let Some(variants) = figures["variants"].as_object() {
+        for (name, v) in variants {
+            if let Some(us) = v["us_per_logout"].as_f64() {
+                println!(
+                    "  {name:<12}  {us:>9.2} µs/logout  {:>10.0} logouts/s",
+                    1e6 / us
+                );
+            }
+        }
+    }
+    println!(
+        "  xstate:       {us:>9.2} µs/logout  {:>10.0} logouts/s",
+        1e6 / us
+    );
+    println!(
+        "  interpreter:  {ours:>9.2} µs/logout  {:>10.0} logouts/s",
+        1e6 / ours
+    );
+    println!("  ratio:        {:>9.1} x XState's throughput", us / ours);
 }
