@@ -163,27 +163,35 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
     )
 }
 
-/// Median time per logout over rounds of `n` agents, each round on fresh
-/// sessions and a fresh switch prepared outside the timed part.
+/// Median time per logout of each of `runs` over rounds of `n` agents, each
+/// round on fresh sessions and a fresh switch prepared outside the timed
+/// part. The runs take turns, round by round, so that a change in the
+/// machine's load weighs on both alike.
 fn measure(
     rounds: usize,
     n: usize,
-    mut run: impl FnMut(&mut [Session], &Arc<SimSwitch>),
-) -> Duration {
-    let mut per = Vec::new();
+    runs: &mut [&mut dyn FnMut(&mut [Session], &Arc<SimSwitch>)],
+) -> Vec<Duration> {
+    let mut per = vec![Vec::new(); runs.len()];
     for _ in 0..rounds {
-        let mut sessions: Vec<Session> = (0..n).map(session).collect();
-        let sim = Arc::new(SimSwitch::new(switch(n)));
-        let t = Instant::now();
-        run(&mut sessions, &sim);
-        per.push(t.elapsed() / n as u32);
-        assert!(
-            sessions.iter().all(|s| s.disposed),
-            "every logout went through"
-        );
+        for (run, per) in runs.iter_mut().zip(&mut per) {
+            let mut sessions: Vec<Session> = (0..n).map(session).collect();
+            let sim = Arc::new(SimSwitch::new(switch(n)));
+            let t = Instant::now();
+            run(&mut sessions, &sim);
+            per.push(t.elapsed() / n as u32);
+            assert!(
+                sessions.iter().all(|s| s.disposed),
+                "every logout went through"
+            );
+        }
     }
-    per.sort();
-    per[per.len() / 2]
+    per.into_iter()
+        .map(|mut p| {
+            p.sort();
+            p[p.len() / 2]
+        })
+        .collect()
 }
 
 fn main() {
@@ -234,8 +242,8 @@ fn main() {
             black_box(hand_written(s, sim.as_ref(), "Lunch"));
         }
     };
-    let interpreted = measure(rounds, n, &mut interpreter);
-    let direct = measure(rounds, n, &mut hand);
+    let medians = measure(rounds, n, &mut [&mut interpreter, &mut hand]);
+    let (interpreted, direct) = (medians[0], medians[1]);
     // Allocations per logout, counted over one round of each.
     let count_allocs = |run: &mut dyn FnMut(&mut [Session], &Arc<SimSwitch>)| {
         let mut sessions: Vec<Session> = (0..n).map(session).collect();
@@ -292,7 +300,7 @@ fn xstate(quick: bool, interpreted: Duration) {
     if quick {
         cmd.arg("--quick");
     }
-    let out = match cmd.stderr(std::process::Stdio::inherit()).output() {
+    let out = match cmd.stderr(std::process::Stdio::null()).output() {
         Ok(o) if o.status.success() => o,
         Ok(o) => {
             println!("XState: the script failed ({})", o.status);

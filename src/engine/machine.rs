@@ -42,13 +42,14 @@ impl Heard<'_> {
     }
 
     /// The channel it concerns; `None` for all of them.
-    fn channel(&self) -> Option<String> {
+    fn channel(&self) -> Option<&str> {
         match self {
             Heard::Op { args, .. } => args
                 .downcast_ref::<Record>()
                 .and_then(|r| r.field("channel"))
-                .and_then(values::as_text),
-            Heard::Event { event, .. } => event.text("channel").map(str::to_string),
+                .and_then(|c| c.downcast_ref::<cel::common::types::CelString>())
+                .map(|c| c.inner()),
+            Heard::Event { event, .. } => event.text("channel"),
         }
     }
 }
@@ -107,7 +108,7 @@ impl Engine {
             if let Some(m) = channel_m {
                 let only = heard.channel();
                 for (i, c) in now.channels.iter().enumerate() {
-                    if only.as_deref().is_some_and(|id| id != c.id) {
+                    if only.is_some_and(|id| id != c.id) {
                         continue;
                     }
                     if let Some(ch) = self.decide(

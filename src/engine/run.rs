@@ -42,6 +42,8 @@ pub struct Engine {
     pub(super) no_error: Box<dyn Val>,
     /// `request` where there is none (a machine's transition).
     pub(super) empty: Box<dyn Val>,
+    /// The variables of a workflow without any, shared by every run.
+    no_vars: Record,
     /// `event` before a run received any.
     no_event: Box<dyn Val>,
     pub(super) env: Arc<Env>,
@@ -101,6 +103,7 @@ impl Engine {
             settings,
             no_error: values::no_error(),
             empty: Box::new(Record::new(Vec::new())),
+            no_vars: Record::new(Vec::new()),
             no_event: values::no_event(),
             env: expr::env().clone(),
             step_budget: STEP_BUDGET,
@@ -617,14 +620,16 @@ impl Engine {
                             deferred,
                         };
                     };
-                    let channel = channel_of(done.request.as_ref());
+                    // Named only when something failed: a text copied per
+                    // call otherwise.
+                    let channel = || channel_of(done.request.as_ref());
                     let failure = match &response {
                         Response::Ok { .. } => None,
                         Response::Error { code, message } => Some(Failure {
                             code: code.clone(),
                             message: message.clone(),
                             operation: done.workflow.name.clone(),
-                            channel,
+                            channel: channel(),
                         }),
                         Response::NeedInfo { field, message, .. } => Some(Failure {
                             code: "NeedInfo".into(),
@@ -634,7 +639,7 @@ impl Engine {
                                 message.clone()
                             },
                             operation: done.workflow.name.clone(),
-                            channel,
+                            channel: channel(),
                         }),
                     };
                     let pw = parent.workflow;
@@ -896,12 +901,11 @@ impl Engine {
         // not of the switch: the request ends, as for any other expression.
         let args = self.record(&call.args, &with_session(vars, session), item)?;
         let args = args.as_ref();
-        let channel = channel_of(args);
         let fail = |code: &str, message: String| Failure {
             code: code.to_string(),
             message,
             operation: spec.name.to_string(),
-            channel: channel.clone(),
+            channel: channel_of(args),
         };
         let result = if spec.provider == Provider::His {
             let initial = self
@@ -966,6 +970,9 @@ impl Engine {
     /// A workflow's variables when it starts: their initial values, null
     /// for the others.
     fn initial_vars(&self, w: &Workflow, inputs: &Inputs<'_>) -> Result<Record, Response> {
+        if w.vars.is_empty() {
+            return Ok(self.no_vars.clone());
+        }
         let mut fields: Fields = Vec::with_capacity(w.vars.len());
         for v in &w.vars {
             let value = match &v.initial {
