@@ -163,15 +163,14 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
     )
 }
 
+/// Logs out every session given, on the switch given.
+type Logouts<'a> = &'a mut dyn FnMut(&mut [Session], &Arc<SimSwitch>);
+
 /// Median time per logout of each of `runs` over rounds of `n` agents, each
 /// round on fresh sessions and a fresh switch prepared outside the timed
 /// part. The runs take turns, round by round, so that a change in the
 /// machine's load weighs on both alike.
-fn measure(
-    rounds: usize,
-    n: usize,
-    runs: &mut [&mut dyn FnMut(&mut [Session], &Arc<SimSwitch>)],
-) -> Vec<Duration> {
+fn measure(rounds: usize, n: usize, runs: &mut [Logouts<'_>]) -> Vec<Duration> {
     let mut per = vec![Vec::new(); runs.len()];
     for _ in 0..rounds {
         for (run, per) in runs.iter_mut().zip(&mut per) {

@@ -215,3 +215,31 @@ proptest! {
         prop_assert!(answered > 0);
     }
 }
+
+/// Each platform's expressions are worked out for its own settings, even
+/// where platforms share a workflow file: the reference confirms by reply,
+/// Cisco UCCE by event, and the same guard of the same file is decided
+/// both ways.
+#[test]
+fn each_platform_decides_a_shared_guard_by_its_own_settings() {
+    let report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
+    let decided = |platform: &str| {
+        let p = report
+            .platforms
+            .iter()
+            .find(|p| p.name == platform)
+            .expect("a shipped platform");
+        let logout = p.workflow("logout").expect("a logout workflow");
+        let state = logout.state(logout.state_id("confirmed_how").unwrap());
+        let StateKind::Choice(guards) = &state.kind else {
+            panic!("confirmed_how is a choice");
+        };
+        assert_eq!(guards[0].source(), "platform.confirmation == 'event'");
+        match guards[0].native().and_then(|n| n.constant()) {
+            Some(V::Bool(b)) => b,
+            other => panic!("{platform}: not decided at validation: {other:?}"),
+        }
+    };
+    assert!(!decided("reference"));
+    assert!(decided("cisco-ucce"));
+}
