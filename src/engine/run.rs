@@ -22,7 +22,7 @@ use super::outcome::{Event, Failure, Outcome, Response};
 use super::session::{Channel, Session};
 use super::values::{self, Item};
 use crate::platform::{
-    Adapter, OpOutcome, OpResult, Operation, Provider, Reply, SwitchError, SwitchEvent,
+    Adapter, ArgSpec, OpOutcome, OpResult, Operation, Provider, Reply, SwitchError, SwitchEvent,
 };
 use crate::workflow::expr::{self, CompiledExpr, Template, TemplatePart};
 use crate::workflow::model::{
@@ -470,7 +470,7 @@ impl Engine {
                     }
                 }
                 StateKind::Call(c) => {
-                    match self.record(&c.args, &with_session(&vars, session), None) {
+                    match self.record(&c.args, &[], &with_session(&vars, session), None) {
                         Ok(args) => match self.platform.callee(c) {
                             Some(callee) => Step::Push(self.frame(callee, args, obs)),
                             None => Step::Abort(Response::error(
@@ -532,6 +532,7 @@ impl Engine {
                             Body::Call(c) => {
                                 match self.record(
                                     &c.args,
+                                    &[],
                                     &with_session(&vars, session),
                                     Some((&f.binding, item)),
                                 ) {
@@ -775,17 +776,25 @@ impl Engine {
     }
 
     /// Evaluates a mapping of expressions into a record: a called workflow's
-    /// request, an operation's arguments.
+    /// request, an operation's arguments. An argument the catalog names
+    /// (`known`) keeps the catalog's name rather than a copy of it.
     fn record(
         &self,
         args: &Args,
+        known: &'static [ArgSpec],
         vars: &Inputs<'_>,
         item: Option<(&str, V<'_>)>,
     ) -> Result<Box<dyn Val>, Response> {
         let mut fields: Fields = Vec::with_capacity(args.len());
         for (k, e) in args {
             match values::eval_owned(&self.env, e, vars, item) {
-                Ok(v) => fields.push((Cow::Owned(k.clone()), v)),
+                Ok(v) => fields.push((
+                    known
+                        .iter()
+                        .find(|a| a.name == k)
+                        .map_or_else(|| Cow::Owned(k.clone()), |a| Cow::Borrowed(a.name)),
+                    v,
+                )),
                 Err(err) => return Err(expr_error(e, &err)),
             }
         }
@@ -899,7 +908,7 @@ impl Engine {
         let started = Instant::now();
         // An argument that cannot be evaluated is a fault of the workflow,
         // not of the switch: the request ends, as for any other expression.
-        let args = self.record(&call.args, &with_session(vars, session), item)?;
+        let args = self.record(&call.args, spec.args, &with_session(vars, session), item)?;
         let args = args.as_ref();
         let fail = |code: &str, message: String| Failure {
             code: code.to_string(),
