@@ -14,60 +14,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use hisflow::engine::{Channel, Engine, Event, NoObserver, Response, Session};
-use hisflow::platform::sim::{ChannelState, SimSwitch, SwitchState};
+use hisflow::engine::{Engine, Event, NoObserver, Response, Session};
+use hisflow::platform::sim::SimSwitch;
 use hisflow::platform::{Adapter, Operation, Reply};
 use serde_json::json;
 
+#[path = "support/agents.rs"]
+mod agents;
 #[path = "support/counting.rs"]
 mod counting;
+
+use agents::{session, switch};
 
 use counting::{ALLOCS, Counting, LIVE};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-const MEDIA: [&str; 3] = ["voice", "email", "chat"];
-
-/// A logged-in agent: voice and email Ready, chat Not Ready, all active.
-fn session(agent: usize) -> Session {
-    let mut s = Session::new(format!("session-{agent}"), format!("agent-{agent}"));
-    for (i, m) in MEDIA.iter().enumerate() {
-        s.channels.push(Channel {
-            id: m.to_string(),
-            media: m.to_string(),
-            state: if i < 2 { "Ready" } else { "NotReady" }.into(),
-            active: true,
-            interactions: Vec::new(),
-        });
-    }
-    s.logout_reasons = vec!["Lunch".into(), "End of shift".into()];
-    s.group = true;
-    s
-}
-
-/// One switch with `agents` logged-in agents, as HIS has one per platform.
-fn switch(agents: usize) -> SwitchState {
-    let mut state = SwitchState::default();
-    for a in 0..agents {
-        let agent = state.agents.entry(format!("agent-{a}")).or_default();
-        agent.logged_in = true;
-        for (i, m) in MEDIA.iter().enumerate() {
-            agent.channels.insert(
-                m.to_string(),
-                ChannelState {
-                    state: if i < 2 { "Ready" } else { "NotReady" }.into(),
-                    active: true,
-                    interactions: Vec::new(),
-                },
-            );
-        }
-    }
-    state
-        .reason_codes
-        .insert("logout".into(), vec!["Lunch".into(), "End of shift".into()]);
-    state
-}
 
 fn ok(r: Reply) -> bool {
     matches!(r, Reply::Ready(Ok(_)))
