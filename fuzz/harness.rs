@@ -321,7 +321,7 @@ pub fn expression(data: &[u8]) {
             interactions: Vec::new(),
         },
     ];
-    let settings = values::settings(&platform);
+    let settings = platform.settings_value();
     let error = values::no_error();
     let event = values::no_event();
     let vars = Record::new(vec![

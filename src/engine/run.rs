@@ -96,7 +96,7 @@ enum Step<'e> {
 
 impl Engine {
     pub fn new(platform: Arc<Platform>, adapter: Arc<dyn Adapter>) -> Self {
-        let settings = values::settings(&platform);
+        let settings = platform.settings_value();
         Self {
             platform,
             adapter,

@@ -4,7 +4,7 @@ use cel::common::value::Val;
 use serde::{Deserialize, Serialize};
 
 use crate::workflow::native::{Items, Object, V};
-use crate::workflow::record::{Record, SharedList, text, texts};
+use crate::workflow::record::{SharedList, texts};
 
 /// An agent's session: its channel group's channels and the reasons collected
 /// at login. HIS owns one per logged-in agent; the engine borrows it for the
@@ -66,6 +66,17 @@ impl Session {
 /// Expressions read the session in place (`session.*`): only the fields
 /// below, as the CEL value [`Object::to_val`] builds has them.
 impl Object for Session {
+    fn names(&self) -> &'static [&'static str] {
+        &[
+            "id",
+            "agent",
+            "state",
+            "channels",
+            "logout_reasons",
+            "not_ready_reasons",
+        ]
+    }
+
     fn field(&self, name: &str) -> Option<V<'_>> {
         Some(match name {
             "id" => V::Str(&self.id),
@@ -81,23 +92,13 @@ impl Object for Session {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
-
-    fn to_val(&self) -> Box<dyn Val> {
-        Box::new(Record::new(vec![
-            ("id".into(), text(&self.id)),
-            ("agent".into(), text(&self.agent)),
-            (
-                "state".into(),
-                self.state.as_deref().map_or(V::Null, V::Str).to_val(),
-            ),
-            ("channels".into(), self.channels.to_val()),
-            ("logout_reasons".into(), self.logout_reasons.to_val()),
-            ("not_ready_reasons".into(), self.not_ready_reasons.to_val()),
-        ]))
-    }
 }
 
 impl Object for Channel {
+    fn names(&self) -> &'static [&'static str] {
+        &["id", "media", "state", "active", "interactions"]
+    }
+
     fn field(&self, name: &str) -> Option<V<'_>> {
         Some(match name {
             "id" => V::Str(&self.id),
@@ -112,19 +113,13 @@ impl Object for Channel {
     fn as_any(&self) -> &dyn std::any::Any {
         self
     }
-
-    fn to_val(&self) -> Box<dyn Val> {
-        Box::new(Record::new(vec![
-            ("id".into(), text(&self.id)),
-            ("media".into(), text(&self.media)),
-            ("state".into(), text(&self.state)),
-            ("active".into(), V::Bool(self.active).to_val()),
-            ("interactions".into(), self.interactions.to_val()),
-        ]))
-    }
 }
 
 impl Object for Interaction {
+    fn names(&self) -> &'static [&'static str] {
+        &["id", "media"]
+    }
+
     fn field(&self, name: &str) -> Option<V<'_>> {
         Some(match name {
             "id" => V::Str(&self.id),
@@ -135,13 +130,6 @@ impl Object for Interaction {
 
     fn as_any(&self) -> &dyn std::any::Any {
         self
-    }
-
-    fn to_val(&self) -> Box<dyn Val> {
-        Box::new(Record::new(vec![
-            ("id".into(), text(&self.id)),
-            ("media".into(), text(&self.media)),
-        ]))
     }
 }
 

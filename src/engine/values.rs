@@ -17,12 +17,6 @@ use crate::workflow::record::{Record, SharedList, budgeted, text};
 
 pub use crate::workflow::record::{from_json, from_json_ordered, to_owned_val};
 
-/// A platform's settings as expressions read them (`platform.*`), in
-/// declaration order.
-pub fn settings(platform: &crate::workflow::model::Platform) -> Box<dyn Val> {
-    platform.settings_value()
-}
-
 /// JSON from a CEL value, the engine's own record and list types included.
 pub fn to_json(v: &dyn Val) -> Result<Json, String> {
     if let Some(r) = v.downcast_ref::<Record>() {

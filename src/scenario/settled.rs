@@ -8,7 +8,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use petgraph::visit::EdgeRef;
 
-use crate::engine::values;
 use crate::workflow::model::{
     Body, Foreach, Machine, MachineTrigger, Platform, StateId, StateKind, Trigger, Workflow,
 };
@@ -23,7 +22,7 @@ pub struct Impossible {
 
 /// The transitions of `w` that cannot happen on `platform`.
 pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
-    let settings = values::settings(platform);
+    let settings = platform.settings_value();
     let media = platform.media();
     let name = &platform.name;
     // Edge → why the settings rule it out.
@@ -181,7 +180,7 @@ pub fn impossible(platform: &Platform, w: &Workflow) -> Vec<Impossible> {
 /// index, with why: a guard its settings alone make false, or an operation
 /// the platform lacks.
 pub fn impossible_in_machine(platform: &Platform, m: &Machine) -> Vec<(usize, String)> {
-    let settings = values::settings(platform);
+    let settings = platform.settings_value();
     let name = &platform.name;
     m.transitions
         .iter()

@@ -110,11 +110,22 @@ impl std::fmt::Debug for V<'_> {
 /// A value of the engine's own that expressions read: its fields by name,
 /// and the same value built as CEL's for the expressions CEL evaluates.
 pub trait Object: Sync {
+    /// Its fields' names, in the order its CEL value has them.
+    fn names(&self) -> &'static [&'static str];
     /// The field `name`; `None` when there is no such field.
     fn field(&self, name: &str) -> Option<V<'_>>;
-    fn to_val(&self) -> Box<dyn Val>;
     /// What it is, for the engine that kept it.
     fn as_any(&self) -> &dyn std::any::Any;
+    /// The same value as CEL's: its fields read through [`Object::field`],
+    /// so the two cannot differ.
+    fn to_val(&self) -> Box<dyn Val> {
+        Box::new(Record::new(
+            self.names()
+                .iter()
+                .map(|n| ((*n).into(), self.field(n).map_or(V::Null, |v| v).to_val()))
+                .collect(),
+        ))
+    }
 }
 
 /// A list of the engine's own.
