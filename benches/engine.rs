@@ -114,7 +114,7 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
     s.disposed = true;
     events.push(Event {
         name: "session.event.disposed".into(),
-        data: json!({ "agent": s.agent, "session": s.id, "reason": null }),
+        data: json!({ "agent": s.agent, "session": s.id, "cause": "logout" }),
     });
     (
         events,
@@ -183,6 +183,12 @@ fn main() {
             out.response
         );
         assert_eq!(names(&out.events), names(&events));
+        let data = |e: &[Event]| e.iter().map(|e| e.data.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            data(&out.events),
+            data(&events),
+            "the same events, field by field"
+        );
     }
 
     // One engine and one switch serve every agent, as in HIS.
