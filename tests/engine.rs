@@ -131,7 +131,7 @@ fn login_then_logout_with_a_reason_disposes_everything_in_order() {
             "{:?}",
             out.response
         );
-        let names: Vec<&str> = out.events.iter().map(|e| e.name.as_str()).collect();
+        let names: Vec<&str> = out.events.iter().map(|e| &*e.name).collect();
         assert_eq!(
             names,
             [
@@ -589,7 +589,7 @@ fn a_wait_takes_its_event_and_leaves_the_others_in_order() {
     let left: Vec<(&str, Option<&str>)> = out
         .deferred
         .iter()
-        .map(|e| (e.name.as_str(), e.text("channel")))
+        .map(|e| (&*e.name, e.text("channel")))
         .collect();
     assert_eq!(left, [("interaction.event.started", Some("voice"))]);
     assert_eq!(inbox.len(), 1, "what came after stays queued");

@@ -91,7 +91,7 @@ impl Agent {
 fn event_names(outs: &[Out]) -> Vec<&str> {
     outs.iter()
         .filter_map(|o| match o {
-            Out::Event(e) => Some(e.name.as_str()),
+            Out::Event(e) => Some(&*e.name),
             _ => None,
         })
         .collect()

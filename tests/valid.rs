@@ -138,7 +138,7 @@ fn foreach_bodies_keep_their_timeout_retry_and_policy() {
     );
     assert_eq!(retry.outcomes, ["timeout", "error"]);
     assert_eq!(
-        op.args.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        op.args.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         ["channel", "reason"]
     );
 }

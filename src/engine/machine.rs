@@ -66,7 +66,7 @@ struct Change<'m> {
     machine: &'m Arc<Machine>,
     instance: Instance,
     transition: usize,
-    set: Vec<(String, Json)>,
+    set: Vec<(&'m str, Json)>,
     to: Option<usize>,
     emit: Option<Event>,
 }
@@ -176,7 +176,7 @@ impl Engine {
             for (k, e) in &t.set {
                 let v = values::eval_json(&self.env, e, &vars, None)
                     .map_err(|err| fault("expression", e.source(), &err))?;
-                set.push((k.clone(), v));
+                set.push((*k, v));
             }
             let to = match &t.to {
                 Target::Stay => None,
@@ -203,10 +203,10 @@ impl Engine {
             let emit = match &t.emit {
                 None => None,
                 Some(e) => Some(Event {
-                    name: e.event.clone(),
+                    name: std::borrow::Cow::Borrowed(e.event),
                     data: self
                         .object(&e.data, &vars, None)
-                        .map_err(|r| fault("event data of", &e.event, &message(&r)))?,
+                        .map_err(|r| fault("event data of", e.event, &message(&r)))?,
                 }),
             };
             return Ok(Some(Change {

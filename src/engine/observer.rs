@@ -180,7 +180,7 @@ impl Observer for Trace {
     }
     fn event(&mut self, event: &Event) {
         self.entries.push(TraceEntry::Event {
-            name: event.name.clone(),
+            name: event.name.to_string(),
             data: event.data.clone(),
         });
     }

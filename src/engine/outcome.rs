@@ -1,5 +1,7 @@
 //! What a request produces: events, then exactly one response.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -8,7 +10,8 @@ use crate::platform::SwitchEvent;
 /// An event for the client, `<entity>.event.<what>`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Event {
-    pub name: String,
+    /// Most are the workflow's own names, lent for the process's life.
+    pub name: Cow<'static, str>,
     pub data: Value,
 }
 

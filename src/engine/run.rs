@@ -22,7 +22,7 @@ use super::outcome::{Event, Failure, Outcome, Response};
 use super::session::{Channel, Session};
 use super::values::{self, Item};
 use crate::platform::{
-    Adapter, ArgSpec, OpOutcome, OpResult, Operation, Provider, Reply, SwitchError, SwitchEvent,
+    Adapter, OpOutcome, OpResult, Operation, Provider, Reply, SwitchError, SwitchEvent,
 };
 use crate::workflow::expr::{self, CompiledExpr, Template, TemplatePart};
 use crate::workflow::model::{
@@ -350,8 +350,7 @@ impl Engine {
             let setting = !frame.entered && !state.set.is_empty();
             if first || setting {
                 let assigned = {
-                    let empty = Record::new(Vec::new());
-                    let current = frame.vars.as_ref().unwrap_or(&empty);
+                    let current = frame.vars.as_ref().unwrap_or(&self.no_vars);
                     let inputs = Inputs {
                         platform: self.settings.as_ref(),
                         request: frame.request.as_ref(),
@@ -445,7 +444,7 @@ impl Engine {
                     match self.object(&e.data, &with_session(&vars, session), None) {
                         Ok(data) => {
                             let event = Event {
-                                name: e.event.clone(),
+                                name: Cow::Borrowed(e.event),
                                 data,
                             };
                             obs.event(&event);
@@ -470,7 +469,7 @@ impl Engine {
                     }
                 }
                 StateKind::Call(c) => {
-                    match self.record(&c.args, &[], &with_session(&vars, session), None) {
+                    match self.record(&c.args, &with_session(&vars, session), None) {
                         Ok(args) => match self.platform.callee(c) {
                             Some(callee) => Step::Push(self.frame(callee, args, obs)),
                             None => Step::Abort(Response::error(
@@ -532,7 +531,6 @@ impl Engine {
                             Body::Call(c) => {
                                 match self.record(
                                     &c.args,
-                                    &[],
                                     &with_session(&vars, session),
                                     Some((&f.binding, item)),
                                 ) {
@@ -776,29 +774,33 @@ impl Engine {
     }
 
     /// Evaluates a mapping of expressions into a record: a called workflow's
-    /// request, an operation's arguments. An argument the catalog names
-    /// (`known`) keeps the catalog's name rather than a copy of it.
+    /// request, an operation's arguments.
     fn record(
         &self,
         args: &Args,
-        known: &'static [ArgSpec],
         vars: &Inputs<'_>,
         item: Option<(&str, V<'_>)>,
     ) -> Result<Box<dyn Val>, Response> {
-        let mut fields: Fields = Vec::with_capacity(args.len());
-        for (k, e) in args {
-            match values::eval_owned(&self.env, e, vars, item) {
-                Ok(v) => fields.push((
-                    known
-                        .iter()
-                        .find(|a| a.name == k)
-                        .map_or_else(|| Cow::Owned(k.clone()), |a| Cow::Borrowed(a.name)),
-                    v,
-                )),
-                Err(err) => return Err(expr_error(e, &err)),
-            }
+        if args.is_empty() {
+            return Ok(Box::new(self.no_vars.clone()));
         }
-        Ok(Box::new(Record::new(fields)))
+        // Built straight into the record's one allocation: every argument is
+        // evaluated, and the first that fails is the answer.
+        let mut failed = None;
+        let record = Record::from_iter(args.iter().map(|(k, e)| {
+            let name = Cow::Borrowed(*k);
+            match values::eval_owned(&self.env, e, vars, item) {
+                Ok(v) => (name, v),
+                Err(err) => {
+                    failed.get_or_insert_with(|| expr_error(e, &err));
+                    (name, Box::new(cel::common::types::CelNull) as Box<dyn Val>)
+                }
+            }
+        }));
+        match failed {
+            Some(r) => Err(r),
+            None => Ok(Box::new(record)),
+        }
     }
 
     /// Evaluates a mapping of expressions into a JSON object.
@@ -812,7 +814,7 @@ impl Engine {
         for (k, e) in args {
             match values::eval_json(&self.env, e, vars, item) {
                 Ok(v) => {
-                    out.insert(k.clone(), v);
+                    out.insert((*k).to_string(), v);
                 }
                 Err(err) => return Err(expr_error(e, &err)),
             }
@@ -908,7 +910,7 @@ impl Engine {
         let started = Instant::now();
         // An argument that cannot be evaluated is a fault of the workflow,
         // not of the switch: the request ends, as for any other expression.
-        let args = self.record(&call.args, spec.args, &with_session(vars, session), item)?;
+        let args = self.record(&call.args, &with_session(vars, session), item)?;
         let args = args.as_ref();
         let fail = |code: &str, message: String| Failure {
             code: code.to_string(),

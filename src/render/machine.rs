@@ -18,7 +18,7 @@ pub struct MachineDot<'a>(pub &'a Machine);
 /// A transition's label: trigger, guard, and what it changes or emits.
 fn label(m: &Machine, t: &MachineTransition) -> String {
     let mut out = m.label(t);
-    let sets: Vec<&str> = t.set.iter().map(|(k, _)| k.as_str()).collect();
+    let sets: Vec<&str> = t.set.iter().map(|(k, _)| *k).collect();
     if !sets.is_empty() {
         out.push_str(&format!(" / set {}", sets.join(", ")));
     }

@@ -436,7 +436,7 @@ fn events(want: &[Json], got: &[Event], failures: &mut Vec<String>) {
     let mut table = vec![format!("      {:<4}{:<38}{}", "", "expected", "actual")];
     for i in 0..want.len().max(got.len()) {
         let e = name(want.get(i));
-        let a = got.get(i).map_or("—".to_string(), |ev| ev.name.clone());
+        let a = got.get(i).map_or("—".to_string(), |ev| ev.name.to_string());
         let mark = if e == a { " " } else { "!" };
         table.push(format!("    {mark} {:<4}{e:<38}{a}", i + 1));
     }

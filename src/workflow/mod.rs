@@ -5,6 +5,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod expr;
 pub mod functions;
+pub mod intern;
 pub mod load;
 pub mod model;
 pub mod native;

@@ -183,7 +183,7 @@ impl Native {
     }
 
     pub fn eval<'a>(&'a self, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {
-        eval(&self.0, inputs, &mut Vec::new())
+        eval(&self.0, inputs, &mut Bound::new())
     }
 
     /// Its value when nothing at run time changes it: a literal, or what
@@ -204,7 +204,7 @@ impl Native {
 
     /// The elements of the list the expression gives (a foreach's items).
     pub fn eval_list<'a>(&'a self, inputs: &Inputs<'a>) -> Result<Vec<V<'a>>, Unsure> {
-        let mut bound = Vec::new();
+        let mut bound = Bound::new();
         let (range, keep) = match &self.0 {
             N::Filter(range, pred) => (range.as_ref(), Some(pred)),
             other => (other, None),
@@ -234,7 +234,7 @@ impl Native {
     /// The value of a boolean expression that `platform` alone decides;
     /// `None` when it depends on anything else.
     pub fn decided(&self, platform: &dyn Val) -> Option<bool> {
-        decided(&self.0, &settled(platform), &mut Vec::new())
+        decided(&self.0, &settled(platform), &mut Bound::new())
     }
 
     /// Whether the items of `list.filter(x, pred)` are always none because
@@ -247,7 +247,7 @@ impl Native {
         let inputs = settled(platform);
         media.iter().all(|m| {
             let item = Record::new(vec![("media".into(), super::record::text(m))]);
-            let mut bound = vec![V::Val(&item)];
+            let mut bound: Bound<'_> = smallvec::smallvec![V::Val(&item)];
             decided(pred, &inputs, &mut bound) == Some(false)
         })
     }
@@ -268,7 +268,7 @@ impl Native {
 /// result agrees with CEL wherever the original did.
 fn fold(n: &N, inputs: &Inputs<'_>) -> N {
     if reads_only_known(n, 0)
-        && let Ok(v) = eval(n, inputs, &mut Vec::new())
+        && let Ok(v) = eval(n, inputs, &mut Bound::new())
     {
         match v {
             V::Null => return N::Null,
@@ -278,7 +278,7 @@ fn fold(n: &N, inputs: &Inputs<'_>) -> N {
             V::Val(_) | V::Obj(_) | V::Items(_) => {}
         }
     }
-    if let Some(b) = decided(n, inputs, &mut Vec::new()) {
+    if let Some(b) = decided(n, inputs, &mut Bound::new()) {
         return N::Bool(b);
     }
     let f = |x: &N| Box::new(fold(x, inputs));
@@ -317,7 +317,7 @@ fn literal_list(n: &N, inputs: &Inputs<'_>) -> Option<N> {
     if !reads_only_known(n, 0) {
         return None;
     }
-    let list = eval(n, inputs, &mut Vec::new()).ok()?;
+    let list = eval(n, inputs, &mut Bound::new()).ok()?;
     let mut items = Vec::new();
     each(list, |x| {
         items.push(match x {
@@ -371,7 +371,7 @@ fn reads_only_known(n: &N, bound: usize) -> bool {
 
 /// Kleene's three-valued reading, as CEL's own `&&` and `||` absorb an
 /// unknown side when the other decides.
-fn decided<'a>(n: &'a N, inputs: &Inputs<'a>, bound: &mut Vec<V<'a>>) -> Option<bool> {
+fn decided<'a>(n: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Option<bool> {
     // A bound item may lack a field it is asked for: then the parts decide.
     if reads_only_known(n, bound.len())
         && let Ok(b) = eval(n, inputs, bound).and_then(bool_of)
@@ -626,7 +626,11 @@ fn bool_of(v: V<'_>) -> Result<bool, Unsure> {
     }
 }
 
-fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Vec<V<'a>>) -> Result<V<'a>, Unsure> {
+/// The items the comprehensions around an expression bind, innermost last.
+/// Few expressions nest deeper than four: they bind on the stack.
+type Bound<'a> = smallvec::SmallVec<[V<'a>; 4]>;
+
+fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V<'a>, Unsure> {
     Ok(match node {
         N::Null => V::Null,
         N::Bool(b) => V::Bool(*b),

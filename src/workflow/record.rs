@@ -88,6 +88,13 @@ impl Record {
         Record(fields.into())
     }
 
+    /// A record of the fields `fields` yields, in one allocation when it
+    /// knows how many it yields.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_iter(fields: impl IntoIterator<Item = Field>) -> Self {
+        Record(fields.into_iter().collect())
+    }
+
     pub fn fields(&self) -> &[Field] {
         &self.0
     }

@@ -218,7 +218,9 @@ impl StateKind {
 }
 
 /// Arguments, each a compiled expression, in the order written.
-pub type Args = Vec<(String, CompiledExpr)>;
+/// The names are [interned](crate::workflow::intern): a value built from
+/// them copies a pointer.
+pub type Args = Vec<(&'static str, CompiledExpr)>;
 
 #[derive(Debug, Clone)]
 pub struct OpCall {
@@ -272,7 +274,9 @@ pub struct Wait {
 
 #[derive(Debug, Clone)]
 pub struct Emit {
-    pub event: String,
+    /// [Interned](crate::workflow::intern): each event emitted names it
+    /// without a copy.
+    pub event: &'static str,
     pub data: Args,
 }
 

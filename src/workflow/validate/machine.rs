@@ -252,7 +252,7 @@ impl Check<'_> {
                 continue;
             }
             match expr::compile(self.cx, v, scope, &mut self.diags) {
-                Some((e, _)) => set.push((k.to_string(), e)),
+                Some((e, _)) => set.push((crate::workflow::intern::name(k), e)),
                 None => ok = false,
             }
         }
@@ -295,12 +295,12 @@ impl Check<'_> {
                 let mut fields = Vec::new();
                 for (k, v) in data.iter().flatten() {
                     match expr::compile(self.cx, v, scope, &mut self.diags) {
-                        Some((e, _)) => fields.push((k.to_string(), e)),
+                        Some((e, _)) => fields.push((crate::workflow::intern::name(k), e)),
                         None => ok = false,
                     }
                 }
                 Some(Emit {
-                    event: name.to_string(),
+                    event: crate::workflow::intern::name(name),
                     data: fields,
                 })
             }

@@ -197,7 +197,7 @@ impl StateCheck<'_, '_> {
         let mut out = Vec::new();
         for (k, v) in map.into_iter().flatten() {
             if let Some((e, _)) = self.expr(v, scope) {
-                out.push((k.to_string(), e));
+                out.push((crate::workflow::intern::name(k), e));
             }
         }
         out
@@ -804,7 +804,7 @@ impl StateCheck<'_, '_> {
             .collect();
         (
             Some(StateKind::Emit(Emit {
-                event: event.to_string(),
+                event: crate::workflow::intern::name(event),
                 data,
             })),
             edges,

@@ -1,0 +1,33 @@
+//! Names a workflow gives (arguments, event data fields, events), kept for
+//! the process's life so that a value carrying one copies a pointer, not the
+//! text. Loading the same files again adds nothing: only a name never seen
+//! before takes memory, once.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, OnceLock};
+
+/// The one `'static` copy of `name`.
+pub fn name(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.into());
+    names.insert(n);
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_name_is_kept_once() {
+        let a = super::name(&String::from("channel_interned_once"));
+        let b = super::name(&String::from("channel_interned_once"));
+        assert_eq!(a, "channel_interned_once");
+        assert!(std::ptr::eq(a, b), "the second asks gets the first copy");
+    }
+}
