@@ -61,7 +61,7 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
         if !ok(sw.call(
             &s.agent,
             &Operation::SetNotReady {
-                channel: Some(c.id.clone()),
+                channel: Some(c.id.to_string()),
                 reason: Some("Logout".into()),
                 reject_pending: false,
             },
@@ -78,7 +78,7 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
         if !ok(sw.call(
             &s.agent,
             &Operation::Deactivate {
-                channel: c.id.clone(),
+                channel: c.id.to_string(),
             },
         )) {
             return (

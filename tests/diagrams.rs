@@ -94,7 +94,7 @@ fn machine(m: &Machine) -> Drawn {
             .map(|t| collapse(&m.label(t)))
             .collect(),
         label_prefixes: true,
-        states: m.states.iter().map(|s| s.name.clone()).collect(),
+        states: m.states.iter().map(|s| s.name.to_string()).collect(),
         flows: Vec::new(),
         resubmissions: Vec::new(),
     }

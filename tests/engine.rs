@@ -727,7 +727,7 @@ fn voice(state: &str) -> hisflow::engine::Channel {
     hisflow::engine::Channel {
         id: "voice".into(),
         media: "voice".into(),
-        state: state.into(),
+        state: state.to_string().into(),
         active: true,
         interactions: vec![],
     }

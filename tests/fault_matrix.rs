@@ -167,7 +167,7 @@ async fn case(
         ));
     }
     for c in &s.channels {
-        let theirs = &at_switch.channels[&c.id];
+        let theirs = &at_switch.channels[&*c.id];
         if theirs.state != c.state || theirs.active != c.active {
             return Err(format!(
                 "after {r}, HIS shows {} {} (active {}) where the switch has {} (active {})",

@@ -251,14 +251,14 @@ fn a_machine_keeps_its_states_triggers_and_targets() {
     let m = p.machine(Entity::Channel).unwrap();
     assert_eq!(m.name, "line");
     assert!(p.machine(Entity::Session).is_none());
-    let states: Vec<&str> = m.states.iter().map(|s| s.name.as_str()).collect();
+    let states: Vec<&str> = m.states.iter().map(|s| s.name).collect();
     assert_eq!(states, ["Off", "Idle", "Ready", "Busy"]);
     assert_eq!(m.initial_name(), "Off");
     // Each state's own transitions first, in file order, then the machine's.
     let all: Vec<(Option<&str>, &str)> = m
         .transitions
         .iter()
-        .map(|t| (t.from.map(|f| m.states[f].name.as_str()), t.trigger.name()))
+        .map(|t| (t.from.map(|f| m.states[f].name), t.trigger.name()))
         .collect();
     assert_eq!(
         all,

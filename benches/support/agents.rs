@@ -11,8 +11,8 @@ pub fn session(agent: usize) -> Session {
     let mut s = Session::new(format!("session-{agent}"), format!("agent-{agent}"));
     for (i, m) in MEDIA.iter().enumerate() {
         s.channels.push(Channel {
-            id: m.to_string(),
-            media: m.to_string(),
+            id: (*m).into(),
+            media: (*m).into(),
             state: if i < 2 { "Ready" } else { "NotReady" }.into(),
             active: true,
             interactions: Vec::new(),

@@ -237,7 +237,7 @@ fn apply(
 ) -> Result<(), String> {
     let m = ch.machine;
     let fail = |e: String| format!("in machine `{}`: {e}", m.name);
-    let to = ch.to.map(|t| m.states[t].name.as_str());
+    let to = ch.to.map(|t| m.states[t].name);
     match ch.instance {
         Instance::Channel(i) => {
             let c = &mut session.channels[i];
@@ -246,7 +246,7 @@ fn apply(
             }
             match to {
                 Some(to) => {
-                    let from = std::mem::replace(&mut c.state, to.to_string());
+                    let from = std::mem::replace(&mut c.state, to.into());
                     obs.machine_transition(m, ch.transition, &c.id, &from, to);
                 }
                 None => obs.machine_transition(m, ch.transition, &c.id, &c.state, &c.state),
@@ -257,7 +257,7 @@ fn apply(
                 set_session(session, k, v).map_err(fail)?;
             }
             let from = match to {
-                Some(to) => session.state.replace(to.to_string()),
+                Some(to) => session.state.replace(to.into()),
                 None => session.state.clone(),
             };
             let from = from.unwrap_or_default();

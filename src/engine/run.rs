@@ -144,7 +144,7 @@ impl Engine {
         s.state = self
             .platform
             .machine(Entity::Session)
-            .map(|m| m.initial_name().to_string());
+            .map(|m| m.initial_name().into());
         s
     }
 
@@ -1192,30 +1192,30 @@ fn his_operation(
     name: &str,
     args: &dyn Val,
     session: &mut Session,
-    initial: &str,
+    initial: &'static str,
 ) -> Result<(), SwitchError> {
     match name {
         "his.channel_group.create" => session.group = true,
         "his.channel_group.dispose" => session.group = false,
         "his.session.dispose" => session.disposed = true,
         "his.channel.create" => {
-            let media = required(args, "media")?;
-            if !MEDIA.contains(&media.as_str()) {
+            let given = required(args, "media")?;
+            let Some(&media) = MEDIA.iter().find(|m| **m == given) else {
                 return Err(SwitchError::new(
                     "InvalidRequest",
-                    format!("`{media}` is not a media (voice, email, chat)"),
+                    format!("`{given}` is not a media (voice, email, chat)"),
                 ));
-            }
-            if session.channel(&media).is_some() {
+            };
+            if session.channel(media).is_some() {
                 return Err(SwitchError::new(
                     "InvalidRequest",
                     format!("a {media} channel is already open"),
                 ));
             }
             session.channels.push(Channel {
-                id: media.clone(),
-                media,
-                state: initial.to_string(),
+                id: media.into(),
+                media: media.into(),
+                state: initial.into(),
                 active: true,
                 interactions: Vec::new(),
             });

@@ -1,5 +1,7 @@
 //! The session data a workflow reads (`session.*`) and HIS operations change.
 
+use std::borrow::Cow;
+
 use cel::common::value::Val;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,7 @@ pub struct Session {
     pub id: String,
     pub agent: String,
     /// The session machine's state; `None` on a platform without one.
-    pub state: Option<String>,
+    pub state: Option<Cow<'static, str>>,
     pub channels: Vec<Channel>,
     pub logout_reasons: Vec<String>,
     pub not_ready_reasons: Vec<String>,
@@ -27,14 +29,16 @@ pub struct Session {
     pub disposed: bool,
 }
 
-/// One channel of the session; its id is its media.
+/// One channel of the session; its id is its media. Its words are lent
+/// for the process's life where they can be (a media, a machine's state):
+/// copying a channel, as a foreach does, copies no text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Channel {
-    pub id: String,
-    pub media: String,
+    pub id: Cow<'static, str>,
+    pub media: Cow<'static, str>,
     /// The agent's state on the channel: the channel machine's state
     /// (`LoggedOff`, `NotReady`, `Ready`, `Reserved`, `Talking`, …).
-    pub state: String,
+    pub state: Cow<'static, str>,
     pub active: bool,
     pub interactions: Vec<Interaction>,
 }

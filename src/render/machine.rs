@@ -37,7 +37,7 @@ fn dynamic(i: usize) -> String {
 impl fmt::Display for MachineMermaid<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let m = self.0;
-        let id = |i: usize| state_id(&m.states[i].name, i);
+        let id = |i: usize| state_id(m.states[i].name, i);
         writeln!(f, "---")?;
         writeln!(
             f,
@@ -57,12 +57,12 @@ impl fmt::Display for MachineMermaid<'_> {
                 writeln!(
                     f,
                     "    state \"{}\" as {}",
-                    text(&s.name).replace('"', "'"),
+                    text(s.name).replace('"', "'"),
                     id(i)
                 )?;
             }
             // A bare `state X` draws nothing in Mermaid 11; a description does.
-            writeln!(f, "    {} : {}", id(i), text(&s.name))?;
+            writeln!(f, "    {} : {}", id(i), text(s.name))?;
         }
         if m.transitions.iter().any(|t| t.from.is_none()) {
             writeln!(f, "    state \"(any state)\" as {ANY}")?;
@@ -122,7 +122,7 @@ impl fmt::Display for MachineDot<'_> {
                 .as_deref()
                 .map(|d| format!(", tooltip={}", quote(d)))
                 .unwrap_or_default();
-            writeln!(f, "  n{i} [label={}{tooltip}];", quote(&s.name))?;
+            writeln!(f, "  n{i} [label={}{tooltip}];", quote(s.name))?;
         }
         if m.transitions.iter().any(|t| t.from.is_none()) {
             writeln!(

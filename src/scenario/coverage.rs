@@ -96,12 +96,12 @@ impl CoverageReport {
                     let u = Uncovered {
                         from: t.from.map_or_else(
                             || "(any state)".to_string(),
-                            |s| m.states[s].name.clone(),
+                            |s| m.states[s].name.to_string(),
                         ),
                         on: m.label(t),
                         to: match &t.to {
                             Target::Stay => "(stays)".to_string(),
-                            Target::State(s) => m.states[*s].name.clone(),
+                            Target::State(s) => m.states[*s].name.to_string(),
                             Target::Dynamic(tpl) => tpl.display(),
                         },
                         file: written.path().to_path_buf(),

@@ -26,7 +26,9 @@ pub struct Machine {
 
 #[derive(Debug, Clone)]
 pub struct MachineState {
-    pub name: String,
+    /// [Interned](crate::workflow::intern): an entity entering it names it
+    /// without a copy.
+    pub name: &'static str,
     pub description: Option<String>,
     pub span: Span,
 }
@@ -79,8 +81,8 @@ impl Machine {
         self.states.iter().position(|s| s.name == name)
     }
 
-    pub fn initial_name(&self) -> &str {
-        &self.states[self.initial].name
+    pub fn initial_name(&self) -> &'static str {
+        self.states[self.initial].name
     }
 
     /// The transitions `trigger` may fire in `state`, in the order they are

@@ -70,7 +70,7 @@ pub fn machine(
             .states
             .iter()
             .map(|(name, s)| MachineState {
-                name: name.to_string(),
+                name: crate::workflow::intern::name(name),
                 description: s.description.as_ref().map(|d| d.to_string()),
                 span: cx.span_of(name),
             })
