@@ -184,7 +184,7 @@ async fn of_two_logins_of_one_agent_at_once_exactly_one_reaches_the_switch() {
     assert_eq!(
         calls
             .iter()
-            .filter(|(op, _)| op == "agent.login" || op == "agent.logout")
+            .filter(|(op, _)| *op == "agent.login" || *op == "agent.logout")
             .count(),
         2,
         "one login per channel, no undo: {calls:?}"

@@ -102,7 +102,8 @@ impl Engine {
         };
         // Every instance decides on the session as it was; the changes are
         // applied after. A fault leaves the changes decided before it.
-        let mut changes = Vec::new();
+        // A session has at most three channels and one session instance.
+        let mut changes: smallvec::SmallVec<[Change<'_>; 4]> = smallvec::SmallVec::new();
         let decided = (|| {
             let now: &Session = session;
             if let Some(m) = channel_m {

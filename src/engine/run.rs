@@ -70,7 +70,7 @@ struct Loop {
 struct Frame<'e> {
     workflow: &'e Workflow,
     state: StateId,
-    request: Box<dyn Val>,
+    request: Record,
     /// Its variables (`vars`), in declaration order; `None` until the
     /// initial values are computed, on entering the start state.
     vars: Option<Record>,
@@ -272,7 +272,7 @@ impl Engine {
             };
         };
         let span = tracing::info_span!("switch event", name = %event.name, agent = %session.agent);
-        let root = self.frame(workflow, self.empty.clone_as_boxed(), obs);
+        let root = self.frame(workflow, self.no_vars.clone(), obs);
         let value = values::event_record(spec, &event.data);
         self.drive(root, session, inbox, Some(value), obs)
             .instrument(span)
@@ -282,10 +282,10 @@ impl Engine {
     fn frame<'e>(
         &self,
         workflow: &'e Workflow,
-        request: Box<dyn Val>,
+        request: Record,
         obs: &mut dyn Observer,
     ) -> Frame<'e> {
-        obs.run_started(workflow, request.as_ref());
+        obs.run_started(workflow, &request);
         Frame {
             workflow,
             state: workflow.start,
@@ -353,7 +353,7 @@ impl Engine {
                     let current = frame.vars.as_ref().unwrap_or(&self.no_vars);
                     let inputs = Inputs {
                         platform: self.settings.as_ref(),
-                        request: frame.request.as_ref(),
+                        request: &frame.request,
                         session: V::Obj(&*session),
                         error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
                         event: event.as_deref().unwrap_or(self.no_event.as_ref()),
@@ -394,7 +394,7 @@ impl Engine {
             // (`with_session`): an operation changes it between two.
             let vars = Inputs {
                 platform: self.settings.as_ref(),
-                request: frame.request.as_ref(),
+                request: &frame.request,
                 session: V::Null,
                 error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
                 event: event.as_deref().unwrap_or(self.no_event.as_ref()),
@@ -621,7 +621,7 @@ impl Engine {
                     };
                     // Named only when something failed: a text copied per
                     // call otherwise.
-                    let channel = || channel_of(done.request.as_ref());
+                    let channel = || channel_of(&done.request);
                     let failure = match &response {
                         Response::Ok { .. } => None,
                         Response::Error { code, message } => Some(Failure {
@@ -780,9 +780,9 @@ impl Engine {
         args: &Args,
         vars: &Inputs<'_>,
         item: Option<(&str, V<'_>)>,
-    ) -> Result<Box<dyn Val>, Response> {
+    ) -> Result<Record, Response> {
         if args.is_empty() {
-            return Ok(Box::new(self.no_vars.clone()));
+            return Ok(self.no_vars.clone());
         }
         // Built straight into the record's one allocation: every argument is
         // evaluated, and the first that fails is the answer.
@@ -799,7 +799,7 @@ impl Engine {
         }));
         match failed {
             Some(r) => Err(r),
-            None => Ok(Box::new(record)),
+            None => Ok(record),
         }
     }
 
@@ -911,7 +911,7 @@ impl Engine {
         // An argument that cannot be evaluated is a fault of the workflow,
         // not of the switch: the request ends, as for any other expression.
         let args = self.record(&call.args, &with_session(vars, session), item)?;
-        let args = args.as_ref();
+        let args: &dyn Val = &args;
         let fail = |code: &str, message: String| Failure {
             code: code.to_string(),
             message,

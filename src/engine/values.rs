@@ -2,6 +2,7 @@
 //! are built once and lent to every evaluation through a resolver; the
 //! session's value is rebuilt only after something changed it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use cel::common::types::{CelBool, CelInt, CelList, CelMap, CelNull};
@@ -136,8 +137,15 @@ pub fn no_error() -> Box<dyn Val> {
 
 /// A request's parameters as expressions read them (`request.*`): a record
 /// in the order the client wrote them, read in place.
-pub fn request(params: &Json) -> Box<dyn Val> {
-    from_json_ordered(params)
+pub fn request(params: &Json) -> Record {
+    match params {
+        Json::Object(m) => Record::from_iter(
+            m.iter()
+                .map(|(k, v)| (Cow::Owned(k.clone()), from_json_ordered(v))),
+        ),
+        // The protocol's parameters are an object; anything else has none.
+        _ => Record::new(Vec::new()),
+    }
 }
 
 /// Evaluates `expr` with `vars` and, inside a foreach, the item bound to its

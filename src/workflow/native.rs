@@ -203,14 +203,14 @@ impl Native {
     }
 
     /// The elements of the list the expression gives (a foreach's items).
-    pub fn eval_list<'a>(&'a self, inputs: &Inputs<'a>) -> Result<Vec<V<'a>>, Unsure> {
+    pub fn eval_list<'a>(&'a self, inputs: &Inputs<'a>) -> Result<List<'a>, Unsure> {
         let mut bound = Bound::new();
         let (range, keep) = match &self.0 {
             N::Filter(range, pred) => (range.as_ref(), Some(pred)),
             other => (other, None),
         };
         let list = eval(range, inputs, &mut bound)?;
-        let mut out = Vec::new();
+        let mut out = List::new();
         each(list, |x| {
             let Some(pred) = keep else {
                 out.push(x);
@@ -625,6 +625,10 @@ fn bool_of(v: V<'_>) -> Result<bool, Unsure> {
         _ => Err(Unsure),
     }
 }
+
+/// A list a foreach goes through: most are a session's channels, three at
+/// most.
+pub type List<'a> = smallvec::SmallVec<[V<'a>; 3]>;
 
 /// The items the comprehensions around an expression bind, innermost last.
 /// Few expressions nest deeper than four: they bind on the stack.

@@ -11,6 +11,7 @@ pub mod wire;
 
 pub use controls::{CONTROLS, MAX_FAULTS, PREFIX};
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -233,10 +234,10 @@ pub const MAX_LATENCIES: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Call {
     pub agent: String,
-    pub op: String,
+    pub op: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
 }
 
 #[derive(Debug, Default)]
@@ -716,10 +717,14 @@ impl Inner {
 
     /// How long a call of `agent` to `op` takes.
     fn latency_of(&self, agent: &str, op: &Operation) -> Option<Duration> {
-        self.agent_latency
-            .get(&(agent.to_string(), op.name().to_string()))
-            .or_else(|| self.latency.get(op.name()))
-            .copied()
+        // Most switches set none per agent: no key is built for them.
+        let own = (!self.agent_latency.is_empty())
+            .then(|| {
+                self.agent_latency
+                    .get(&(agent.to_string(), op.name().to_string()))
+            })
+            .flatten();
+        own.or_else(|| self.latency.get(op.name())).copied()
     }
 
     /// How long after its reply the switch confirms `op`, when it does.
@@ -753,7 +758,7 @@ impl Inner {
             // A logout that became pending said so itself.
             Ok(true) => {}
             Ok(false) => events.extend(confirmation(&self.state, &f.agent, &f.op)),
-            Err(code) => self.record(&f.agent, &f.op, format!("late error {code}")),
+            Err(code) => self.record(&f.agent, &f.op, format!("late error {code}").into()),
         }
     }
 
@@ -771,13 +776,13 @@ impl Inner {
             .map_err(|e| e.code)
     }
 
-    fn record(&mut self, agent: &str, op: &Operation, outcome: String) {
+    fn record(&mut self, agent: &str, op: &Operation, outcome: Cow<'static, str>) {
         if self.calls.len() == MAX_CALLS {
             self.calls.pop_front();
         }
         self.calls.push_back(Call {
             agent: agent.to_string(),
-            op: op.name().to_string(),
+            op: op.name(),
             channel: op.channel().map(str::to_string),
             outcome,
         });
@@ -1016,8 +1021,8 @@ impl Adapter for SimSwitch {
                 }
             };
             let text = match &outcome {
-                Ok(_) => "ok".to_string(),
-                Err(e) => format!("error {}", e.code),
+                Ok(_) => Cow::Borrowed("ok"),
+                Err(e) => Cow::Owned(format!("error {}", e.code)),
             };
             inner.record(agent, op, text);
             (Some(outcome), inner.latency_of(agent, op))
@@ -1257,7 +1262,7 @@ mod tests {
             ))
             .is_ok()
         );
-        let calls: Vec<String> = sim.calls().iter().map(|c| c.outcome.clone()).collect();
+        let calls: Vec<String> = sim.calls().iter().map(|c| c.outcome.to_string()).collect();
         assert_eq!(&calls[3..], ["ok", "error InvalidState", "ok"]);
     }
 
