@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use hisflow::engine::{Engine, Event, NoObserver, Response, Session};
+use hisflow::engine::{Data, Engine, Event, NoObserver, Response, Session};
 use hisflow::platform::sim::SimSwitch;
 use hisflow::platform::{Adapter, Operation, Reply};
 use serde_json::json;
@@ -30,6 +30,15 @@ use counting::{ALLOCS, Counting, LIVE};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
+
+/// An event's data as hand-written code builds it: the names are literals.
+fn data<const N: usize>(fields: [(&'static str, serde_json::Value); N]) -> Data {
+    let mut d = Data::with_capacity(N);
+    for (k, v) in fields {
+        d.insert(k, v);
+    }
+    d
+}
 
 fn ok(r: Reply) -> bool {
     matches!(r, Reply::Ready(Ok(_)))
@@ -71,7 +80,11 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
         c.state = "NotReady".into();
         events.push(Event {
             name: "channel.event.stateChanged".into(),
-            data: json!({ "channel": c.id, "state": "NotReady", "reason": "Logout" }),
+            data: data([
+                ("channel", json!(c.id)),
+                ("state", json!("NotReady")),
+                ("reason", json!("Logout")),
+            ]),
         });
     }
     for c in s.channels.iter_mut().filter(|c| c.active) {
@@ -89,7 +102,7 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
         c.active = false;
         events.push(Event {
             name: "channel.event.deactivated".into(),
-            data: json!({ "channel": c.id }),
+            data: data([("channel", json!(c.id))]),
         });
     }
     if !ok(sw.call(
@@ -103,18 +116,22 @@ fn hand_written(s: &mut Session, sw: &dyn Adapter, reason: &str) -> (Vec<Event>,
     for c in s.channels.drain(..) {
         events.push(Event {
             name: "channel.event.disposed".into(),
-            data: json!({ "channel": c.id }),
+            data: data([("channel", json!(c.id))]),
         });
     }
     s.group = false;
     events.push(Event {
         name: "channelGroup.event.disposed".into(),
-        data: json!({ "agent": s.agent }),
+        data: data([("agent", json!(s.agent))]),
     });
     s.disposed = true;
     events.push(Event {
         name: "session.event.disposed".into(),
-        data: json!({ "agent": s.agent, "session": s.id, "cause": "logout" }),
+        data: data([
+            ("agent", json!(s.agent)),
+            ("session", json!(s.id)),
+            ("cause", json!("logout")),
+        ]),
     });
     (
         events,

@@ -475,7 +475,7 @@ pub fn client_frames(data: &[u8]) {
 /// What the transport would send for `out`; remembers a token HIS gave.
 fn note(out: &Out, token: &mut String, seen: &mut String) {
     match out {
-        Out::Event(e) => seen.push_str(&protocol::event(&e.name, &e.data).to_string()),
+        Out::Event(e) => seen.push_str(&protocol::event(&e.name, &e.data)),
         Out::Response { id, body } => {
             if let Some(t) = body["result"]["token"].as_str() {
                 *token = t.to_string();

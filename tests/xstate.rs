@@ -62,7 +62,7 @@ async fn the_xstate_bench_logs_out_as_the_engine_does() {
     let ours: Vec<(String, Value)> = done
         .events
         .iter()
-        .map(|e| (e.name.to_string(), e.data.clone()))
+        .map(|e| (e.name.to_string(), e.data.to_json()))
         .collect();
 
     for variant in ["actors", "lean"] {

@@ -206,7 +206,7 @@ impl Engine {
                 Some(e) => Some(Event {
                     name: std::borrow::Cow::Borrowed(e.event),
                     data: self
-                        .object(&e.data, &vars, None)
+                        .data(&e.data, &vars, None)
                         .map_err(|r| fault("event data of", e.event, &message(&r)))?,
                 }),
             };

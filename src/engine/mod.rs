@@ -11,6 +11,6 @@ pub mod values;
 
 pub use inbox::{Inbox, NoInbox};
 pub use observer::{Both, Coverage, NoObserver, Observer, Trace, TraceEntry, TraceError};
-pub use outcome::{Event, Failure, Outcome, Response};
+pub use outcome::{Data, Event, Failure, Outcome, Response};
 pub use run::{Engine, ParamLimits, STEP_BUDGET};
 pub use session::{Channel, Interaction, Session};

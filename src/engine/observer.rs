@@ -181,7 +181,7 @@ impl Observer for Trace {
     fn event(&mut self, event: &Event) {
         self.entries.push(TraceEntry::Event {
             name: event.name.to_string(),
-            data: event.data.clone(),
+            data: event.data.to_json(),
         });
     }
     fn run_finished(&mut self, workflow: &Workflow, response: &Response, elapsed: Duration) {

@@ -12,7 +12,107 @@ use crate::platform::SwitchEvent;
 pub struct Event {
     /// Most are the workflow's own names, lent for the process's life.
     pub name: Cow<'static, str>,
-    pub data: Value,
+    pub data: Data,
+}
+
+/// An event's data: its fields in the order the workflow writes them, each
+/// name the workflow's own, lent rather than copied. A frame serialises it
+/// straight to a JSON object; no map is built on the way.
+#[derive(Debug, Clone, Default)]
+pub struct Data(Vec<(Cow<'static, str>, Value)>);
+
+impl Data {
+    pub fn with_capacity(n: usize) -> Self {
+        Data(Vec::with_capacity(n))
+    }
+
+    /// Adds a field; a name given twice keeps the last value, as in JSON.
+    pub fn insert(&mut self, name: impl Into<Cow<'static, str>>, value: Value) {
+        let name = name.into();
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(f) => f.1 = value,
+            None => self.0.push((name, value)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(n, v)| (n.as_ref(), v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The same data as a JSON object.
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.0
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.clone()))
+                .collect(),
+        )
+    }
+}
+
+/// An object's fields; any other value has none.
+impl From<Value> for Data {
+    fn from(v: Value) -> Self {
+        match v {
+            Value::Object(m) => Data(m.into_iter().map(|(k, v)| (Cow::Owned(k), v)).collect()),
+            _ => Data::default(),
+        }
+    }
+}
+
+/// Equal as JSON objects are: the same fields, in whatever order.
+impl PartialEq for Data {
+    fn eq(&self, other: &Data) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl PartialEq<Value> for Data {
+    fn eq(&self, other: &Value) -> bool {
+        other
+            .as_object()
+            .is_some_and(|m| m.len() == self.len() && self.iter().all(|(k, v)| m.get(k) == Some(v)))
+    }
+}
+
+/// `data["field"]`, null when it has none, as for a JSON object.
+impl std::ops::Index<&str> for Data {
+    type Output = Value;
+    fn index(&self, name: &str) -> &Value {
+        static NULL: Value = Value::Null;
+        self.get(name).unwrap_or(&NULL)
+    }
+}
+
+/// Compact JSON, as a JSON object displays.
+impl std::fmt::Display for Data {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+impl Serialize for Data {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (n, v) in &self.0 {
+            map.serialize_entry(n.as_ref(), v)?;
+        }
+        map.end()
+    }
 }
 
 /// The one response to a request.
@@ -151,5 +251,33 @@ impl Failure {
                 },
             ),
         ]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn data_serialises_and_compares_as_the_json_object_it_stands_for() {
+        let mut d = Data::with_capacity(2);
+        d.insert("channel", json!("voice"));
+        d.insert("state", json!("NotReady"));
+        d.insert("channel", json!("chat"));
+        assert_eq!(d.to_string(), r#"{"channel":"chat","state":"NotReady"}"#);
+        assert_eq!(d, json!({ "state": "NotReady", "channel": "chat" }));
+        assert_eq!(
+            d,
+            Data::from(json!({ "state": "NotReady", "channel": "chat" }))
+        );
+        assert_ne!(d, json!({ "channel": "chat" }));
+        assert_eq!(d["state"], "NotReady");
+        assert_eq!(d["nothing"], Value::Null);
+        assert_eq!(
+            d.to_json(),
+            json!({ "channel": "chat", "state": "NotReady" })
+        );
     }
 }

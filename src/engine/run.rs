@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::inbox::{Inbox, NoInbox};
 use super::machine::Heard;
 use super::observer::Observer;
-use super::outcome::{Event, Failure, Outcome, Response};
+use super::outcome::{Data, Event, Failure, Outcome, Response};
 use super::session::{Channel, Session};
 use super::values::{self, Item};
 use crate::platform::{
@@ -441,7 +441,7 @@ impl Engine {
                     }
                 }
                 StateKind::Emit(e) => {
-                    match self.object(&e.data, &with_session(&vars, session), None) {
+                    match self.data(&e.data, &with_session(&vars, session), None) {
                         Ok(data) => {
                             let event = Event {
                                 name: Cow::Borrowed(e.event),
@@ -801,6 +801,23 @@ impl Engine {
             Some(r) => Err(r),
             None => Ok(record),
         }
+    }
+
+    /// Evaluates an event's data: its names are the workflow's, lent.
+    pub(super) fn data(
+        &self,
+        args: &Args,
+        vars: &Inputs<'_>,
+        item: Option<(&str, V<'_>)>,
+    ) -> Result<Data, Response> {
+        let mut out = Data::with_capacity(args.len());
+        for (k, e) in args {
+            match values::eval_json(&self.env, e, vars, item) {
+                Ok(v) => out.insert(*k, v),
+                Err(err) => return Err(expr_error(e, &err)),
+            }
+        }
+        Ok(out)
     }
 
     /// Evaluates a mapping of expressions into a JSON object.

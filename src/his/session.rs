@@ -1230,7 +1230,7 @@ impl Task {
             tracing::error!(agent = %self.session.agent, lost = n, "switch events were dropped: the session may no longer be the switch's");
             Event {
                 name: "session.event.eventsLost".into(),
-                data: json!({ "count": n }),
+                data: json!({ "count": n }).into(),
             }
         })
     }

@@ -570,7 +570,7 @@ where
 fn encode(out: Out) -> Message {
     let (code, reason) = match out {
         Out::Event(e) => {
-            return Message::Text(protocol::event(&e.name, &e.data).to_string().into());
+            return Message::Text(protocol::event(&e.name, &e.data).into());
         }
         Out::Response { id, body } => {
             return Message::Text(protocol::response(id.as_deref(), &body).to_string().into());

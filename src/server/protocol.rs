@@ -53,8 +53,21 @@ pub fn response(id: Option<&str>, body: &Json) -> Json {
     frame
 }
 
-pub fn event(name: &str, data: &Json) -> Json {
-    json!({ "type": "event", "name": name, "data": data })
+/// An event frame, written straight from the event's data.
+pub fn event(name: &str, data: &crate::engine::Data) -> String {
+    #[derive(serde::Serialize)]
+    struct Frame<'a> {
+        r#type: &'static str,
+        name: &'a str,
+        data: &'a crate::engine::Data,
+    }
+    serde_json::to_string(&Frame {
+        r#type: "event",
+        name,
+        data,
+    })
+    // A map of text keys and JSON values always serialises.
+    .unwrap_or_default()
 }
 
 /// The JSON Schema of the frames, client to HIS and HIS to client.
