@@ -671,39 +671,10 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
             V::Bool(match op {
                 Cmp::Eq => eq(a, b)?,
                 Cmp::Ne => !eq(a, b)?,
-                _ => {
-                    let ord = match (a, b) {
-                        (V::Int(x), V::Int(y)) => x.cmp(&y),
-                        (V::Str(x), V::Str(y)) => x.cmp(y),
-                        _ => return Err(Unsure),
-                    };
-                    match op {
-                        Cmp::Lt => ord.is_lt(),
-                        Cmp::Le => ord.is_le(),
-                        Cmp::Gt => ord.is_gt(),
-                        _ => ord.is_ge(),
-                    }
-                }
+                _ => order(*op, a, b)?,
             })
         }
-        N::In(item, list) => {
-            let item = eval(item, inputs, bound)?;
-            let mut found = false;
-            if let N::List(elements) = &**list {
-                for e in elements {
-                    if eq(item, eval(e, inputs, bound)?)? {
-                        found = true;
-                        break;
-                    }
-                }
-            } else {
-                each(eval(list, inputs, bound)?, |x| {
-                    found = eq(item, x)?;
-                    Ok(found)
-                })?;
-            }
-            V::Bool(found)
-        }
+        N::In(item, list) => V::Bool(is_in(item, list, inputs, bound)?),
         N::Size(a) => match eval(a, inputs, bound)? {
             V::Str(s) => V::Int(s.chars().count() as i64),
             V::Val(v) => V::Int(*v.as_sizer().ok_or(Unsure)?.size().inner()),
@@ -718,21 +689,73 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
             }
         }
         N::Filter(..) | N::List(_) => return Err(Unsure),
-        N::Exists(range, pred) | N::All(range, pred) => {
-            let exists = matches!(node, N::Exists(..));
-            let list = eval(range, inputs, bound)?;
-            let mut result = !exists;
-            each(list, |x| {
-                bound.push(x);
-                let r = eval(pred, inputs, bound).and_then(bool_of);
-                bound.pop();
-                if r? == exists {
-                    result = exists;
-                    return Ok(true);
-                }
-                Ok(false)
-            })?;
-            V::Bool(result)
-        }
+        N::Exists(range, pred) => V::Bool(quantify(true, range, pred, inputs, bound)?),
+        N::All(range, pred) => V::Bool(quantify(false, range, pred, inputs, bound)?),
     })
+}
+
+// The arms below keep their closures and locals out of `eval`'s own frame,
+// which every node of every expression enters.
+
+#[inline(never)]
+fn order(op: Cmp, a: V<'_>, b: V<'_>) -> Result<bool, Unsure> {
+    let ord = match (a, b) {
+        (V::Int(x), V::Int(y)) => x.cmp(&y),
+        (V::Str(x), V::Str(y)) => x.cmp(y),
+        _ => return Err(Unsure),
+    };
+    Ok(match op {
+        Cmp::Lt => ord.is_lt(),
+        Cmp::Le => ord.is_le(),
+        Cmp::Gt => ord.is_gt(),
+        _ => ord.is_ge(),
+    })
+}
+
+#[inline(never)]
+fn is_in<'a>(
+    item: &'a N,
+    list: &'a N,
+    inputs: &Inputs<'a>,
+    bound: &mut Bound<'a>,
+) -> Result<bool, Unsure> {
+    let item = eval(item, inputs, bound)?;
+    let mut found = false;
+    if let N::List(elements) = list {
+        for e in elements {
+            if eq(item, eval(e, inputs, bound)?)? {
+                return Ok(true);
+            }
+        }
+    } else {
+        each(eval(list, inputs, bound)?, |x| {
+            found = eq(item, x)?;
+            Ok(found)
+        })?;
+    }
+    Ok(found)
+}
+
+/// `exists` (true) or `all` (false) of `pred` over `range`.
+#[inline(never)]
+fn quantify<'a>(
+    exists: bool,
+    range: &'a N,
+    pred: &'a N,
+    inputs: &Inputs<'a>,
+    bound: &mut Bound<'a>,
+) -> Result<bool, Unsure> {
+    let list = eval(range, inputs, bound)?;
+    let mut result = !exists;
+    each(list, |x| {
+        bound.push(x);
+        let r = eval(pred, inputs, bound).and_then(bool_of);
+        bound.pop();
+        if r? == exists {
+            result = exists;
+            return Ok(true);
+        }
+        Ok(false)
+    })?;
+    Ok(result)
 }
