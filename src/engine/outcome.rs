@@ -51,6 +51,16 @@ impl Data {
         self.0.is_empty()
     }
 
+    /// The data as a JSON object.
+    pub fn into_json(self) -> Value {
+        Value::Object(
+            self.0
+                .into_iter()
+                .map(|(n, v)| (n.into_owned(), v))
+                .collect(),
+        )
+    }
+
     /// The same data as a JSON object.
     pub fn to_json(&self) -> Value {
         Value::Object(

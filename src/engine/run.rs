@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use cel::Env;
 use cel::common::value::Val;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use tracing::Instrument;
 
 use super::inbox::{Inbox, NoInbox};
@@ -803,7 +803,8 @@ impl Engine {
         }
     }
 
-    /// Evaluates an event's data: its names are the workflow's, lent.
+    /// Evaluates a mapping of expressions (an event's data, a response's
+    /// result): its names are the workflow's, lent.
     pub(super) fn data(
         &self,
         args: &Args,
@@ -820,25 +821,6 @@ impl Engine {
         Ok(out)
     }
 
-    /// Evaluates a mapping of expressions into a JSON object.
-    pub(super) fn object(
-        &self,
-        args: &Args,
-        vars: &Inputs<'_>,
-        item: Option<(&str, V<'_>)>,
-    ) -> Result<Json, Response> {
-        let mut out = Map::with_capacity(args.len());
-        for (k, e) in args {
-            match values::eval_json(&self.env, e, vars, item) {
-                Ok(v) => {
-                    out.insert((*k).to_string(), v);
-                }
-                Err(err) => return Err(expr_error(e, &err)),
-            }
-        }
-        Ok(Json::Object(out))
-    }
-
     /// Builds the response of a `respond` state; an expression that fails
     /// gives the fault instead.
     fn respond(&self, w: &Workflow, r: &Respond, vars: &Inputs<'_>) -> Result<Response, Response> {
@@ -848,8 +830,10 @@ impl Engine {
                     Some(t) => Some(self.template(t, vars)?),
                     None => None,
                 };
-                self.object(result, vars, None)
-                    .map(|result| Response::Ok { result, close })
+                self.data(result, vars, None).map(|result| Response::Ok {
+                    result: result.into_json(),
+                    close,
+                })
             }
             Respond::Error { code, message } => {
                 self.template(message, vars).map(|message| Response::Error {
