@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::DiGraph;
 
-use super::reuse::{Checked, WorkflowTerms};
+use super::reuse::{Checked, SettingsRead, WorkflowTerms};
 use super::{Callee, Env, Vocab, settings};
 use crate::Error;
 use crate::platform::catalog;
@@ -435,7 +435,9 @@ impl Validator {
                 programs: &self.programs,
             };
             let mut diags = Diagnostics::new();
+            let read = SettingsRead::start(&self.programs);
             let checked = super::machine::machine(cx, raw, env, path.clone(), &mut diags);
+            let read = SettingsRead::stop(&self.programs, read);
             let clean = diags.is_empty();
             self.diags.extend(diags);
             match checked {
@@ -443,7 +445,7 @@ impl Validator {
                     let m = Arc::new(m);
                     if clean {
                         self.checked
-                            .add_machine(raw.file, env.vocab.clone(), m.clone());
+                            .add_machine(raw.file, read, &env.vocab, m.clone());
                     }
                     out.push(m);
                 }
@@ -1022,7 +1024,7 @@ impl Validator {
             let terms = (!bases.contains_key(wname)).then(|| WorkflowTerms::of(raw, &env));
             if let Some(w) = terms
                 .as_ref()
-                .and_then(|t| self.checked.workflow(raw.file, t))
+                .and_then(|t| self.checked.workflow(raw.file, t, &env.vocab))
             {
                 valid.insert(wname.clone(), w);
                 continue;
@@ -1033,7 +1035,9 @@ impl Validator {
                 programs: &self.programs,
             };
             let mut diags = Diagnostics::new();
+            let read = SettingsRead::start(&self.programs);
             let checked = super::workflow(cx, raw, &env, path.clone(), &mut diags);
+            let read = SettingsRead::stop(&self.programs, read);
             let clean = diags.is_empty();
             self.diags.extend(diags);
             if let Some(mut w) = checked {
@@ -1045,7 +1049,8 @@ impl Validator {
                 }
                 let w = Arc::new(w);
                 if let (Some(terms), true) = (terms, clean) {
-                    self.checked.add_workflow(raw.file, terms, w.clone());
+                    self.checked
+                        .add_workflow(raw.file, terms, read, &env.vocab, w.clone());
                 }
                 valid.insert(wname.clone(), w);
             }
