@@ -19,8 +19,10 @@ use super::raw::{
 use super::source::{FileId, Sources, Span};
 use crate::Error;
 
+mod convert;
 mod machine;
 
+use convert::Convert;
 pub use machine::RawMachine;
 
 /// Workflow files are small; anything larger is a mistake or an attack.
@@ -719,7 +721,6 @@ fn states(
     match node {
         Node::Mapping(mut map) => {
             for (name, node) in std::mem::take(&mut *map) {
-                let name_span = key_span(cx, &name);
                 let state = match node {
                     Node::Mapping(m) => {
                         let written_targets = written_targets(&m);
@@ -739,13 +740,18 @@ fn states(
                             );
                         }
                         let (kept, rest) = known_keys_and_rest(cx, m, STATE_KEYS, "a state", diags);
-                        let raw = from_node::<RawState>(
-                            cx,
-                            &Node::Mapping(kept),
-                            name_span.clone(),
-                            &format!("state `{}`", name.as_str()),
-                            diags,
-                        );
+                        let kept = Node::Mapping(kept);
+                        // What serde would need to report an error is
+                        // worked out only when it does.
+                        let raw = RawState::convert(&kept).or_else(|| {
+                            from_node::<RawState>(
+                                cx,
+                                &kept,
+                                key_span(cx, &name),
+                                &format!("state `{}`", name.as_str()),
+                                diags,
+                            )
+                        });
                         LoadedState {
                             raw,
                             unknown_keys: !rest.is_empty(),
