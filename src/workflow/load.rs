@@ -320,9 +320,15 @@ fn load_error(cx: Ctx<'_>, e: LoadError) -> Diagnostic {
 /// A file is one YAML document: a `---` (or `...`) after content starts
 /// another, which the parser would silently drop.
 fn second_document(cx: Ctx<'_>) -> Option<Diagnostic> {
+    // Most files have no marker at all: found without reading line by line.
+    let text = cx.text();
+    let marker_at = |i: usize| text[i..].starts_with("---") || text[i..].starts_with("...");
+    if !marker_at(0) && !text.contains("\n---") && !text.contains("\n...") {
+        return None;
+    }
     let mut offset = 0;
     let mut content = false;
-    for line in cx.text().split_inclusive('\n') {
+    for line in text.split_inclusive('\n') {
         let bare = line.trim_end();
         let marker = ["---", "..."].iter().any(|m| {
             bare.strip_prefix(m)
@@ -353,10 +359,20 @@ fn second_document(cx: Ctx<'_>) -> Option<Diagnostic> {
 /// absurd files; under-estimating is impossible for the block case.
 fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
     let text = cx.text();
+    let opens = |b: &u8| matches!(b, b'[' | b'{');
+    // Flow nested deeper than the limit needs more brackets than it, and
+    // block nesting a line longer than it: most lines need no closer look.
+    let flow_possible = text.bytes().filter(opens).count() > MAX_FLOW_DEPTH;
     let mut offset = 0;
     let mut flow = 0usize;
-    for line in text.split_inclusive('\n') {
+    for line in lines(text) {
         let bytes = line.as_bytes();
+        // Outside a flow collection, a line that opens none leaves none open.
+        let scan_flow = flow_possible && (flow > 0 || bytes.iter().any(opens));
+        if bytes.len() <= MAX_BLOCK_COLUMNS && !scan_flow {
+            offset += line.len();
+            continue;
+        }
         let mut i = 0;
         while i < bytes.len() {
             match bytes[i] {
@@ -377,7 +393,8 @@ fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
             );
         }
         let (mut quote, mut esc) = (None, false);
-        for (j, b) in bytes.iter().enumerate().skip(i) {
+        let flow_part = if scan_flow { bytes } else { &[] };
+        for (j, b) in flow_part.iter().enumerate().skip(i) {
             match (quote, *b) {
                 (Some(b'"'), b'\\') if !esc => {
                     esc = true;
@@ -408,6 +425,25 @@ fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
         offset += line.len();
     }
     None
+}
+
+/// The lines of `text`, each with its `\n`, as `split_inclusive('\n')`
+/// gives them: without its per-line set-up, which costs more than the
+/// short lines of a workflow file.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .bytes()
+            .position(|b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let (line, after) = rest.split_at(end);
+        rest = after;
+        Some(line)
+    })
 }
 
 /// Reports keys of `map` that are not in `known` (all of them, with a "did you
