@@ -12,6 +12,7 @@ use petgraph::algo::kosaraju_scc;
 use petgraph::graph::DiGraph;
 
 use super::reuse::{Checked, SettingsRead, WorkflowTerms};
+use super::specialise::Specialised;
 use super::{Callee, Env, Vocab, settings};
 use crate::Error;
 use crate::platform::catalog;
@@ -250,6 +251,7 @@ struct Validator {
     /// `extends` loops already reported, by their sorted folders.
     extends_loops: Vec<Vec<PathBuf>>,
     checked: Checked,
+    specialised: Specialised,
     files: usize,
     states: usize,
 }
@@ -421,7 +423,13 @@ impl Validator {
     }
 
     /// Validates machines in `env`; `None` if any has errors.
-    fn check_machines(&mut self, machines: &Machines, env: &Env<'_>) -> Option<Vec<Arc<Machine>>> {
+    /// Validates machines in `env`, each with the settings it reads;
+    /// `None` if any has errors.
+    fn check_machines(
+        &mut self,
+        machines: &Machines,
+        env: &Env<'_>,
+    ) -> Option<Vec<(Arc<Machine>, SettingsRead)>> {
         let mut out = Vec::new();
         let mut complete = true;
         for (path, raw) in machines.values() {
@@ -445,9 +453,9 @@ impl Validator {
                     let m = Arc::new(m);
                     if clean {
                         self.checked
-                            .add_machine(raw.file, read, &env.vocab, m.clone());
+                            .add_machine(raw.file, read.clone(), &env.vocab, m.clone());
                     }
-                    out.push(m);
+                    out.push((m, read));
                 }
                 None => complete = false,
             }
@@ -1019,14 +1027,18 @@ impl Validator {
         };
         self.recursion(&workflows);
         let mut valid = IndexMap::new();
+        // The settings each workflow's expressions name, for its
+        // specialisation.
+        let mut reads: HashMap<String, SettingsRead> = HashMap::new();
         for (wname, (path, raw)) in &workflows {
             // A profile's merge is a workflow of this platform alone.
             let terms = (!bases.contains_key(wname)).then(|| WorkflowTerms::of(raw, &env));
-            if let Some(w) = terms
+            if let Some((w, read)) = terms
                 .as_ref()
                 .and_then(|t| self.checked.workflow(raw.file, t, &env.vocab))
             {
                 valid.insert(wname.clone(), w);
+                reads.insert(wname.clone(), read);
                 continue;
             }
             let cx = Ctx {
@@ -1050,14 +1062,16 @@ impl Validator {
                 let w = Arc::new(w);
                 if let (Some(terms), true) = (terms, clean) {
                     self.checked
-                        .add_workflow(raw.file, terms, read, &env.vocab, w.clone());
+                        .add_workflow(raw.file, terms, read.clone(), &env.vocab, w.clone());
                 }
                 valid.insert(wname.clone(), w);
+                reads.insert(wname.clone(), read);
             }
         }
         let machines = self.check_machines(&machines, &env);
         let complete = valid.len() == workflows.len() && adapter_spec.is_some() && broken == 0;
         if let (true, Some(machines)) = (complete, machines) {
+            let (machines, machine_reads): (Vec<_>, Vec<_>) = machines.into_iter().unzip();
             let mut platform = Platform {
                 name,
                 description: own_header.description.as_ref().map(|d| d.to_string()),
@@ -1081,7 +1095,8 @@ impl Validator {
                 workflows: valid,
                 machines,
             };
-            platform.specialise();
+            self.specialised
+                .platform(&mut platform, &reads, &machine_reads);
             self.platforms.push(platform);
         }
         Ok(())

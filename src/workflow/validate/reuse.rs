@@ -14,6 +14,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use indexmap::IndexMap;
+
 use super::{Callee, Env, Vocab};
 use crate::workflow::expr::Programs;
 use crate::workflow::load::RawWorkflow;
@@ -136,6 +138,29 @@ impl SettingsRead {
         Rc::try_unwrap(read).map_or_else(|r| r.borrow().clone(), RefCell::into_inner)
     }
 
+    /// Every setting, as a read of the whole of `platform`.
+    pub fn whole() -> Self {
+        SettingsRead {
+            whole: true,
+            names: Vec::new(),
+        }
+    }
+
+    /// The values of these settings among `settings`: all an expression
+    /// specialised for them reads of them.
+    pub fn values(&self, settings: &IndexMap<String, serde_json::Value>) -> SettingValues {
+        if self.whole {
+            SettingValues::Whole(settings.clone())
+        } else {
+            SettingValues::Names(
+                self.names
+                    .iter()
+                    .map(|n| settings.get(n).cloned())
+                    .collect(),
+            )
+        }
+    }
+
     /// What these settings are in `vocab`: the shapes a check sees.
     fn seen(&self, vocab: &Vocab) -> Seen {
         match &vocab.platform {
@@ -148,6 +173,13 @@ impl SettingsRead {
             other => Seen::Whole(other.clone()),
         }
     }
+}
+
+/// The values of the settings something reads, in one platform.
+#[derive(PartialEq)]
+pub enum SettingValues {
+    Names(Vec<Option<serde_json::Value>>),
+    Whole(IndexMap<String, serde_json::Value>),
 }
 
 /// The shapes of the settings a check read, in its platform.
@@ -181,12 +213,12 @@ impl Checked {
         file: FileId,
         terms: &WorkflowTerms,
         vocab: &Vocab,
-    ) -> Option<Arc<Workflow>> {
+    ) -> Option<(Arc<Workflow>, SettingsRead)> {
         self.workflows
             .get(&file)?
             .iter()
             .find(|e| e.terms == *terms && e.seen == e.read.seen(vocab))
-            .map(|e| e.result.clone())
+            .map(|e| (e.result.clone(), e.read.clone()))
     }
 
     pub fn add_workflow(
@@ -206,12 +238,12 @@ impl Checked {
         });
     }
 
-    pub fn machine(&self, file: FileId, vocab: &Vocab) -> Option<Arc<Machine>> {
+    pub fn machine(&self, file: FileId, vocab: &Vocab) -> Option<(Arc<Machine>, SettingsRead)> {
         self.machines
             .get(&file)?
             .iter()
             .find(|e| e.terms == vocab.states && e.seen == e.read.seen(vocab))
-            .map(|e| e.result.clone())
+            .map(|e| (e.result.clone(), e.read.clone()))
     }
 
     pub fn add_machine(
