@@ -473,21 +473,38 @@ pub fn known_keys_and_rest(
         .collect();
     let mut rest = Vec::with_capacity(unknown.len());
     for k in unknown {
-        diags.push(
-            Diagnostic::new(
-                Rule::UnknownKey,
-                key_span(cx, &k),
-                format!("unknown key `{}` in {what}", k.as_str()),
-            )
-            .label("not a key of the language")
-            .help(
-                did_you_mean(k.as_str(), known.iter().copied())
-                    .unwrap_or_else(|| format!("{what} keys are: {}", known.join(", "))),
-            ),
-        );
+        diags.push(unknown_key(cx, &k, known, what));
         rest.extend(map.remove(&k));
     }
     (map, rest)
+}
+
+/// Reports the keys of `map` that are not in `known`, as [`known_keys`]
+/// does, but leaves the mapping as it is: code that then reads only known
+/// keys of it needs no copy of it without the others.
+pub fn check_keys(
+    cx: Ctx<'_>,
+    map: &MarkedMappingNode,
+    known: &[&str],
+    what: &str,
+    diags: &mut Diagnostics,
+) {
+    for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
+        diags.push(unknown_key(cx, k, known, what));
+    }
+}
+
+fn unknown_key(cx: Ctx<'_>, k: &MarkedScalarNode, known: &[&str], what: &str) -> Diagnostic {
+    Diagnostic::new(
+        Rule::UnknownKey,
+        key_span(cx, k),
+        format!("unknown key `{}` in {what}", k.as_str()),
+    )
+    .label("not a key of the language")
+    .help(
+        did_you_mean(k.as_str(), known.iter().copied())
+            .unwrap_or_else(|| format!("{what} keys are: {}", known.join(", "))),
+    )
 }
 
 pub fn key_span(cx: Ctx<'_>, k: &MarkedScalarNode) -> Span {
