@@ -7,13 +7,13 @@
 //! may call a macro only the exact one knows.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
 use cel::common::ast::SourceInfo;
 use cel::parser::PrattParser;
 use cel::{IdedExpr, ParseErrors, Program};
+use rustc_hash::FxHashMap;
 
 use super::expr::env;
 
@@ -172,7 +172,9 @@ fn agrees(e: &IdedExpr) -> bool {
 /// workflows in their own context. Trees are pure functions of their text.
 #[derive(Default)]
 pub struct Programs {
-    trees: RefCell<HashMap<Box<str>, Arc<Parsed>>>,
+    /// Keyed by the whole text, hashed for every expression checked: a
+    /// hasher without SipHash's set-up.
+    trees: RefCell<FxHashMap<Box<str>, Arc<Parsed>>>,
     /// Told every text asked for while set: what a check read, for the
     /// reuse of its result where all it read is the same.
     observer: RefCell<Option<Observer>>,
