@@ -150,13 +150,13 @@ pub fn read(
     }
     match String::from_utf8(bytes) {
         // A byte-order mark (editors on Windows write one) is not content.
-        Ok(text) => Ok(Some(
-            sources.add(
-                path.to_path_buf(),
-                text.strip_prefix('\u{feff}')
-                    .map_or(text.clone(), str::to_string),
-            ),
-        )),
+        Ok(text) => Ok(Some(sources.add(
+            path.to_path_buf(),
+            match text.strip_prefix('\u{feff}') {
+                Some(rest) => rest.to_string(),
+                None => text,
+            },
+        ))),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
