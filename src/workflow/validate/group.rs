@@ -224,13 +224,23 @@ fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
         // `./w.yaml` reads as the user wrote it: `w.yaml`.
         let path = path
             .strip_prefix(".")
             .map(Path::to_path_buf)
             .unwrap_or(path);
-        if path.is_file() && is_yaml(&path) && path.file_name().is_some_and(|n| n != MANIFEST) {
+        if !is_yaml(&path) || path.file_name().is_none_or(|n| n == MANIFEST) {
+            continue;
+        }
+        // The listing says what an entry is; only a link needs a look at
+        // what it points to.
+        let file = match entry.file_type() {
+            Ok(t) if !t.is_symlink() => t.is_file(),
+            _ => path.is_file(),
+        };
+        if file {
             files.push(path);
         }
     }
