@@ -3,6 +3,7 @@
 //! provide, and every problem reported at its column in the YAML file.
 
 use std::cell::Cell;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
 use cel::common::ast::{Expr as Ast, SourceInfo};
@@ -115,7 +116,8 @@ impl Template {
 /// The names an expression may read, with what is known of their shape.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    vars: Vec<(String, Shape)>,
+    /// Names shared, not owned: a scope is copied for every state checked.
+    vars: Vec<(Rc<str>, Shape)>,
     /// The foreach item's name, when inside a foreach body.
     item: Option<String>,
     /// Where the workflow's variables (`vars`) are bound in `vars`.
@@ -232,7 +234,7 @@ impl Scope {
     /// A scope with one more name bound (a comprehension's variable).
     pub fn with(&self, name: &str, shape: Shape) -> Scope {
         let mut s = self.clone();
-        s.vars.push((name.to_string(), shape));
+        s.vars.push((name.into(), shape));
         s
     }
 
@@ -247,7 +249,7 @@ impl Scope {
     pub fn with_event(&self, shape: Shape) -> Scope {
         let mut s = self.clone();
         for (n, sh) in &mut s.vars {
-            if n == "event" {
+            if &**n == "event" {
                 *sh = shape.clone();
             }
         }
@@ -260,14 +262,14 @@ impl Scope {
     }
 
     pub fn is_bound(&self, name: &str) -> bool {
-        self.vars.iter().any(|(n, _)| n == name)
+        self.vars.iter().any(|(n, _)| &**n == name)
     }
 
     fn get(&self, name: &str) -> Option<&Shape> {
         self.vars
             .iter()
             .rev()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| &**n == name)
             .map(|(_, s)| s)
     }
 }
@@ -631,7 +633,7 @@ impl<'a, 'l> Checker<'a, 'l> {
                     && matches!(&sel.operand.expr, Ast::Ident(n) if n == "vars")
                     && self.scope.workflow_vars.is_some()
                     && !self.locals.iter().any(|(n, _)| *n == "vars")
-                    && self.scope.vars.iter().rposition(|(n, _)| n == "vars")
+                    && self.scope.vars.iter().rposition(|(n, _)| &**n == "vars")
                         == self.scope.workflow_vars
                     && let Some(reads) = &self.scope.reads
                 {
@@ -887,7 +889,7 @@ impl<'a, 'l> Checker<'a, 'l> {
             .scope
             .vars
             .iter()
-            .map(|(n, _)| n.as_str())
+            .map(|(n, _)| &**n)
             .chain(self.locals.iter().map(|(n, _)| *n))
             .filter(|n| !n.starts_with('@'))
             .map(str::to_string)

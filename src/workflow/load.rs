@@ -19,8 +19,10 @@ use super::raw::{
 use super::source::{FileId, Sources, Span};
 use crate::Error;
 
+mod convert;
 mod machine;
 
+use convert::Convert;
 pub use machine::RawMachine;
 
 /// Workflow files are small; anything larger is a mistake or an attack.
@@ -148,13 +150,13 @@ pub fn read(
     }
     match String::from_utf8(bytes) {
         // A byte-order mark (editors on Windows write one) is not content.
-        Ok(text) => Ok(Some(
-            sources.add(
-                path.to_path_buf(),
-                text.strip_prefix('\u{feff}')
-                    .map_or(text.clone(), str::to_string),
-            ),
-        )),
+        Ok(text) => Ok(Some(sources.add(
+            path.to_path_buf(),
+            match text.strip_prefix('\u{feff}') {
+                Some(rest) => rest.to_string(),
+                None => text,
+            },
+        ))),
         Err(e) => {
             let at = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
@@ -318,9 +320,15 @@ fn load_error(cx: Ctx<'_>, e: LoadError) -> Diagnostic {
 /// A file is one YAML document: a `---` (or `...`) after content starts
 /// another, which the parser would silently drop.
 fn second_document(cx: Ctx<'_>) -> Option<Diagnostic> {
+    // Most files have no marker at all: found without reading line by line.
+    let text = cx.text();
+    let marker_at = |i: usize| text[i..].starts_with("---") || text[i..].starts_with("...");
+    if !marker_at(0) && !text.contains("\n---") && !text.contains("\n...") {
+        return None;
+    }
     let mut offset = 0;
     let mut content = false;
-    for line in cx.text().split_inclusive('\n') {
+    for line in text.split_inclusive('\n') {
         let bare = line.trim_end();
         let marker = ["---", "..."].iter().any(|m| {
             bare.strip_prefix(m)
@@ -351,10 +359,20 @@ fn second_document(cx: Ctx<'_>) -> Option<Diagnostic> {
 /// absurd files; under-estimating is impossible for the block case.
 fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
     let text = cx.text();
+    let opens = |b: &u8| matches!(b, b'[' | b'{');
+    // Flow nested deeper than the limit needs more brackets than it, and
+    // block nesting a line longer than it: most lines need no closer look.
+    let flow_possible = text.bytes().filter(opens).count() > MAX_FLOW_DEPTH;
     let mut offset = 0;
     let mut flow = 0usize;
-    for line in text.split_inclusive('\n') {
+    for line in lines(text) {
         let bytes = line.as_bytes();
+        // Outside a flow collection, a line that opens none leaves none open.
+        let scan_flow = flow_possible && (flow > 0 || bytes.iter().any(opens));
+        if bytes.len() <= MAX_BLOCK_COLUMNS && !scan_flow {
+            offset += line.len();
+            continue;
+        }
         let mut i = 0;
         while i < bytes.len() {
             match bytes[i] {
@@ -375,7 +393,8 @@ fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
             );
         }
         let (mut quote, mut esc) = (None, false);
-        for (j, b) in bytes.iter().enumerate().skip(i) {
+        let flow_part = if scan_flow { bytes } else { &[] };
+        for (j, b) in flow_part.iter().enumerate().skip(i) {
             match (quote, *b) {
                 (Some(b'"'), b'\\') if !esc => {
                     esc = true;
@@ -408,6 +427,25 @@ fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
     None
 }
 
+/// The lines of `text`, each with its `\n`, as `split_inclusive('\n')`
+/// gives them: without its per-line set-up, which costs more than the
+/// short lines of a workflow file.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = rest
+            .bytes()
+            .position(|b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let (line, after) = rest.split_at(end);
+        rest = after;
+        Some(line)
+    })
+}
+
 /// Reports keys of `map` that are not in `known` (all of them, with a "did you
 /// mean"), and returns the mapping without them so deserialization can go on.
 pub fn known_keys(
@@ -435,21 +473,38 @@ pub fn known_keys_and_rest(
         .collect();
     let mut rest = Vec::with_capacity(unknown.len());
     for k in unknown {
-        diags.push(
-            Diagnostic::new(
-                Rule::UnknownKey,
-                key_span(cx, &k),
-                format!("unknown key `{}` in {what}", k.as_str()),
-            )
-            .label("not a key of the language")
-            .help(
-                did_you_mean(k.as_str(), known.iter().copied())
-                    .unwrap_or_else(|| format!("{what} keys are: {}", known.join(", "))),
-            ),
-        );
+        diags.push(unknown_key(cx, &k, known, what));
         rest.extend(map.remove(&k));
     }
     (map, rest)
+}
+
+/// Reports the keys of `map` that are not in `known`, as [`known_keys`]
+/// does, but leaves the mapping as it is: code that then reads only known
+/// keys of it needs no copy of it without the others.
+pub fn check_keys(
+    cx: Ctx<'_>,
+    map: &MarkedMappingNode,
+    known: &[&str],
+    what: &str,
+    diags: &mut Diagnostics,
+) {
+    for k in map.keys().filter(|k| !known.contains(&k.as_str())) {
+        diags.push(unknown_key(cx, k, known, what));
+    }
+}
+
+fn unknown_key(cx: Ctx<'_>, k: &MarkedScalarNode, known: &[&str], what: &str) -> Diagnostic {
+    Diagnostic::new(
+        Rule::UnknownKey,
+        key_span(cx, k),
+        format!("unknown key `{}` in {what}", k.as_str()),
+    )
+    .label("not a key of the language")
+    .help(
+        did_you_mean(k.as_str(), known.iter().copied())
+            .unwrap_or_else(|| format!("{what} keys are: {}", known.join(", "))),
+    )
 }
 
 pub fn key_span(cx: Ctx<'_>, k: &MarkedScalarNode) -> Span {
@@ -719,7 +774,6 @@ fn states(
     match node {
         Node::Mapping(mut map) => {
             for (name, node) in std::mem::take(&mut *map) {
-                let name_span = key_span(cx, &name);
                 let state = match node {
                     Node::Mapping(m) => {
                         let written_targets = written_targets(&m);
@@ -739,13 +793,18 @@ fn states(
                             );
                         }
                         let (kept, rest) = known_keys_and_rest(cx, m, STATE_KEYS, "a state", diags);
-                        let raw = from_node::<RawState>(
-                            cx,
-                            &Node::Mapping(kept),
-                            name_span.clone(),
-                            &format!("state `{}`", name.as_str()),
-                            diags,
-                        );
+                        let kept = Node::Mapping(kept);
+                        // What serde would need to report an error is
+                        // worked out only when it does.
+                        let raw = RawState::convert(&kept).or_else(|| {
+                            from_node::<RawState>(
+                                cx,
+                                &kept,
+                                key_span(cx, &name),
+                                &format!("state `{}`", name.as_str()),
+                                diags,
+                            )
+                        });
                         LoadedState {
                             raw,
                             unknown_keys: !rest.is_empty(),

@@ -7,13 +7,13 @@
 //! may call a macro only the exact one knows.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 
 use cel::common::ast::SourceInfo;
 use cel::parser::PrattParser;
 use cel::{IdedExpr, ParseErrors, Program};
+use rustc_hash::FxHashMap;
 
 use super::expr::env;
 
@@ -170,13 +170,44 @@ fn agrees(e: &IdedExpr) -> bool {
 /// Expressions already parsed in one validation run, by source text. The
 /// same expressions recur: platforms that extend another re-check its
 /// workflows in their own context. Trees are pure functions of their text.
-#[derive(Debug, Default)]
-pub struct Programs(RefCell<HashMap<Box<str>, Arc<Parsed>>>);
+#[derive(Default)]
+pub struct Programs {
+    /// Keyed by the whole text, hashed for every expression checked: a
+    /// hasher without SipHash's set-up.
+    trees: RefCell<FxHashMap<Box<str>, Arc<Parsed>>>,
+    /// Told every text asked for while set: what a check read, for the
+    /// reuse of its result where all it read is the same.
+    observer: RefCell<Option<Observer>>,
+}
+
+/// Hears each expression text parsed.
+pub type Observer = Box<dyn FnMut(&str)>;
+
+impl std::fmt::Debug for Programs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Programs")
+            .field("trees", &self.trees.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Programs {
+    /// Sets (or, with `None`, removes) what hears each text parsed; returns
+    /// the one it replaces.
+    pub fn observe(&self, observer: Option<Observer>) -> Option<Observer> {
+        std::mem::replace(&mut *self.observer.borrow_mut(), observer)
+    }
+
+    fn heard(&self, source: &str) {
+        if let Some(o) = self.observer.borrow_mut().as_mut() {
+            o(source);
+        }
+    }
+
     /// The tree of `source`, from either parser.
     pub fn parse(&self, source: &str) -> std::thread::Result<Result<Arc<Parsed>, ParseErrors>> {
-        if let Some(p) = self.0.borrow().get(source) {
+        self.heard(source);
+        if let Some(p) = self.trees.borrow().get(source) {
             return Ok(Ok(p.clone()));
         }
         match fast(source) {
@@ -188,7 +219,7 @@ impl Programs {
                         source: source.into(),
                     },
                 });
-                self.0.borrow_mut().insert(source.into(), p.clone());
+                self.trees.borrow_mut().insert(source.into(), p.clone());
                 Ok(Ok(p))
             }
             None => self.parse_exact(source),
@@ -200,7 +231,8 @@ impl Programs {
         &self,
         source: &str,
     ) -> std::thread::Result<Result<Arc<Parsed>, ParseErrors>> {
-        if let Some(p) = self.0.borrow().get(source)
+        self.heard(source);
+        if let Some(p) = self.trees.borrow().get(source)
             && p.positions().is_some()
         {
             return Ok(Ok(p.clone()));
@@ -209,7 +241,7 @@ impl Programs {
             let p = Arc::new(Parsed {
                 tree: Tree::Exact(program),
             });
-            self.0.borrow_mut().insert(source.into(), p.clone());
+            self.trees.borrow_mut().insert(source.into(), p.clone());
             p
         }))
     }

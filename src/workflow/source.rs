@@ -26,8 +26,14 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(path: PathBuf, text: String) -> Self {
+        // A byte loop: match_indices sets a search up for every line.
         let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .chain(
+                text.bytes()
+                    .enumerate()
+                    .filter(|(_, b)| *b == b'\n')
+                    .map(|(i, _)| i + 1),
+            )
             .collect();
         Self {
             path,
@@ -47,11 +53,25 @@ impl SourceFile {
     /// Byte offset of a 1-based line and 1-based column counted in characters,
     /// as marked-yaml reports them. Out-of-range positions clamp to the text.
     pub fn offset_of(&self, line: usize, column: usize) -> usize {
-        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+        let index = line.saturating_sub(1);
+        let Some(&start) = self.line_starts.get(index) else {
             return self.text.len();
         };
-        let rest = &self.text[start..];
-        let line_text = rest.split('\n').next().unwrap_or("");
+        // The line ends before the next one's start, at its `\n`.
+        let end = self
+            .line_starts
+            .get(index + 1)
+            .map_or(self.text.len(), |next| next - 1);
+        let line_text = &self.text[start..end];
+        // Before a column of plain ASCII, characters are bytes.
+        let chars = column.saturating_sub(1);
+        if line_text
+            .as_bytes()
+            .get(..chars)
+            .is_some_and(<[u8]>::is_ascii)
+        {
+            return start + chars;
+        }
         let in_line = line_text
             .char_indices()
             .nth(column.saturating_sub(1))
@@ -79,14 +99,16 @@ impl SourceFile {
     /// end of the line. Diagnostics underline exactly this.
     pub fn token_len(&self, offset: usize) -> usize {
         let rest = &self.text[self.floor(offset)..];
-        let line = rest.split('\n').next().unwrap_or("");
-        let mut chars = line.char_indices();
-        match chars.next() {
+        let line = &rest[..rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len())];
+        // Every character that ends a token is ASCII, and no byte of a
+        // longer character is: the line is read byte by byte.
+        let bytes = line.as_bytes();
+        match bytes.first() {
             None => 0,
-            Some((_, q @ ('"' | '\''))) => {
+            Some(&q @ (b'"' | b'\'')) => {
                 let mut escaped = false;
-                for (i, c) in chars {
-                    if q == '"' && c == '\\' && !escaped {
+                for (i, &c) in bytes.iter().enumerate().skip(1) {
+                    if q == b'"' && c == b'\\' && !escaped {
                         escaped = true;
                         continue;
                     }
@@ -99,14 +121,13 @@ impl SourceFile {
             }
             Some(_) => {
                 let mut end = line.len();
-                let bytes = line.as_bytes();
-                for (i, c) in line.char_indices() {
+                for (i, &c) in bytes.iter().enumerate() {
                     let after_space = i > 0 && bytes[i - 1] == b' ';
-                    if (c == '#' && after_space) || matches!(c, ',' | ']' | '}') {
+                    if (c == b'#' && after_space) || matches!(c, b',' | b']' | b'}') {
                         end = i;
                         break;
                     }
-                    if c == ':' && bytes.get(i + 1).is_none_or(|b| *b == b' ') {
+                    if c == b':' && bytes.get(i + 1).is_none_or(|b| *b == b' ') {
                         end = i;
                         break;
                     }

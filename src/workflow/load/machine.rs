@@ -5,6 +5,7 @@ use indexmap::IndexMap;
 use marked_yaml::Node;
 use marked_yaml::types::MarkedMappingNode;
 
+use super::convert::Convert;
 use super::{Ctx, from_node, key_span, known_keys, scalar};
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule};
 use crate::workflow::raw::{
@@ -164,13 +165,15 @@ fn triggers(cx: Ctx<'_>, node: &Node, diags: &mut Diagnostics) -> Vec<RawTrigger
                 to: scalar(v),
                 ..RawTransition::default()
             }],
-            Node::Mapping(_) => from_node(cx, v, key_span(cx, k), &what, diags)
+            Node::Mapping(_) => RawTransition::convert(v)
+                .or_else(|| from_node(cx, v, key_span(cx, k), &what, diags))
                 .into_iter()
                 .collect(),
             Node::Sequence(seq) => seq
                 .iter()
                 .filter_map(|b| match b {
-                    Node::Mapping(_) => from_node(cx, b, key_span(cx, k), &what, diags),
+                    Node::Mapping(_) => RawTransition::convert(b)
+                        .or_else(|| from_node(cx, b, key_span(cx, k), &what, diags)),
                     other => {
                         diags.push(
                             Diagnostic::new(

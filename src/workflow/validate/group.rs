@@ -11,7 +11,8 @@ use indexmap::IndexMap;
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::DiGraph;
 
-use super::reuse::{Checked, WorkflowTerms};
+use super::reuse::{Checked, SettingsRead, WorkflowTerms};
+use super::specialise::Specialised;
 use super::{Callee, Env, Vocab, settings};
 use crate::Error;
 use crate::platform::catalog;
@@ -223,13 +224,23 @@ fn workflow_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     };
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
-        let path = entry.map_err(io)?.path();
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
         // `./w.yaml` reads as the user wrote it: `w.yaml`.
         let path = path
             .strip_prefix(".")
             .map(Path::to_path_buf)
             .unwrap_or(path);
-        if path.is_file() && is_yaml(&path) && path.file_name().is_some_and(|n| n != MANIFEST) {
+        if !is_yaml(&path) || path.file_name().is_none_or(|n| n == MANIFEST) {
+            continue;
+        }
+        // The listing says what an entry is; only a link needs a look at
+        // what it points to.
+        let file = match entry.file_type() {
+            Ok(t) if !t.is_symlink() => t.is_file(),
+            _ => path.is_file(),
+        };
+        if file {
             files.push(path);
         }
     }
@@ -250,6 +261,7 @@ struct Validator {
     /// `extends` loops already reported, by their sorted folders.
     extends_loops: Vec<Vec<PathBuf>>,
     checked: Checked,
+    specialised: Specialised,
     files: usize,
     states: usize,
 }
@@ -421,7 +433,13 @@ impl Validator {
     }
 
     /// Validates machines in `env`; `None` if any has errors.
-    fn check_machines(&mut self, machines: &Machines, env: &Env<'_>) -> Option<Vec<Arc<Machine>>> {
+    /// Validates machines in `env`, each with the settings it reads;
+    /// `None` if any has errors.
+    fn check_machines(
+        &mut self,
+        machines: &Machines,
+        env: &Env<'_>,
+    ) -> Option<Vec<(Arc<Machine>, SettingsRead)>> {
         let mut out = Vec::new();
         let mut complete = true;
         for (path, raw) in machines.values() {
@@ -435,7 +453,9 @@ impl Validator {
                 programs: &self.programs,
             };
             let mut diags = Diagnostics::new();
+            let read = SettingsRead::start(&self.programs);
             let checked = super::machine::machine(cx, raw, env, path.clone(), &mut diags);
+            let read = SettingsRead::stop(&self.programs, read);
             let clean = diags.is_empty();
             self.diags.extend(diags);
             match checked {
@@ -443,9 +463,9 @@ impl Validator {
                     let m = Arc::new(m);
                     if clean {
                         self.checked
-                            .add_machine(raw.file, env.vocab.clone(), m.clone());
+                            .add_machine(raw.file, read.clone(), &env.vocab, m.clone());
                     }
-                    out.push(m);
+                    out.push((m, read));
                 }
                 None => complete = false,
             }
@@ -1017,14 +1037,18 @@ impl Validator {
         };
         self.recursion(&workflows);
         let mut valid = IndexMap::new();
+        // The settings each workflow's expressions name, for its
+        // specialisation.
+        let mut reads: HashMap<String, SettingsRead> = HashMap::new();
         for (wname, (path, raw)) in &workflows {
             // A profile's merge is a workflow of this platform alone.
             let terms = (!bases.contains_key(wname)).then(|| WorkflowTerms::of(raw, &env));
-            if let Some(w) = terms
+            if let Some((w, read)) = terms
                 .as_ref()
-                .and_then(|t| self.checked.workflow(raw.file, t))
+                .and_then(|t| self.checked.workflow(raw.file, t, &env.vocab))
             {
                 valid.insert(wname.clone(), w);
+                reads.insert(wname.clone(), read);
                 continue;
             }
             let cx = Ctx {
@@ -1033,7 +1057,9 @@ impl Validator {
                 programs: &self.programs,
             };
             let mut diags = Diagnostics::new();
+            let read = SettingsRead::start(&self.programs);
             let checked = super::workflow(cx, raw, &env, path.clone(), &mut diags);
+            let read = SettingsRead::stop(&self.programs, read);
             let clean = diags.is_empty();
             self.diags.extend(diags);
             if let Some(mut w) = checked {
@@ -1045,14 +1071,17 @@ impl Validator {
                 }
                 let w = Arc::new(w);
                 if let (Some(terms), true) = (terms, clean) {
-                    self.checked.add_workflow(raw.file, terms, w.clone());
+                    self.checked
+                        .add_workflow(raw.file, terms, read.clone(), &env.vocab, w.clone());
                 }
                 valid.insert(wname.clone(), w);
+                reads.insert(wname.clone(), read);
             }
         }
         let machines = self.check_machines(&machines, &env);
         let complete = valid.len() == workflows.len() && adapter_spec.is_some() && broken == 0;
         if let (true, Some(machines)) = (complete, machines) {
+            let (machines, machine_reads): (Vec<_>, Vec<_>) = machines.into_iter().unzip();
             let mut platform = Platform {
                 name,
                 description: own_header.description.as_ref().map(|d| d.to_string()),
@@ -1076,7 +1105,8 @@ impl Validator {
                 workflows: valid,
                 machines,
             };
-            platform.specialise();
+            self.specialised
+                .platform(&mut platform, &reads, &machine_reads);
             self.platforms.push(platform);
         }
         Ok(())

@@ -7,6 +7,7 @@ mod machine;
 mod overrides;
 mod reuse;
 mod settings;
+mod specialise;
 mod states;
 mod vars;
 

@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::parse_duration;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
-use crate::workflow::load::{self, Ctx, key_span, known_keys};
+use crate::workflow::load::{self, Ctx, check_keys, key_span};
 use crate::workflow::model::{SettingType, TYPE_NAMES};
 use crate::workflow::raw::Sp;
 use crate::workflow::vocab::Shape;
@@ -59,7 +59,7 @@ pub fn declarations(cx: Ctx<'_>, node: &Node, diags: &mut Diagnostics) -> Declar
         );
         return out;
     };
-    let map = known_keys(cx, map.clone(), DECLARE_KEYS, "`declare`", diags);
+    check_keys(cx, map, DECLARE_KEYS, "`declare`", diags);
     if let Some(settings) = map.get_node("settings") {
         match settings.as_mapping() {
             Some(m) => {
@@ -138,8 +138,8 @@ fn declaration(
         );
         return None;
     };
-    let map = known_keys(cx, map.clone(), DECL_KEYS, "a setting's declaration", diags);
-    let ty = setting_type(cx, &map, &name, diags)?;
+    check_keys(cx, map, DECL_KEYS, "a setting's declaration", diags);
+    let ty = setting_type(cx, map, &name, diags)?;
     let default = match map.get_node("default") {
         Some(d) => Some(value(cx, &ty, d, name.as_str(), diags)?),
         None => None,
@@ -305,9 +305,9 @@ fn item_type(cx: Ctx<'_>, node: &Node, diags: &mut Diagnostics) -> Option<Settin
             setting_type(cx, &map, &name, diags)
         }
         Node::Mapping(m) => {
-            let map = known_keys(cx, m.clone(), TYPE_KEYS, "a type", diags);
+            check_keys(cx, m, TYPE_KEYS, "a type", diags);
             let name = Sp::new(node.span().start().copied(), "item".to_string());
-            setting_type(cx, &map, &name, diags)
+            setting_type(cx, m, &name, diags)
         }
         Node::Sequence(_) => {
             diags.push(

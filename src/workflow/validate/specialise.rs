@@ -1,0 +1,219 @@
+//! A platform's workflows and machines specialised for its settings, as
+//! [`Platform::specialise`] makes them, but each once per run for what it
+//! depends on: the model checked, the values of the settings its
+//! expressions name and where its calls' callees sit. Platforms that share a
+//! check mostly differ in settings it does not read; specialising it again
+//! for each (a copy of the whole workflow, every expression folded) cost a
+//! tenth of validating the workflows/ tree.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::reuse::{SettingValues, SettingsRead};
+use crate::workflow::expr::CompiledExpr;
+use crate::workflow::model::{Body, Foreach, Machine, Platform, StateKind, Workflow, WorkflowCall};
+
+/// What a specialisation depends on besides the model checked.
+#[derive(PartialEq)]
+struct Inputs {
+    settings: SettingValues,
+    /// Each call's callee's place among the platform's workflows.
+    calls: Vec<Option<usize>>,
+}
+
+struct Made<T> {
+    /// Kept, so that no other model takes its address while it is a key.
+    checked: Arc<T>,
+    inputs: Inputs,
+    made: Arc<T>,
+}
+
+impl<T> Made<T> {
+    fn find<'a>(made: &'a [Made<T>], checked: &Arc<T>, inputs: &Inputs) -> Option<&'a Arc<T>> {
+        made.iter()
+            .find(|m| Arc::ptr_eq(&m.checked, checked) && m.inputs == *inputs)
+            .map(|m| &m.made)
+    }
+}
+
+/// The specialisations a run has made.
+#[derive(Default)]
+pub struct Specialised {
+    workflows: Vec<Made<Workflow>>,
+    machines: Vec<Made<Machine>>,
+}
+
+fn calls(w: &Workflow) -> impl Iterator<Item = &WorkflowCall> {
+    w.graph.node_weights().filter_map(|s| match &s.kind {
+        StateKind::Call(c)
+        | StateKind::Foreach(Foreach {
+            body: Body::Call(c),
+            ..
+        }) => Some(c),
+        _ => None,
+    })
+}
+
+impl Specialised {
+    /// Does what [`Platform::specialise`] does to `p`, taking what an
+    /// earlier platform made where it depends on the same. `reads`: the
+    /// settings each workflow's expressions name, by name; `machine_reads`,
+    /// each machine's, in order. A model without its reads is taken to read
+    /// all the settings.
+    pub fn platform(
+        &mut self,
+        p: &mut Platform,
+        reads: &HashMap<String, SettingsRead>,
+        machine_reads: &[SettingsRead],
+    ) {
+        let index: HashMap<String, usize> = p
+            .workflows
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect();
+        let all = SettingsRead::whole();
+        let inputs: Vec<Inputs> = p
+            .workflows
+            .iter()
+            .map(|(name, w)| Inputs {
+                settings: reads.get(name).unwrap_or(&all).values(&p.settings),
+                calls: calls(w).map(|c| index.get(&c.workflow).copied()).collect(),
+            })
+            .collect();
+        let machine_inputs: Vec<Inputs> = (0..p.machines.len())
+            .map(|i| Inputs {
+                settings: machine_reads.get(i).unwrap_or(&all).values(&p.settings),
+                calls: Vec::new(),
+            })
+            .collect();
+        let made: Vec<Option<Arc<Workflow>>> = p
+            .workflows
+            .values()
+            .zip(&inputs)
+            .map(|(w, i)| Made::find(&self.workflows, w, i).cloned())
+            .collect();
+        let machines_made: Vec<Option<Arc<Machine>>> = p
+            .machines
+            .iter()
+            .zip(&machine_inputs)
+            .map(|(m, i)| Made::find(&self.machines, m, i).cloned())
+            .collect();
+        #[cfg(test)]
+        let fresh = tests::FRESH.get();
+        #[cfg(not(test))]
+        let fresh = false;
+        // Nothing made already: the platform's own way, its results kept.
+        if fresh || (made.iter().all(Option::is_none) && machines_made.iter().all(Option::is_none))
+        {
+            let checked: Vec<Arc<Workflow>> = p.workflows.values().cloned().collect();
+            let machines: Vec<Arc<Machine>> = p.machines.clone();
+            p.specialise();
+            for ((checked, inputs), made) in
+                checked.into_iter().zip(inputs).zip(p.workflows.values())
+            {
+                self.workflows.push(Made {
+                    checked,
+                    inputs,
+                    made: made.clone(),
+                });
+            }
+            for ((checked, inputs), made) in
+                machines.into_iter().zip(machine_inputs).zip(&p.machines)
+            {
+                self.machines.push(Made {
+                    checked,
+                    inputs,
+                    made: made.clone(),
+                });
+            }
+            return;
+        }
+        // What [`Platform::specialise`] does, to those not made already.
+        let settings = p.settings_value();
+        let mut f = |e: &mut CompiledExpr| e.specialise(settings.as_ref());
+        for ((w, inputs), made) in p.workflows.values_mut().zip(inputs).zip(made) {
+            if let Some(made) = made {
+                *w = made;
+                continue;
+            }
+            let checked = w.clone();
+            {
+                let w = Arc::make_mut(w);
+                w.exprs_mut(&mut f);
+                for s in w.graph.node_weights_mut() {
+                    let call = match &mut s.kind {
+                        StateKind::Call(c) => c,
+                        StateKind::Foreach(Foreach {
+                            body: Body::Call(c),
+                            ..
+                        }) => c,
+                        _ => continue,
+                    };
+                    call.index = index.get(&call.workflow).copied();
+                }
+            }
+            self.workflows.push(Made {
+                checked,
+                inputs,
+                made: w.clone(),
+            });
+        }
+        for ((m, inputs), made) in p.machines.iter_mut().zip(machine_inputs).zip(machines_made) {
+            if let Some(made) = made {
+                *m = made;
+                continue;
+            }
+            let checked = m.clone();
+            Arc::make_mut(m).exprs_mut(&mut f);
+            self.machines.push(Made {
+                checked,
+                inputs,
+                made: m.clone(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::cell::Cell;
+    use std::path::PathBuf;
+
+    thread_local! {
+        /// Specialise every platform afresh, with [`Platform::specialise`].
+        pub static FRESH: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// Each platform's models, as text: workflows by their graph and
+    /// variables (their name index is a hash map, printed in any order).
+    fn models(fresh: bool) -> Vec<String> {
+        FRESH.set(fresh);
+        let tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let report = super::super::validate_paths(&[tree]);
+        FRESH.set(false);
+        let report = report.unwrap();
+        assert!(!report.diagnostics.has_errors());
+        report
+            .platforms
+            .iter()
+            .map(|p| {
+                let workflows: Vec<String> = p
+                    .workflows
+                    .values()
+                    .map(|w| format!("{:?} {:?}", w.graph, w.vars))
+                    .collect();
+                format!("{}: {workflows:?} {:?}", p.name, p.machines)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_is_specialised_once_is_what_each_platform_would_make() {
+        let (reused, fresh) = (models(false), models(true));
+        assert_eq!(reused.len(), fresh.len());
+        for (r, f) in reused.iter().zip(&fresh) {
+            assert!(r == f, "{}", &r[..r.len().min(200)]);
+        }
+    }
+}
