@@ -311,8 +311,9 @@ pub struct RawState {
     pub next: Option<Sp<String>>,
 }
 
-/// Key names of a state, for unknown-key diagnostics.
-pub const STATE_KEYS: &[&str] = &[
+/// A state's keys, in the order of [`RawState`]'s fields (its `as` and
+/// `do` renamed): the loader reads them in this order.
+pub const STATE_FIELDS: [&str; 22] = [
     "flow",
     "description",
     "set",
@@ -336,6 +337,9 @@ pub const STATE_KEYS: &[&str] = &[
     "otherwise",
     "next",
 ];
+
+/// Key names of a state, for unknown-key diagnostics.
+pub const STATE_KEYS: &[&str] = &STATE_FIELDS;
 
 /// The keys that make a state one kind or another.
 pub const KIND_KEYS: &[&str] = &["op", "choice", "foreach", "call", "emit", "respond", "wait"];

@@ -103,33 +103,6 @@ fn branches(node: &Node) -> Option<Sp<Vec<RawBranch>>> {
     Some(Sp(Spanned::new(*node.span(), items)))
 }
 
-/// A state's keys, in the order of [`RawState`]'s fields (its `as` and
-/// `do` renamed).
-const STATE_FIELDS: [&str; 22] = [
-    "flow",
-    "description",
-    "set",
-    "op",
-    "args",
-    "timeout",
-    "retry",
-    "save",
-    "choice",
-    "foreach",
-    "as",
-    "do",
-    "on_failure",
-    "call",
-    "emit",
-    "data",
-    "respond",
-    "wait",
-    "when",
-    "on",
-    "otherwise",
-    "next",
-];
-
 impl Convert for RawState {
     fn convert(node: &Node) -> Option<Self> {
         let [
@@ -155,7 +128,7 @@ impl Convert for RawState {
             on,
             otherwise,
             next,
-        ] = fields(node.as_mapping()?, STATE_FIELDS)?;
+        ] = fields(node.as_mapping()?, crate::workflow::raw::STATE_FIELDS)?;
         Some(RawState {
             flow: opt(flow, string)?,
             description: opt(description, string)?,

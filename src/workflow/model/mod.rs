@@ -136,6 +136,28 @@ impl Workflow {
     }
 }
 
+/// One workflow of a platform specialised: `f` folds each expression for
+/// the platform's settings, and each call finds its callee's place in
+/// `index`.
+pub(crate) fn specialise_workflow(
+    w: &mut Workflow,
+    f: &mut dyn FnMut(&mut CompiledExpr),
+    index: &HashMap<String, usize>,
+) {
+    w.exprs_mut(f);
+    for s in w.graph.node_weights_mut() {
+        let call = match &mut s.kind {
+            StateKind::Call(c) => c,
+            StateKind::Foreach(Foreach {
+                body: Body::Call(c),
+                ..
+            }) => c,
+            _ => continue,
+        };
+        call.index = index.get(&call.workflow).copied();
+    }
+}
+
 pub(crate) fn args_mut(args: &mut Args, f: &mut dyn FnMut(&mut CompiledExpr)) {
     args.iter_mut().for_each(|(_, e)| f(e));
 }
@@ -459,21 +481,7 @@ impl Platform {
         for w in self.workflows.values_mut() {
             // A check another platform reuses holds the same workflow: each
             // is specialised for its own platform's settings.
-            {
-                let w = Arc::make_mut(w);
-                w.exprs_mut(&mut f);
-                for s in w.graph.node_weights_mut() {
-                    let call = match &mut s.kind {
-                        StateKind::Call(c) => c,
-                        StateKind::Foreach(Foreach {
-                            body: Body::Call(c),
-                            ..
-                        }) => c,
-                        _ => continue,
-                    };
-                    call.index = index.get(&call.workflow).copied();
-                }
-            }
+            specialise_workflow(Arc::make_mut(w), &mut f, &index);
         }
         for m in &mut self.machines {
             Arc::make_mut(m).exprs_mut(&mut f);

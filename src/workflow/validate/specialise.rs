@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use super::reuse::{SettingValues, SettingsRead};
 use crate::workflow::expr::CompiledExpr;
-use crate::workflow::model::{Body, Foreach, Machine, Platform, StateKind, Workflow, WorkflowCall};
+use crate::workflow::model::{
+    Body, Foreach, Machine, Platform, StateKind, Workflow, WorkflowCall, specialise_workflow,
+};
 
 /// What a specialisation depends on besides the model checked.
 #[derive(PartialEq)]
@@ -138,21 +140,7 @@ impl Specialised {
                 continue;
             }
             let checked = w.clone();
-            {
-                let w = Arc::make_mut(w);
-                w.exprs_mut(&mut f);
-                for s in w.graph.node_weights_mut() {
-                    let call = match &mut s.kind {
-                        StateKind::Call(c) => c,
-                        StateKind::Foreach(Foreach {
-                            body: Body::Call(c),
-                            ..
-                        }) => c,
-                        _ => continue,
-                    };
-                    call.index = index.get(&call.workflow).copied();
-                }
-            }
+            specialise_workflow(Arc::make_mut(w), &mut f, &index);
             self.workflows.push(Made {
                 checked,
                 inputs,
