@@ -784,11 +784,15 @@ impl Engine {
         if args.is_empty() {
             return Ok(self.no_vars.clone());
         }
-        // Built straight into the record's one allocation: every argument is
-        // evaluated, and the first that fails is the answer.
+        // Built straight into the record's one allocation; after the first
+        // argument that fails, the others are not evaluated, and the record
+        // is dropped.
         let mut failed = None;
         let record = Record::from_iter(args.iter().map(|(k, e)| {
             let name = Cow::Borrowed(*k);
+            if failed.is_some() {
+                return (name, Box::new(cel::common::types::CelNull) as Box<dyn Val>);
+            }
             match values::eval_owned(&self.env, e, vars, item) {
                 Ok(v) => (name, v),
                 Err(err) => {

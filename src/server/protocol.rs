@@ -66,8 +66,12 @@ pub fn event(name: &str, data: &crate::engine::Data) -> String {
         name,
         data,
     })
-    // A map of text keys and JSON values always serialises.
-    .unwrap_or_default()
+    // A map of text keys and JSON values always serialises; were it not to,
+    // the client gets an empty frame, which it ignores, and the log says so.
+    .unwrap_or_else(|e| {
+        tracing::error!(event = name, error = %e, "an event frame did not serialise");
+        String::new()
+    })
 }
 
 /// The JSON Schema of the frames, client to HIS and HIS to client.

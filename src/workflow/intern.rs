@@ -1,7 +1,11 @@
-//! Names a workflow gives (arguments, event data fields, events), kept for
-//! the process's life so that a value carrying one copies a pointer, not the
-//! text. Loading the same files again adds nothing: only a name never seen
-//! before takes memory, once.
+//! Names a workflow or machine gives (arguments, event data fields, events,
+//! machine states and the fields a machine sets), kept for the process's
+//! life so that a value carrying one copies a pointer, not the text. Loading
+//! the same files again adds nothing: only a name never seen before takes
+//! memory (its length and a slot of the set), once, and is never freed. A
+//! process that validates ever-new names grows by them: the language server
+//! by the names an editor's half-typed files give, a fuzzer by every name it
+//! makes up.
 
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};

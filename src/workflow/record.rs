@@ -88,13 +88,6 @@ impl Record {
         Record(fields.into())
     }
 
-    /// A record of the fields `fields` yields, in one allocation when it
-    /// knows how many it yields.
-    #[allow(clippy::should_implement_trait)]
-    pub fn from_iter(fields: impl IntoIterator<Item = Field>) -> Self {
-        Record(fields.into_iter().collect())
-    }
-
     pub fn fields(&self) -> &[Field] {
         &self.0
     }
@@ -119,6 +112,14 @@ impl Record {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_ref())
+    }
+}
+
+/// The fields an iterator yields, in one allocation when it knows how many
+/// (a slice's items, mapped).
+impl FromIterator<Field> for Record {
+    fn from_iter<I: IntoIterator<Item = Field>>(fields: I) -> Self {
+        Record(fields.into_iter().collect())
     }
 }
 

@@ -432,7 +432,6 @@ impl Validator {
         out
     }
 
-    /// Validates machines in `env`; `None` if any has errors.
     /// Validates machines in `env`, each with the settings it reads;
     /// `None` if any has errors.
     fn check_machines(
