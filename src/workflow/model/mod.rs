@@ -136,6 +136,31 @@ impl Workflow {
     }
 }
 
+impl StateKind {
+    /// The workflow a state calls, itself or as a foreach's body.
+    pub fn call(&self) -> Option<&WorkflowCall> {
+        match self {
+            StateKind::Call(c)
+            | StateKind::Foreach(Foreach {
+                body: Body::Call(c),
+                ..
+            }) => Some(c),
+            _ => None,
+        }
+    }
+
+    fn call_mut(&mut self) -> Option<&mut WorkflowCall> {
+        match self {
+            StateKind::Call(c)
+            | StateKind::Foreach(Foreach {
+                body: Body::Call(c),
+                ..
+            }) => Some(c),
+            _ => None,
+        }
+    }
+}
+
 /// One workflow of a platform specialised: `f` folds each expression for
 /// the platform's settings, and each call finds its callee's place in
 /// `index`.
@@ -146,15 +171,9 @@ pub(crate) fn specialise_workflow(
 ) {
     w.exprs_mut(f);
     for s in w.graph.node_weights_mut() {
-        let call = match &mut s.kind {
-            StateKind::Call(c) => c,
-            StateKind::Foreach(Foreach {
-                body: Body::Call(c),
-                ..
-            }) => c,
-            _ => continue,
-        };
-        call.index = index.get(&call.workflow).copied();
+        if let Some(call) = s.kind.call_mut() {
+            call.index = index.get(&call.workflow).copied();
+        }
     }
 }
 
@@ -467,17 +486,22 @@ impl Platform {
         ))
     }
 
+    /// Each workflow's place among the platform's, by name: where a call
+    /// finds its callee ([`WorkflowCall::index`]).
+    pub(crate) fn workflow_index(&self) -> HashMap<String, usize> {
+        self.workflows
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k.clone(), i))
+            .collect()
+    }
+
     /// Works out, in every expression of its workflows and machines, what
     /// its settings alone decide: done once, when the validator builds it.
     pub(crate) fn specialise(&mut self) {
         let settings = self.settings_value();
         let mut f = |e: &mut CompiledExpr| e.specialise(settings.as_ref());
-        let index: HashMap<String, usize> = self
-            .workflows
-            .keys()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i))
-            .collect();
+        let index = self.workflow_index();
         for w in self.workflows.values_mut() {
             // A check another platform reuses holds the same workflow: each
             // is specialised for its own platform's settings.

@@ -11,9 +11,7 @@ use std::sync::Arc;
 
 use super::reuse::{SettingValues, SettingsRead};
 use crate::workflow::expr::CompiledExpr;
-use crate::workflow::model::{
-    Body, Foreach, Machine, Platform, StateKind, Workflow, WorkflowCall, specialise_workflow,
-};
+use crate::workflow::model::{Machine, Platform, Workflow, WorkflowCall, specialise_workflow};
 
 /// What a specialisation depends on besides the model checked.
 #[derive(PartialEq)]
@@ -46,14 +44,7 @@ pub struct Specialised {
 }
 
 fn calls(w: &Workflow) -> impl Iterator<Item = &WorkflowCall> {
-    w.graph.node_weights().filter_map(|s| match &s.kind {
-        StateKind::Call(c)
-        | StateKind::Foreach(Foreach {
-            body: Body::Call(c),
-            ..
-        }) => Some(c),
-        _ => None,
-    })
+    w.graph.node_weights().filter_map(|s| s.kind.call())
 }
 
 impl Specialised {
@@ -68,12 +59,7 @@ impl Specialised {
         reads: &HashMap<String, SettingsRead>,
         machine_reads: &[SettingsRead],
     ) {
-        let index: HashMap<String, usize> = p
-            .workflows
-            .keys()
-            .enumerate()
-            .map(|(i, k)| (k.clone(), i))
-            .collect();
+        let index = p.workflow_index();
         let all = SettingsRead::whole();
         let inputs: Vec<Inputs> = p
             .workflows
