@@ -226,7 +226,47 @@ fn write(dir: &Path, name: &str, text: &str) -> Point {
     }
 }
 
+/// Validates `paths` three times: the part callgrind counts with
+/// `--toggle-collect='*prof_validate*'`.
+#[inline(never)]
+fn prof_validate(paths: &[PathBuf]) {
+    for _ in 0..3 {
+        black_box(hisflow::validate_paths(paths).unwrap());
+    }
+}
+
+/// Parses `files` as bare YAML three times: `--toggle-collect='*prof_parse*'`.
+#[inline(never)]
+fn prof_parse(files: &[PathBuf]) {
+    for _ in 0..3 {
+        parse_only(files);
+    }
+}
+
+/// `--profile tree|generated`: only the runs callgrind counts, each input
+/// validated and parsed three times, for instruction ratios that do not
+/// move with the machine's load.
+fn profile(what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, files) = if what == "generated" {
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, generated(1000, 1)).unwrap();
+        (vec![big.clone()], vec![big])
+    } else {
+        let tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows");
+        let mut files = Vec::new();
+        yaml_files(&tree, &mut files);
+        (vec![tree], files)
+    };
+    prof_validate(&paths);
+    prof_parse(&files);
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--profile") {
+        return profile(args.get(i + 1).map_or("tree", String::as_str));
+    }
     // `cargo test --benches` runs bench binaries with `--bench`-less args; keep it quick then.
     let quick = !std::env::args().any(|a| a == "--bench");
     let (budget, point_budget) = if quick {
