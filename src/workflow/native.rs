@@ -16,6 +16,7 @@ use cel::common::ast::{ComprehensionExpr, Expr, LiteralValue};
 use cel::common::types::{CelBool, CelInt, CelNull, CelString, Kind};
 use cel::common::value::{CowVal, Val};
 
+use super::intern;
 use super::record::Record;
 
 /// An expression compiled for native evaluation.
@@ -32,8 +33,10 @@ enum N {
     Root(Root),
     /// A comprehension variable: 0 is the innermost.
     Bound(usize),
-    Field(Box<N>, Box<str>),
-    Has(Box<N>, Box<str>),
+    /// The field's name is interned: a record built from the workflow's
+    /// names finds it by pointer ([`Record::field`]).
+    Field(Box<N>, &'static str),
+    Has(Box<N>, &'static str),
     Not(Box<N>),
     And(Box<N>, Box<N>),
     Or(Box<N>, Box<N>),
@@ -283,8 +286,8 @@ fn fold(n: &N, inputs: &Inputs<'_>) -> N {
     }
     let f = |x: &N| Box::new(fold(x, inputs));
     match n {
-        N::Field(a, name) => N::Field(f(a), name.clone()),
-        N::Has(a, name) => N::Has(f(a), name.clone()),
+        N::Field(a, name) => N::Field(f(a), name),
+        N::Has(a, name) => N::Has(f(a), name),
         N::Not(a) => N::Not(f(a)),
         N::And(a, b) => N::And(f(a), f(b)),
         N::Or(a, b) => N::Or(f(a), f(b)),
@@ -447,8 +450,8 @@ impl Compiler<'_> {
             Expr::Literal(LiteralValue::String(s)) => N::Str(s.inner().into()),
             Expr::Literal(_) => return None,
             Expr::Ident(name) => self.name(name)?,
-            Expr::Select(s) if s.test => N::Has(self.boxed(&s.operand)?, s.field.as_str().into()),
-            Expr::Select(s) => N::Field(self.boxed(&s.operand)?, s.field.as_str().into()),
+            Expr::Select(s) if s.test => N::Has(self.boxed(&s.operand)?, intern::name(&s.field)),
+            Expr::Select(s) => N::Field(self.boxed(&s.operand)?, intern::name(&s.field)),
             Expr::Call(c) => {
                 let args = &c.args;
                 match (c.func_name.as_str(), &c.target, args.len()) {
@@ -640,25 +643,10 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
         N::Bool(b) => V::Bool(*b),
         N::Int(i) => V::Int(*i),
         N::Str(s) => V::Str(s),
-        N::Root(r) => match r {
-            Root::Request => leaf(inputs.request),
-            Root::Session => inputs.session,
-            Root::Platform => leaf(inputs.platform),
-            Root::Error => leaf(inputs.error),
-            Root::Event => leaf(inputs.event),
-            Root::Entity => inputs.entity.ok_or(Unsure)?,
-            Root::Vars => leaf(inputs.vars),
-            Root::Item => inputs.item.ok_or(Unsure)?,
-        },
-        N::Bound(depth) => *bound.iter().rev().nth(*depth).ok_or(Unsure)?,
-        N::Field(base, name) => {
-            let base = eval(base, inputs, bound)?;
-            field(base, name)?.ok_or(Unsure)?
-        }
-        N::Has(base, name) => {
-            let base = eval(base, inputs, bound)?;
-            V::Bool(field(base, name)?.is_some())
-        }
+        N::Root(r) => root(*r, inputs)?,
+        N::Bound(depth) => bound_at(bound, *depth)?,
+        N::Field(base, name) => field(base_of(base, inputs, bound)?, name)?.ok_or(Unsure)?,
+        N::Has(base, name) => V::Bool(field(base_of(base, inputs, bound)?, name)?.is_some()),
         N::Not(a) => V::Bool(!bool_of(eval(a, inputs, bound)?)?),
         N::And(a, b) => {
             V::Bool(bool_of(eval(a, inputs, bound)?)? && bool_of(eval(b, inputs, bound)?)?)
@@ -692,6 +680,39 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
         N::Exists(range, pred) => V::Bool(quantify(true, range, pred, inputs, bound)?),
         N::All(range, pred) => V::Bool(quantify(false, range, pred, inputs, bound)?),
     })
+}
+
+fn root<'a>(r: Root, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {
+    Ok(match r {
+        Root::Request => leaf(inputs.request),
+        Root::Session => inputs.session,
+        Root::Platform => leaf(inputs.platform),
+        Root::Error => leaf(inputs.error),
+        Root::Event => leaf(inputs.event),
+        Root::Entity => inputs.entity.ok_or(Unsure)?,
+        Root::Vars => leaf(inputs.vars),
+        Root::Item => inputs.item.ok_or(Unsure)?,
+    })
+}
+
+fn bound_at<'a>(bound: &Bound<'a>, depth: usize) -> Result<V<'a>, Unsure> {
+    bound
+        .len()
+        .checked_sub(depth + 1)
+        .map(|i| bound[i])
+        .ok_or(Unsure)
+}
+
+/// The value a field is read from. Most are a context variable or a
+/// comprehension's item (`request.channel`, `c.id`): read here, without a
+/// turn through `eval`.
+#[inline(always)]
+fn base_of<'a>(base: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V<'a>, Unsure> {
+    match base {
+        N::Root(r) => root(*r, inputs),
+        N::Bound(depth) => bound_at(bound, *depth),
+        other => eval(other, inputs, bound),
+    }
 }
 
 // The arms below keep their closures and locals out of `eval`'s own frame,

@@ -108,9 +108,14 @@ impl Record {
     }
 
     pub fn field(&self, name: &str) -> Option<&(dyn Val + 'static)> {
+        // A workflow's names are interned (`workflow::intern`), and so are
+        // most field names a record is built with: the same pointer is the
+        // same name, found without comparing text.
+        let same = |n: &str| std::ptr::eq(n, name);
         self.0
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| same(n))
+            .or_else(|| self.0.iter().find(|(n, _)| n == name))
             .map(|(_, v)| v.as_ref())
     }
 }
