@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::session::Channel;
 use crate::workflow::expr::CompiledExpr;
-use crate::workflow::native::{Inputs, V};
+use crate::workflow::native::{Inputs, Native, V};
 use crate::workflow::record::{Record, SharedList, budgeted, text};
 
 pub use crate::workflow::record::{from_json, from_json_ordered, to_owned_val};
@@ -214,12 +214,28 @@ pub fn eval_owned(
     if let Some(v) = constant(expr) {
         return native_owned(v);
     }
+    if let Some(Ok(v)) = unbudgeted(expr).map(|n| n.eval(&inputs(vars, item))) {
+        return native_owned(v);
+    }
     budgeted(vars.budget, expr.source(), || {
-        if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
+        if let Some(Ok(v)) = budgeted_native(expr).map(|n| n.eval(&inputs(vars, item))) {
             return native_owned(v);
         }
         with_value(env, expr, vars, item, to_owned_val)?
     })
+}
+
+/// The expression's native form when it visits no list items: it needs no
+/// evaluation budget, and the budget's set-up is skipped. Should it answer
+/// unsure, CEL evaluates the expression within the budget.
+fn unbudgeted(expr: &CompiledExpr) -> Option<&Native> {
+    expr.native().filter(|n| !n.visits_items())
+}
+
+/// The expression's native form when it needs the evaluation budget; one
+/// that does not was tried before the budget was set up.
+fn budgeted_native(expr: &CompiledExpr) -> Option<&Native> {
+    expr.native().filter(|n| n.visits_items())
 }
 
 /// The expression's value, when it is known before any evaluation.
@@ -247,8 +263,11 @@ pub fn eval_json(
     if let Some(v) = constant(expr) {
         return native_json(v);
     }
+    if let Some(Ok(v)) = unbudgeted(expr).map(|n| n.eval(&inputs(vars, item))) {
+        return native_json(v);
+    }
     budgeted(vars.budget, expr.source(), || {
-        if let Some(Ok(v)) = expr.native().map(|n| n.eval(&inputs(vars, item))) {
+        if let Some(Ok(v)) = budgeted_native(expr).map(|n| n.eval(&inputs(vars, item))) {
             return native_json(v);
         }
         with_value(env, expr, vars, item, to_json)?
@@ -264,8 +283,11 @@ pub fn eval_bool(
     if let Some(V::Bool(b)) = constant(expr) {
         return Ok(b);
     }
+    if let Some(Ok(b)) = unbudgeted(expr).map(|n| n.eval_bool(&inputs(vars, item))) {
+        return Ok(b);
+    }
     budgeted(vars.budget, expr.source(), || {
-        if let Some(Ok(b)) = expr.native().map(|n| n.eval_bool(&inputs(vars, item))) {
+        if let Some(Ok(b)) = budgeted_native(expr).map(|n| n.eval_bool(&inputs(vars, item))) {
             return Ok(b);
         }
         with_value(env, expr, vars, item, |v| {

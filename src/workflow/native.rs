@@ -21,7 +21,44 @@ use super::record::Record;
 
 /// An expression compiled for native evaluation.
 #[derive(Debug)]
-pub struct Native(N);
+pub struct Native(N, Visits);
+
+/// Whether an evaluation may go through a list's items, which the
+/// evaluation budget counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visits {
+    Nothing,
+    Items,
+}
+
+impl Native {
+    fn new(n: N) -> Native {
+        let visits = if visits_items(&n) {
+            Visits::Items
+        } else {
+            Visits::Nothing
+        };
+        Native(n, visits)
+    }
+
+    /// Whether evaluating it may visit list items: one that cannot needs no
+    /// evaluation budget ([`super::record::budgeted`]).
+    pub fn visits_items(&self) -> bool {
+        self.1 == Visits::Items
+    }
+}
+
+fn visits_items(n: &N) -> bool {
+    match n {
+        N::Exists(..) | N::All(..) | N::Filter(..) => true,
+        N::In(a, b) => !matches!(**b, N::List(_)) || visits_items(a) || visits_items(b),
+        N::Null | N::Bool(_) | N::Int(_) | N::Str(_) | N::Root(_) | N::Bound(_) => false,
+        N::Field(a, _) | N::Has(a, _) | N::Not(a) | N::Size(a) => visits_items(a),
+        N::And(a, b) | N::Or(a, b) | N::Cmp(_, a, b) => visits_items(a) || visits_items(b),
+        N::Cond(c, a, b) => visits_items(c) || visits_items(a) || visits_items(b),
+        N::List(items) => items.iter().any(visits_items),
+    }
+}
 
 #[derive(Debug, Clone)]
 enum N {
@@ -182,7 +219,7 @@ impl Native {
             bound: Vec::new(),
         }
         .n(e)
-        .map(Native)
+        .map(Native::new)
     }
 
     pub fn eval<'a>(&'a self, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {
@@ -262,7 +299,7 @@ impl Native {
 /// `false` on a platform that confirms by reply.
 impl Native {
     pub fn specialised(&self, platform: &dyn Val) -> Native {
-        Native(fold(&self.0, &settled(platform)))
+        Native::new(fold(&self.0, &settled(platform)))
     }
 }
 
