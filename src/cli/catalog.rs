@@ -41,12 +41,12 @@ pub fn operations(args: OperationsArgs) -> ExitCode {
     let mut out = String::new();
     for op in OPERATIONS {
         if let Some(a) = adapter
-            && op.provider == Provider::Switch
+            && op.provider() == Provider::Switch
             && !a.operations.contains(&op.name)
         {
             continue;
         }
-        let by = match op.provider {
+        let by = match op.provider() {
             Provider::Switch => "switch",
             Provider::His => "HIS",
         };

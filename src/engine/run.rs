@@ -22,7 +22,8 @@ use super::outcome::{Data, Event, Failure, Outcome, Response};
 use super::session::{Channel, Session};
 use super::values::{self, Item};
 use crate::platform::{
-    Adapter, OpOutcome, OpResult, Operation, Provider, Reply, SwitchError, SwitchEvent,
+    Adapter, HisOp, OpKind, OpOutcome, OpResult, Operation, Provider, Reply, SwitchError,
+    SwitchEvent, SwitchOp,
 };
 use crate::workflow::expr::{self, CompiledExpr, Template, TemplatePart};
 use crate::workflow::model::{
@@ -923,16 +924,17 @@ impl Engine {
             operation: spec.name.to_string(),
             channel: channel_of(args),
         };
-        let result = if spec.provider == Provider::His {
-            let initial = self
-                .platform
-                .machine(Entity::Channel)
-                .map_or(LOGGED_OFF, |m| m.initial_name());
-            his_operation(spec.name, args, session, initial)
-                .map(|()| OpResult::Done)
-                .map_err(|e| ("error", fail(&e.code, e.message)))
-        } else {
-            match switch_operation(spec.name, args) {
+        let result = match spec.kind {
+            OpKind::His(op) => {
+                let initial = self
+                    .platform
+                    .machine(Entity::Channel)
+                    .map_or(LOGGED_OFF, |m| m.initial_name());
+                his_operation(op, args, session, initial)
+                    .map(|()| OpResult::Done)
+                    .map_err(|e| ("error", fail(&e.code, e.message)))
+            }
+            OpKind::Switch(op) => match switch_operation(op, args) {
                 Err(e) => Err(("error", fail(&e.code, e.message))),
                 Ok(op) => match self.switch(call, &session.agent, &op).await {
                     // An adapter that answers an operation of data without
@@ -947,11 +949,11 @@ impl Engine {
                     Ok(r) => Ok(r),
                     Err((o, e)) => Err((o, fail(&e.code, e.message))),
                 },
-            }
+            },
         };
         let outcome = match result {
             Ok(r) => {
-                if spec.provider == Provider::Switch {
+                if spec.provider() == Provider::Switch {
                     // What the operation changed is the machines' to say.
                     // An operation that answers with data: the machines
                     // read it as `event.result`.
@@ -1147,18 +1149,18 @@ fn required(args: &dyn Val, name: &str) -> Result<String, SwitchError> {
 }
 
 /// The adapter operation a catalog operation and its arguments stand for.
-fn switch_operation(name: &str, args: &dyn Val) -> Result<Operation, SwitchError> {
-    Ok(match name {
-        "agent.login" => Operation::Login {
+fn switch_operation(op: SwitchOp, args: &dyn Val) -> Result<Operation, SwitchError> {
+    Ok(match op {
+        SwitchOp::Login => Operation::Login {
             channel: required(args, "channel")?,
         },
-        "agent.logout" => Operation::Logout {
+        SwitchOp::Logout => Operation::Logout {
             reason: text(args, "reason"),
         },
-        "agent.set_ready" => Operation::SetReady {
+        SwitchOp::SetReady => Operation::SetReady {
             channel: text(args, "channel"),
         },
-        "agent.set_not_ready" => Operation::SetNotReady {
+        SwitchOp::SetNotReady => Operation::SetNotReady {
             channel: text(args, "channel"),
             reason: text(args, "reason"),
             reject_pending: arg(args, "reject_pending")
@@ -1168,24 +1170,18 @@ fn switch_operation(name: &str, args: &dyn Val) -> Result<Operation, SwitchError
                 })
                 .unwrap_or(false),
         },
-        "agent.reason_codes" => Operation::ReasonCodes {
+        SwitchOp::ReasonCodes => Operation::ReasonCodes {
             category: required(args, "category")?,
         },
-        "channel.activate" => Operation::Activate {
+        SwitchOp::Activate => Operation::Activate {
             channel: required(args, "channel")?,
         },
-        "channel.deactivate" => Operation::Deactivate {
+        SwitchOp::Deactivate => Operation::Deactivate {
             channel: required(args, "channel")?,
         },
-        "agent.state" => Operation::State {
+        SwitchOp::State => Operation::State {
             channel: required(args, "channel")?,
         },
-        other => {
-            return Err(SwitchError::new(
-                "Internal",
-                format!("`{other}` is not a switch operation"),
-            ));
-        }
     })
 }
 
@@ -1194,16 +1190,16 @@ const LOGGED_OFF: &str = "LoggedOff";
 
 /// HIS's own operations: sessions, channel groups, channels.
 fn his_operation(
-    name: &str,
+    op: HisOp,
     args: &dyn Val,
     session: &mut Session,
     initial: &'static str,
 ) -> Result<(), SwitchError> {
-    match name {
-        "his.channel_group.create" => session.group = true,
-        "his.channel_group.dispose" => session.group = false,
-        "his.session.dispose" => session.disposed = true,
-        "his.channel.create" => {
+    match op {
+        HisOp::GroupCreate => session.group = true,
+        HisOp::GroupDispose => session.group = false,
+        HisOp::SessionDispose => session.disposed = true,
+        HisOp::ChannelCreate => {
             let given = required(args, "media")?;
             let Some(&media) = MEDIA.iter().find(|m| **m == given) else {
                 return Err(SwitchError::new(
@@ -1225,11 +1221,11 @@ fn his_operation(
                 interactions: Vec::new(),
             });
         }
-        "his.channel.dispose" => {
+        HisOp::ChannelDispose => {
             let id = required(args, "channel")?;
             session.channels.retain(|c| c.id != id);
         }
-        "his.session.set" => {
+        HisOp::SessionSet => {
             let list = |v: &dyn Val| -> Option<Vec<String>> {
                 let mut out = Vec::new();
                 let mut it = v.as_iterable()?.iter();
@@ -1244,12 +1240,6 @@ fn his_operation(
             if let Some(l) = arg(args, "not_ready_reasons").and_then(list) {
                 session.not_ready_reasons = l;
             }
-        }
-        other => {
-            return Err(SwitchError::new(
-                "Internal",
-                format!("`{other}` is not an HIS operation"),
-            ));
         }
     }
     Ok(())

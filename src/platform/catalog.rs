@@ -20,11 +20,43 @@ pub struct ArgSpec {
     pub summary: &'static str,
 }
 
+/// What an operation does, resolved with its spec at validation: the
+/// engine dispatches on it rather than on the operation's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    Switch(SwitchOp),
+    His(HisOp),
+}
+
+/// An operation the platform's adapter carries out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchOp {
+    Login,
+    Logout,
+    SetReady,
+    SetNotReady,
+    ReasonCodes,
+    State,
+    Activate,
+    Deactivate,
+}
+
+/// An operation HIS carries out on the session it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HisOp {
+    GroupCreate,
+    ChannelCreate,
+    ChannelDispose,
+    GroupDispose,
+    SessionDispose,
+    SessionSet,
+}
+
 /// One operation of the catalog.
 #[derive(Debug, Clone, Copy)]
 pub struct OperationSpec {
     pub name: &'static str,
-    pub provider: Provider,
+    pub kind: OpKind,
     pub summary: &'static str,
     pub args: &'static [ArgSpec],
     /// The outcomes a state calling this operation must handle.
@@ -34,6 +66,13 @@ pub struct OperationSpec {
 }
 
 impl OperationSpec {
+    pub const fn provider(&self) -> Provider {
+        match self.kind {
+            OpKind::Switch(_) => Provider::Switch,
+            OpKind::His(_) => Provider::His,
+        }
+    }
+
     pub fn arg(&self, name: &str) -> Option<&ArgSpec> {
         self.args.iter().find(|a| a.name == name)
     }
@@ -62,7 +101,7 @@ const AGENT_WIDE: ArgSpec = arg(
 pub const OPERATIONS: &[OperationSpec] = &[
     OperationSpec {
         name: "agent.login",
-        provider: Provider::Switch,
+        kind: OpKind::Switch(SwitchOp::Login),
         summary: "Log the agent in to the switch on one channel.",
         args: &[CHANNEL],
         outcomes: SWITCH_OUTCOMES,
@@ -70,7 +109,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "agent.logout",
-        provider: Provider::Switch,
+        kind: OpKind::Switch(SwitchOp::Logout),
         summary: "Log the agent out of the switch, with a logout reason where the switch takes one.",
         args: &[arg("reason", false, "the logout reason (code or label)")],
         outcomes: SWITCH_OUTCOMES,
@@ -78,7 +117,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "agent.set_ready",
-        provider: Provider::Switch,
+        kind: OpKind::Switch(SwitchOp::SetReady),
         summary: "Make the agent Ready on one channel, or on every channel without one (a switch whose state is the agent's, such as TaskRouter's Activity).",
         args: &[AGENT_WIDE],
         outcomes: SWITCH_OUTCOMES,
@@ -86,7 +125,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "agent.set_not_ready",
-        provider: Provider::Switch,
+        kind: OpKind::Switch(SwitchOp::SetNotReady),
         summary: "Make the agent Not Ready on one channel, or on every channel without one, with a reason where given.",
         args: &[
             AGENT_WIDE,
@@ -102,7 +141,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "agent.reason_codes",
-        provider: Provider::Switch,
+        kind: OpKind::Switch(SwitchOp::ReasonCodes),
         summary: "List the reason codes the switch has configured for a category.",
         args: &[arg("category", true, "`logout` or `not_ready`")],
         outcomes: SWITCH_OUTCOMES,
@@ -110,7 +149,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "agent.state",
-        provider: Provider::Switch,
+        kind: OpKind::Switch(SwitchOp::State),
         summary: "Read the agent's state on one channel from the switch.",
         args: &[CHANNEL],
         outcomes: SWITCH_OUTCOMES,
@@ -120,7 +159,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "channel.activate",
-        provider: Provider::Switch,
+        kind: OpKind::Switch(SwitchOp::Activate),
         summary: "Activate a channel: the switch may route work on it again.",
         args: &[CHANNEL],
         outcomes: SWITCH_OUTCOMES,
@@ -128,7 +167,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "channel.deactivate",
-        provider: Provider::Switch,
+        kind: OpKind::Switch(SwitchOp::Deactivate),
         summary: "Deactivate a channel: the switch routes no new work on it.",
         args: &[CHANNEL],
         outcomes: SWITCH_OUTCOMES,
@@ -136,7 +175,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "his.channel_group.create",
-        provider: Provider::His,
+        kind: OpKind::His(HisOp::GroupCreate),
         summary: "Create the session's channel group.",
         args: &[],
         outcomes: &["ok"],
@@ -144,7 +183,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "his.channel.create",
-        provider: Provider::His,
+        kind: OpKind::His(HisOp::ChannelCreate),
         summary: "Create a channel of the session for one media; its id is the media name.",
         args: &[arg("media", true, "`voice`, `email` or `chat`")],
         outcomes: &["ok", "error"],
@@ -152,7 +191,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "his.channel.dispose",
-        provider: Provider::His,
+        kind: OpKind::His(HisOp::ChannelDispose),
         summary: "Dispose of a channel and its workflow instance.",
         args: &[CHANNEL],
         outcomes: &["ok"],
@@ -160,7 +199,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "his.channel_group.dispose",
-        provider: Provider::His,
+        kind: OpKind::His(HisOp::GroupDispose),
         summary: "Dispose of the channel group and its workflow instance.",
         args: &[],
         outcomes: &["ok"],
@@ -168,7 +207,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "his.session.dispose",
-        provider: Provider::His,
+        kind: OpKind::His(HisOp::SessionDispose),
         summary: "Dispose of the session and its workflow instance.",
         args: &[],
         outcomes: &["ok"],
@@ -176,7 +215,7 @@ pub const OPERATIONS: &[OperationSpec] = &[
     },
     OperationSpec {
         name: "his.session.set",
-        provider: Provider::His,
+        kind: OpKind::His(HisOp::SessionSet),
         summary: "Store values in the session (e.g. reasons HIS is configured with).",
         args: &[
             arg(
@@ -202,7 +241,9 @@ pub fn operation(name: &str) -> Option<&'static OperationSpec> {
 
 /// The switch's operations (not HIS's own), in catalog order.
 pub fn switch_operations() -> impl Iterator<Item = &'static OperationSpec> + Clone {
-    OPERATIONS.iter().filter(|o| o.provider == Provider::Switch)
+    OPERATIONS
+        .iter()
+        .filter(|o| o.provider() == Provider::Switch)
 }
 
 /// A switch operation by name.
@@ -304,7 +345,22 @@ mod tests {
         for a in ADAPTERS {
             for op in a.operations {
                 let spec = operation(op).unwrap_or_else(|| panic!("{} lists unknown {op}", a.kind));
-                assert_eq!(spec.provider, Provider::Switch, "{op}");
+                assert_eq!(spec.provider(), Provider::Switch, "{op}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_operation_does_its_own_thing_and_his_names_its_own() {
+        for (i, a) in OPERATIONS.iter().enumerate() {
+            assert_eq!(
+                a.name.starts_with("his."),
+                a.provider() == Provider::His,
+                "{}",
+                a.name
+            );
+            for b in &OPERATIONS[i + 1..] {
+                assert_ne!(a.kind, b.kind, "{} and {} do the same", a.name, b.name);
             }
         }
     }

@@ -13,6 +13,8 @@ pub use adapter::{
     Adapter, Answer, ChannelReport, ControlReply, Controls, OpOutcome, OpResult, Operation, Reply,
     SwitchError,
 };
-pub use catalog::{ADAPTERS, AdapterSpec, ArgSpec, OPERATIONS, OperationSpec, Provider};
+pub use catalog::{
+    ADAPTERS, AdapterSpec, ArgSpec, HisOp, OPERATIONS, OpKind, OperationSpec, Provider, SwitchOp,
+};
 pub use events::{EVENTS, EventSink, EventSpec, SwitchEvent};
 pub use inbound::{Inbound, InboundReply, InboundRequest};

@@ -732,7 +732,7 @@ fn machine_on(g: &mut SchemaGenerator) -> Schema {
     let transition = g.subschema_for::<RawTransition>();
     let triggers: Vec<&str> = crate::platform::OPERATIONS
         .iter()
-        .filter(|o| o.provider == crate::platform::Provider::Switch)
+        .filter(|o| o.provider() == crate::platform::Provider::Switch)
         .map(|o| o.name)
         .chain(crate::platform::EVENTS.iter().map(|e| e.name))
         .collect();

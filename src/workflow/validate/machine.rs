@@ -112,7 +112,7 @@ impl Check<'_> {
     /// What `name` triggers on: a switch operation or a switch event.
     fn resolve(&mut self, name: &Sp<String>) -> Option<MachineTrigger> {
         if let Some(op) = catalog::operation(name) {
-            if op.provider == Provider::Switch {
+            if op.provider() == Provider::Switch {
                 return Some(MachineTrigger::Op(op));
             }
             self.diags.push(

@@ -256,7 +256,7 @@ impl StateCheck<'_, '_> {
             );
             return None;
         };
-        if spec.provider == Provider::Switch
+        if spec.provider() == Provider::Switch
             && let Some(reason) = self.env.lacks(spec.name)
         {
             self.push(
