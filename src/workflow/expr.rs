@@ -128,7 +128,68 @@ pub struct Scope {
 }
 
 /// Variables read, each with where it is read.
-pub type Reads = std::rc::Rc<std::cell::RefCell<Vec<(String, Span)>>>;
+pub type Reads = std::rc::Rc<std::cell::RefCell<Vec<(String, ReadAt)>>>;
+
+/// Where a variable is read. The fast parser keeps no positions, and the
+/// exact one costs more than the rest of an expression's check: a read
+/// it found is placed only when a diagnostic points at it, which few do.
+#[derive(Debug, Clone)]
+pub enum ReadAt {
+    Span(Span),
+    /// The `n`th read of the expression, as its check with positions
+    /// would record them.
+    Later(Rc<Unplaced>, usize),
+}
+
+/// An expression checked without positions, with what its check with
+/// them needs.
+#[derive(Debug)]
+pub struct Unplaced {
+    file: super::source::FileId,
+    /// The YAML scalar the expression is written in, and where.
+    value: Box<str>,
+    start: usize,
+    /// The expression: `value[base..]`, up to its length.
+    base: usize,
+    source: Box<str>,
+    /// Without its own record of reads: it is given a fresh one.
+    scope: Scope,
+}
+
+impl ReadAt {
+    /// The span of the read, as the check with positions gives it.
+    pub fn span(&self, cx: Ctx<'_>) -> Span {
+        let (u, n) = match self {
+            ReadAt::Span(s) => return s.clone(),
+            ReadAt::Later(u, n) => (u, *n),
+        };
+        let loc = Locator {
+            cx: Ctx { file: u.file, ..cx },
+            value: &u.value,
+            start: u.start,
+        };
+        let whole = || loc.span(u.base, u.base + u.source.len());
+        let Ok(Ok(parsed)) = cx.programs.parse_exact(&u.source) else {
+            return whole();
+        };
+        let (scope, reads) = u.scope.recording();
+        let mut findings = Diagnostics::new();
+        Checker::new(
+            &loc,
+            u.base,
+            &u.source,
+            parsed.positions(),
+            &scope,
+            &mut findings,
+        )
+        .shape(parsed.expression());
+        let placed = reads.borrow_mut().drain(..).nth(n);
+        match placed {
+            Some((_, ReadAt::Span(s))) => s,
+            _ => whole(),
+        }
+    }
+}
 
 /// `event` where the event is not known statically: any catalog field, and
 /// its `name`.
@@ -307,15 +368,38 @@ impl Locator<'_> {
                 );
             }
         }
-        let nth = self.value[..from].matches(token).count();
-        match text.match_indices(token).nth(nth) {
-            Some((i, _)) => self.cx.span_bytes(self.start + i, token.len()),
+        let nth = occurrences(&self.value[..from], token).count();
+        match occurrences(text, token).nth(nth) {
+            Some(i) => self.cx.span_bytes(self.start + i, token.len()),
             None => self.cx.span_bytes(
                 self.start,
                 self.cx.sources.get(self.cx.file).token_len(self.start),
             ),
         }
     }
+}
+
+/// Where `needle` (not empty) occurs in `hay`, leftmost first and not
+/// overlapping, as `str::match_indices` finds them: without its searcher's
+/// set-up, which costs more than the short searches of a span.
+fn occurrences<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let (&first, _) = needle.split_first()?;
+        while at + needle.len() <= hay.len() {
+            let i = at
+                + hay[at..=hay.len() - needle.len()]
+                    .iter()
+                    .position(|b| *b == first)?;
+            if hay[i..].starts_with(needle) {
+                at = i + needle.len();
+                return Some(i);
+            }
+            at = i + 1;
+        }
+        None
+    })
 }
 
 /// `${…}` holes one text may have.
@@ -431,14 +515,19 @@ fn compile_at(
         loc.cx.programs.parse(s)
     })?;
     // Read by the fast parser, the expression is checked without positions;
-    // if it needs them, for a finding or a variable read, it is read again
-    // by the exact parser and checked again.
+    // if it needs them, for a finding, it is read again by the exact parser
+    // and checked again. Its variable reads are placed when needed.
     if parsed.positions().is_none() {
+        let recorded = scope.reads.as_ref().map_or(0, |r| r.borrow().len());
         let mut findings = Diagnostics::new();
         let mut checker = Checker::new(loc, base, source, None, scope, &mut findings);
         let shape = checker.shape(parsed.expression());
         if checker.ok && !checker.needs_positions.get() {
             return Some((compiled(source, parsed, scope, whole), shape));
+        }
+        // The check with positions records the reads again, placed.
+        if let Some(r) = &scope.reads {
+            r.borrow_mut().truncate(recorded);
         }
         parsed = tree(loc, source, base, &whole, diags, |s| {
             loc.cx.programs.parse_exact(s)
@@ -552,6 +641,9 @@ struct Checker<'a, 'l> {
     /// the lists written in the expression itself (literals, `lists.range`);
     /// lists of data are counted as they are iterated, at run time.
     iterations: u64,
+    /// What places the variable reads found without `info`, and how many.
+    unplaced: Option<Rc<Unplaced>>,
+    unplaced_reads: usize,
 }
 
 /// How many items a comprehension's range has, when the expression says:
@@ -598,6 +690,8 @@ impl<'a, 'l> Checker<'a, 'l> {
             diags,
             ok: true,
             iterations: 1,
+            unplaced: None,
+            unplaced_reads: 0,
         }
     }
 
@@ -637,10 +731,29 @@ impl<'a, 'l> Checker<'a, 'l> {
                         == self.scope.workflow_vars
                     && let Some(reads) = &self.scope.reads
                 {
-                    let span = self.field_span(&sel.operand, &sel.field);
-                    if self.info.is_some() {
-                        reads.borrow_mut().push((sel.field.clone(), span));
-                    }
+                    let at = if self.info.is_some() {
+                        ReadAt::Span(self.field_span(&sel.operand, &sel.field))
+                    } else {
+                        let unplaced = self
+                            .unplaced
+                            .get_or_insert_with(|| {
+                                Rc::new(Unplaced {
+                                    file: self.loc.cx.file,
+                                    value: self.loc.value.into(),
+                                    start: self.loc.start,
+                                    base: self.base,
+                                    source: self.source.into(),
+                                    scope: Scope {
+                                        reads: None,
+                                        ..self.scope.clone()
+                                    },
+                                })
+                            })
+                            .clone();
+                        self.unplaced_reads += 1;
+                        ReadAt::Later(unplaced, self.unplaced_reads - 1)
+                    };
+                    reads.borrow_mut().push((sel.field.clone(), at));
                 }
                 self.field(&sel.operand, &operand, &sel.field)
             }

@@ -313,7 +313,7 @@ pub fn workflow(
             loaded.unknown_keys,
             &mut diags,
         );
-        let index = |reads: &super::expr::Reads| -> Vec<(usize, crate::workflow::source::Span)> {
+        let index = |reads: &super::expr::Reads| -> Vec<(usize, super::expr::ReadAt)> {
             reads
                 .borrow()
                 .iter()
@@ -369,7 +369,7 @@ pub fn workflow(
     );
     // Reads before a `set` are judged only on an otherwise sound graph.
     if let Some(start) = start.filter(|_| !diags.has_errors()) {
-        vars::check(&var_names, &initial, &uses, &edges, start, &mut diags);
+        vars::check(cx, &var_names, &initial, &uses, &edges, start, &mut diags);
     }
     let failed = diags.has_errors();
     out.extend(diags);

@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 
 use super::graph::Resolved;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule};
-use crate::workflow::source::Span;
+use crate::workflow::expr::ReadAt;
+use crate::workflow::load::Ctx;
 
 /// What one state does with variables, by variable index.
 #[derive(Default)]
@@ -15,14 +16,15 @@ pub struct Uses {
     /// Set on entering the state.
     pub set: BTreeSet<usize>,
     /// Read by its `set` expressions: before its own sets.
-    pub reads_before: Vec<(usize, Span)>,
+    pub reads_before: Vec<(usize, ReadAt)>,
     /// Read by the rest of the state: after its own sets.
-    pub reads_after: Vec<(usize, Span)>,
+    pub reads_after: Vec<(usize, ReadAt)>,
 }
 
 /// Reports every read that some path from `start` reaches with the
 /// variable never set. `initial`: variables set when the workflow starts.
 pub fn check(
+    cx: Ctx<'_>,
     names: &[String],
     initial: &BTreeSet<usize>,
     uses: &[Uses],
@@ -57,7 +59,7 @@ pub fn check(
         let Some(before) = &assigned[i] else { continue };
         let after: BTreeSet<usize> = before.union(&u.set).copied().collect();
         for (reads, set) in [(&u.reads_before, before), (&u.reads_after, &after)] {
-            for (var, span) in reads {
+            for (var, at) in reads {
                 if set.contains(var) {
                     continue;
                 }
@@ -65,7 +67,7 @@ pub fn check(
                 diags.push(
                     Diagnostic::new(
                         Rule::UnassignedVariable,
-                        span.clone(),
+                        at.span(cx),
                         format!("`vars.{name}` may be read here before it is set"),
                     )
                     .label("not set on every path to here")
