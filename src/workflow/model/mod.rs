@@ -3,7 +3,7 @@
 //! state, an unknown operation or an uncompiled expression.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -209,8 +209,9 @@ pub struct State {
     pub kind: StateKind,
     pub span: Span,
     /// The file the state is written in, and the line of its name: what a
-    /// trace points a reader at, without the run's sources.
-    pub file: PathBuf,
+    /// trace points a reader at, without the run's sources. Shared by the
+    /// states of a file, and by each copy a platform specialises.
+    pub file: Arc<Path>,
     pub line: usize,
     /// A profile's overrides wrote it (replaced or added).
     pub changed: bool,

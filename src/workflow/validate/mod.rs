@@ -381,6 +381,12 @@ pub fn workflow(
 
     let mut g = DiGraph::with_capacity(nodes.len(), edges.len());
     let mut by_name = HashMap::with_capacity(nodes.len());
+    // The states of a workflow are mostly of one file (a profile's
+    // overrides mix two): its path is made once for a run of them.
+    let mut file: Option<(
+        crate::workflow::source::FileId,
+        std::sync::Arc<std::path::Path>,
+    )> = None;
     for (((node, kind), flow), set) in nodes.iter().zip(kinds).zip(flow_of).zip(sets) {
         let raw_state = raw
             .states
@@ -396,7 +402,13 @@ pub fn workflow(
             set,
             kind: kind?,
             span: span.clone(),
-            file: cx.sources.get(span.file).path().to_path_buf(),
+            file: match &file {
+                Some((id, path)) if *id == span.file => path.clone(),
+                _ => file
+                    .insert((span.file, cx.sources.get(span.file).path().into()))
+                    .1
+                    .clone(),
+            },
             line: cx.sources.get(span.file).line_col(span.range.start).0,
             changed: false,
         });
