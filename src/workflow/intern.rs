@@ -1,5 +1,6 @@
 //! Names a workflow or machine gives (arguments, event data fields, events,
-//! machine states and the fields a machine sets), kept for the process's
+//! machine states, the fields a machine sets and the fields its expressions
+//! read), kept for the process's
 //! life so that a value carrying one copies a pointer, not the text. Loading
 //! the same files again adds nothing: only a name never seen before takes
 //! memory (its length and a slot of the set), once, and is never freed. A
