@@ -325,9 +325,12 @@ pub fn expression(data: &[u8]) {
     let error = values::no_error();
     let event = values::no_event();
     let vars = Record::new(vec![
-        ("count".into(), values::from_json(&json!(2))),
-        ("reason".into(), values::from_json(&json!("Lunch"))),
-        ("list".into(), values::from_json(&json!([1, "two", [3]]))),
+        ("count".into(), values::from_json(&json!(2)).into()),
+        ("reason".into(), values::from_json(&json!("Lunch")).into()),
+        (
+            "list".into(),
+            values::from_json(&json!([1, "two", [3]])).into(),
+        ),
     ]);
     let inputs = Inputs {
         request: request.as_ref(),
@@ -348,7 +351,7 @@ pub fn expression(data: &[u8]) {
         let _ = write!(out, "{:?}", values::eval_bool(env, e, &inputs, item));
         let _ = write!(out, "{:?}", values::eval_json(env, e, &inputs, item));
         if let Ok(v) = values::eval_owned(env, e, &inputs, item) {
-            let _ = write!(out, "{:?}", values::as_text(v.as_ref()));
+            let _ = write!(out, "{:?}", values::as_text(v.as_val()));
         }
         let _ = write!(out, "{}", values::eval_items(env, e, &inputs).is_ok());
         // CEL's own evaluator, for what the native one answered.
@@ -363,7 +366,7 @@ pub fn expression(data: &[u8]) {
             if let expr::TemplatePart::Expr(e) = part
                 && let Ok(v) = values::eval_owned(env, e, &inputs, None)
             {
-                let _ = write!(out, "{:?}", values::as_text(v.as_ref()));
+                let _ = write!(out, "{:?}", values::as_text(v.as_val()));
             }
         }
         out.push_str(&t.display());

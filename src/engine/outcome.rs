@@ -248,17 +248,14 @@ pub struct Failure {
 
 impl Failure {
     pub(crate) fn to_val(&self) -> Box<dyn cel::common::value::Val> {
-        use crate::workflow::record::{Record, text};
+        use crate::workflow::record::{Record, Slot};
         Box::new(Record::new(vec![
-            ("code".into(), text(&self.code)),
-            ("message".into(), text(&self.message)),
-            ("operation".into(), text(&self.operation)),
+            ("code".into(), Slot::text(&self.code)),
+            ("message".into(), Slot::text(&self.message)),
+            ("operation".into(), Slot::text(&self.operation)),
             (
                 "channel".into(),
-                match &self.channel {
-                    Some(c) => text(c),
-                    None => Box::new(cel::common::types::CelNull),
-                },
+                self.channel.as_deref().map_or_else(Slot::null, Slot::text),
             ),
         ]))
     }

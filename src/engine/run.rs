@@ -31,7 +31,7 @@ use crate::workflow::model::{
     StateKind, Trigger, Wait, Workflow,
 };
 use crate::workflow::native::{Inputs, V};
-use crate::workflow::record::{Fields, Record};
+use crate::workflow::record::{Fields, Record, Slot};
 use crate::workflow::vocab::MEDIA;
 
 /// Runs a platform's workflows against a switch adapter, and its machines on
@@ -792,13 +792,13 @@ impl Engine {
         let record = Record::from_iter(args.iter().map(|(k, e)| {
             let name = Cow::Borrowed(*k);
             if failed.is_some() {
-                return (name, Box::new(cel::common::types::CelNull) as Box<dyn Val>);
+                return (name, Slot::null());
             }
             match values::eval_owned(&self.env, e, vars, item) {
                 Ok(v) => (name, v),
                 Err(err) => {
                     failed.get_or_insert_with(|| expr_error(e, &err));
-                    (name, Box::new(cel::common::types::CelNull) as Box<dyn Val>)
+                    (name, Slot::null())
                 }
             }
         }));
@@ -996,7 +996,7 @@ impl Engine {
             let value = match &v.initial {
                 Some(e) => values::eval_owned(&self.env, e, inputs, None)
                     .map_err(|err| expr_failure(w, e, &err))?,
-                None => Box::new(cel::common::types::CelNull),
+                None => Slot::null(),
             };
             fields.push((v.name.clone().into(), value));
         }

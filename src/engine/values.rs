@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 use super::session::Channel;
 use crate::workflow::expr::CompiledExpr;
 use crate::workflow::native::{Inputs, Native, V};
-use crate::workflow::record::{Record, SharedList, budgeted, text};
+use crate::workflow::record::{Fields, Record, SharedList, Slot, budgeted};
 
 pub use crate::workflow::record::{from_json, from_json_ordered, to_owned_val};
 
@@ -24,7 +24,7 @@ pub fn to_json(v: &dyn Val) -> Result<Json, String> {
         return r
             .fields()
             .iter()
-            .map(|(k, v)| Ok((k.to_string(), to_json(v.as_ref())?)))
+            .map(|(k, v)| Ok((k.to_string(), to_json(v.as_val())?)))
             .collect::<Result<_, String>>()
             .map(Json::Object);
     }
@@ -62,7 +62,7 @@ pub fn to_json(v: &dyn Val) -> Result<Json, String> {
 /// `record`'s fields and one more, `name: value`: an operation's arguments
 /// with what it answered.
 pub fn with_field(record: &dyn Val, name: &'static str, value: &Json) -> Box<dyn Val> {
-    let mut fields: Vec<(std::borrow::Cow<'static, str>, Box<dyn Val>)> = record
+    let mut fields: Fields = record
         .downcast_ref::<Record>()
         .map(|r| {
             r.fields()
@@ -72,13 +72,13 @@ pub fn with_field(record: &dyn Val, name: &'static str, value: &Json) -> Box<dyn
                 .collect()
         })
         .unwrap_or_default();
-    fields.push((name.into(), from_json(value)));
+    fields.push((name.into(), from_json(value).into()));
     Box::new(Record::new(fields))
 }
 
 /// The `event` variable before any switch event arrived: a null `name`.
 pub fn no_event() -> Box<dyn Val> {
-    Box::new(Record::new(vec![("name".into(), Box::new(CelNull))]))
+    Box::new(Record::new(vec![("name".into(), Slot::null())]))
 }
 
 /// A switch event as expressions see it: its `name` and the fields the
@@ -88,11 +88,10 @@ pub fn event_record(
     spec: &crate::platform::EventSpec,
     data: &serde_json::Map<String, Json>,
 ) -> Box<dyn Val> {
-    let mut fields: Vec<(std::borrow::Cow<'static, str>, Box<dyn Val>)> =
-        vec![("name".into(), text(spec.name))];
+    let mut fields: Fields = vec![("name".into(), Slot::text(spec.name))];
     for f in spec.fields {
         if let Some(v) = data.get(f.name).and_then(Json::as_str) {
-            fields.push((f.name.into(), text(v)));
+            fields.push((f.name.into(), Slot::text(v)));
         }
     }
     Box::new(Record::new(fields))
@@ -130,7 +129,7 @@ pub fn no_error() -> Box<dyn Val> {
     Box::new(Record::new(
         ["code", "message", "operation", "channel"]
             .into_iter()
-            .map(|n| (n.into(), Box::new(CelNull) as Box<dyn Val>))
+            .map(|n| (n.into(), Slot::null()))
             .collect(),
     ))
 }
@@ -141,7 +140,7 @@ pub fn request(params: &Json) -> Record {
     match params {
         Json::Object(m) => Record::from_iter(
             m.iter()
-                .map(|(k, v)| (Cow::Owned(k.clone()), from_json_ordered(v))),
+                .map(|(k, v)| (Cow::Owned(k.clone()), from_json_ordered(v).into())),
         ),
         // The protocol's parameters are an object; anything else has none.
         _ => Record::new(Vec::new()),
@@ -193,14 +192,14 @@ fn native_json(v: V<'_>) -> Result<Json, String> {
     })
 }
 
-fn native_owned(v: V<'_>) -> Result<Box<dyn Val>, String> {
+fn native_owned(v: V<'_>) -> Result<Slot, String> {
     Ok(match v {
-        V::Null => Box::new(CelNull),
-        V::Bool(b) => Box::new(CelBool::from(b)),
-        V::Int(i) => Box::new(CelInt::from(i)),
-        V::Str(s) => text(s),
-        V::Val(v) => to_owned_val(v)?,
-        other => other.to_val(),
+        V::Null => Slot::Val(Box::new(CelNull)),
+        V::Bool(b) => Slot::Bool(CelBool::from(b)),
+        V::Int(i) => Slot::Int(CelInt::from(i)),
+        V::Str(s) => Slot::text(s),
+        V::Val(v) => to_owned_val(v)?.into(),
+        other => other.to_val().into(),
     })
 }
 
@@ -210,7 +209,7 @@ pub fn eval_owned(
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
     item: Option<(&str, V<'_>)>,
-) -> Result<Box<dyn Val>, String> {
+) -> Result<Slot, String> {
     if let Some(v) = constant(expr) {
         return native_owned(v);
     }
@@ -221,7 +220,7 @@ pub fn eval_owned(
         if let Some(Ok(v)) = budgeted_native(expr).map(|n| n.eval(&inputs(vars, item))) {
             return native_owned(v);
         }
-        with_value(env, expr, vars, item, to_owned_val)?
+        with_value(env, expr, vars, item, |v| to_owned_val(v).map(Slot::from))?
     })
 }
 
@@ -326,7 +325,7 @@ fn eval_items_unbudgeted(
         while let Some(item) = it.next() {
             // An element may borrow from the variables, which the loop
             // outlives.
-            items.push(Item::Val(to_owned_val(item)?));
+            items.push(Item::Val(to_owned_val(item)?.into()));
         }
         Ok(items)
     })?
@@ -336,7 +335,7 @@ fn eval_items_unbudgeted(
 pub enum Item {
     /// A channel of the session, as it was when the loop began.
     Channel(Channel),
-    Val(Box<dyn Val>),
+    Val(Slot),
 }
 
 impl Item {
@@ -352,7 +351,7 @@ impl Item {
     pub fn value(&self) -> V<'_> {
         match self {
             Item::Channel(c) => V::Obj(c),
-            Item::Val(v) => V::Val(v.as_ref()),
+            Item::Val(v) => V::Val(v.as_val()),
         }
     }
 }

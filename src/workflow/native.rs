@@ -162,7 +162,12 @@ pub trait Object: Sync {
         Box::new(Record::new(
             self.names()
                 .iter()
-                .map(|n| ((*n).into(), self.field(n).map_or(V::Null, |v| v).to_val()))
+                .map(|n| {
+                    (
+                        (*n).into(),
+                        self.field(n).map_or(V::Null, |v| v).to_val().into(),
+                    )
+                })
                 .collect(),
         ))
     }
@@ -286,7 +291,7 @@ impl Native {
         };
         let inputs = settled(platform);
         media.iter().all(|m| {
-            let item = Record::new(vec![("media".into(), super::record::text(m))]);
+            let item = Record::new(vec![("media".into(), super::record::Slot::text(m))]);
             let mut bound: Bound<'_> = smallvec::smallvec![V::Val(&item)];
             decided(pred, &inputs, &mut bound) == Some(false)
         })

@@ -79,7 +79,47 @@ pub struct Record(Arc<[Field]>);
 
 /// A named field. The session's names are static, a request's come from the
 /// workflow.
-pub type Field = (Cow<'static, str>, Box<dyn Val>);
+pub type Field = (Cow<'static, str>, Slot);
+
+/// A field's value. Texts, booleans and numbers, most of what records hold,
+/// are kept in place; anything else is boxed.
+#[derive(Debug, Clone)]
+pub enum Slot {
+    Text(CelString<'static>),
+    Bool(types::CelBool),
+    Int(CelInt),
+    Val(Box<dyn Val>),
+}
+
+impl Slot {
+    /// A text, shared when it is one of the vocabulary's words.
+    pub fn text(s: &str) -> Slot {
+        Slot::Text(match word(s) {
+            Some(w) => CelString::from(w),
+            None => CelString::from(s.to_string()),
+        })
+    }
+
+    pub fn null() -> Slot {
+        // A box of nothing: no allocation.
+        Slot::Val(Box::new(types::CelNull))
+    }
+
+    pub fn as_val(&self) -> &(dyn Val + 'static) {
+        match self {
+            Slot::Text(s) => s,
+            Slot::Bool(b) => b,
+            Slot::Int(i) => i,
+            Slot::Val(v) => v.as_ref(),
+        }
+    }
+}
+
+impl From<Box<dyn Val>> for Slot {
+    fn from(v: Box<dyn Val>) -> Slot {
+        Slot::Val(v)
+    }
+}
 
 pub type Fields = Vec<Field>;
 
@@ -94,7 +134,7 @@ impl Record {
 
     /// Replaces a field in place, when no one else holds this record.
     /// Returns false (and changes nothing) otherwise.
-    pub fn set(&mut self, name: &str, value: Box<dyn Val>) -> bool {
+    pub fn set(&mut self, name: &str, value: Slot) -> bool {
         let Some(fields) = Arc::get_mut(&mut self.0) else {
             return false;
         };
@@ -116,7 +156,7 @@ impl Record {
             .iter()
             .find(|(n, _)| same(n))
             .or_else(|| self.0.iter().find(|(n, _)| n == name))
-            .map(|(_, v)| v.as_ref())
+            .map(|(_, v)| v.as_val())
     }
 }
 
@@ -159,7 +199,7 @@ impl Val for Record {
                     && self
                         .0
                         .iter()
-                        .all(|(n, v)| o.field(n).is_some_and(|ov| v.equals(ov))))
+                        .all(|(n, v)| o.field(n).is_some_and(|ov| v.as_val().equals(ov))))
         })
     }
 
@@ -319,6 +359,14 @@ impl<'b, 'v> CelIterator<'b, 'v> for Items<'b> {
 /// borrowed from a static table rather than copied: they are most of the
 /// strings a session holds.
 pub fn text(s: &str) -> Box<dyn Val> {
+    match word(s) {
+        Some(w) => Box::new(CelString::from(w)),
+        None => Box::new(CelString::from(s.to_string())),
+    }
+}
+
+/// The vocabulary's word `s` is, if it is one: shared rather than copied.
+fn word(s: &str) -> Option<&'static str> {
     const WORDS: &[&str] = &[
         "voice",
         "email",
@@ -328,10 +376,7 @@ pub fn text(s: &str) -> Box<dyn Val> {
         "LoggedOff",
         "WorkingAfterCall",
     ];
-    match WORDS.iter().find(|w| **w == s) {
-        Some(w) => Box::new(CelString::from(*w)),
-        None => Box::new(CelString::from(s.to_string())),
-    }
+    WORDS.iter().find(|w| **w == s).copied()
 }
 
 pub fn texts(items: &[String]) -> SharedList {
@@ -353,7 +398,7 @@ pub fn from_json_ordered(v: &serde_json::Value) -> Box<dyn Val> {
     match v {
         serde_json::Value::Object(m) => Box::new(Record::new(
             m.iter()
-                .map(|(k, v)| (k.clone().into(), from_json_ordered(v)))
+                .map(|(k, v)| (k.clone().into(), from_json_ordered(v).into()))
                 .collect(),
         )),
         serde_json::Value::Array(items) => Box::new(SharedList::new(
