@@ -949,3 +949,59 @@ fn an_expression_over_too_much_of_the_switchs_data_ends_the_request_at_its_budge
         "{over:?}"
     );
 }
+
+/// Records the durations the engine gives.
+#[derive(Default)]
+struct Durations {
+    operations: Vec<(String, std::time::Duration)>,
+    runs: Vec<std::time::Duration>,
+}
+
+impl hisflow::engine::Observer for Durations {
+    fn operation(
+        &mut self,
+        op: &str,
+        _args: &dyn cel::common::value::Val,
+        _outcome: &str,
+        _failure: Option<&hisflow::engine::Failure>,
+        elapsed: std::time::Duration,
+    ) {
+        self.operations.push((op.to_string(), elapsed));
+    }
+    fn run_finished(
+        &mut self,
+        _w: &hisflow::workflow::model::Workflow,
+        _r: &Response,
+        elapsed: std::time::Duration,
+    ) {
+        self.runs.push(elapsed);
+    }
+}
+
+#[test]
+fn an_observer_that_reads_durations_gets_them_even_beside_one_that_does_not() {
+    rt().block_on(async {
+        let sim = sim();
+        let e = engine("reference", sim.clone());
+        let mut s = Session::new("s1", "a1");
+        login(&e, &mut s).await;
+        // Timed, a run and an operation take some time; untimed, zero.
+        let zero = std::time::Duration::ZERO;
+        // `NoObserver` reads no durations: the pair must still time for the other.
+        let mut obs = hisflow::engine::Both(NoObserver, Durations::default());
+        let out = e
+            .handle(
+                "session.request.logout",
+                &json!({"reason": "Lunch"}),
+                &mut s,
+                &mut obs,
+            )
+            .await;
+        assert!(out.response.is_ok(), "{:?}", out.response);
+        let d = obs.1;
+        let logout = d.operations.iter().find(|(op, _)| op == "agent.logout");
+        assert!(logout.is_some_and(|(_, t)| *t > zero), "{:?}", d.operations);
+        // The logout workflow, which waited on the switch, is the last to finish.
+        assert!(d.runs.last().is_some_and(|t| *t > zero), "{:?}", d.runs);
+    });
+}

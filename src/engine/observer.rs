@@ -16,6 +16,13 @@ use crate::platform::SwitchEvent;
 use crate::workflow::model::{Machine, StateId, Trigger, Workflow};
 
 pub trait Observer: Send {
+    /// Whether it reads the durations [`Observer::operation`] and
+    /// [`Observer::run_finished`] give. One that does not spares the engine
+    /// reading the clock twice per operation and per workflow run; it is
+    /// then given zero.
+    fn times(&mut self) -> bool {
+        true
+    }
     fn run_started(&mut self, _workflow: &Workflow, _request: &dyn Val) {}
     fn state_entered(&mut self, _workflow: &Workflow, _state: StateId) {}
     fn transition(
@@ -61,7 +68,11 @@ pub trait Observer: Send {
 /// Observes nothing.
 pub struct NoObserver;
 
-impl Observer for NoObserver {}
+impl Observer for NoObserver {
+    fn times(&mut self) -> bool {
+        false
+    }
+}
 
 /// One line of an execution trace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -235,6 +246,10 @@ impl Observer for Coverage {
 pub struct Both<A: Observer, B: Observer>(pub A, pub B);
 
 impl<A: Observer, B: Observer> Observer for Both<A, B> {
+    fn times(&mut self) -> bool {
+        // Both asked: `||` would skip the second.
+        self.0.times() | self.1.times()
+    }
     fn run_started(&mut self, w: &Workflow, r: &dyn Val) {
         self.0.run_started(w, r);
         self.1.run_started(w, r);
@@ -276,6 +291,9 @@ impl<A: Observer, B: Observer> Observer for Both<A, B> {
 /// An observer that may not be there: HIS observes its sessions only when
 /// asked to (scenarios, traces), at no cost otherwise.
 impl<O: Observer> Observer for Option<O> {
+    fn times(&mut self) -> bool {
+        self.as_mut().is_some_and(Observer::times)
+    }
     fn run_started(&mut self, w: &Workflow, r: &dyn Val) {
         if let Some(o) = self {
             o.run_started(w, r);
@@ -334,6 +352,9 @@ impl<O: Observer> Observer for Option<O> {
 /// run awaits between calls, and a lock held across an await would stall
 /// every other session.
 impl<O: Observer + ?Sized> Observer for Arc<Mutex<O>> {
+    fn times(&mut self) -> bool {
+        lock(self).times()
+    }
     fn run_started(&mut self, w: &Workflow, r: &dyn Val) {
         lock(self).run_started(w, r);
     }

@@ -78,7 +78,8 @@ struct Frame<'e> {
     error: Option<Box<dyn Val>>,
     looping: Option<Loop>,
     entered: bool,
-    started: Instant,
+    /// When it started, if the observer reads durations.
+    started: Option<Instant>,
     span: tracing::Span,
 }
 
@@ -295,7 +296,7 @@ impl Engine {
             error: None,
             looping: None,
             entered: false,
-            started: Instant::now(),
+            started: obs.times().then(Instant::now),
             // A span costs even with no one listening: a request enters
             // dozens of states.
             span: if tracing::level_enabled!(tracing::Level::DEBUG) {
@@ -612,7 +613,7 @@ impl Engine {
                 }
                 Step::Finish(response) => {
                     let done = stack.pop().expect("a frame runs");
-                    obs.run_finished(done.workflow, &response, done.started.elapsed());
+                    obs.run_finished(done.workflow, &response, since(done.started));
                     let Some(parent) = stack.last_mut() else {
                         return Outcome {
                             events,
@@ -692,7 +693,7 @@ impl Engine {
         obs: &mut dyn Observer,
     ) -> Outcome {
         while let Some(f) = stack.pop() {
-            obs.run_finished(f.workflow, &response, f.started.elapsed());
+            obs.run_finished(f.workflow, &response, since(f.started));
         }
         Outcome {
             events,
@@ -913,7 +914,7 @@ impl Engine {
         obs: &mut dyn Observer,
     ) -> Result<(&'static str, Option<Failure>), Response> {
         let spec = call.op;
-        let started = Instant::now();
+        let started = obs.times().then(Instant::now);
         // An argument that cannot be evaluated is a fault of the workflow,
         // not of the switch: the request ends, as for any other expression.
         let args = self.record(&call.args, &with_session(vars, session), item)?;
@@ -980,7 +981,7 @@ impl Engine {
             args,
             outcome.0,
             outcome.1.as_ref(),
-            started.elapsed(),
+            since(started),
         );
         Ok(outcome)
     }
@@ -1074,6 +1075,11 @@ impl Engine {
 }
 
 /// `vars` reading the session as it is now.
+/// The time since `started`, when it was read.
+fn since(started: Option<Instant>) -> Duration {
+    started.map_or(Duration::ZERO, |s| s.elapsed())
+}
+
 fn with_session<'a>(vars: &Inputs<'a>, session: &'a Session) -> Inputs<'a> {
     Inputs {
         session: V::Obj(session),
