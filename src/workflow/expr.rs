@@ -116,10 +116,11 @@ impl Template {
 /// The names an expression may read, with what is known of their shape.
 #[derive(Debug, Clone)]
 pub struct Scope {
-    /// Names shared, not owned: a scope is copied for every state checked.
-    vars: Vec<(Rc<str>, Shape)>,
+    /// Shared, not owned: a scope is copied for every state checked, and
+    /// only a scope that binds one more name needs a list of its own.
+    vars: Rc<Vec<(Rc<str>, Shape)>>,
     /// The foreach item's name, when inside a foreach body.
-    item: Option<String>,
+    item: Option<Rc<str>>,
     /// Where the workflow's variables (`vars`) are bound in `vars`.
     workflow_vars: Option<usize>,
     /// The workflow variables expressions read (not `has()` tests), with
@@ -244,13 +245,13 @@ impl Scope {
     /// the run received).
     pub fn new(inputs: Vec<String>, platform: Shape, session: Shape) -> Self {
         Scope {
-            vars: vec![
+            vars: Rc::new(vec![
                 ("request".into(), Shape::Open(inputs.into())),
                 ("session".into(), session),
                 ("platform".into(), platform),
                 ("error".into(), Shape::Object(ERROR)),
                 ("event".into(), any_event()),
-            ],
+            ]),
             item: None,
             workflow_vars: None,
             reads: None,
@@ -261,12 +262,12 @@ impl Scope {
     /// (what fired it), `session` and `platform`.
     pub fn machine(entity: Shape, event: Shape, platform: Shape, session: Shape) -> Self {
         Scope {
-            vars: vec![
+            vars: Rc::new(vec![
                 ("self".into(), entity),
                 ("event".into(), event),
                 ("session".into(), session),
                 ("platform".into(), platform),
-            ],
+            ]),
             item: None,
             workflow_vars: None,
             reads: None,
@@ -295,21 +296,21 @@ impl Scope {
     /// A scope with one more name bound (a comprehension's variable).
     pub fn with(&self, name: &str, shape: Shape) -> Scope {
         let mut s = self.clone();
-        s.vars.push((name.into(), shape));
+        Rc::make_mut(&mut s.vars).push((name.into(), shape));
         s
     }
 
     /// A scope with a foreach's item bound.
     pub fn with_item(&self, name: &str, shape: Shape) -> Scope {
         let mut s = self.with(name, shape);
-        s.item = Some(name.to_string());
+        s.item = Some(name.into());
         s
     }
 
     /// A scope where `event` is one known event (a wait's guard).
     pub fn with_event(&self, shape: Shape) -> Scope {
         let mut s = self.clone();
-        for (n, sh) in &mut s.vars {
+        for (n, sh) in Rc::make_mut(&mut s.vars) {
             if &**n == "event" {
                 *sh = shape.clone();
             }
