@@ -1,6 +1,7 @@
 //! A real `nats-server` with JetStream, on a loopback port of its own, for
 //! the tests of cluster mode. It stops when the value is dropped.
 
+use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -61,7 +62,7 @@ fn spawn(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
         .spawn()
         .expect("nats-server runs (Debian's package nats-server; .ci/run installs it)");
     for _ in 0..100 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if ready(port) {
             return child;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -69,6 +70,18 @@ fn spawn(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
     let _ = child.kill();
     let _ = child.wait();
     panic!("nats-server did not listen on {port}");
+}
+
+/// Whether the server on `port` greets a client. Listening is not enough:
+/// a server still starting (JetStream reading its store, on a loaded
+/// machine) may take the connection and reset it.
+fn ready(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let mut greeting = [0u8; 4];
+    s.read_exact(&mut greeting).is_ok() && &greeting == b"INFO"
 }
 
 impl Drop for Nats {
