@@ -1,6 +1,5 @@
 //! Names a workflow or machine gives (arguments, event data fields, events,
-//! machine states, the fields a machine sets and the fields its expressions
-//! read), kept for the process's
+//! machine states and the fields a machine sets), kept for the process's
 //! life so that a value carrying one copies a pointer, not the text. Loading
 //! the same files again adds nothing: only a name never seen before takes
 //! memory (its length and a slot of the set), once, and is never freed. A
@@ -11,19 +10,30 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, OnceLock};
 
-/// The one `'static` copy of `name`.
-pub fn name(name: &str) -> &'static str {
+fn names() -> std::sync::MutexGuard<'static, HashSet<&'static str>> {
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut names = NAMES
+    NAMES
         .get_or_init(Default::default)
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The one `'static` copy of `name`.
+pub fn name(name: &str) -> &'static str {
+    let mut names = names();
     if let Some(n) = names.get(name) {
         return n;
     }
     let n: &'static str = Box::leak(name.into());
     names.insert(n);
     n
+}
+
+/// The `'static` copy of `name` if some workflow gave it already; nothing
+/// is kept otherwise. For names that need not be kept but gain from being
+/// the same pointer as a kept one (a field an expression reads).
+pub fn known(name: &str) -> Option<&'static str> {
+    names().get(name).copied()
 }
 
 #[cfg(test)]
@@ -34,5 +44,14 @@ mod tests {
         let b = super::name(&String::from("channel_interned_once"));
         assert_eq!(a, "channel_interned_once");
         assert!(std::ptr::eq(a, b), "the second asks gets the first copy");
+    }
+
+    #[test]
+    fn a_name_only_looked_up_is_not_kept() {
+        let probe = String::from("channel_looked_up_only");
+        assert_eq!(super::known(&probe), None);
+        assert_eq!(super::known(&probe), None, "looking up kept nothing");
+        let kept = super::name(&probe);
+        assert!(super::known(&probe).is_some_and(|k| std::ptr::eq(k, kept)));
     }
 }

@@ -16,6 +16,8 @@ use cel::common::ast::{ComprehensionExpr, Expr, LiteralValue};
 use cel::common::types::{CelBool, CelInt, CelNull, CelString, Kind};
 use cel::common::value::{CowVal, Val};
 
+use std::borrow::Cow;
+
 use super::intern;
 use super::record::Record;
 
@@ -70,10 +72,12 @@ enum N {
     Root(Root),
     /// A comprehension variable: 0 is the innermost.
     Bound(usize),
-    /// The field's name is interned: a record built from the workflow's
-    /// names finds it by pointer ([`Record::field`]).
-    Field(Box<N>, &'static str),
-    Has(Box<N>, &'static str),
+    /// The field's name, borrowed from the names workflows give when it is
+    /// one (then a record built from them finds it by pointer,
+    /// [`Record::field`]); otherwise owned, so that an expression's made-up
+    /// names are not kept for the process's life.
+    Field(Box<N>, Cow<'static, str>),
+    Has(Box<N>, Cow<'static, str>),
     Not(Box<N>),
     And(Box<N>, Box<N>),
     Or(Box<N>, Box<N>),
@@ -328,8 +332,8 @@ fn fold(n: &N, inputs: &Inputs<'_>) -> N {
     }
     let f = |x: &N| Box::new(fold(x, inputs));
     match n {
-        N::Field(a, name) => N::Field(f(a), name),
-        N::Has(a, name) => N::Has(f(a), name),
+        N::Field(a, name) => N::Field(f(a), name.clone()),
+        N::Has(a, name) => N::Has(f(a), name.clone()),
         N::Not(a) => N::Not(f(a)),
         N::And(a, b) => N::And(f(a), f(b)),
         N::Or(a, b) => N::Or(f(a), f(b)),
@@ -492,8 +496,8 @@ impl Compiler<'_> {
             Expr::Literal(LiteralValue::String(s)) => N::Str(s.inner().into()),
             Expr::Literal(_) => return None,
             Expr::Ident(name) => self.name(name)?,
-            Expr::Select(s) if s.test => N::Has(self.boxed(&s.operand)?, intern::name(&s.field)),
-            Expr::Select(s) => N::Field(self.boxed(&s.operand)?, intern::name(&s.field)),
+            Expr::Select(s) if s.test => N::Has(self.boxed(&s.operand)?, field_name(&s.field)),
+            Expr::Select(s) => N::Field(self.boxed(&s.operand)?, field_name(&s.field)),
             Expr::Call(c) => {
                 let args = &c.args;
                 match (c.func_name.as_str(), &c.target, args.len()) {
@@ -583,6 +587,10 @@ impl Compiler<'_> {
             _ => None,
         }
     }
+}
+
+fn field_name(name: &str) -> Cow<'static, str> {
+    intern::known(name).map_or_else(|| Cow::Owned(name.to_string()), Cow::Borrowed)
 }
 
 fn leaf(v: &dyn Val) -> V<'_> {

@@ -151,6 +151,12 @@ pub fn workflow(
     let header = raw.header.as_ref();
     let inputs: Option<Vec<String>> =
         header.map(|h| h.input.keys().map(|k| k.to_string()).collect());
+    // The inputs' names are the keys of the records its callers build: kept
+    // before its expressions are compiled, `request.<input>` is read by
+    // pointer whichever workflow is checked first.
+    for name in inputs.iter().flatten() {
+        crate::workflow::intern::name(name);
+    }
     let (platform_shape, session) = (env.vocab.platform_shape(), env.vocab.states.session());
     let scope = match &inputs {
         Some(i) => Scope::new(i.clone(), platform_shape, session),
