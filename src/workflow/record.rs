@@ -132,21 +132,6 @@ impl Record {
         &self.0
     }
 
-    /// Replaces a field in place, when no one else holds this record.
-    /// Returns false (and changes nothing) otherwise.
-    pub fn set(&mut self, name: &str, value: Slot) -> bool {
-        let Some(fields) = Arc::get_mut(&mut self.0) else {
-            return false;
-        };
-        match fields.iter_mut().find(|(n, _)| n == name) {
-            Some(f) => {
-                f.1 = value;
-                true
-            }
-            None => false,
-        }
-    }
-
     pub fn field(&self, name: &str) -> Option<&(dyn Val + 'static)> {
         // A workflow's names are interned (`workflow::intern`), and so are
         // most field names a record is built with: the same pointer is the
