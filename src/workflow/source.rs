@@ -98,16 +98,18 @@ impl SourceFile {
     /// with its quotes, or a plain scalar up to a comment, a flow indicator or the
     /// end of the line. Diagnostics underline exactly this.
     pub fn token_len(&self, offset: usize) -> usize {
-        let rest = &self.text[self.floor(offset)..];
-        let line = &rest[..rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len())];
         // Every character that ends a token is ASCII, and no byte of a
-        // longer character is: the line is read byte by byte.
-        let bytes = line.as_bytes();
+        // longer character is: the line is read byte by byte, once, up to
+        // where the token ends rather than to the line's end first.
+        let bytes = &self.text.as_bytes()[self.floor(offset)..];
         match bytes.first() {
-            None => 0,
+            None | Some(b'\n') => 0,
             Some(&q @ (b'"' | b'\'')) => {
                 let mut escaped = false;
                 for (i, &c) in bytes.iter().enumerate().skip(1) {
+                    if c == b'\n' {
+                        return i;
+                    }
                     if q == b'"' && c == b'\\' && !escaped {
                         escaped = true;
                         continue;
@@ -117,22 +119,26 @@ impl SourceFile {
                     }
                     escaped = false;
                 }
-                line.len()
+                bytes.len()
             }
             Some(_) => {
-                let mut end = line.len();
+                let mut end = None;
                 for (i, &c) in bytes.iter().enumerate() {
                     let after_space = i > 0 && bytes[i - 1] == b' ';
-                    if (c == b'#' && after_space) || matches!(c, b',' | b']' | b'}') {
-                        end = i;
-                        break;
-                    }
-                    if c == b':' && bytes.get(i + 1).is_none_or(|b| *b == b' ') {
-                        end = i;
+                    let ends = c == b'\n'
+                        || (c == b'#' && after_space)
+                        || matches!(c, b',' | b']' | b'}')
+                        || (c == b':' && matches!(bytes.get(i + 1), None | Some(b' ' | b'\n')));
+                    if ends {
+                        end = Some(i);
                         break;
                     }
                 }
-                line[..end].trim_end().len().max(1.min(line.len()))
+                // It ends at an ASCII byte, on a character's boundary.
+                let start = self.floor(offset);
+                let token = &self.text[start..start + end.unwrap_or(bytes.len())];
+                // A token of blanks alone is still one character long.
+                token.trim_end().len().max(1)
             }
         }
     }
@@ -311,5 +317,22 @@ mod tests {
         assert_eq!(f.token_len(bar), 3);
         let q = f.text().find('"').unwrap();
         assert_eq!(f.token_len(q), 6);
+    }
+
+    #[test]
+    fn token_len_ends_with_its_line() {
+        let f = file("a: \"open\nb: plain  \r\nc: key:\nd: end");
+        assert_eq!(
+            f.token_len(3),
+            5,
+            "an unclosed quote ends at its line's end"
+        );
+        let plain = f.text().find("plain").unwrap();
+        assert_eq!(f.token_len(plain), 5, "trailing blanks are not the token's");
+        let key = f.text().find("key").unwrap();
+        assert_eq!(f.token_len(key), 3, "a colon at the line's end ends it");
+        let end = f.text().find("end").unwrap();
+        assert_eq!(f.token_len(end), 3, "the file's end ends it");
+        assert_eq!(f.token_len(f.text().len()), 0);
     }
 }
