@@ -125,7 +125,7 @@ pub fn hover(file: &File<'_>, line: usize, col: usize) -> Option<(At, String)> {
     Some((at, text))
 }
 
-fn declared(map: indexmap::IndexMap<String, Declared>) -> Vec<Item> {
+fn declared(map: crate::workflow::IndexMap<String, Declared>) -> Vec<Item> {
     map.into_iter()
         .map(|(name, d)| Item {
             label: name,

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 
 use super::outline::{Outline, Token};
 use crate::workflow::load::MAX_FILE_BYTES;
@@ -128,7 +128,7 @@ pub fn yaml_files(dir: &Path, docs: &Docs) -> Vec<PathBuf> {
 
 /// The workflows `chain` holds, by name; a nearer folder's wins.
 pub fn workflows(docs: &Docs, chain: &[PathBuf]) -> IndexMap<String, Declared> {
-    let mut out = IndexMap::new();
+    let mut out = IndexMap::default();
     for dir in chain {
         for path in yaml_files(dir, docs) {
             let Some(text) = docs.text(&path) else {
@@ -195,7 +195,7 @@ fn declared(
     under: &[&str],
     detail: impl Fn(&Outline, usize) -> Option<String>,
 ) -> IndexMap<String, Declared> {
-    let mut out = IndexMap::new();
+    let mut out = IndexMap::default();
     for dir in chain {
         let path = dir.join(MANIFEST);
         let Some(text) = docs.text(&path) else {

@@ -76,7 +76,7 @@ impl<'a> File<'a> {
 
     /// The states a target in this file may name: its own, and for an
     /// overrides file those of the workflow it changes.
-    pub fn states(&self) -> indexmap::IndexMap<String, Declared> {
+    pub fn states(&self) -> crate::workflow::IndexMap<String, Declared> {
         let mut own = index::states(&self.path, &self.text, &self.outline);
         if let Some(base) = self.base() {
             for (name, d) in base {
@@ -92,7 +92,7 @@ impl<'a> File<'a> {
     }
 
     /// The states of the workflow an overrides file changes.
-    fn base(&self) -> Option<indexmap::IndexMap<String, Declared>> {
+    fn base(&self) -> Option<crate::workflow::IndexMap<String, Declared>> {
         if self.kind != Kind::Overrides {
             return None;
         }

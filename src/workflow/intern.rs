@@ -7,7 +7,7 @@
 //! by the names an editor's half-typed files give, a fuzzer by every name it
 //! makes up.
 
-use std::collections::HashSet;
+use rustc_hash::FxHashSet as HashSet;
 use std::sync::{Mutex, OnceLock};
 
 fn names() -> std::sync::MutexGuard<'static, HashSet<&'static str>> {

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, LoaderOptions, Marker, Node};
 use serde::de::DeserializeOwned;
@@ -766,7 +766,7 @@ fn states(
     entry: Option<(MarkedScalarNode, Node)>,
     diags: &mut Diagnostics,
 ) -> (IndexMap<Sp<String>, Rc<LoadedState>>, Option<Span>) {
-    let mut states = IndexMap::new();
+    let mut states = IndexMap::default();
     let Some((key, node)) = entry else {
         return (states, None);
     };
@@ -886,7 +886,7 @@ pub fn platform(cx: Ctx<'_>, diags: &mut Diagnostics) -> Option<RawPlatform> {
         "the platform manifest",
         diags,
     );
-    let mut settings = IndexMap::new();
+    let mut settings = IndexMap::default();
     match settings_node {
         None => {}
         Some(Node::Mapping(m)) => {

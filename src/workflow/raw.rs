@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 use marked_yaml::{Marker, Spanned};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};

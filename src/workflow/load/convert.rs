@@ -8,7 +8,7 @@
 //! struct from a list, `~` for a map) — a conversion gives `None` and the
 //! caller asks serde, which also says what is wrong.
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{Node, Spanned};
 use serde::de::DeserializeOwned;
@@ -36,7 +36,7 @@ fn string(node: &Node) -> Option<Sp<String>> {
 fn string_map(node: &Node) -> Option<IndexMap<Sp<String>, Sp<String>>> {
     match node {
         Node::Mapping(m) => {
-            let mut out = IndexMap::with_capacity(m.len());
+            let mut out = IndexMap::with_capacity_and_hasher(m.len(), Default::default());
             for (k, v) in m.iter() {
                 // Two keys of one text would keep the first key's place
                 // and the last value: serde's way, left to serde.
@@ -46,7 +46,7 @@ fn string_map(node: &Node) -> Option<IndexMap<Sp<String>, Sp<String>>> {
             }
             Some(out)
         }
-        Node::Scalar(s) if s.as_str().is_empty() && s.may_coerce() => Some(IndexMap::new()),
+        Node::Scalar(s) if s.as_str().is_empty() && s.may_coerce() => Some(IndexMap::default()),
         _ => None,
     }
 }

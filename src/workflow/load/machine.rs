@@ -1,7 +1,7 @@
 //! Loading machine files: the header with serde, then every state and every
 //! transition node on its own, so each bad one is reported in one run.
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 use marked_yaml::Node;
 use marked_yaml::types::MarkedMappingNode;
 
@@ -48,7 +48,7 @@ pub(super) fn machine(
     let on = on_entry
         .map(|(_, node)| triggers(cx, &node, diags))
         .unwrap_or_default();
-    let mut states = IndexMap::new();
+    let mut states = IndexMap::default();
     let states_key = match states_entry {
         None => {
             diags.push(

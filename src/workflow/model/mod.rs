@@ -2,12 +2,12 @@
 //! Only the validator builds it, so a `Workflow` never names an undefined
 //! state, an unknown operation or an uncompiled expression.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
 

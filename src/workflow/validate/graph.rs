@@ -1,7 +1,7 @@
 //! Checks on the shape of a workflow's graph: every target and the start
 //! exist, every state is reachable, and every state can still finish.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use petgraph::Direction;
 // Kosaraju, not Tarjan: petgraph's Tarjan recurses once per state, and a

@@ -2,12 +2,12 @@
 //! platform (with `platform.yaml`, possibly extending another) or a plain
 //! folder of workflows checked against the whole catalog.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::DiGraph;
 
@@ -406,7 +406,7 @@ impl Validator {
     /// two of one folder may not be for the same entity.
     fn machines(&mut self, own: &[(PathBuf, Rc<RawMachine>)], inherited: Machines) -> Machines {
         let mut out = inherited;
-        let mut seen: HashMap<Entity, Span> = HashMap::new();
+        let mut seen: HashMap<Entity, Span> = HashMap::default();
         for (path, raw) in own {
             let Some(h) = &raw.header else { continue };
             let span = self.ctx(raw.file).span_of(&h.entity);
@@ -501,7 +501,7 @@ impl Validator {
         }
         let files = self.files_of(dir)?;
         let workflows = self.index(&files.workflows, None);
-        let machines = self.machines(&files.machines, Machines::new());
+        let machines = self.machines(&files.machines, Machines::default());
         for (_, o) in &files.overrides {
             let Some(h) = &o.header else { continue };
             self.diags.push(
@@ -565,7 +565,7 @@ impl Validator {
         inherited: Option<IndexMap<String, (PathBuf, Rc<RawWorkflow>)>>,
     ) -> IndexMap<String, (PathBuf, Rc<RawWorkflow>)> {
         let mut out = inherited.unwrap_or_default();
-        let mut own: HashMap<String, Span> = HashMap::new();
+        let mut own: HashMap<String, Span> = HashMap::default();
         for (path, raw) in raws {
             let Some(h) = &raw.header else { continue };
             let cx = self.ctx(raw.file);
@@ -603,7 +603,7 @@ impl Validator {
         bases: &mut HashMap<String, PathBuf>,
     ) -> usize {
         let mut failed = 0;
-        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut seen: HashMap<String, Span> = HashMap::default();
         for (path, o) in overrides {
             let Some(h) = &o.header else { continue };
             let cx = self.ctx(o.file);
@@ -800,13 +800,13 @@ impl Validator {
         };
         let name = own_header.platform.to_string();
 
-        let mut workflows = IndexMap::new();
+        let mut workflows = IndexMap::default();
         // Overridden workflows → the file they override.
-        let mut bases: HashMap<String, PathBuf> = HashMap::new();
-        let mut machines = Machines::new();
+        let mut bases: HashMap<String, PathBuf> = HashMap::default();
+        let mut machines = Machines::default();
         let mut typed = Typed::default();
-        let mut requests: IndexMap<String, (Sp<String>, FileId)> = IndexMap::new();
-        let mut events: IndexMap<String, (Sp<String>, Sp<String>, FileId)> = IndexMap::new();
+        let mut requests: IndexMap<String, (Sp<String>, FileId)> = IndexMap::default();
+        let mut events: IndexMap<String, (Sp<String>, Sp<String>, FileId)> = IndexMap::default();
         let mut adapter: Option<(Sp<String>, FileId)> = None;
         let mut switch: Option<marked_yaml::Node> = None;
         let mut lacks: Vec<(Sp<String>, FileId)> = Vec::new();
@@ -1035,10 +1035,10 @@ impl Validator {
             inputs: Vec::new(),
         };
         self.recursion(&workflows);
-        let mut valid = IndexMap::new();
+        let mut valid = IndexMap::default();
         // The settings each workflow's expressions name, for its
         // specialisation.
-        let mut reads: HashMap<String, SettingsRead> = HashMap::new();
+        let mut reads: HashMap<String, SettingsRead> = HashMap::default();
         for (wname, (path, raw)) in &workflows {
             // A profile's merge is a workflow of this platform alone.
             let terms = (!bases.contains_key(wname)).then(|| WorkflowTerms::of(raw, &env));
@@ -1126,7 +1126,7 @@ impl Validator {
             broken,
         }: Inventory<'_>,
     ) -> IndexMap<String, EventRoute> {
-        let mut routes = IndexMap::new();
+        let mut routes = IndexMap::default();
         // Events a misspelt key most likely meant: that diagnostic names
         // them already, so they are not also reported unhandled.
         let mut meant = Vec::new();
@@ -1385,7 +1385,7 @@ impl Validator {
         platform: &str,
         at: &Span,
     ) -> IndexMap<String, serde_json::Value> {
-        let mut out = IndexMap::new();
+        let mut out = IndexMap::default();
         for (name, (d, declared_at)) in &typed.declared {
             match typed.values.get(name).or(d.default.as_ref()) {
                 Some(v) => {

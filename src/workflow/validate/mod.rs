@@ -11,10 +11,10 @@ mod specialise;
 mod states;
 mod vars;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::PathBuf;
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 pub use group::{
@@ -386,7 +386,7 @@ pub fn workflow(
     let start = start?;
 
     let mut g = DiGraph::with_capacity(nodes.len(), edges.len());
-    let mut by_name = HashMap::with_capacity(nodes.len());
+    let mut by_name = HashMap::with_capacity_and_hasher(nodes.len(), Default::default());
     // The states of a workflow are mostly of one file (a profile's
     // overrides mix two): its path is made once for a run of them.
     let mut file: Option<(

@@ -3,7 +3,7 @@
 //! The merge is then validated whole, like any workflow; each state keeps the
 //! place it was written, so a diagnostic points at the file that wrote it.
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use crate::workflow::load::{Ctx, RawOverrides, RawWorkflow};

@@ -9,12 +9,12 @@
 //! states, and of the settings only those its expressions name. Platforms
 //! that differ elsewhere (another adapter, other settings) share the check.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
+use crate::workflow::IndexMap;
 
 use super::{Callee, Env, Vocab};
 use crate::workflow::expr::Programs;

@@ -6,7 +6,7 @@
 //! for each (a copy of the whole workflow, every expression folded) cost a
 //! tenth of validating the workflows/ tree.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
 use super::reuse::{SettingValues, SettingsRead};

@@ -59,7 +59,7 @@ fn present(raw: &RawState) -> Vec<(&'static str, Option<Marker>)> {
     fn m<T>(v: &Option<Sp<T>>) -> Option<Option<Marker>> {
         v.as_ref().map(Sp::marker)
     }
-    fn map<V>(v: &Option<indexmap::IndexMap<Sp<String>, V>>) -> Option<Option<Marker>> {
+    fn map<V>(v: &Option<crate::workflow::IndexMap<Sp<String>, V>>) -> Option<Option<Marker>> {
         v.as_ref().map(|m| m.keys().next().and_then(Sp::marker))
     }
     [
