@@ -70,8 +70,8 @@ impl CompiledExpr {
     /// Works out, for the native evaluator, what the platform's settings
     /// alone decide of the expression ([`super::native::Native::specialised`]).
     pub(crate) fn specialise(&mut self, platform: &dyn cel::common::value::Val) {
-        if let Some(n) = &self.native {
-            self.native = Some(Arc::new(n.specialised(platform)));
+        if let Some(n) = self.native.as_ref().and_then(|n| n.specialised(platform)) {
+            self.native = Some(Arc::new(n));
         }
     }
 
@@ -164,11 +164,7 @@ impl ReadAt {
             ReadAt::Span(s) => return s.clone(),
             ReadAt::Later(u, n) => (u, *n),
         };
-        let loc = Locator {
-            cx: Ctx { file: u.file, ..cx },
-            value: &u.value,
-            start: u.start,
-        };
+        let loc = Locator::new(Ctx { file: u.file, ..cx }, &u.value, u.start);
         let whole = || loc.span(u.base, u.base + u.source.len());
         let Ok(Ok(parsed)) = cx.programs.parse_exact(&u.source) else {
             return whole();
@@ -343,9 +339,21 @@ struct Locator<'a> {
     value: &'a str,
     /// Byte offset of the YAML scalar in the file.
     start: usize,
+    /// Where in the file the scalar ends at the latest ([`scalar_end`]),
+    /// once a search needs it.
+    end: std::cell::OnceCell<usize>,
 }
 
-impl Locator<'_> {
+impl<'a> Locator<'a> {
+    fn new(cx: Ctx<'a>, value: &'a str, start: usize) -> Self {
+        Locator {
+            cx,
+            value,
+            start,
+            end: std::cell::OnceCell::new(),
+        }
+    }
+
     /// The span in the file of `value[from..to]`. The YAML scalar may be quoted,
     /// folded or a block, so the token is searched for in the file from the
     /// scalar's start, as the same occurrence it is in the value.
@@ -354,7 +362,9 @@ impl Locator<'_> {
         let from = self.value.floor_char_boundary(from);
         let to = self.value.ceil_char_boundary(to.max(from));
         let token = &self.value[from..to];
-        let text = &self.cx.text()[self.start.min(self.cx.text().len())..];
+        let file = self.cx.text();
+        let end = *self.end.get_or_init(|| scalar_end(file, self.start));
+        let text = &file[self.start.min(end)..end];
         if token.is_empty() {
             return self.cx.span_bytes(self.start + from.min(text.len()), 0);
         }
@@ -377,6 +387,37 @@ impl Locator<'_> {
                 self.cx.sources.get(self.cx.file).token_len(self.start),
             ),
         }
+    }
+}
+
+/// The end of the lines a YAML scalar starting at byte `start` of `file`
+/// may take: its own line, and those after it that are blank or indented
+/// deeper than it. A scalar goes on only on deeper lines (a block scalar's
+/// content, a plain or quoted scalar's continuation), so a token searched
+/// for in the scalar is not found in a later one, and a search that fails
+/// stops there rather than at the end of the file.
+fn scalar_end(file: &str, start: usize) -> usize {
+    let bytes = file.as_bytes();
+    let start = start.min(bytes.len());
+    let line_start = bytes[..start]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let indent = |line: &[u8]| line.iter().take_while(|b| **b == b' ').count();
+    let own = indent(&bytes[line_start..]);
+    let mut at = start;
+    loop {
+        let Some(nl) = bytes[at..].iter().position(|b| *b == b'\n') else {
+            return bytes.len();
+        };
+        let next = at + nl + 1;
+        let line = &bytes[next..];
+        let line = &line[..line.iter().position(|b| *b == b'\n').unwrap_or(line.len())];
+        let blank = line.iter().all(|b| b.is_ascii_whitespace());
+        if !blank && indent(line) <= own {
+            return at + nl;
+        }
+        at = next;
     }
 }
 
@@ -480,11 +521,7 @@ pub fn compile(
     diags: &mut Diagnostics,
 ) -> Option<(CompiledExpr, Shape)> {
     let span = cx.span_of(expr);
-    let loc = Locator {
-        cx: cx.at(&span),
-        value: expr.as_str(),
-        start: span.range.start,
-    };
+    let loc = Locator::new(cx.at(&span), expr.as_str(), span.range.start);
     compile_at(&loc, expr.as_str(), 0, scope, diags)
 }
 
@@ -1122,11 +1159,7 @@ pub fn template(
     diags: &mut Diagnostics,
 ) -> Option<Template> {
     let span = cx.span_of(text);
-    let loc = Locator {
-        cx: cx.at(&span),
-        value: text.as_str(),
-        start: span.range.start,
-    };
+    let loc = Locator::new(cx.at(&span), text.as_str(), span.range.start);
     let s = text.as_str();
     // Each hole is placed in the file by a search from the text's start: a
     // bounded number keeps validation linear in the file's size.
@@ -1200,6 +1233,19 @@ mod tests {
         );
         compile(cx, &expr, &scope, &mut diags);
         (diags, sources)
+    }
+
+    #[test]
+    fn a_scalar_ends_before_the_first_line_not_deeper_than_its_own() {
+        let file = "states:\n  a:\n    choice:\n      - when: >-\n          x &&\n\n          y\n        next: b\n  b:\n    when: x && y\n";
+        let end = |token: &str| scalar_end(file, file.find(token).unwrap());
+        // The folded guard goes on over a blank line and its `next:`, which
+        // is deeper than the list item, and stops at the next state.
+        assert_eq!(&file[..end(">-")], &file[..file.find("\n  b:").unwrap()]);
+        // A plain scalar on a line of its own ends with it.
+        let last = file.rfind("x && y").unwrap();
+        assert_eq!(scalar_end(file, last), file.len());
+        assert_eq!(scalar_end("a: b", 3), 4, "the file's end ends it");
     }
 
     fn first(d: &Diagnostics, s: &Sources) -> (Rule, String) {

@@ -23,7 +23,13 @@ use super::record::Record;
 
 /// An expression compiled for native evaluation.
 #[derive(Debug)]
-pub struct Native(N, Visits);
+pub struct Native {
+    n: N,
+    visits: Visits,
+    /// Whether it reads the platform's settings: one that does not is the
+    /// same on every platform, and is not folded again for each.
+    reads_platform: bool,
+}
 
 /// Whether an evaluation may go through a list's items, which the
 /// evaluation budget counts.
@@ -40,13 +46,17 @@ impl Native {
         } else {
             Visits::Nothing
         };
-        Native(n, visits)
+        Native {
+            reads_platform: reads_platform(&n),
+            n,
+            visits,
+        }
     }
 
     /// Whether evaluating it may visit list items: one that cannot needs no
     /// evaluation budget ([`super::record::budgeted`]).
     pub fn visits_items(&self) -> bool {
-        self.1 == Visits::Items
+        self.visits == Visits::Items
     }
 }
 
@@ -232,13 +242,13 @@ impl Native {
     }
 
     pub fn eval<'a>(&'a self, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {
-        eval(&self.0, inputs, &mut Bound::new())
+        eval(&self.n, inputs, &mut Bound::new())
     }
 
     /// Its value when nothing at run time changes it: a literal, or what
     /// the platform's settings decided ([`Native::specialised`]).
     pub fn constant(&self) -> Option<V<'_>> {
-        Some(match &self.0 {
+        Some(match &self.n {
             N::Null => V::Null,
             N::Bool(b) => V::Bool(*b),
             N::Int(i) => V::Int(*i),
@@ -254,7 +264,7 @@ impl Native {
     /// The elements of the list the expression gives (a foreach's items).
     pub fn eval_list<'a>(&'a self, inputs: &Inputs<'a>) -> Result<List<'a>, Unsure> {
         let mut bound = Bound::new();
-        let (range, keep) = match &self.0 {
+        let (range, keep) = match &self.n {
             N::Filter(range, pred) => (range.as_ref(), Some(pred)),
             other => (other, None),
         };
@@ -283,14 +293,14 @@ impl Native {
     /// The value of a boolean expression that `platform` alone decides;
     /// `None` when it depends on anything else.
     pub fn decided(&self, platform: &dyn Val) -> Option<bool> {
-        decided(&self.0, &settled(platform), &mut Bound::new())
+        decided(&self.n, &settled(platform), &mut Bound::new())
     }
 
     /// Whether the items of `list.filter(x, pred)` are always none because
     /// `pred` refuses every item whose `media` is one of `media`, whatever
     /// else the item holds.
     pub fn never_any(&self, platform: &dyn Val, media: &[String]) -> bool {
-        let N::Filter(_, pred) = &self.0 else {
+        let N::Filter(_, pred) = &self.n else {
             return false;
         };
         let inputs = settled(platform);
@@ -307,8 +317,25 @@ impl Native {
 /// evaluation. A guard like `platform.confirmation == 'event' && …` becomes
 /// `false` on a platform that confirms by reply.
 impl Native {
-    pub fn specialised(&self, platform: &dyn Val) -> Native {
-        Native::new(fold(&self.0, &settled(platform)))
+    /// `None` when it reads no setting: then the platform changes nothing
+    /// and it is kept as it is.
+    pub fn specialised(&self, platform: &dyn Val) -> Option<Native> {
+        self.reads_platform
+            .then(|| Native::new(fold(&self.n, &settled(platform))))
+    }
+}
+
+fn reads_platform(n: &N) -> bool {
+    match n {
+        N::Root(r) => matches!(r, Root::Platform),
+        N::Null | N::Bool(_) | N::Int(_) | N::Str(_) | N::Bound(_) => false,
+        N::Field(a, _) | N::Has(a, _) | N::Not(a) | N::Size(a) => reads_platform(a),
+        N::And(a, b) | N::Or(a, b) | N::Cmp(_, a, b) | N::In(a, b) => {
+            reads_platform(a) || reads_platform(b)
+        }
+        N::Cond(c, a, b) => reads_platform(c) || reads_platform(a) || reads_platform(b),
+        N::Exists(r, p) | N::All(r, p) | N::Filter(r, p) => reads_platform(r) || reads_platform(p),
+        N::List(items) => items.iter().any(reads_platform),
     }
 }
 
@@ -829,4 +856,40 @@ fn quantify<'a>(
         Ok(false)
     })?;
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Native;
+
+    fn native(source: &str) -> Native {
+        let program = crate::workflow::expr::env().compile(source).unwrap();
+        Native::compile(program.expression(), None).unwrap()
+    }
+
+    #[test]
+    fn only_what_reads_a_setting_is_specialised() {
+        let platform =
+            crate::workflow::record::from_json_ordered(&serde_json::json!({ "mode": "event" }));
+        let folded = native("platform.mode == 'event' && session.state == 'Ready'")
+            .specialised(platform.as_ref())
+            .expect("it reads a setting");
+        assert!(
+            matches!(&folded.n, super::N::And(a, _) if matches!(**a, super::N::Bool(true))),
+            "{:?}",
+            folded.n
+        );
+        for kept in [
+            "session.state == 'Ready'",
+            "session.channels.exists(c, c.active)",
+            "'platform' == request.reason",
+        ] {
+            assert!(
+                native(kept).specialised(platform.as_ref()).is_none(),
+                "{kept}"
+            );
+        }
+        let inside = native("session.channels.exists(c, c.media in platform.media)");
+        assert!(inside.specialised(platform.as_ref()).is_some());
+    }
 }
