@@ -98,18 +98,16 @@ impl SourceFile {
     /// with its quotes, or a plain scalar up to a comment, a flow indicator or the
     /// end of the line. Diagnostics underline exactly this.
     pub fn token_len(&self, offset: usize) -> usize {
+        let rest = &self.text[self.floor(offset)..];
+        let line = &rest[..rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len())];
         // Every character that ends a token is ASCII, and no byte of a
-        // longer character is: the line is read byte by byte, once, up to
-        // where the token ends rather than to the line's end first.
-        let bytes = &self.text.as_bytes()[self.floor(offset)..];
+        // longer character is: the line is read byte by byte.
+        let bytes = line.as_bytes();
         match bytes.first() {
-            None | Some(b'\n') => 0,
+            None => 0,
             Some(&q @ (b'"' | b'\'')) => {
                 let mut escaped = false;
                 for (i, &c) in bytes.iter().enumerate().skip(1) {
-                    if c == b'\n' {
-                        return i;
-                    }
                     if q == b'"' && c == b'\\' && !escaped {
                         escaped = true;
                         continue;
@@ -119,26 +117,22 @@ impl SourceFile {
                     }
                     escaped = false;
                 }
-                bytes.len()
+                line.len()
             }
             Some(_) => {
-                let mut end = None;
+                let mut end = line.len();
                 for (i, &c) in bytes.iter().enumerate() {
                     let after_space = i > 0 && bytes[i - 1] == b' ';
-                    let ends = c == b'\n'
-                        || (c == b'#' && after_space)
-                        || matches!(c, b',' | b']' | b'}')
-                        || (c == b':' && matches!(bytes.get(i + 1), None | Some(b' ' | b'\n')));
-                    if ends {
-                        end = Some(i);
+                    if (c == b'#' && after_space) || matches!(c, b',' | b']' | b'}') {
+                        end = i;
+                        break;
+                    }
+                    if c == b':' && bytes.get(i + 1).is_none_or(|b| *b == b' ') {
+                        end = i;
                         break;
                     }
                 }
-                // It ends at an ASCII byte, on a character's boundary.
-                let start = self.floor(offset);
-                let token = &self.text[start..start + end.unwrap_or(bytes.len())];
-                // A token of blanks alone is still one character long.
-                token.trim_end().len().max(1)
+                line[..end].trim_end().len().max(1.min(line.len()))
             }
         }
     }
