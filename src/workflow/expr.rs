@@ -424,7 +424,7 @@ fn scalar_end(file: &str, start: usize) -> usize {
 /// Where `needle` (not empty) occurs in `hay`, leftmost first and not
 /// overlapping, as `str::match_indices` finds them: without its searcher's
 /// set-up, which costs more than the short searches of a span.
-fn occurrences<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
+pub(crate) fn occurrences<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
     let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
     let mut at = 0;
     std::iter::from_fn(move || {

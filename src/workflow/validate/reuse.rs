@@ -96,10 +96,8 @@ impl SettingsRead {
             }
             i
         };
-        let mut from = 0;
-        while let Some(i) = source[from..].find(NAME) {
-            let at = from + i;
-            from = at + NAME.len();
+        for at in crate::workflow::expr::occurrences(source, NAME) {
+            let from = at + NAME.len();
             if (at > 0 && ident(bytes[at - 1])) || bytes.get(from).is_some_and(|b| ident(*b)) {
                 continue;
             }
