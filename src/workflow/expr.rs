@@ -363,8 +363,7 @@ impl<'a> Locator<'a> {
         let to = self.value.ceil_char_boundary(to.max(from));
         let token = &self.value[from..to];
         let file = self.cx.text();
-        let end = *self.end.get_or_init(|| scalar_end(file, self.start));
-        let text = &file[self.start.min(end)..end];
+        let text = &file[self.start.min(file.len())..];
         if token.is_empty() {
             return self.cx.span_bytes(self.start + from.min(text.len()), 0);
         }
@@ -379,6 +378,8 @@ impl<'a> Locator<'a> {
                 );
             }
         }
+        let end = *self.end.get_or_init(|| scalar_end(file, self.start));
+        let text = &file[self.start.min(end)..end];
         let nth = occurrences(&self.value[..from], token).count();
         match occurrences(text, token).nth(nth) {
             Some(i) => self.cx.span_bytes(self.start + i, token.len()),

@@ -90,7 +90,10 @@ fn exact(source: &str) -> std::thread::Result<Result<Program, ParseErrors>> {
 /// The Pratt parser, when it may give the exact parser's tree; `None` when
 /// it fails or panics: the exact parser then says why.
 fn fast(source: &str) -> Option<IdedExpr> {
-    if EXTENSION_MACROS.iter().any(|m| source.contains(m)) || operators_in_a_row(source) {
+    let calls_extension = EXTENSION_MACROS
+        .iter()
+        .any(|m| super::expr::occurrences(source, m).next().is_some());
+    if calls_extension || operators_in_a_row(source) {
         return None;
     }
     std::panic::catch_unwind(AssertUnwindSafe(|| {
