@@ -32,6 +32,13 @@ pub fn check(
     start: usize,
     diags: &mut Diagnostics,
 ) {
+    // Nothing read, nothing to prove: most workflows have no variables.
+    if uses
+        .iter()
+        .all(|u| u.reads_before.is_empty() && u.reads_after.is_empty())
+    {
+        return;
+    }
     let n = uses.len();
     // `None`: not reached (yet). Sets only shrink once reached: the
     // intersection over the paths that reach the state.
