@@ -255,6 +255,10 @@ struct Validator {
     diags: Diagnostics,
     raw_files: HashMap<PathBuf, Option<Loaded>>,
     raw_platforms: HashMap<PathBuf, Option<Rc<RawPlatform>>>,
+    /// Each folder's files, listed once per run: every platform that
+    /// extends a folder reads it, and listing it again cost as much as
+    /// parsing a file.
+    folders: HashMap<PathBuf, Files>,
     platforms: Vec<Platform>,
     loose: Vec<Arc<Workflow>>,
     loose_machines: Vec<Arc<Machine>>,
@@ -275,7 +279,7 @@ enum Loaded {
 }
 
 /// The workflows and the machines of a folder, each with its path.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Files {
     workflows: Vec<(PathBuf, Rc<RawWorkflow>)>,
     machines: Vec<(PathBuf, Rc<RawMachine>)>,
@@ -373,6 +377,9 @@ impl Validator {
 
     /// The loaded workflows and machines of a folder.
     fn files_of(&mut self, dir: &Path) -> Result<Files, Error> {
+        if let Some(files) = self.folders.get(dir) {
+            return Ok(files.clone());
+        }
         let mut files = Files::default();
         let mut paths = workflow_files(dir)?;
         paths.extend(
@@ -399,6 +406,7 @@ impl Validator {
                 None => files.broken += 1,
             }
         }
+        self.folders.insert(dir.to_path_buf(), files.clone());
         Ok(files)
     }
 
