@@ -393,19 +393,45 @@ impl<'a> Locator<'a> {
 
 /// The end of the lines a YAML scalar starting at byte `start` of `file`
 /// may take: its own line, and those after it that are blank or indented
-/// deeper than it. A scalar goes on only on deeper lines (a block scalar's
-/// content, a plain or quoted scalar's continuation), so a token searched
-/// for in the scalar is not found in a later one, and a search that fails
-/// stops there rather than at the end of the file.
+/// deeper than the line of its key. A scalar goes on only on lines deeper
+/// than its key's (a block scalar's content, a plain or quoted scalar's
+/// continuation), so a token searched for in the scalar is not found in a
+/// later one, and a search that fails stops there rather than at the end of
+/// the file. A scalar that begins its line (a block scalar's content, whose
+/// place is its first character, or a value written under its key) is
+/// bounded by the nearest line above that is less indented, its key's; with
+/// none, it is not bounded.
 fn scalar_end(file: &str, start: usize) -> usize {
     let bytes = file.as_bytes();
     let start = start.min(bytes.len());
-    let line_start = bytes[..start]
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(0, |i| i + 1);
+    let line_start = |at: usize| {
+        bytes[..at]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+    };
     let indent = |line: &[u8]| line.iter().take_while(|b| **b == b' ').count();
-    let own = indent(&bytes[line_start..]);
+    let blank = |line: &[u8]| {
+        let line = &line[..line.iter().position(|b| *b == b'\n').unwrap_or(line.len())];
+        line.iter().all(|b| b.is_ascii_whitespace())
+    };
+    let first = line_start(start);
+    let mut own = indent(&bytes[first..]);
+    if first + own == start {
+        // The key's line: the nearest one above, not blank, less indented.
+        let mut line = first;
+        loop {
+            if line == 0 {
+                return bytes.len();
+            }
+            line = line_start(line - 1);
+            let here = &bytes[line..];
+            if !blank(here) && indent(here) < own {
+                own = indent(here);
+                break;
+            }
+        }
+    }
     let mut at = start;
     loop {
         let Some(nl) = bytes[at..].iter().position(|b| *b == b'\n') else {
@@ -413,9 +439,7 @@ fn scalar_end(file: &str, start: usize) -> usize {
         };
         let next = at + nl + 1;
         let line = &bytes[next..];
-        let line = &line[..line.iter().position(|b| *b == b'\n').unwrap_or(line.len())];
-        let blank = line.iter().all(|b| b.is_ascii_whitespace());
-        if !blank && indent(line) <= own {
+        if !blank(line) && indent(line) <= own {
             return at + nl;
         }
         at = next;
@@ -1237,16 +1261,28 @@ mod tests {
     }
 
     #[test]
-    fn a_scalar_ends_before_the_first_line_not_deeper_than_its_own() {
-        let file = "states:\n  a:\n    choice:\n      - when: >-\n          x &&\n\n          y\n        next: b\n  b:\n    when: x && y\n";
-        let end = |token: &str| scalar_end(file, file.find(token).unwrap());
-        // The folded guard goes on over a blank line and its `next:`, which
-        // is deeper than the list item, and stops at the next state.
-        assert_eq!(&file[..end(">-")], &file[..file.find("\n  b:").unwrap()]);
-        // A plain scalar on a line of its own ends with it.
-        let last = file.rfind("x && y").unwrap();
-        assert_eq!(scalar_end(file, last), file.len());
+    fn a_scalar_ends_before_the_first_line_not_deeper_than_its_key() {
+        let file = "states:\n  a:\n    choice:\n      - when: >-\n          x &&\n\n          y\n        next: b\n  b:\n    when: x && y\n    next:\n      c\n";
+        // A folded guard's place is its content's first character: it goes
+        // on over a blank line and the lines as deep, past its `next:`,
+        // which is deeper than the list item, and stops at the next state.
+        let folded = file.find("x &&").unwrap();
+        assert_eq!(
+            &file[..scalar_end(file, folded)],
+            &file[..file.find("\n  b:").unwrap()]
+        );
+        // A plain scalar after its key ends with the lines deeper than it.
+        let plain = file.find("x && y").unwrap();
+        assert_eq!(&file[plain..scalar_end(file, plain)], "x && y");
+        // A value under its key is bounded by the key's line.
+        let under = file.find("c\n").unwrap();
+        assert_eq!(scalar_end(file, under), file.len());
         assert_eq!(scalar_end("a: b", 3), 4, "the file's end ends it");
+        assert_eq!(
+            scalar_end("b\nc", 0),
+            3,
+            "without a key above, it is not bounded"
+        );
     }
 
     fn first(d: &Diagnostics, s: &Sources) -> (Rule, String) {

@@ -18,7 +18,9 @@ pub mod validate;
 pub mod vocab;
 
 /// A map of names from workflow files (states, settings, arguments, flows),
-/// in the order the file writes them. Its keys are the integrator's own
-/// names, never a client's, so a fast hash without a random seed is safe;
-/// SipHash cost validation a few percent.
+/// in the order the file writes them. Hashed without a random seed, which
+/// SipHash's set-up cost validation a few percent: its keys come from
+/// workflow files, never from a network client, so a file crafted for its
+/// names to collide slows down only its own validation, which the size
+/// limit on files bounds.
 pub type IndexMap<K, V> = indexmap::IndexMap<K, V, rustc_hash::FxBuildHasher>;

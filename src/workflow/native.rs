@@ -318,7 +318,9 @@ impl Native {
 /// `false` on a platform that confirms by reply.
 impl Native {
     /// `None` when it reads no setting: then the platform changes nothing
-    /// and it is kept as it is.
+    /// and it is kept as compiled. Parts of it that read only literals
+    /// (`size('abc')`) are then left to evaluation, as CEL would, rather
+    /// than folded once per platform.
     pub fn specialised(&self, platform: &dyn Val) -> Option<Native> {
         self.reads_platform
             .then(|| Native::new(fold(&self.n, &settled(platform))))
