@@ -1074,12 +1074,12 @@ impl Engine {
     }
 }
 
-/// `vars` reading the session as it is now.
 /// The time since `started`, when it was read.
 fn since(started: Option<Instant>) -> Duration {
     started.map_or(Duration::ZERO, |s| s.elapsed())
 }
 
+/// `vars` reading the session as it is now.
 fn with_session<'a>(vars: &Inputs<'a>, session: &'a Session) -> Inputs<'a> {
     Inputs {
         session: V::Obj(session),

@@ -194,7 +194,7 @@ fn native_json(v: V<'_>) -> Result<Json, String> {
 
 fn native_owned(v: V<'_>) -> Result<Slot, String> {
     Ok(match v {
-        V::Null => Slot::Val(Box::new(CelNull)),
+        V::Null => Slot::null(),
         V::Bool(b) => Slot::Bool(CelBool::from(b)),
         V::Int(i) => Slot::Int(CelInt::from(i)),
         V::Str(s) => Slot::text(s),

@@ -94,10 +94,7 @@ pub enum Slot {
 impl Slot {
     /// A text, shared when it is one of the vocabulary's words.
     pub fn text(s: &str) -> Slot {
-        Slot::Text(match word(s) {
-            Some(w) => CelString::from(w),
-            None => CelString::from(s.to_string()),
-        })
+        Slot::Text(cel_string(s))
     }
 
     pub fn null() -> Slot {
@@ -344,14 +341,12 @@ impl<'b, 'v> CelIterator<'b, 'v> for Items<'b> {
 /// borrowed from a static table rather than copied: they are most of the
 /// strings a session holds.
 pub fn text(s: &str) -> Box<dyn Val> {
-    match word(s) {
-        Some(w) => Box::new(CelString::from(w)),
-        None => Box::new(CelString::from(s.to_string())),
-    }
+    Box::new(cel_string(s))
 }
 
-/// The vocabulary's word `s` is, if it is one: shared rather than copied.
-fn word(s: &str) -> Option<&'static str> {
+/// `s` as a CEL string: the vocabulary's word, shared, when it is one;
+/// otherwise a copy.
+fn cel_string(s: &str) -> CelString<'static> {
     const WORDS: &[&str] = &[
         "voice",
         "email",
@@ -361,7 +356,10 @@ fn word(s: &str) -> Option<&'static str> {
         "LoggedOff",
         "WorkingAfterCall",
     ];
-    WORDS.iter().find(|w| **w == s).copied()
+    match WORDS.iter().find(|w| **w == s) {
+        Some(w) => CelString::from(*w),
+        None => CelString::from(s.to_string()),
+    }
 }
 
 pub fn texts(items: &[String]) -> SharedList {
