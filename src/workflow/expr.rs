@@ -13,7 +13,7 @@ use super::diagnostic::{Diagnostic, Diagnostics, Rule, did_you_mean};
 use super::functions::{self, NAMESPACES};
 use super::load::Ctx;
 use super::raw::Sp;
-use super::source::Span;
+use super::source::{Span, occurrences};
 use super::vocab::{ERROR, Shape};
 
 /// The CEL environment every expression is compiled in and run with: the
@@ -355,8 +355,8 @@ impl<'a> Locator<'a> {
     }
 
     /// The span in the file of `value[from..to]`. The YAML scalar may be quoted,
-    /// folded or a block, so the token is searched for in the file from the
-    /// scalar's start, as the same occurrence it is in the value.
+    /// folded or a block, so the token is searched for in the scalar's lines
+    /// of the file ([`scalar_end`]), as the same occurrence it is in the value.
     fn span(&self, from: usize, to: usize) -> Span {
         // Offsets come from the CEL parser; never trust them to sit on a char boundary.
         let from = self.value.floor_char_boundary(from);
@@ -444,29 +444,6 @@ fn scalar_end(file: &str, start: usize) -> usize {
         }
         at = next;
     }
-}
-
-/// Where `needle` (not empty) occurs in `hay`, leftmost first and not
-/// overlapping, as `str::match_indices` finds them: without its searcher's
-/// set-up, which costs more than the short searches of a span.
-pub(crate) fn occurrences<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
-    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        let (&first, _) = needle.split_first()?;
-        while at + needle.len() <= hay.len() {
-            let i = at
-                + hay[at..=hay.len() - needle.len()]
-                    .iter()
-                    .position(|b| *b == first)?;
-            if hay[i..].starts_with(needle) {
-                at = i + needle.len();
-                return Some(i);
-            }
-            at = i + 1;
-        }
-        None
-    })
 }
 
 /// `${…}` holes one text may have.

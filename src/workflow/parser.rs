@@ -92,7 +92,7 @@ fn exact(source: &str) -> std::thread::Result<Result<Program, ParseErrors>> {
 fn fast(source: &str) -> Option<IdedExpr> {
     let calls_extension = EXTENSION_MACROS
         .iter()
-        .any(|m| super::expr::occurrences(source, m).next().is_some());
+        .any(|m| super::source::occurrences(source, m).next().is_some());
     if calls_extension || operators_in_a_row(source) {
         return None;
     }

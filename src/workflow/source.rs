@@ -138,6 +138,29 @@ impl SourceFile {
     }
 }
 
+/// Where `needle` (not empty) occurs in `hay`, leftmost first and not
+/// overlapping, as `str::match_indices` finds them: without its searcher's
+/// set-up, which costs more than the short searches of a span.
+pub(crate) fn occurrences<'h>(hay: &'h str, needle: &'h str) -> impl Iterator<Item = usize> + 'h {
+    let (hay, needle) = (hay.as_bytes(), needle.as_bytes());
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let (&first, _) = needle.split_first()?;
+        while at + needle.len() <= hay.len() {
+            let i = at
+                + hay[at..=hay.len() - needle.len()]
+                    .iter()
+                    .position(|b| *b == first)?;
+            if hay[i..].starts_with(needle) {
+                at = i + needle.len();
+                return Some(i);
+            }
+            at = i + 1;
+        }
+        None
+    })
+}
+
 /// Texts that stand in for files: a buffer an editor has not saved, or a
 /// file read from stdin. The rest of its folder is still read from disk, so
 /// a workflow is checked against the platform it belongs to.
@@ -311,6 +334,24 @@ mod tests {
         assert_eq!(f.token_len(bar), 3);
         let q = f.text().find('"').unwrap();
         assert_eq!(f.token_len(q), 6);
+    }
+
+    #[test]
+    fn occurrences_are_what_match_indices_finds() {
+        for (hay, needle) in [
+            ("aaaa", "aa"),
+            ("a.b.a.b", "a.b"),
+            ("xyz", "q"),
+            ("", "a"),
+            ("éaé", "é"),
+        ] {
+            let std: Vec<usize> = hay.match_indices(needle).map(|(i, _)| i).collect();
+            assert_eq!(
+                super::occurrences(hay, needle).collect::<Vec<_>>(),
+                std,
+                "{hay} {needle}"
+            );
+        }
     }
 
     #[test]

@@ -96,7 +96,7 @@ impl SettingsRead {
             }
             i
         };
-        for at in crate::workflow::expr::occurrences(source, NAME) {
+        for at in crate::workflow::source::occurrences(source, NAME) {
             let from = at + NAME.len();
             if (at > 0 && ident(bytes[at - 1])) || bytes.get(from).is_some_and(|b| ident(*b)) {
                 continue;
