@@ -387,11 +387,9 @@ impl Engine {
                 obs.state_entered(w, sid);
                 frame.entered = true;
             }
-            let span = if tracing::level_enabled!(tracing::Level::TRACE) {
-                tracing::trace_span!(parent: &frame.span, "state", name = %state.name)
-            } else {
-                tracing::Span::none()
-            };
+            // Not even a disabled span per state: dropping one costs.
+            let span = tracing::level_enabled!(tracing::Level::TRACE)
+                .then(|| tracing::trace_span!(parent: &frame.span, "state", name = %state.name));
             // The session is lent to each evaluation on its own
             // (`with_session`): an operation changes it between two.
             let vars = Inputs {
@@ -411,7 +409,7 @@ impl Engine {
             let mut received = None;
             let step = match &state.kind {
                 StateKind::Choice(guards) => {
-                    let _in = span.enter();
+                    let _in = span.as_ref().map(tracing::Span::enter);
                     let vars = with_session(&vars, session);
                     let mut step = Step::Go(Trigger::Otherwise);
                     for (i, g) in guards.iter().enumerate() {

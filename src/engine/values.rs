@@ -140,7 +140,7 @@ pub fn request(params: &Json) -> Record {
     match params {
         Json::Object(m) => Record::from_iter(
             m.iter()
-                .map(|(k, v)| (Cow::Owned(k.clone()), from_json_ordered(v).into())),
+                .map(|(k, v)| (Cow::Owned(k.clone()), Slot::from_json(v))),
         ),
         // The protocol's parameters are an object; anything else has none.
         _ => Record::new(Vec::new()),

@@ -19,7 +19,7 @@ use cel::common::value::{CowVal, Val};
 use std::borrow::Cow;
 
 use super::intern;
-use super::record::Record;
+use super::record::{Record, Slot};
 
 /// An expression compiled for native evaluation.
 #[derive(Debug)]
@@ -305,7 +305,7 @@ impl Native {
         };
         let inputs = settled(platform);
         media.iter().all(|m| {
-            let item = Record::new(vec![("media".into(), super::record::Slot::text(m))]);
+            let item = Record::new(vec![("media".into(), Slot::text(m))]);
             let mut bound: Bound<'_> = smallvec::smallvec![V::Val(&item)];
             decided(pred, &inputs, &mut bound) == Some(false)
         })
@@ -638,6 +638,17 @@ fn leaf(v: &dyn Val) -> V<'_> {
     }
 }
 
+/// A record's field as the evaluator reads it: most are texts, booleans or
+/// numbers, read without asking CEL's value its type.
+fn slot(s: &Slot) -> V<'_> {
+    match s {
+        Slot::Text(t) => V::Str(t.inner()),
+        Slot::Bool(b) => V::Bool(*b.inner()),
+        Slot::Int(i) => V::Int(*i.inner()),
+        Slot::Val(v) => leaf(v.as_ref()),
+    }
+}
+
 /// The list a value is, if it is one.
 fn list_of(v: V<'_>) -> Result<&dyn Val, Unsure> {
     match v {
@@ -680,7 +691,7 @@ fn field<'a>(base: V<'a>, name: &str) -> Result<Option<V<'a>>, Unsure> {
         _ => return Err(Unsure),
     };
     if let Some(r) = v.downcast_ref::<Record>() {
-        return Ok(r.field(name).map(|f| leaf(f)));
+        return Ok(r.slot(name).map(slot));
     }
     let indexer = v.as_indexer().ok_or(Unsure)?;
     match indexer.get(&CelString::from(name)) {

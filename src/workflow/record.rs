@@ -102,6 +102,16 @@ impl Slot {
         Slot::Val(Box::new(types::CelNull))
     }
 
+    /// A field from JSON, as [`from_json_ordered`] builds it; a text or a
+    /// boolean is kept in place.
+    pub fn from_json(v: &serde_json::Value) -> Slot {
+        match v {
+            serde_json::Value::String(s) => Slot::text(s),
+            serde_json::Value::Bool(b) => Slot::Bool(types::CelBool::from(*b)),
+            other => Slot::Val(from_json_ordered(other)),
+        }
+    }
+
     pub fn as_val(&self) -> &(dyn Val + 'static) {
         match self {
             Slot::Text(s) => s,
@@ -130,6 +140,12 @@ impl Record {
     }
 
     pub fn field(&self, name: &str) -> Option<&(dyn Val + 'static)> {
+        self.slot(name).map(Slot::as_val)
+    }
+
+    /// The field `name` as it is kept: a text, boolean or number is read
+    /// without a turn through CEL's value.
+    pub fn slot(&self, name: &str) -> Option<&Slot> {
         // A workflow's names are interned (`workflow::intern`), and so are
         // most field names a record is built with: the same pointer is the
         // same name, found without comparing text.
@@ -138,7 +154,7 @@ impl Record {
             .iter()
             .find(|(n, _)| same(n))
             .or_else(|| self.0.iter().find(|(n, _)| n == name))
-            .map(|(_, v)| v.as_val())
+            .map(|(_, v)| v)
     }
 }
 
@@ -347,19 +363,18 @@ pub fn text(s: &str) -> Box<dyn Val> {
 /// `s` as a CEL string: the vocabulary's word, shared, when it is one;
 /// otherwise a copy.
 fn cel_string(s: &str) -> CelString<'static> {
-    const WORDS: &[&str] = &[
-        "voice",
-        "email",
-        "chat",
-        "Ready",
-        "NotReady",
-        "LoggedOff",
-        "WorkingAfterCall",
-    ];
-    match WORDS.iter().find(|w| **w == s) {
-        Some(w) => CelString::from(*w),
-        None => CelString::from(s.to_string()),
-    }
+    // A `match` on the words tells most texts apart by their length alone.
+    let word: &'static str = match s {
+        "voice" => "voice",
+        "email" => "email",
+        "chat" => "chat",
+        "Ready" => "Ready",
+        "NotReady" => "NotReady",
+        "LoggedOff" => "LoggedOff",
+        "WorkingAfterCall" => "WorkingAfterCall",
+        other => return CelString::from(other.to_string()),
+    };
+    CelString::from(word)
 }
 
 pub fn texts(items: &[String]) -> SharedList {
@@ -381,7 +396,7 @@ pub fn from_json_ordered(v: &serde_json::Value) -> Box<dyn Val> {
     match v {
         serde_json::Value::Object(m) => Box::new(Record::new(
             m.iter()
-                .map(|(k, v)| (k.clone().into(), from_json_ordered(v).into()))
+                .map(|(k, v)| (k.clone().into(), Slot::from_json(v)))
                 .collect(),
         )),
         serde_json::Value::Array(items) => Box::new(SharedList::new(
@@ -408,6 +423,26 @@ pub fn to_owned_val(v: &dyn Val) -> Result<Box<dyn Val>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_from_json_is_the_value_from_json_kept_in_place() {
+        let json = serde_json::json!({
+            "text": "Lunch", "word": "voice", "yes": true, "n": 3, "none": null,
+            "list": ["a"], "map": { "k": "v" }
+        });
+        let serde_json::Value::Object(fields) = &json else {
+            unreachable!()
+        };
+        for (name, v) in fields {
+            let slot = Slot::from_json(v);
+            assert!(
+                slot.as_val().equals(from_json_ordered(v).as_ref()),
+                "{name}: {slot:?}"
+            );
+            let in_place = matches!(slot, Slot::Text(_) | Slot::Bool(_));
+            assert_eq!(in_place, v.is_string() || v.is_boolean(), "{name}");
+        }
+    }
 
     #[test]
     fn an_evaluation_that_panics_leaves_no_budget_behind() {
