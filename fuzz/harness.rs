@@ -333,13 +333,13 @@ pub fn expression(data: &[u8]) {
         ),
     ]);
     let inputs = Inputs {
-        request: request.as_ref(),
+        request: V::of(request.as_ref()),
         session: V::Obj(&session),
-        platform: settings.as_ref(),
-        error: error.as_ref(),
-        event: event.as_ref(),
+        platform: V::of(settings.as_ref()),
+        error: V::Rec(&error),
+        event: V::Rec(&event),
         entity: None,
-        vars: &vars,
+        vars: V::Rec(&vars),
         item: None,
         budget: hisflow::workflow::record::EVAL_BUDGET,
     };

@@ -188,7 +188,7 @@ proptest! {
                 This::Channel => s.channels.first().map(|c| V::Obj(c)),
                 This::Session => Some(V::Obj(&s)),
             };
-            let vars = Inputs { platform: platform.as_ref(), request: &request, session: V::Obj(&s), error: error.as_ref(), event: event.as_ref(), entity, vars: &no_vars, item: None, budget: hisflow::workflow::record::EVAL_BUDGET };
+            let vars = Inputs { platform: V::of(platform.as_ref()), request: V::Rec(&request), session: V::Obj(&s), error: V::Rec(&error), event: V::of(event.as_ref()), entity, vars: V::Rec(&no_vars), item: None, budget: hisflow::workflow::record::EVAL_BUDGET };
             let cel = values::with_value(env(), &g, &vars, None, |v| v.downcast_ref::<cel::common::types::CelBool>().map(|b| *b.inner())).map(|b| b.unwrap_or(false));
             let lookup = vars;
             let Some(n) = g.native() else { continue };

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use cel::common::value::Val;
 use serde_json::Value as Json;
 
 use super::observer::Observer;
@@ -23,13 +22,13 @@ pub(super) enum Heard<'a> {
     /// A switch operation succeeded; `args` as the workflow gave them.
     Op {
         spec: &'static OperationSpec,
-        args: &'a dyn Val,
+        args: &'a Record,
     },
     /// A switch event, and its value for expressions.
     Event {
         spec: &'static EventSpec,
         event: &'a SwitchEvent,
-        value: &'a dyn Val,
+        value: &'a Record,
     },
 }
 
@@ -45,8 +44,7 @@ impl Heard<'_> {
     fn channel(&self) -> Option<&str> {
         match self {
             Heard::Op { args, .. } => args
-                .downcast_ref::<Record>()
-                .and_then(|r| r.field("channel"))
+                .field("channel")
                 .and_then(|c| c.downcast_ref::<cel::common::types::CelString>())
                 .map(|c| c.inner()),
             Heard::Event { event, .. } => event.text("channel"),
@@ -96,9 +94,9 @@ impl Engine {
             return Ok(());
         }
         // An operation's arguments are its `event`.
-        let event: &dyn Val = match heard {
-            Heard::Op { args, .. } => *args,
-            Heard::Event { value, .. } => *value,
+        let event: &Record = match heard {
+            Heard::Op { args, .. } => args,
+            Heard::Event { value, .. } => value,
         };
         // Every instance decides on the session as it was; the changes are
         // applied after. A fault leaves the changes decided before it.
@@ -147,18 +145,18 @@ impl Engine {
         trigger: &str,
         state: &str,
         this: V<'_>,
-        event: &dyn Val,
+        event: &Record,
         session: &Session,
         instance: Instance,
     ) -> Result<Option<Change<'m>>, String> {
         let vars = Inputs {
-            request: self.empty.as_ref(),
+            request: V::Rec(&self.empty),
             session: V::Obj(session),
-            platform: self.settings.as_ref(),
-            error: self.no_error.as_ref(),
-            event,
+            platform: V::Rec(&self.settings),
+            error: V::Rec(&self.no_error),
+            event: V::Rec(event),
             entity: Some(this),
-            vars: self.empty.as_ref(),
+            vars: V::Rec(&self.empty),
             budget: self.eval_budget,
             item: None,
         };

@@ -247,9 +247,9 @@ pub struct Failure {
 }
 
 impl Failure {
-    pub(crate) fn to_val(&self) -> Box<dyn cel::common::value::Val> {
+    pub(crate) fn to_record(&self) -> crate::workflow::record::Record {
         use crate::workflow::record::{Record, Slot};
-        Box::new(Record::new(vec![
+        Record::new(vec![
             ("code".into(), Slot::text(&self.code)),
             ("message".into(), Slot::text(&self.message)),
             ("operation".into(), Slot::text(&self.operation)),
@@ -257,7 +257,7 @@ impl Failure {
                 "channel".into(),
                 self.channel.as_deref().map_or_else(Slot::null, Slot::text),
             ),
-        ]))
+        ])
     }
 }
 

@@ -39,14 +39,14 @@ use crate::workflow::vocab::MEDIA;
 pub struct Engine {
     pub(super) platform: Arc<Platform>,
     adapter: Arc<dyn Adapter>,
-    pub(super) settings: Box<dyn Val>,
-    pub(super) no_error: Box<dyn Val>,
+    pub(super) settings: Record,
+    pub(super) no_error: Record,
     /// `request` where there is none (a machine's transition).
-    pub(super) empty: Box<dyn Val>,
+    pub(super) empty: Record,
     /// The variables of a workflow without any, shared by every run.
     no_vars: Record,
     /// `event` before a run received any.
-    no_event: Box<dyn Val>,
+    no_event: Record,
     pub(super) env: Arc<Env>,
     /// States one request (or event) may enter, its called workflows
     /// included: a loop the validator could not see ends there.
@@ -75,7 +75,7 @@ struct Frame<'e> {
     /// Its variables (`vars`), in declaration order; `None` until the
     /// initial values are computed, on entering the start state.
     vars: Option<Record>,
-    error: Option<Box<dyn Val>>,
+    error: Option<Record>,
     looping: Option<Loop>,
     entered: bool,
     /// When it started, if the observer reads durations.
@@ -98,13 +98,13 @@ enum Step<'e> {
 
 impl Engine {
     pub fn new(platform: Arc<Platform>, adapter: Arc<dyn Adapter>) -> Self {
-        let settings = platform.settings_value();
+        let settings = platform.settings_record();
         Self {
             platform,
             adapter,
             settings,
             no_error: values::no_error(),
-            empty: Box::new(Record::new(Vec::new())),
+            empty: Record::new(Vec::new()),
             no_vars: Record::new(Vec::new()),
             no_event: values::no_event(),
             env: expr::env().clone(),
@@ -240,7 +240,7 @@ impl Engine {
             let heard = Heard::Event {
                 spec,
                 event,
-                value: value.as_ref(),
+                value: &value,
             };
             if let Err(fault) = self.hear(&heard, session, &mut events, obs) {
                 return Outcome {
@@ -312,7 +312,7 @@ impl Engine {
         root: Frame<'e>,
         session: &mut Session,
         inbox: &mut dyn Inbox,
-        first_event: Option<Box<dyn Val>>,
+        first_event: Option<Record>,
         obs: &mut dyn Observer,
     ) -> Outcome {
         let mut events = Vec::new();
@@ -354,13 +354,13 @@ impl Engine {
                 let assigned = {
                     let current = frame.vars.as_ref().unwrap_or(&self.no_vars);
                     let inputs = Inputs {
-                        platform: self.settings.as_ref(),
-                        request: &frame.request,
+                        platform: V::Rec(&self.settings),
+                        request: V::Rec(&frame.request),
                         session: V::Obj(&*session),
-                        error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
-                        event: event.as_deref().unwrap_or(self.no_event.as_ref()),
+                        error: V::Rec(frame.error.as_ref().unwrap_or(&self.no_error)),
+                        event: V::Rec(event.as_ref().unwrap_or(&self.no_event)),
                         entity: None,
-                        vars: current,
+                        vars: V::Rec(current),
                         item: None,
                         budget: self.eval_budget,
                     };
@@ -373,7 +373,10 @@ impl Engine {
                         if !setting {
                             return Ok(v);
                         }
-                        let inputs = Inputs { vars: &v, ..inputs };
+                        let inputs = Inputs {
+                            vars: V::Rec(&v),
+                            ..inputs
+                        };
                         self.set_vars(w, state, &v, &inputs)
                     })
                 };
@@ -393,16 +396,13 @@ impl Engine {
             // The session is lent to each evaluation on its own
             // (`with_session`): an operation changes it between two.
             let vars = Inputs {
-                platform: self.settings.as_ref(),
-                request: &frame.request,
+                platform: V::Rec(&self.settings),
+                request: V::Rec(&frame.request),
                 session: V::Null,
-                error: frame.error.as_deref().unwrap_or(self.no_error.as_ref()),
-                event: event.as_deref().unwrap_or(self.no_event.as_ref()),
+                error: V::Rec(frame.error.as_ref().unwrap_or(&self.no_error)),
+                event: V::Rec(event.as_ref().unwrap_or(&self.no_event)),
                 entity: None,
-                vars: frame
-                    .vars
-                    .as_ref()
-                    .map_or(self.empty.as_ref(), |v| v as &dyn Val),
+                vars: V::Rec(frame.vars.as_ref().unwrap_or(&self.empty)),
                 item: None,
                 budget: self.eval_budget,
             };
@@ -461,7 +461,7 @@ impl Engine {
                     {
                         Ok((outcome, failure)) => {
                             if let Some(f) = failure {
-                                frame.error = Some(f.to_val());
+                                frame.error = Some(f.to_record());
                             }
                             Step::Go(Trigger::Outcome(outcome))
                         }
@@ -567,7 +567,7 @@ impl Engine {
                             let done = frame.looping.take().expect("loop started");
                             match done.failure {
                                 Some(fail) => {
-                                    frame.error = Some(fail.to_val());
+                                    frame.error = Some(fail.to_record());
                                     Step::Go(Trigger::Outcome("failed"))
                                 }
                                 None => Step::Go(Trigger::Outcome("done")),
@@ -656,7 +656,7 @@ impl Engine {
                         }
                         _ => {
                             if let Some(fail) = &failure {
-                                parent.error = Some(fail.to_val());
+                                parent.error = Some(fail.to_record());
                             }
                             let trigger = Trigger::Outcome(response.outcome());
                             match pw.edge(psid, &trigger) {
@@ -717,7 +717,7 @@ impl Engine {
         deferred: &mut Vec<SwitchEvent>,
         events: &mut Vec<Event>,
         obs: &mut dyn Observer,
-    ) -> Result<Option<Box<dyn Val>>, String> {
+    ) -> Result<Option<Record>, String> {
         let deadline = tokio::time::Instant::now() + w.timeout;
         let mut earlier = std::mem::take(deferred).into_iter();
         loop {
@@ -739,7 +739,7 @@ impl Engine {
                 let h = Heard::Event {
                     spec,
                     event: &e,
-                    value: value.as_ref(),
+                    value: &value,
                 };
                 if let Err(fault) = self.hear(&h, session, events, obs) {
                     keep(deferred, e, inbox.limit());
@@ -752,7 +752,7 @@ impl Engine {
                     None => true,
                     Some(g) => {
                         let candidate = Inputs {
-                            event: value.as_ref(),
+                            event: V::Rec(&value),
                             ..with_session(vars, session)
                         };
                         match values::eval_bool(&self.env, g, &candidate, None) {
@@ -915,8 +915,7 @@ impl Engine {
         let started = obs.times().then(Instant::now);
         // An argument that cannot be evaluated is a fault of the workflow,
         // not of the switch: the request ends, as for any other expression.
-        let args = self.record(&call.args, &with_session(vars, session), item)?;
-        let args: &dyn Val = &args;
+        let args = &self.record(&call.args, &with_session(vars, session), item)?;
         let fail = |code: &str, message: String| Failure {
             code: code.to_string(),
             message,
@@ -959,7 +958,7 @@ impl Engine {
                     let with_result = r
                         .to_json()
                         .map(|result| values::with_field(args, "result", &result));
-                    let args = with_result.as_deref().unwrap_or(args);
+                    let args = with_result.as_ref().unwrap_or(args);
                     self.hear(&Heard::Op { spec, args }, session, events, obs)
                         .map_err(|fault| Response::error("Internal", fault))?;
                 }

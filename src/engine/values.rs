@@ -61,24 +61,20 @@ pub fn to_json(v: &dyn Val) -> Result<Json, String> {
 
 /// `record`'s fields and one more, `name: value`: an operation's arguments
 /// with what it answered.
-pub fn with_field(record: &dyn Val, name: &'static str, value: &Json) -> Box<dyn Val> {
+pub fn with_field(record: &Record, name: &'static str, value: &Json) -> Record {
     let mut fields: Fields = record
-        .downcast_ref::<Record>()
-        .map(|r| {
-            r.fields()
-                .iter()
-                .filter(|(n, _)| n != name)
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+        .fields()
+        .iter()
+        .filter(|(n, _)| n != name)
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
     fields.push((name.into(), from_json(value).into()));
-    Box::new(Record::new(fields))
+    Record::new(fields)
 }
 
 /// The `event` variable before any switch event arrived: a null `name`.
-pub fn no_event() -> Box<dyn Val> {
-    Box::new(Record::new(vec![("name".into(), Slot::null())]))
+pub fn no_event() -> Record {
+    Record::new(vec![("name".into(), Slot::null())])
 }
 
 /// A switch event as expressions see it: its `name` and the fields the
@@ -87,31 +83,30 @@ pub fn no_event() -> Box<dyn Val> {
 pub fn event_record(
     spec: &crate::platform::EventSpec,
     data: &serde_json::Map<String, Json>,
-) -> Box<dyn Val> {
+) -> Record {
     let mut fields: Fields = vec![("name".into(), Slot::text(spec.name))];
     for f in spec.fields {
         if let Some(v) = data.get(f.name).and_then(Json::as_str) {
             fields.push((f.name.into(), Slot::text(v)));
         }
     }
-    Box::new(Record::new(fields))
+    Record::new(fields)
 }
 
 /// CEL reads the context through the same inputs as the native evaluator.
 /// (A foreach item is bound in an inner scope instead.)
 impl VariableResolver for Inputs<'_> {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
-        let v: &'b dyn Val = match variable {
+        Some(cel_value(match variable {
             "request" => self.request,
-            "session" => return Some(cel_value(self.session)),
+            "session" => self.session,
             "platform" => self.platform,
             "error" => self.error,
             "event" => self.event,
-            "self" => return Some(cel_value(self.entity?)),
+            "self" => self.entity?,
             "vars" => self.vars,
             _ => return None,
-        };
-        Some(CowVal::Borrowed(v))
+        }))
     }
 }
 
@@ -120,18 +115,19 @@ impl VariableResolver for Inputs<'_> {
 fn cel_value(v: V<'_>) -> CowVal<'_, '_> {
     match v {
         V::Val(v) => CowVal::Borrowed(v),
+        V::Rec(r) => CowVal::Borrowed(r),
         other => CowVal::Owned(other.to_val()),
     }
 }
 
 /// The `error` variable when nothing failed yet: every field null.
-pub fn no_error() -> Box<dyn Val> {
-    Box::new(Record::new(
+pub fn no_error() -> Record {
+    Record::new(
         ["code", "message", "operation", "channel"]
             .into_iter()
             .map(|n| (n.into(), Slot::null()))
             .collect(),
-    ))
+    )
 }
 
 /// A request's parameters as expressions read them (`request.*`): a record
@@ -187,6 +183,7 @@ fn native_json(v: V<'_>) -> Result<Json, String> {
         V::Int(i) => Json::from(i),
         V::Str(s) => Json::String(s.to_string()),
         V::Val(v) => to_json(v)?,
+        V::Rec(r) => to_json(r)?,
         V::Obj(o) => to_json(o.to_val().as_ref())?,
         V::Items(i) => to_json(i.to_val().as_ref())?,
     })
@@ -199,6 +196,7 @@ fn native_owned(v: V<'_>) -> Result<Slot, String> {
         V::Int(i) => Slot::Int(CelInt::from(i)),
         V::Str(s) => Slot::text(s),
         V::Val(v) => to_owned_val(v)?.into(),
+        V::Rec(r) => Slot::Val(Box::new(r.clone())),
         other => other.to_val().into(),
     })
 }

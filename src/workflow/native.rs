@@ -139,6 +139,9 @@ pub enum V<'a> {
     Bool(bool),
     Int(i64),
     Str(&'a str),
+    /// One of the engine's records (a request, the variables, an event),
+    /// read field by field without asking CEL's value its type.
+    Rec(&'a Record),
     Val(&'a dyn Val),
     /// One of the engine's own values (the session, a channel), read in
     /// place rather than copied into CEL's.
@@ -154,6 +157,7 @@ impl std::fmt::Debug for V<'_> {
             V::Bool(b) => write!(f, "{b}"),
             V::Int(i) => write!(f, "{i}"),
             V::Str(s) => write!(f, "{s:?}"),
+            V::Rec(r) => write!(f, "{r:?}"),
             V::Val(v) => write!(f, "{v:?}"),
             V::Obj(_) => f.write_str("<object>"),
             V::Items(i) => write!(f, "<{} items>", i.len()),
@@ -198,6 +202,15 @@ pub trait Items: Sync {
 }
 
 impl<'a> V<'a> {
+    /// A CEL value as the evaluator reads it: a record in place, a text,
+    /// boolean, number or null by value.
+    pub fn of(v: &'a dyn Val) -> V<'a> {
+        match v.downcast_ref::<Record>() {
+            Some(r) => V::Rec(r),
+            None => leaf(v),
+        }
+    }
+
     /// The value as CEL's, for what the native evaluator hands on.
     pub fn to_val(self) -> Box<dyn Val + 'static> {
         match self {
@@ -205,6 +218,7 @@ impl<'a> V<'a> {
             V::Bool(b) => Box::new(CelBool::from(b)),
             V::Int(i) => Box::new(CelInt::from(i)),
             V::Str(s) => super::record::text(s),
+            V::Rec(r) => Box::new(r.clone()),
             V::Val(v) => super::record::to_owned_val(v).unwrap_or_else(|_| Box::new(CelNull)),
             V::Obj(o) => o.to_val(),
             V::Items(i) => i.to_val(),
@@ -216,14 +230,14 @@ impl<'a> V<'a> {
 /// in a machine's transition, the entity (`self`).
 #[derive(Clone, Copy)]
 pub struct Inputs<'a> {
-    pub request: &'a dyn Val,
+    pub request: V<'a>,
     pub session: V<'a>,
-    pub platform: &'a dyn Val,
-    pub error: &'a dyn Val,
-    pub event: &'a dyn Val,
+    pub platform: V<'a>,
+    pub error: V<'a>,
+    pub event: V<'a>,
     pub entity: Option<V<'a>>,
     /// The workflow's variables, as a record (empty in a machine).
-    pub vars: &'a dyn Val,
+    pub vars: V<'a>,
     pub item: Option<V<'a>>,
     /// List items one evaluation may visit ([`super::record::budgeted`]).
     pub budget: usize,
@@ -306,7 +320,7 @@ impl Native {
         let inputs = settled(platform);
         media.iter().all(|m| {
             let item = Record::new(vec![("media".into(), Slot::text(m))]);
-            let mut bound: Bound<'_> = smallvec::smallvec![V::Val(&item)];
+            let mut bound: Bound<'_> = smallvec::smallvec![V::Rec(&item)];
             decided(pred, &inputs, &mut bound) == Some(false)
         })
     }
@@ -353,7 +367,7 @@ fn fold(n: &N, inputs: &Inputs<'_>) -> N {
             V::Bool(b) => return N::Bool(b),
             V::Int(i) => return N::Int(i),
             V::Str(s) => return N::Str(s.into()),
-            V::Val(_) | V::Obj(_) | V::Items(_) => {}
+            V::Rec(_) | V::Val(_) | V::Obj(_) | V::Items(_) => {}
         }
     }
     if let Some(b) = decided(n, inputs, &mut Bound::new()) {
@@ -413,9 +427,10 @@ fn literal_list(n: &N, inputs: &Inputs<'_>) -> Option<N> {
 /// Inputs where only the platform is known; a read of anything else is
 /// caught by [`reads_only_known`] before evaluation.
 fn settled(platform: &dyn Val) -> Inputs<'_> {
+    let platform = V::of(platform);
     Inputs {
         request: platform,
-        session: V::Val(platform),
+        session: platform,
         platform,
         error: platform,
         event: platform,
@@ -645,7 +660,7 @@ fn slot(s: &Slot) -> V<'_> {
         Slot::Text(t) => V::Str(t.inner()),
         Slot::Bool(b) => V::Bool(*b.inner()),
         Slot::Int(i) => V::Int(*i.inner()),
-        Slot::Val(v) => leaf(v.as_ref()),
+        Slot::Val(v) => V::of(v.as_ref()),
     }
 }
 
@@ -686,6 +701,7 @@ fn each<'a>(list: V<'a>, mut f: impl FnMut(V<'a>) -> Result<bool, Unsure>) -> Re
 /// `base.name`, borrowed in place; `None` when there is no such field.
 fn field<'a>(base: V<'a>, name: &str) -> Result<Option<V<'a>>, Unsure> {
     let v = match base {
+        V::Rec(r) => return Ok(r.slot(name).map(slot)),
         V::Obj(o) => return Ok(o.field(name)),
         V::Val(v) => v,
         _ => return Err(Unsure),
@@ -757,6 +773,7 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
             V::Str(s) => V::Int(s.chars().count() as i64),
             V::Val(v) => V::Int(*v.as_sizer().ok_or(Unsure)?.size().inner()),
             V::Items(i) => V::Int(i.len() as i64),
+            V::Rec(r) => V::Int(r.fields().len() as i64),
             _ => return Err(Unsure),
         },
         N::Cond(c, a, b) => {
@@ -774,13 +791,13 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
 
 fn root<'a>(r: Root, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {
     Ok(match r {
-        Root::Request => leaf(inputs.request),
+        Root::Request => inputs.request,
         Root::Session => inputs.session,
-        Root::Platform => leaf(inputs.platform),
-        Root::Error => leaf(inputs.error),
-        Root::Event => leaf(inputs.event),
+        Root::Platform => inputs.platform,
+        Root::Error => inputs.error,
+        Root::Event => inputs.event,
         Root::Entity => inputs.entity.ok_or(Unsure)?,
-        Root::Vars => leaf(inputs.vars),
+        Root::Vars => inputs.vars,
         Root::Item => inputs.item.ok_or(Unsure)?,
     })
 }

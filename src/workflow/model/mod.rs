@@ -479,12 +479,15 @@ impl Platform {
     /// Its settings as expressions read them (`platform.*`), in
     /// declaration order.
     pub fn settings_value(&self) -> Box<dyn cel::common::value::Val> {
-        super::record::from_json_ordered(&serde_json::Value::Object(
-            self.settings
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ))
+        Box::new(self.settings_record())
+    }
+
+    /// [`Platform::settings_value`], as the engine keeps it.
+    pub fn settings_record(&self) -> super::record::Record {
+        self.settings
+            .iter()
+            .map(|(k, v)| (k.clone().into(), super::record::Slot::from_json(v)))
+            .collect()
     }
 
     /// Each workflow's place among the platform's, by name: where a call
