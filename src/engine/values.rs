@@ -13,7 +13,7 @@ use serde_json::Value as Json;
 
 use super::session::Channel;
 use crate::workflow::expr::CompiledExpr;
-use crate::workflow::native::{Inputs, Native, V};
+use crate::workflow::native::{Inputs, Native, Unsure, V, bool_of};
 use crate::workflow::record::{Fields, Record, SharedList, Slot, budgeted};
 
 pub use crate::workflow::record::{from_json, from_json_ordered, to_owned_val};
@@ -168,11 +168,19 @@ pub fn with_value<R>(
     Ok(f(out.as_ref()))
 }
 
-/// The inputs with a foreach item, for the native evaluator.
-fn inputs<'a>(vars: &'a Inputs<'_>, item: Option<(&'a str, V<'a>)>) -> Inputs<'a> {
-    Inputs {
-        item: item.map(|(_, v)| v),
-        ..*vars
+/// `n` on the inputs and, in a foreach, its item: the inputs are copied
+/// only then.
+fn eval_in<'a>(
+    n: &'a Native,
+    vars: &Inputs<'a>,
+    item: Option<(&str, V<'a>)>,
+) -> Result<V<'a>, Unsure> {
+    match item {
+        None => n.eval(vars),
+        Some((_, v)) => n.eval(&Inputs {
+            item: Some(v),
+            ..*vars
+        }),
     }
 }
 
@@ -211,11 +219,11 @@ pub fn eval_owned(
     if let Some(v) = constant(expr) {
         return native_owned(v);
     }
-    if let Some(Ok(v)) = unbudgeted(expr).map(|n| n.eval(&inputs(vars, item))) {
+    if let Some(Ok(v)) = unbudgeted(expr).map(|n| eval_in(n, vars, item)) {
         return native_owned(v);
     }
     budgeted(vars.budget, expr.source(), || {
-        if let Some(Ok(v)) = budgeted_native(expr).map(|n| n.eval(&inputs(vars, item))) {
+        if let Some(Ok(v)) = budgeted_native(expr).map(|n| eval_in(n, vars, item)) {
             return native_owned(v);
         }
         with_value(env, expr, vars, item, |v| to_owned_val(v).map(Slot::from))?
@@ -260,11 +268,11 @@ pub fn eval_json(
     if let Some(v) = constant(expr) {
         return native_json(v);
     }
-    if let Some(Ok(v)) = unbudgeted(expr).map(|n| n.eval(&inputs(vars, item))) {
+    if let Some(Ok(v)) = unbudgeted(expr).map(|n| eval_in(n, vars, item)) {
         return native_json(v);
     }
     budgeted(vars.budget, expr.source(), || {
-        if let Some(Ok(v)) = budgeted_native(expr).map(|n| n.eval(&inputs(vars, item))) {
+        if let Some(Ok(v)) = budgeted_native(expr).map(|n| eval_in(n, vars, item)) {
             return native_json(v);
         }
         with_value(env, expr, vars, item, to_json)?
@@ -280,11 +288,12 @@ pub fn eval_bool(
     if let Some(V::Bool(b)) = constant(expr) {
         return Ok(b);
     }
-    if let Some(Ok(b)) = unbudgeted(expr).map(|n| n.eval_bool(&inputs(vars, item))) {
+    if let Some(Ok(b)) = unbudgeted(expr).map(|n| eval_in(n, vars, item).and_then(bool_of)) {
         return Ok(b);
     }
     budgeted(vars.budget, expr.source(), || {
-        if let Some(Ok(b)) = budgeted_native(expr).map(|n| n.eval_bool(&inputs(vars, item))) {
+        if let Some(Ok(b)) = budgeted_native(expr).map(|n| eval_in(n, vars, item).and_then(bool_of))
+        {
             return Ok(b);
         }
         with_value(env, expr, vars, item, |v| {
@@ -311,7 +320,7 @@ fn eval_items_unbudgeted(
     expr: &CompiledExpr,
     vars: &Inputs<'_>,
 ) -> Result<Vec<Item>, String> {
-    if let Some(Ok(items)) = expr.native().map(|n| n.eval_list(&inputs(vars, None))) {
+    if let Some(Ok(items)) = expr.native().map(|n| n.eval_list(vars)) {
         return items.into_iter().map(Item::of).collect();
     }
     with_value(env, expr, vars, None, |v| {

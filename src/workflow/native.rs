@@ -728,7 +728,8 @@ fn eq(a: V<'_>, b: V<'_>) -> Result<bool, Unsure> {
     }
 }
 
-fn bool_of(v: V<'_>) -> Result<bool, Unsure> {
+/// The boolean a value is; unsure of anything else.
+pub fn bool_of(v: V<'_>) -> Result<bool, Unsure> {
     match v {
         V::Bool(b) => Ok(b),
         _ => Err(Unsure),

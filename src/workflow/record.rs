@@ -148,12 +148,11 @@ impl Record {
     pub fn slot(&self, name: &str) -> Option<&Slot> {
         // A workflow's names are interned (`workflow::intern`), and so are
         // most field names a record is built with: the same pointer is the
-        // same name, found without comparing text.
-        let same = |n: &str| std::ptr::eq(n, name);
+        // same name, found without comparing text. One pass: a name of
+        // another length is passed over without a comparison either.
         self.0
             .iter()
-            .find(|(n, _)| same(n))
-            .or_else(|| self.0.iter().find(|(n, _)| n == name))
+            .find(|(n, _)| n.len() == name.len() && (n.as_ptr() == name.as_ptr() || **n == *name))
             .map(|(_, v)| v)
     }
 }
