@@ -18,6 +18,13 @@ fn names() -> std::sync::MutexGuard<'static, HashSet<&'static str>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Whether two names are the same: an interned name is found by its
+/// pointer, without comparing its text.
+#[inline]
+pub fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a == b)
+}
+
 /// The one `'static` copy of `name`.
 pub fn name(name: &str) -> &'static str {
     let mut names = names();
@@ -38,6 +45,19 @@ pub fn known(name: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_are_the_same_by_their_text_whatever_their_pointer() {
+        let kept = super::name("voice_same");
+        let copy = String::from("voice_same");
+        assert!(super::same(kept, kept));
+        assert!(super::same(kept, &copy), "another copy of the text");
+        assert!(!super::same(kept, "voice_samf"), "the same length");
+        assert!(
+            !super::same(kept, &kept[..5]),
+            "a prefix, at the same address"
+        );
+    }
+
     #[test]
     fn a_name_is_kept_once() {
         let a = super::name(&String::from("channel_interned_once"));

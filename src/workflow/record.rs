@@ -146,13 +146,11 @@ impl Record {
     /// The field `name` as it is kept: a text, boolean or number is read
     /// without a turn through CEL's value.
     pub fn slot(&self, name: &str) -> Option<&Slot> {
-        // A workflow's names are interned (`workflow::intern`), and so are
-        // most field names a record is built with: the same pointer is the
-        // same name, found without comparing text. One pass: a name of
-        // another length is passed over without a comparison either.
+        // A workflow's names are interned, and so are most field names a
+        // record is built with.
         self.0
             .iter()
-            .find(|(n, _)| n.len() == name.len() && (n.as_ptr() == name.as_ptr() || **n == *name))
+            .find(|(n, _)| super::intern::same(n, name))
             .map(|(_, v)| v)
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::{Args, Emit};
 use crate::platform::{EventSpec, OperationSpec};
 use crate::workflow::expr::{CompiledExpr, Template};
+use crate::workflow::intern::same;
 use crate::workflow::source::Span;
 
 pub use crate::workflow::raw::Entity;
@@ -78,7 +79,7 @@ pub struct MachineTransition {
 
 impl Machine {
     pub fn state_id(&self, name: &str) -> Option<usize> {
-        self.states.iter().position(|s| s.name == name)
+        self.states.iter().position(|s| same(s.name, name))
     }
 
     pub fn initial_name(&self) -> &'static str {
@@ -103,12 +104,14 @@ impl Machine {
             .enumerate()
             .filter(|(_, t)| t.from.is_none());
         own.chain(every)
-            .filter(move |(_, t)| t.trigger.name() == trigger)
+            .filter(move |(_, t)| same(t.trigger.name(), trigger))
     }
 
     /// Whether some transition fires on `trigger`.
     pub fn hears(&self, trigger: &str) -> bool {
-        self.transitions.iter().any(|t| t.trigger.name() == trigger)
+        self.transitions
+            .iter()
+            .any(|t| same(t.trigger.name(), trigger))
     }
 
     /// Every expression of the machine, to change in place.
