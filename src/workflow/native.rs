@@ -699,13 +699,19 @@ fn each<'a>(list: V<'a>, mut f: impl FnMut(V<'a>) -> Result<bool, Unsure>) -> Re
 }
 
 /// `base.name`, borrowed in place; `None` when there is no such field.
+#[inline(always)]
 fn field<'a>(base: V<'a>, name: &str) -> Result<Option<V<'a>>, Unsure> {
-    let v = match base {
-        V::Rec(r) => return Ok(r.slot(name).map(slot)),
-        V::Obj(o) => return Ok(o.field(name)),
-        V::Val(v) => v,
-        _ => return Err(Unsure),
-    };
+    match base {
+        V::Rec(r) => Ok(r.slot(name).map(slot)),
+        V::Obj(o) => Ok(o.field(name)),
+        V::Val(v) => val_field(v, name),
+        _ => Err(Unsure),
+    }
+}
+
+/// A field of a value CEL built.
+#[inline(never)]
+fn val_field<'a>(v: &'a dyn Val, name: &str) -> Result<Option<V<'a>>, Unsure> {
     if let Some(r) = v.downcast_ref::<Record>() {
         return Ok(r.slot(name).map(slot));
     }
@@ -718,6 +724,7 @@ fn field<'a>(base: V<'a>, name: &str) -> Result<Option<V<'a>>, Unsure> {
     }
 }
 
+#[inline(always)]
 fn eq(a: V<'_>, b: V<'_>) -> Result<bool, Unsure> {
     match (a, b) {
         (V::Null, V::Null) => Ok(true),
@@ -754,15 +761,15 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
         N::Bound(depth) => bound_at(bound, *depth)?,
         N::Field(base, name) => field(base_of(base, inputs, bound)?, name)?.ok_or(Unsure)?,
         N::Has(base, name) => V::Bool(field(base_of(base, inputs, bound)?, name)?.is_some()),
-        N::Not(a) => V::Bool(!bool_of(eval(a, inputs, bound)?)?),
+        N::Not(a) => V::Bool(!bool_of(operand(a, inputs, bound)?)?),
         N::And(a, b) => {
-            V::Bool(bool_of(eval(a, inputs, bound)?)? && bool_of(eval(b, inputs, bound)?)?)
+            V::Bool(bool_of(operand(a, inputs, bound)?)? && bool_of(operand(b, inputs, bound)?)?)
         }
         N::Or(a, b) => {
-            V::Bool(bool_of(eval(a, inputs, bound)?)? || bool_of(eval(b, inputs, bound)?)?)
+            V::Bool(bool_of(operand(a, inputs, bound)?)? || bool_of(operand(b, inputs, bound)?)?)
         }
         N::Cmp(op, a, b) => {
-            let (a, b) = (eval(a, inputs, bound)?, eval(b, inputs, bound)?);
+            let (a, b) = (operand(a, inputs, bound)?, operand(b, inputs, bound)?);
             V::Bool(match op {
                 Cmp::Eq => eq(a, b)?,
                 Cmp::Ne => !eq(a, b)?,
@@ -788,6 +795,17 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
         N::Exists(range, pred) => V::Bool(quantify(true, range, pred, inputs, bound)?),
         N::All(range, pred) => V::Bool(quantify(false, range, pred, inputs, bound)?),
     })
+}
+
+/// An operand: a literal or a field is read here, without a turn through
+/// `eval`; most operands of a comparison or a condition are one.
+#[inline(always)]
+fn operand<'a>(n: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V<'a>, Unsure> {
+    match n {
+        N::Str(s) => Ok(V::Str(s)),
+        N::Field(base, name) => field(base_of(base, inputs, bound)?, name)?.ok_or(Unsure),
+        other => eval(other, inputs, bound),
+    }
 }
 
 fn root<'a>(r: Root, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {

@@ -145,6 +145,7 @@ impl Record {
 
     /// The field `name` as it is kept: a text, boolean or number is read
     /// without a turn through CEL's value.
+    #[inline]
     pub fn slot(&self, name: &str) -> Option<&Slot> {
         // A workflow's names are interned, and so are most field names a
         // record is built with.
