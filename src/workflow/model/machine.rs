@@ -23,6 +23,10 @@ pub struct Machine {
     pub initial: usize,
     /// Every transition: each state's own in file order, then the machine's.
     pub transitions: Vec<MachineTransition>,
+    /// Each trigger's transitions, in the same order
+    /// ([`Machine::by_trigger`]): an operation or event finds its own
+    /// without going through every other's.
+    pub(crate) on: Vec<(&'static str, Vec<usize>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,27 +95,42 @@ impl Machine {
     pub fn candidates<'a>(
         &'a self,
         state: Option<usize>,
-        trigger: &'a str,
+        trigger: &str,
     ) -> impl Iterator<Item = (usize, &'a MachineTransition)> + 'a {
-        let own = self
-            .transitions
+        let on = self.fired_by(trigger);
+        let own = on
             .iter()
-            .enumerate()
-            .filter(move |(_, t)| state.is_some() && t.from == state);
-        let every = self
-            .transitions
+            .filter(move |&&i| state.is_some() && self.transitions[i].from == state);
+        let every = on
             .iter()
-            .enumerate()
-            .filter(|(_, t)| t.from.is_none());
-        own.chain(every)
-            .filter(move |(_, t)| same(t.trigger.name(), trigger))
+            .filter(move |&&i| self.transitions[i].from.is_none());
+        own.chain(every).map(move |&i| (i, &self.transitions[i]))
     }
 
     /// Whether some transition fires on `trigger`.
     pub fn hears(&self, trigger: &str) -> bool {
-        self.transitions
+        !self.fired_by(trigger).is_empty()
+    }
+
+    /// The transitions `trigger` fires, in file order.
+    fn fired_by(&self, trigger: &str) -> &[usize] {
+        self.on
             .iter()
-            .any(|t| same(t.trigger.name(), trigger))
+            .find(|(t, _)| same(t, trigger))
+            .map_or(&[], |(_, ids)| ids)
+    }
+
+    /// [`Machine::on`] for `transitions`.
+    pub(crate) fn by_trigger(transitions: &[MachineTransition]) -> Vec<(&'static str, Vec<usize>)> {
+        let mut on: Vec<(&'static str, Vec<usize>)> = Vec::new();
+        for (i, t) in transitions.iter().enumerate() {
+            let name = t.trigger.name();
+            match on.iter_mut().find(|(n, _)| same(n, name)) {
+                Some((_, ids)) => ids.push(i),
+                None => on.push((name, vec![i])),
+            }
+        }
+        on
     }
 
     /// Every expression of the machine, to change in place.
@@ -142,5 +161,60 @@ pub fn settable(entity: Entity) -> &'static [&'static str] {
     match entity {
         Entity::Channel => &["active", "interactions"],
         Entity::Session => crate::workflow::vocab::WRITABLE_SESSION_FIELDS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Machine;
+
+    /// What `candidates` gives, by its definition: the state's own
+    /// transitions for the trigger in file order, then the machine's.
+    fn by_definition(m: &Machine, state: Option<usize>, trigger: &str) -> Vec<usize> {
+        let fires = |i: &usize| m.transitions[*i].trigger.name() == trigger;
+        let own = (0..m.transitions.len())
+            .filter(|i| state.is_some() && m.transitions[*i].from == state)
+            .filter(fires);
+        let every = (0..m.transitions.len())
+            .filter(|i| m.transitions[*i].from.is_none())
+            .filter(fires);
+        own.chain(every).collect()
+    }
+
+    #[test]
+    fn a_trigger_finds_the_transitions_it_fires_in_order() {
+        let mut checked = 0;
+        for dir in ["reference", "cisco-uccx", "twilio-taskrouter"] {
+            let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("workflows")
+                .join(dir);
+            let (platform, _) = crate::load_platform(&path).unwrap();
+            for m in &platform.machines {
+                let mut triggers: Vec<String> = m
+                    .transitions
+                    .iter()
+                    .map(|t| t.trigger.name().to_string())
+                    .collect();
+                triggers.push("agent.event.unheard".into());
+                let states = (0..m.states.len()).map(Some).chain([None]);
+                for state in states {
+                    for t in &triggers {
+                        let found: Vec<usize> = m.candidates(state, t).map(|(i, _)| i).collect();
+                        assert_eq!(
+                            found,
+                            by_definition(m, state, t),
+                            "{} {state:?} {t}",
+                            m.name
+                        );
+                        assert_eq!(
+                            m.hears(t),
+                            m.transitions.iter().any(|x| x.trigger.name() == t)
+                        );
+                        checked += found.len();
+                    }
+                }
+            }
+        }
+        assert!(checked > 0, "some transition was found");
     }
 }

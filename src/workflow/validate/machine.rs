@@ -76,6 +76,7 @@ pub fn machine(
             })
             .collect(),
         initial: initial?,
+        on: Machine::by_trigger(&transitions),
         transitions,
     })
 }
