@@ -16,11 +16,27 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The allocator `hisflow validate` and the language server run with:
-/// validation allocates more per byte read than the bare parse does, so the
-/// ratio depends on it, and should be the one users get.
+#[path = "support/counting.rs"]
+mod counting;
+
+use std::sync::atomic::Ordering;
+
+/// The allocator `hisflow validate` and the language server run with
+/// (mimalloc), counting: validation allocates more per byte read than the
+/// bare parse does, so the ratio depends on it, and should be the one users
+/// get. Counted only around one run of each, not while runs are timed.
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: counting::Counting = counting::Counting;
+
+/// Allocations one call of `f` makes.
+fn allocations(f: impl FnOnce()) -> isize {
+    counting::COUNTING.store(true, Ordering::Relaxed);
+    let before = counting::ALLOCS.load(Ordering::Relaxed);
+    f();
+    let made = counting::ALLOCS.load(Ordering::Relaxed) - before;
+    counting::COUNTING.store(false, Ordering::Relaxed);
+    made
+}
 
 /// Median wall time of `f` over enough runs to fill about `budget`.
 fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
@@ -148,7 +164,28 @@ fn chain(root: &Path, depth: usize) -> (PathBuf, Vec<PathBuf>) {
     (last, files)
 }
 
-fn report(name: &str, files: usize, states: usize, validate: Duration, parse: Duration) {
+/// What one validation and one bare parse of the same files cost.
+struct Costs {
+    validate: Duration,
+    parse: Duration,
+    validate_allocs: isize,
+    parse_allocs: isize,
+}
+
+/// Times `validate` and `parse`, then counts what one run of each allocates.
+fn costs(budget: Duration, mut validate: impl FnMut(), mut parse: impl FnMut()) -> Costs {
+    Costs {
+        validate: measure(budget, &mut validate),
+        parse: measure(budget, &mut parse),
+        validate_allocs: allocations(validate),
+        parse_allocs: allocations(parse),
+    }
+}
+
+fn report(name: &str, files: usize, states: usize, c: &Costs) {
+    let Costs {
+        validate, parse, ..
+    } = *c;
     let per_s = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     println!("{name} ({files} files, {states} states)");
     println!(
@@ -164,6 +201,14 @@ fn report(name: &str, files: usize, states: usize, validate: Duration, parse: Du
     println!(
         "  ratio:    {:>10.2} x the cost of parsing",
         validate.as_secs_f64() / parse.as_secs_f64()
+    );
+    // Wall-clock time follows allocations more than instructions: each
+    // block first touched is memory the caches have not seen.
+    println!(
+        "  allocations: {} per validation, {} per parse ({:.2} x)",
+        c.validate_allocs,
+        c.parse_allocs,
+        c.validate_allocs as f64 / c.parse_allocs.max(1) as f64
     );
 }
 
@@ -269,6 +314,7 @@ fn profile(what: &str) {
 }
 
 fn main() {
+    counting::COUNTING.store(false, Ordering::Relaxed);
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--profile") {
         return profile(args.get(i + 1).map_or("tree", String::as_str));
@@ -286,17 +332,14 @@ fn main() {
     yaml_files(&tree, &mut files);
     let check = hisflow::validate_paths(std::slice::from_ref(&tree)).unwrap();
     assert!(!check.diagnostics.has_errors());
-    let validate = measure(budget, || {
-        black_box(hisflow::validate_paths(std::slice::from_ref(&tree)).unwrap());
-    });
-    let parse = measure(budget, || parse_only(&files));
-    report(
-        "workflows/ tree",
-        check.files,
-        check.states,
-        validate,
-        parse,
+    let c = costs(
+        budget,
+        || {
+            black_box(hisflow::validate_paths(std::slice::from_ref(&tree)).unwrap());
+        },
+        || parse_only(&files),
     );
+    report("workflows/ tree", check.files, check.states, &c);
 
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.yaml");
@@ -305,11 +348,14 @@ fn main() {
     assert!(!check.diagnostics.has_errors(), "{:?}", check.diagnostics);
     assert_eq!(check.states, 1000);
     let big_files = vec![big.clone()];
-    let validate = measure(budget, || {
-        black_box(hisflow::validate_paths(std::slice::from_ref(&big)).unwrap());
-    });
-    let parse = measure(budget, || parse_only(&big_files));
-    report("generated workflow, 1,000 states", 1, 1000, validate, parse);
+    let c = costs(
+        budget,
+        || {
+            black_box(hisflow::validate_paths(std::slice::from_ref(&big)).unwrap());
+        },
+        || parse_only(&big_files),
+    );
+    report("generated workflow, 1,000 states", 1, 1000, &c);
     println!();
 
     let points: Vec<Point> = [250, 500, 1000, 2000]

@@ -3,7 +3,7 @@
 //! rather than estimates.
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 pub struct Counting;
 
@@ -11,19 +11,29 @@ pub struct Counting;
 pub static LIVE: AtomicIsize = AtomicIsize::new(0);
 /// Allocations made.
 pub static ALLOCS: AtomicIsize = AtomicIsize::new(0);
+/// Whether allocations are counted. A bench that times runs turns it off
+/// around them: the counters' locked additions would weigh on the side
+/// that allocates more.
+pub static COUNTING: AtomicBool = AtomicBool::new(true);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
         unsafe { mimalloc::MiMalloc.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        }
         unsafe { mimalloc::MiMalloc.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        }
         unsafe { mimalloc::MiMalloc.realloc(p, l, new) }
     }
 }
