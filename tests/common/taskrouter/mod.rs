@@ -165,18 +165,24 @@ impl Shared {
     }
 }
 
-/// A running fake. Dropping it stops the server and the event sender.
+/// A running fake. Dropping it stops the server and the event sender, and
+/// returns once they are gone: a test that drops it to take the service
+/// away must not have its next request served by a server still stopping.
 pub struct Fake {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub base_url: String,
     shared: Arc<Shared>,
     stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Fake {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -196,7 +202,7 @@ impl Fake {
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let server = shared.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("taskrouter-fake".into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_multi_thread()
@@ -223,6 +229,7 @@ impl Fake {
             base_url,
             shared,
             stop: Some(stop),
+            thread: Some(thread),
         }
     }
 
