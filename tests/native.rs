@@ -176,7 +176,8 @@ proptest! {
         let error = values::no_error();
         // Every field a switch event can have, so that any machine's
         // expression finds its own.
-        let event = values::from_json(&json!({"name": "agent.event.stateChanged", "channel": "voice", "state": "Talking", "reason": "Break", "interaction": "call-1", "cause": "supervisor"}));
+        // A record, as the engine builds an event's value.
+        let event = values::from_json_ordered(&json!({"name": "agent.event.stateChanged", "channel": "voice", "state": "Talking", "reason": "Break", "interaction": "call-1", "cause": "supervisor"}));
         let mut answered = 0;
         let no_vars = hisflow::workflow::record::Record::new(Vec::new());
         for (settings, u, g, this) in all_expressions() {

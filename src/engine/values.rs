@@ -169,7 +169,7 @@ pub fn with_value<R>(
 }
 
 /// `n` on the inputs and, in a foreach, its item: the inputs are copied
-/// only then.
+/// only then. Without one, `vars`' own item (none, in the engine) stands.
 fn eval_in<'a>(
     n: &'a Native,
     vars: &Inputs<'a>,

@@ -84,7 +84,7 @@ enum N {
     Bound(usize),
     /// The field's name, borrowed from the names workflows give when it is
     /// one (then a record built from them finds it by pointer,
-    /// [`Record::field`]); otherwise owned, so that an expression's made-up
+    /// [`Record::slot`]); otherwise owned, so that an expression's made-up
     /// names are not kept for the process's life.
     Field(Box<N>, Cow<'static, str>),
     Has(Box<N>, Cow<'static, str>),
@@ -699,6 +699,9 @@ fn each<'a>(list: V<'a>, mut f: impl FnMut(V<'a>) -> Result<bool, Unsure>) -> Re
 }
 
 /// `base.name`, borrowed in place; `None` when there is no such field.
+/// Inlined into every node that reads a field: the engine's records and
+/// objects are read here, CEL's values out of line ([`val_field`]), so
+/// that their longer path does not weigh on every caller.
 #[inline(always)]
 fn field<'a>(base: V<'a>, name: &str) -> Result<Option<V<'a>>, Unsure> {
     match base {
@@ -709,7 +712,7 @@ fn field<'a>(base: V<'a>, name: &str) -> Result<Option<V<'a>>, Unsure> {
     }
 }
 
-/// A field of a value CEL built.
+/// A field of a value CEL built (a map from JSON, a fallback's result).
 #[inline(never)]
 fn val_field<'a>(v: &'a dyn Val, name: &str) -> Result<Option<V<'a>>, Unsure> {
     if let Some(r) = v.downcast_ref::<Record>() {

@@ -103,7 +103,8 @@ impl Slot {
     }
 
     /// A field from JSON, as [`from_json_ordered`] builds it; a text or a
-    /// boolean is kept in place.
+    /// boolean is kept in place. A number is left to CEL's conversion,
+    /// which decides between an int, a uint and a double.
     pub fn from_json(v: &serde_json::Value) -> Slot {
         match v {
             serde_json::Value::String(s) => Slot::text(s),
