@@ -26,7 +26,7 @@ mod counting;
 
 use agents::{session, switch};
 
-use counting::{ALLOCS, Counting, LIVE};
+use counting::{Counting, LIVE};
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -232,9 +232,7 @@ fn main() {
     let count_allocs = |run: &mut dyn FnMut(&mut [Session], &Arc<SimSwitch>)| {
         let mut sessions: Vec<Session> = (0..n).map(session).collect();
         let sim = Arc::new(SimSwitch::new(switch(n)));
-        let before = ALLOCS.load(Ordering::Relaxed);
-        run(&mut sessions, &sim);
-        (ALLOCS.load(Ordering::Relaxed) - before) / n as isize
+        counting::allocations(|| run(&mut sessions, &sim)) / n as isize
     };
     let engine_allocs = count_allocs(&mut interpreter);
     let direct_allocs = count_allocs(&mut hand);

@@ -28,16 +28,6 @@ use std::sync::atomic::Ordering;
 #[global_allocator]
 static ALLOC: counting::Counting = counting::Counting;
 
-/// Allocations one call of `f` makes.
-fn allocations(f: impl FnOnce()) -> isize {
-    counting::COUNTING.store(true, Ordering::Relaxed);
-    let before = counting::ALLOCS.load(Ordering::Relaxed);
-    f();
-    let made = counting::ALLOCS.load(Ordering::Relaxed) - before;
-    counting::COUNTING.store(false, Ordering::Relaxed);
-    made
-}
-
 /// Median wall time of `f` over enough runs to fill about `budget`.
 fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
     for _ in 0..3 {
@@ -177,8 +167,8 @@ fn costs(budget: Duration, mut validate: impl FnMut(), mut parse: impl FnMut()) 
     Costs {
         validate: measure(budget, &mut validate),
         parse: measure(budget, &mut parse),
-        validate_allocs: allocations(validate),
-        parse_allocs: allocations(parse),
+        validate_allocs: counting::allocations(validate),
+        parse_allocs: counting::allocations(parse),
     }
 }
 

@@ -16,6 +16,18 @@ pub static ALLOCS: AtomicIsize = AtomicIsize::new(0);
 /// that allocates more.
 pub static COUNTING: AtomicBool = AtomicBool::new(true);
 
+/// Allocations one call of `f` makes, counted whether or not counting was
+/// on; it is left as it was.
+#[allow(dead_code, reason = "the load bench reads only live bytes")]
+pub fn allocations(f: impl FnOnce()) -> isize {
+    let was = COUNTING.swap(true, Ordering::Relaxed);
+    let before = ALLOCS.load(Ordering::Relaxed);
+    f();
+    let made = ALLOCS.load(Ordering::Relaxed) - before;
+    COUNTING.store(was, Ordering::Relaxed);
+    made
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         if COUNTING.load(Ordering::Relaxed) {
