@@ -2,7 +2,6 @@
 //! are built once and lent to every evaluation through a resolver; the
 //! session's value is rebuilt only after something changed it.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use cel::common::types::{CelBool, CelInt, CelList, CelMap, CelNull};
@@ -134,10 +133,7 @@ pub fn no_error() -> Record {
 /// in the order the client wrote them, read in place.
 pub fn request(params: &Json) -> Record {
     match params {
-        Json::Object(m) => Record::from_iter(
-            m.iter()
-                .map(|(k, v)| (Cow::Owned(k.clone()), Slot::from_json(v))),
-        ),
+        Json::Object(m) => Record::from_json_fields(m),
         // The protocol's parameters are an object; anything else has none.
         _ => Record::new(Vec::new()),
     }

@@ -762,7 +762,7 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
         N::Str(s) => V::Str(s),
         N::Root(r) => root(*r, inputs)?,
         N::Bound(depth) => bound_at(bound, *depth)?,
-        N::Field(base, name) => field(base_of(base, inputs, bound)?, name)?.ok_or(Unsure)?,
+        N::Field(base, name) => read_field(base, name, inputs, bound)?,
         N::Has(base, name) => V::Bool(field(base_of(base, inputs, bound)?, name)?.is_some()),
         N::Not(a) => V::Bool(!bool_of(operand(a, inputs, bound)?)?),
         N::And(a, b) => {
@@ -806,9 +806,20 @@ fn eval<'a>(node: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V
 fn operand<'a>(n: &'a N, inputs: &Inputs<'a>, bound: &mut Bound<'a>) -> Result<V<'a>, Unsure> {
     match n {
         N::Str(s) => Ok(V::Str(s)),
-        N::Field(base, name) => field(base_of(base, inputs, bound)?, name)?.ok_or(Unsure),
+        N::Field(base, name) => read_field(base, name, inputs, bound),
         other => eval(other, inputs, bound),
     }
+}
+
+/// `base.name`; unsure when there is no such field, as CEL fails then.
+#[inline(always)]
+fn read_field<'a>(
+    base: &'a N,
+    name: &str,
+    inputs: &Inputs<'a>,
+    bound: &mut Bound<'a>,
+) -> Result<V<'a>, Unsure> {
+    field(base_of(base, inputs, bound)?, name)?.ok_or(Unsure)
 }
 
 fn root<'a>(r: Root, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {

@@ -136,6 +136,17 @@ impl Record {
         Record(fields.into())
     }
 
+    /// A record of JSON fields, in the order given: a request's
+    /// parameters, the platform's settings, a JSON object.
+    pub fn from_json_fields<'j>(
+        fields: impl IntoIterator<Item = (&'j String, &'j serde_json::Value)>,
+    ) -> Self {
+        fields
+            .into_iter()
+            .map(|(k, v)| (Cow::Owned(k.clone()), Slot::from_json(v)))
+            .collect()
+    }
+
     pub fn fields(&self) -> &[Field] {
         &self.0
     }
@@ -393,11 +404,7 @@ pub fn from_json(v: &serde_json::Value) -> Box<dyn Val> {
 /// settings, whose maps read in file order.
 pub fn from_json_ordered(v: &serde_json::Value) -> Box<dyn Val> {
     match v {
-        serde_json::Value::Object(m) => Box::new(Record::new(
-            m.iter()
-                .map(|(k, v)| (k.clone().into(), Slot::from_json(v)))
-                .collect(),
-        )),
+        serde_json::Value::Object(m) => Box::new(Record::from_json_fields(m)),
         serde_json::Value::Array(items) => Box::new(SharedList::new(
             items.iter().map(from_json_ordered).collect(),
         )),

@@ -484,10 +484,7 @@ impl Platform {
 
     /// [`Platform::settings_value`], as the engine keeps it.
     pub fn settings_record(&self) -> super::record::Record {
-        self.settings
-            .iter()
-            .map(|(k, v)| (k.clone().into(), super::record::Slot::from_json(v)))
-            .collect()
+        super::record::Record::from_json_fields(&self.settings)
     }
 
     /// Each workflow's place among the platform's, by name: where a call
