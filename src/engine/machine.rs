@@ -150,15 +150,8 @@ impl Engine {
         instance: Instance,
     ) -> Result<Option<Change<'m>>, String> {
         let vars = Inputs {
-            request: V::Rec(&self.empty),
-            session: V::Obj(session),
-            platform: V::Rec(&self.settings),
-            error: V::Rec(&self.no_error),
-            event: V::Rec(event),
             entity: Some(this),
-            vars: V::Rec(&self.empty),
-            budget: self.eval_budget,
-            item: None,
+            ..self.inputs(&self.empty, V::Obj(session), None, Some(event), &self.empty)
         };
         let fault = |what: &str, source: &str, err: &str| {
             format!("in machine `{}`, {what} `{source}` failed: {err}", m.name)

@@ -39,8 +39,8 @@ use crate::workflow::vocab::MEDIA;
 pub struct Engine {
     pub(super) platform: Arc<Platform>,
     adapter: Arc<dyn Adapter>,
-    pub(super) settings: Record,
-    pub(super) no_error: Record,
+    settings: Record,
+    no_error: Record,
     /// `request` where there is none (a machine's transition).
     pub(super) empty: Record,
     /// The variables of a workflow without any, shared by every run.
@@ -281,6 +281,29 @@ impl Engine {
             .await
     }
 
+    /// What an evaluation reads: the settings, these records and the
+    /// session; `error` and `event` before there is one read as none yet.
+    pub(super) fn inputs<'a>(
+        &'a self,
+        request: &'a Record,
+        session: V<'a>,
+        error: Option<&'a Record>,
+        event: Option<&'a Record>,
+        vars: &'a Record,
+    ) -> Inputs<'a> {
+        Inputs {
+            platform: V::Rec(&self.settings),
+            request: V::Rec(request),
+            session,
+            error: V::Rec(error.unwrap_or(&self.no_error)),
+            event: V::Rec(event.unwrap_or(&self.no_event)),
+            entity: None,
+            vars: V::Rec(vars),
+            item: None,
+            budget: self.eval_budget,
+        }
+    }
+
     fn frame<'e>(
         &self,
         workflow: &'e Workflow,
@@ -353,17 +376,13 @@ impl Engine {
             if first || setting {
                 let assigned = {
                     let current = frame.vars.as_ref().unwrap_or(&self.no_vars);
-                    let inputs = Inputs {
-                        platform: V::Rec(&self.settings),
-                        request: V::Rec(&frame.request),
-                        session: V::Obj(&*session),
-                        error: V::Rec(frame.error.as_ref().unwrap_or(&self.no_error)),
-                        event: V::Rec(event.as_ref().unwrap_or(&self.no_event)),
-                        entity: None,
-                        vars: V::Rec(current),
-                        item: None,
-                        budget: self.eval_budget,
-                    };
+                    let inputs = self.inputs(
+                        &frame.request,
+                        V::Obj(&*session),
+                        frame.error.as_ref(),
+                        event.as_ref(),
+                        current,
+                    );
                     let initial = if first {
                         self.initial_vars(w, &inputs)
                     } else {
@@ -395,17 +414,13 @@ impl Engine {
                 .then(|| tracing::trace_span!(parent: &frame.span, "state", name = %state.name));
             // The session is lent to each evaluation on its own
             // (`with_session`): an operation changes it between two.
-            let vars = Inputs {
-                platform: V::Rec(&self.settings),
-                request: V::Rec(&frame.request),
-                session: V::Null,
-                error: V::Rec(frame.error.as_ref().unwrap_or(&self.no_error)),
-                event: V::Rec(event.as_ref().unwrap_or(&self.no_event)),
-                entity: None,
-                vars: V::Rec(frame.vars.as_ref().unwrap_or(&self.empty)),
-                item: None,
-                budget: self.eval_budget,
-            };
+            let vars = self.inputs(
+                &frame.request,
+                V::Null,
+                frame.error.as_ref(),
+                event.as_ref(),
+                frame.vars.as_ref().unwrap_or(&self.empty),
+            );
             let mut received = None;
             let step = match &state.kind {
                 StateKind::Choice(guards) => {
