@@ -118,7 +118,9 @@ pub fn read(
                 "not a regular file",
             )));
         }
-        let mut bytes = Vec::new();
+        // Sized from the metadata: an empty buffer is read into 32 bytes,
+        // then 64, 128…, a system call and a copy each.
+        let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES as u64) as usize + 1);
         use std::io::Read;
         std::fs::File::open(path)
             .map_err(io)?

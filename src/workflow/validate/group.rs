@@ -142,13 +142,17 @@ pub fn validate_paths_with(paths: &[PathBuf], overlay: Overlay) -> Result<Report
     for dir in &dirs {
         v.group(dir)?;
     }
-    let mut diagnostics = v.diags;
+    let mut diagnostics = std::mem::take(&mut v.diags);
     if let Some(only) = only {
-        let wanted: Vec<PathBuf> = only.iter().map(|p| canonical(p)).collect();
-        let keep: Vec<FileId> = v
+        let wanted: Vec<PathBuf> = only.iter().map(|p| v.canonical(p)).collect();
+        let paths: Vec<(FileId, PathBuf)> = v
             .sources
             .iter()
-            .filter(|(_, f)| wanted.contains(&canonical(f.path())))
+            .map(|(id, f)| (id, f.path().to_path_buf()))
+            .collect();
+        let keep: Vec<FileId> = paths
+            .into_iter()
+            .filter(|(_, p)| wanted.contains(&v.canonical(p)))
             .map(|(id, _)| id)
             .collect();
         diagnostics = diagnostics
@@ -259,6 +263,10 @@ struct Validator {
     /// extends a folder reads it, and listing it again cost as much as
     /// parsing a file.
     folders: HashMap<PathBuf, Files>,
+    /// Each path resolved by the file system once per run (`None` where it
+    /// could not be): the folders of every `extends` chain are compared at
+    /// each link, a system call per component of the path each time.
+    resolved: HashMap<PathBuf, Option<PathBuf>>,
     platforms: Vec<Platform>,
     loose: Vec<Arc<Workflow>>,
     loose_machines: Vec<Arc<Machine>>,
@@ -337,6 +345,30 @@ struct Layer {
 }
 
 impl Validator {
+    /// `p` as the file system resolves it, if it can.
+    fn resolve(&mut self, p: &Path) -> Option<PathBuf> {
+        if let Some(r) = self.resolved.get(p) {
+            return r.clone();
+        }
+        let r = p.canonicalize().ok();
+        self.resolved.insert(p.to_path_buf(), r.clone());
+        r
+    }
+
+    /// One spelling of `p`: resolved, or its folder resolved when the file
+    /// itself does not exist.
+    fn canonical(&mut self, p: &Path) -> PathBuf {
+        self.resolve(p)
+            .unwrap_or_else(|| crate::workflow::source::overlay_key(p))
+    }
+
+    fn same_dir(&mut self, a: &Path, b: &Path) -> bool {
+        match (self.resolve(a), self.resolve(b)) {
+            (Some(a), Some(b)) => a == b,
+            _ => a == b,
+        }
+    }
+
     fn ctx(&self, file: FileId) -> Ctx<'_> {
         Ctx {
             sources: &self.sources,
@@ -761,10 +793,10 @@ impl Validator {
                 );
                 return Ok(None);
             }
-            if let Some(pos) = chain.iter().position(|l| same_dir(&l.dir, &next)) {
+            if let Some(pos) = chain.iter().position(|l| self.same_dir(&l.dir, &next)) {
                 let mut members: Vec<PathBuf> = chain[pos..]
                     .iter()
-                    .map(|l| l.dir.canonicalize().unwrap_or_else(|_| l.dir.clone()))
+                    .map(|l| self.resolve(&l.dir).unwrap_or_else(|| l.dir.clone()))
                     .collect();
                 members.sort();
                 if self.extends_loops.contains(&members) {
@@ -800,7 +832,7 @@ impl Validator {
             .iter()
             .rev()
             .skip(1)
-            .map(|l| canonical(&l.dir))
+            .map(|l| self.canonical(&l.dir))
             .collect();
         let own_file = own.raw.file;
         let Some(own_header) = own.raw.header.as_ref() else {
@@ -1092,7 +1124,7 @@ impl Validator {
             let mut platform = Platform {
                 name,
                 description: own_header.description.as_ref().map(|d| d.to_string()),
-                dir: dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()),
+                dir: self.resolve(dir).unwrap_or_else(|| dir.to_path_buf()),
                 ancestors: ancestors.clone(),
                 adapter: adapter_spec.map(|a| a.kind.to_string()).unwrap_or_default(),
                 switch,
@@ -1470,18 +1502,6 @@ impl Validator {
                 );
             }
         }
-    }
-}
-
-fn canonical(p: &Path) -> PathBuf {
-    p.canonicalize()
-        .unwrap_or_else(|_| crate::workflow::source::overlay_key(p))
-}
-
-fn same_dir(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a == b,
     }
 }
 
