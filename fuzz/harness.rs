@@ -156,14 +156,16 @@ pub fn workflow_files(data: &[u8]) {
     };
     let file = platform.join("logout.yaml");
     if std::fs::write(&file, data).is_ok()
-        && let Ok(report) = hisflow::validate_paths(std::slice::from_ref(platform))
+        && let Ok(mut report) = hisflow::validate_paths(std::slice::from_ref(platform))
     {
+        report.prepare();
         std::hint::black_box(render_report(&report));
     }
     let file = loose.join("w.yaml");
     if std::fs::write(&file, data).is_ok()
-        && let Ok(report) = hisflow::validate_paths(&[file])
+        && let Ok(mut report) = hisflow::validate_paths(&[file])
     {
+        report.prepare();
         std::hint::black_box(render_report(&report));
     }
 }
@@ -193,8 +195,9 @@ pub fn platform_files(data: &[u8]) {
         return;
     };
     if std::fs::write(dir.join("platform.yaml"), data).is_ok()
-        && let Ok(report) = hisflow::validate_paths(std::slice::from_ref(dir))
+        && let Ok(mut report) = hisflow::validate_paths(std::slice::from_ref(dir))
     {
+        report.prepare();
         std::hint::black_box(render_report(&report));
     }
 }

@@ -40,7 +40,8 @@ fn expressions() -> Vec<(serde_json::Value, Use, CompiledExpr)> {
 }
 
 fn all_expressions() -> Vec<(serde_json::Value, Use, CompiledExpr, This)> {
-    let report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
+    let mut report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
+    report.prepare();
     let mut out = Vec::new();
     for p in &report.platforms {
         let settings = serde_json::Value::Object(
@@ -217,30 +218,37 @@ proptest! {
     }
 }
 
-/// Each platform's expressions are worked out for its own settings, even
-/// where platforms share a workflow file: the reference confirms by reply,
-/// Cisco UCCE by event, and the same guard of the same file is decided
-/// both ways.
+/// Each platform's expressions are worked out for its own settings when it
+/// is readied to run, even where platforms share a workflow file: the
+/// reference confirms by reply, Cisco UCCE by event, and the same guard of
+/// the same file is decided both ways.
 #[test]
 fn each_platform_decides_a_shared_guard_by_its_own_settings() {
-    let report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
-    let decided = |platform: &str| {
-        let p = report
-            .platforms
-            .iter()
-            .find(|p| p.name == platform)
-            .expect("a shipped platform");
+    // The guard's value on `p`, if its settings decided it beforehand.
+    let decided = |p: &hisflow::Platform| {
         let logout = p.workflow("logout").expect("a logout workflow");
-        let state = logout.state(logout.state_id("confirmed_how").unwrap());
+        let state = logout.state(logout.state_id("confirmed_how")?);
         let StateKind::Choice(guards) = &state.kind else {
             panic!("confirmed_how is a choice");
         };
         assert_eq!(guards[0].source(), "platform.confirmation == 'event'");
         match guards[0].native().and_then(|n| n.constant()) {
-            Some(V::Bool(b)) => b,
-            other => panic!("{platform}: not decided at validation: {other:?}"),
+            Some(V::Bool(b)) => Some(b),
+            None => None,
+            other => panic!("{}: not a boolean: {other:?}", p.name),
         }
     };
-    assert!(!decided("reference"));
-    assert!(decided("cisco-ucce"));
+    let mut report = hisflow::validate_paths(&[root().join("workflows")]).unwrap();
+    // Validation alone leaves it to run time: `hisflow validate` runs nothing.
+    assert!(report.platforms.iter().all(|p| decided(p).is_none()));
+    report.prepare();
+    let named = |name: &str| {
+        let p = report.platforms.iter().find(|p| p.name == name);
+        decided(p.expect("a shipped platform"))
+    };
+    assert_eq!(named("reference"), Some(false));
+    assert_eq!(named("cisco-ucce"), Some(true));
+    // What loads a platform to run it gets it prepared.
+    let (ucce, _) = hisflow::load_platform(&root().join("workflows/cisco-ucce")).unwrap();
+    assert_eq!(decided(&ucce), Some(true));
 }

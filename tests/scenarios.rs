@@ -18,6 +18,7 @@ fn all() -> Vec<(Arc<Platform>, Scenario)> {
     let dirs: Vec<PathBuf> = found.keys().map(|d| d.join("platform.yaml")).collect();
     let mut report = hisflow::validate_paths(&dirs).unwrap();
     assert!(!report.diagnostics.has_errors());
+    report.prepare();
     let platforms: Vec<Arc<Platform>> = std::mem::take(&mut report.platforms)
         .into_iter()
         .map(Arc::new)

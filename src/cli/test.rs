@@ -63,6 +63,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
+    checked.prepare();
     let platforms: Vec<Arc<Platform>> = std::mem::take(&mut checked.platforms)
         .into_iter()
         .map(Arc::new)

@@ -12,7 +12,7 @@ use petgraph::algo::kosaraju_scc;
 use petgraph::graph::DiGraph;
 
 use super::reuse::{Checked, SettingsRead, WorkflowTerms};
-use super::specialise::Specialised;
+use super::specialise::Reads;
 use super::{Callee, Env, Vocab, settings};
 use crate::Error;
 use crate::platform::catalog;
@@ -50,6 +50,10 @@ pub struct Report {
     pub files: usize,
     /// States checked, counting each file once.
     pub states: usize,
+    /// What each platform's models read of its settings, by the platform's
+    /// folder: what [`Report::prepare`] needs to share its work.
+    pub(crate) reads: HashMap<PathBuf, Reads>,
+    pub(crate) prepared: bool,
 }
 
 /// Validates files and folders (recursively). A file inside a folder is
@@ -172,12 +176,15 @@ pub fn validate_paths_with(paths: &[PathBuf], overlay: Overlay) -> Result<Report
         machines: v.loose_machines,
         files: v.files,
         states: v.states,
+        reads: v.reads,
+        prepared: false,
     })
 }
 
 /// Loads one platform folder for running: the platform, or every diagnostic.
 pub fn load_platform(dir: &Path) -> Result<(Platform, Report), Error> {
     let mut report = validate_paths(&[dir.join(MANIFEST)])?;
+    report.prepare();
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     match report.platforms.iter().position(|p| p.dir == canonical) {
         Some(i) if !report.diagnostics.has_errors() => {
@@ -273,7 +280,7 @@ struct Validator {
     /// `extends` loops already reported, by their sorted folders.
     extends_loops: Vec<Vec<PathBuf>>,
     checked: Checked,
-    specialised: Specialised,
+    reads: HashMap<PathBuf, Reads>,
     files: usize,
     states: usize,
 }
@@ -1121,7 +1128,7 @@ impl Validator {
         let complete = valid.len() == workflows.len() && adapter_spec.is_some() && broken == 0;
         if let (true, Some(machines)) = (complete, machines) {
             let (machines, machine_reads): (Vec<_>, Vec<_>) = machines.into_iter().unzip();
-            let mut platform = Platform {
+            let platform = Platform {
                 name,
                 description: own_header.description.as_ref().map(|d| d.to_string()),
                 dir: self.resolve(dir).unwrap_or_else(|| dir.to_path_buf()),
@@ -1144,8 +1151,13 @@ impl Validator {
                 workflows: valid,
                 machines,
             };
-            self.specialised
-                .platform(&mut platform, &reads, &machine_reads);
+            self.reads.insert(
+                platform.dir.clone(),
+                Reads {
+                    workflows: reads,
+                    machines: machine_reads,
+                },
+            );
             self.platforms.push(platform);
         }
         Ok(())

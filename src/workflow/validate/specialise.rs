@@ -5,10 +5,15 @@
 //! check mostly differ in settings it does not read; specialising it again
 //! for each (a copy of the whole workflow, every expression folded) cost a
 //! tenth of validating the workflows/ tree.
+//!
+//! Validation itself does not specialise: `hisflow validate` and the
+//! language server never run a workflow. What runs one asks for it with
+//! [`Report::prepare`] ([`super::load_platform`] does).
 
 use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 
+use super::Report;
 use super::reuse::{SettingValues, SettingsRead};
 use crate::workflow::expr::CompiledExpr;
 use crate::workflow::model::{Machine, Platform, Workflow, WorkflowCall, specialise_workflow};
@@ -36,9 +41,38 @@ impl<T> Made<T> {
     }
 }
 
+/// What a platform's models read of its settings, as validation found it.
+#[derive(Debug, Default)]
+pub(crate) struct Reads {
+    /// The settings each workflow's expressions name, by the workflow's name.
+    pub workflows: HashMap<String, SettingsRead>,
+    /// Each machine's, in the platform's order.
+    pub machines: Vec<SettingsRead>,
+}
+
+impl Report {
+    /// Readies the platforms for running: in every expression of their
+    /// workflows and machines, works out what the platform's settings alone
+    /// decide, and notes where each call's callee sits. Platforms that read
+    /// the same settings of a model with the same values share its
+    /// specialisation. A platform runs the same without it, more slowly.
+    pub fn prepare(&mut self) {
+        // Twice would work out again what the first time decided.
+        if std::mem::replace(&mut self.prepared, true) {
+            return;
+        }
+        let mut made = Specialised::default();
+        let none = Reads::default();
+        for p in &mut self.platforms {
+            made.platform(p, self.reads.get(&p.dir).unwrap_or(&none));
+        }
+        self.reads.clear();
+    }
+}
+
 /// The specialisations a run has made.
 #[derive(Default)]
-pub struct Specialised {
+struct Specialised {
     workflows: Vec<Made<Workflow>>,
     machines: Vec<Made<Machine>>,
 }
@@ -49,16 +83,13 @@ fn calls(w: &Workflow) -> impl Iterator<Item = &WorkflowCall> {
 
 impl Specialised {
     /// Does what [`Platform::specialise`] does to `p`, taking what an
-    /// earlier platform made where it depends on the same. `reads`: the
-    /// settings each workflow's expressions name, by name; `machine_reads`,
-    /// each machine's, in order. A model without its reads is taken to read
-    /// all the settings.
-    pub fn platform(
-        &mut self,
-        p: &mut Platform,
-        reads: &HashMap<String, SettingsRead>,
-        machine_reads: &[SettingsRead],
-    ) {
+    /// earlier platform made where it depends on the same. A model without
+    /// its reads is taken to read all the settings.
+    fn platform(&mut self, p: &mut Platform, reads: &Reads) {
+        let Reads {
+            workflows: reads,
+            machines: machine_reads,
+        } = reads;
         let index = p.workflow_index();
         let all = SettingsRead::whole();
         let inputs: Vec<Inputs> = p
@@ -164,7 +195,10 @@ pub(super) mod tests {
     fn models(fresh: bool) -> Vec<String> {
         FRESH.set(fresh);
         let tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows");
-        let report = super::super::validate_paths(&[tree]);
+        let report = super::super::validate_paths(&[tree]).map(|mut r| {
+            r.prepare();
+            r
+        });
         FRESH.set(false);
         let report = report.unwrap();
         assert!(!report.diagnostics.has_errors());
