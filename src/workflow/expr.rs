@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use cel::common::ast::{Expr as Ast, SourceInfo};
 use cel::{Env, IdedExpr, Program};
@@ -202,26 +202,18 @@ pub fn event_shape(spec: &crate::platform::EventSpec) -> Shape {
 /// An event's fields; a `state` is an agent state of the catalog, the
 /// `name` one of the catalog's events.
 fn event_fields(fields: Vec<&'static str>) -> Shape {
-    let mut out: Vec<(String, Shape)> = fields
-        .into_iter()
-        .map(|f| {
-            let shape = if f == "state" {
-                Shape::enumeration(
-                    crate::platform::events::AGENT_STATES
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                    "an agent state a switch reports",
-                    "run `hisflow events` for the agent states",
-                )
-            } else {
-                Shape::Scalar
-            };
-            (f.to_string(), shape)
-        })
-        .collect();
-    out.push((
-        "name".into(),
+    // Built once: every workflow's scope and every wait reads them.
+    static STATE: LazyLock<Shape> = LazyLock::new(|| {
+        Shape::enumeration(
+            crate::platform::events::AGENT_STATES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            "an agent state a switch reports",
+            "run `hisflow events` for the agent states",
+        )
+    });
+    static NAME: LazyLock<Shape> = LazyLock::new(|| {
         Shape::enumeration(
             crate::platform::events::EVENTS
                 .iter()
@@ -229,8 +221,20 @@ fn event_fields(fields: Vec<&'static str>) -> Shape {
                 .collect(),
             "a switch event of the catalog",
             "run `hisflow events` for the catalog",
-        ),
-    ));
+        )
+    });
+    let mut out: Vec<(String, Shape)> = fields
+        .into_iter()
+        .map(|f| {
+            let shape = if f == "state" {
+                STATE.clone()
+            } else {
+                Shape::Scalar
+            };
+            (f.to_string(), shape)
+        })
+        .collect();
+    out.push(("name".into(), NAME.clone()));
     Shape::record(out)
 }
 

@@ -1,7 +1,7 @@
 //! The names workflows share with the client protocol and with HIS: requests,
 //! error codes, and the shape of the data expressions can read.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Every request of the client protocol, with its parameters. A platform must
 /// map each to a workflow.
@@ -142,6 +142,26 @@ impl Shape {
     }
 }
 
+// The catalog's sets, built once: every workflow's and machine's check
+// reads them, and each built afresh was a string per value.
+static AGENT_STATE: LazyLock<Shape> = LazyLock::new(|| {
+    Shape::enumeration(
+        crate::platform::events::AGENT_STATES
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        "an agent state",
+        "run `hisflow events` for the agent states a switch reports",
+    )
+});
+static MEDIA_SHAPE: LazyLock<Shape> = LazyLock::new(|| {
+    Shape::enumeration(
+        MEDIA.iter().map(|m| m.to_string()).collect(),
+        "a media",
+        "media are voice, email and chat",
+    )
+});
+
 /// What a platform names: the states of its machines. `None`: not known
 /// (no machine for the entity).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -160,14 +180,7 @@ impl States {
                 "a state of the platform's channel machine",
                 "add the state to the channel machine's `states:`",
             ),
-            None => Shape::enumeration(
-                crate::platform::events::AGENT_STATES
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-                "an agent state",
-                "run `hisflow events` for the agent states a switch reports",
-            ),
+            None => AGENT_STATE.clone(),
         }
     }
 
@@ -175,14 +188,7 @@ impl States {
     pub fn channel(&self) -> Shape {
         Shape::record(vec![
             ("id".into(), Shape::Scalar),
-            (
-                "media".into(),
-                Shape::enumeration(
-                    MEDIA.iter().map(|m| m.to_string()).collect(),
-                    "a media",
-                    "media are voice, email and chat",
-                ),
-            ),
+            ("media".into(), MEDIA_SHAPE.clone()),
             ("state".into(), self.channel_state()),
             ("active".into(), Shape::Scalar),
             ("interactions".into(), ShapeRef::ListOf(INTERACTION).shape()),
