@@ -166,8 +166,9 @@ static MEDIA_SHAPE: LazyLock<Shape> = LazyLock::new(|| {
 /// (no machine for the entity).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct States {
-    pub channel: Option<Vec<String>>,
-    pub session: Option<Vec<String>>,
+    /// Shared: every workflow's check keeps a copy for its reuse.
+    pub channel: Option<Arc<[String]>>,
+    pub session: Option<Arc<[String]>>,
 }
 
 impl States {
@@ -176,7 +177,7 @@ impl States {
     pub fn channel_state(&self) -> Shape {
         match &self.channel {
             Some(s) => Shape::enumeration(
-                s.clone(),
+                s.to_vec(),
                 "a state of the platform's channel machine",
                 "add the state to the channel machine's `states:`",
             ),
@@ -199,7 +200,7 @@ impl States {
     pub fn session(&self) -> Shape {
         let state = match &self.session {
             Some(s) => Shape::enumeration(
-                s.clone(),
+                s.to_vec(),
                 "a state of the platform's session machine",
                 "add the state to the session machine's `states:`",
             ),
