@@ -26,14 +26,8 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(path: PathBuf, text: String) -> Self {
-        // A byte loop: match_indices sets a search up for every line.
         let line_starts = std::iter::once(0)
-            .chain(
-                text.bytes()
-                    .enumerate()
-                    .filter(|(_, b)| *b == b'\n')
-                    .map(|(i, _)| i + 1),
-            )
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
             .collect();
         Self {
             path,
@@ -99,7 +93,7 @@ impl SourceFile {
     /// end of the line. Diagnostics underline exactly this.
     pub fn token_len(&self, offset: usize) -> usize {
         let rest = &self.text[self.floor(offset)..];
-        let line = &rest[..rest.bytes().position(|b| b == b'\n').unwrap_or(rest.len())];
+        let line = &rest[..memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len())];
         // Every character that ends a token is ASCII, and no byte of a
         // longer character is: the line is read byte by byte.
         let bytes = line.as_bytes();
