@@ -114,18 +114,27 @@ impl SourceFile {
                 line.len()
             }
             Some(_) => {
-                let mut end = line.len();
-                for (i, &c) in bytes.iter().enumerate() {
-                    let after_space = i > 0 && bytes[i - 1] == b' ';
-                    if (c == b'#' && after_space) || matches!(c, b',' | b']' | b'}') {
-                        end = i;
-                        break;
+                // Most bytes of a line end nothing: one look-up each skips
+                // them (an expression's line is long).
+                const MAY_END: [bool; 256] = {
+                    let mut t = [false; 256];
+                    let mut i = 0;
+                    while i < 5 {
+                        t[b"#,]}:"[i] as usize] = true;
+                        i += 1;
                     }
-                    if c == b':' && bytes.get(i + 1).is_none_or(|b| *b == b' ') {
-                        end = i;
-                        break;
-                    }
-                }
+                    t
+                };
+                let ends = |i: usize, c: u8| match c {
+                    b'#' => i > 0 && bytes[i - 1] == b' ',
+                    b':' => bytes.get(i + 1).is_none_or(|b| *b == b' '),
+                    _ => true,
+                };
+                let end = bytes
+                    .iter()
+                    .enumerate()
+                    .position(|(i, &c)| MAY_END[c as usize] && ends(i, c))
+                    .unwrap_or(line.len());
                 line[..end].trim_end().len().max(1.min(line.len()))
             }
         }
