@@ -191,7 +191,10 @@ impl ReadAt {
 /// `event` where the event is not known statically: any catalog field, and
 /// its `name`.
 pub fn any_event() -> Shape {
-    event_fields(crate::platform::events::all_fields())
+    // The same for every workflow checked.
+    static ANY: LazyLock<Shape> =
+        LazyLock::new(|| event_fields(crate::platform::events::all_fields()));
+    ANY.clone()
 }
 
 /// `event` for one known switch event: its fields and its `name`.
@@ -467,13 +470,15 @@ pub(crate) fn too_deep(source: &str) -> Option<(usize, String)> {
     const MACROS: &[&str] = &["all", "exists", "exists_one", "map", "filter"];
     // Each open bracket, and whether it opened a comprehension.
     let mut open: Vec<bool> = Vec::new();
-    let mut quote: Option<char> = None;
+    let mut quote: Option<u8> = None;
     let mut escaped = false;
-    for (i, ch) in source.char_indices() {
+    // By bytes: every character that matters is ASCII, and no byte of a
+    // longer character is.
+    for (i, ch) in source.bytes().enumerate() {
         if let Some(q) = quote {
             if escaped {
                 escaped = false;
-            } else if ch == '\\' {
+            } else if ch == b'\\' {
                 escaped = true;
             } else if ch == q {
                 quote = None;
@@ -481,8 +486,8 @@ pub(crate) fn too_deep(source: &str) -> Option<(usize, String)> {
             continue;
         }
         match ch {
-            '\'' | '"' => quote = Some(ch),
-            '(' | '[' | '{' => {
+            b'\'' | b'"' => quote = Some(ch),
+            b'(' | b'[' | b'{' => {
                 let word: String = source[..i]
                     .chars()
                     .rev()
@@ -493,7 +498,7 @@ pub(crate) fn too_deep(source: &str) -> Option<(usize, String)> {
                     .collect();
                 let before = &source[..i - word.len()];
                 let macro_call =
-                    ch == '(' && before.ends_with('.') && MACROS.contains(&word.as_str());
+                    ch == b'(' && before.ends_with('.') && MACROS.contains(&word.as_str());
                 open.push(macro_call);
                 if open.len() > MAX_EXPR_DEPTH {
                     return Some((
@@ -510,7 +515,7 @@ pub(crate) fn too_deep(source: &str) -> Option<(usize, String)> {
                     ));
                 }
             }
-            ')' | ']' | '}' => {
+            b')' | b']' | b'}' => {
                 open.pop();
             }
             _ => {}
@@ -1218,6 +1223,30 @@ mod tests {
     use super::*;
     use crate::workflow::source::Sources;
     use std::path::PathBuf;
+
+    /// Brackets in quotes are text, whatever the characters around them;
+    /// the depth found is at the byte of the bracket past the limit.
+    #[test]
+    fn nesting_is_counted_outside_quotes_only() {
+        use super::{MAX_EXPR_DEPTH, too_deep};
+        let quoted = format!(
+            "'é{}' == \"\\\"{}\" && f(é)",
+            "(".repeat(40),
+            "[".repeat(40)
+        );
+        assert_eq!(too_deep(&quoted), None);
+        let deep = format!(
+            "'é' + {}1{}",
+            "(".repeat(MAX_EXPR_DEPTH + 1),
+            ")".repeat(MAX_EXPR_DEPTH + 1)
+        );
+        let at = deep.find('(').unwrap() + MAX_EXPR_DEPTH;
+        assert_eq!(too_deep(&deep).map(|(i, _)| i), Some(at));
+        let nested = "a.all(x, x.exists(y, y.map(z, z.filter(w, w))))";
+        let (i, why) = too_deep(nested).expect("four comprehensions");
+        assert_eq!(&nested[i - 6..i], "filter", "{why}");
+        assert_eq!(too_deep("a.all(x, x.exists(y, y.map(z, z)))"), None);
+    }
 
     fn check(yaml_value: &str, line: &str) -> (Diagnostics, Sources) {
         let mut sources = Sources::new();

@@ -361,16 +361,18 @@ fn second_document(cx: Ctx<'_>) -> Option<Diagnostic> {
 /// absurd files; under-estimating is impossible for the block case.
 fn nesting_guard(cx: Ctx<'_>) -> Option<Diagnostic> {
     let text = cx.text();
-    let opens = |b: &u8| matches!(b, b'[' | b'{');
+    let opens = |bytes: &[u8]| memchr::memchr2(b'[', b'{', bytes).is_some();
     // Flow nested deeper than the limit needs more brackets than it, and
     // block nesting a line longer than it: most lines need no closer look.
-    let flow_possible = text.bytes().filter(opens).count() > MAX_FLOW_DEPTH;
+    let flow_possible = memchr::memchr2_iter(b'[', b'{', text.as_bytes())
+        .nth(MAX_FLOW_DEPTH)
+        .is_some();
     let mut offset = 0;
     let mut flow = 0usize;
     for line in lines(text) {
         let bytes = line.as_bytes();
         // Outside a flow collection, a line that opens none leaves none open.
-        let scan_flow = flow_possible && (flow > 0 || bytes.iter().any(opens));
+        let scan_flow = flow_possible && (flow > 0 || opens(bytes));
         if bytes.len() <= MAX_BLOCK_COLUMNS && !scan_flow {
             offset += line.len();
             continue;
@@ -438,10 +440,7 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let end = rest
-            .bytes()
-            .position(|b| b == b'\n')
-            .map_or(rest.len(), |i| i + 1);
+        let end = memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |i| i + 1);
         let (line, after) = rest.split_at(end);
         rest = after;
         Some(line)
