@@ -301,7 +301,8 @@ pub struct WorkflowCall {
     pub workflow: String,
     pub args: Args,
     /// Where the callee sits among its platform's workflows, once the
-    /// platform is built: a call finds it without looking its name up.
+    /// platform is readied to run ([`crate::Report::prepare`]): a call finds
+    /// it without looking its name up. `None` before: found by name.
     pub index: Option<usize>,
 }
 
@@ -498,7 +499,8 @@ impl Platform {
     }
 
     /// Works out, in every expression of its workflows and machines, what
-    /// its settings alone decide: done once, when the validator builds it.
+    /// its settings alone decide: done once, when the platform is readied to
+    /// run ([`crate::Report::prepare`] shares it between platforms).
     pub(crate) fn specialise(&mut self) {
         let settings = self.settings_value();
         let mut f = |e: &mut CompiledExpr| e.specialise(settings.as_ref());

@@ -40,7 +40,8 @@ const SKIPPED_DIRS: &[&str] = &["scenarios", "target", "node_modules"];
 pub struct Report {
     pub sources: Sources,
     pub diagnostics: Diagnostics,
-    /// The platforms that validated without errors.
+    /// The platforms that validated without errors; they run as they are,
+    /// faster once [`Report::prepare`] has readied them.
     pub platforms: Vec<Platform>,
     /// Workflows of folders without a manifest that validated without errors.
     pub workflows: Vec<Arc<Workflow>>,
@@ -184,10 +185,10 @@ pub fn validate_paths_with(paths: &[PathBuf], overlay: Overlay) -> Result<Report
 /// Loads one platform folder for running: the platform, or every diagnostic.
 pub fn load_platform(dir: &Path) -> Result<(Platform, Report), Error> {
     let mut report = validate_paths(&[dir.join(MANIFEST)])?;
-    report.prepare();
     let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
     match report.platforms.iter().position(|p| p.dir == canonical) {
         Some(i) if !report.diagnostics.has_errors() => {
+            report.prepare();
             let p = report.platforms.swap_remove(i);
             Ok((p, report))
         }
