@@ -206,16 +206,6 @@ pub fn event_shape(spec: &crate::platform::EventSpec) -> Shape {
 /// `name` one of the catalog's events.
 fn event_fields(fields: Vec<&'static str>) -> Shape {
     // Built once: every workflow's scope and every wait reads them.
-    static STATE: LazyLock<Shape> = LazyLock::new(|| {
-        Shape::enumeration(
-            crate::platform::events::AGENT_STATES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-            "an agent state a switch reports",
-            "run `hisflow events` for the agent states",
-        )
-    });
     static NAME: LazyLock<Shape> = LazyLock::new(|| {
         Shape::enumeration(
             crate::platform::events::EVENTS
@@ -230,7 +220,7 @@ fn event_fields(fields: Vec<&'static str>) -> Shape {
         .into_iter()
         .map(|f| {
             let shape = if f == "state" {
-                STATE.clone()
+                crate::workflow::vocab::REPORTED_STATE.clone()
             } else {
                 Shape::Scalar
             };

@@ -144,14 +144,28 @@ impl Shape {
 
 // The catalog's sets, built once: every workflow's and machine's check
 // reads them, and each built afresh was a string per value.
-static AGENT_STATE: LazyLock<Shape> = LazyLock::new(|| {
+fn agent_states(what: &str, declare: &str) -> Shape {
     Shape::enumeration(
         crate::platform::events::AGENT_STATES
             .iter()
             .map(|s| s.to_string())
             .collect(),
+        what,
+        declare,
+    )
+}
+static AGENT_STATE: LazyLock<Shape> = LazyLock::new(|| {
+    agent_states(
         "an agent state",
         "run `hisflow events` for the agent states a switch reports",
+    )
+});
+/// An agent state as a switch reports it: an event's `state`, the result
+/// of `agent.state`.
+pub static REPORTED_STATE: LazyLock<Shape> = LazyLock::new(|| {
+    agent_states(
+        "an agent state a switch reports",
+        "run `hisflow events` for the agent states",
     )
 });
 static MEDIA_SHAPE: LazyLock<Shape> = LazyLock::new(|| {

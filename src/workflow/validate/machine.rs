@@ -418,14 +418,7 @@ fn result_shape(op: &str) -> Shape {
         "agent.state" => Shape::record(vec![
             (
                 "state".into(),
-                Shape::enumeration(
-                    crate::platform::events::AGENT_STATES
-                        .iter()
-                        .map(|s| s.to_string())
-                        .collect(),
-                    "an agent state a switch reports",
-                    "run `hisflow events` for the agent states",
-                ),
+                crate::workflow::vocab::REPORTED_STATE.clone(),
             ),
             ("active".into(), Shape::Scalar),
             ("interactions".into(), Shape::list(Shape::Scalar)),
