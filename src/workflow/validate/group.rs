@@ -52,9 +52,9 @@ pub struct Report {
     /// States checked, counting each file once.
     pub states: usize,
     /// What each platform's models read of its settings, by the platform's
-    /// folder: what [`Report::prepare`] needs to share its work.
-    pub(crate) reads: HashMap<PathBuf, Reads>,
-    pub(crate) prepared: bool,
+    /// folder: what [`Report::prepare`] needs to share its work. `None` once
+    /// it has.
+    pub(crate) reads: Option<HashMap<PathBuf, Reads>>,
 }
 
 /// Validates files and folders (recursively). A file inside a folder is
@@ -150,16 +150,14 @@ pub fn validate_paths_with(paths: &[PathBuf], overlay: Overlay) -> Result<Report
     let mut diagnostics = std::mem::take(&mut v.diags);
     if let Some(only) = only {
         let wanted: Vec<PathBuf> = only.iter().map(|p| v.canonical(p)).collect();
-        let paths: Vec<(FileId, PathBuf)> = v
-            .sources
+        // Out while the validator resolves its paths, which borrows it.
+        let sources = std::mem::take(&mut v.sources);
+        let keep: Vec<FileId> = sources
             .iter()
-            .map(|(id, f)| (id, f.path().to_path_buf()))
-            .collect();
-        let keep: Vec<FileId> = paths
-            .into_iter()
-            .filter(|(_, p)| wanted.contains(&v.canonical(p)))
+            .filter(|(_, f)| wanted.contains(&v.canonical(f.path())))
             .map(|(id, _)| id)
             .collect();
+        v.sources = sources;
         diagnostics = diagnostics
             .into_iter()
             .filter(|d| keep.contains(&d.span.file))
@@ -177,8 +175,7 @@ pub fn validate_paths_with(paths: &[PathBuf], overlay: Overlay) -> Result<Report
         machines: v.loose_machines,
         files: v.files,
         states: v.states,
-        reads: v.reads,
-        prepared: false,
+        reads: Some(v.reads),
     })
 }
 

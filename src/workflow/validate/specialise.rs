@@ -58,15 +58,14 @@ impl Report {
     /// specialisation. A platform runs the same without it, more slowly.
     pub fn prepare(&mut self) {
         // Twice would work out again what the first time decided.
-        if std::mem::replace(&mut self.prepared, true) {
+        let Some(reads) = self.reads.take() else {
             return;
-        }
+        };
         let mut made = Specialised::default();
         let none = Reads::default();
         for p in &mut self.platforms {
-            made.platform(p, self.reads.get(&p.dir).unwrap_or(&none));
+            made.platform(p, reads.get(&p.dir).unwrap_or(&none));
         }
-        self.reads.clear();
     }
 }
 
