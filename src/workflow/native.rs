@@ -328,8 +328,9 @@ impl Native {
 
 /// The same expression for one platform: every part its settings alone
 /// decide is worked out once, when the platform is readied to run
-/// ([`crate::Report::prepare`]), instead of at every evaluation. A guard like `platform.confirmation == 'event' && …` becomes
-/// `false` on a platform that confirms by reply.
+/// ([`crate::Report::prepare`]), instead of at every evaluation. A guard
+/// like `platform.confirmation == 'event' && …` becomes `false` on a
+/// platform that confirms by reply.
 impl Native {
     /// `None` when it reads no setting: then the platform changes nothing
     /// and it is kept as compiled. Parts of it that read only literals
