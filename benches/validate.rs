@@ -28,20 +28,33 @@ use std::sync::atomic::Ordering;
 #[global_allocator]
 static ALLOC: counting::Counting = counting::Counting;
 
-/// Median wall time of `f` over enough runs to fill about `budget`.
-fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
+/// Median wall time of each of `runs` over enough rounds to fill about
+/// `budget`. The runs take turns, round by round, so that a change in the
+/// machine's load weighs on each alike: timed one after the other, a
+/// validation measured while the machine is busy and a parse measured once
+/// it is quiet give a ratio that says nothing.
+fn measure(budget: Duration, runs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
     for _ in 0..3 {
-        f();
+        for f in runs.iter_mut() {
+            f();
+        }
     }
-    let mut samples = Vec::new();
+    let mut samples = vec![Vec::new(); runs.len()];
     let start = Instant::now();
-    while start.elapsed() < budget || samples.len() < 11 {
-        let t = Instant::now();
-        f();
-        samples.push(t.elapsed());
+    while start.elapsed() < budget * runs.len() as u32 || samples[0].len() < 11 {
+        for (f, s) in runs.iter_mut().zip(&mut samples) {
+            let t = Instant::now();
+            f();
+            s.push(t.elapsed());
+        }
     }
-    samples.sort();
-    samples[samples.len() / 2]
+    samples
+        .into_iter()
+        .map(|mut s| {
+            s.sort();
+            s[s.len() / 2]
+        })
+        .collect()
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -164,9 +177,10 @@ struct Costs {
 
 /// Times `validate` and `parse`, then counts what one run of each allocates.
 fn costs(budget: Duration, mut validate: impl FnMut(), mut parse: impl FnMut()) -> Costs {
+    let times = measure(budget, &mut [&mut validate, &mut parse]);
     Costs {
-        validate: measure(budget, &mut validate),
-        parse: measure(budget, &mut parse),
+        validate: times[0],
+        parse: times[1],
         validate_allocs: counting::allocations(validate),
         parse_allocs: counting::allocations(parse),
     }
@@ -226,10 +240,16 @@ fn series(title: &str, unit: &str, budget: Duration, points: &[Point]) {
     for p in points {
         let check = hisflow::validate_paths(&p.paths).unwrap();
         assert!(!check.diagnostics.has_errors(), "{:?}", check.diagnostics);
-        let validate = measure(budget, || {
-            black_box(hisflow::validate_paths(&p.paths).unwrap());
-        });
-        let parse = measure(budget, || parse_only(&p.files));
+        let times = measure(
+            budget,
+            &mut [
+                &mut || {
+                    black_box(hisflow::validate_paths(&p.paths).unwrap());
+                },
+                &mut || parse_only(&p.files),
+            ],
+        );
+        let (validate, parse) = (times[0], times[1]);
         let per = |d: Duration| d.as_secs_f64() * 1e6 / p.units as f64;
         // The cost of one more unit, from the point before: flat when
         // linear, whatever the fixed cost.
@@ -333,15 +353,21 @@ fn main() {
     // What running a platform adds after validating it (`hisflow serve`,
     // `hisflow test`): each platform's expressions specialised for its
     // settings. `hisflow validate` and the language server stop before.
-    let prepared = measure(budget, || {
-        let mut r = hisflow::validate_paths(std::slice::from_ref(&tree)).unwrap();
-        r.prepare();
-        black_box(r);
-    });
+    let times = measure(
+        budget,
+        &mut [
+            &mut || {
+                let mut r = hisflow::validate_paths(std::slice::from_ref(&tree)).unwrap();
+                r.prepare();
+                black_box(r);
+            },
+            &mut || parse_only(&files),
+        ],
+    );
     println!(
         "  prepared for running: {:>6.3} ms  ({:.2} x the cost of parsing)",
-        prepared.as_secs_f64() * 1e3,
-        prepared.as_secs_f64() / c.parse.as_secs_f64()
+        times[0].as_secs_f64() * 1e3,
+        times[0].as_secs_f64() / times[1].as_secs_f64()
     );
 
     let dir = tempfile::tempdir().unwrap();
