@@ -315,7 +315,9 @@ impl Engine {
             workflow,
             state: workflow.start,
             request,
-            vars: None,
+            // A workflow without variables has them all from the start:
+            // its states skip computing none.
+            vars: workflow.vars.is_empty().then(|| self.no_vars.clone()),
             error: None,
             looping: None,
             entered: false,
@@ -413,8 +415,9 @@ impl Engine {
             let span = tracing::level_enabled!(tracing::Level::TRACE)
                 .then(|| tracing::trace_span!(parent: &frame.span, "state", name = %state.name));
             // The session is lent to each evaluation on its own
-            // (`with_session`): an operation changes it between two.
-            let vars = self.inputs(
+            // (`with_session`): an operation changes it between two. States
+            // that only read it lend it to these inputs, without a copy.
+            let mut vars = self.inputs(
                 &frame.request,
                 V::Null,
                 frame.error.as_ref(),
@@ -425,7 +428,7 @@ impl Engine {
             let step = match &state.kind {
                 StateKind::Choice(guards) => {
                     let _in = span.as_ref().map(tracing::Span::enter);
-                    let vars = with_session(&vars, session);
+                    vars.session = V::Obj(session);
                     let mut step = Step::Go(Trigger::Otherwise);
                     for (i, g) in guards.iter().enumerate() {
                         match values::eval_bool(&self.env, g, &vars, None) {
@@ -456,7 +459,8 @@ impl Engine {
                     }
                 }
                 StateKind::Emit(e) => {
-                    match self.data(&e.data, &with_session(&vars, session), None) {
+                    vars.session = V::Obj(session);
+                    match self.data(&e.data, &vars, None) {
                         Ok(data) => {
                             let event = Event {
                                 name: Cow::Borrowed(e.event),
@@ -484,7 +488,8 @@ impl Engine {
                     }
                 }
                 StateKind::Call(c) => {
-                    match self.record(&c.args, &with_session(&vars, session), None) {
+                    vars.session = V::Obj(session);
+                    match self.record(&c.args, &vars, None) {
                         Ok(args) => match self.platform.callee(c) {
                             Some(callee) => Step::Push(self.frame(callee, args, obs)),
                             None => Step::Abort(Response::error(
@@ -590,10 +595,13 @@ impl Engine {
                         }
                     }
                 }
-                StateKind::Respond(r) => match self.respond(w, r, &with_session(&vars, session)) {
-                    Ok(response) => Step::Finish(response),
-                    Err(fault) => Step::Abort(fault),
-                },
+                StateKind::Respond(r) => {
+                    vars.session = V::Obj(session);
+                    match self.respond(w, r, &vars) {
+                        Ok(response) => Step::Finish(response),
+                        Err(fault) => Step::Abort(fault),
+                    }
+                }
             };
             if let Some(value) = received {
                 event = Some(value);

@@ -823,6 +823,7 @@ fn read_field<'a>(
     field(base_of(base, inputs, bound)?, name)?.ok_or(Unsure)
 }
 
+#[inline(always)]
 fn root<'a>(r: Root, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {
     Ok(match r {
         Root::Request => inputs.request,
@@ -836,6 +837,7 @@ fn root<'a>(r: Root, inputs: &Inputs<'a>) -> Result<V<'a>, Unsure> {
     })
 }
 
+#[inline(always)]
 fn bound_at<'a>(bound: &Bound<'a>, depth: usize) -> Result<V<'a>, Unsure> {
     bound
         .len()
@@ -885,7 +887,7 @@ fn is_in<'a>(
     let mut found = false;
     if let N::List(elements) = list {
         for e in elements {
-            if eq(item, eval(e, inputs, bound)?)? {
+            if eq(item, operand(e, inputs, bound)?)? {
                 return Ok(true);
             }
         }
