@@ -35,6 +35,14 @@ impl Data {
         }
     }
 
+    /// Adds a field by a name it does not hold yet, without looking: the
+    /// names of a workflow's mapping, which loading keeps distinct (a
+    /// duplicate key is an error).
+    pub(crate) fn insert_new(&mut self, name: &'static str, value: Value) {
+        debug_assert!(self.get(name).is_none(), "`{name}` given twice");
+        self.0.push((Cow::Borrowed(name), value));
+    }
+
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }

@@ -841,7 +841,7 @@ impl Engine {
         let mut out = Data::with_capacity(args.len());
         for (k, e) in args {
             match values::eval_json(&self.env, e, vars, item) {
-                Ok(v) => out.insert(*k, v),
+                Ok(v) => out.insert_new(k, v),
                 Err(err) => return Err(expr_error(e, &err)),
             }
         }
