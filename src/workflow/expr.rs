@@ -211,7 +211,7 @@ fn event_fields(fields: Vec<&'static str>) -> Shape {
             crate::platform::events::EVENTS
                 .iter()
                 .map(|e| e.name.to_string())
-                .collect(),
+                .collect::<Vec<_>>(),
             "a switch event of the catalog",
             "run `hisflow events` for the catalog",
         )
@@ -478,17 +478,14 @@ pub(crate) fn too_deep(source: &str) -> Option<(usize, String)> {
         match ch {
             b'\'' | b'"' => quote = Some(ch),
             b'(' | b'[' | b'{' => {
-                let word: String = source[..i]
-                    .chars()
-                    .rev()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                let before = &source[..i - word.len()];
-                let macro_call =
-                    ch == b'(' && before.ends_with('.') && MACROS.contains(&word.as_str());
+                // The identifier just before the bracket, found in place:
+                // no copy of it for each bracket of each expression.
+                let start = source.as_bytes()[..i]
+                    .iter()
+                    .rposition(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
+                    .map_or(0, |p| p + 1);
+                let (before, word) = (&source[..start], &source[start..i]);
+                let macro_call = ch == b'(' && before.ends_with('.') && MACROS.contains(&word);
                 open.push(macro_call);
                 if open.len() > MAX_EXPR_DEPTH {
                     return Some((

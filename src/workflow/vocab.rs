@@ -117,7 +117,9 @@ pub enum Shape {
 /// A declared set of values, and what declares it, for diagnostics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Vocabulary {
-    pub values: Vec<String>,
+    /// Shared: the session's shape is built for every workflow checked,
+    /// with its machines' states.
+    pub values: Arc<[String]>,
     /// What the values are, e.g. "a state of the channel machine".
     pub what: String,
     /// Where to declare another, for the help line.
@@ -133,9 +135,9 @@ impl Shape {
         Shape::List(Arc::new(of))
     }
 
-    pub fn enumeration(values: Vec<String>, what: &str, declare: &str) -> Shape {
+    pub fn enumeration(values: impl Into<Arc<[String]>>, what: &str, declare: &str) -> Shape {
         Shape::Enum(Arc::new(Vocabulary {
-            values,
+            values: values.into(),
             what: what.to_string(),
             declare: declare.to_string(),
         }))
@@ -149,7 +151,7 @@ fn agent_states(what: &str, declare: &str) -> Shape {
         crate::platform::events::AGENT_STATES
             .iter()
             .map(|s| s.to_string())
-            .collect(),
+            .collect::<Vec<_>>(),
         what,
         declare,
     )
@@ -170,7 +172,7 @@ pub static REPORTED_STATE: LazyLock<Shape> = LazyLock::new(|| {
 });
 static MEDIA_SHAPE: LazyLock<Shape> = LazyLock::new(|| {
     Shape::enumeration(
-        MEDIA.iter().map(|m| m.to_string()).collect(),
+        MEDIA.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
         "a media",
         "media are voice, email and chat",
     )
@@ -191,7 +193,7 @@ impl States {
     pub fn channel_state(&self) -> Shape {
         match &self.channel {
             Some(s) => Shape::enumeration(
-                s.to_vec(),
+                s.clone(),
                 "a state of the platform's channel machine",
                 "add the state to the channel machine's `states:`",
             ),
@@ -214,7 +216,7 @@ impl States {
     pub fn session(&self) -> Shape {
         let state = match &self.session {
             Some(s) => Shape::enumeration(
-                s.to_vec(),
+                s.clone(),
                 "a state of the platform's session machine",
                 "add the state to the session machine's `states:`",
             ),

@@ -280,8 +280,19 @@ pub fn workflow(
                 unknown_flows.extend(suggestion);
             }
         }
+        // Reads are recorded only where they can name a variable: a
+        // workflow without any has none to check, a state without `set:`
+        // nothing read before it acts.
+        let recording = |reads: bool| {
+            if reads && !var_names.is_empty() {
+                let (s, r) = scope.recording();
+                (s, Some(r))
+            } else {
+                (scope.clone(), None)
+            }
+        };
         // `set:` first: it runs on entering the state, before it acts.
-        let (set_scope, reads_before) = scope.recording();
+        let (set_scope, reads_before) = recording(state.set.is_some());
         let mut used = vars::Uses::default();
         let mut set = Vec::new();
         for (var, e) in state.set.iter().flatten() {
@@ -309,7 +320,7 @@ pub fn workflow(
                 ),
             }
         }
-        let (state_scope, reads_after) = scope.recording();
+        let (state_scope, reads_after) = recording(true);
         let (kind, edges) = states::state(
             cx,
             &env,
@@ -319,7 +330,10 @@ pub fn workflow(
             loaded.unknown_keys,
             &mut diags,
         );
-        let index = |reads: &super::expr::Reads| -> Vec<(usize, super::expr::ReadAt)> {
+        let index = |reads: &Option<super::expr::Reads>| -> Vec<(usize, super::expr::ReadAt)> {
+            let Some(reads) = reads else {
+                return Vec::new();
+            };
             reads
                 .borrow()
                 .iter()

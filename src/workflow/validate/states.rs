@@ -55,7 +55,7 @@ fn allowed(kind: &str) -> &'static [&'static str] {
 const WAIT_OUTCOMES: &[&str] = &["received", "timeout"];
 
 /// The keys a state has, with where each is written.
-fn present(raw: &RawState) -> Vec<(&'static str, Option<Marker>)> {
+fn present(raw: &RawState) -> smallvec::SmallVec<[(&'static str, Option<Marker>); 6]> {
     fn m<T>(v: &Option<Sp<T>>) -> Option<Option<Marker>> {
         v.as_ref().map(Sp::marker)
     }
@@ -104,7 +104,8 @@ pub fn state(
 ) -> (Option<StateKind>, Edges) {
     let name_span = cx.span_of(name);
     let keys = present(raw);
-    let kinds: Vec<_> = keys.iter().filter(|(k, _)| KIND_KEYS.contains(k)).collect();
+    let kinds: smallvec::SmallVec<[_; 2]> =
+        keys.iter().filter(|(k, _)| KIND_KEYS.contains(k)).collect();
     let kind = match kinds.as_slice() {
         [] => {
             diags.push(
