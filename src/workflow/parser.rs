@@ -90,6 +90,9 @@ fn exact(source: &str) -> std::thread::Result<Result<Program, ParseErrors>> {
 /// The Pratt parser, when it may give the exact parser's tree; `None` when
 /// it fails or panics: the exact parser then says why.
 fn fast(source: &str) -> Option<IdedExpr> {
+    if let Some(e) = plain(source) {
+        return Some(e);
+    }
     let calls_extension = EXTENSION_MACROS
         .iter()
         .any(|m| super::source::occurrences(source, m).next().is_some());
@@ -105,6 +108,94 @@ fn fast(source: &str) -> Option<IdedExpr> {
     .ok()
     .flatten()
     .filter(agrees)
+}
+
+/// The tree of the commonest expressions, read without a parser: a quoted
+/// text without escapes, a whole number, `true`, `false`, `null`, or a path
+/// of names (`request.channel`). Each is the tree the Pratt parser builds,
+/// ids included; `None` for anything else, which the parsers read.
+fn plain(source: &str) -> Option<IdedExpr> {
+    use cel::common::ast::{Expr, LiteralValue, SelectExpr};
+    let literal = |value| {
+        Some(IdedExpr {
+            id: 1,
+            expr: Expr::Literal(value),
+        })
+    };
+    let bytes = source.as_bytes();
+    match bytes {
+        [] => None,
+        [q @ (b'\'' | b'"'), inner @ .., last]
+            if last == q
+                && !inner
+                    .iter()
+                    .any(|c| matches!(c, b'\\' | b'\n' | b'\r') || c == q) =>
+        {
+            literal(LiteralValue::String(
+                source[1..source.len() - 1].to_string().into(),
+            ))
+        }
+        [b'1'..=b'9', ..] | [b'0'] if bytes.iter().all(u8::is_ascii_digit) => {
+            literal(LiteralValue::Int(source.parse::<i64>().ok()?.into()))
+        }
+        _ => match source {
+            "true" => literal(LiteralValue::Boolean(true.into())),
+            "false" => literal(LiteralValue::Boolean(false.into())),
+            "null" => literal(LiteralValue::Null),
+            _ => {
+                let mut names = source.split('.');
+                let mut e = IdedExpr {
+                    id: 1,
+                    expr: Expr::Ident(name(names.next()?)?.to_string()),
+                };
+                for (id, field) in (2..).zip(names) {
+                    e = IdedExpr {
+                        id,
+                        expr: Expr::Select(SelectExpr {
+                            operand: Box::new(e),
+                            field: name(field)?.to_string(),
+                            test: false,
+                        }),
+                    };
+                }
+                Some(e)
+            }
+        },
+    }
+}
+
+/// `word` if it is a name CEL reads as one: not a literal's word nor one
+/// it reserves.
+fn name(word: &str) -> Option<&str> {
+    const RESERVED: &[&str] = &[
+        "true",
+        "false",
+        "null",
+        "in",
+        "as",
+        "break",
+        "const",
+        "continue",
+        "else",
+        "for",
+        "function",
+        "if",
+        "import",
+        "let",
+        "loop",
+        "package",
+        "namespace",
+        "return",
+        "var",
+        "void",
+        "while",
+    ];
+    let mut chars = word.bytes();
+    let first = chars.next()?;
+    let ok = (first.is_ascii_alphabetic() || first == b'_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && !RESERVED.contains(&word);
+    ok.then_some(word)
 }
 
 /// Whether `!` or `-` follows `!` or `-` (quoted text included): the fast
@@ -407,6 +498,74 @@ mod tests {
             fast_trees * 10 >= exact_trees * 9,
             "{fast_trees} of {exact_trees}"
         );
+    }
+
+    #[test]
+    fn plain_expressions_are_the_pratt_parsers_trees_ids_included() {
+        let mut plain_trees = 0;
+        let more = [
+            "'a'",
+            "\"b\"",
+            "''",
+            "0",
+            "42",
+            "9223372036854775807",
+            "true",
+            "null",
+            "a",
+            "a.b",
+            "request.channel",
+            "_x.y_1.z",
+            "a.b.c.d",
+        ];
+        for source in corpus().iter().map(String::as_str).chain(more) {
+            let Some(tree) = plain(source) else { continue };
+            plain_trees += 1;
+            let pratt = PrattParser::new()
+                .enable_optional_syntax(false)
+                .parse(source)
+                .unwrap_or_else(|e| panic!("{source:?}: {e:?}"));
+            assert_eq!(tree, pratt, "{source:?}");
+        }
+        assert!(plain_trees > 100, "{plain_trees}");
+    }
+
+    #[test]
+    fn what_is_not_plain_is_left_to_the_parsers() {
+        for source in [
+            r"'it\'s'",
+            r"'a\nb'",
+            "'a\nb'",
+            "'a",
+            "'a\"",
+            "\"a'",
+            "007",
+            "-1",
+            "1.5",
+            "0x1F",
+            "9223372036854775808",
+            "1u",
+            "a.in",
+            "in",
+            "if.x",
+            "a..b",
+            "a.",
+            ".a",
+            "1a",
+            "a.1",
+            "a b",
+            " a",
+            "a ",
+            "a[0]",
+            "a.b()",
+            "vars.é",
+            "",
+            "r'x'",
+            "'''x'''",
+            "b'x'",
+        ] {
+            assert!(plain(source).is_none(), "{source:?}");
+        }
     }
 
     /// What CEL is made of, to write random expressions with.
