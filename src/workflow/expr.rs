@@ -846,7 +846,8 @@ impl<'a, 'l> Checker<'a, 'l> {
                     Some(_) => None,
                     None => call.target.as_ref().map(|t| self.shape(t)),
                 };
-                let args: Vec<Shape> = call.args.iter().map(|a| self.shape(a)).collect();
+                let args: smallvec::SmallVec<[Shape; 3]> =
+                    call.args.iter().map(|a| self.shape(a)).collect();
                 self.function(e, call, namespace);
                 self.literals(call.func_name.as_str(), &call.args, &args);
                 match (call.func_name.as_str(), target, args.as_slice()) {

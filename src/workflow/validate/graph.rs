@@ -8,7 +8,7 @@ use petgraph::Direction;
 // long chain of states overflowed the stack.
 use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-use petgraph::visit::{Bfs, EdgeRef, Reversed};
+use petgraph::visit::{Bfs, Dfs, EdgeRef, Reversed};
 
 use super::states::Edges;
 use crate::workflow::diagnostic::{Diagnostic, Diagnostics, Rule, closest, did_you_mean};
@@ -133,12 +133,14 @@ pub fn check(
         .collect();
     let mut can_finish = vec![false; nodes.len()];
     let reversed = Reversed(&graph);
+    // One walk for all: what an earlier start reached is not walked again.
+    let mut walk = Dfs::empty(reversed);
     for &f in &finishing {
         if can_finish[f] {
             continue;
         }
-        let mut bfs = Bfs::new(reversed, NodeIndex::new(f));
-        while let Some(n) = bfs.next(reversed) {
+        walk.move_to(NodeIndex::new(f));
+        while let Some(n) = walk.next(reversed) {
             can_finish[n.index()] = true;
         }
     }
