@@ -28,11 +28,13 @@ use std::sync::atomic::Ordering;
 #[global_allocator]
 static ALLOC: counting::Counting = counting::Counting;
 
-/// Median wall time of each of `runs` over enough rounds to fill about
+/// Median wall time of each of `runs` over enough rounds to give each about
 /// `budget`. The runs take turns, round by round, so that a change in the
 /// machine's load weighs on each alike: timed one after the other, a
 /// validation measured while the machine is busy and a parse measured once
-/// it is quiet give a ratio that says nothing.
+/// it is quiet give a ratio that says nothing. Every other round goes in
+/// the reverse order: none always runs in what the one before it left of
+/// the caches and the allocator.
 fn measure(budget: Duration, runs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
     for _ in 0..3 {
         for f in runs.iter_mut() {
@@ -41,12 +43,19 @@ fn measure(budget: Duration, runs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
     }
     let mut samples = vec![Vec::new(); runs.len()];
     let start = Instant::now();
+    let mut round = 0;
     while start.elapsed() < budget * runs.len() as u32 || samples[0].len() < 11 {
-        for (f, s) in runs.iter_mut().zip(&mut samples) {
+        for i in 0..runs.len() {
+            let i = if round % 2 == 0 {
+                i
+            } else {
+                runs.len() - 1 - i
+            };
             let t = Instant::now();
-            f();
-            s.push(t.elapsed());
+            runs[i]();
+            samples[i].push(t.elapsed());
         }
+        round += 1;
     }
     samples
         .into_iter()

@@ -73,7 +73,8 @@ struct Frame<'e> {
     state: StateId,
     request: Record,
     /// Its variables (`vars`), in declaration order; `None` until the
-    /// initial values are computed, on entering the start state.
+    /// initial values are computed, on entering the start state (a workflow
+    /// without variables has its empty set from the start).
     vars: Option<Record>,
     error: Option<Record>,
     looping: Option<Loop>,

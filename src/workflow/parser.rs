@@ -517,6 +517,16 @@ mod tests {
             "request.channel",
             "_x.y_1.z",
             "a.b.c.d",
+            "'say \"hi\"'",
+            "\"it's\"",
+            "'a\tb'",
+            "'é'",
+            "index",
+            "nullx",
+            "r",
+            "b",
+            "in_x",
+            "x.index",
         ];
         for source in corpus().iter().map(String::as_str).chain(more) {
             let Some(tree) = plain(source) else { continue };
