@@ -1,5 +1,6 @@
 //! Names a workflow or machine gives (arguments, event data fields, events,
-//! machine states and the fields a machine sets), kept for the process's
+//! machine states and the fields a machine sets) and the fields of the
+//! engine's own values (the session, a channel), kept for the process's
 //! life so that a value carrying one copies a pointer, not the text. Loading
 //! the same files again adds nothing: only a name never seen before takes
 //! memory (its length and a slot of the set), once, and is never freed. A
@@ -13,9 +14,21 @@ use std::sync::{Mutex, OnceLock};
 fn names() -> std::sync::MutexGuard<'static, HashSet<&'static str>> {
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     NAMES
-        .get_or_init(Default::default)
+        .get_or_init(|| Mutex::new(catalog()))
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The fields of the values the engine keeps (the session, a channel, an
+/// interaction, `error`): kept from the start, so that an expression that
+/// reads one lends the kept copy, as for a name a workflow gives.
+fn catalog() -> HashSet<&'static str> {
+    use super::vocab::{CHANNEL, ERROR, INTERACTION, SESSION};
+    [SESSION, CHANNEL, INTERACTION, ERROR]
+        .into_iter()
+        .flatten()
+        .map(|(n, _)| *n)
+        .collect()
 }
 
 /// Whether two names are the same: an interned name is found by its
@@ -64,6 +77,13 @@ mod tests {
         let b = super::name(&String::from("channel_interned_once"));
         assert_eq!(a, "channel_interned_once");
         assert!(std::ptr::eq(a, b), "the second asks gets the first copy");
+    }
+
+    #[test]
+    fn the_engines_own_fields_are_known_before_any_workflow_gives_them() {
+        for field in ["interactions", "logout_reasons", "channels", "operation"] {
+            assert!(super::known(field).is_some(), "{field}");
+        }
     }
 
     #[test]

@@ -635,18 +635,7 @@ impl Compiler<'_> {
 }
 
 fn field_name(name: &str) -> Cow<'static, str> {
-    // The session's and its channels' fields are the catalog's words, not
-    // the workflows': lent too.
-    let catalog = || {
-        [super::vocab::SESSION, super::vocab::CHANNEL]
-            .into_iter()
-            .flatten()
-            .map(|(n, _)| *n)
-            .find(|n| *n == name)
-    };
-    intern::known(name)
-        .or_else(catalog)
-        .map_or_else(|| Cow::Owned(name.to_string()), Cow::Borrowed)
+    intern::known(name).map_or_else(|| Cow::Owned(name.to_string()), Cow::Borrowed)
 }
 
 fn leaf(v: &dyn Val) -> V<'_> {
