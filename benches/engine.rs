@@ -23,6 +23,8 @@ use serde_json::json;
 mod agents;
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/turns.rs"]
+mod turns;
 
 use agents::{session, switch};
 
@@ -147,29 +149,27 @@ type Logouts<'a> = &'a mut dyn FnMut(&mut [Session], &Arc<SimSwitch>);
 
 /// Median time per logout of each of `runs` over rounds of `n` agents, each
 /// round on fresh sessions and a fresh switch prepared outside the timed
-/// part. The runs take turns, round by round, so that a change in the
-/// machine's load weighs on both alike.
+/// part, the runs taking turns ([`turns::medians`]).
 fn measure(rounds: usize, n: usize, runs: &mut [Logouts<'_>]) -> Vec<Duration> {
-    let mut per = vec![Vec::new(); runs.len()];
-    for _ in 0..rounds {
-        for (run, per) in runs.iter_mut().zip(&mut per) {
-            let mut sessions: Vec<Session> = (0..n).map(session).collect();
-            let sim = Arc::new(SimSwitch::new(switch(n)));
-            let t = Instant::now();
-            run(&mut sessions, &sim);
-            per.push(t.elapsed() / n as u32);
-            assert!(
-                sessions.iter().all(|s| s.disposed),
-                "every logout went through"
-            );
-        }
-    }
-    per.into_iter()
-        .map(|mut p| {
-            p.sort();
-            p[p.len() / 2]
+    let mut timed: Vec<_> = runs
+        .iter_mut()
+        .map(|run| {
+            move || {
+                let mut sessions: Vec<Session> = (0..n).map(session).collect();
+                let sim = Arc::new(SimSwitch::new(switch(n)));
+                let t = Instant::now();
+                run(&mut sessions, &sim);
+                let per = t.elapsed() / n as u32;
+                assert!(
+                    sessions.iter().all(|s| s.disposed),
+                    "every logout went through"
+                );
+                per
+            }
         })
-        .collect()
+        .collect();
+    let mut runs: Vec<turns::Run<'_>> = timed.iter_mut().map(|f| f as turns::Run<'_>).collect();
+    turns::medians(0, turns::Until::Rounds(rounds), &mut runs)
 }
 
 fn main() {

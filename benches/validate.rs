@@ -14,10 +14,12 @@
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[path = "support/counting.rs"]
 mod counting;
+#[path = "support/turns.rs"]
+mod turns;
 
 use std::sync::atomic::Ordering;
 
@@ -28,42 +30,12 @@ use std::sync::atomic::Ordering;
 #[global_allocator]
 static ALLOC: counting::Counting = counting::Counting;
 
-/// Median wall time of each of `runs` over enough rounds to give each about
-/// `budget`. The runs take turns, round by round, so that a change in the
-/// machine's load weighs on each alike: timed one after the other, a
-/// validation measured while the machine is busy and a parse measured once
-/// it is quiet give a ratio that says nothing. Every other round goes in
-/// the reverse order: none always runs in what the one before it left of
-/// the caches and the allocator.
+/// Median wall time of each of `runs`, taken in turns
+/// ([`turns::medians`]) until each has had about `budget`.
 fn measure(budget: Duration, runs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
-    for _ in 0..3 {
-        for f in runs.iter_mut() {
-            f();
-        }
-    }
-    let mut samples = vec![Vec::new(); runs.len()];
-    let start = Instant::now();
-    let mut round = 0;
-    while start.elapsed() < budget * runs.len() as u32 || samples[0].len() < 11 {
-        for i in 0..runs.len() {
-            let i = if round % 2 == 0 {
-                i
-            } else {
-                runs.len() - 1 - i
-            };
-            let t = Instant::now();
-            runs[i]();
-            samples[i].push(t.elapsed());
-        }
-        round += 1;
-    }
-    samples
-        .into_iter()
-        .map(|mut s| {
-            s.sort();
-            s[s.len() / 2]
-        })
-        .collect()
+    let mut timed: Vec<_> = runs.iter_mut().map(turns::timed).collect();
+    let mut runs: Vec<turns::Run<'_>> = timed.iter_mut().map(|f| f as turns::Run<'_>).collect();
+    turns::medians(3, turns::Until::Budget(budget), &mut runs)
 }
 
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
