@@ -1,0 +1,74 @@
+//! The benches' timing helper: runs take turns, every other round in the
+//! reverse order, and each figure is the median of its run's samples.
+
+#[path = "../benches/support/turns.rs"]
+mod turns;
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use turns::{Run, Until, medians};
+
+#[test]
+fn runs_take_turns_every_other_round_reversed() {
+    let order = RefCell::new(Vec::new());
+    let mut a = || {
+        order.borrow_mut().push('a');
+        Duration::from_micros(1)
+    };
+    let mut b = || {
+        order.borrow_mut().push('b');
+        Duration::from_micros(1)
+    };
+    let mut c = || {
+        order.borrow_mut().push('c');
+        Duration::from_micros(1)
+    };
+    let mut runs: [Run<'_>; 3] = [&mut a, &mut b, &mut c];
+    medians(1, Until::Rounds(3), &mut runs);
+    let order: String = order.into_inner().into_iter().collect();
+    // One warm-up round in order, then the timed rounds alternate.
+    assert_eq!(order, "abc".to_owned() + "abc" + "cba" + "abc");
+}
+
+#[test]
+fn each_figure_is_the_median_of_its_runs_samples() {
+    let mut n = 0u64;
+    // 5, 1, 4, 2, 3 ms: the median is 3 ms, neither the mean of the first
+    // nor the last sample.
+    let samples = [5, 1, 4, 2, 3];
+    let mut odd = || {
+        let d = Duration::from_millis(samples[n as usize % 5]);
+        n += 1;
+        d
+    };
+    let mut flat = || Duration::from_millis(7);
+    let mut runs: [Run<'_>; 2] = [&mut odd, &mut flat];
+    let m = medians(0, Until::Rounds(5), &mut runs);
+    assert_eq!(m, [Duration::from_millis(3), Duration::from_millis(7)]);
+}
+
+#[test]
+fn a_budget_gives_each_run_its_time_and_at_least_eleven_rounds() {
+    let mut calls = 0;
+    let mut quick = || {
+        calls += 1;
+        Duration::ZERO
+    };
+    let mut runs: [Run<'_>; 1] = [&mut quick];
+    medians(0, Until::Budget(Duration::ZERO), &mut runs);
+    assert_eq!(calls, 11, "a zero budget still takes eleven rounds");
+
+    let mut slow_calls = 0;
+    let mut slow = || {
+        slow_calls += 1;
+        std::thread::sleep(Duration::from_millis(2));
+        Duration::from_millis(2)
+    };
+    let mut runs: [Run<'_>; 1] = [&mut slow];
+    medians(0, Until::Budget(Duration::from_millis(40)), &mut runs);
+    assert!(
+        slow_calls >= 20,
+        "rounds go on until the budget is spent: {slow_calls}"
+    );
+}
