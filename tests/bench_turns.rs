@@ -34,9 +34,9 @@ fn runs_take_turns_every_other_round_reversed() {
 #[test]
 fn each_figure_is_the_median_of_its_runs_samples() {
     let mut n = 0u64;
-    // 5, 1, 4, 2, 3 ms: the median is 3 ms, neither the mean of the first
-    // nor the last sample.
-    let samples = [5, 1, 4, 2, 3];
+    // 9, 1, 3, 2, 4 ms: the median is 3 ms; the mean (3.8), the first
+    // sample and the last are not.
+    let samples = [9, 1, 3, 2, 4];
     let mut odd = || {
         let d = Duration::from_millis(samples[n as usize % 5]);
         n += 1;
