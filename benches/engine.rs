@@ -151,7 +151,7 @@ type Logouts<'a> = &'a mut dyn FnMut(&mut [Session], &Arc<SimSwitch>);
 /// round on fresh sessions and a fresh switch prepared outside the timed
 /// part, the runs taking turns ([`turns::medians`]).
 fn measure(rounds: usize, n: usize, runs: &mut [Logouts<'_>]) -> Vec<Duration> {
-    let mut timed: Vec<_> = runs
+    let mut runs: Vec<_> = runs
         .iter_mut()
         .map(|run| {
             move || {
@@ -168,7 +168,6 @@ fn measure(rounds: usize, n: usize, runs: &mut [Logouts<'_>]) -> Vec<Duration> {
             }
         })
         .collect();
-    let mut runs: Vec<turns::Run<'_>> = timed.iter_mut().map(|f| f as turns::Run<'_>).collect();
     turns::medians(0, turns::Until::Rounds(rounds), &mut runs)
 }
 

@@ -33,8 +33,7 @@ static ALLOC: counting::Counting = counting::Counting;
 /// Median wall time of each of `runs`, taken in turns
 /// ([`turns::medians`]) until each has had about `budget`.
 fn measure(budget: Duration, runs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
-    let mut timed: Vec<_> = runs.iter_mut().map(turns::timed).collect();
-    let mut runs: Vec<turns::Run<'_>> = timed.iter_mut().map(|f| f as turns::Run<'_>).collect();
+    let mut runs: Vec<_> = runs.iter_mut().map(turns::timed).collect();
     turns::medians(3, turns::Until::Budget(budget), &mut runs)
 }
 

@@ -7,7 +7,10 @@ mod turns;
 use std::cell::RefCell;
 use std::time::Duration;
 
-use turns::{Run, Until, medians};
+use turns::{Until, medians};
+
+/// Runs of different closures, as the benches' runs of one each.
+type Run<'a> = &'a mut dyn FnMut() -> Duration;
 
 #[test]
 fn runs_take_turns_every_other_round_reversed() {

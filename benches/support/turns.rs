@@ -17,13 +17,14 @@ pub enum Until {
     Budget(Duration),
 }
 
-/// A run: it does its work and says how long the part that counts took
-/// (what it prepares beforehand is not timed).
-pub type Run<'a> = &'a mut dyn FnMut() -> Duration;
-
 /// The median time of each of `runs`, taken in turns as the module says,
-/// after `warmup` untimed rounds.
-pub fn medians(warmup: usize, until: Until, runs: &mut [Run<'_>]) -> Vec<Duration> {
+/// after `warmup` untimed rounds. A run does its work and says how long the
+/// part that counts took (what it prepares beforehand is not timed).
+pub fn medians<F: FnMut() -> Duration>(
+    warmup: usize,
+    until: Until,
+    runs: &mut [F],
+) -> Vec<Duration> {
     for _ in 0..warmup {
         for run in runs.iter_mut() {
             run();
